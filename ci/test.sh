@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Runs netverdict's whole test suite: unit, property, snapshot and local-cluster tests.
+# Run as root on Debian (the local-cluster tests create network namespaces and nftables tables).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./ci/install-deps.sh
+cargo build --workspace --all-targets --locked
+cargo test --workspace --locked --no-fail-fast -- --test-threads="${NETVERDICT_TEST_THREADS:-4}"

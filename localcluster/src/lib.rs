@@ -1,0 +1,1 @@
+//! An emulated Kubernetes API whose pods are Linux network namespaces with real processes.
