@@ -1,0 +1,206 @@
+//! The instance registry: what a running local cluster records under `/run/netverdict/<name>/`
+//! so that `netverdict local down/status` (other processes) can find it, and its kubeconfig.
+//!
+//! Files of an instance directory:
+//! - `pid`: the PID of the serving process (the one `down` sends SIGTERM to);
+//! - `api`: the API server address (`127.0.0.1:PORT`);
+//! - `kubeconfig`: a kubeconfig for it, current-context set;
+//! - `ready`: written once the API answers and cluster DNS is ready;
+//! - `log`: the serving process's output when started in the background.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Where instance directories live.
+pub const RUN_DIR: &str = "/run/netverdict";
+
+/// A valid instance name: `[a-z0-9-]{1,16}`, not starting with `-` (kernel object names derive
+/// from it and must stay short).
+pub fn validate_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 16
+        && !name.starts_with('-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid instance name {name:?}: want [a-z0-9-]{{1,16}}"
+        ))
+    }
+}
+
+/// The directory of one instance.
+#[derive(Clone, Debug)]
+pub struct InstanceDir {
+    pub name: String,
+    pub path: PathBuf,
+}
+
+impl InstanceDir {
+    pub fn new(name: &str) -> InstanceDir {
+        InstanceDir {
+            name: name.to_owned(),
+            path: Path::new(RUN_DIR).join(name),
+        }
+    }
+
+    pub fn pid_file(&self) -> PathBuf {
+        self.path.join("pid")
+    }
+
+    pub fn api_file(&self) -> PathBuf {
+        self.path.join("api")
+    }
+
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.path.join("kubeconfig")
+    }
+
+    pub fn ready_file(&self) -> PathBuf {
+        self.path.join("ready")
+    }
+
+    pub fn log_file(&self) -> PathBuf {
+        self.path.join("log")
+    }
+
+    pub fn create(&self) -> io::Result<()> {
+        std::fs::create_dir_all(&self.path)
+    }
+
+    /// The recorded PID, if any.
+    pub fn pid(&self) -> Option<i32> {
+        std::fs::read_to_string(self.pid_file())
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// The recorded API address, if any.
+    pub fn api_addr(&self) -> Option<SocketAddr> {
+        std::fs::read_to_string(self.api_file())
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Whether the recorded process still exists (and is not a zombie).
+    pub fn is_alive(&self) -> bool {
+        self.pid().is_some_and(pid_alive)
+    }
+
+    pub fn remove(&self) -> io::Result<()> {
+        match std::fs::remove_dir_all(&self.path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+}
+
+/// Every instance directory present.
+pub fn list_instances() -> Vec<InstanceDir> {
+    let mut out: Vec<InstanceDir> = std::fs::read_dir(RUN_DIR)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .map(|name| InstanceDir::new(&name))
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// Whether a process exists and is not a zombie.
+pub(crate) fn pid_alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the parenthesised command name.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// The context (and cluster and user) name of an instance in kubeconfigs.
+pub fn context_name(instance: &str) -> String {
+    format!("netverdict-{instance}")
+}
+
+/// A kubeconfig for a plain-HTTP API server on `addr`, current-context set.
+pub fn kubeconfig_yaml(instance: &str, addr: SocketAddr) -> String {
+    let ctx = context_name(instance);
+    format!(
+        "apiVersion: v1
+kind: Config
+clusters:
+- name: {ctx}
+  cluster:
+    server: http://{addr}
+contexts:
+- name: {ctx}
+  context:
+    cluster: {ctx}
+    user: {ctx}
+    namespace: default
+current-context: {ctx}
+users:
+- name: {ctx}
+  user: {{}}
+preferences: {{}}
+"
+    )
+}
+
+/// Writes `contents` to `path` atomically (temporary file, then rename), mode 0600.
+pub(crate) fn write_atomic(path: &Path, contents: &str) -> io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(contents.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for ok in ["a", "nv-1", "abcdefghijklmnop"] {
+            assert!(validate_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "-a", "A", "a_b", "abcdefghijklmnopq", "a.b"] {
+            assert!(validate_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn kubeconfig_has_current_context() {
+        let y = kubeconfig_yaml("t1", "127.0.0.1:6443".parse().unwrap());
+        assert!(y.contains("current-context: netverdict-t1\n"));
+        assert!(y.contains("server: http://127.0.0.1:6443\n"));
+    }
+
+    #[test]
+    fn own_pid_is_alive() {
+        assert!(pid_alive(i32::try_from(std::process::id()).unwrap()));
+        assert!(!pid_alive(i32::MAX));
+    }
+}
