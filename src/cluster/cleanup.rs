@@ -1,0 +1,145 @@
+//! Removing what runs created: by label, so only netverdict's own objects are touched.
+
+use std::time::Duration;
+
+use futures::future::join_all;
+
+use super::labels::{RunId, all_runs_selector};
+use crate::k8s::{Api, Client, DeleteParams, ListParams, Namespace, NetworkPolicy, Pod};
+
+/// What a cleanup removed, and what it could not.
+#[derive(Debug, Default)]
+pub(crate) struct Cleaned {
+    pub(crate) deleted: Vec<String>,
+    pub(crate) failed: Vec<String>,
+}
+
+impl Cleaned {
+    fn record<T>(&mut self, what: String, result: Result<T, kube::Error>) {
+        match result {
+            Ok(_) => self.deleted.push(what),
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(error) => self.failed.push(format!("{what}: {error}")),
+        }
+    }
+}
+
+/// Deletes the run's policies and pods in `namespaces`, then the namespaces in `created`, and
+/// waits (up to `limit`) until the run's pods are gone.
+pub(crate) async fn delete_run(
+    client: &Client,
+    run: &RunId,
+    namespaces: &[String],
+    created: &[String],
+    limit: Duration,
+) -> Cleaned {
+    let mut cleaned = Cleaned::default();
+    let selector = ListParams::default().labels(&run.selector());
+    let now = DeleteParams {
+        grace_period_seconds: Some(0),
+        ..DeleteParams::default()
+    };
+    for namespace in namespaces {
+        let policies = Api::<NetworkPolicy>::namespaced(client.clone(), namespace);
+        let result = policies
+            .delete_collection(&DeleteParams::default(), &selector)
+            .await;
+        cleaned.record(
+            format!("NetworkPolicies of run {run} in {namespace}"),
+            result,
+        );
+        let pods = Api::<Pod>::namespaced(client.clone(), namespace);
+        let result = pods.delete_collection(&now, &selector).await;
+        cleaned.record(format!("pods of run {run} in {namespace}"), result);
+    }
+    let namespaces_api = Api::<Namespace>::all(client.clone());
+    for namespace in created {
+        let result = namespaces_api
+            .delete(namespace, &DeleteParams::default())
+            .await;
+        cleaned.record(format!("namespace {namespace}"), result);
+    }
+    let waits = namespaces.iter().map(|namespace| {
+        let pods = Api::<Pod>::namespaced(client.clone(), namespace);
+        let selector = selector.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + limit;
+            loop {
+                match pods.list(&selector).await {
+                    Ok(list) if list.items.is_empty() => return None,
+                    Err(error) => return Some(format!("listing pods in {namespace}: {error}")),
+                    Ok(list) if tokio::time::Instant::now() >= deadline => {
+                        return Some(format!(
+                            "{} pod(s) of the run still terminating in {namespace}",
+                            list.items.len()
+                        ));
+                    }
+                    Ok(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                }
+            }
+        }
+    });
+    cleaned
+        .failed
+        .extend(join_all(waits).await.into_iter().flatten());
+    cleaned
+}
+
+/// Deletes what killed runs left behind anywhere in the cluster: every namespace, pod and
+/// NetworkPolicy labelled by netverdict (only those of `run` when given).
+pub(crate) async fn delete_leftovers(client: &Client, run: Option<&RunId>) -> Cleaned {
+    let selector = run.map_or_else(all_runs_selector, RunId::selector);
+    let params = ListParams::default().labels(&selector);
+    let mut cleaned = Cleaned::default();
+    match Api::<NetworkPolicy>::all(client.clone())
+        .list(&params)
+        .await
+    {
+        Ok(list) => {
+            for policy in list.items {
+                let (namespace, name) = (
+                    policy.metadata.namespace.unwrap_or_default(),
+                    policy.metadata.name.unwrap_or_default(),
+                );
+                let result = Api::<NetworkPolicy>::namespaced(client.clone(), &namespace)
+                    .delete(&name, &DeleteParams::default())
+                    .await;
+                cleaned.record(format!("NetworkPolicy {namespace}/{name}"), result);
+            }
+        }
+        Err(error) => cleaned
+            .failed
+            .push(format!("listing NetworkPolicies: {error}")),
+    }
+    match Api::<Pod>::all(client.clone()).list(&params).await {
+        Ok(list) => {
+            for pod in list.items {
+                let (namespace, name) = (
+                    pod.metadata.namespace.unwrap_or_default(),
+                    pod.metadata.name.unwrap_or_default(),
+                );
+                let now = DeleteParams {
+                    grace_period_seconds: Some(0),
+                    ..DeleteParams::default()
+                };
+                let result = Api::<Pod>::namespaced(client.clone(), &namespace)
+                    .delete(&name, &now)
+                    .await;
+                cleaned.record(format!("pod {namespace}/{name}"), result);
+            }
+        }
+        Err(error) => cleaned.failed.push(format!("listing pods: {error}")),
+    }
+    let namespaces = Api::<Namespace>::all(client.clone());
+    match namespaces.list(&params).await {
+        Ok(list) => {
+            for namespace in list.items {
+                let name = namespace.metadata.name.unwrap_or_default();
+                let result = namespaces.delete(&name, &DeleteParams::default()).await;
+                cleaned.record(format!("namespace {name}"), result);
+            }
+        }
+        Err(error) => cleaned.failed.push(format!("listing namespaces: {error}")),
+    }
+    cleaned
+}

@@ -1,0 +1,206 @@
+//! Running a command in a pod through the API's exec subresource, streaming its output.
+
+use std::time::Duration;
+
+use futures::future::OptionFuture;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+use crate::k8s::{Api, AttachParams, Pod, Status};
+
+/// Bytes of stderr kept for reports; the rest is counted, not stored.
+const STDERR_LIMIT: usize = 16 * 1024;
+
+/// How an exec ended.
+#[derive(Debug)]
+pub(crate) struct ExecOutput {
+    /// The command's exit code as the API reported it.
+    pub(crate) exit_code: i32,
+    /// The first bytes of stderr.
+    pub(crate) stderr: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ExecError {
+    #[error("exec in {pod} failed to start: {source}")]
+    Start { pod: String, source: kube::Error },
+    #[error("exec in {pod} did not finish within {}", humantime::format_duration(*.limit))]
+    Deadline { pod: String, limit: Duration },
+    #[error("exec in {pod} failed: {message}")]
+    Failed { pod: String, message: String },
+    #[error("exec in {pod}: reading its output failed: {source}")]
+    Stream { pod: String, source: std::io::Error },
+}
+
+/// Runs `command` in `pod`, writes `stdin` to it (then closes it), and calls `on_line` with each
+/// stdout line as it arrives.
+///
+/// # Errors
+/// An exec that cannot start, ends without an exit status, or outlives `limit`.
+///
+/// # Caveats
+/// kube puts no timeout on exec, hence `limit`. stdout, stderr and the status are read
+/// concurrently: the client's pipes are small and reading them one after the other can hang.
+pub(crate) async fn exec_lines(
+    pods: &Api<Pod>,
+    pod: &str,
+    command: Vec<String>,
+    stdin: Option<Vec<u8>>,
+    limit: Duration,
+    mut on_line: impl FnMut(&str),
+) -> Result<ExecOutput, ExecError> {
+    let params = AttachParams::default()
+        .stdin(stdin.is_some())
+        .stdout(true)
+        .stderr(true);
+    let work = async {
+        let mut process =
+            pods.exec(pod, command, &params)
+                .await
+                .map_err(|source| ExecError::Start {
+                    pod: pod.to_owned(),
+                    source,
+                })?;
+        let status = process.take_status();
+        let stdout = process.stdout();
+        let stderr = process.stderr();
+        let writer = process.stdin();
+
+        let feed = async move {
+            if let (Some(mut writer), Some(bytes)) = (writer, stdin) {
+                writer.write_all(&bytes).await?;
+                writer.shutdown().await?;
+            }
+            Ok::<(), std::io::Error>(())
+        };
+        let read_stdout = async {
+            if let Some(stdout) = stdout {
+                let mut lines = BufReader::new(stdout).lines();
+                while let Some(line) = lines.next_line().await? {
+                    on_line(&line);
+                }
+            }
+            Ok::<(), std::io::Error>(())
+        };
+        let read_stderr = async {
+            let mut kept = Vec::new();
+            if let Some(stderr) = stderr {
+                let mut stderr = stderr;
+                let mut buf = [0u8; 4096];
+                loop {
+                    let n = stderr.read(&mut buf).await?;
+                    if n == 0 {
+                        break;
+                    }
+                    let room = STDERR_LIMIT.saturating_sub(kept.len());
+                    kept.extend_from_slice(&buf[..n.min(room)]);
+                }
+            }
+            Ok::<Vec<u8>, std::io::Error>(kept)
+        };
+        let status: OptionFuture<_> = status.into();
+        let (fed, read, err, status) = tokio::join!(feed, read_stdout, read_stderr, status);
+        let stream_error = |source| ExecError::Stream {
+            pod: pod.to_owned(),
+            source,
+        };
+        fed.map_err(stream_error)?;
+        read.map_err(stream_error)?;
+        let stderr = String::from_utf8_lossy(&err.map_err(stream_error)?).into_owned();
+        let _ = process.join().await;
+        let exit_code =
+            exit_code(status.flatten().as_ref()).map_err(|message| ExecError::Failed {
+                pod: pod.to_owned(),
+                message: if stderr.is_empty() {
+                    message
+                } else {
+                    format!("{message}: {}", stderr.trim())
+                },
+            })?;
+        Ok(ExecOutput { exit_code, stderr })
+    };
+    match tokio::time::timeout(limit, work).await {
+        Ok(result) => result,
+        Err(_) => Err(ExecError::Deadline {
+            pod: pod.to_owned(),
+            limit,
+        }),
+    }
+}
+
+/// Reads the exit code from the exec status: `Success` is 0; a `NonZeroExitCode` failure carries
+/// the code in its `ExitCode` cause; anything else is an error of the exec itself.
+pub(crate) fn exit_code(status: Option<&Status>) -> Result<i32, String> {
+    let Some(status) = status else {
+        return Err("the API sent no exit status".to_owned());
+    };
+    match status.status.as_deref() {
+        Some("Success") => Ok(0),
+        _ if status.reason.as_deref() == Some("NonZeroExitCode") => status
+            .details
+            .as_ref()
+            .and_then(|details| details.causes.as_ref())
+            .and_then(|causes| {
+                causes
+                    .iter()
+                    .find(|cause| cause.reason.as_deref() == Some("ExitCode"))
+            })
+            .and_then(|cause| cause.message.as_deref()?.parse().ok())
+            .ok_or_else(|| "a non-zero exit without an exit code".to_owned()),
+        _ => Err(status
+            .message
+            .clone()
+            .unwrap_or_else(|| "exec failed".to_owned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{StatusCause, StatusDetails};
+
+    use super::*;
+
+    fn failure(reason: &str, causes: Vec<StatusCause>, message: &str) -> Status {
+        Status {
+            status: Some("Failure".to_owned()),
+            reason: Some(reason.to_owned()),
+            message: Some(message.to_owned()),
+            details: Some(StatusDetails {
+                causes: Some(causes),
+                ..StatusDetails::default()
+            }),
+            ..Status::default()
+        }
+    }
+
+    #[test]
+    fn reads_exit_codes_from_statuses() {
+        let success = Status {
+            status: Some("Success".to_owned()),
+            ..Status::default()
+        };
+        assert_eq!(exit_code(Some(&success)), Ok(0));
+        let cause = StatusCause {
+            reason: Some("ExitCode".to_owned()),
+            message: Some("3".to_owned()),
+            field: None,
+        };
+        assert_eq!(
+            exit_code(Some(&failure(
+                "NonZeroExitCode",
+                vec![cause],
+                "command terminated with non-zero exit code"
+            ))),
+            Ok(3)
+        );
+        assert!(exit_code(Some(&failure("NonZeroExitCode", vec![], "x"))).is_err());
+        assert_eq!(
+            exit_code(Some(&failure(
+                "InternalError",
+                vec![],
+                "container not found"
+            ))),
+            Err("container not found".to_owned())
+        );
+        assert!(exit_code(None).is_err());
+    }
+}

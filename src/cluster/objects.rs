@@ -1,0 +1,120 @@
+//! Creating a run's namespaces and NetworkPolicies, labelled so that cleanup finds exactly them.
+
+use std::collections::BTreeMap;
+
+use kube::api::ObjectMeta;
+
+use super::labels::{MANAGED_BY_KEY, RUN_KEY, RunId};
+use crate::k8s::{Api, Client, Namespace, NetworkPolicy, PostParams};
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CreateError {
+    #[error("cannot create {kind} {name}: {source}")]
+    Api {
+        kind: &'static str,
+        name: String,
+        source: kube::Error,
+    },
+    #[error(
+        "{kind} {name} already exists and belongs to {owner}; netverdict does not touch objects it did not create"
+    )]
+    Foreign {
+        kind: &'static str,
+        name: String,
+        owner: String,
+    },
+}
+
+/// Whether the run created a namespace (and so deletes it) or found it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NamespaceOrigin {
+    Created,
+    Existing,
+}
+
+/// Creates namespace `name` with `labels` plus the run's labels, or uses it as it is when it
+/// exists already (an existing namespace is never relabelled nor deleted).
+pub(crate) async fn ensure_namespace(
+    client: &Client,
+    run: &RunId,
+    name: &str,
+    labels: &BTreeMap<String, String>,
+) -> Result<NamespaceOrigin, CreateError> {
+    let api = Api::<Namespace>::all(client.clone());
+    let api_error = |source| CreateError::Api {
+        kind: "namespace",
+        name: name.to_owned(),
+        source,
+    };
+    if api.get_opt(name).await.map_err(api_error)?.is_some() {
+        return Ok(NamespaceOrigin::Existing);
+    }
+    let mut all_labels = labels.clone();
+    all_labels.extend(run.labels());
+    let namespace = Namespace {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            labels: Some(all_labels),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    };
+    match api.create(&PostParams::default(), &namespace).await {
+        Ok(_) => Ok(NamespaceOrigin::Created),
+        // Created by someone else between the look-up and now: use it, as any existing one.
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(NamespaceOrigin::Existing),
+        Err(source) => Err(api_error(source)),
+    }
+}
+
+/// Creates `policy` with the run's labels added. A policy of the same name that another run or a
+/// person created is reported, never overwritten.
+pub(crate) async fn create_policy(
+    client: &Client,
+    run: &RunId,
+    policy: &NetworkPolicy,
+) -> Result<(), CreateError> {
+    let namespace = policy.metadata.namespace.as_deref().unwrap_or("default");
+    let name = policy.metadata.name.clone().unwrap_or_default();
+    let api = Api::<NetworkPolicy>::namespaced(client.clone(), namespace);
+    let mut policy = policy.clone();
+    policy
+        .metadata
+        .labels
+        .get_or_insert_with(BTreeMap::new)
+        .extend(run.labels());
+    policy.metadata.resource_version = None;
+    match api.create(&PostParams::default(), &policy).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 409 => {
+            let existing = api.get_opt(&name).await.ok().flatten();
+            Err(CreateError::Foreign {
+                kind: "NetworkPolicy",
+                name: format!("{namespace}/{name}"),
+                owner: existing
+                    .as_ref()
+                    .map(owner)
+                    .unwrap_or_else(|| "someone else".to_owned()),
+            })
+        }
+        Err(source) => Err(CreateError::Api {
+            kind: "NetworkPolicy",
+            name: format!("{namespace}/{name}"),
+            source,
+        }),
+    }
+}
+
+/// Says who made an object, from its labels.
+pub(crate) fn owner<K: kube::Resource>(object: &K) -> String {
+    let labels = object.meta().labels.as_ref();
+    match (
+        labels
+            .and_then(|l| l.get(MANAGED_BY_KEY))
+            .map(String::as_str),
+        labels.and_then(|l| l.get(RUN_KEY)),
+    ) {
+        (Some("netverdict"), Some(run)) => format!("netverdict run {run}"),
+        _ => "someone else (not netverdict)".to_owned(),
+    }
+}
