@@ -1,0 +1,193 @@
+//! [`Resource`]: the kinds served, with what discovery and routing need to know about each.
+
+/// The resources served. Each knows its group, version, kind, plural and scope.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Resource {
+    Namespaces,
+    Nodes,
+    Pods,
+    Services,
+    Endpoints,
+    EndpointSlices,
+    ConfigMaps,
+    Events,
+    NetworkPolicies,
+}
+
+impl Resource {
+    pub const ALL: [Resource; 9] = [
+        Resource::Namespaces,
+        Resource::Nodes,
+        Resource::Pods,
+        Resource::Services,
+        Resource::Endpoints,
+        Resource::EndpointSlices,
+        Resource::ConfigMaps,
+        Resource::Events,
+        Resource::NetworkPolicies,
+    ];
+
+    /// The API group; empty for the core group.
+    pub fn group(self) -> &'static str {
+        match self {
+            Resource::EndpointSlices => "discovery.k8s.io",
+            Resource::NetworkPolicies => "networking.k8s.io",
+            _ => "",
+        }
+    }
+
+    pub fn version(self) -> &'static str {
+        "v1"
+    }
+
+    /// `v1` for the core group, `group/v1` otherwise.
+    pub fn api_version(self) -> &'static str {
+        match self {
+            Resource::EndpointSlices => "discovery.k8s.io/v1",
+            Resource::NetworkPolicies => "networking.k8s.io/v1",
+            _ => "v1",
+        }
+    }
+
+    pub fn kind(self) -> &'static str {
+        match self {
+            Resource::Namespaces => "Namespace",
+            Resource::Nodes => "Node",
+            Resource::Pods => "Pod",
+            Resource::Services => "Service",
+            Resource::Endpoints => "Endpoints",
+            Resource::EndpointSlices => "EndpointSlice",
+            Resource::ConfigMaps => "ConfigMap",
+            Resource::Events => "Event",
+            Resource::NetworkPolicies => "NetworkPolicy",
+        }
+    }
+
+    pub fn plural(self) -> &'static str {
+        match self {
+            Resource::Namespaces => "namespaces",
+            Resource::Nodes => "nodes",
+            Resource::Pods => "pods",
+            Resource::Services => "services",
+            Resource::Endpoints => "endpoints",
+            Resource::EndpointSlices => "endpointslices",
+            Resource::ConfigMaps => "configmaps",
+            Resource::Events => "events",
+            Resource::NetworkPolicies => "networkpolicies",
+        }
+    }
+
+    pub fn singular(self) -> &'static str {
+        match self {
+            Resource::Namespaces => "namespace",
+            Resource::Nodes => "node",
+            Resource::Pods => "pod",
+            Resource::Services => "service",
+            Resource::Endpoints => "endpoints",
+            Resource::EndpointSlices => "endpointslice",
+            Resource::ConfigMaps => "configmap",
+            Resource::Events => "event",
+            Resource::NetworkPolicies => "networkpolicy",
+        }
+    }
+
+    pub fn short_names(self) -> &'static [&'static str] {
+        match self {
+            Resource::Namespaces => &["ns"],
+            Resource::Nodes => &["no"],
+            Resource::Pods => &["po"],
+            Resource::Services => &["svc"],
+            Resource::Endpoints => &["ep"],
+            Resource::EndpointSlices => &[],
+            Resource::ConfigMaps => &["cm"],
+            Resource::Events => &["ev"],
+            Resource::NetworkPolicies => &["netpol"],
+        }
+    }
+
+    pub fn categories(self) -> &'static [&'static str] {
+        match self {
+            Resource::Pods | Resource::Services => &["all"],
+            _ => &[],
+        }
+    }
+
+    pub fn namespaced(self) -> bool {
+        !matches!(self, Resource::Namespaces | Resource::Nodes)
+    }
+
+    /// Whether the resource has a `/status` subresource (which the main resource ignores).
+    pub fn has_status(self) -> bool {
+        matches!(
+            self,
+            Resource::Namespaces | Resource::Nodes | Resource::Pods | Resource::Services
+        )
+    }
+
+    /// `pods` for the core group, `networkpolicies.networking.k8s.io` otherwise, as messages name them.
+    pub fn qualified(self) -> String {
+        if self.group().is_empty() {
+            self.plural().to_owned()
+        } else {
+            format!("{}.{}", self.plural(), self.group())
+        }
+    }
+
+    /// The kind of the list, `PodList`.
+    pub fn list_kind(self) -> String {
+        format!("{}List", self.kind())
+    }
+
+    pub fn from_plural(group: &str, plural: &str) -> Option<Resource> {
+        Resource::ALL
+            .into_iter()
+            .find(|r| r.group() == group && r.plural() == plural)
+    }
+
+    /// The verbs discovery lists.
+    pub fn verbs(self) -> &'static [&'static str] {
+        &[
+            "create",
+            "delete",
+            "deletecollection",
+            "get",
+            "list",
+            "patch",
+            "update",
+            "watch",
+        ]
+    }
+
+    /// Field labels a field selector may use besides `metadata.name` and `metadata.namespace`.
+    pub(crate) fn selectable_fields(self) -> &'static [&'static str] {
+        match self {
+            Resource::Pods => &[
+                "spec.nodeName",
+                "spec.restartPolicy",
+                "spec.schedulerName",
+                "spec.serviceAccountName",
+                "spec.hostNetwork",
+                "status.phase",
+                "status.podIP",
+                "status.nominatedNodeName",
+            ],
+            Resource::Namespaces => &["status.phase"],
+            Resource::Nodes => &["spec.unschedulable"],
+            Resource::Events => &[
+                "involvedObject.kind",
+                "involvedObject.namespace",
+                "involvedObject.name",
+                "involvedObject.uid",
+                "involvedObject.apiVersion",
+                "involvedObject.resourceVersion",
+                "involvedObject.fieldPath",
+                "reason",
+                "reportingComponent",
+                "source",
+                "type",
+            ],
+            Resource::Services => &["spec.clusterIP", "spec.type"],
+            _ => &[],
+        }
+    }
+}

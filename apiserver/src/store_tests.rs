@@ -1,0 +1,548 @@
+//! Unit tests of the store's lifecycle rules.
+
+use serde_json::{Value, json};
+
+use crate::{Resource, Selection, Store, StoreOptions, WatchEvent};
+
+fn mk_pod(name: &str, labels: Value) -> Value {
+    json!({"metadata": {"name": name, "labels": labels}, "spec": {"containers": [{"name": "c", "image": "busybox", "ports": [{"containerPort": 80}]}]}})
+}
+
+fn name_of(object: &Value) -> &str {
+    object["metadata"]["name"].as_str().unwrap()
+}
+
+fn rv_of(object: &Value) -> u64 {
+    object["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+fn drain(rx: &mut tokio::sync::mpsc::Receiver<WatchEvent>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    while let Ok(event) = rx.try_recv() {
+        let (kind, object) = match event {
+            WatchEvent::Added(o) => ("ADDED", o),
+            WatchEvent::Modified(o) => ("MODIFIED", o),
+            WatchEvent::Deleted(o) => ("DELETED", o),
+            WatchEvent::Bookmark { .. } => continue,
+        };
+        out.push((kind.to_owned(), name_of(&object).to_owned()));
+    }
+    out
+}
+
+fn bind(store: &Store, ns: &str, name: &str) {
+    store
+        .mutate(Resource::Pods, Some(ns), name, |pod| {
+            pod["spec"]["nodeName"] = json!("node-1");
+            pod["status"]["phase"] = json!("Running");
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn a_new_store_has_the_initial_namespaces_and_the_kubernetes_service() {
+    let store = Store::new();
+    let (namespaces, _) = store
+        .list(Resource::Namespaces, None, &Selection::default())
+        .unwrap();
+    let names: Vec<&str> = namespaces.iter().map(name_of).collect();
+    assert_eq!(
+        names,
+        ["default", "kube-node-lease", "kube-public", "kube-system"]
+    );
+    assert_eq!(
+        namespaces[0]["metadata"]["labels"]["kubernetes.io/metadata.name"],
+        "default"
+    );
+    assert_eq!(namespaces[0]["status"]["phase"], "Active");
+    let kubernetes = store
+        .get(Resource::Services, Some("default"), "kubernetes")
+        .unwrap();
+    assert_eq!(kubernetes["spec"]["clusterIP"], "10.96.0.1");
+}
+
+#[test]
+fn create_fills_metadata_and_defaults() {
+    let store = Store::new();
+    let pod = store
+        .create(
+            Resource::Pods,
+            Some("default"),
+            mk_pod("p", json!({"app": "a"})),
+        )
+        .unwrap();
+    assert_eq!(pod["apiVersion"], "v1");
+    assert_eq!(pod["kind"], "Pod");
+    assert_eq!(pod["metadata"]["namespace"], "default");
+    assert_eq!(pod["metadata"]["uid"].as_str().unwrap().len(), 36);
+    assert!(
+        pod["metadata"]["creationTimestamp"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
+    assert_eq!(pod["metadata"]["generation"], 1);
+    assert_eq!(rv_of(&pod), store.resource_version());
+    assert_eq!(pod["status"]["phase"], "Pending");
+    assert_eq!(pod["spec"]["restartPolicy"], "Always");
+    assert_eq!(pod["spec"]["containers"][0]["ports"][0]["protocol"], "TCP");
+    assert_eq!(pod["spec"]["containers"][0]["imagePullPolicy"], "Always");
+    let again = store
+        .create(Resource::Pods, Some("default"), mk_pod("p", json!({})))
+        .unwrap_err();
+    assert_eq!((again.code, again.reason.as_str()), (409, "AlreadyExists"));
+    let missing = store
+        .create(Resource::Pods, Some("nope"), mk_pod("q", json!({})))
+        .unwrap_err();
+    assert_eq!(
+        (missing.code, missing.message.as_str()),
+        (404, "namespaces \"nope\" not found")
+    );
+    let generated = store
+        .create(
+            Resource::ConfigMaps,
+            Some("default"),
+            json!({"metadata": {"generateName": "cm-"}}),
+        )
+        .unwrap();
+    assert!(name_of(&generated).starts_with("cm-") && name_of(&generated).len() == 8);
+}
+
+#[test]
+fn invalid_objects_are_rejected_with_field_causes() {
+    let store = Store::new();
+    let bad = json!({"metadata": {"name": "Bad_Name"}, "spec": {"containers": [
+        {"name": "", "image": "x", "ports": [{"containerPort": 70000, "protocol": "ICMP"}]}
+    ]}});
+    let err = store
+        .create(Resource::Pods, Some("default"), bad)
+        .unwrap_err();
+    assert_eq!((err.code, err.reason.as_str()), (422, "Invalid"));
+    let fields: Vec<&str> = err.causes.iter().map(|(f, _)| f.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "metadata.name",
+            "spec.containers[0].name",
+            "spec.containers[0].ports[0].containerPort",
+            "spec.containers[0].ports[0].protocol"
+        ]
+    );
+    assert!(
+        err.message.starts_with("Pod \"Bad_Name\" is invalid: ["),
+        "{}",
+        err.message
+    );
+    let no_containers = store
+        .create(
+            Resource::Pods,
+            Some("default"),
+            json!({"metadata": {"name": "x"}, "spec": {}}),
+        )
+        .unwrap_err();
+    assert_eq!(
+        no_containers.causes,
+        [("spec.containers".to_owned(), "Required value".to_owned())]
+    );
+    let wrong_shape = store
+        .create(
+            Resource::Pods,
+            Some("default"),
+            json!({"metadata": {"name": "x"}, "spec": {"containers": 3}}),
+        )
+        .unwrap_err();
+    assert_eq!(wrong_shape.code, 400);
+    let policy = json!({"metadata": {"name": "np"}, "spec": {"podSelector": {}, "ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/33"}}]}]}});
+    let err = store
+        .create(Resource::NetworkPolicies, Some("default"), policy)
+        .unwrap_err();
+    assert_eq!(err.code, 422);
+    assert!(
+        err.causes
+            .iter()
+            .any(|(f, _)| f == "spec.ingress[0].from[0].ipBlock.cidr"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn mutate_bumps_only_on_change_and_keeps_identity() {
+    let store = Store::new();
+    let pod = store
+        .create(Resource::Pods, Some("default"), mk_pod("p", json!({})))
+        .unwrap();
+    let same = store
+        .mutate(Resource::Pods, Some("default"), "p", |_| Ok(()))
+        .unwrap();
+    assert_eq!(rv_of(&same), rv_of(&pod));
+    let changed = store
+        .mutate(Resource::Pods, Some("default"), "p", |p| {
+            p["metadata"]["uid"] = json!("forged");
+            p["status"]["phase"] = json!("Running");
+            Ok(())
+        })
+        .unwrap();
+    assert!(rv_of(&changed) > rv_of(&pod));
+    assert_eq!(changed["metadata"]["uid"], pod["metadata"]["uid"]);
+    assert_eq!(
+        changed["metadata"]["generation"], 1,
+        "a status change keeps the generation"
+    );
+    let err = store
+        .mutate(Resource::Pods, Some("default"), "p", |_| {
+            Err(crate::ApiError::bad_request("no"))
+        })
+        .unwrap_err();
+    assert_eq!(err.code, 400);
+}
+
+#[test]
+fn update_checks_the_resource_version_and_keeps_status() {
+    let store = Store::new();
+    let pod = store
+        .create(Resource::Pods, Some("default"), mk_pod("p", json!({})))
+        .unwrap();
+    let mut stale = pod.clone();
+    stale["metadata"]["resourceVersion"] = json!("1");
+    let err = store
+        .update(Resource::Pods, Some("default"), "p", stale, false)
+        .unwrap_err();
+    assert_eq!((err.code, err.reason.as_str()), (409, "Conflict"));
+    let mut relabel = pod.clone();
+    relabel["metadata"]["labels"] = json!({"x": "y"});
+    relabel["status"]["phase"] = json!("Running");
+    let updated = store
+        .update(Resource::Pods, Some("default"), "p", relabel, false)
+        .unwrap();
+    assert_eq!(updated["metadata"]["labels"]["x"], "y");
+    assert_eq!(
+        updated["status"]["phase"], "Pending",
+        "the main resource ignores status"
+    );
+    let mut status = updated.clone();
+    status["status"]["phase"] = json!("Running");
+    let updated = store
+        .update(Resource::Pods, Some("default"), "p", status, true)
+        .unwrap();
+    assert_eq!(updated["status"]["phase"], "Running");
+    let mut respec = updated.clone();
+    respec["spec"]["containers"][0]["name"] = json!("other");
+    let err = store
+        .update(Resource::Pods, Some("default"), "p", respec, false)
+        .unwrap_err();
+    assert_eq!((err.code, err.causes[0].0.as_str()), (422, "spec"));
+}
+
+#[test]
+fn watch_replays_history_and_follows_selection_changes() {
+    let store = Store::new();
+    let start = store.resource_version();
+    store
+        .create(
+            Resource::Pods,
+            Some("default"),
+            mk_pod("a", json!({"app": "x"})),
+        )
+        .unwrap();
+    store
+        .create(
+            Resource::Pods,
+            Some("default"),
+            mk_pod("b", json!({"app": "y"})),
+        )
+        .unwrap();
+    let selection = Selection {
+        label_selector: Some("app=x".into()),
+        field_selector: None,
+    };
+    let mut replay = store
+        .watch(Resource::Pods, None, &selection, Some(start))
+        .unwrap();
+    assert_eq!(drain(&mut replay), [("ADDED".to_owned(), "a".to_owned())]);
+    let mut fresh = store
+        .watch(Resource::Pods, Some("default"), &Selection::default(), None)
+        .unwrap();
+    assert_eq!(drain(&mut fresh).len(), 2);
+    store
+        .mutate(Resource::Pods, Some("default"), "b", |p| {
+            p["metadata"]["labels"]["app"] = json!("x");
+            Ok(())
+        })
+        .unwrap();
+    store
+        .mutate(Resource::Pods, Some("default"), "a", |p| {
+            p["metadata"]["labels"]["app"] = json!("z");
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(
+        drain(&mut replay),
+        [
+            ("ADDED".to_owned(), "b".to_owned()),
+            ("DELETED".to_owned(), "a".to_owned())
+        ]
+    );
+    assert_eq!(
+        drain(&mut fresh),
+        [
+            ("MODIFIED".to_owned(), "b".to_owned()),
+            ("MODIFIED".to_owned(), "a".to_owned())
+        ]
+    );
+    let mut other_ns = store
+        .watch(
+            Resource::Pods,
+            Some("kube-system"),
+            &Selection::default(),
+            Some(start),
+        )
+        .unwrap();
+    assert!(drain(&mut other_ns).is_empty());
+}
+
+#[test]
+fn an_expired_resource_version_is_gone() {
+    let store = Store::with_options(StoreOptions {
+        history_limit: 3,
+        ..StoreOptions::default()
+    });
+    let start = store.resource_version();
+    for i in 0..5 {
+        store
+            .create(
+                Resource::ConfigMaps,
+                Some("default"),
+                json!({"metadata": {"name": format!("c{i}")}}),
+            )
+            .unwrap();
+    }
+    let err = store
+        .watch(
+            Resource::ConfigMaps,
+            None,
+            &Selection::default(),
+            Some(start),
+        )
+        .unwrap_err();
+    assert_eq!(err.code, 410);
+    let mut recent = store
+        .watch(
+            Resource::ConfigMaps,
+            None,
+            &Selection::default(),
+            Some(store.resource_version() - 3),
+        )
+        .unwrap();
+    assert_eq!(drain(&mut recent).len(), 3);
+    store.compact();
+    assert!(recent.try_recv().is_err() && recent.is_closed());
+}
+
+#[test]
+fn pods_bound_to_a_node_wait_for_the_kubelet() {
+    let store = Store::new();
+    store
+        .create(
+            Resource::Pods,
+            Some("default"),
+            mk_pod("unbound", json!({})),
+        )
+        .unwrap();
+    store
+        .delete(Resource::Pods, Some("default"), "unbound", None)
+        .unwrap();
+    assert_eq!(
+        store
+            .get(Resource::Pods, Some("default"), "unbound")
+            .unwrap_err()
+            .code,
+        404
+    );
+
+    store
+        .create(Resource::Pods, Some("default"), mk_pod("bound", json!({})))
+        .unwrap();
+    bind(&store, "default", "bound");
+    let mut watch = store
+        .watch(
+            Resource::Pods,
+            None,
+            &Selection::default(),
+            Some(store.resource_version()),
+        )
+        .unwrap();
+    let marked = store
+        .delete(Resource::Pods, Some("default"), "bound", Some(5))
+        .unwrap();
+    assert_eq!(marked["metadata"]["deletionGracePeriodSeconds"], 5);
+    assert!(marked["metadata"]["deletionTimestamp"].is_string());
+    assert!(store.get(Resource::Pods, Some("default"), "bound").is_ok());
+    store
+        .finalize_delete(Resource::Pods, Some("default"), "bound")
+        .unwrap();
+    assert_eq!(
+        store
+            .get(Resource::Pods, Some("default"), "bound")
+            .unwrap_err()
+            .code,
+        404
+    );
+    assert_eq!(
+        drain(&mut watch),
+        [
+            ("MODIFIED".to_owned(), "bound".to_owned()),
+            ("DELETED".to_owned(), "bound".to_owned())
+        ]
+    );
+
+    store
+        .create(Resource::Pods, Some("default"), mk_pod("forced", json!({})))
+        .unwrap();
+    bind(&store, "default", "forced");
+    store
+        .delete(Resource::Pods, Some("default"), "forced", Some(0))
+        .unwrap();
+    assert_eq!(
+        store
+            .get(Resource::Pods, Some("default"), "forced")
+            .unwrap_err()
+            .code,
+        404
+    );
+}
+
+#[test]
+fn a_namespace_terminates_until_its_contents_are_gone() {
+    let store = Store::new();
+    store
+        .create(
+            Resource::Namespaces,
+            None,
+            json!({"metadata": {"name": "demo"}}),
+        )
+        .unwrap();
+    store
+        .create(
+            Resource::ConfigMaps,
+            Some("demo"),
+            json!({"metadata": {"name": "cm"}}),
+        )
+        .unwrap();
+    store
+        .create(Resource::Pods, Some("demo"), mk_pod("p", json!({})))
+        .unwrap();
+    bind(&store, "demo", "p");
+    let ns = store
+        .delete(Resource::Namespaces, None, "demo", None)
+        .unwrap();
+    assert_eq!(ns["status"]["phase"], "Terminating");
+    assert_eq!(
+        store
+            .get(Resource::ConfigMaps, Some("demo"), "cm")
+            .unwrap_err()
+            .code,
+        404
+    );
+    assert!(
+        store.get(Resource::Pods, Some("demo"), "p").unwrap()["metadata"]["deletionTimestamp"]
+            .is_string()
+    );
+    let err = store
+        .create(
+            Resource::ConfigMaps,
+            Some("demo"),
+            json!({"metadata": {"name": "late"}}),
+        )
+        .unwrap_err();
+    assert_eq!(err.code, 403);
+    store
+        .finalize_delete(Resource::Pods, Some("demo"), "p")
+        .unwrap();
+    assert_eq!(
+        store
+            .get(Resource::Namespaces, None, "demo")
+            .unwrap_err()
+            .code,
+        404
+    );
+    assert_eq!(
+        store
+            .delete(Resource::Namespaces, None, "default", None)
+            .unwrap_err()
+            .code,
+        403
+    );
+}
+
+#[test]
+fn services_get_cluster_ips_from_the_range() {
+    let store = Store::with_options(StoreOptions {
+        service_cidr: "10.100.0.0/24".parse().unwrap(),
+        ..StoreOptions::default()
+    });
+    assert_eq!(
+        store
+            .get(Resource::Services, Some("default"), "kubernetes")
+            .unwrap()["spec"]["clusterIP"],
+        "10.100.0.1"
+    );
+    let svc = |name: &str, ip: Option<&str>| {
+        let mut s = json!({"metadata": {"name": name}, "spec": {"selector": {"app": "a"}, "ports": [{"port": 80}]}});
+        if let Some(ip) = ip {
+            s["spec"]["clusterIP"] = json!(ip);
+        }
+        s
+    };
+    let dns = store
+        .create(
+            Resource::Services,
+            Some("default"),
+            svc("dns", Some("10.100.0.10")),
+        )
+        .unwrap();
+    assert_eq!(dns["spec"]["clusterIPs"], json!(["10.100.0.10"]));
+    assert_eq!(dns["spec"]["ports"][0]["targetPort"], 80);
+    let web = store
+        .create(Resource::Services, Some("default"), svc("web", None))
+        .unwrap();
+    let ip: std::net::Ipv4Addr = web["spec"]["clusterIP"].as_str().unwrap().parse().unwrap();
+    assert!(
+        ip.octets()[3] >= 16,
+        "dynamic allocation leaves the low band free: {ip}"
+    );
+    let taken = store
+        .create(
+            Resource::Services,
+            Some("default"),
+            svc("dup", Some("10.100.0.10")),
+        )
+        .unwrap_err();
+    assert_eq!(taken.code, 422);
+    let outside = store
+        .create(
+            Resource::Services,
+            Some("default"),
+            svc("out", Some("10.1.0.10")),
+        )
+        .unwrap_err();
+    assert_eq!(outside.code, 422);
+    store
+        .delete(Resource::Services, Some("default"), "dns", None)
+        .unwrap();
+    store
+        .create(
+            Resource::Services,
+            Some("default"),
+            svc("dns2", Some("10.100.0.10")),
+        )
+        .unwrap();
+    let headless = store
+        .create(Resource::Services, Some("default"), svc("h", Some("None")))
+        .unwrap();
+    assert_eq!(headless["spec"]["clusterIP"], "None");
+}
