@@ -1,0 +1,422 @@
+//! The tool command lines: validated probe requests turned into argv, and the same command
+//! rendered for a human to rerun.
+//!
+//! Commands are argv vectors run without a shell. Every host, path and name is checked again here
+//! against a strict character set (the runner checks too): nothing that reaches a tool can start
+//! with `-`, hold whitespace, quotes or shell syntax, or make curl glob.
+
+use std::net::IpAddr;
+
+use thiserror::Error;
+
+use crate::wire::{ProbeRequest, ProbeSpec, Tool};
+
+/// Longest timeout a probe may ask for.
+pub const MAX_TIMEOUT_SECS: u32 = 300;
+
+/// A probe request the agent refuses to run.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum InvalidProbe {
+    #[error("id must be 1 to 200 printable characters, got {0:?}")]
+    Id(String),
+    #[error("timeout_secs must be 1 to {MAX_TIMEOUT_SECS}, got {0}")]
+    Timeout(u32),
+    #[error("port must be 1 to 65535, got 0")]
+    Port,
+    #[error("host must be an IP address or a DNS name, got {0:?}")]
+    Host(String),
+    #[error("DNS name must be a DNS name, got {0:?}")]
+    Name(String),
+    #[error(
+        "path must start with '/' and hold only URL characters (no spaces, quotes, brackets or braces), got {0:?}"
+    )]
+    Path(String),
+}
+
+/// A tool invocation: argv (program first) and the bytes for its stdin.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ToolCommand {
+    pub tool: Tool,
+    pub argv: Vec<String>,
+    /// Written to stdin, which is then closed; stdin is empty otherwise.
+    pub stdin: Option<String>,
+}
+
+impl ToolCommand {
+    /// Builds the command for `request`, validating it first. `udp_token` is what a UDP probe
+    /// sends and expects echoed back; other kinds ignore it.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidProbe`] when a field is outside its character set or range.
+    pub fn build(request: &ProbeRequest, udp_token: &str) -> Result<Self, InvalidProbe> {
+        validate_id(&request.id)?;
+        let t = request.timeout_secs;
+        if !(1..=MAX_TIMEOUT_SECS).contains(&t) {
+            return Err(InvalidProbe::Timeout(t));
+        }
+        let t = t.to_string();
+        let tool = request.probe.kind().tool();
+        let mut argv: Vec<String> = vec![tool.program().into()];
+        let mut stdin = None;
+        match &request.probe {
+            ProbeSpec::Tcp { host, port } => {
+                let host = Host::parse(host)?;
+                let port = valid_port(*port)?;
+                argv.extend(["-vz".into(), "-w".into(), t]);
+                if host.is_ip() {
+                    argv.push("-n".into());
+                }
+                argv.extend([host.plain(), port]);
+            }
+            ProbeSpec::Udp { host, port } => {
+                let host = Host::parse(host)?;
+                let port = valid_port(*port)?;
+                // No -v: with -u it sends probe datagrams of its own before stdin. -W 1 ends nc
+                // at the first datagram received, so an echo returns at once.
+                argv.extend(["-u".into(), "-W".into(), "1".into(), "-w".into(), t]);
+                if host.is_ip() {
+                    argv.push("-n".into());
+                }
+                argv.extend([host.plain(), port]);
+                stdin = Some(format!("{udp_token}\n"));
+            }
+            ProbeSpec::Http {
+                scheme,
+                host,
+                port,
+                path,
+            } => {
+                let host = Host::parse(host)?;
+                let port = valid_port(*port)?;
+                validate_path(path)?;
+                let max_time = (request.timeout_secs * 2).to_string();
+                argv.extend(
+                    [
+                        "-sS",
+                        "-v",
+                        "--globoff",
+                        "--noproxy",
+                        "*",
+                        "--connect-timeout",
+                        &t,
+                        "--max-time",
+                        &max_time,
+                        "-o",
+                        "/dev/null",
+                        "-w",
+                        "%{http_code}\\n",
+                    ]
+                    .map(String::from),
+                );
+                if matches!(scheme, crate::wire::Scheme::Https) {
+                    argv.push("-k".into());
+                }
+                argv.push(format!(
+                    "{}://{}:{port}{path}",
+                    scheme.as_str(),
+                    host.bracketed()
+                ));
+            }
+            ProbeSpec::Dns { name, server, port } => {
+                if !is_dns_name(name, true) {
+                    return Err(InvalidProbe::Name(name.clone()));
+                }
+                let server = server.as_deref().map(Host::parse).transpose()?;
+                argv.extend([format!("-timeout={t}"), "-retry=1".into()]);
+                if let Some(port) = port {
+                    argv.push(format!("-port={}", valid_port(*port)?));
+                }
+                argv.push(name.clone());
+                if let Some(server) = server {
+                    argv.push(server.plain());
+                }
+            }
+        }
+        Ok(Self { tool, argv, stdin })
+    }
+
+    /// The command as a POSIX shell line, e.g. `nc -vz -w 2 -n 10.0.0.5 5432`. A command with
+    /// stdin becomes `sh -c 'printf ... | nc ...'`.
+    pub fn render(&self) -> String {
+        let line = self
+            .argv
+            .iter()
+            .map(|a| shell_quote(a))
+            .collect::<Vec<_>>()
+            .join(" ");
+        match &self.stdin {
+            None => line,
+            Some(input) => {
+                let printf = format!("printf '%s\\n' {}", shell_quote(input.trim_end()));
+                format!("sh -c {}", shell_quote(&format!("{printf} | {line}")))
+            }
+        }
+    }
+
+    /// The rerun line for a report: `kubectl exec -n NS POD -- <command>`.
+    pub fn render_kubectl_exec(&self, namespace: &str, pod: &str) -> String {
+        format!(
+            "kubectl exec -n {} {} -- {}",
+            shell_quote(namespace),
+            shell_quote(pod),
+            self.render()
+        )
+    }
+}
+
+fn validate_id(id: &str) -> Result<(), InvalidProbe> {
+    let ok = (1..=200).contains(&id.chars().count()) && !id.chars().any(char::is_control);
+    if ok {
+        Ok(())
+    } else {
+        Err(InvalidProbe::Id(id.into()))
+    }
+}
+
+fn valid_port(port: u16) -> Result<String, InvalidProbe> {
+    if port == 0 {
+        Err(InvalidProbe::Port)
+    } else {
+        Ok(port.to_string())
+    }
+}
+
+enum Host {
+    Ip(IpAddr),
+    Name(String),
+}
+
+impl Host {
+    fn parse(host: &str) -> Result<Self, InvalidProbe> {
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            Ok(Self::Ip(ip))
+        } else if is_dns_name(host, false) {
+            Ok(Self::Name(host.into()))
+        } else {
+            Err(InvalidProbe::Host(host.into()))
+        }
+    }
+
+    fn is_ip(&self) -> bool {
+        matches!(self, Self::Ip(_))
+    }
+
+    fn plain(&self) -> String {
+        match self {
+            Self::Ip(ip) => ip.to_string(),
+            Self::Name(name) => name.clone(),
+        }
+    }
+
+    fn bracketed(&self) -> String {
+        match self {
+            Self::Ip(IpAddr::V6(ip)) => format!("[{ip}]"),
+            _ => self.plain(),
+        }
+    }
+}
+
+/// A DNS name: dot-separated labels of ASCII letters, digits and `-` (and `_` when
+/// `allow_underscore`, for service names), no label starting or ending with `-`, an optional
+/// trailing dot, at most 253 characters.
+fn is_dns_name(name: &str, allow_underscore: bool) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    if name.is_empty() || name.len() > 253 {
+        return false;
+    }
+    name.split('.').all(|label| {
+        !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || (allow_underscore && b == b'_'))
+    })
+}
+
+/// An absolute URL path with an optional query: RFC 3986 path and query characters without the
+/// ones curl would glob (`[]{}`), at most 1024 bytes.
+fn validate_path(path: &str) -> Result<(), InvalidProbe> {
+    let ok = path.starts_with('/')
+        && path.len() <= 1024
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~/%?=&+,;:@!$*()'".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(InvalidProbe::Path(path.into()))
+    }
+}
+
+/// Quotes `word` for a POSIX shell when it needs it.
+pub(crate) fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@,+".contains(&b));
+    if plain {
+        word.into()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Scheme;
+
+    fn mk(probe: ProbeSpec) -> ProbeRequest {
+        ProbeRequest {
+            id: "p".into(),
+            timeout_secs: 2,
+            probe,
+        }
+    }
+
+    fn tcp(host: &str) -> ProbeRequest {
+        mk(ProbeSpec::Tcp {
+            host: host.into(),
+            port: 5432,
+        })
+    }
+
+    fn http(path: &str) -> ProbeRequest {
+        mk(ProbeSpec::Http {
+            scheme: Scheme::Http,
+            host: "web.shop".into(),
+            port: 8080,
+            path: path.into(),
+        })
+    }
+
+    #[test]
+    fn tcp_to_an_ip_does_not_resolve() {
+        let cmd = ToolCommand::build(&tcp("10.0.0.5"), "t").unwrap();
+        assert_eq!(cmd.render(), "nc -vz -w 2 -n 10.0.0.5 5432");
+        assert_eq!(
+            cmd.render_kubectl_exec("shop", "client-0"),
+            "kubectl exec -n shop client-0 -- nc -vz -w 2 -n 10.0.0.5 5432"
+        );
+        let cmd = ToolCommand::build(&tcp("db.shop.svc.cluster.local"), "t").unwrap();
+        assert_eq!(
+            cmd.argv,
+            ["nc", "-vz", "-w", "2", "db.shop.svc.cluster.local", "5432"]
+        );
+        let cmd = ToolCommand::build(&tcp("fd00::5"), "t").unwrap();
+        assert_eq!(cmd.render(), "nc -vz -w 2 -n fd00::5 5432");
+    }
+
+    #[test]
+    fn http_renders_curl_with_both_timeouts() {
+        let cmd = ToolCommand::build(&http("/healthz?full=1"), "t").unwrap();
+        assert_eq!(
+            cmd.render(),
+            "curl -sS -v --globoff --noproxy '*' --connect-timeout 2 --max-time 4 -o /dev/null \
+             -w '%{http_code}\\n' 'http://web.shop:8080/healthz?full=1'"
+        );
+        let https = mk(ProbeSpec::Http {
+            scheme: Scheme::Https,
+            host: "fd00::1".into(),
+            port: 443,
+            path: "/".into(),
+        });
+        let cmd = ToolCommand::build(&https, "t").unwrap();
+        assert_eq!(
+            cmd.argv[cmd.argv.len() - 2..],
+            ["-k", "https://[fd00::1]:443/"]
+        );
+    }
+
+    #[test]
+    fn dns_and_udp_commands() {
+        let dns = mk(ProbeSpec::Dns {
+            name: "_http._tcp.web.shop.svc.cluster.local.".into(),
+            server: Some("10.96.0.10".into()),
+            port: Some(5353),
+        });
+        assert_eq!(
+            ToolCommand::build(&dns, "t").unwrap().render(),
+            "nslookup -timeout=2 -retry=1 -port=5353 _http._tcp.web.shop.svc.cluster.local. 10.96.0.10"
+        );
+        let udp = mk(ProbeSpec::Udp {
+            host: "10.0.0.7".into(),
+            port: 514,
+        });
+        let cmd = ToolCommand::build(&udp, "nvp-1f").unwrap();
+        assert_eq!(
+            cmd.argv,
+            ["nc", "-u", "-W", "1", "-w", "2", "-n", "10.0.0.7", "514"]
+        );
+        assert_eq!(cmd.stdin.as_deref(), Some("nvp-1f\n"));
+        assert_eq!(
+            cmd.render(),
+            r#"sh -c 'printf '\''%s\n'\'' nvp-1f | nc -u -W 1 -w 2 -n 10.0.0.7 514'"#
+        );
+    }
+
+    #[test]
+    fn hostile_fields_are_rejected() {
+        let hosts = [
+            "-oProxyCommand=x",
+            "a b",
+            "a;rm",
+            "$(id)",
+            "",
+            "a..b",
+            "-a.b",
+            "a_b.c",
+            "ä.example",
+            "host\n",
+        ];
+        for host in hosts {
+            assert_eq!(
+                ToolCommand::build(&tcp(host), "t"),
+                Err(InvalidProbe::Host(host.into())),
+                "{host:?}"
+            );
+        }
+        for path in [
+            "", "relative", "/a b", "/{a,b}", "/[1-9]", "/\"x", "/a\nb", "/`id`",
+        ] {
+            assert_eq!(
+                ToolCommand::build(&http(path), "t"),
+                Err(InvalidProbe::Path(path.into())),
+                "{path:?}"
+            );
+        }
+        let mut req = tcp("10.0.0.1");
+        req.timeout_secs = 0;
+        assert_eq!(ToolCommand::build(&req, "t"), Err(InvalidProbe::Timeout(0)));
+        req.timeout_secs = 1;
+        req.id = String::new();
+        assert!(matches!(
+            ToolCommand::build(&req, "t"),
+            Err(InvalidProbe::Id(_))
+        ));
+        let zero = mk(ProbeSpec::Tcp {
+            host: "10.0.0.1".into(),
+            port: 0,
+        });
+        assert_eq!(ToolCommand::build(&zero, "t"), Err(InvalidProbe::Port));
+        let dns = mk(ProbeSpec::Dns {
+            name: "-x".into(),
+            server: None,
+            port: None,
+        });
+        assert_eq!(
+            ToolCommand::build(&dns, "t"),
+            Err(InvalidProbe::Name("-x".into()))
+        );
+    }
+
+    #[test]
+    fn quoting_survives_a_shell() {
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("10.0.0.5"), "10.0.0.5");
+    }
+}
