@@ -22,6 +22,10 @@ fn index(list: &[&str; 3], item: &str) -> u8 {
     u8::try_from(position).expect("small") + 1
 }
 
+fn is_model_pod(namespace: &str, name: &str) -> bool {
+    NAMESPACES.contains(&namespace) && POD_NAMES.contains(&name)
+}
+
 pub fn ip4(namespace: &str, pod: &str) -> IpAddr {
     IpAddr::from([10, 0, index(&NAMESPACES, namespace), index(&POD_NAMES, pod)])
 }
@@ -56,12 +60,18 @@ pub fn mk_served_ports() -> Vec<ServedPort> {
     ports
 }
 
+/// A pod labelled `pod=<name>` serving the model's ports; only the model's pods have IPs.
 pub fn mk_pod(namespace: &str, name: &str) -> Pod {
+    let ips = if is_model_pod(namespace, name) {
+        vec![ip4(namespace, name), ip6(namespace, name)]
+    } else {
+        Vec::new()
+    };
     Pod {
         namespace: namespace.to_owned(),
         name: name.to_owned(),
         labels: mk_labels(&[("pod", name)]),
-        ips: vec![ip4(namespace, name), ip6(namespace, name)],
+        ips,
         ports: mk_served_ports(),
         host_network: false,
     }
