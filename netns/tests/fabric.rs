@@ -180,6 +180,19 @@ fn link_names(netns: &NetnsHandle) -> Vec<String> {
     names
 }
 
+fn routes_to(netns: &NetnsHandle, ip: &str) -> String {
+    let out = std::process::Command::new("ip")
+        .args(["-n", &netns.name, "route", "show", ip])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn namespaces_of(instance: &str) -> Vec<String> {
     let prefix = format!("nvl-{instance}_");
     std::fs::read_dir("/run/netns")
@@ -481,7 +494,17 @@ async fn remove_pod_ends_its_processes_and_links() {
     assert_eq!(status.signal(), Some(libc::SIGKILL));
     assert!(!netns.exists());
     assert!(!resolv.exists());
-    assert!(!link_names(fabric.router()).contains(&link));
+    assert_eq!(routes_to(fabric.router(), "10.244.1.2"), "");
+    // The veth pair goes with the namespace, which the kernel frees in the background.
+    let mut gone = false;
+    for _ in 0..1000 {
+        gone = !link_names(fabric.router()).contains(&link);
+        if gone {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(gone, "{link} still in the router");
     // The address is free again and the other pod unaffected.
     let a = fabric.add_pod("a", ip4("10.244.1.2"), RESOLV).unwrap();
     let _server = listen(&b, 8080).await;
