@@ -28,7 +28,7 @@ pub enum DecideError {
 
 /// The verdict on one connection: allowed iff both sides allow it (or it is a pod's traffic to
 /// itself, see [`Decision::loopback`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Decision {
     pub allowed: bool,
     /// The source pod's egress policies.
@@ -40,7 +40,8 @@ pub struct Decision {
 }
 
 /// What one side's policies say.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SideDecision {
     /// The endpoint on this side is an IP address, not a pod: no policy applies there.
     NotApplicable,
@@ -60,7 +61,7 @@ impl SideDecision {
 
 /// A rule that allows a connection: the rule's index in the policy's rules for `direction`, the
 /// index of the first matching peer and port (`None` when the rule lists none, meaning all).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct RuleMatch {
     pub policy: PolicyRef,
     pub direction: Direction,

@@ -11,6 +11,44 @@
 //!   explanation naming the deciding rules or the isolating policies.
 //! - [`TruthTable`]: the upstream e2e suite's reachability matrices, parsed, printed and diffed.
 //!
+//! ```
+//! use netverdict_engine::{Cluster, Connection, Endpoint, Namespace, Pod, Policy, Protocol};
+//!
+//! let object = serde_json::from_value(serde_json::json!({
+//!     "metadata": {"namespace": "x", "name": "allow-from-b"},
+//!     "spec": {
+//!         "podSelector": {"matchLabels": {"pod": "a"}},
+//!         "ingress": [{"from": [{"podSelector": {"matchLabels": {"pod": "b"}}}]}],
+//!     },
+//! }))?;
+//! let policy = Policy::from_k8s(&object).expect("a valid policy");
+//! let pod = |name: &str| Pod {
+//!     namespace: "x".to_owned(),
+//!     name: name.to_owned(),
+//!     labels: [("pod".to_owned(), name.to_owned())].into(),
+//!     ips: Vec::new(),
+//!     ports: Vec::new(),
+//!     host_network: false,
+//! };
+//! let cluster = Cluster {
+//!     namespaces: vec![Namespace { name: "x".to_owned(), labels: Default::default() }],
+//!     pods: vec![pod("a"), pod("b"), pod("c")],
+//!     policies: vec![policy],
+//! };
+//! let from = |name: &str| Endpoint::Pod { namespace: "x".to_owned(), name: name.to_owned() };
+//! let connection = |source| Connection {
+//!     from: from(source),
+//!     to: from("a"),
+//!     port: 80,
+//!     protocol: Protocol::Tcp,
+//! };
+//! assert!(cluster.decide(&connection("b"))?.allowed);
+//! let denied = cluster.decide(&connection("c"))?;
+//! assert!(!denied.allowed);
+//! assert!(denied.to_string().contains("isolated for ingress by x/allow-from-b"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Semantics
 //!
 //! A pod is isolated for a direction when a policy of its namespace selects it and has that
@@ -64,19 +102,67 @@ pub use validate::{
 };
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::net::IpAddr;
+use std::str::FromStr;
 
 pub type Labels = BTreeMap<String, String>;
 
 /// Transport protocol of a port; `TCP` when a policy leaves it out.
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
 )]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Protocol {
+    #[default]
     Tcp,
     Udp,
     Sctp,
+}
+
+impl Protocol {
+    /// The API spelling: `TCP`, `UDP` or `SCTP`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tcp => "TCP",
+            Self::Udp => "UDP",
+            Self::Sctp => "SCTP",
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unsupported protocol {0:?}: supported values: \"TCP\", \"UDP\", \"SCTP\"")]
+pub struct ParseProtocolError(pub String);
+
+impl FromStr for Protocol {
+    type Err = ParseProtocolError;
+
+    /// Parses the API spelling, which is case-sensitive as in the API.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "TCP" => Ok(Self::Tcp),
+            "UDP" => Ok(Self::Udp),
+            "SCTP" => Ok(Self::Sctp),
+            other => Err(ParseProtocolError(other.to_owned())),
+        }
+    }
 }
 
 /// A port a pod serves (a container port), possibly named.
@@ -104,18 +190,27 @@ pub struct Pod {
     pub host_network: bool,
 }
 
-/// Identifies a policy in explanations.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Identifies a policy in explanations; displays as `namespace/name`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub struct PolicyRef {
     pub namespace: String,
     pub name: String,
 }
 
-/// One end of a connection.
+/// One end of a connection; displays as `namespace/name` or the address.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Endpoint {
     Pod { namespace: String, name: String },
     Ip(IpAddr),
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Pod { namespace, name } => write!(f, "{namespace}/{name}"),
+            Self::Ip(ip) => write!(f, "{ip}"),
+        }
+    }
 }
 
 /// A connection attempt to judge: `port` is the destination port number (named ports are resolved
@@ -126,6 +221,17 @@ pub struct Connection {
     pub to: Endpoint,
     pub port: u16,
     pub protocol: Protocol,
+}
+
+impl fmt::Display for Connection {
+    /// E.g. `x/a -> y/b 80/TCP`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} -> {} {}/{}",
+            self.from, self.to, self.port, self.protocol
+        )
+    }
 }
 
 /// A validation error located by field path, e.g. `spec.ingress[0].from[1].ipBlock.cidr`.
@@ -142,5 +248,34 @@ impl FieldError {
             path: path.into(),
             message: message.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocols_parse_and_display_as_the_api_spells_them() {
+        for protocol in [Protocol::Tcp, Protocol::Udp, Protocol::Sctp] {
+            assert_eq!(protocol.to_string().parse::<Protocol>(), Ok(protocol));
+        }
+        assert_eq!(Protocol::default(), Protocol::Tcp);
+        assert!("tcp".parse::<Protocol>().is_err());
+        assert!("ICMP".parse::<Protocol>().is_err());
+    }
+
+    #[test]
+    fn connections_display() {
+        let connection = Connection {
+            from: Endpoint::Pod {
+                namespace: "x".to_owned(),
+                name: "a".to_owned(),
+            },
+            to: Endpoint::Ip("2001:db8::1".parse().unwrap()),
+            port: 53,
+            protocol: Protocol::Udp,
+        };
+        assert_eq!(connection.to_string(), "x/a -> 2001:db8::1 53/UDP");
     }
 }

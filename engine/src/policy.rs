@@ -16,7 +16,8 @@ use crate::{FieldError, LabelSelector, Pod, PolicyRef, Protocol};
 
 /// Which side of a connection a rule governs: ingress rules are checked on the destination pod,
 /// egress rules on the source pod.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Direction {
     Ingress,
     Egress,
@@ -152,7 +153,7 @@ impl PortMatch {
 
 impl fmt::Display for PortMatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let protocol = protocol_name(self.protocol);
+        let protocol = self.protocol;
         match &self.port {
             PortSpec::All => write!(f, "any {protocol} port"),
             PortSpec::Number {
@@ -165,14 +166,6 @@ impl fmt::Display for PortMatch {
             } => write!(f, "{protocol} {port}-{end}"),
             PortSpec::Named(name) => write!(f, "{protocol} {name:?}"),
         }
-    }
-}
-
-fn protocol_name(protocol: Protocol) -> &'static str {
-    match protocol {
-        Protocol::Tcp => "TCP",
-        Protocol::Udp => "UDP",
-        Protocol::Sctp => "SCTP",
     }
 }
 

@@ -583,3 +583,32 @@ fn model_addresses() {
     assert_eq!(ip4("x", "a"), "10.0.1.1".parse::<IpAddr>().unwrap());
     assert_eq!(ip6("y", "b"), "fd00:0:0:2::2".parse::<IpAddr>().unwrap());
 }
+
+#[test]
+fn decisions_serialize_for_reports() {
+    let allow = policy(
+        "x",
+        "from-y",
+        json!({
+            "podSelector": {},
+            "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"ns": "y"}}}]}],
+        }),
+    );
+    let cluster = model_cluster(vec![allow]);
+    let decision = decide(&cluster, mk_pod_endpoint("y/a"), mk_pod_endpoint("x/a"), 80);
+    assert_eq!(
+        serde_json::to_value(&decision).unwrap(),
+        json!({
+            "allowed": true,
+            "egress": {"kind": "not_isolated"},
+            "ingress": {"kind": "allowed", "matches": [{
+                "policy": {"namespace": "x", "name": "from-y"},
+                "direction": "ingress",
+                "rule": 0,
+                "peer": 0,
+                "port": null,
+            }]},
+            "loopback": false,
+        })
+    );
+}
