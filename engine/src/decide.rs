@@ -6,7 +6,9 @@ use std::net::IpAddr;
 use crate::policy::{Direction, NamespaceScope, Peer};
 use crate::selector::Requirement;
 use crate::truth_table::{Mark, TruthTable};
-use crate::{Connection, Endpoint, Labels, Namespace, Pod, Policy, PolicyRef, Protocol};
+use crate::{
+    Connection, Endpoint, LabelSelector, Labels, Namespace, Pod, Policy, PolicyRef, Protocol,
+};
 
 /// The label the API server puts on every namespace, holding its name.
 pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
@@ -140,6 +142,21 @@ impl Cluster {
                 unmet: p.pod_selector.unmet_requirements(&pod.labels),
             })
             .min_by_key(|near| near.unmet.len())
+    }
+
+    /// The pod nearest to matching `selector`, in `namespace` or in every namespace: the one
+    /// failing the fewest requirements (the first such pod on a tie), with the requirements it
+    /// fails, empty when it matches. `None` when there is no pod to consider.
+    pub fn nearest_pod(
+        &self,
+        selector: &LabelSelector,
+        namespace: Option<&str>,
+    ) -> Option<(&Pod, Vec<Requirement>)> {
+        self.pods
+            .iter()
+            .filter(|p| namespace.is_none_or(|ns| p.namespace == ns))
+            .map(|p| (p, selector.unmet_requirements(&p.labels)))
+            .min_by_key(|(_, unmet)| unmet.len())
     }
 
     /// Decides `connection`.

@@ -169,6 +169,16 @@ impl TruthTable {
         }
     }
 
+    /// Every cell as `(from, to, mark)`, row by row.
+    pub fn cells(&self) -> impl Iterator<Item = (&str, &str, Mark)> + '_ {
+        self.rows.iter().enumerate().flat_map(move |(i, from)| {
+            self.columns
+                .iter()
+                .enumerate()
+                .map(move |(j, to)| (from.as_str(), to.as_str(), self.cells[i][j]))
+        })
+    }
+
     pub(crate) fn set_at(&mut self, row: usize, column: usize, mark: Mark) {
         self.cells[row][column] = mark;
     }
@@ -214,7 +224,12 @@ fn write_matrix(
     columns: &[String],
     mark: impl Fn(usize, usize) -> char,
 ) -> fmt::Result {
-    let first = rows.iter().map(String::len).max().unwrap_or(0).max(1);
+    let first = rows
+        .iter()
+        .map(|r| r.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(1);
     let mut header = format!("{:<first$}", "-");
     for column in columns {
         header.push(' ');
@@ -311,6 +326,8 @@ mod tests {
         assert_eq!(TruthTable::parse(&text).unwrap(), table);
         let wide = TruthTable::parse("- y/backend\nx/frontend X").unwrap();
         assert_eq!(wide.to_string(), "-          y/backend\nx/frontend X\n");
+        let accented = TruthTable::parse("- é/b\né/a .").unwrap();
+        assert_eq!(accented.to_string(), "-   é/b\né/a .\n");
     }
 
     #[test]
@@ -359,6 +376,8 @@ mod tests {
         assert!(table.set("a", "b", Mark::Deny));
         assert!(!table.set("b", "a", Mark::Deny));
         assert_eq!(table.get("a", "b"), Some(Mark::Deny));
+        let cells: Vec<_> = table.cells().collect();
+        assert_eq!(cells, [("a", "b", Mark::Deny)]);
     }
 
     #[test]

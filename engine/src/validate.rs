@@ -13,9 +13,17 @@ const PORT_NAME_MAX: usize = 15;
 /// Checks a label (or annotation) key: an optional DNS-1123 subdomain prefix and `/`, then a name
 /// of at most 63 alphanumerics, `-`, `_` or `.`, starting and ending with an alphanumeric.
 pub fn validate_label_key(key: &str) -> Vec<String> {
-    let (prefix, name) = match key.split_once('/') {
-        Some((prefix, name)) => (Some(prefix), name),
-        None => (None, key),
+    let parts: Vec<&str> = key.split('/').collect();
+    let (prefix, name) = match parts.as_slice() {
+        [name] => (None, *name),
+        [prefix, name] => (Some(*prefix), *name),
+        _ => {
+            return vec![
+                "a qualified name must consist of an optional DNS subdomain prefix and '/' \
+                 followed by a name"
+                    .to_owned(),
+            ];
+        }
     };
     let mut errors = Vec::new();
     if let Some(prefix) = prefix {
@@ -44,13 +52,6 @@ pub fn validate_label_key(key: &str) -> Vec<String> {
                     .to_owned(),
             );
         }
-    }
-    if key.matches('/').count() > 1 {
-        errors.push(
-            "a qualified name must consist of an optional DNS subdomain prefix and '/' followed by \
-             a name"
-                .to_owned(),
-        );
     }
     errors
 }

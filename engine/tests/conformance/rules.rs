@@ -612,3 +612,24 @@ fn decisions_serialize_for_reports() {
         })
     );
 }
+
+#[test]
+fn nearest_pod_to_a_selector() {
+    let cluster = model_cluster(vec![]);
+    let selector = netverdict_engine::LabelSelector {
+        match_labels: crate::model::mk_labels(&[("pod", "b"), ("tier", "web")]),
+        match_expressions: Vec::new(),
+    };
+    let (pod, unmet) = cluster
+        .nearest_pod(&selector, Some("y"))
+        .expect("pods in y");
+    assert_eq!((pod.namespace.as_str(), pod.name.as_str()), ("y", "b"));
+    assert_eq!(unmet.len(), 1);
+    assert_eq!(unmet[0].to_string(), "tier=web");
+    let (pod, unmet) = cluster.nearest_pod(&selector, None).expect("pods");
+    assert_eq!((pod.namespace.as_str(), pod.name.as_str()), ("x", "b"));
+    assert_eq!(unmet.len(), 1);
+    assert!(cluster.nearest_pod(&selector, Some("w")).is_none());
+    let everything = netverdict_engine::LabelSelector::everything();
+    assert!(cluster.nearest_pod(&everything, None).unwrap().1.is_empty());
+}
