@@ -251,29 +251,16 @@ impl Cluster {
                 .iter()
                 .enumerate()
             {
-                let peer_index = if rule.peers.is_empty() {
-                    None
-                } else {
-                    match rule
-                        .peers
-                        .iter()
-                        .position(|p| self.peer_matches(policy, p, peer))
-                    {
-                        Some(i) => Some(i),
-                        None => continue,
-                    }
+                let Some(peer_index) =
+                    first_match(&rule.peers, |p| self.peer_matches(policy, p, peer))
+                else {
+                    continue;
                 };
-                let port_index =
-                    if rule.ports.is_empty() {
-                        None
-                    } else {
-                        match rule.ports.iter().position(|p| {
-                            p.matches(connection.port, connection.protocol, destination)
-                        }) {
-                            Some(i) => Some(i),
-                            None => continue,
-                        }
-                    };
+                let Some(port_index) = first_match(&rule.ports, |p| {
+                    p.matches(connection.port, connection.protocol, destination)
+                }) else {
+                    continue;
+                };
                 matches.push(RuleMatch {
                     policy: policy.reference(),
                     direction,
@@ -308,6 +295,16 @@ impl Cluster {
                 !pod.host_network && in_scope && pods.matches(&pod.labels)
             }
         }
+    }
+}
+
+/// The index of the first item matching, `Some(None)` when there are no items (a rule listing
+/// no peers or no ports means all), `None` when none matches.
+fn first_match<T>(items: &[T], matches: impl Fn(&T) -> bool) -> Option<Option<usize>> {
+    if items.is_empty() {
+        Some(None)
+    } else {
+        items.iter().position(matches).map(Some)
     }
 }
 
