@@ -181,6 +181,47 @@ impl Cluster {
         })
     }
 
+    /// A human explanation of [`Cluster::decide`]: the connection and the verdict, each side,
+    /// then what every allowing rule's matching peer and port are (as `netverdict explain`
+    /// prints it).
+    ///
+    /// # Errors
+    ///
+    /// [`DecideError::UnknownPod`] when an endpoint names a pod missing from the cluster.
+    pub fn explain(&self, connection: &Connection) -> Result<String, DecideError> {
+        let decision = self.decide(connection)?;
+        let mut text = format!("{connection}: {decision}");
+        let matches = [&decision.egress, &decision.ingress]
+            .into_iter()
+            .filter_map(|side| match side {
+                SideDecision::Allowed { matches } => Some(matches),
+                _ => None,
+            })
+            .flatten();
+        for found in matches {
+            let Some(policy) = self.policies.iter().find(|p| p.reference() == found.policy) else {
+                continue;
+            };
+            let Some(rule) = policy
+                .rules(found.direction)
+                .and_then(|r| r.get(found.rule))
+            else {
+                continue;
+            };
+            let at = format!("{} {}[{}]", found.policy, found.direction, found.rule);
+            let peers = found.direction.peers_field();
+            match found.peer.and_then(|i| rule.peers.get(i).map(|p| (i, p))) {
+                Some((i, peer)) => text.push_str(&format!("\n    {at}.{peers}[{i}]: {peer}")),
+                None => text.push_str(&format!("\n    {at}.{peers}: any peer")),
+            }
+            match found.port.and_then(|i| rule.ports.get(i).map(|p| (i, p))) {
+                Some((i, port)) => text.push_str(&format!("\n    {at}.ports[{i}]: {port}")),
+                None => text.push_str(&format!("\n    {at}.ports: any port")),
+            }
+        }
+        Ok(text)
+    }
+
     /// The truth table of `pods` (as `namespace/name`) to each other on one port.
     ///
     /// # Errors

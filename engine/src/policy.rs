@@ -151,6 +151,34 @@ impl PortMatch {
     }
 }
 
+impl fmt::Display for Peer {
+    /// E.g. `pods pod=b in namespaces ns=y`, `ipBlock 10.0.0.0/8 except 10.1.0.0/16`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Pods {
+                namespaces: NamespaceScope::PolicyNamespace,
+                pods,
+            } => write!(f, "pods {pods} in the policy's namespace"),
+            Self::Pods {
+                namespaces: NamespaceScope::Selected(namespaces),
+                pods,
+            } => write!(f, "pods {pods} in namespaces {namespaces}"),
+            Self::IpBlock(block) => write!(f, "{block}"),
+        }
+    }
+}
+
+impl fmt::Display for IpBlock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ipBlock {}", self.cidr)?;
+        if !self.except.is_empty() {
+            let except: Vec<String> = self.except.iter().map(|e| e.to_string()).collect();
+            write!(f, " except {}", except.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Display for PortMatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let protocol = self.protocol;
@@ -201,6 +229,10 @@ impl Policy {
 
     /// Validates `policy` as the API server does and applies its defaults (TCP for a missing
     /// protocol; `policyTypes` of `Ingress`, plus `Egress` when egress rules are present).
+    ///
+    /// The namespace is required, as it is once the API server has stored the object: set
+    /// `metadata.namespace` first when the policy was written without one. A missing `spec` or
+    /// `podSelector` counts as empty, as the API server reads them.
     ///
     /// # Errors
     ///

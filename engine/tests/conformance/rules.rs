@@ -633,3 +633,71 @@ fn nearest_pod_to_a_selector() {
     let everything = netverdict_engine::LabelSelector::everything();
     assert!(cluster.nearest_pod(&everything, None).unwrap().1.is_empty());
 }
+
+#[test]
+fn explanations_show_the_matching_peers_and_ports() {
+    let from_y = policy(
+        "x",
+        "from-y",
+        json!({
+            "podSelector": {},
+            "ingress": [{
+                "from": [
+                    {"ipBlock": {"cidr": "192.0.2.0/24", "except": ["192.0.2.0/28"]}},
+                    {"namespaceSelector": {"matchLabels": {"ns": "y"}}, "podSelector": {}},
+                ],
+                "ports": [{"port": 80, "endPort": 81}],
+            }],
+        }),
+    );
+    let to_x = policy(
+        "y",
+        "to-x",
+        json!({
+            "podSelector": {"matchLabels": {"pod": "a"}},
+            "policyTypes": ["Egress"],
+            "egress": [{"to": [{"podSelector": {"matchLabels": {"pod": "c"}}}]}, {}],
+        }),
+    );
+    let cluster = model_cluster(vec![from_y, to_x]);
+    let text = cluster
+        .explain(&mk_connection(
+            mk_pod_endpoint("y/a"),
+            mk_pod_endpoint("x/b"),
+            81,
+            Protocol::Tcp,
+        ))
+        .unwrap();
+    assert_eq!(
+        text,
+        "y/a -> x/b 81/TCP: allowed\n  egress: allowed by policy y/to-x, egress rule 1 (any peer, \
+         any port)\n  ingress: allowed by policy x/from-y, ingress rule 0 (from[1], ports[0])\n    \
+         y/to-x egress[1].to: any peer\n    y/to-x egress[1].ports: any port\n    x/from-y \
+         ingress[0].from[1]: pods {} in namespaces ns=y\n    x/from-y ingress[0].ports[0]: TCP \
+         80-81"
+    );
+    let outside = cluster
+        .explain(&mk_connection(
+            mk_ip_endpoint("192.0.2.99"),
+            mk_pod_endpoint("x/b"),
+            80,
+            Protocol::Tcp,
+        ))
+        .unwrap();
+    assert!(
+        outside.contains(
+            "\n    x/from-y ingress[0].from[0]: ipBlock 192.0.2.0/24 except 192.0.2.0/28"
+        ),
+        "{outside}"
+    );
+    assert!(
+        cluster
+            .explain(&mk_connection(
+                mk_pod_endpoint("q/a"),
+                mk_pod_endpoint("x/b"),
+                80,
+                Protocol::Tcp,
+            ))
+            .is_err()
+    );
+}
