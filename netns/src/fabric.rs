@@ -1,20 +1,25 @@
 //! The fabric of one local-cluster instance: router, external hosts and pods.
 
-use std::fmt::Write as _;
 use std::fs;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use netverdict_engine::Protocol;
 
 use crate::error::{IoContext, NetError};
 use crate::names::{self, EXTERNAL_LINK, POD_LINK};
+use crate::netlink::{Mac, Netlink, Scope};
 use crate::nft;
 use crate::sys;
-use crate::{GATEWAY_IP, GATEWAY_MAC, INFRA_IP};
+use crate::{GATEWAY_IP, INFRA_IP};
+
+/// [`GATEWAY_MAC`](crate::GATEWAY_MAC) as bytes.
+const GATEWAY_MAC_BYTES: Mac = [0xee; 6];
 
 #[derive(Clone, Debug)]
 pub struct FabricConfig {
@@ -88,6 +93,8 @@ pub struct Fabric {
     router: NetnsHandle,
     external: NetnsHandle,
     runtime_dir: PathBuf,
+    /// Netlink socket of the router namespace; requests on it are serialised.
+    router_netlink: Mutex<Netlink>,
     next_link: AtomicU32,
     destroyed: bool,
 }
@@ -98,9 +105,9 @@ fn handle(name: String) -> NetnsHandle {
 }
 
 /// The MAC of a pod's `eth0`, from its address (as the Kubernetes bridge plugin does).
-fn pod_mac(ip: Ipv4Addr) -> String {
+fn pod_mac(ip: Ipv4Addr) -> Mac {
     let [a, b, c, d] = ip.octets();
-    format!("0a:58:{a:02x}:{b:02x}:{c:02x}:{d:02x}")
+    [0x0a, 0x58, a, b, c, d]
 }
 
 /// Sysctls of every namespace: no IPv6 on the links created later (no router solicitations
@@ -130,16 +137,18 @@ impl Fabric {
         let mut router_sysctls = COMMON_SYSCTLS.to_vec();
         router_sysctls.push(("ipv4/ip_forward", "1"));
         // The router namespace is the instance's lock: creating it fails when it exists.
-        sys::create_netns(&router.path, &router_sysctls).map_err(|err| match err {
-            NetError::Io { source, .. } if source.kind() == io::ErrorKind::AlreadyExists => {
-                NetError::invalid("instance", format!("{instance:?} already exists"))
-            }
-            other => other,
-        })?;
+        let router_netlink =
+            sys::create_netns(&router.path, &router_sysctls).map_err(|err| match err {
+                NetError::Io { source, .. } if source.kind() == io::ErrorKind::AlreadyExists => {
+                    NetError::invalid("instance", format!("{instance:?} already exists"))
+                }
+                other => other,
+            })?;
         let fabric = Fabric {
             external: handle(names::external_netns(instance)),
             runtime_dir: names::runtime_dir(instance),
             router,
+            router_netlink: Mutex::new(router_netlink),
             config,
             next_link: AtomicU32::new(0),
             destroyed: false,
@@ -151,35 +160,64 @@ impl Fabric {
 
     fn setup(&self, hosts: &[Ipv4Addr]) -> Result<(), NetError> {
         make_dir(&self.runtime_dir.join("pods"))?;
-        sys::create_netns(&self.external.path, &COMMON_SYSCTLS)?;
+        let mut external = sys::create_netns(&self.external.path, &COMMON_SYSCTLS)?;
         let ext_mac = pod_mac(Ipv4Addr::UNSPECIFIED);
-        let mut router = String::new();
-        let _ = writeln!(router, "link set lo up");
-        let _ = writeln!(router, "address add {GATEWAY_IP}/32 dev lo");
-        let _ = writeln!(router, "route add blackhole default");
-        let _ = writeln!(
-            router,
-            "link add {EXTERNAL_LINK} address {GATEWAY_MAC} type veth peer name {POD_LINK} \
-             address {ext_mac} netns {}",
-            self.external.name
-        );
-        let _ = writeln!(router, "link set {EXTERNAL_LINK} up");
-        for host in hosts {
-            let _ = writeln!(router, "route add {host}/32 dev {EXTERNAL_LINK} scope link");
-            let _ = writeln!(
-                router,
-                "neigh replace {host} lladdr {ext_mac} dev {EXTERNAL_LINK} nud permanent"
-            );
+        let router_name = &self.router.name;
+        let mut router = self
+            .router_netlink
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let lo = router
+            .link_index("lo")
+            .context(|| format!("find lo in {router_name}"))?;
+        router
+            .set_up(lo, true)
+            .context(|| format!("set lo up in {router_name}"))?;
+        router
+            .add_address(lo, GATEWAY_IP, 32)
+            .context(|| format!("add {GATEWAY_IP} to lo in {router_name}"))?;
+        router
+            .add_blackhole_default()
+            .context(|| format!("add the blackhole default route in {router_name}"))?;
+        let link = self.add_veth(&mut router, EXTERNAL_LINK, &self.external, ext_mac)?;
+        for &host in hosts {
+            route_to(&mut router, link, host, ext_mac)
+                .context(|| format!("route {host} to {EXTERNAL_LINK} in {router_name}"))?;
         }
-        self.ip(&self.router, &router)?;
-        let mut external = String::new();
-        let _ = writeln!(external, "link set lo up");
-        for host in hosts {
-            let _ = writeln!(external, "address add {host}/32 dev {POD_LINK}");
-        }
-        external.push_str(&gateway_routes());
-        self.ip(&self.external, &external)?;
+        drop(router);
+        configure_inside(&mut external, hosts)
+            .context(|| format!("configure {POD_LINK} in {}", self.external.name))?;
         self.apply_services(&[])
+    }
+
+    /// Creates the veth pair `name` (in the router, up) / `eth0` (in `peer`) and returns the
+    /// router end's index.
+    fn add_veth(
+        &self,
+        router: &mut Netlink,
+        name: &str,
+        peer: &NetnsHandle,
+        peer_mac: Mac,
+    ) -> Result<i32, NetError> {
+        let what = || {
+            format!(
+                "create veth {name} in {} / {POD_LINK} in {}",
+                self.router.name, peer.name
+            )
+        };
+        let peer_ns = fs::File::open(&peer.path).context(what)?;
+        router
+            .add_veth(
+                name,
+                GATEWAY_MAC_BYTES,
+                POD_LINK,
+                peer_mac,
+                peer_ns.as_raw_fd(),
+            )
+            .context(what)?;
+        let index = router.link_index(name).context(what)?;
+        router.set_up(index, true).context(what)?;
+        Ok(index)
     }
 
     pub fn config(&self) -> &FabricConfig {
@@ -222,8 +260,14 @@ impl Fabric {
             router_link: format!("pod{}", self.next_link.fetch_add(1, Ordering::Relaxed)),
         };
         // The namespace first: creating it fails when the key is taken, before anything else.
-        sys::create_netns(&pod.netns.path, &COMMON_SYSCTLS)?;
-        let result = self.setup_pod(&pod, resolv_conf);
+        let netlink =
+            sys::create_netns(&pod.netns.path, &COMMON_SYSCTLS).map_err(|err| match err {
+                NetError::Io { source, .. } if source.kind() == io::ErrorKind::AlreadyExists => {
+                    NetError::invalid("pod key", format!("{key:?} is already in use"))
+                }
+                other => other,
+            })?;
+        let result = self.setup_pod(&pod, netlink, resolv_conf);
         if let Err(err) = result {
             if let Err(cleanup) = self.teardown_pod(&pod) {
                 tracing::warn!(pod = key, error = %cleanup, "cleanup after a failed add_pod");
@@ -233,27 +277,35 @@ impl Fabric {
         Ok(pod)
     }
 
-    fn setup_pod(&self, pod: &PodNetwork, resolv_conf: &str) -> Result<(), NetError> {
+    fn setup_pod(
+        &self,
+        pod: &PodNetwork,
+        mut inside: Netlink,
+        resolv_conf: &str,
+    ) -> Result<(), NetError> {
         let dir = pod.resolv_conf.parent().expect("resolv.conf has a parent");
         make_dir(dir)?;
         fs::write(&pod.resolv_conf, resolv_conf)
             .and_then(|()| fs::set_permissions(&pod.resolv_conf, fs::Permissions::from_mode(0o644)))
             .context(|| format!("write {}", pod.resolv_conf.display()))?;
         let (ip, link, mac) = (pod.ip, &pod.router_link, pod_mac(pod.ip));
-        let router = format!(
-            "link add {link} address {GATEWAY_MAC} type veth peer name {POD_LINK} address {mac} \
-             netns {}\n\
-             link set {link} up\n\
-             route add {ip}/32 dev {link} scope link\n\
-             neigh replace {ip} lladdr {mac} dev {link} nud permanent\n",
-            pod.netns.name
-        );
-        self.ip(&self.router, &router)?;
-        let inside = format!(
-            "link set lo up\naddress add {ip}/32 dev {POD_LINK}\n{}",
-            gateway_routes()
-        );
-        self.ip(&pod.netns, &inside)
+        {
+            let mut router = self
+                .router_netlink
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let index = self.add_veth(&mut router, link, &pod.netns, mac)?;
+            route_to(&mut router, index, ip, mac).map_err(|err| {
+                let what = format!("route {ip} to {link} in {}", self.router.name);
+                if err.kind() == io::ErrorKind::AlreadyExists {
+                    NetError::invalid("pod address", format!("{ip} is already in use"))
+                } else {
+                    NetError::io(what, err)
+                }
+            })?;
+        }
+        configure_inside(&mut inside, &[ip])
+            .context(|| format!("configure {POD_LINK} in {}", pod.netns.name))
     }
 
     /// Ends the pod's processes (by PID) and removes its namespace and links.
@@ -276,25 +328,14 @@ impl Fabric {
         // Cut the pod off at once: no route to it, its router end down. Deleting the veth
         // explicitly would cost an RCU grace period (~20 ms) per pod; the pair goes with the
         // pod's namespace instead, which the kernel frees in the background once unmounted.
-        let router = format!(
-            "route del {}/32 dev {link}\nlink set {link} down\n",
-            pod.ip,
-            link = pod.router_link
-        );
-        let cut =
-            match sys::run_in_netns(&self.router.path, "ip", &["-force", "-batch", "-"], &router) {
-                // Already gone, or never created (a failed add_pod).
-                Err(NetError::Command { stderr, .. })
-                    if stderr.lines().all(|l| {
-                        l.contains("Cannot find device")
-                            || l.contains("No such process")
-                            || l.contains("Command failed")
-                    }) =>
-                {
-                    Ok(())
-                }
-                other => other.map(drop),
-            };
+        let cut = {
+            let mut router = self
+                .router_netlink
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            cut_off(&mut router, &pod.router_link, pod.ip)
+                .context(|| format!("cut {} off in {}", pod.router_link, self.router.name))
+        };
         sys::delete_netns(&pod.netns.path)?;
         if let Some(dir) = pod.resolv_conf.parent() {
             match fs::remove_dir_all(dir) {
@@ -350,10 +391,6 @@ impl Fabric {
         self.destroyed = true;
         crate::cleanup::destroy_instance(&self.config.instance).map(drop)
     }
-
-    fn ip(&self, netns: &NetnsHandle, batch: &str) -> Result<(), NetError> {
-        sys::run_in_netns(&netns.path, "ip", &["-batch", "-"], batch).map(drop)
-    }
 }
 
 impl Drop for Fabric {
@@ -366,14 +403,44 @@ impl Drop for Fabric {
     }
 }
 
-/// Routes of a namespace behind the router: the gateway on-link, default via it, and the
-/// gateway's MAC pinned so that no ARP is needed (the router side has no address on the link).
-fn gateway_routes() -> String {
-    format!(
-        "link set {POD_LINK} up\n\
-         route add {GATEWAY_IP}/32 dev {POD_LINK} scope link\n\
-         route add default via {GATEWAY_IP} dev {POD_LINK}\n\
-         neigh replace {GATEWAY_IP} lladdr {GATEWAY_MAC} dev {POD_LINK} nud permanent\n"
+/// Routes `ip` (/32) out of the router's link `index` and pins its MAC.
+fn route_to(router: &mut Netlink, index: i32, ip: Ipv4Addr, mac: Mac) -> io::Result<()> {
+    router.add_route(ip, 32, index, None, Scope::Link)?;
+    router.set_neighbour(index, ip, mac)
+}
+
+/// Removes the route to the pod and sets its router end down; a link already gone is fine.
+fn cut_off(router: &mut Netlink, link: &str, ip: Ipv4Addr) -> io::Result<()> {
+    let index = match router.link_index(link) {
+        Err(err) if err.raw_os_error() == Some(libc::ENODEV) => return Ok(()),
+        other => other?,
+    };
+    match router.del_route(ip, 32, index) {
+        Err(err) if err.raw_os_error() != Some(libc::ESRCH) => return Err(err),
+        _ => {}
+    }
+    router.set_up(index, false)
+}
+
+/// Configures a namespace behind the router (a pod or the external one): `lo` up, the /32
+/// addresses on `eth0`, the gateway on-link with its MAC pinned (the router end has no address
+/// on the link, so no ARP is needed or possible), and the default route via it.
+fn configure_inside(netlink: &mut Netlink, addresses: &[Ipv4Addr]) -> io::Result<()> {
+    let lo = netlink.link_index("lo")?;
+    netlink.set_up(lo, true)?;
+    let eth = netlink.link_index(POD_LINK)?;
+    for &ip in addresses {
+        netlink.add_address(eth, ip, 32)?;
+    }
+    netlink.set_up(eth, true)?;
+    netlink.add_route(GATEWAY_IP, 32, eth, None, Scope::Link)?;
+    netlink.set_neighbour(eth, GATEWAY_IP, GATEWAY_MAC_BYTES)?;
+    netlink.add_route(
+        Ipv4Addr::UNSPECIFIED,
+        0,
+        eth,
+        Some(GATEWAY_IP),
+        Scope::Universe,
     )
 }
 

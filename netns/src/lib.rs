@@ -27,6 +27,7 @@ mod cleanup;
 mod error;
 mod fabric;
 mod names;
+mod netlink;
 mod nft;
 mod pod;
 mod sys;

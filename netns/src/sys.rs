@@ -16,6 +16,7 @@ use nix::mount::{MntFlags, MsFlags};
 use nix::sched::CloneFlags;
 
 use crate::error::{IoContext, NetError};
+use crate::netlink::Netlink;
 
 /// Runs `f` on a new thread that has entered the network namespace at `path`.
 pub(crate) fn in_netns<T: Send + 'static>(
@@ -36,11 +37,12 @@ pub(crate) fn in_netns<T: Send + 'static>(
     }
 }
 
-/// Creates the named network namespace `/run/netns/<name>` (as `ip netns add` does) and writes
-/// the given sysctls (paths relative to `/proc/sys/net/`) inside it.
+/// Creates the named network namespace `/run/netns/<name>` (as `ip netns add` does), writes
+/// the given sysctls (paths relative to `/proc/sys/net/`) inside it, and returns a netlink
+/// socket of the namespace.
 ///
 /// Fails with `AlreadyExists` when the name is taken, without touching the existing one.
-pub(crate) fn create_netns(path: &Path, sysctls: &[(&str, &str)]) -> Result<(), NetError> {
+pub(crate) fn create_netns(path: &Path, sysctls: &[(&str, &str)]) -> Result<Netlink, NetError> {
     let sysctls: Vec<(String, String)> = sysctls
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -60,7 +62,7 @@ pub(crate) fn create_netns(path: &Path, sysctls: &[(&str, &str)]) -> Result<(), 
     // Namespace membership is per thread: a fresh thread unshares and is then discarded.
     let created = std::thread::Builder::new()
         .name("netns-create".into())
-        .spawn(move || -> io::Result<()> {
+        .spawn(move || -> io::Result<Netlink> {
             nix::sched::unshare(CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
             nix::mount::mount(
                 Some("/proc/thread-self/ns/net"),
@@ -73,16 +75,15 @@ pub(crate) fn create_netns(path: &Path, sysctls: &[(&str, &str)]) -> Result<(), 
             for (key, value) in &sysctls {
                 write_sysctl(key, value)?;
             }
-            Ok(())
+            Netlink::open()
         })
         .context(what)?
         .join()
         .unwrap_or_else(|_| Err(io::Error::other("namespace thread panicked")));
-    if let Err(err) = created {
+    created.map_err(|err| {
         let _ = delete_netns(path);
-        return Err(NetError::io(what(), err));
-    }
-    Ok(())
+        NetError::io(what(), err)
+    })
 }
 
 /// Writes `/proc/sys/net/<key>` of the calling thread's network namespace; a missing key (e.g.
