@@ -8,7 +8,14 @@
 //! - [`Policy::from_k8s`]: validation and defaulting of a `NetworkPolicy` as the API server does
 //!   it, errors located by field path.
 //! - [`Cluster::decide`]: the verdict on one [`Connection`], with a [`Display`](std::fmt::Display)
-//!   explanation naming the deciding rules or the isolating policies.
+//!   explanation naming the deciding rules or the isolating policies; [`Cluster::explain`] adds
+//!   what each deciding peer and port are.
+//! - For lints: [`Cluster::selecting_policies`], [`Cluster::isolating_policies`],
+//!   [`Cluster::nearest_policy`] (the policy whose pod selector misses a pod by the fewest
+//!   requirements) and [`Cluster::nearest_pod`] (the pod nearest to matching a selector).
+//! - Name syntax checks shared with the scenario validator: [`validate_label_key`],
+//!   [`validate_label_value`], [`validate_dns1123_label`], [`validate_dns1123_subdomain`],
+//!   [`validate_port_name`], [`validate_port_number`].
 //! - [`TruthTable`]: the upstream e2e suite's reachability matrices, parsed, printed and diffed.
 //!
 //! ```
@@ -81,6 +88,9 @@
 //!   match a destination that is not a pod.
 //! - **Namespaces** always carry `kubernetes.io/metadata.name=<name>`, as the API server sets it;
 //!   a namespace missing from [`Cluster::namespaces`] has that label only.
+//! - **CIDR syntax.** Host bits are accepted and masked (`10.0.0.1/24` is `10.0.0.0/24`) as the
+//!   API server does; IPv4 octets with leading zeros, which its legacy parser still accepts, are
+//!   rejected.
 //! - **Unknown pods.** A [`Connection`] naming a pod missing from the cluster is an error
 //!   ([`DecideError::UnknownPod`]), never a panic.
 
