@@ -88,9 +88,8 @@
 //!   match a destination that is not a pod.
 //! - **Namespaces** always carry `kubernetes.io/metadata.name=<name>`, as the API server sets it;
 //!   a namespace missing from [`Cluster::namespaces`] has that label only.
-//! - **CIDR syntax.** Host bits are accepted and masked (`10.0.0.1/24` is `10.0.0.0/24`) as the
-//!   API server does; IPv4 octets with leading zeros, which its legacy parser still accepts, are
-//!   rejected.
+//! - **CIDR syntax.** As the API server's legacy parser, host bits are accepted and masked
+//!   (`10.0.0.1/24` is `10.0.0.0/24`) and IPv4 octets with leading zeros read as decimal.
 //! - **Unknown pods.** A [`Connection`] naming a pod missing from the cluster is an error
 //!   ([`DecideError::UnknownPod`]), never a panic.
 

@@ -796,6 +796,27 @@ mod tests {
     }
 
     #[test]
+    fn cidrs_parse_like_the_api_server() {
+        // Host bits are masked and leading zeros read as decimal, as the legacy parser does.
+        for (text, expected) in [
+            ("10.0.0.1/24", "10.0.0.0/24"),
+            ("010.0.0.0/8", "10.0.0.0/8"),
+            ("fd00::1/64", "fd00::/64"),
+        ] {
+            let policy = accepted(mk_ingress(vec![], vec![mk_block(text, &[])]));
+            let peers = &policy.ingress.unwrap()[0].peers;
+            assert_eq!(
+                peers,
+                &vec![Peer::IpBlock(IpBlock {
+                    cidr: expected.parse().unwrap(),
+                    except: vec![],
+                })],
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
     fn egress_paths_use_to() {
         let spec = NetworkPolicySpec {
             egress: Some(vec![
