@@ -370,16 +370,15 @@ impl Fabric {
     /// The script should hook `forward` (priority filter): Services are then judged after DNAT
     /// (their prerouting chain has priority dstnat), on the real pod addresses.
     ///
+    /// The script may name no other table and never the whole ruleset (`flush ruleset`), so
+    /// that it cannot disturb the Service table.
+    ///
     /// # Errors
-    /// Fails when `nft` rejects the script; the previous filter then stays in place.
+    /// Fails when the script names another table or the ruleset, or when `nft` rejects it; the
+    /// previous filter then stays in place.
     pub fn apply_filter(&self, nft_script: &str) -> Result<(), NetError> {
-        sys::run_in_netns(
-            &self.router.path,
-            "nft",
-            &["-f", "-"],
-            &nft::wrap_filter(nft_script),
-        )
-        .map(drop)
+        let script = nft::wrap_filter(nft_script)?;
+        sys::run_in_netns(&self.router.path, "nft", &["-f", "-"], &script).map(drop)
     }
 
     /// Ends every process in the instance's namespaces (by PID) and removes every namespace,

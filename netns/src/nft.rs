@@ -152,9 +152,35 @@ fn write_elements(out: &mut String, elements: impl Iterator<Item = String>) {
 
 /// Wraps the policy compiler's script so that it replaces the filter table atomically; an
 /// empty script removes the table.
-pub(crate) fn wrap_filter(script: &str) -> String {
+///
+/// The script may only name the table `inet netverdict-filter` and never the whole ruleset,
+/// so a faulty script cannot remove the Service table.
+pub(crate) fn wrap_filter(script: &str) -> Result<String, NetError> {
     let t = FILTER_TABLE;
-    format!("table inet {t}\ndelete table inet {t}\n{script}\n")
+    let tokens: Vec<&str> = script
+        .lines()
+        .map(|line| line.split_once('#').map_or(line, |(code, _)| code))
+        .flat_map(|code| code.split(|c: char| c.is_whitespace() || c == ';'))
+        .filter(|t| !t.is_empty())
+        .collect();
+    for (i, token) in tokens.iter().enumerate() {
+        let allowed = match *token {
+            "ruleset" => false,
+            "table" => {
+                let name = tokens.get(i + 2).map(|n| n.trim_end_matches('{'));
+                tokens.get(i + 1) == Some(&"inet") && name == Some(t)
+            }
+            _ => true,
+        };
+        if !allowed {
+            let context = tokens[i..tokens.len().min(i + 3)].join(" ");
+            return Err(NetError::invalid(
+                "filter script",
+                format!("it may only define table inet {t}, found `{context}`"),
+            ));
+        }
+    }
+    Ok(format!("table inet {t}\ndelete table inet {t}\n{script}\n"))
 }
 
 #[cfg(test)]
@@ -214,8 +240,24 @@ mod tests {
     #[test]
     fn empty_filter_only_deletes() {
         assert_eq!(
-            wrap_filter(""),
+            wrap_filter("").unwrap(),
             "table inet netverdict-filter\ndelete table inet netverdict-filter\n\n"
         );
+    }
+
+    #[test]
+    fn filter_may_only_touch_its_table() {
+        let ok = "# the table of policies\ntable inet netverdict-filter {\n  chain forward {}\n}";
+        assert!(wrap_filter(ok).is_ok());
+        assert!(wrap_filter("table inet netverdict-filter{ }").is_ok());
+        for bad in [
+            "flush ruleset",
+            "table ip netverdict-svc { }",
+            "delete table ip netverdict-svc",
+            "table inet netverdict-filter { }\ntable inet other { }",
+            "table inet netverdict-filter-2 { }",
+        ] {
+            assert!(wrap_filter(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -1,10 +1,35 @@
-//! Processes inside a pod.
+//! Processes inside the fabric's namespaces.
 
 use std::ffi::{CString, OsStr};
 use std::io;
 
-use crate::fabric::{PodNetwork, RunAs};
+use crate::fabric::{NetnsHandle, PodNetwork, RunAs};
 use crate::sys;
+
+impl NetnsHandle {
+    /// A command that runs in this network namespace (only: mounts, resolv.conf and identity
+    /// stay the caller's), e.g. a server in the external namespace.
+    ///
+    /// If entering the namespace fails, the child exits before exec and `spawn` returns the
+    /// error.
+    ///
+    /// # Caveats
+    /// The process holds the namespace: [`Fabric::destroy`](crate::Fabric::destroy) ends it by
+    /// PID like any process of the fabric.
+    pub fn command(&self, program: &OsStr) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(program);
+        let netns = sys::cstring(self.path.as_os_str());
+        // SAFETY: `enter_netns` only makes async-signal-safe calls (open, setns, close) on
+        // memory prepared before the fork; an error aborts the spawn.
+        unsafe {
+            cmd.pre_exec(move || match &netns {
+                Ok(netns) => sys::enter_netns(netns),
+                Err(err) => Err(io::Error::from(err.kind())),
+            });
+        }
+        cmd
+    }
+}
 
 impl PodNetwork {
     /// A command that runs inside the pod: its network namespace, a private mount namespace with

@@ -161,9 +161,10 @@ fn accept_peers(listener: std::net::TcpListener) -> std::sync::mpsc::Receiver<So
     rx
 }
 
-fn link_names(netns: &NetnsHandle) -> Vec<String> {
+fn ip_json(netns: &NetnsHandle, args: &[&str]) -> Vec<serde_json::Value> {
     let out = std::process::Command::new("ip")
-        .args(["-n", &netns.name, "-j", "link"])
+        .args(["-n", &netns.name, "-j"])
+        .args(args)
         .output()
         .unwrap();
     assert!(
@@ -171,7 +172,11 @@ fn link_names(netns: &NetnsHandle) -> Vec<String> {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let links: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn link_names(netns: &NetnsHandle) -> Vec<String> {
+    let links = ip_json(netns, &["link"]);
     let mut names: Vec<String> = links
         .iter()
         .map(|l| l["ifname"].as_str().unwrap().to_owned())
@@ -231,6 +236,25 @@ async fn pods_reach_each_other_and_closed_ports_are_refused() {
     let mut expected = vec!["ext0", "lo", a.router_link.as_str(), b.router_link.as_str()];
     expected.sort();
     assert_eq!(link_names(fabric.router()), expected);
+    // ... and the peer of every veth is in one of the instance's own namespaces.
+    let peers = ip_json(fabric.router(), &["link"]);
+    let ids = ip_json(fabric.router(), &["netns", "list-id"]);
+    let prefix = format!("nvl-{}_", instance.0);
+    for link in peers.iter().filter(|l| l["ifname"] != "lo") {
+        let id = &link["link_netnsid"];
+        let peer_ns = ids
+            .iter()
+            .find(|i| &i["nsid"] == id)
+            .expect("peer namespace id");
+        let name = peer_ns["name"]
+            .as_str()
+            .unwrap_or("<the machine's or unnamed>");
+        assert!(
+            name.starts_with(&prefix),
+            "{} peers with {name}",
+            link["ifname"]
+        );
+    }
     assert_eq!(link_names(&a.netns), ["eth0", "lo"]);
 
     fabric.destroy().unwrap();
@@ -361,6 +385,14 @@ async fn services_translate_to_endpoints_and_refuse_without_one() {
             tcp("10.96.0.10", 80, &[("10.244.2.2", 8080)]),
             tcp("10.96.0.11", 80, &[]),
             tcp("10.96.0.12", 80, &[("10.244.1.2", 9090)]),
+            ServiceRule {
+                protocol: Protocol::Sctp,
+                ..tcp("10.96.0.13", 80, &[("10.244.2.2", 80)])
+            },
+            ServiceRule {
+                protocol: Protocol::Udp,
+                ..tcp("10.96.0.13", 80, &[])
+            },
         ])
         .unwrap();
 
@@ -379,6 +411,42 @@ async fn services_translate_to_endpoints_and_refuse_without_one() {
         .unwrap();
     assert_connects(&c, ip4("10.96.0.11"), 80).await;
     assert_times_out(&c, ip4("10.96.0.10"), 80).await;
+}
+
+#[tokio::test]
+async fn processes_run_in_the_external_namespace() {
+    if !root() {
+        return;
+    }
+    let instance = Instance::new("extproc");
+    let fabric = instance.fabric();
+    let a = fabric.add_pod("a", ip4("10.244.1.2"), RESOLV).unwrap();
+    let mut server = fabric
+        .external()
+        .command(OsStr::new("nc"))
+        .args(["-lk", "198.51.100.10", "80"])
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let target = SocketAddr::from((ip4("198.51.100.10"), 80));
+    let mut listening = false;
+    for _ in 0..500 {
+        listening = fabric
+            .external()
+            .run_in(move || TcpStream::connect(target))
+            .is_ok();
+        if listening {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(listening);
+    assert_connects(&a, ip4("198.51.100.10"), 80).await;
+
+    fabric.destroy().unwrap();
+    assert_eq!(server.wait().await.unwrap().signal(), Some(libc::SIGKILL));
+    assert_nothing_left(&instance.0);
 }
 
 #[tokio::test]
@@ -542,6 +610,13 @@ async fn leftovers_of_a_killed_instance_are_removed() {
 }
 
 #[test]
+fn fabric_is_shareable_between_threads() {
+    fn check<T: Send + Sync>() {}
+    check::<Fabric>();
+    check::<PodNetwork>();
+}
+
+#[test]
 fn invalid_and_conflicting_requests_fail_cleanly() {
     if !root() {
         return;
@@ -569,6 +644,12 @@ fn invalid_and_conflicting_requests_fail_cleanly() {
     assert!(fabric.add_pod("f", ip4("203.0.113.10"), RESOLV).is_err());
     // The failed attempts left nothing: router, external and the one pod.
     assert_eq!(namespaces_of(&instance.0).len(), 3);
+    let err = fabric.apply_filter("flush ruleset").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("may only define table inet netverdict-filter"),
+        "{err}"
+    );
     drop(fabric);
     assert_nothing_left(&instance.0);
 }
