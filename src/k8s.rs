@@ -6,6 +6,7 @@ pub(crate) use k8s_openapi::api::core::v1::{
     ObjectFieldSelector, Pod, PodSecurityContext, PodSpec, Probe, ResourceRequirements,
     SeccompProfile, SecurityContext, TCPSocketAction,
 };
+pub(crate) use k8s_openapi::api::discovery::v1::EndpointSlice;
 pub(crate) use k8s_openapi::api::networking::v1::NetworkPolicy;
 pub(crate) use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 pub(crate) use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Status};

@@ -5,7 +5,7 @@ use std::time::Duration;
 use futures::future::join_all;
 
 use super::labels::{RunId, all_runs_selector};
-use crate::k8s::{Api, Client, DeleteParams, ListParams, Namespace, NetworkPolicy, Pod};
+use crate::k8s::{Api, Client, DeleteParams, ListParams, Namespace, NetworkPolicy, Pod, Service};
 
 /// What a cleanup removed, and what it could not.
 #[derive(Debug, Default)]
@@ -24,7 +24,7 @@ impl Cleaned {
     }
 }
 
-/// Deletes the run's policies and pods in `namespaces`, then the namespaces in `created`, and
+/// Deletes the run's policies, pods and Services in `namespaces`, then the namespaces in `created`, and
 /// waits (up to `limit`) until the run's pods are gone.
 pub(crate) async fn delete_run(
     client: &Client,
@@ -51,6 +51,18 @@ pub(crate) async fn delete_run(
         let pods = Api::<Pod>::namespaced(client.clone(), namespace);
         let result = pods.delete_collection(&now, &selector).await;
         cleaned.record(format!("pods of run {run} in {namespace}"), result);
+        // Services have no deletecollection in the API.
+        let services = Api::<Service>::namespaced(client.clone(), namespace);
+        match services.list(&selector).await {
+            Ok(list) => {
+                for service in list.items {
+                    let name = service.metadata.name.unwrap_or_default();
+                    let result = services.delete(&name, &DeleteParams::default()).await;
+                    cleaned.record(format!("service {namespace}/{name}"), result);
+                }
+            }
+            Err(error) => cleaned.failed.push(format!("listing services in {namespace}: {error}")),
+        }
     }
     let namespaces_api = Api::<Namespace>::all(client.clone());
     for namespace in created {
@@ -86,7 +98,7 @@ pub(crate) async fn delete_run(
 }
 
 /// Deletes what killed runs left behind anywhere in the cluster: every namespace, pod and
-/// NetworkPolicy labelled by netverdict (only those of `run` when given).
+/// NetworkPolicy and Service labelled by netverdict (only those of `run` when given).
 pub(crate) async fn delete_leftovers(client: &Client, run: Option<&RunId>) -> Cleaned {
     let selector = run.map_or_else(all_runs_selector, RunId::selector);
     let params = ListParams::default().labels(&selector);
@@ -129,6 +141,16 @@ pub(crate) async fn delete_leftovers(client: &Client, run: Option<&RunId>) -> Cl
             }
         }
         Err(error) => cleaned.failed.push(format!("listing pods: {error}")),
+    }
+    match Api::<Service>::all(client.clone()).list(&params).await {
+        Ok(list) => {
+            for service in list.items {
+                let (namespace, name) = (service.metadata.namespace.unwrap_or_default(), service.metadata.name.unwrap_or_default());
+                let result = Api::<Service>::namespaced(client.clone(), &namespace).delete(&name, &DeleteParams::default()).await;
+                cleaned.record(format!("service {namespace}/{name}"), result);
+            }
+        }
+        Err(error) => cleaned.failed.push(format!("listing services: {error}")),
     }
     let namespaces = Api::<Namespace>::all(client.clone());
     match namespaces.list(&params).await {

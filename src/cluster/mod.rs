@@ -15,7 +15,7 @@ pub(crate) use exec::{ExecError, ExecOutput, exec_lines};
 pub(crate) use labels::{
     InvalidRunId, MANAGED_BY_KEY, MANAGED_BY_VALUE, RUN_KEY, RunId, all_runs_selector,
 };
-pub(crate) use objects::{CreateError, NamespaceOrigin, create_policy, ensure_namespace};
+pub(crate) use objects::{CreateError, NamespaceOrigin, create_pod, create_policy, create_service, ensure_namespace};
 pub(crate) use probe_pod::{CONTAINER, PROBE_UID, ProbePodSpec, protocol_name};
 pub(crate) use wait::{
     Placement, PodKey, PodStartError, PodState, pod_events, pod_state, wait_started,

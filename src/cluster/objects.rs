@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use kube::api::ObjectMeta;
 
 use super::labels::{MANAGED_BY_KEY, RUN_KEY, RunId};
-use crate::k8s::{Api, Client, Namespace, NetworkPolicy, PostParams};
+use crate::k8s::{Api, Client, Namespace, NetworkPolicy, Pod, PostParams, Service};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum CreateError {
@@ -116,5 +116,46 @@ pub(crate) fn owner<K: kube::Resource>(object: &K) -> String {
     ) {
         (Some("netverdict"), Some(run)) => format!("netverdict run {run}"),
         _ => "someone else (not netverdict)".to_owned(),
+    }
+}
+
+/// Creates `service` with the run's labels added and returns it as the API stored it (with its
+/// ClusterIP).
+pub(crate) async fn create_service(client: &Client, run: &RunId, service: &Service) -> Result<Service, CreateError> {
+    let namespace = service.metadata.namespace.as_deref().unwrap_or("default");
+    let name = service.metadata.name.clone().unwrap_or_default();
+    let api = Api::<Service>::namespaced(client.clone(), namespace);
+    let mut service = service.clone();
+    service.metadata.labels.get_or_insert_with(BTreeMap::new).extend(run.labels());
+    match api.create(&PostParams::default(), &service).await {
+        Ok(created) => Ok(created),
+        Err(kube::Error::Api(status)) if status.code == 409 => {
+            let existing = api.get_opt(&name).await.ok().flatten();
+            Err(CreateError::Foreign {
+                kind: "Service",
+                name: format!("{namespace}/{name}"),
+                owner: existing.as_ref().map(owner).unwrap_or_else(|| "someone else".to_owned()),
+            })
+        }
+        Err(source) => Err(CreateError::Api { kind: "Service", name: format!("{namespace}/{name}"), source }),
+    }
+}
+
+/// Creates a probe pod (its run labels are already set).
+pub(crate) async fn create_pod(client: &Client, pod: &Pod) -> Result<(), CreateError> {
+    let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let api = Api::<Pod>::namespaced(client.clone(), namespace);
+    match api.create(&PostParams::default(), pod).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 409 => {
+            let existing = api.get_opt(&name).await.ok().flatten();
+            Err(CreateError::Foreign {
+                kind: "pod",
+                name: format!("{namespace}/{name}"),
+                owner: existing.as_ref().map(owner).unwrap_or_else(|| "someone else".to_owned()),
+            })
+        }
+        Err(source) => Err(CreateError::Api { kind: "pod", name: format!("{namespace}/{name}"), source }),
     }
 }

@@ -1,7 +1,0 @@
-//! Command-line entry point.
-
-use std::process::ExitCode;
-
-pub fn main() -> ExitCode {
-    ExitCode::SUCCESS
-}

@@ -1,0 +1,42 @@
+//! `netverdict plan PATH... [--output table|json]`: the concrete probes, `auto` computed.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::cli::diagnostics;
+use crate::cli::exit::{self, ExpectedError};
+
+#[derive(Clone, Copy, Debug, Default, clap::ValueEnum)]
+pub enum Output {
+    #[default]
+    Table,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// Scenario files, or folders searched for *.yaml and *.yml (default: scenarios/).
+    pub paths: Vec<PathBuf>,
+    #[arg(long, short, value_enum, default_value_t)]
+    pub output: Output,
+    /// Treat warnings (lints) as errors.
+    #[arg(long)]
+    pub deny_warnings: bool,
+}
+
+pub(crate) fn run(args: &PlanArgs, out: &mut dyn Write) -> Result<u8, ExpectedError> {
+    let loaded = crate::scenario::load_paths(&diagnostics::paths_or_default(&args.paths));
+    let counts = diagnostics::print(&loaded, args.deny_warnings);
+    if counts.errors > 0 {
+        return Ok(exit::INVALID_INPUT);
+    }
+    match args.output {
+        Output::Table => write!(out, "{}", crate::plan::to_table(&loaded.scenarios))?,
+        Output::Json => {
+            let json = serde_json::to_string_pretty(&crate::plan::to_json(&loaded.scenarios))
+                .map_err(|e| ExpectedError::Output(e.into()))?;
+            writeln!(out, "{json}")?;
+        }
+    }
+    Ok(exit::OK)
+}

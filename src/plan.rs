@@ -1,0 +1,114 @@
+//! The concrete probe list of loaded scenarios, as `netverdict plan` prints it.
+//!
+//! The JSON shape is a stable contract (documented in docs/scenario-format.md):
+//! `{"probes":[{"scenario","name","from","to","port","portName","protocol","via","expect",
+//! "expectSource","reason","location"}]}`, `expect` being `null` for an `auto` expectation that
+//! needs what only a run knows (pod IPs, host addresses).
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::scenario::load::{protocol_str, via_str};
+use crate::scenario::{Probe, Scenario, Target};
+
+#[derive(Debug, Serialize)]
+pub struct PlanJson {
+    pub probes: Vec<ProbeJson>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProbeJson {
+    pub scenario: String,
+    pub name: String,
+    pub from: String,
+    pub to: String,
+    pub port: u16,
+    pub port_name: Option<String>,
+    pub protocol: &'static str,
+    pub via: &'static str,
+    pub expect: Option<String>,
+    pub expect_source: String,
+    pub reason: Option<String>,
+    pub location: String,
+}
+
+/// The readable form of a target: `ns/pod` for scenario pods.
+pub fn target_label(target: &Target) -> String {
+    match target {
+        Target::Pod(p) => p.to_string(),
+        Target::Service { namespace, name, .. } => format!("service:{namespace}/{name}"),
+        Target::Host(h) => format!("host:{h}"),
+        Target::Ip(ip) => format!("ip:{ip}"),
+        Target::ClusterDns => "cluster-dns".into(),
+    }
+}
+
+impl From<&Probe> for ProbeJson {
+    fn from(p: &Probe) -> Self {
+        Self {
+            scenario: p.scenario.clone(),
+            name: p.name.clone(),
+            from: p.from.to_string(),
+            to: target_label(&p.target),
+            port: p.port,
+            port_name: p.port_name.clone(),
+            protocol: protocol_str(p.protocol),
+            via: via_str(p.via),
+            expect: p.expect.verdict.map(|v| v.to_string()),
+            expect_source: p.expect.source.to_string(),
+            reason: p.expect.reason.clone(),
+            location: p.location.to_string(),
+        }
+    }
+}
+
+pub fn to_json(scenarios: &[Scenario]) -> PlanJson {
+    PlanJson { probes: scenarios.iter().flat_map(|s| s.probes.iter().map(ProbeJson::from)).collect() }
+}
+
+/// A table per scenario: one line per probe.
+pub fn to_table(scenarios: &[Scenario]) -> String {
+    let mut out = String::new();
+    for (i, scenario) in scenarios.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let _ = writeln!(out, "scenario {} ({} probes, {})", scenario.name, scenario.probes.len(), scenario.location);
+        let mut rows = vec![[
+            "FROM".to_string(),
+            "TO".to_string(),
+            "PORT".to_string(),
+            "VIA".to_string(),
+            "EXPECT".to_string(),
+            "SOURCE".to_string(),
+        ]];
+        for p in &scenario.probes {
+            let port = match &p.port_name {
+                Some(n) => format!("{}/{} ({n})", p.port, protocol_str(p.protocol)),
+                None => format!("{}/{}", p.port, protocol_str(p.protocol)),
+            };
+            rows.push([
+                p.from.to_string(),
+                target_label(&p.target),
+                port,
+                via_str(p.via).to_string(),
+                p.expect.verdict.map_or_else(|| "?".to_string(), |v| v.to_string()),
+                p.expect.source.to_string(),
+            ]);
+        }
+        let widths: Vec<usize> = (0..6).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+        for row in rows {
+            let mut line = String::from("  ");
+            for (c, cell) in row.iter().enumerate() {
+                line.push_str(cell);
+                if c + 1 < row.len() {
+                    line.push_str(&" ".repeat(widths[c] - cell.chars().count() + 2));
+                }
+            }
+            let _ = writeln!(out, "{}", line.trim_end());
+        }
+    }
+    out
+}

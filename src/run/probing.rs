@@ -1,0 +1,353 @@
+//! Probing one scenario: positive controls, rounds until every probe matches or the settle time
+//! runs out, then one confirming round of every probe.
+//!
+//! Policies take effect asynchronously, so probes that do not match yet are run again, and every
+//! attempt is recorded: retries are visible (attempts, time to match, history), never silent. A
+//! probe that matched and then stopped matching in the confirming round is `flapping`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use netverdict_probes::{Outcome, ProbeSpec};
+
+use super::batch::{BatchExec, Job, Observation, run_round};
+use super::requests::{LiveAddresses, probe_spec, request, rerun_command};
+use crate::results::{Attempt, ProbeResult};
+use crate::scenario::{PodRef, Probe, Scenario, Target, Verdict, Via};
+use crate::verdict::{Checks, Judgement, ProbeStatus, judge, looks_denied};
+
+/// How a scenario is probed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ProbingOptions {
+    /// How long probes that do not match yet are retried after the policies were applied.
+    pub(crate) settle: Duration,
+    /// Concurrent exec streams at most.
+    pub(crate) parallel: usize,
+}
+
+/// Progress of probing, for the terminal.
+pub(crate) trait ProbeProgress: Sync {
+    fn round_started(&self, round: u32, probes: usize, confirming: bool);
+    fn probe_observed(&self);
+}
+
+/// Where the target of a control listens: a scenario pod, a port and how it is reached.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct ControlKey {
+    pod: PodRef,
+    port: u16,
+    via: ViaKey,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum ViaKey {
+    Tcp,
+    Udp,
+    Http,
+}
+
+/// The state of one probe across rounds.
+struct Tracked {
+    spec: Result<ProbeSpec, String>,
+    expected: Result<Verdict, String>,
+    attempts: u32,
+    history: Vec<Attempt>,
+    first_match_ms: Option<u64>,
+    last: Option<(Observation, Judgement)>,
+}
+
+/// Probes `scenario` (whose pods and Services are up and whose policies were applied at
+/// `applied`) and returns a result per probe, in the scenario's order.
+pub(crate) async fn probe_scenario<E: BatchExec>(
+    scenario: &Scenario,
+    addresses: &LiveAddresses,
+    ready_services: &BTreeSet<(String, String)>,
+    exec: &E,
+    options: ProbingOptions,
+    applied: Instant,
+    progress: &dyn ProbeProgress,
+) -> Vec<ProbeResult> {
+    let mut tracked: Vec<Tracked> = scenario
+        .probes
+        .iter()
+        .map(|probe| Tracked {
+            spec: probe_spec(probe, addresses),
+            expected: probe.expect.verdict.ok_or_else(|| {
+                format!(
+                    "expect: auto could not be computed: {}",
+                    probe.expect.reason.as_deref().unwrap_or("unknown reason")
+                )
+            }),
+            attempts: 0,
+            history: Vec::new(),
+            first_match_ms: None,
+            last: None,
+        })
+        .collect();
+
+    let controls: BTreeMap<ControlKey, Job> = control_jobs(scenario);
+    let mut control_results: BTreeMap<ControlKey, Result<(), String>> = BTreeMap::new();
+
+    let runnable: Vec<usize> = (0..tracked.len()).filter(|&i| tracked[i].spec.is_ok()).collect();
+    let mut pending = runnable.clone();
+    let mut round = 0u32;
+    let mut backoff = Duration::from_millis(200);
+    let started = Instant::now();
+    loop {
+        round += 1;
+        let with_controls = round == 1;
+        let mut jobs: Vec<Job> = pending.iter().map(|&i| job(scenario, &tracked, i)).collect();
+        if with_controls {
+            jobs.extend(controls.values().cloned());
+        }
+        progress.round_started(round, jobs.len(), false);
+        let observed = observe(exec, &jobs, options.parallel, progress).await;
+        if with_controls {
+            for (key, job) in &controls {
+                let result = match observed.get(&job.request.id) {
+                    Some(o) if reached(&o.outcome) => Ok(()),
+                    Some(o) => Err(format!(
+                        "the control from inside {} to 127.0.0.1:{} saw {}",
+                        key.pod,
+                        key.port,
+                        crate::verdict::outcome_name(&o.outcome)
+                    )),
+                    None => Err("the control did not run".to_owned()),
+                };
+                control_results.insert(key.clone(), result);
+            }
+        }
+        let at_ms = millis(applied.elapsed());
+        for &i in &pending {
+            if let Some(observation) = observed.get(&i.to_string()) {
+                record(&mut tracked[i], &scenario.probes[i], round, at_ms, observation.clone());
+            }
+        }
+        pending.retain(|&i| !matches!(&tracked[i].last, Some((_, j)) if j.status == ProbeStatus::Pass));
+        // Probes that cannot be judged whatever the network does are not worth waiting for.
+        pending.retain(|&i| tracked[i].expected.is_ok());
+        let elapsed = started.elapsed();
+        if pending.is_empty() || elapsed >= options.settle {
+            break;
+        }
+        tokio::time::sleep(backoff.min(options.settle - elapsed)).await;
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+
+    // The confirming round: every runnable probe once more.
+    round += 1;
+    let jobs: Vec<Job> = runnable.iter().map(|&i| job(scenario, &tracked, i)).collect();
+    progress.round_started(round, jobs.len(), true);
+    let observed = observe(exec, &jobs, options.parallel, progress).await;
+    let at_ms = millis(applied.elapsed());
+    let mut results = Vec::with_capacity(tracked.len());
+    for (i, state) in tracked.iter_mut().enumerate() {
+        let probe = &scenario.probes[i];
+        let confirmed = observed.get(&i.to_string()).map(|observation| {
+            let matched_before = state.first_match_ms.is_some();
+            record(state, probe, round, at_ms, observation.clone());
+            matched_before
+        });
+        let control = control_for(probe, &control_results, ready_services);
+        results.push(finish(probe, state, confirmed, control));
+    }
+    results
+}
+
+async fn observe<E: BatchExec>(
+    exec: &E,
+    jobs: &[Job],
+    parallel: usize,
+    progress: &dyn ProbeProgress,
+) -> BTreeMap<String, Observation> {
+    let on_observed = |_: &str, _: &Observation| progress.probe_observed();
+    run_round(exec, jobs, parallel, &on_observed).await
+}
+
+fn job(scenario: &Scenario, tracked: &[Tracked], index: usize) -> Job {
+    let probe = &scenario.probes[index];
+    let spec = tracked[index].spec.clone().unwrap_or_else(|_| unreachable!("only runnable probes become jobs"));
+    Job { from: probe.from.clone(), request: request(index.to_string(), probe.timeout, spec) }
+}
+
+fn record(state: &mut Tracked, probe: &Probe, round: u32, at_ms: u64, observation: Observation) {
+    state.attempts += 1;
+    state.history.push(Attempt {
+        round,
+        outcome: observation.outcome.clone(),
+        at_ms,
+        elapsed_ms: observation.elapsed_ms,
+    });
+    let judgement = match &state.expected {
+        Ok(expected) => judge(*expected, probe.deny, checks(probe), &observation.outcome),
+        Err(why) => Judgement { status: ProbeStatus::Error, message: why.clone() },
+    };
+    if judgement.status == ProbeStatus::Pass && state.first_match_ms.is_none() {
+        state.first_match_ms = Some(at_ms);
+    }
+    state.last = Some((observation, judgement));
+}
+
+fn checks(probe: &Probe) -> Checks {
+    Checks { http_status: probe.http.as_ref().and_then(|http| http.status) }
+}
+
+/// The final status of a probe after the confirming round. `confirmed` is `None` when the probe
+/// never ran, else whether it had matched before the confirming round.
+fn finish(probe: &Probe, state: &Tracked, confirmed: Option<bool>, control: Option<Result<(), String>>) -> ProbeResult {
+    let (status, message, outcome, output, elapsed) = match (&state.spec, &state.last) {
+        (Err(why), _) => (ProbeStatus::Error, why.clone(), None, String::new(), 0),
+        (Ok(_), None) => (ProbeStatus::Error, "the probe did not run".to_owned(), None, String::new(), 0),
+        (Ok(_), Some((observation, judgement))) => {
+            let mut status = judgement.status;
+            let mut message = judgement.message.clone();
+            if status != ProbeStatus::Pass && confirmed == Some(true) {
+                status = ProbeStatus::Flapping;
+                message = format!(
+                    "matched at {} ms, then in the confirming round: {message}",
+                    state.first_match_ms.unwrap_or_default()
+                );
+            }
+            // A probe that did not reach its target says nothing about policy when the target
+            // itself was not reachable from inside.
+            if let Some(Err(why)) = &control {
+                if looks_denied(&observation.outcome) && status != ProbeStatus::Error {
+                    status = ProbeStatus::Inconclusive;
+                    message = format!("{message}; but {why}, so this proves nothing about policy");
+                }
+            }
+            (status, message, Some(observation.outcome.clone()), observation.output.clone(), observation.elapsed_ms)
+        }
+    };
+    let command = match &state.spec {
+        Ok(spec) => rerun_command(&request(String::from("probe"), probe.timeout, spec.clone()), &probe.from),
+        Err(_) => String::new(),
+    };
+    ProbeResult {
+        name: probe.name.clone(),
+        from: probe.from.to_string(),
+        to: probe.target.to_string(),
+        port: probe.port,
+        port_name: probe.port_name.clone(),
+        protocol: crate::scenario::load::protocol_str(probe.protocol).to_owned(),
+        via: super::requests::via_name(probe.via).to_owned(),
+        expect: probe.expect.verdict.map_or_else(|| "unknown".to_owned(), |v| v.to_string()),
+        expect_source: probe.expect.source.to_string(),
+        deny: format!("{:?}", probe.deny).to_lowercase(),
+        status,
+        message,
+        outcome,
+        command,
+        output,
+        attempts: state.attempts,
+        time_to_match_ms: if status == ProbeStatus::Pass { state.first_match_ms } else { None },
+        duration_ms: elapsed,
+        prediction: None,
+        history: state.history.clone(),
+    }
+}
+
+/// Whether an outcome shows the target was reached.
+fn reached(outcome: &Outcome) -> bool {
+    matches!(outcome, Outcome::Connected | Outcome::HttpStatus { .. })
+}
+
+fn via_key(via: Via) -> Option<ViaKey> {
+    match via {
+        Via::Tcp => Some(ViaKey::Tcp),
+        Via::Udp => Some(ViaKey::Udp),
+        Via::Http => Some(ViaKey::Http),
+        Via::Dns | Via::Sctp => None,
+    }
+}
+
+/// The pods, ports and kinds a probe's target must serve, checked from inside the target.
+fn control_keys(probe: &Probe) -> Vec<ControlKey> {
+    let Some(via) = via_key(probe.via) else { return Vec::new() };
+    match &probe.target {
+        Target::Pod(pod) => vec![ControlKey { pod: pod.clone(), port: probe.port, via }],
+        Target::Service { backends, target_port, .. } => backends
+            .iter()
+            .map(|pod| ControlKey { pod: pod.clone(), port: *target_port, via })
+            .collect(),
+        Target::Host(_) | Target::Ip(_) | Target::ClusterDns => Vec::new(),
+    }
+}
+
+/// One control job per distinct target: the same kind of probe, from inside the target pod to
+/// its loopback address, where no policy applies.
+fn control_jobs(scenario: &Scenario) -> BTreeMap<ControlKey, Job> {
+    let keys: BTreeSet<ControlKey> = scenario.probes.iter().flat_map(control_keys).collect();
+    keys.into_iter()
+        .enumerate()
+        .map(|(n, key)| {
+            let host = "127.0.0.1".to_owned();
+            let spec = match key.via {
+                ViaKey::Tcp => ProbeSpec::Tcp { host, port: key.port },
+                ViaKey::Udp => ProbeSpec::Udp { host, port: key.port },
+                ViaKey::Http => ProbeSpec::Http {
+                    scheme: netverdict_probes::Scheme::Http,
+                    host,
+                    port: key.port,
+                    path: "/".to_owned(),
+                },
+            };
+            let job = Job { from: key.pod.clone(), request: request(format!("control-{n}"), Duration::from_secs(2), spec) };
+            (key, job)
+        })
+        .collect()
+}
+
+/// The positive control of a probe: `Err` when its target was not listening, or its Service had
+/// no ready endpoint.
+fn control_for(
+    probe: &Probe,
+    results: &BTreeMap<ControlKey, Result<(), String>>,
+    ready_services: &BTreeSet<(String, String)>,
+) -> Option<Result<(), String>> {
+    if let Target::Service { namespace, name, .. } = &probe.target {
+        if !ready_services.contains(&(namespace.clone(), name.clone())) {
+            return Some(Err(format!("service {namespace}/{name} has no ready endpoint")));
+        }
+    }
+    let keys = control_keys(probe);
+    if keys.is_empty() {
+        return None;
+    }
+    for key in keys {
+        match results.get(&key) {
+            Some(Ok(())) => {}
+            Some(Err(why)) => return Some(Err(why.clone())),
+            None => return Some(Err("the target's control did not run".to_owned())),
+        }
+    }
+    Some(Ok(()))
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Progress that goes nowhere.
+pub(crate) struct NoProgress;
+
+impl ProbeProgress for NoProgress {
+    fn round_started(&self, _: u32, _: usize, _: bool) {}
+    fn probe_observed(&self) {}
+}
+
+/// Counts observations, for tests and summaries.
+#[derive(Default)]
+pub(crate) struct CountingProgress {
+    pub(crate) rounds: Mutex<Vec<(u32, usize, bool)>>,
+}
+
+impl ProbeProgress for CountingProgress {
+    fn round_started(&self, round: u32, probes: usize, confirming: bool) {
+        if let Ok(mut rounds) = self.rounds.lock() {
+            rounds.push((round, probes, confirming));
+        }
+    }
+    fn probe_observed(&self) {}
+}

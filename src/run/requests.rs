@@ -1,0 +1,105 @@
+//! Turning a scenario's probes into the agent's probe requests, once the pods' and Services'
+//! addresses are known.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use netverdict_probes::{ProbeRequest, ProbeSpec, Scheme as WireScheme, ToolCommand};
+
+use crate::scenario::{PodRef, Probe, Scheme, Target, Via};
+
+/// The addresses a run learnt: pods' IPs and Services' ClusterIPs.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct LiveAddresses {
+    pub(crate) pods: BTreeMap<PodRef, IpAddr>,
+    /// `(namespace, name)` of a Service to its ClusterIP.
+    pub(crate) services: BTreeMap<(String, String), IpAddr>,
+}
+
+/// What the agent in the source pod will run for `probe`, or why it cannot.
+pub(crate) fn probe_spec(probe: &Probe, addresses: &LiveAddresses) -> Result<ProbeSpec, String> {
+    let host = match &probe.target {
+        Target::Pod(pod) => Some(
+            addresses
+                .pods
+                .get(pod)
+                .ok_or_else(|| format!("pod {pod} has no IP"))?
+                .to_string(),
+        ),
+        Target::Service { namespace, name, .. } => Some(
+            addresses
+                .services
+                .get(&(namespace.clone(), name.clone()))
+                .ok_or_else(|| format!("service {namespace}/{name} has no ClusterIP"))?
+                .to_string(),
+        ),
+        Target::Host(host) => Some(host.clone()),
+        Target::Ip(ip) => Some(ip.to_string()),
+        Target::ClusterDns => None,
+    };
+    let port = probe.port;
+    let needs_host = || host.clone().ok_or_else(|| format!("a {} probe needs a target", via_name(probe.via)));
+    Ok(match probe.via {
+        Via::Tcp => ProbeSpec::Tcp { host: needs_host()?, port },
+        Via::Udp => ProbeSpec::Udp { host: needs_host()?, port },
+        Via::Http => {
+            let http = probe.http.as_ref();
+            ProbeSpec::Http {
+                scheme: match http.map(|h| h.scheme) {
+                    Some(Scheme::Https) => WireScheme::Https,
+                    _ => WireScheme::Http,
+                },
+                host: needs_host()?,
+                port,
+                path: http.map_or_else(|| "/".to_owned(), |h| h.path.clone()),
+            }
+        }
+        Via::Dns => ProbeSpec::Dns {
+            name: probe
+                .dns
+                .as_ref()
+                .map(|dns| dns.query.clone())
+                .ok_or("a dns probe needs a query")?,
+            server: host,
+            port: (port != 53).then_some(port),
+        },
+        Via::Sctp => return Err("SCTP probes are not supported by the probe tools (nc has no SCTP mode)".to_owned()),
+    })
+}
+
+/// The request for `probe` under the agent id `id`.
+pub(crate) fn request(id: String, timeout: Duration, spec: ProbeSpec) -> ProbeRequest {
+    ProbeRequest { id, timeout_secs: timeout_secs(timeout), probe: spec }
+}
+
+/// The tools take whole seconds; a timeout below one second is one second.
+pub(crate) fn timeout_secs(timeout: Duration) -> u32 {
+    let secs = timeout.as_secs() + u64::from(timeout.subsec_nanos() > 0);
+    u32::try_from(secs.max(1)).unwrap_or(u32::MAX)
+}
+
+/// The line a person runs to see what the probe saw.
+pub(crate) fn rerun_command(request: &ProbeRequest, from: &PodRef) -> String {
+    match ToolCommand::build(request, "netverdict-probe") {
+        Ok(command) => command.render_kubectl_exec(&from.namespace, &from.name),
+        Err(error) => format!("(no command: {error})"),
+    }
+}
+
+pub(crate) fn via_name(via: Via) -> &'static str {
+    crate::scenario::load::via_str(via)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_round_up_to_whole_seconds() {
+        assert_eq!(timeout_secs(Duration::from_millis(1)), 1);
+        assert_eq!(timeout_secs(Duration::from_millis(1000)), 1);
+        assert_eq!(timeout_secs(Duration::from_millis(1500)), 2);
+        assert_eq!(timeout_secs(Duration::ZERO), 1);
+    }
+}

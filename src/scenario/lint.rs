@@ -1,0 +1,198 @@
+//! Lints: warnings about scenarios that are valid but probably do not test what their author
+//! meant, each from a real-world pitfall. `--deny-warnings` turns them into errors.
+//!
+//! A policy can silence a lint that concerns it with the annotation
+//! `netverdict.io/ignore-lints: "<lint>[,<lint>...]"` (e.g. a scenario that shows the AND/OR
+//! selector trap on purpose).
+
+use std::collections::BTreeMap;
+
+use ipnet::IpNet;
+use netverdict_engine::{Direction, Endpoint, Pod, PolicyRef, Protocol, SideDecision};
+
+use crate::scenario::expect::{Addresses, DNS_NAMESPACE, DNS_POD, ScenarioCluster, judge, pod_endpoint};
+use crate::scenario::model::{ExpectSource, PodRef, PolicySpec, Probe, Scenario, Target, Via};
+use crate::scenario::policy::RawNetworkPolicy;
+use crate::scenario::source::{Diagnostic, SourceLocation};
+
+pub const IGNORE_ANNOTATION: &str = "netverdict.io/ignore-lints";
+
+/// An explicit expectation that the scenario's own policies contradict.
+pub const CONTRADICTED: &str = "contradicted-expectation";
+/// An Egress policy leaves a selected pod without DNS.
+pub const NO_DNS_EGRESS: &str = "no-dns-egress";
+/// A `from`/`to` list with a namespaceSelector element and a separate podSelector element.
+pub const AND_OR_SELECTOR: &str = "and-or-selector";
+/// An ipBlock over the private ranges pod networks use, where a podSelector was likely meant.
+pub const IP_BLOCK_POD_RANGE: &str = "ipblock-pod-range";
+
+pub const ALL: [&str; 4] = [CONTRADICTED, NO_DNS_EGRESS, AND_OR_SELECTOR, IP_BLOCK_POD_RANGE];
+
+fn ignored(annotations: Option<&BTreeMap<String, String>>, lint: &str) -> bool {
+    annotations
+        .and_then(|a| a.get(IGNORE_ANNOTATION))
+        .is_some_and(|v| v.split(',').any(|l| l.trim() == lint))
+}
+
+fn policy_ignores(policy: &PolicySpec, lint: &str) -> bool {
+    ignored(policy.object.metadata.annotations.as_ref(), lint)
+}
+
+/// The lints of one policy that need only the policy: the AND/OR trap and ipBlocks over pod
+/// ranges. `at(field)` locates a field path of the policy (e.g. `spec.ingress[0].from[1]`).
+pub(crate) fn lint_policy(policy: &RawNetworkPolicy, at: &dyn Fn(&str) -> (SourceLocation, String)) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let annotations = Some(&policy.metadata.annotations);
+    let directions = [
+        ("ingress", "from", policy.spec.ingress.iter().flatten().map(|r| r.from.as_deref().unwrap_or_default()).collect::<Vec<_>>()),
+        ("egress", "to", policy.spec.egress.iter().flatten().map(|r| r.to.as_deref().unwrap_or_default()).collect::<Vec<_>>()),
+    ];
+    for (direction, field, rules) in directions {
+        for (r, peers) in rules.iter().enumerate() {
+            let ns_only = peers.iter().position(|p| p.namespace_selector.is_some() && p.pod_selector.is_none() && p.ip_block.is_none());
+            let pod_only = peers.iter().position(|p| p.pod_selector.is_some() && p.namespace_selector.is_none() && p.ip_block.is_none());
+            if let (Some(n), Some(p)) = (ns_only, pod_only)
+                && !ignored(annotations, AND_OR_SELECTOR)
+            {
+                let (location, path) = at(&format!("spec.{direction}[{r}].{field}[{p}]"));
+                out.push(Diagnostic::warning(
+                    AND_OR_SELECTOR,
+                    location,
+                    path,
+                    format!(
+                        "this podSelector is a separate {field} element from the namespaceSelector of {field}[{n}], so they are OR-ed: \
+                         every pod of the selected namespaces, or the selected pods of the policy's own namespace. To mean \
+                         \"the selected pods in the selected namespaces\", write both selectors in one element (drop the `-` before podSelector)"
+                    ),
+                ));
+            }
+            for (i, peer) in peers.iter().enumerate() {
+                let Some(block) = &peer.ip_block else { continue };
+                let Ok(cidr) = block.cidr.parse::<IpNet>() else { continue };
+                if cidr.prefix_len() == 0 || ignored(annotations, IP_BLOCK_POD_RANGE) {
+                    continue;
+                }
+                let private: [IpNet; 5] = [
+                    "10.0.0.0/8".parse().expect("valid"),
+                    "172.16.0.0/12".parse().expect("valid"),
+                    "192.168.0.0/16".parse().expect("valid"),
+                    "100.64.0.0/10".parse().expect("valid"),
+                    "fc00::/7".parse().expect("valid"),
+                ];
+                if private.iter().any(|p| p.contains(&cidr) || cidr.contains(p)) {
+                    let (location, path) = at(&format!("spec.{direction}[{r}].{field}[{i}].ipBlock.cidr"));
+                    out.push(Diagnostic::warning(
+                        IP_BLOCK_POD_RANGE,
+                        location,
+                        path,
+                        format!(
+                            "ipBlock {cidr} lies in private ranges where pod networks live (the local cluster's pods are in 10.244.0.0/16): \
+                             if it is meant to match pods, use a podSelector; pod IPs change, and CNIs need not apply ipBlock to pod traffic"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The lints that need the whole scenario: contradicted expectations and pods without DNS.
+pub fn lint_scenario(scenario: &Scenario, addresses: &Addresses) -> Vec<Diagnostic> {
+    let cluster = ScenarioCluster::new(scenario, addresses);
+    let mut out = Vec::new();
+    for probe in &scenario.probes {
+        if let Some(d) = contradiction(&cluster, scenario, probe, addresses) {
+            out.push(d);
+        }
+    }
+    out.extend(no_dns(&cluster, scenario));
+    out
+}
+
+fn contradiction(cluster: &ScenarioCluster, scenario: &Scenario, probe: &Probe, addresses: &Addresses) -> Option<Diagnostic> {
+    if probe.expect.source == ExpectSource::Auto {
+        return None;
+    }
+    let expected = probe.expect.verdict?;
+    let (computed, reason) = judge(cluster, probe, addresses).ok()?;
+    if computed == expected {
+        return None;
+    }
+    let what = if probe.expect.source == ExpectSource::Table { "the truth table expects" } else { "expect:" };
+    let mut message = format!("probe {:?}: {what} {expected}, but the scenario's policies say {computed}: {reason}", probe.name);
+    // `deny` where nothing isolates either side: usually a probe pod whose labels miss the
+    // selector meant for it.
+    if computed == crate::scenario::model::Verdict::Allow
+        && let Target::Pod(to) = &probe.target
+        && let Some(decision) = cluster.decide(&probe.from, pod_endpoint(to), probe.port, probe.protocol)
+        && matches!(decision.egress, SideDecision::NotIsolated)
+        && matches!(decision.ingress, SideDecision::NotIsolated)
+    {
+        message = format!(
+            "probe {:?}: expects deny, but no policy isolates {} (egress) or {} (ingress), so everything is allowed",
+            probe.name, probe.from, to
+        );
+        for pod in [to, &probe.from] {
+            if let Some(near) = cluster.cluster.pod(&pod.namespace, &pod.name).and_then(|p| cluster.cluster.nearest_policy(p)) {
+                let unmet: Vec<String> = near.unmet.iter().map(ToString::to_string).collect();
+                message.push_str(&format!(
+                    "; pod {pod} is not selected by the nearest selector, policy {}'s podSelector, which needs {}",
+                    near.policy,
+                    unmet.join(", ")
+                ));
+                if let Some(spec) = scenario.pod(pod) {
+                    let labels: Vec<String> = spec.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    message.push_str(&format!(" (its labels: {})", if labels.is_empty() { "none".into() } else { labels.join(", ") }));
+                }
+                break;
+            }
+        }
+    }
+    Some(Diagnostic::warning(CONTRADICTED, probe.location.clone(), probe.path.clone(), message))
+}
+
+fn no_dns(cluster: &ScenarioCluster, scenario: &Scenario) -> Vec<Diagnostic> {
+    let dns = PodRef::new(DNS_NAMESPACE, DNS_POD);
+    let mut by_policy: BTreeMap<PolicyRef, Vec<PodRef>> = BTreeMap::new();
+    for pod in &scenario.pods {
+        let Some(engine_pod): Option<&Pod> = cluster.cluster.pod(&pod.namespace, &pod.name) else { continue };
+        let isolating = cluster.cluster.isolating_policies(engine_pod, Direction::Egress);
+        let Some(first) = isolating.first() else { continue };
+        let reaches = |protocol| {
+            cluster
+                .decide(&pod.pod_ref(), Endpoint::Pod { namespace: dns.namespace.clone(), name: dns.name.clone() }, 53, protocol)
+                .is_some_and(|d| d.allowed)
+        };
+        if reaches(Protocol::Udp) || reaches(Protocol::Tcp) {
+            continue;
+        }
+        let silenced = isolating.iter().any(|p| {
+            scenario.policies.iter().any(|s| s.namespace == p.namespace && s.name == p.name && policy_ignores(s, NO_DNS_EGRESS))
+        });
+        if !silenced {
+            by_policy.entry(first.reference()).or_default().push(pod.pod_ref());
+        }
+    }
+    // A scenario that probes DNS from one of these pods and expects it to fail knows.
+    let documented = |pods: &Vec<PodRef>| {
+        scenario.probes.iter().any(|p| pods.contains(&p.from) && p.via == Via::Dns && p.expect.source != ExpectSource::Auto)
+    };
+    by_policy
+        .into_iter()
+        .filter(|(_, pods)| !documented(pods))
+        .filter_map(|(policy, pods)| {
+            let spec = scenario.policies.iter().find(|p| p.namespace == policy.namespace && p.name == policy.name)?;
+            Some(Diagnostic::warning(
+                NO_DNS_EGRESS,
+                spec.location.clone(),
+                "metadata.name",
+                format!(
+                    "policy {policy} isolates the egress of {} and no egress rule allows DNS (UDP or TCP 53 to the cluster DNS in {DNS_NAMESPACE}): \
+                     name lookups there will fail; allow port 53, or add the annotation {IGNORE_ANNOTATION}: {NO_DNS_EGRESS}",
+                    pods.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                ),
+            ))
+        })
+        .collect()
+}

@@ -1,0 +1,24 @@
+//! The scenario language (`netverdict.io/v1alpha1`, kind `Scenario`): parsing, validation,
+//! expansion into concrete probes, `expect: auto` and lints.
+
+pub mod expect;
+pub mod lint;
+pub mod load;
+pub mod model;
+pub(crate) mod names;
+pub mod policy;
+pub mod raw;
+pub mod source;
+
+pub use load::{Loaded, load_paths, load_str};
+pub use model::{
+    Defaults, DenyMode, DnsCheck, ExpectSource, Expectation, HttpCheck, NamespaceSpec, PodRef, PodSpec, PolicySpec,
+    Probe, Scenario, Scheme, ServedPort, ServicePort, ServiceSpec, Target, TargetPort, Verdict, Via,
+};
+pub use source::{Diagnostic, Severity, SourceFile, SourceLocation};
+
+/// The JSON Schema of the scenario format, generated from the types that parse it (draft-07, as
+/// YAML language servers read it).
+pub fn json_schema() -> schemars::Schema {
+    schemars::generate::SchemaSettings::draft07().into_generator().into_root_schema_for::<raw::RawScenario>()
+}

@@ -1,0 +1,266 @@
+//! The validated, expanded scenario model: what `plan` prints and what the runner executes.
+//!
+//! Everything here has been checked: names are valid and unique, every pod, namespace and
+//! service a probe names exists, named ports are resolved to numbers, matrices are expanded into
+//! one [`Probe`] per cell, and each probe keeps the [`SourceLocation`] it came from.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use netverdict_engine::{Labels, Protocol};
+
+pub use crate::scenario::raw::{DenyMode, Scheme, Via};
+use crate::scenario::source::SourceLocation;
+
+/// A loaded, validated and expanded scenario.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    pub name: String,
+    pub description: Option<String>,
+    /// Where `metadata.name` is written.
+    pub location: SourceLocation,
+    pub defaults: Defaults,
+    pub namespaces: Vec<NamespaceSpec>,
+    pub pods: Vec<PodSpec>,
+    pub services: Vec<ServiceSpec>,
+    pub policies: Vec<PolicySpec>,
+    pub probes: Vec<Probe>,
+}
+
+impl Scenario {
+    pub fn pod(&self, pod: &PodRef) -> Option<&PodSpec> {
+        self.pods.iter().find(|p| p.namespace == pod.namespace && p.name == pod.name)
+    }
+
+    pub fn namespace(&self, name: &str) -> Option<&NamespaceSpec> {
+        self.namespaces.iter().find(|n| n.name == name)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Defaults {
+    /// Per-probe timeout; 2 s unless the scenario says otherwise.
+    pub timeout: Duration,
+    pub deny: DenyMode,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Self { timeout: Duration::from_secs(2), deny: DenyMode::Drop }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamespaceSpec {
+    pub name: String,
+    /// Includes `kubernetes.io/metadata.name=<name>`.
+    pub labels: Labels,
+    pub location: SourceLocation,
+}
+
+/// `<namespace>/<pod>`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PodRef {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl PodRef {
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        Self { namespace: namespace.into(), name: name.into() }
+    }
+}
+
+impl fmt::Display for PodRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServedPort {
+    pub port: u16,
+    pub protocol: Protocol,
+    pub name: Option<String>,
+}
+
+/// A probe pod the run spawns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodSpec {
+    pub namespace: String,
+    pub name: String,
+    pub labels: Labels,
+    pub ports: Vec<ServedPort>,
+    /// Pins the pod to a node.
+    pub node: Option<String>,
+    pub location: SourceLocation,
+}
+
+impl PodSpec {
+    pub fn pod_ref(&self) -> PodRef {
+        PodRef::new(&self.namespace, &self.name)
+    }
+}
+
+/// A Service the run creates in front of scenario pods.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceSpec {
+    pub namespace: String,
+    pub name: String,
+    pub selector: Labels,
+    pub ports: Vec<ServicePort>,
+    pub location: SourceLocation,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServicePort {
+    pub name: Option<String>,
+    pub port: u16,
+    pub protocol: Protocol,
+    pub target_port: TargetPort,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TargetPort {
+    Number(u16),
+    Name(String),
+}
+
+/// A NetworkPolicy in force while probing, already validated as the API server would.
+#[derive(Clone, Debug)]
+pub struct PolicySpec {
+    pub namespace: String,
+    pub name: String,
+    /// The object to apply; `metadata.namespace` is always set.
+    pub object: NetworkPolicy,
+    /// Where the policy is written (inline in the scenario, or in a policy file).
+    pub location: SourceLocation,
+}
+
+/// One concrete probe: a single connection attempt to judge.
+#[derive(Clone, Debug)]
+pub struct Probe {
+    pub scenario: String,
+    /// Unique within the scenario; stable across runs (used as the JUnit testcase name).
+    pub name: String,
+    pub from: PodRef,
+    pub target: Target,
+    /// The destination port number (for a service: the service port).
+    pub port: u16,
+    /// The port's name when the scenario named it (or the target serves it under a name).
+    pub port_name: Option<String>,
+    pub protocol: Protocol,
+    pub via: Via,
+    pub expect: Expectation,
+    pub deny: DenyMode,
+    pub timeout: Duration,
+    pub http: Option<HttpCheck>,
+    pub dns: Option<DnsCheck>,
+    /// Where the probe (or the matrix it came from) is written.
+    pub location: SourceLocation,
+    /// The field path of that entry, e.g. `spec.probes[3]`.
+    pub path: String,
+}
+
+/// Where a probe goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A scenario pod, named or selected by `{pods: {namespace, selector}}`.
+    Pod(PodRef),
+    /// A scenario service; `backends` are the scenario pods it selects, `target_port` the port
+    /// number the backends receive the connection on.
+    Service { namespace: String, name: String, backends: Vec<PodRef>, target_port: u16 },
+    /// A DNS name, resolved inside the source pod.
+    Host(String),
+    Ip(IpAddr),
+    /// The cluster DNS server the source pod's resolver uses (a `dns` probe without `to`).
+    ClusterDns,
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Pod(pod) => write!(f, "{pod}"),
+            Target::Service { namespace, name, .. } => write!(f, "service {namespace}/{name}"),
+            Target::Host(host) => write!(f, "host {host}"),
+            Target::Ip(ip) => write!(f, "ip {ip}"),
+            Target::ClusterDns => f.write_str("cluster DNS"),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    Allow,
+    Deny,
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Verdict::Allow => "allow",
+            Verdict::Deny => "deny",
+        })
+    }
+}
+
+/// Where an expectation comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ExpectSource {
+    /// `expect: allow` or `expect: deny`.
+    Explicit,
+    /// `expect: auto` (or no `expect`): computed by the engine from the scenario's policies.
+    Auto,
+    /// A cell of a matrix's truth table.
+    Table,
+}
+
+impl fmt::Display for ExpectSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ExpectSource::Explicit => "explicit",
+            ExpectSource::Auto => "auto",
+            ExpectSource::Table => "table",
+        })
+    }
+}
+
+/// The verdict a probe must observe.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expectation {
+    pub source: ExpectSource,
+    /// `None` only for `auto` that could not be computed offline (e.g. an ipBlock that needs the
+    /// pods' real IPs, or a host whose address is unknown): the runner recomputes it.
+    pub verdict: Option<Verdict>,
+    /// Why: the engine's explanation for `auto`, what is missing when unresolved.
+    pub reason: Option<String>,
+}
+
+impl Expectation {
+    pub fn explicit(verdict: Verdict) -> Self {
+        Self { source: ExpectSource::Explicit, verdict: Some(verdict), reason: None }
+    }
+    pub fn table(verdict: Verdict) -> Self {
+        Self { source: ExpectSource::Table, verdict: Some(verdict), reason: None }
+    }
+    pub fn auto_unresolved() -> Self {
+        Self { source: ExpectSource::Auto, verdict: None, reason: None }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpCheck {
+    pub scheme: Scheme,
+    /// Starts with `/`; restricted to URL-safe characters.
+    pub path: String,
+    /// The status an allowed request must return; any status when `None`.
+    pub status: Option<u16>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DnsCheck {
+    /// The name to resolve (restricted to DNS name characters).
+    pub query: String,
+}

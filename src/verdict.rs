@@ -1,0 +1,199 @@
+//! Judging an observed outcome against the expected verdict.
+//!
+//! `allow` is met by a connection (http: a response, with the expected status when one is
+//! given; dns: an answer with addresses). `deny` is met by a timeout (`deny: drop`), a refusal
+//! (`deny: reject`) or either (`deny: any`). An `error` outcome never meets anything: it says
+//! nothing about the network.
+
+use std::fmt;
+
+use netverdict_probes::Outcome;
+use serde::Serialize;
+
+use crate::scenario::model::{DenyMode, Verdict};
+
+/// Where a probe ended up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum ProbeStatus {
+    /// The expectation was met.
+    Pass,
+    /// The network did something else than expected.
+    Fail,
+    /// The probe could not observe the network (exec failed, tool missing, garbage output).
+    Error,
+    /// The outcome looked like a deny, but the positive control failed: the target was not
+    /// listening or the Service had no ready endpoint, so the "deny" proves nothing.
+    Inconclusive,
+    /// It met the expectation, then stopped meeting it while the run confirmed.
+    Flapping,
+}
+
+impl ProbeStatus {
+    /// Whether the run can rely on this probe's result (pass or fail).
+    pub(crate) fn judged(self) -> bool {
+        matches!(self, ProbeStatus::Pass | ProbeStatus::Fail | ProbeStatus::Flapping)
+    }
+}
+
+impl fmt::Display for ProbeStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ProbeStatus::Pass => "pass",
+            ProbeStatus::Fail => "fail",
+            ProbeStatus::Error => "error",
+            ProbeStatus::Inconclusive => "inconclusive",
+            ProbeStatus::Flapping => "flapping",
+        })
+    }
+}
+
+/// The judgement of one observation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Judgement {
+    pub(crate) status: ProbeStatus,
+    /// What was seen and what it means, e.g. `connected: policy not enforced?`.
+    pub(crate) message: String,
+}
+
+impl Judgement {
+    fn new(status: ProbeStatus, message: impl Into<String>) -> Judgement {
+        Judgement { status, message: message.into() }
+    }
+}
+
+/// What the probe asked for, beyond allow/deny.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Checks {
+    /// The HTTP status an allowed request must return.
+    pub(crate) http_status: Option<u16>,
+}
+
+/// Judges `outcome` against `expected`.
+pub(crate) fn judge(expected: Verdict, deny: DenyMode, checks: Checks, outcome: &Outcome) -> Judgement {
+    use ProbeStatus::{Error, Fail, Pass};
+    match (expected, outcome) {
+        (_, Outcome::Error { reason }) => Judgement::new(Error, format!("probe error: {reason}")),
+
+        (Verdict::Allow, Outcome::Connected) => Judgement::new(Pass, "connected"),
+        (Verdict::Allow, Outcome::HttpStatus { code }) => match checks.http_status {
+            Some(wanted) if wanted != *code => {
+                Judgement::new(Fail, format!("http-status {code}: reached, but the status should be {wanted}"))
+            }
+            _ => Judgement::new(Pass, format!("http-status {code}")),
+        },
+        (Verdict::Allow, Outcome::Timeout | Outcome::DnsTimeout) => {
+            Judgement::new(Fail, format!("{}: blocked (dropped)", outcome_name(outcome)))
+        }
+        (Verdict::Allow, Outcome::Refused) => {
+            Judgement::new(Fail, "refused: rejected by a policy, or nothing listens there")
+        }
+        (Verdict::Allow, Outcome::DnsNxdomain) => {
+            Judgement::new(Fail, "dns-nxdomain: the server answered, but the name does not exist")
+        }
+        (Verdict::Allow, Outcome::DnsServfail) => {
+            Judgement::new(Fail, "dns-servfail: the server answered with a failure")
+        }
+
+        (Verdict::Deny, Outcome::Timeout | Outcome::DnsTimeout) => match deny {
+            DenyMode::Drop | DenyMode::Any => Judgement::new(Pass, format!("{}: blocked", outcome_name(outcome))),
+            DenyMode::Reject => Judgement::new(
+                Fail,
+                format!("{}: blocked by a drop, but `deny: reject` expects a refusal", outcome_name(outcome)),
+            ),
+        },
+        (Verdict::Deny, Outcome::Refused) => match deny {
+            DenyMode::Reject | DenyMode::Any => Judgement::new(Pass, "refused: blocked"),
+            DenyMode::Drop => Judgement::new(
+                Fail,
+                "refused: rejected, but `deny: drop` expects a silent drop (use `deny: reject` or `any` for a rejecting network)",
+            ),
+        },
+        (Verdict::Deny, Outcome::Connected | Outcome::HttpStatus { .. }) => {
+            Judgement::new(Fail, format!("{}: policy not enforced?", outcome_name(outcome)))
+        }
+        (Verdict::Deny, Outcome::DnsNxdomain | Outcome::DnsServfail) => Judgement::new(
+            Fail,
+            format!("{}: the DNS server was reached", outcome_name(outcome)),
+        ),
+    }
+}
+
+/// The outcome's stable name, with the HTTP code.
+pub(crate) fn outcome_name(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Connected => "connected".to_owned(),
+        Outcome::Refused => "refused".to_owned(),
+        Outcome::Timeout => "timeout".to_owned(),
+        Outcome::DnsNxdomain => "dns-nxdomain".to_owned(),
+        Outcome::DnsServfail => "dns-servfail".to_owned(),
+        Outcome::DnsTimeout => "dns-timeout".to_owned(),
+        Outcome::HttpStatus { code } => format!("http-status {code}"),
+        Outcome::Error { .. } => "error".to_owned(),
+    }
+}
+
+/// Whether an outcome looks like a deny: the kind a failed positive control makes meaningless.
+pub(crate) fn looks_denied(outcome: &Outcome) -> bool {
+    matches!(outcome, Outcome::Timeout | Outcome::DnsTimeout | Outcome::Refused)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NO_CHECKS: Checks = Checks { http_status: None };
+
+    #[test]
+    fn table() {
+        use DenyMode::{Any, Drop, Reject};
+        use ProbeStatus::{Error, Fail, Pass};
+        use Verdict::{Allow, Deny};
+        let http = |code| Outcome::HttpStatus { code };
+        let cases: Vec<(Verdict, DenyMode, Outcome, ProbeStatus)> = vec![
+            (Allow, Drop, Outcome::Connected, Pass),
+            (Allow, Drop, http(500), Pass),
+            (Allow, Drop, Outcome::Timeout, Fail),
+            (Allow, Drop, Outcome::Refused, Fail),
+            (Allow, Drop, Outcome::DnsTimeout, Fail),
+            (Allow, Drop, Outcome::DnsNxdomain, Fail),
+            (Allow, Drop, Outcome::DnsServfail, Fail),
+            (Allow, Drop, Outcome::error("nc: not found"), Error),
+            (Deny, Drop, Outcome::Timeout, Pass),
+            (Deny, Drop, Outcome::DnsTimeout, Pass),
+            (Deny, Drop, Outcome::Refused, Fail),
+            (Deny, Reject, Outcome::Refused, Pass),
+            (Deny, Reject, Outcome::Timeout, Fail),
+            (Deny, Any, Outcome::Refused, Pass),
+            (Deny, Any, Outcome::Timeout, Pass),
+            (Deny, Any, Outcome::Connected, Fail),
+            (Deny, Drop, http(403), Fail),
+            (Deny, Drop, Outcome::DnsNxdomain, Fail),
+            (Deny, Any, Outcome::error("exec failed"), Error),
+        ];
+        for (expected, deny, outcome, status) in cases {
+            let judgement = judge(expected, deny, NO_CHECKS, &outcome);
+            assert_eq!(judgement.status, status, "{expected} ({deny:?}) with {outcome:?}: {}", judgement.message);
+        }
+    }
+
+    #[test]
+    fn an_unexpected_http_status_fails_an_allow() {
+        let checks = Checks { http_status: Some(200) };
+        let ok = judge(Verdict::Allow, DenyMode::Drop, checks, &Outcome::HttpStatus { code: 200 });
+        assert_eq!(ok.status, ProbeStatus::Pass);
+        let wrong = judge(Verdict::Allow, DenyMode::Drop, checks, &Outcome::HttpStatus { code: 404 });
+        assert_eq!(wrong.status, ProbeStatus::Fail);
+        assert!(wrong.message.contains("should be 200"), "{}", wrong.message);
+    }
+
+    #[test]
+    fn messages_say_what_was_seen() {
+        let seen = judge(Verdict::Deny, DenyMode::Drop, NO_CHECKS, &Outcome::Connected);
+        assert_eq!(seen.message, "connected: policy not enforced?");
+        let blocked = judge(Verdict::Deny, DenyMode::Drop, NO_CHECKS, &Outcome::Timeout);
+        assert_eq!(blocked.message, "timeout: blocked");
+        let error = judge(Verdict::Deny, DenyMode::Drop, NO_CHECKS, &Outcome::error("nc missing"));
+        assert!(error.message.contains("nc missing"));
+    }
+}
