@@ -76,7 +76,18 @@ impl InstanceDir {
     pub fn pid(&self) -> Option<i32> {
         std::fs::read_to_string(self.pid_file())
             .ok()?
-            .trim()
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    }
+
+    /// The recorded start time of the process (clock ticks after boot), to tell a reused PID.
+    fn start_time(&self) -> Option<u64> {
+        std::fs::read_to_string(self.pid_file())
+            .ok()?
+            .split_whitespace()
+            .nth(1)?
             .parse()
             .ok()
     }
@@ -90,9 +101,14 @@ impl InstanceDir {
             .ok()
     }
 
-    /// Whether the recorded process still exists (and is not a zombie).
+    /// Whether the recorded process still exists, is not a zombie and is the one that recorded
+    /// itself (same start time), so that a reused PID is never signalled.
     pub fn is_alive(&self) -> bool {
-        self.pid().is_some_and(pid_alive)
+        let Some(pid) = self.pid() else { return false };
+        pid_alive(pid)
+            && self
+                .start_time()
+                .is_none_or(|t| process_start_time(pid) == Some(t))
     }
 
     pub fn remove(&self) -> io::Result<()> {
@@ -126,6 +142,24 @@ pub(crate) fn pid_alive(pid: i32) -> bool {
             .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
         Err(_) => false,
     }
+}
+
+/// A process's start time in clock ticks after boot (field 22 of `/proc/<pid>/stat`).
+pub(crate) fn process_start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    // `rest` starts at field 3 (state).
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// The contents of a pid file for the current process: `<pid> <start time>`.
+pub(crate) fn own_pid_record() -> String {
+    let pid = std::process::id();
+    let start = i32::try_from(pid)
+        .ok()
+        .and_then(process_start_time)
+        .unwrap_or_default();
+    format!("{pid} {start}\n")
 }
 
 /// The context (and cluster and user) name of an instance in kubeconfigs.
@@ -202,5 +236,7 @@ mod tests {
     fn own_pid_is_alive() {
         assert!(pid_alive(i32::try_from(std::process::id()).unwrap()));
         assert!(!pid_alive(i32::MAX));
+        let own = i32::try_from(std::process::id()).unwrap();
+        assert!(process_start_time(own).is_some_and(|t| t > 0));
     }
 }
