@@ -1,0 +1,279 @@
+//! Container lifecycle as the kubelet reports it: restart policies, back-off, deadlines,
+//! missing commands, readiness probes, environment and identity; and cleanup.
+
+mod common;
+
+use common::*;
+use netverdict_apiserver::Resource;
+use serde_json::{Value, json};
+
+fn pod(name: &str, container: Value, extra_spec: Value) -> Value {
+    let mut spec = json!({"terminationGracePeriodSeconds": 1, "containers": [container]});
+    for (k, v) in extra_spec.as_object().unwrap() {
+        spec[k] = v.clone();
+    }
+    json!({"metadata": {"name": name, "namespace": "default"}, "spec": spec})
+}
+
+fn ctr(command: &[&str]) -> Value {
+    json!({"name": "c", "image": "busybox", "command": command})
+}
+
+fn cstatus(p: &Value) -> &Value {
+    &p["status"]["containerStatuses"][0]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_policies_deadlines_and_missing_commands() {
+    let cluster = start_store_only("life").await;
+    let store = cluster.store().clone();
+    let create = |p: Value| store.create(Resource::Pods, Some("default"), p).unwrap();
+    create(pod(
+        "ok",
+        ctr(&["sh", "-c", "exit 0"]),
+        json!({"restartPolicy": "Never"}),
+    ));
+    create(pod(
+        "fail",
+        ctr(&["sh", "-c", "exit 4"]),
+        json!({"restartPolicy": "Never"}),
+    ));
+    create(pod(
+        "again",
+        ctr(&["sh", "-c", "exit 1"]),
+        json!({"restartPolicy": "OnFailure"}),
+    ));
+    create(pod("always", ctr(&["sh", "-c", "exit 0"]), json!({})));
+    create(pod(
+        "late",
+        ctr(&["sleep", "3600"]),
+        json!({"activeDeadlineSeconds": 1}),
+    ));
+    create(pod(
+        "missing",
+        ctr(&["no-such-binary-here", "x"]),
+        json!({}),
+    ));
+
+    let p = wait_pod(&store, "default", "ok", "Succeeded", |p| {
+        p["status"]["phase"] == "Succeeded"
+    })
+    .await;
+    assert_eq!(cstatus(&p)["state"]["terminated"]["exitCode"], 0);
+    assert_eq!(cstatus(&p)["state"]["terminated"]["reason"], "Completed");
+    let p = wait_pod(&store, "default", "fail", "Failed", |p| {
+        p["status"]["phase"] == "Failed"
+    })
+    .await;
+    assert_eq!(cstatus(&p)["state"]["terminated"]["exitCode"], 4);
+    assert_eq!(cstatus(&p)["state"]["terminated"]["reason"], "Error");
+    let p = wait_pod(&store, "default", "again", "restarted twice", |p| {
+        cstatus(p)["restartCount"].as_i64().unwrap_or(0) >= 2
+    })
+    .await;
+    assert_eq!(cstatus(&p)["lastState"]["terminated"]["exitCode"], 1);
+    wait_pod(&store, "default", "again", "in CrashLoopBackOff", |p| {
+        cstatus(p)["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+    })
+    .await;
+    wait_pod(&store, "default", "always", "restarted", |p| {
+        cstatus(p)["restartCount"].as_i64().unwrap_or(0) >= 1
+    })
+    .await;
+    let p = wait_pod(&store, "default", "late", "Failed", |p| {
+        p["status"]["phase"] == "Failed"
+    })
+    .await;
+    assert_eq!(p["status"]["reason"], "DeadlineExceeded");
+    let p = wait_pod(&store, "default", "missing", "waiting", |p| {
+        cstatus(p)["state"]["waiting"]["reason"] == "RunContainerError"
+    })
+    .await;
+    let message = cstatus(&p)["state"]["waiting"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(r#"exec: "no-such-binary-here": executable file not found in $PATH"#),
+        "{message}"
+    );
+    assert_eq!(p["status"]["phase"], "Pending");
+
+    let (events, _) = store
+        .list(Resource::Events, Some("default"), &Default::default())
+        .unwrap();
+    let reasons: Vec<&str> = events.iter().filter_map(|e| e["reason"].as_str()).collect();
+    for want in [
+        "Scheduled",
+        "Started",
+        "BackOff",
+        "DeadlineExceeded",
+        "Failed",
+    ] {
+        assert!(reasons.contains(&want), "no {want} event in {reasons:?}");
+    }
+    cluster.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_probes_env_and_identity() {
+    let cluster = start_store_only("probe").await;
+    let store = cluster.store().clone();
+    let create = |p: Value| store.create(Resource::Pods, Some("default"), p).unwrap();
+    // Exec probe: not ready until the file exists; the container creates it after a while.
+    let mut c = ctr(&[
+        "sh",
+        "-c",
+        "sleep 2; touch /tmp/nv-ready-$HOSTNAME-$MARK; sleep 3600",
+    ]);
+    c["env"] = json!([{"name": "MARK", "value": cluster.name()}]);
+    c["readinessProbe"] = json!({"exec": {"command": ["sh", "-c", "test -e /tmp/nv-ready-$HOSTNAME-$MARK"]}, "periodSeconds": 1});
+    create(pod("exec", c, json!({})));
+    // TCP and HTTP probes against a port that never opens: never ready.
+    let mut c = ctr(&["sleep", "3600"]);
+    c["readinessProbe"] =
+        json!({"tcpSocket": {"port": 9}, "periodSeconds": 1, "failureThreshold": 1});
+    create(pod("tcp", c, json!({})));
+    let mut c = ctr(&[
+        "sh",
+        "-c",
+        "while true; do printf 'HTTP/1.1 204 No Content\\r\\n\\r\\n' | nc -l -p 8080 -q 1; done",
+    ]);
+    c["ports"] = json!([{"name": "web", "containerPort": 8080}]);
+    c["readinessProbe"] =
+        json!({"httpGet": {"port": "web", "path": "/healthz"}, "periodSeconds": 1});
+    create(pod("http", c, json!({})));
+    // Downward API and identity.
+    let mut c = ctr(&["sleep", "3600"]);
+    c["env"] = json!([
+        {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+        {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+        {"name": "GREETING", "value": "hi $(POD)"}]);
+    create(pod(
+        "env",
+        c,
+        json!({"securityContext": {"runAsUser": 65532, "runAsGroup": 65533}}),
+    ));
+
+    let p = wait_pod(&store, "default", "exec", "Running", |p| {
+        p["status"]["phase"] == "Running"
+    })
+    .await;
+    assert!(!is_ready(&p), "ready before its probe passed");
+    wait_pod(&store, "default", "exec", "Ready", is_ready).await;
+    wait_pod(&store, "default", "http", "Ready", is_ready).await;
+    let p = wait_pod(&store, "default", "env", "Ready", is_ready).await;
+    let (out, _, code) = exec(
+        &cluster,
+        "default",
+        "env",
+        &[
+            "sh",
+            "-c",
+            "echo $POD $NS $IP $NODE $GREETING; id -u; id -g",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0);
+    let want = format!(
+        "env default {} {} hi env\n65532\n65533\n",
+        pod_ip(&p),
+        p["spec"]["nodeName"].as_str().unwrap()
+    );
+    assert_eq!(out, want);
+    let p = wait_pod(&store, "default", "tcp", "probed", |p| {
+        p["status"]["phase"] == "Running"
+    })
+    .await;
+    assert!(!is_ready(&p));
+    // Unhealthy events of the TCP probe.
+    let mut unhealthy = false;
+    for _ in 0..100 {
+        let (events, _) = store
+            .list(Resource::Events, Some("default"), &Default::default())
+            .unwrap();
+        if events
+            .iter()
+            .any(|e| e["reason"] == "Unhealthy" && e["involvedObject"]["name"] == "tcp")
+        {
+            unhealthy = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(unhealthy, "no Unhealthy event for the TCP probe");
+    assert!(!is_ready(
+        &store.get(Resource::Pods, Some("default"), "tcp").unwrap()
+    ));
+    let _ = std::fs::remove_file(format!("/tmp/nv-ready-exec-{}", cluster.name()));
+    cluster.shutdown().await.unwrap();
+}
+
+/// Processes whose command line contains `marker`.
+fn processes_with(marker: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(marker) {
+            found.push(cmdline);
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_and_drop_leave_nothing_behind() {
+    for how in ["shutdown", "drop"] {
+        let cluster = start_store_only("clean").await;
+        let marker = format!("nv-marker-{}", cluster.name());
+        let prefix = cluster.netns_prefix();
+        let store = cluster.store().clone();
+        // The shell's command line carries the marker while it waits for `sleep`.
+        let script = format!("sleep 3600; : {marker}");
+        store
+            .create(
+                Resource::Pods,
+                Some("default"),
+                sh_pod("default", "s", json!({}), &script),
+            )
+            .unwrap();
+        wait_pod(&store, "default", "s", "Ready", is_ready).await;
+        assert!(!netns_with_prefix(&prefix).is_empty());
+        assert_eq!(processes_with(&marker).len(), 1);
+        let dir = std::path::PathBuf::from("/run/netverdict").join(cluster.name());
+        assert!(dir.join("pid").exists());
+        if how == "shutdown" {
+            cluster.shutdown().await.unwrap();
+        } else {
+            drop(cluster);
+        }
+        assert_eq!(netns_with_prefix(&prefix), Vec::<String>::new(), "{how}");
+        assert_eq!(processes_with(&marker), Vec::<String>::new(), "{how}");
+        assert!(!dir.exists(), "{how}: {} is left", dir.display());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leftovers_of_a_vanished_instance_are_removed() {
+    let cluster = start_store_only("gone").await;
+    let name = cluster.name().to_owned();
+    let prefix = cluster.netns_prefix();
+    let store = cluster.store().clone();
+    store
+        .create(
+            Resource::Pods,
+            Some("default"),
+            sh_pod("default", "s", json!({}), "sleep 3600"),
+        )
+        .unwrap();
+    wait_pod(&store, "default", "s", "Ready", is_ready).await;
+    // As if the process had been killed: nothing of it runs its cleanup.
+    std::mem::forget(cluster);
+    assert!(!netns_with_prefix(&prefix).is_empty());
+    let removed = netverdict_netns::destroy_leftovers(Some(&name)).unwrap();
+    assert!(!removed.is_empty());
+    assert_eq!(netns_with_prefix(&prefix), Vec::<String>::new());
+    std::fs::remove_dir_all(std::path::Path::new("/run/netverdict").join(&name)).unwrap();
+}
