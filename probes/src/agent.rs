@@ -210,7 +210,8 @@ pub async fn run_batch(
     let concurrency = request
         .concurrency
         .unwrap_or(DEFAULT_CONCURRENCY)
-        .clamp(1, MAX_CONCURRENCY);
+        .clamp(1, MAX_CONCURRENCY)
+        .min(fd_budget().unwrap_or(usize::MAX));
     let permits = Arc::new(Semaphore::new(concurrency));
     let batch_tag = batch_tag();
     let mut tasks = JoinSet::new();
@@ -247,6 +248,23 @@ pub async fn run_batch(
     };
     write_line(&mut output, &AgentLine::Done(summary.clone())).await?;
     Ok(summary)
+}
+
+/// File descriptors the agent holds per running tool: stdout, stderr, stdin (UDP) and the pidfd
+/// tokio may use to wait for it.
+const FDS_PER_TOOL: usize = 4;
+
+/// How many tools may run at once within the soft open-files limit, keeping 64 descriptors for
+/// everything else; `None` when the limit cannot be read.
+fn fd_budget() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let soft = line["Max open files".len()..].split_whitespace().next()?;
+    if soft == "unlimited" {
+        return None;
+    }
+    let soft: usize = soft.parse().ok()?;
+    Some((soft.saturating_sub(64) / FDS_PER_TOOL).max(1))
 }
 
 /// A tag unique to this batch: process id and start time.
@@ -499,6 +517,12 @@ mod tests {
             read_request(agent).await,
             Err(AgentError::NoRequest)
         ));
+    }
+
+    #[test]
+    fn the_open_files_limit_bounds_concurrency() {
+        let budget = fd_budget().expect("/proc/self/limits is readable on Linux");
+        assert!(budget >= 1);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use thiserror::Error;
 
-use crate::wire::{ProbeRequest, ProbeSpec, Tool};
+use crate::wire::{ProbeRecord, ProbeRequest, ProbeSpec, Tool};
 
 /// Longest timeout a probe may ask for.
 pub const MAX_TIMEOUT_SECS: u32 = 300;
@@ -136,32 +136,44 @@ impl ToolCommand {
         Ok(Self { tool, argv, stdin })
     }
 
-    /// The command as a POSIX shell line, e.g. `nc -vz -w 2 -n 10.0.0.5 5432`. A command with
-    /// stdin becomes `sh -c 'printf ... | nc ...'`.
-    pub fn render(&self) -> String {
-        let line = self
-            .argv
-            .iter()
-            .map(|a| shell_quote(a))
-            .collect::<Vec<_>>()
-            .join(" ");
-        match &self.stdin {
-            None => line,
-            Some(input) => {
-                let printf = format!("printf '%s\\n' {}", shell_quote(input.trim_end()));
-                format!("sh -c {}", shell_quote(&format!("{printf} | {line}")))
-            }
-        }
+    /// The command a record ran, for rendering; `None` when nothing ran.
+    pub fn from_record(record: &ProbeRecord) -> Option<Self> {
+        (!record.argv.is_empty()).then(|| Self {
+            tool: record.tool,
+            argv: record.argv.clone(),
+            stdin: record.stdin.clone(),
+        })
     }
 
-    /// The rerun line for a report: `kubectl exec -n NS POD -- <command>`.
+    /// The command as a POSIX shell line, e.g. `nc -vz -w 2 -n 10.0.0.5 5432`. A command with
+    /// stdin is piped its input: `printf '%s\n' TOKEN | nc -u ...`.
+    pub fn render(&self) -> String {
+        self.stdin_pipe() + &self.argv_line()
+    }
+
+    /// The rerun line for a report: `kubectl exec -n NS POD -- <command>`. A command with stdin
+    /// gets it from the local shell through `kubectl exec -i`, so the pod needs no shell.
     pub fn render_kubectl_exec(&self, namespace: &str, pod: &str) -> String {
+        let interactive = if self.stdin.is_some() { " -i" } else { "" };
         format!(
-            "kubectl exec -n {} {} -- {}",
+            "{}kubectl exec{interactive} -n {} {} -- {}",
+            self.stdin_pipe(),
             shell_quote(namespace),
             shell_quote(pod),
-            self.render()
+            self.argv_line()
         )
+    }
+
+    fn argv_line(&self) -> String {
+        let words: Vec<String> = self.argv.iter().map(|a| shell_quote(a)).collect();
+        words.join(" ")
+    }
+
+    fn stdin_pipe(&self) -> String {
+        match &self.stdin {
+            None => String::new(),
+            Some(input) => format!("printf '%s\\n' {} | ", shell_quote(input.trim_end())),
+        }
     }
 }
 
@@ -354,7 +366,11 @@ mod tests {
         assert_eq!(cmd.stdin.as_deref(), Some("nvp-1f\n"));
         assert_eq!(
             cmd.render(),
-            r#"sh -c 'printf '\''%s\n'\'' nvp-1f | nc -u -W 1 -w 2 -n 10.0.0.7 514'"#
+            r"printf '%s\n' nvp-1f | nc -u -W 1 -w 2 -n 10.0.0.7 514"
+        );
+        assert_eq!(
+            cmd.render_kubectl_exec("shop", "client-0"),
+            r"printf '%s\n' nvp-1f | kubectl exec -i -n shop client-0 -- nc -u -W 1 -w 2 -n 10.0.0.7 514"
         );
     }
 

@@ -212,8 +212,10 @@ impl Outcome {
 }
 
 /// The result of one probe, as the agent streams it.
+///
+/// Unknown fields are ignored when reading records, so an agent may add fields without a new
+/// [`WIRE_VERSION`]; requests, which decide what runs, are read strictly.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ProbeRecord {
     pub id: String,
     pub kind: ProbeKind,
@@ -240,13 +242,13 @@ pub struct ProbeRecord {
 
 /// Summary closing a batch.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct BatchSummary {
     /// Records written, one per requested probe.
     pub probes: usize,
     /// Wall time of the whole batch.
     pub elapsed_ms: u64,
-    /// The concurrency the batch ran with.
+    /// The concurrency the batch ran with: the requested one, lowered when the process may not
+    /// open enough files for it.
     pub concurrency: usize,
 }
 

@@ -300,3 +300,42 @@ fn across_namespaces_drops_time_out_and_the_rest_connects() {
     );
     assert_eq!(outcome("udp-dropped"), Outcome::Timeout);
 }
+
+/// The rerun line of a record, pasted into a shell, reproduces the record's outcome.
+#[tokio::test]
+async fn rendered_commands_rerun_in_a_shell() {
+    let lo = Ipv4Addr::LOCALHOST;
+    let (server, tcp_addrs, udp_addrs) = support::bind_server(lo.into(), "rerun-pod", 1, 1);
+    let _stop = start(server).await;
+    let requests = [
+        probe("tcp", 2, tcp(lo, tcp_addrs[0].port())),
+        probe(
+            "http",
+            2,
+            http(lo, tcp_addrs[0].port(), "/status/418?a=b&c=d"),
+        ),
+        probe("udp", 2, udp(lo, udp_addrs[0].port())),
+    ];
+    for request in requests {
+        let record = netverdict_probes::run_probe(&request, "nvp-rerun-token").await;
+        let command = ToolCommand::from_record(&record).unwrap();
+        let line = command.render();
+        let out = tokio::process::Command::new("sh")
+            .args(["-c", &line])
+            .output()
+            .await
+            .unwrap();
+        let rerun = netverdict_probes::classify(
+            record.kind,
+            &netverdict_probes::Exit::Code(out.status.code().unwrap()),
+            &String::from_utf8_lossy(&out.stdout),
+            &String::from_utf8_lossy(&out.stderr),
+        );
+        assert_eq!(rerun.outcome, record.outcome, "{line}");
+        assert_ne!(record.outcome, Outcome::Timeout, "{line}");
+        if record.kind == netverdict_probes::ProbeKind::Udp {
+            assert_eq!(rerun.responder.as_deref(), Some("rerun-pod"));
+            assert_eq!(rerun.echoed.as_deref(), Some("nvp-rerun-token"));
+        }
+    }
+}
