@@ -54,7 +54,7 @@ pub struct NetnsHandle {
 }
 
 /// A pod's network: its namespace, address and resolver configuration.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct PodNetwork {
     pub netns: NetnsHandle,
     pub ip: Ipv4Addr,
@@ -117,9 +117,13 @@ const COMMON_SYSCTLS: [(&str, &str); 1] = [("ipv6/conf/default/disable_ipv6", "1
 impl Fabric {
     /// Creates the router and external namespaces.
     ///
+    /// Like `ip netns add`, it makes `/run/netns` a shared mount point of its own when it is not
+    /// one yet (see `sys::prepare_netns_dir`).
+    ///
     /// # Errors
-    /// Fails when not root, when the instance already exists, or when a kernel call fails; what
-    /// was created before the failure is removed.
+    /// Fails when not root, when the instance already exists (a leftover of a killed process
+    /// is removed by [`destroy_leftovers`](crate::destroy_leftovers)), or when a kernel call
+    /// fails; what was created before the failure is removed.
     pub fn create(config: FabricConfig) -> Result<Fabric, NetError> {
         names::validate_instance(&config.instance)?;
         if !sys::is_root() {
@@ -133,6 +137,7 @@ impl Fabric {
             check_unicast("external host", host)?;
         }
         let instance = &config.instance;
+        sys::prepare_netns_dir()?;
         let router = handle(names::router_netns(instance));
         let mut router_sysctls = COMMON_SYSCTLS.to_vec();
         router_sysctls.push(("ipv4/ip_forward", "1"));

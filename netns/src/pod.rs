@@ -37,7 +37,7 @@ impl PodNetwork {
     ///
     /// Between fork and exec the child enters `/run/netns/<name>`, unshares its mount
     /// namespace, makes every mount private, bind-mounts the pod's resolv.conf, detaches
-    /// `/run/netns` (so that it holds no reference to other namespaces), then drops supplementary
+    /// `/run/netns` (so that it cannot enter the router or other pods), then drops supplementary
     /// groups and switches to `run_as.gid` and `run_as.uid` when given. If any step fails, the
     /// child exits before exec and `spawn` returns the error: nothing ever runs in the machine's
     /// own namespaces.
@@ -113,9 +113,10 @@ impl ChildSetup {
                 libc::MS_BIND,
                 none.cast(),
             ))?;
-            // Each pod namespace is mounted under /run/netns; a copy of those mounts would keep
-            // every other pod's namespace alive as long as this process runs. Failing here
-            // (e.g. /run/netns not a mount point of its own) only means that.
+            // The copy of /run/netns would let the pod see, and as root enter, the router and
+            // the other pods. Failing here (/run/netns not a mount point of its own) only
+            // leaves them visible. (The copies never keep a removed pod's namespace alive:
+            // unlinking a mount point detaches it in every mount namespace.)
             let _ = libc::umount2(c"/run/netns".as_ptr(), libc::MNT_DETACH);
             let RunAs { uid, gid } = self.run_as;
             if uid.is_some() || gid.is_some() {

@@ -37,6 +37,40 @@ pub(crate) fn in_netns<T: Send + 'static>(
     }
 }
 
+/// Makes `/run/netns` a shared mount point, as `ip netns add` does: then the namespace mounts
+/// under it propagate to mount namespaces created later, and a pod process can detach the whole
+/// directory from its private mount namespace (so it does not keep other pods' namespaces
+/// alive). Nothing changes when it already is one.
+pub(crate) fn prepare_netns_dir() -> Result<(), NetError> {
+    let dir = Path::new(crate::names::NETNS_DIR);
+    let what = || format!("make {} a shared mount point", dir.display());
+    fs::create_dir_all(dir).context(what)?;
+    let share = || {
+        nix::mount::mount(
+            None::<&str>,
+            dir,
+            None::<&str>,
+            MsFlags::MS_SHARED | MsFlags::MS_REC,
+            None::<&str>,
+        )
+    };
+    match share() {
+        Ok(()) => return Ok(()),
+        // EINVAL: not a mount point yet.
+        Err(nix::errno::Errno::EINVAL) => {}
+        Err(err) => return Err(NetError::io(what(), err.into())),
+    }
+    nix::mount::mount(
+        Some(dir),
+        dir,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .and_then(|()| share())
+    .map_err(|err| NetError::io(what(), err.into()))
+}
+
 /// Creates the named network namespace `/run/netns/<name>` (as `ip netns add` does), writes
 /// the given sysctls (paths relative to `/proc/sys/net/`) inside it, and returns a netlink
 /// socket of the namespace.

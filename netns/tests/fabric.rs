@@ -550,6 +550,13 @@ async fn remove_pod_ends_its_processes_and_links() {
         .arg("1000")
         .spawn()
         .unwrap();
+    // A process of another pod must not keep a's namespace alive.
+    let _other = b
+        .command(OsStr::new("sleep"), RunAs::default())
+        .arg("1000")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
     let (netns, resolv, link) = (
         a.netns.path.clone(),
         a.resolv_conf.clone(),
