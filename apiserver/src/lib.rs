@@ -4,8 +4,10 @@
 //! implements [`ExecHandler`] and drives pod status through [`Store`] (the local cluster's kubelet).
 
 mod error;
+mod patch;
 mod resource;
 mod selector;
+mod server;
 mod store;
 #[cfg(test)]
 mod store_tests;
@@ -15,10 +17,8 @@ mod validate;
 pub use error::ApiError;
 pub use resource::Resource;
 pub use selector::Selection;
+pub use server::{ApiServer, ServerOptions};
 pub use store::{INITIAL_NAMESPACES, Store, StoreOptions, WatchEvent};
-
-use std::net::SocketAddr;
-use std::sync::Arc;
 
 /// A process started by an exec request: its standard streams and its exit.
 pub struct ExecProcess {
@@ -44,27 +44,4 @@ pub trait ExecHandler: Send + Sync + 'static {
         command: Vec<String>,
         stdin: bool,
     ) -> Result<ExecProcess, ApiError>;
-}
-
-/// The HTTP server: binds to a loopback address and serves the store.
-pub struct ApiServer {
-    pub store: Store,
-    pub addr: SocketAddr,
-}
-
-impl ApiServer {
-    /// Starts serving on `bind` (port 0 picks a free port) with plain HTTP.
-    pub async fn start(
-        store: Store,
-        exec: Arc<dyn ExecHandler>,
-        bind: SocketAddr,
-    ) -> std::io::Result<ApiServer> {
-        let _ = (store, exec, bind);
-        todo!()
-    }
-
-    /// Stops accepting and ends open watches and exec streams.
-    pub async fn shutdown(self) {
-        todo!()
-    }
 }

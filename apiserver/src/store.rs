@@ -369,45 +369,34 @@ impl Store {
         status_only: bool,
     ) -> Result<Value, ApiError> {
         let mut inner = self.lock();
-        let old = inner.get(resource, namespace, name)?.clone();
-        if !new.is_object() {
-            return Err(ApiError::bad_request("the body must be an object"));
-        }
-        if let Some(body_name) = meta_str(&new, "name").filter(|n| !n.is_empty() && *n != name) {
-            return Err(ApiError::bad_request(format!(
-                "the name of the object ({body_name}) does not match the name on the URL ({name})"
-            )));
-        }
-        if let Some(rv) = meta_str(&new, "resourceVersion").filter(|rv| !rv.is_empty())
-            && Some(rv) != meta_str(&old, "resourceVersion")
-        {
-            return Err(ApiError::conflict(&resource.qualified(), name));
-        }
-        let mut merged = if status_only {
-            let mut merged = old.clone();
-            merged["status"] = new.get("status").cloned().unwrap_or(Value::Null);
-            merged
-        } else {
-            let mut merged = new;
-            if resource.has_status() {
-                merged["status"] = old.get("status").cloned().unwrap_or(Value::Null);
-            }
-            merged
-        };
-        if merged.get("status").is_some_and(Value::is_null)
-            && let Some(map) = merged.as_object_mut()
-        {
-            map.remove("status");
-        }
-        merged["apiVersion"] = json!(resource.api_version());
-        merged["kind"] = json!(resource.kind());
-        if !status_only {
-            apply_defaults(resource, &mut merged);
-            inner.check_update(resource, &old, &mut merged)?;
-        }
-        let merged = normalize(resource, merged)?;
-        validate(resource, &merged)?;
+        let (old, merged) = inner.prepare_update(resource, namespace, name, new, status_only)?;
         inner.replace(resource, &old, merged)
+    }
+
+    /// What [`Store::update`] would store, for a dry run.
+    pub(crate) fn check_update(
+        &self,
+        resource: Resource,
+        namespace: Option<&str>,
+        name: &str,
+        new: Value,
+        status_only: bool,
+    ) -> Result<Value, ApiError> {
+        let inner = self.lock();
+        Ok(inner
+            .prepare_update(resource, namespace, name, new, status_only)?
+            .1)
+    }
+
+    /// What [`Store::create`] would store, for a dry run (without allocating ClusterIPs).
+    pub(crate) fn check_create(
+        &self,
+        resource: Resource,
+        namespace: Option<&str>,
+        object: Value,
+    ) -> Result<Value, ApiError> {
+        let inner = self.lock();
+        inner.prepare_create(resource, namespace, object)
     }
 
     /// Deletes an object. Pods bound to a node and namespaces are only marked (deletionTimestamp;
@@ -562,6 +551,55 @@ impl Watcher {
 }
 
 impl Inner {
+    fn prepare_update(
+        &self,
+        resource: Resource,
+        namespace: Option<&str>,
+        name: &str,
+        new: Value,
+        status_only: bool,
+    ) -> Result<(Value, Value), ApiError> {
+        let old = self.get(resource, namespace, name)?.clone();
+        if !new.is_object() {
+            return Err(ApiError::bad_request("the body must be an object"));
+        }
+        if let Some(body_name) = meta_str(&new, "name").filter(|n| !n.is_empty() && *n != name) {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )));
+        }
+        if let Some(rv) = meta_str(&new, "resourceVersion").filter(|rv| !rv.is_empty())
+            && Some(rv) != meta_str(&old, "resourceVersion")
+        {
+            return Err(ApiError::conflict(&resource.qualified(), name));
+        }
+        let mut merged = if status_only {
+            let mut merged = old.clone();
+            merged["status"] = new.get("status").cloned().unwrap_or(Value::Null);
+            merged
+        } else {
+            let mut merged = new;
+            if resource.has_status() {
+                merged["status"] = old.get("status").cloned().unwrap_or(Value::Null);
+            }
+            merged
+        };
+        if merged.get("status").is_some_and(Value::is_null)
+            && let Some(map) = merged.as_object_mut()
+        {
+            map.remove("status");
+        }
+        merged["apiVersion"] = json!(resource.api_version());
+        merged["kind"] = json!(resource.kind());
+        if !status_only {
+            apply_defaults(resource, &mut merged);
+            self.check_update(resource, &old, &mut merged)?;
+        }
+        let merged = normalize(resource, merged)?;
+        validate(resource, &merged)?;
+        Ok((old, merged))
+    }
+
     fn get(
         &self,
         resource: Resource,
@@ -613,6 +651,31 @@ impl Inner {
 
     fn create(
         &mut self,
+        resource: Resource,
+        namespace: Option<&str>,
+        object: Value,
+    ) -> Result<Value, ApiError> {
+        let mut object = self.prepare_create(resource, namespace, object)?;
+        if resource == Resource::Services {
+            self.allocate_service(&mut object)?;
+        }
+        let ns = meta_str(&object, "namespace")
+            .unwrap_or_default()
+            .to_owned();
+        let name = meta_str(&object, "name").unwrap_or_default().to_owned();
+        let rv = self.next_resource_version();
+        metadata_mut(&mut object).insert("resourceVersion".into(), json!(rv.to_string()));
+        self.objects
+            .entry(resource)
+            .or_default()
+            .insert((ns, name), object.clone());
+        self.record(resource, ChangeKind::Added, object.clone(), None);
+        Ok(object)
+    }
+
+    /// Everything a create checks and fills, without storing.
+    fn prepare_create(
+        &self,
         resource: Resource,
         namespace: Option<&str>,
         object: Value,
@@ -698,7 +761,7 @@ impl Inner {
             _ => {}
         }
         apply_defaults(resource, &mut object);
-        let mut object = normalize(resource, object)?;
+        let object = normalize(resource, object)?;
         validate(resource, &object)?;
         let name = meta_str(&object, "name").unwrap_or_default().to_owned();
         if resource.namespaced() {
@@ -716,16 +779,6 @@ impl Inner {
         if self.get(resource, Some(&ns), &name).is_ok() {
             return Err(ApiError::already_exists(&resource.qualified(), &name));
         }
-        if resource == Resource::Services {
-            self.allocate_service(&mut object)?;
-        }
-        let rv = self.next_resource_version();
-        metadata_mut(&mut object).insert("resourceVersion".into(), json!(rv.to_string()));
-        self.objects
-            .entry(resource)
-            .or_default()
-            .insert((ns, name), object.clone());
-        self.record(resource, ChangeKind::Added, object.clone(), None);
         Ok(object)
     }
 

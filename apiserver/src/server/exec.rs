@@ -1,0 +1,263 @@
+//! `pods/{name}/exec` over WebSocket, subprotocols `v5.channel.k8s.io` and `v4.channel.k8s.io`:
+//! binary frames whose first byte is the channel (0 stdin, 1 stdout, 2 stderr, 3 status,
+//! 4 resize; v5 adds 255 to close a stream), the `metav1.Status` last, then a normal close.
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{FromRequestParts, Request};
+use axum::response::Response;
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use http::Method;
+use serde_json::{Value, json};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use super::app::AppState;
+use super::negotiate::{Query, error_response};
+use crate::ExecProcess;
+use crate::error::ApiError;
+use crate::resource::Resource;
+
+const STDIN: u8 = 0;
+const STDOUT: u8 = 1;
+const STDERR: u8 = 2;
+const STATUS: u8 = 3;
+const CLOSE: u8 = 255;
+
+/// The subprotocols served, in order of preference.
+const PROTOCOLS: [&str; 2] = ["v5.channel.k8s.io", "v4.channel.k8s.io"];
+
+/// What the client asked to run.
+struct ExecRequest {
+    namespace: String,
+    pod: String,
+    container: Option<String>,
+    command: Vec<String>,
+    stdin: bool,
+}
+
+pub(super) async fn handle(
+    state: AppState,
+    namespace: String,
+    pod: String,
+    query: Query,
+    request: Request,
+) -> Response {
+    let details = (pod.clone(), String::new(), "pods".to_owned());
+    match start(state, namespace, pod, query, request).await {
+        Ok(response) => response,
+        Err(e) => error_response(&e, Some((&details.0, &details.1, &details.2))),
+    }
+}
+
+async fn start(
+    state: AppState,
+    namespace: String,
+    pod: String,
+    query: Query,
+    request: Request,
+) -> Result<Response, ApiError> {
+    if !matches!(*request.method(), Method::GET | Method::POST) {
+        return Err(ApiError::method_not_allowed("exec accepts GET and POST"));
+    }
+    let command = query.all("command");
+    if command.is_empty() {
+        return Err(ApiError::bad_request("you must specify at least 1 command"));
+    }
+    let (stdin, stdout, stderr) = (
+        query.flag("stdin"),
+        query.flag("stdout"),
+        query.flag("stderr"),
+    );
+    if !stdin && !stdout && !stderr {
+        return Err(ApiError::bad_request(
+            "you must specify at least 1 of stdin, stdout, stderr",
+        ));
+    }
+    if query.flag("tty") && stderr {
+        return Err(ApiError::bad_request(
+            "stdin, stdout, stderr: tty cannot be used with stderr",
+        ));
+    }
+    state.store.get(Resource::Pods, Some(&namespace), &pod)?;
+    let (mut parts, _) = request.into_parts();
+    let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, &state)
+        .await
+        .map_err(|_| ApiError::bad_request("Upgrade request required"))?;
+    let upgrade = upgrade.protocols(PROTOCOLS);
+    let Some(protocol) = upgrade
+        .selected_protocol()
+        .and_then(|p| p.to_str().ok())
+        .map(str::to_owned)
+    else {
+        return Err(ApiError::bad_request(format!(
+            "the WebSocket subprotocol must be one of {}",
+            PROTOCOLS.join(", ")
+        )));
+    };
+    let exec = ExecRequest {
+        namespace,
+        pod,
+        container: query
+            .get("container")
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned),
+        command,
+        stdin,
+    };
+    let v5 = protocol.starts_with("v5.");
+    Ok(upgrade.on_upgrade(move |socket| run(state, socket, exec, v5, stdout, stderr)))
+}
+
+fn frame(channel: u8, data: &[u8]) -> Message {
+    let mut bytes = Vec::with_capacity(data.len() + 1);
+    bytes.push(channel);
+    bytes.extend_from_slice(data);
+    Message::Binary(Bytes::from(bytes))
+}
+
+/// The status the API server sends on channel 3 when the command ended.
+pub(crate) fn exit_status(command: &[String], code: i32) -> Value {
+    if code == 0 {
+        return json!({"metadata": {}, "status": "Success"});
+    }
+    json!({
+        "metadata": {},
+        "status": "Failure",
+        "message": format!("command terminated with non-zero exit code: error executing command [{}], exit code {code}", command.join(" ")),
+        "reason": "NonZeroExitCode",
+        "details": {"causes": [{"reason": "ExitCode", "message": code.to_string()}]},
+    })
+}
+
+fn error_status(error: &ApiError) -> Value {
+    json!({"metadata": {}, "status": "Failure", "message": error.message, "reason": error.reason, "code": error.code})
+}
+
+async fn pump(
+    mut reader: Box<dyn AsyncRead + Send + Unpin>,
+    channel: u8,
+    forward: bool,
+    tx: mpsc::Sender<Message>,
+) {
+    let mut buffer = vec![0u8; 32 * 1024];
+    loop {
+        match reader.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if forward && tx.send(frame(channel, &buffer[..n])).await.is_err() {
+                    // The client is gone; keep draining so the process is never blocked on a pipe.
+                    while matches!(reader.read(&mut buffer).await, Ok(n) if n > 0) {}
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn run(
+    state: AppState,
+    socket: WebSocket,
+    exec: ExecRequest,
+    v5: bool,
+    stdout: bool,
+    stderr: bool,
+) {
+    let (mut sink, mut stream) = socket.split();
+    let started = state
+        .exec
+        .exec(
+            &exec.namespace,
+            &exec.pod,
+            exec.container.as_deref(),
+            exec.command.clone(),
+            exec.stdin,
+        )
+        .await;
+    let process: ExecProcess = match started {
+        Ok(process) => process,
+        Err(e) => {
+            let _ = sink
+                .send(frame(
+                    STATUS,
+                    &serde_json::to_vec(&error_status(&e)).unwrap_or_default(),
+                ))
+                .await;
+            let _ = sink
+                .send(Message::Close(Some(CloseFrame {
+                    code: 1000,
+                    reason: "".into(),
+                })))
+                .await;
+            return;
+        }
+    };
+    let ExecProcess {
+        stdin,
+        stdout: out,
+        stderr: err,
+        exit,
+    } = process;
+    let (tx, mut rx) = mpsc::channel::<Message>(16);
+    tokio::spawn(pump(out, STDOUT, stdout, tx.clone()));
+    tokio::spawn(pump(err, STDERR, stderr, tx));
+    // The client's frames: stdin data, the v5 close signal, resize (ignored), close.
+    let reader = tokio::spawn(async move {
+        let mut stdin = stdin;
+        while let Some(Ok(message)) = stream.next().await {
+            match message {
+                Message::Binary(data) if data.first() == Some(&STDIN) => {
+                    if let Some(writer) = stdin.as_mut()
+                        && (writer.write_all(&data[1..]).await.is_err()
+                            || writer.flush().await.is_err())
+                    {
+                        stdin = None;
+                    }
+                }
+                Message::Binary(data)
+                    if v5 && data.first() == Some(&CLOSE) && data.get(1) == Some(&STDIN) =>
+                {
+                    if let Some(mut writer) = stdin.take() {
+                        let _ = writer.shutdown().await;
+                    }
+                }
+                Message::Close(_) => break,
+                _ => {}
+            }
+        }
+    });
+    let mut client_gone = false;
+    loop {
+        tokio::select! {
+            message = rx.recv() => {
+                let Some(message) = message else { break };
+                if sink.send(message).await.is_err() {
+                    client_gone = true;
+                }
+            }
+            () = state.shutdown.cancelled() => {
+                client_gone = true;
+                break;
+            }
+        }
+    }
+    if !client_gone {
+        let status = match exit.await {
+            Ok(code) => exit_status(&exec.command, code),
+            Err(e) => error_status(&e),
+        };
+        let _ = sink
+            .send(frame(
+                STATUS,
+                &serde_json::to_vec(&status).unwrap_or_default(),
+            ))
+            .await;
+    }
+    let _ = sink
+        .send(Message::Close(Some(CloseFrame {
+            code: 1000,
+            reason: "".into(),
+        })))
+        .await;
+    reader.abort();
+}

@@ -1,0 +1,12 @@
+//! The HTTP surface: routing, content negotiation, discovery, CRUD, watch, tables and exec.
+
+mod app;
+mod discovery;
+mod exec;
+mod negotiate;
+mod openapi;
+mod rest;
+mod table;
+mod watch;
+
+pub use app::{ApiServer, ServerOptions};

@@ -1,0 +1,466 @@
+//! Create, read, update, patch and delete of objects and collections.
+
+use axum::extract::Request;
+use axum::response::Response;
+use http::{Method, StatusCode, header};
+use serde_json::{Value, json};
+
+use super::app::AppState;
+use super::negotiate::{
+    Query, Representation, decode_body, error_response, json_response, read_body, representation,
+};
+use super::{table, watch};
+use crate::error::ApiError;
+use crate::patch::{PatchKind, apply_patch};
+use crate::resource::Resource;
+use crate::selector::Selection;
+
+pub(super) fn selection(query: &Query) -> Selection {
+    Selection {
+        label_selector: query
+            .get("labelSelector")
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned),
+        field_selector: query
+            .get("fieldSelector")
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned),
+    }
+}
+
+/// The object as a `PartialObjectMetadata`.
+pub(super) fn partial_metadata(object: &Value) -> Value {
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": object.get("metadata").cloned().unwrap_or_else(|| json!({})),
+    })
+}
+
+fn method_not_allowed(method: &Method) -> ApiError {
+    ApiError::method_not_allowed(format!(
+        "the server does not allow this method on the requested resource ({method})"
+    ))
+}
+
+pub(super) async fn collection(
+    state: AppState,
+    resource: Resource,
+    namespace: Option<String>,
+    query: Query,
+    request: Request,
+) -> Response {
+    let details = (
+        String::new(),
+        resource.group().to_owned(),
+        resource.plural().to_owned(),
+    );
+    let result = match request.method().clone() {
+        Method::GET | Method::HEAD if query.flag("watch") => {
+            return watch::serve(state, resource, namespace, query, request.headers()).await;
+        }
+        Method::GET | Method::HEAD => list(
+            &state,
+            resource,
+            namespace.as_deref(),
+            &query,
+            request.headers(),
+        ),
+        Method::POST => create(&state, resource, namespace.as_deref(), &query, request).await,
+        Method::DELETE => {
+            delete_collection(&state, resource, namespace.as_deref(), &query, request).await
+        }
+        other => Err(method_not_allowed(&other)),
+    };
+    match result {
+        Ok(response) => response,
+        Err(e) => error_response(&e, Some((&details.0, &details.1, &details.2))),
+    }
+}
+
+fn list(
+    state: &AppState,
+    resource: Resource,
+    namespace: Option<&str>,
+    query: &Query,
+    headers: &http::HeaderMap,
+) -> Result<Response, ApiError> {
+    let representation = representation(headers)?;
+    let (items, rv) = state.store.list(resource, namespace, &selection(query))?;
+    let body = match representation {
+        Representation::Table => table::table(resource, &items, rv, query.get("includeObject")),
+        Representation::PartialObjectMetadata => json!({
+            "kind": "PartialObjectMetadataList",
+            "apiVersion": "meta.k8s.io/v1",
+            "metadata": {"resourceVersion": rv.to_string()},
+            "items": items.iter().map(partial_metadata).collect::<Vec<_>>(),
+        }),
+        Representation::Object => json!({
+            "kind": resource.list_kind(),
+            "apiVersion": resource.api_version(),
+            "metadata": {"resourceVersion": rv.to_string()},
+            "items": items,
+        }),
+    };
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+fn dry_run(query: &Query) -> Result<bool, ApiError> {
+    match query.get("dryRun") {
+        None | Some("") => Ok(false),
+        Some("All") => Ok(true),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "unsupported dry run value {other:?}: only \"All\" is supported"
+        ))),
+    }
+}
+
+async fn create(
+    state: &AppState,
+    resource: Resource,
+    namespace: Option<&str>,
+    query: &Query,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let body = read_body(body).await?;
+    let object = decode_body(&parts.headers, &body)?;
+    if dry_run(query)? {
+        let checked = state.store.check_create(resource, namespace, object)?;
+        return Ok(json_response(StatusCode::CREATED, &checked));
+    }
+    let created = state.store.create(resource, namespace, object)?;
+    Ok(json_response(StatusCode::CREATED, &created))
+}
+
+fn delete_options(
+    query: &Query,
+    headers: &http::HeaderMap,
+    body: &[u8],
+) -> Result<(Option<i64>, Value), ApiError> {
+    let options = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        decode_body(headers, body)?
+    };
+    let grace = match query.integer("gracePeriodSeconds")? {
+        Some(g) => Some(g),
+        None => options.get("gracePeriodSeconds").and_then(Value::as_i64),
+    };
+    Ok((
+        grace,
+        options.get("preconditions").cloned().unwrap_or(Value::Null),
+    ))
+}
+
+async fn delete_collection(
+    state: &AppState,
+    resource: Resource,
+    namespace: Option<&str>,
+    query: &Query,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let body = read_body(body).await?;
+    let (grace, _) = delete_options(query, &parts.headers, &body)?;
+    let deleted = state
+        .store
+        .delete_collection(resource, namespace, &selection(query), grace)?;
+    let body = json!({
+        "kind": resource.list_kind(),
+        "apiVersion": resource.api_version(),
+        "metadata": {"resourceVersion": state.store.resource_version().to_string()},
+        "items": deleted,
+    });
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+pub(super) async fn object(
+    state: AppState,
+    resource: Resource,
+    namespace: Option<String>,
+    name: String,
+    subresource: Option<String>,
+    query: Query,
+    request: Request,
+) -> Response {
+    let details = (
+        name.clone(),
+        resource.group().to_owned(),
+        resource.plural().to_owned(),
+    );
+    let ns = namespace.as_deref();
+    let method = request.method().clone();
+    let result = match (subresource.as_deref(), method.clone()) {
+        (None | Some("status"), Method::GET | Method::HEAD) => {
+            if subresource.is_some() && !resource.has_status() {
+                Err(ApiError::new(
+                    404,
+                    "NotFound",
+                    "the server could not find the requested resource",
+                ))
+            } else {
+                get(&state, resource, ns, &name, &query, request.headers())
+            }
+        }
+        (None | Some("status"), Method::PUT) if subresource.is_none() || resource.has_status() => {
+            put(
+                &state,
+                resource,
+                ns,
+                &name,
+                subresource.is_some(),
+                &query,
+                request,
+            )
+            .await
+        }
+        (None | Some("status"), Method::PATCH)
+            if subresource.is_none() || resource.has_status() =>
+        {
+            patch(
+                &state,
+                resource,
+                ns,
+                &name,
+                subresource.is_some(),
+                &query,
+                request,
+            )
+            .await
+        }
+        (None, Method::DELETE) => delete(&state, resource, ns, &name, &query, request).await,
+        (Some("finalize"), Method::PUT) if resource == Resource::Namespaces => {
+            finalize(&state, &name, request).await
+        }
+        (None | Some("status" | "finalize"), other) => Err(method_not_allowed(&other)),
+        (Some(_), _) => Err(ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )),
+    };
+    match result {
+        Ok(response) => response,
+        Err(e) => error_response(&e, Some((&details.0, &details.1, &details.2))),
+    }
+}
+
+fn get(
+    state: &AppState,
+    resource: Resource,
+    namespace: Option<&str>,
+    name: &str,
+    query: &Query,
+    headers: &http::HeaderMap,
+) -> Result<Response, ApiError> {
+    let representation = representation(headers)?;
+    let object = state.store.get(resource, namespace, name)?;
+    let body = match representation {
+        Representation::Table => table::table(
+            resource,
+            std::slice::from_ref(&object),
+            crate::store::object_resource_version(&object),
+            query.get("includeObject"),
+        ),
+        Representation::PartialObjectMetadata => partial_metadata(&object),
+        Representation::Object => object,
+    };
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+async fn put(
+    state: &AppState,
+    resource: Resource,
+    namespace: Option<&str>,
+    name: &str,
+    status_only: bool,
+    query: &Query,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let body = read_body(body).await?;
+    let object = decode_body(&parts.headers, &body)?;
+    if let Some(kind) = object.get("kind").and_then(Value::as_str)
+        && kind != resource.kind()
+    {
+        return Err(ApiError::bad_request(format!(
+            "the kind of the object ({kind}) does not match the resource ({})",
+            resource.kind()
+        )));
+    }
+    if dry_run(query)? {
+        return Ok(json_response(
+            StatusCode::OK,
+            &state
+                .store
+                .check_update(resource, namespace, name, object, status_only)?,
+        ));
+    }
+    let updated = state
+        .store
+        .update(resource, namespace, name, object, status_only)?;
+    Ok(json_response(StatusCode::OK, &updated))
+}
+
+async fn patch(
+    state: &AppState,
+    resource: Resource,
+    namespace: Option<&str>,
+    name: &str,
+    status_only: bool,
+    query: &Query,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let kind = PatchKind::from_content_type(&content_type)
+        .ok_or_else(|| ApiError::unsupported_media_type(&content_type))?;
+    let body = read_body(body).await?;
+    let patch = decode_body(&parts.headers, &body)?;
+    if kind == PatchKind::Apply && query.get("fieldManager").is_none_or(str::is_empty) {
+        return Err(ApiError::invalid(
+            "PatchOptions.meta.k8s.io",
+            "",
+            vec![(
+                "fieldManager".into(),
+                "Required value: is required for apply patch".into(),
+            )],
+        ));
+    }
+    let dry = dry_run(query)?;
+    let pinned = patch
+        .pointer("/metadata/resourceVersion")
+        .is_some_and(|rv| !rv.is_null());
+    // A patch applies to the newest object: retry when another writer got in between.
+    for _ in 0..5 {
+        let live = match state.store.get(resource, namespace, name) {
+            Ok(live) => live,
+            Err(e) if e.code == 404 && kind == PatchKind::Apply && !status_only => {
+                let mut object = patch.clone();
+                if object.get("metadata").is_none() {
+                    object["metadata"] = json!({});
+                }
+                object["metadata"]["name"] = json!(name);
+                let created = if dry {
+                    state.store.check_create(resource, namespace, object)?
+                } else {
+                    state.store.create(resource, namespace, object)?
+                };
+                return Ok(json_response(StatusCode::CREATED, &created));
+            }
+            Err(e) => return Err(e),
+        };
+        let patched = apply_patch(resource, kind, &live, patch.clone())?;
+        let result = if dry {
+            state
+                .store
+                .check_update(resource, namespace, name, patched, status_only)
+        } else {
+            state
+                .store
+                .update(resource, namespace, name, patched, status_only)
+        };
+        match result {
+            Ok(updated) => return Ok(json_response(StatusCode::OK, &updated)),
+            Err(e) if e.code == 409 && e.reason == "Conflict" && !pinned => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(ApiError::conflict(&resource.qualified(), name))
+}
+
+async fn delete(
+    state: &AppState,
+    resource: Resource,
+    namespace: Option<&str>,
+    name: &str,
+    query: &Query,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let body = read_body(body).await?;
+    let (grace, preconditions) = delete_options(query, &parts.headers, &body)?;
+    let current = state.store.get(resource, namespace, name)?;
+    for (field, pointer) in [
+        ("uid", "/metadata/uid"),
+        ("resourceVersion", "/metadata/resourceVersion"),
+    ] {
+        if let Some(want) = preconditions.get(field).and_then(Value::as_str)
+            && current.pointer(pointer).and_then(Value::as_str) != Some(want)
+        {
+            let has = current
+                .pointer(pointer)
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let label = if field == "uid" {
+                "UID"
+            } else {
+                "ResourceVersion"
+            };
+            return Err(ApiError::new(
+                409,
+                "Conflict",
+                format!(
+                    "Operation cannot be fulfilled on {} \"{name}\": Precondition failed: {label} in precondition: {want}, {label} in object meta: {has}",
+                    resource.qualified()
+                ),
+            ));
+        }
+    }
+    if dry_run(query)? {
+        return Ok(json_response(StatusCode::OK, &current));
+    }
+    let deleted = state.store.delete(resource, namespace, name, grace)?;
+    let still_there = state.store.get(resource, namespace, name).is_ok();
+    let returns_object = matches!(
+        resource,
+        Resource::Pods | Resource::Namespaces | Resource::Services
+    );
+    if still_there || returns_object {
+        return Ok(json_response(StatusCode::OK, &deleted));
+    }
+    let status = json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": {
+            "name": name,
+            "group": resource.group(),
+            "kind": resource.plural(),
+            "uid": deleted.pointer("/metadata/uid").cloned().unwrap_or(Value::Null),
+        },
+    });
+    Ok(json_response(StatusCode::OK, &status))
+}
+
+/// `PUT namespaces/{name}/finalize`: a terminating namespace whose finalizers are all removed goes.
+async fn finalize(state: &AppState, name: &str, request: Request) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let body = read_body(body).await?;
+    let object = decode_body(&parts.headers, &body)?;
+    let finalizers = object
+        .pointer("/spec/finalizers")
+        .cloned()
+        .unwrap_or_else(|| json!([]));
+    let updated = state.store.mutate(Resource::Namespaces, None, name, |ns| {
+        ns["spec"]["finalizers"] = finalizers.clone();
+        Ok(())
+    })?;
+    let empty = updated
+        .pointer("/spec/finalizers")
+        .and_then(Value::as_array)
+        .is_none_or(Vec::is_empty);
+    if empty && updated.pointer("/metadata/deletionTimestamp").is_some() {
+        state
+            .store
+            .finalize_delete(Resource::Namespaces, None, name)?;
+    }
+    Ok(json_response(StatusCode::OK, &updated))
+}

@@ -1,0 +1,195 @@
+//! Watch streams: newline-delimited `{type, object}` events, bookmarks, timeouts, and the
+//! in-stream `410 Expired` ERROR event for a resourceVersion older than the kept history.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::response::Response;
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode, header};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use super::app::AppState;
+use super::negotiate::{Query, Representation, error_response, representation};
+use super::rest::{partial_metadata, selection};
+use super::table;
+use crate::error::ApiError;
+use crate::resource::Resource;
+use crate::store::{WatchEvent, object_resource_version};
+
+/// How an event's object is shown to this watch.
+#[derive(Clone, Copy)]
+struct Encoding<'a> {
+    resource: Resource,
+    representation: Representation,
+    include_object: Option<&'a str>,
+}
+
+impl Encoding<'_> {
+    fn event(&self, kind: &str, object: &Value) -> Bytes {
+        let object = match self.representation {
+            Representation::Object => object.clone(),
+            Representation::PartialObjectMetadata => partial_metadata(object),
+            Representation::Table => table::table(
+                self.resource,
+                std::slice::from_ref(object),
+                object_resource_version(object),
+                self.include_object,
+            ),
+        };
+        line(&json!({"type": kind, "object": object}))
+    }
+
+    fn bookmark(&self, resource_version: u64) -> Bytes {
+        let object = json!({
+            "kind": self.resource.kind(),
+            "apiVersion": self.resource.api_version(),
+            "metadata": {"resourceVersion": resource_version.to_string()},
+        });
+        line(&json!({"type": "BOOKMARK", "object": object}))
+    }
+}
+
+fn line(value: &Value) -> Bytes {
+    let mut bytes = serde_json::to_vec(value).unwrap_or_default();
+    bytes.push(b'\n');
+    Bytes::from(bytes)
+}
+
+fn streaming(rx: mpsc::Receiver<Bytes>) -> Response {
+    let mut rx = rx;
+    let stream = futures::stream::poll_fn(move |cx| {
+        rx.poll_recv(cx).map(|item| item.map(Ok::<_, Infallible>))
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CACHE_CONTROL, "no-cache, private")
+        .body(Body::from_stream(stream))
+        .expect("a valid response")
+}
+
+pub(super) async fn serve(
+    state: AppState,
+    resource: Resource,
+    namespace: Option<String>,
+    query: Query,
+    headers: &HeaderMap,
+) -> Response {
+    let details = (
+        String::new(),
+        resource.group().to_owned(),
+        resource.plural().to_owned(),
+    );
+    let fail = |e: ApiError| error_response(&e, Some((&details.0, &details.1, &details.2)));
+    let representation = match representation(headers) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let resource_version = match query.get("resourceVersion").filter(|rv| !rv.is_empty()) {
+        None => None,
+        Some(rv) => match rv.parse::<u64>() {
+            Ok(rv) => Some(rv),
+            Err(_) => {
+                return fail(ApiError::bad_request(format!(
+                    "invalid resource version: {rv:?}"
+                )));
+            }
+        },
+    };
+    let timeout = match query.integer("timeoutSeconds") {
+        Ok(Some(seconds)) => Duration::from_secs(u64::try_from(seconds).unwrap_or(0)),
+        Ok(None) => state.options.default_watch_timeout,
+        Err(e) => return fail(e),
+    };
+    let bookmarks = query.flag("allowWatchBookmarks");
+    let include_object = query.get("includeObject").map(str::to_owned);
+    let (tx, rx) = mpsc::channel::<Bytes>(64);
+    let events = match state.store.watch(
+        resource,
+        namespace.as_deref(),
+        &selection(&query),
+        resource_version,
+    ) {
+        Ok(events) => events,
+        Err(e) if e.code == 410 => {
+            // Clients expect an expired resourceVersion as an ERROR event in a 200 stream.
+            let status = e.to_status(None);
+            let _ = tx.try_send(line(&json!({"type": "ERROR", "object": status})));
+            return streaming(rx);
+        }
+        Err(e) => return fail(e),
+    };
+    tokio::spawn(async move {
+        let encoding = Encoding {
+            resource,
+            representation,
+            include_object: include_object.as_deref(),
+        };
+        pump(state, events, tx, encoding, timeout, bookmarks).await;
+    });
+    streaming(rx)
+}
+
+/// Forwards store events until the timeout, a closed client, a closed store watch or shutdown.
+async fn pump(
+    state: AppState,
+    mut events: mpsc::Receiver<WatchEvent>,
+    tx: mpsc::Sender<Bytes>,
+    encoding: Encoding<'_>,
+    timeout: Duration,
+    bookmarks: bool,
+) {
+    let deadline = tokio::time::sleep(timeout);
+    tokio::pin!(deadline);
+    let mut ticker = tokio::time::interval(state.options.bookmark_interval);
+    ticker.tick().await;
+    let mut last_sent = 0u64;
+    let encode = |event: WatchEvent, last_sent: &mut u64| match event {
+        WatchEvent::Added(o) => {
+            *last_sent = (*last_sent).max(object_resource_version(&o));
+            encoding.event("ADDED", &o)
+        }
+        WatchEvent::Modified(o) => {
+            *last_sent = (*last_sent).max(object_resource_version(&o));
+            encoding.event("MODIFIED", &o)
+        }
+        WatchEvent::Deleted(o) => {
+            *last_sent = (*last_sent).max(object_resource_version(&o));
+            encoding.event("DELETED", &o)
+        }
+        WatchEvent::Bookmark { resource_version } => {
+            *last_sent = (*last_sent).max(resource_version);
+            encoding.bookmark(resource_version)
+        }
+    };
+    loop {
+        tokio::select! {
+            () = &mut deadline => break,
+            () = state.shutdown.cancelled() => break,
+            () = tx.closed() => break,
+            event = events.recv() => {
+                let Some(event) = event else { break };
+                if tx.send(encode(event, &mut last_sent)).await.is_err() {
+                    break;
+                }
+            }
+            _ = ticker.tick(), if bookmarks => {
+                // Every change up to `now` is already queued: deliver it, then vouch for `now`.
+                let now = state.store.resource_version();
+                let mut queued = Vec::new();
+                while let Ok(event) = events.try_recv() {
+                    queued.push(encode(event, &mut last_sent));
+                }
+                queued.push(encoding.bookmark(now.max(last_sent)));
+                for bytes in queued {
+                    if tx.send(bytes).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
