@@ -324,6 +324,10 @@ async fn pod_processes_see_their_resolv_conf_and_identity() {
     )
     .await;
     assert!(out.stdout.contains("inet 10.244.1.2/32"), "{}", out.stdout);
+    // Other namespaces are not reachable from the pod's mounts.
+    let out = run(&a, &["cat", "/proc/self/mountinfo"], RunAs::default()).await;
+    assert!(out.stdout.contains("/etc/resolv.conf"), "{}", out.stdout);
+    assert!(!out.stdout.contains("nsfs"), "{}", out.stdout);
 
     assert_eq!(
         std::fs::read_to_string("/etc/resolv.conf").unwrap(),
