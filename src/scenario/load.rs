@@ -1062,23 +1062,32 @@ impl Validator<'_, '_> {
         let columns: BTreeSet<String> = tos.iter().map(Resolved::label).collect();
         let table_rows: BTreeSet<String> = table.rows().iter().cloned().collect();
         let table_columns: BTreeSet<String> = table.columns().iter().cloned().collect();
+        // The 1-based line of the table that starts with `label` (the header is the first
+        // non-blank line).
+        let line_of = |label: Option<&str>| {
+            let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+            let header = lines.next().map_or(1, |(i, _)| i + 1);
+            label
+                .and_then(|label| lines.find(|(_, l)| l.split_whitespace().next() == Some(label)).map(|(i, _)| i + 1))
+                .unwrap_or(header)
+        };
         let mut problems = Vec::new();
         if let Some(extra) = table_columns.difference(&columns).next() {
             let hint = names::suggestion(extra, columns.iter().map(String::as_str));
-            problems.push(format!("column {extra} is not a target of this matrix{hint}"));
+            problems.push((line_of(None), format!("column {extra} is not a target of this matrix{hint}")));
         }
         if let Some(missing) = columns.difference(&table_columns).next() {
-            problems.push(format!("the header lacks target {missing} (write ? to leave a cell unprobed)"));
+            problems.push((line_of(None), format!("the header lacks target {missing} (write ? to leave a cell unprobed)")));
         }
         if let Some(extra) = table_rows.difference(&rows).next() {
             let hint = names::suggestion(extra, rows.iter().map(String::as_str));
-            problems.push(format!("row {extra} is not a source of this matrix{hint}"));
+            problems.push((line_of(Some(extra)), format!("row {extra} is not a source of this matrix{hint}")));
         }
         if let Some(missing) = rows.difference(&table_rows).next() {
-            problems.push(format!("no row for source {missing}"));
+            problems.push((line_of(None), format!("no row for source {missing} (write ? to leave a cell unprobed)")));
         }
-        if let Some(problem) = problems.into_iter().next() {
-            self.loader.diagnostics.push(Diagnostic::error(at, path, format!("truth table: {problem}")));
+        if let Some((line, problem)) = problems.into_iter().next() {
+            self.loader.diagnostics.push(Diagnostic::error(locate(line), path, format!("truth table: {problem}")));
             return None;
         }
         Some(table)
