@@ -198,22 +198,24 @@ fn classify_nslookup(code: i32, stdout: &str, stderr: &str) -> Classified {
         return Classified::error(format!("DNS error answer: {line}"));
     }
     if text.contains("no servers could be reached") {
-        let errors: Vec<&str> = text
+        // One line per failed try: ";; communications error to S#P: timed out" (UDP and TCP),
+        // "...: connection refused" (UDP), ";; Connection to S#P(S) for N failed: connection
+        // refused." (TCP), ";; UDP setup with S#P(S) for N failed: network unreachable." ...
+        let failures: Vec<&str> = text
             .lines()
-            .filter(|l| l.starts_with(";; communications error"))
+            .filter(|l| l.starts_with(";; ") && !l.contains("no servers could be reached"))
             .collect();
-        if !errors.is_empty() && errors.iter().all(|l| l.ends_with("timed out")) {
+        let all =
+            |needle: &str| !failures.is_empty() && failures.iter().all(|l| l.contains(needle));
+        if all("timed out") {
             return Classified::of(Outcome::DnsTimeout);
         }
-        if !errors.is_empty() && errors.iter().all(|l| l.ends_with("connection refused")) {
+        if all("connection refused") {
             return Classified::of(Outcome::Refused);
-        }
-        if text.contains(";; connection timed out") {
-            return Classified::of(Outcome::DnsTimeout);
         }
         return Classified::error(format!(
             "no DNS server reached: {}",
-            errors
+            failures
                 .first()
                 .copied()
                 .unwrap_or_else(|| first_line(stdout))

@@ -118,11 +118,19 @@ impl ToolCommand {
                     host.bracketed()
                 ));
             }
-            ProbeSpec::Dns { name, server, port } => {
+            ProbeSpec::Dns {
+                name,
+                server,
+                port,
+                tcp,
+            } => {
                 if !is_dns_name(name, true) {
                     return Err(InvalidProbe::Name(name.clone()));
                 }
                 let server = server.as_deref().map(Host::parse).transpose()?;
+                if *tcp {
+                    argv.push("-vc".into());
+                }
                 argv.extend([format!("-timeout={t}"), "-retry=1".into()]);
                 if let Some(port) = port {
                     argv.push(format!("-port={}", valid_port(*port)?));
@@ -349,10 +357,21 @@ mod tests {
             name: "_http._tcp.web.shop.svc.cluster.local.".into(),
             server: Some("10.96.0.10".into()),
             port: Some(5353),
+            tcp: false,
         });
         assert_eq!(
             ToolCommand::build(&dns, "t").unwrap().render(),
             "nslookup -timeout=2 -retry=1 -port=5353 _http._tcp.web.shop.svc.cluster.local. 10.96.0.10"
+        );
+        let dns_tcp = mk(ProbeSpec::Dns {
+            name: "web.shop".into(),
+            server: None,
+            port: None,
+            tcp: true,
+        });
+        assert_eq!(
+            ToolCommand::build(&dns_tcp, "t").unwrap().render(),
+            "nslookup -vc -timeout=2 -retry=1 web.shop"
         );
         let udp = mk(ProbeSpec::Udp {
             host: "10.0.0.7".into(),
@@ -422,6 +441,7 @@ mod tests {
             name: "-x".into(),
             server: None,
             port: None,
+            tcp: false,
         });
         assert_eq!(
             ToolCommand::build(&dns, "t"),

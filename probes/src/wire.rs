@@ -81,7 +81,8 @@ pub enum ProbeSpec {
         /// Starts with `/`; may hold a query string.
         path: String,
     },
-    /// A DNS lookup: `nslookup -timeout=T -retry=1 [-port=P] NAME [SERVER]` (one try, no retry).
+    /// A DNS lookup: `nslookup [-vc] -timeout=T -retry=1 [-port=P] NAME [SERVER]`: one try (in
+    /// bind9's nslookup `-retry=N` is the number of tries, and 0 means 1).
     ///
     /// Use a fully qualified name with a trailing dot to keep the pod's search list out of it.
     Dns {
@@ -92,6 +93,9 @@ pub enum ProbeSpec {
         /// The server's port; 53 when absent.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         port: Option<u16>,
+        /// Ask over TCP (`nslookup -vc`) instead of UDP.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        tcp: bool,
     },
     /// A UDP round trip: `nc -u -W 1 -w T [-n] HOST PORT` sends a unique token and waits for the
     /// echo of a `netverdict serve` responder. Only an echo proves delivery.

@@ -95,6 +95,13 @@ async fn a_mixed_batch_on_loopback_reports_every_outcome() {
         name: name.into(),
         server: Some(dns.ip().to_string()),
         port: Some(dns.port()),
+        tcp: false,
+    };
+    let dns_tcp_probe = |name: &str| ProbeSpec::Dns {
+        name: name.into(),
+        server: Some(dns.ip().to_string()),
+        port: Some(dns.port()),
+        tcp: true,
     };
     let request = BatchRequest::new(vec![
         probe("tcp-open", 2, tcp(lo, tcp_port)),
@@ -108,6 +115,8 @@ async fn a_mixed_batch_on_loopback_reports_every_outcome() {
         probe("dns-found", 2, dns_probe("db.test.")),
         probe("dns-missing", 2, dns_probe("nope.test")),
         probe("dns-servfail", 2, dns_probe("servfail.test")),
+        probe("dns-tcp-found", 2, dns_tcp_probe("db.test")),
+        probe("dns-tcp-missing", 2, dns_tcp_probe("nope.test")),
         probe("hostile", 2, tcp("-e/bin/sh", 1)),
     ]);
     let mut output = Vec::new();
@@ -127,6 +136,9 @@ async fn a_mixed_batch_on_loopback_reports_every_outcome() {
     assert_eq!(outcome("dns-found"), Outcome::Connected);
     assert_eq!(outcome("dns-missing"), Outcome::DnsNxdomain);
     assert_eq!(outcome("dns-servfail"), Outcome::DnsServfail);
+    assert_eq!(outcome("dns-tcp-found"), Outcome::Connected);
+    assert_eq!(outcome("dns-tcp-missing"), Outcome::DnsNxdomain);
+    assert_eq!(records["dns-tcp-found"].argv[1], "-vc");
     assert!(
         matches!(outcome("hostile"), Outcome::Error { reason } if reason.contains("invalid probe"))
     );

@@ -218,6 +218,16 @@ fn dns(name: &str, server: SocketAddrLike) -> ProbeSpec {
         name: name.into(),
         server: Some(server.0.to_string()),
         port: Some(server.1),
+        tcp: false,
+    }
+}
+
+fn dns_tcp(name: &str, server: SocketAddrLike) -> ProbeSpec {
+    ProbeSpec::Dns {
+        name: name.into(),
+        server: Some(server.0.to_string()),
+        port: Some(server.1),
+        tcp: true,
     }
 }
 
@@ -392,11 +402,41 @@ fn loopback_cases(
             dns("web.test", closed_dns),
             Outcome::Refused,
         ),
+        case(
+            "dns-tcp-answer",
+            "test DNS server over TCP: web.test has A and AAAA",
+            dns_tcp("web.test", dns_server),
+            Outcome::Connected,
+        ),
+        case(
+            "dns-tcp-nxdomain",
+            "test DNS server over TCP: unknown name",
+            dns_tcp("nosuch.test", dns_server),
+            Outcome::DnsNxdomain,
+        ),
+        case(
+            "dns-tcp-servfail",
+            "test DNS server over TCP answers SERVFAIL",
+            dns_tcp("servfail.test", dns_server),
+            Outcome::DnsServfail,
+        ),
+        case(
+            "dns-tcp-refused",
+            "nothing listening on 127.0.0.1: TCP reset",
+            dns_tcp("web.test", closed_dns),
+            Outcome::Refused,
+        ),
+        case(
+            "dns-tcp-no-answer",
+            "TCP listener that accepts and never answers",
+            dns_tcp("web.test", (lo, silent_tcp)),
+            Outcome::DnsTimeout,
+        ),
     ];
     for c in &mut cases {
         match c.name {
             "udp-echo" => c.expected_responder = Some("capture-server".into()),
-            "dns-answer" => {
+            "dns-answer" | "dns-tcp-answer" => {
                 c.expected_addresses = vec![
                     "192.0.2.10".parse().unwrap(),
                     "2001:db8::10".parse().unwrap(),
@@ -467,6 +507,12 @@ fn netns_cases() -> Vec<Case> {
             "dns-timeout-dropped",
             "nft drop in the server namespace",
             dns("web.test", (server, DROPPED_UDP)),
+            Outcome::DnsTimeout,
+        ),
+        case(
+            "dns-tcp-timeout",
+            "nft drop in the server namespace",
+            dns_tcp("web.test", (server, DROPPED_TCP)),
             Outcome::DnsTimeout,
         ),
         case(

@@ -283,6 +283,36 @@ impl DnsResponder {
     }
 }
 
+impl DnsResponder {
+    /// DNS over TCP: messages framed by a two-byte length, several per connection.
+    pub async fn serve_tcp(listener: tokio::net::TcpListener, zone: Arc<Zone>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let zone = zone.clone();
+            tokio::spawn(async move {
+                loop {
+                    let mut len = [0u8; 2];
+                    if stream.read_exact(&mut len).await.is_err() {
+                        return;
+                    }
+                    let mut query = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                    if stream.read_exact(&mut query).await.is_err() {
+                        return;
+                    }
+                    let Some(reply) = answer(&query, &zone) else {
+                        return;
+                    };
+                    let mut framed = u16::try_from(reply.len()).unwrap().to_be_bytes().to_vec();
+                    framed.extend(reply);
+                    if stream.write_all(&framed).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    }
+}
+
 const RCODE_SERVFAIL: u16 = 2;
 const RCODE_NXDOMAIN: u16 = 3;
 const RCODE_REFUSED: u16 = 5;
@@ -346,12 +376,21 @@ fn answer(query: &[u8], zone: &Zone) -> Option<Vec<u8>> {
     Some(reply)
 }
 
-/// Spawns a [`DnsResponder`] on a free loopback port of the current runtime.
+/// Spawns a [`DnsResponder`] on a free loopback port of the current runtime, over UDP and TCP
+/// on the same port number.
 pub async fn spawn_dns(zone: Zone) -> SocketAddr {
-    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let addr = socket.local_addr().unwrap();
-    tokio::spawn(DnsResponder::serve(socket, Arc::new(zone)));
-    addr
+    let zone = Arc::new(zone);
+    for _ in 0..50 {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = socket.local_addr().unwrap();
+        let Ok(listener) = tokio::net::TcpListener::bind(addr).await else {
+            continue;
+        };
+        tokio::spawn(DnsResponder::serve(socket, zone.clone()));
+        tokio::spawn(DnsResponder::serve_tcp(listener, zone));
+        return addr;
+    }
+    panic!("no loopback port free for both UDP and TCP");
 }
 
 /// A UDP socket that receives and never answers; kept open while the value lives.
