@@ -216,6 +216,21 @@ fn assert_nothing_left(instance: &str) {
     let listed = String::from_utf8_lossy(&out.stdout);
     assert!(!listed.contains(&format!("nvl-{instance}_")), "{listed}");
     assert!(!Path::new("/run/netverdict").join(instance).exists());
+    // No link of the fabric ever shows up in the machine's own namespace.
+    let out = std::process::Command::new("ip")
+        .args(["-j", "link"])
+        .output()
+        .unwrap();
+    let links: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let ours = [
+        "ee:ee:ee:ee:ee:ee",
+        "0a:58:0a:f4:01:02",
+        "0a:58:0a:f4:02:02",
+    ];
+    for link in &links {
+        let mac = link["address"].as_str().unwrap_or_default();
+        assert!(!ours.contains(&mac), "{link}");
+    }
 }
 
 #[tokio::test]
