@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::cli::exit::{self, ExpectedError};
-use crate::cli::{explain, plan, schema, validate};
+use crate::cli::{cleanup, explain, local, plan, run, schema, serve, validate};
 
 /// Proves what a Kubernetes network can and cannot do.
 #[derive(Debug, Parser)]
@@ -27,6 +27,17 @@ pub enum Command {
     Explain(explain::ExplainArgs),
     /// Prints the JSON Schema of the scenario format (for editors' YAML language servers).
     Schema(schema::SchemaArgs),
+    /// Runs scenarios: spawns probe pods, probes in parallel, judges every verdict, reports.
+    Run(run::RunArgs),
+    /// Deletes what killed runs left behind in a cluster.
+    Cleanup(cleanup::CleanupArgs),
+    /// Starts, stops and lists embedded local clusters.
+    Local(local::LocalArgs),
+    /// The responder of probe pods: answers TCP (raw and HTTP) and echoes UDP.
+    Serve(netverdict_probes::ServeArgs),
+    /// The probe agent the runner execs in probe pods (reads a batch request, streams records).
+    #[command(hide = true)]
+    ProbeBatch(netverdict_probes::ProbeBatchArgs),
 }
 
 impl Args {
@@ -50,6 +61,11 @@ impl Args {
             Command::Plan(a) => plan::run(a, &mut out),
             Command::Explain(a) => explain::run(a, &mut out),
             Command::Schema(a) => schema::run(a, &mut out),
+            Command::Run(a) => run::run(a, &mut out),
+            Command::Cleanup(a) => cleanup::run(a, &mut out),
+            Command::Local(a) => local::run(a, &mut out),
+            Command::Serve(a) => serve::serve(a, &mut out),
+            Command::ProbeBatch(a) => serve::probe_batch(a, &mut out),
         };
         let _ = out.flush();
         match result {

@@ -28,10 +28,16 @@ pub enum LocalCommand {
 }
 
 pub(crate) fn run(args: &LocalArgs, out: &mut dyn Write) -> Result<u8, ExpectedError> {
-    let failed = |error: netverdict_localcluster::ClusterError| ExpectedError::CouldNotJudge(error.to_string());
+    let failed = |error: netverdict_localcluster::ClusterError| {
+        ExpectedError::CouldNotJudge(error.to_string())
+    };
     match &args.command {
         LocalCommand::Up(options) if options.foreground => {
-            runtime()?.block_on(netverdict_localcluster::serve_foreground(options.serve.clone())).map_err(failed)?;
+            runtime()?
+                .block_on(netverdict_localcluster::serve_foreground(
+                    options.serve.clone(),
+                ))
+                .map_err(failed)?;
         }
         LocalCommand::Up(options) => {
             let report = netverdict_localcluster::up(options.clone()).map_err(failed)?;
@@ -58,14 +64,25 @@ pub(crate) fn run(args: &LocalArgs, out: &mut dyn Write) -> Result<u8, ExpectedE
                 let state = match (instance.running, instance.ready) {
                     (true, true) => "ready",
                     (true, false) => "starting",
-                    (false, _) => "not running (remove its leftovers with `netverdict local down --all`)",
+                    (false, _) => {
+                        "not running (remove its leftovers with `netverdict local down --all`)"
+                    }
                 };
-                let api = instance.api_addr.map_or_else(|| "-".to_owned(), |addr| format!("http://{addr}"));
-                writeln!(out, "{}\t{state}\t{api}\t{}", instance.name, instance.kubeconfig.display())?;
+                let api = instance
+                    .api_addr
+                    .map_or_else(|| "-".to_owned(), |addr| format!("http://{addr}"));
+                writeln!(
+                    out,
+                    "{}\t{state}\t{api}\t{}",
+                    instance.name,
+                    instance.kubeconfig.display()
+                )?;
             }
         }
         LocalCommand::Serve(options) => {
-            runtime()?.block_on(netverdict_localcluster::serve_foreground(options.clone())).map_err(failed)?;
+            runtime()?
+                .block_on(netverdict_localcluster::serve_foreground(options.clone()))
+                .map_err(failed)?;
         }
     }
     Ok(exit::OK)

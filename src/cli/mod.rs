@@ -3,11 +3,15 @@
 //! of [`Command`].
 
 mod args;
+mod cleanup;
 mod diagnostics;
 pub mod exit;
 mod explain;
+mod local;
 mod plan;
+mod run;
 mod schema;
+mod serve;
 mod validate;
 
 pub use args::{Args, Command, main};

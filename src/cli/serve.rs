@@ -9,10 +9,15 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, ExpectedError> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|error| ExpectedError::CouldNotJudge(format!("cannot start the async runtime: {error}")))
+        .map_err(|error| {
+            ExpectedError::CouldNotJudge(format!("cannot start the async runtime: {error}"))
+        })
 }
 
-pub(crate) fn serve(args: &netverdict_probes::ServeArgs, _out: &mut dyn Write) -> Result<u8, ExpectedError> {
+pub(crate) fn serve(
+    args: &netverdict_probes::ServeArgs,
+    _out: &mut dyn Write,
+) -> Result<u8, ExpectedError> {
     let config = args.to_config();
     runtime()?
         .block_on(netverdict_probes::serve(config))
@@ -20,7 +25,10 @@ pub(crate) fn serve(args: &netverdict_probes::ServeArgs, _out: &mut dyn Write) -
     Ok(exit::OK)
 }
 
-pub(crate) fn probe_batch(args: &netverdict_probes::ProbeBatchArgs, _out: &mut dyn Write) -> Result<u8, ExpectedError> {
+pub(crate) fn probe_batch(
+    args: &netverdict_probes::ProbeBatchArgs,
+    _out: &mut dyn Write,
+) -> Result<u8, ExpectedError> {
     match runtime()?.block_on(netverdict_probes::probe_batch(args.clone())) {
         Ok(_) => Ok(exit::OK),
         Err(error) => {

@@ -60,7 +60,7 @@ pub(crate) fn lint_policy(policy: &RawNetworkPolicy, at: &dyn Fn(&str) -> (Sourc
                     location,
                     path,
                     format!(
-                        "this podSelector is a separate {field} element from the namespaceSelector of {field}[{n}], so they are OR-ed: \
+                        "this podSelector is a separate `{field}` element from the namespaceSelector of {field}[{n}], so the two are OR-ed: \
                          every pod of the selected namespaces, or the selected pods of the policy's own namespace. To mean \
                          \"the selected pods in the selected namespaces\", write both selectors in one element (drop the `-` before podSelector)"
                     ),

@@ -213,12 +213,20 @@ fn parser_location(err: &serde_saphyr::Error) -> Option<(u64, u64)> {
     err.location().filter(|l| l.line() > 0).map(|l| (l.line(), l.column()))
 }
 
+/// Where a document starts: its first line with content (for errors the parser cannot place).
+fn document_start(text: &str) -> (u64, u64) {
+    text.lines()
+        .enumerate()
+        .find(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .map_or((1, 1), |(i, l)| (i as u64 + 1, (l.len() - l.trim_start().len()) as u64 + 1))
+}
+
 /// Parses a document's located tree; `None` (with a diagnostic) on a YAML syntax error.
 fn parse_tree<'a>(file: &'a Path, text: String, diagnostics: &mut Vec<Diagnostic>) -> Option<Document<'a>> {
     match serde_saphyr::from_str::<Tree>(&text) {
         Ok(tree) => Some(Document { file, text, tree }),
         Err(err) => {
-            let (line, column) = parser_location(&err).unwrap_or((0, 0));
+            let (line, column) = parser_location(&err).unwrap_or_else(|| document_start(&text));
             diagnostics.push(Diagnostic::error(
                 SourceLocation { file: file.to_path_buf(), line, column },
                 "",
@@ -237,7 +245,7 @@ pub(crate) fn parse_typed<'de, T: serde::Deserialize<'de>>(
     match serde_saphyr::from_str::<T>(&doc.text) {
         Ok(value) => Some(value),
         Err(err) => {
-            let (line, column) = parser_location(&err).unwrap_or((0, 0));
+            let (line, column) = parser_location(&err).unwrap_or_else(|| document_start(&doc.text));
             let path = render_path(&doc.tree.path_at(line, column));
             diagnostics.push(Diagnostic::error(
                 SourceLocation { file: doc.file.to_path_buf(), line, column },
@@ -267,7 +275,8 @@ impl Loader {
             return Vec::new();
         }
         if docs.is_empty() && !self.diagnostics.iter().any(|d| d.location.file == file) {
-            self.diagnostics.push(Diagnostic::error(SourceLocation::file(file), "", "this file holds no scenario"));
+            let location = SourceLocation { file: file.to_path_buf(), line: 1, column: 1 };
+            self.diagnostics.push(Diagnostic::error(location, "", "this file holds no scenario"));
         }
         let mut scenarios = Vec::new();
         for doc in &docs {

@@ -1,0 +1,55 @@
+//! `netverdict cleanup [--run-id ID | --all]`: deletes what killed runs left behind.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::cli::exit::{self, ExpectedError};
+use crate::cli::serve::runtime;
+use crate::cluster::{ClusterTarget, RunId, connect, delete_leftovers};
+
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["run_id", "all"])))]
+pub struct CleanupArgs {
+    /// Delete the objects of this run.
+    #[arg(long, value_name = "ID")]
+    pub run_id: Option<String>,
+    /// Delete the objects of every netverdict run.
+    #[arg(long)]
+    pub all: bool,
+    /// The kubeconfig to use.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+}
+
+pub(crate) fn run(args: &CleanupArgs, out: &mut dyn Write) -> Result<u8, ExpectedError> {
+    let run = match &args.run_id {
+        Some(id) => Some(
+            RunId::parse(id).map_err(|e| ExpectedError::InvalidInput(format!("--run-id: {e}")))?,
+        ),
+        None => None,
+    };
+    let target = ClusterTarget {
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+    };
+    let cleaned = runtime()?.block_on(async {
+        let client = connect(&target)
+            .await
+            .map_err(|e| ExpectedError::CouldNotJudge(e.to_string()))?;
+        Ok::<_, ExpectedError>(delete_leftovers(&client, run.as_ref()).await)
+    })?;
+    for deleted in &cleaned.deleted {
+        writeln!(out, "deleted {deleted}")?;
+    }
+    if cleaned.deleted.is_empty() {
+        writeln!(out, "nothing to delete")?;
+    }
+    if cleaned.failed.is_empty() {
+        Ok(exit::OK)
+    } else {
+        Err(ExpectedError::CouldNotJudge(cleaned.failed.join("\n")))
+    }
+}

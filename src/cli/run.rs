@@ -1,0 +1,302 @@
+//! `netverdict run PATH...`: spawn probe pods, probe in parallel, judge, report, clean up.
+//!
+//! Arguments are read in two stages: [`RunArgs`] holds what the user typed, [`RunPlan`] what
+//! will run, validated before anything touches a cluster.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::cli::diagnostics;
+use crate::cli::exit::{self, ExpectedError};
+use crate::cli::serve::runtime;
+use crate::cluster::{ClusterTarget, RunId, connect};
+use crate::report::terminal::{Palette, Progress, Verbosity, summary};
+use crate::report::{json, junit};
+use crate::results::RunResult;
+use crate::run::{ProbingOptions, RunConfig, execute};
+use crate::scenario::Scenario;
+
+/// The probe image: netverdict with curl, nc and nslookup (see the Dockerfile).
+pub const DEFAULT_PROBE_IMAGE: &str =
+    concat!("ghcr.io/netverdict/netverdict:", env!("CARGO_PKG_VERSION"));
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Scenario files, or folders searched for *.yaml and *.yml (default: scenarios/).
+    pub paths: Vec<PathBuf>,
+    /// Start an embedded local cluster for the run and remove it afterwards (needs root).
+    #[arg(long)]
+    pub local: bool,
+    /// With --local: how the local network treats NetworkPolicies.
+    #[arg(long, value_enum, default_value_t = CniArg::Enforcing, requires = "local")]
+    pub cni: CniArg,
+    /// With --local: enforce every policy change only after this delay (slow propagation).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "local")]
+    pub policy_delay: Option<Duration>,
+    /// The kubeconfig to use (default: KUBECONFIG, ~/.kube/config, or the in-cluster service account).
+    #[arg(long, value_name = "FILE", conflicts_with = "local")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use.
+    #[arg(long, value_name = "NAME", conflicts_with = "local")]
+    pub context: Option<String>,
+    /// Write a JUnit XML report here (also when the run cannot complete).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write the full results as JSON here.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Per-probe timeout for every probe, overriding the scenarios' (whole seconds; e.g. 1s).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub timeout: Option<Duration>,
+    /// How long probes that do not match yet are retried after the policies were applied.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub settle: Duration,
+    /// Concurrent exec streams against the API server, at most.
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub parallel: u16,
+    /// The image of the probe pods.
+    #[arg(long, value_name = "IMAGE", default_value = DEFAULT_PROBE_IMAGE)]
+    pub probe_image: String,
+    /// Leave everything the run created in place (remove it later with `netverdict cleanup`).
+    #[arg(long)]
+    pub keep: bool,
+    /// The run's id, a label value on everything it creates (default: random).
+    #[arg(long, value_name = "ID")]
+    pub run_id: Option<String>,
+    /// How long probe pods may take to start.
+    #[arg(long, value_name = "DURATION", default_value = "3m", value_parser = humantime::parse_duration)]
+    pub pod_timeout: Duration,
+    /// Print only the summary.
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print every probe and round.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+/// How the local cluster's network treats NetworkPolicies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CniArg {
+    /// Enforce ingress and egress, dropping denied packets.
+    Enforcing,
+    /// Store policies but never enforce them (like Flannel).
+    None,
+    /// Enforce ingress rules only.
+    IngressOnly,
+    /// Deny with a TCP reset or ICMP unreachable instead of dropping.
+    Reject,
+}
+
+/// What will run, validated.
+struct RunPlan {
+    scenarios: Vec<Scenario>,
+    target: Target,
+    config: RunConfig,
+    junit: Option<PathBuf>,
+    json: Option<PathBuf>,
+    verbosity: Verbosity,
+}
+
+enum Target {
+    Local {
+        cni: CniArg,
+        policy_delay: Option<Duration>,
+    },
+    Cluster(ClusterTarget),
+}
+
+pub(crate) fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, ExpectedError> {
+    let verbosity = match (args.quiet, args.verbose) {
+        (true, _) => Verbosity::Quiet,
+        (_, true) => Verbosity::Verbose,
+        _ => Verbosity::Normal,
+    };
+    let run_id = match &args.run_id {
+        Some(id) => {
+            RunId::parse(id).map_err(|e| ExpectedError::InvalidInput(format!("--run-id: {e}")))?
+        }
+        None => RunId::generate(),
+    };
+    let loaded = crate::scenario::load_paths(&diagnostics::paths_or_default(&args.paths));
+    let counts = diagnostics::print(&loaded, false);
+    if counts.errors > 0 {
+        let failed = RunResult {
+            run_id: run_id.to_string(),
+            error: Some(format!(
+                "invalid input: {}; nothing was created",
+                diagnostics::summary(counts)
+            )),
+            ..RunResult::default()
+        };
+        write_reports(&failed, args.junit.as_deref(), args.json.as_deref())?;
+        return Ok(exit::INVALID_INPUT);
+    }
+    let mut scenarios = loaded.scenarios;
+    if let Some(timeout) = args.timeout {
+        for probe in scenarios.iter_mut().flat_map(|s| s.probes.iter_mut()) {
+            probe.timeout = timeout;
+        }
+    }
+    let plan = RunPlan {
+        scenarios,
+        target: if args.local {
+            Target::Local {
+                cni: args.cni,
+                policy_delay: args.policy_delay,
+            }
+        } else {
+            Target::Cluster(ClusterTarget {
+                kubeconfig: args.kubeconfig.clone(),
+                context: args.context.clone(),
+            })
+        },
+        config: RunConfig {
+            run_id,
+            probe_image: args.probe_image.clone(),
+            probing: ProbingOptions {
+                settle: args.settle,
+                parallel: usize::from(args.parallel),
+            },
+            pod_start_limit: args.pod_timeout,
+            pod_lifetime: Duration::from_secs(3600).max(args.pod_timeout * 4),
+            keep: args.keep,
+        },
+        junit: args.junit.clone(),
+        json: args.json.clone(),
+        verbosity,
+    };
+    let result = runtime()?.block_on(execute_plan(&plan));
+    write_reports(&result, plan.junit.as_deref(), plan.json.as_deref())?;
+    let palette = Palette::detect(std::io::stdout().is_terminal());
+    write!(out, "{}", summary(&result, palette, plan.verbosity))?;
+    let tally = result.tally();
+    Ok(if tally.failed > 0 {
+        exit::EXPECTATION_FAILED
+    } else if tally.errors > 0 || result.error.is_some() {
+        exit::COULD_NOT_JUDGE
+    } else {
+        exit::OK
+    })
+}
+
+async fn execute_plan(plan: &RunPlan) -> RunResult {
+    let progress = Progress::new(plan.verbosity);
+    let scenarios = plan.scenarios.clone();
+    let result = match &plan.target {
+        Target::Cluster(target) => match connect(target).await {
+            Ok(client) => {
+                let server = client_server(target);
+                execute(&client, server, scenarios, &plan.config, &progress).await
+            }
+            Err(error) => setup_failed(plan, error.to_string()),
+        },
+        Target::Local { cni, policy_delay } => {
+            run_local(plan, *cni, *policy_delay, scenarios, &progress).await
+        }
+    };
+    progress.finish();
+    result
+}
+
+async fn run_local(
+    plan: &RunPlan,
+    cni: CniArg,
+    policy_delay: Option<Duration>,
+    scenarios: Vec<Scenario>,
+    progress: &Progress,
+) -> RunResult {
+    let binary = match std::env::current_exe() {
+        Ok(path) => path,
+        Err(error) => return setup_failed(plan, format!("cannot find this executable: {error}")),
+    };
+    if cni != CniArg::Enforcing || policy_delay.is_some() {
+        return setup_failed(plan, "--cni and --policy-delay need NetworkPolicy enforcement in the local cluster, which it does not have yet".to_owned());
+    }
+    let config = netverdict_localcluster::LocalClusterConfig::new(
+        format!("r-{}", short(&plan.config.run_id)),
+        binary,
+    );
+    let cluster = match netverdict_localcluster::LocalCluster::start(config).await {
+        Ok(cluster) => cluster,
+        Err(error) => {
+            return setup_failed(plan, format!("cannot start the local cluster: {error}"));
+        }
+    };
+    let target = ClusterTarget {
+        kubeconfig: Some(cluster.kubeconfig_path().to_path_buf()),
+        context: None,
+    };
+    let result = match connect(&target).await {
+        Ok(client) => {
+            execute(
+                &client,
+                format!("local cluster (http://{})", cluster.api_addr()),
+                scenarios,
+                &plan.config,
+                progress,
+            )
+            .await
+        }
+        Err(error) => setup_failed(plan, error.to_string()),
+    };
+    let mut result = result;
+    if let Err(error) = cluster.shutdown().await {
+        let message = format!("the local cluster did not shut down cleanly: {error}");
+        result.error = Some(
+            result
+                .error
+                .map_or(message.clone(), |e| format!("{e}\n{message}")),
+        );
+    }
+    result
+}
+
+/// The first characters of a run id, for names with little room.
+fn short(run: &RunId) -> String {
+    run.as_str()
+        .chars()
+        .take(12)
+        .collect::<String>()
+        .trim_end_matches('-')
+        .to_owned()
+}
+
+fn client_server(target: &ClusterTarget) -> String {
+    match (&target.kubeconfig, &target.context) {
+        (Some(path), Some(context)) => format!("{} (context {context})", path.display()),
+        (Some(path), None) => path.display().to_string(),
+        (None, Some(context)) => format!("context {context}"),
+        (None, None) => "the default kubeconfig".to_owned(),
+    }
+}
+
+fn setup_failed(plan: &RunPlan, error: String) -> RunResult {
+    RunResult {
+        run_id: plan.config.run_id.to_string(),
+        error: Some(error),
+        ..RunResult::default()
+    }
+}
+
+fn write_reports(
+    result: &RunResult,
+    junit_path: Option<&Path>,
+    json_path: Option<&Path>,
+) -> Result<(), ExpectedError> {
+    let write = |path: &Path, text: String| {
+        std::fs::write(path, text).map_err(|error| {
+            ExpectedError::CouldNotJudge(format!(
+                "cannot write the report {}: {error}",
+                path.display()
+            ))
+        })
+    };
+    if let Some(path) = junit_path {
+        write(path, junit::render(result))?;
+    }
+    if let Some(path) = json_path {
+        write(path, json::render(result))?;
+    }
+    Ok(())
+}

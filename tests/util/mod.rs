@@ -1,0 +1,98 @@
+//! A small harness for running the `netverdict` binary in tests: a temp dir per test, commands
+//! built from it, and the output captured.
+
+#![allow(dead_code, reason = "Each test binary uses a different part of the harness.")]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The repository root (the root crate's folder), where `scenarios/` and `tests/data/` live.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A temporary folder for one test, removed when dropped.
+pub struct Dir {
+    tmp: tempfile::TempDir,
+}
+
+impl Dir {
+    pub fn new(test: &str) -> Self {
+        let tmp = tempfile::Builder::new().prefix(&format!("netverdict-{test}-")).tempdir().expect("create a temp dir");
+        Self { tmp }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// Writes `contents` to `path` (relative to the folder), creating parent folders.
+    pub fn create(&self, path: &str, contents: &str) -> PathBuf {
+        let full = self.path().join(path);
+        if let Some(parent) = full.parent() {
+            std::fs::create_dir_all(parent).expect("create parent folders");
+        }
+        std::fs::write(&full, contents).expect("write a test file");
+        full
+    }
+
+    /// A `netverdict` command running in this folder.
+    pub fn command(&self) -> TestCommand {
+        TestCommand::new(self.path())
+    }
+}
+
+/// A `netverdict` command.
+pub struct TestCommand {
+    cmd: Command,
+}
+
+/// What a command did.
+#[derive(Debug)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl TestCommand {
+    pub fn new(dir: &Path) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_netverdict"));
+        cmd.current_dir(dir).env("NO_COLOR", "1").env_remove("RUST_LOG");
+        Self { cmd }
+    }
+
+    /// A command running in the repository root, so paths in messages are stable.
+    pub fn in_repo() -> Self {
+        Self::new(&repo())
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.cmd.args(args);
+        self
+    }
+
+    pub fn run(mut self) -> Output {
+        let out = self.cmd.output().expect("run netverdict");
+        Output {
+            code: out.status.code().expect("netverdict exited normally"),
+            stdout: String::from_utf8(out.stdout).expect("UTF-8 stdout"),
+            stderr: String::from_utf8(out.stderr).expect("UTF-8 stderr"),
+        }
+    }
+}
+
+/// The `*.yaml` files of a folder of the repository, sorted.
+pub fn yaml_files(folder: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join(folder))
+        .expect("read the folder")
+        .map(|e| e.expect("a folder entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
