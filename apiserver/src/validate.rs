@@ -456,3 +456,64 @@ fn validate_network_policy(policy: &Value, errors: &mut Errors) {
         }
     }
 }
+
+/// The fields of `input` its typed form drops: unknown fields, as `spec.bogus`.
+fn unknown_fields(input: &Value, typed: &Value, path: &str, out: &mut Vec<String>) {
+    match (input, typed) {
+        (Value::Object(given), Value::Object(kept)) => {
+            for (key, value) in given {
+                let child = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                match kept.get(key) {
+                    None if !value.is_null() => out.push(child),
+                    Some(kept_value) => unknown_fields(value, kept_value, &child, out),
+                    None => {}
+                }
+            }
+        }
+        (Value::Array(given), Value::Array(kept)) => {
+            for (i, (value, kept_value)) in given.iter().zip(kept).enumerate() {
+                unknown_fields(value, kept_value, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `fieldValidation=Strict`: a `400 BadRequest` naming the fields the kind does not have.
+pub(crate) fn reject_unknown_fields(resource: Resource, object: &Value) -> Result<(), ApiError> {
+    let typed = normalize(resource, object.clone())?;
+    let mut unknown = Vec::new();
+    unknown_fields(object, &typed, "", &mut unknown);
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let listed: Vec<String> = unknown
+        .iter()
+        .map(|f| format!("unknown field \"{f}\""))
+        .collect();
+    Err(ApiError::bad_request(format!(
+        "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
+        listed.join(", "),
+        kind = resource.kind(),
+        version = resource.version()
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_fields_are_named_by_path() {
+        let pod = json!({"metadata": {"name": "p", "creationTimestamp": null}, "spec": {"bogus": 1, "containers": [{"name": "c", "image": "i", "extra": true}]}});
+        let err = reject_unknown_fields(Resource::Pods, &pod).unwrap_err();
+        assert_eq!(err.code, 400);
+        assert!(err.message.ends_with("strict decoding error: unknown field \"spec.bogus\", unknown field \"spec.containers[0].extra\""), "{}", err.message);
+        let fine = json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "i"}]}});
+        reject_unknown_fields(Resource::Pods, &fine).unwrap();
+    }
+}

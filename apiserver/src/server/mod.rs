@@ -5,6 +5,7 @@ mod discovery;
 mod exec;
 mod negotiate;
 mod openapi;
+mod protobuf;
 mod rest;
 mod table;
 mod watch;

@@ -126,6 +126,30 @@ pub(super) fn error_response(error: &ApiError, details: Option<(&str, &str, &str
     json_response(status, &error.to_status(details))
 }
 
+/// The Status of an error about `name` of `resource`: `Invalid` names the kind and the object
+/// (kubectl prints "The Kind \"name\" is invalid"), other reasons the resource.
+pub(super) fn resource_error(
+    error: &ApiError,
+    resource: crate::resource::Resource,
+    name: &str,
+) -> Response {
+    if error.reason == "Invalid" {
+        let named = if name.is_empty() {
+            error.message.split('"').nth(1).unwrap_or_default()
+        } else {
+            name
+        };
+        let kind = error
+            .message
+            .split(' ')
+            .next()
+            .filter(|k| !k.is_empty())
+            .unwrap_or(resource.kind());
+        return error_response(error, Some((named, resource.group(), kind)));
+    }
+    error_response(error, Some((name, resource.group(), resource.plural())))
+}
+
 /// The largest request body accepted, as the API server limits it.
 const MAX_BODY: usize = 3 * 1024 * 1024;
 
@@ -149,6 +173,9 @@ pub(super) fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, Api
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json");
     let essence = content_type.split(';').next().unwrap_or_default().trim();
+    if essence == super::protobuf::MEDIA_TYPE {
+        return super::protobuf::decode_object(body);
+    }
     let yaml = matches!(essence, "application/yaml" | "application/apply-patch+yaml");
     let json_like = matches!(
         essence,

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::app::AppState;
 use super::negotiate::{
-    Query, Representation, decode_body, error_response, json_response, read_body, representation,
+    Query, Representation, decode_body, json_response, read_body, representation, resource_error,
 };
 use super::{table, watch};
 use crate::error::ApiError;
@@ -50,11 +50,6 @@ pub(super) async fn collection(
     query: Query,
     request: Request,
 ) -> Response {
-    let details = (
-        String::new(),
-        resource.group().to_owned(),
-        resource.plural().to_owned(),
-    );
     let result = match request.method().clone() {
         Method::GET | Method::HEAD if query.flag("watch") => {
             return watch::serve(state, resource, namespace, query, request.headers()).await;
@@ -74,7 +69,7 @@ pub(super) async fn collection(
     };
     match result {
         Ok(response) => response,
-        Err(e) => error_response(&e, Some((&details.0, &details.1, &details.2))),
+        Err(e) => resource_error(&e, resource, ""),
     }
 }
 
@@ -105,6 +100,17 @@ fn list(
     Ok(json_response(StatusCode::OK, &body))
 }
 
+/// `fieldValidation=Strict` rejects unknown fields; `Warn`, `Ignore` and the default drop them.
+fn strict(resource: Resource, query: &Query, object: &Value) -> Result<(), ApiError> {
+    match query.get("fieldValidation") {
+        Some("Strict") => crate::validate::reject_unknown_fields(resource, object),
+        None | Some("" | "Warn" | "Ignore") => Ok(()),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "fieldValidation: Unsupported value: {other:?}: supported values: \"Ignore\", \"Strict\", \"Warn\""
+        ))),
+    }
+}
+
 fn dry_run(query: &Query) -> Result<bool, ApiError> {
     match query.get("dryRun") {
         None | Some("") => Ok(false),
@@ -125,6 +131,7 @@ async fn create(
     let (parts, body) = request.into_parts();
     let body = read_body(body).await?;
     let object = decode_body(&parts.headers, &body)?;
+    strict(resource, query, &object)?;
     if dry_run(query)? {
         let checked = state.store.check_create(resource, namespace, object)?;
         return Ok(json_response(StatusCode::CREATED, &checked));
@@ -184,11 +191,6 @@ pub(super) async fn object(
     query: Query,
     request: Request,
 ) -> Response {
-    let details = (
-        name.clone(),
-        resource.group().to_owned(),
-        resource.plural().to_owned(),
-    );
     let ns = namespace.as_deref();
     let method = request.method().clone();
     let result = match (subresource.as_deref(), method.clone()) {
@@ -242,7 +244,7 @@ pub(super) async fn object(
     };
     match result {
         Ok(response) => response,
-        Err(e) => error_response(&e, Some((&details.0, &details.1, &details.2))),
+        Err(e) => resource_error(&e, resource, &name),
     }
 }
 
@@ -289,6 +291,7 @@ async fn put(
             resource.kind()
         )));
     }
+    strict(resource, query, &object)?;
     if dry_run(query)? {
         return Ok(json_response(
             StatusCode::OK,
@@ -357,6 +360,7 @@ async fn patch(
             Err(e) => return Err(e),
         };
         let patched = apply_patch(resource, kind, &live, patch.clone())?;
+        strict(resource, query, &patched)?;
         let result = if dry {
             state
                 .store
