@@ -4,7 +4,7 @@
 pub(crate) use k8s_openapi::api::core::v1::{
     Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, Event, ExecAction, Namespace,
     ObjectFieldSelector, Pod, PodSecurityContext, PodSpec, Probe, ResourceRequirements,
-    SeccompProfile, SecurityContext, TCPSocketAction,
+    SeccompProfile, SecurityContext, Service, ServicePort, ServiceSpec, TCPSocketAction,
 };
 pub(crate) use k8s_openapi::api::discovery::v1::EndpointSlice;
 pub(crate) use k8s_openapi::api::networking::v1::NetworkPolicy;

@@ -7,12 +7,9 @@
 pub mod cli;
 pub mod plan;
 pub mod scenario;
-#[expect(dead_code, unused_imports, reason = "the runner is their only user and is not wired yet")]
 mod cluster;
 mod k8s;
-#[expect(dead_code, reason = "the runner is its only user and is not wired yet")]
 mod verdict;
-#[expect(dead_code, reason = "the runner is their only user and is not wired yet")]
 mod report;
-#[expect(dead_code, reason = "the runner is its only user and is not wired yet")]
 mod results;
+mod run;

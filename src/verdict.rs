@@ -29,13 +29,6 @@ pub(crate) enum ProbeStatus {
     Flapping,
 }
 
-impl ProbeStatus {
-    /// Whether the run can rely on this probe's result (pass or fail).
-    pub(crate) fn judged(self) -> bool {
-        matches!(self, ProbeStatus::Pass | ProbeStatus::Fail | ProbeStatus::Flapping)
-    }
-}
-
 impl fmt::Display for ProbeStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -58,7 +51,10 @@ pub(crate) struct Judgement {
 
 impl Judgement {
     fn new(status: ProbeStatus, message: impl Into<String>) -> Judgement {
-        Judgement { status, message: message.into() }
+        Judgement {
+            status,
+            message: message.into(),
+        }
     }
 }
 
@@ -70,36 +66,50 @@ pub(crate) struct Checks {
 }
 
 /// Judges `outcome` against `expected`.
-pub(crate) fn judge(expected: Verdict, deny: DenyMode, checks: Checks, outcome: &Outcome) -> Judgement {
+pub(crate) fn judge(
+    expected: Verdict,
+    deny: DenyMode,
+    checks: Checks,
+    outcome: &Outcome,
+) -> Judgement {
     use ProbeStatus::{Error, Fail, Pass};
     match (expected, outcome) {
         (_, Outcome::Error { reason }) => Judgement::new(Error, format!("probe error: {reason}")),
 
         (Verdict::Allow, Outcome::Connected) => Judgement::new(Pass, "connected"),
         (Verdict::Allow, Outcome::HttpStatus { code }) => match checks.http_status {
-            Some(wanted) if wanted != *code => {
-                Judgement::new(Fail, format!("http-status {code}: reached, but the status should be {wanted}"))
-            }
+            Some(wanted) if wanted != *code => Judgement::new(
+                Fail,
+                format!("http-status {code}: reached, but the status should be {wanted}"),
+            ),
             _ => Judgement::new(Pass, format!("http-status {code}")),
         },
-        (Verdict::Allow, Outcome::Timeout | Outcome::DnsTimeout) => {
-            Judgement::new(Fail, format!("{}: blocked (dropped)", outcome_name(outcome)))
-        }
-        (Verdict::Allow, Outcome::Refused) => {
-            Judgement::new(Fail, "refused: rejected by a policy, or nothing listens there")
-        }
-        (Verdict::Allow, Outcome::DnsNxdomain) => {
-            Judgement::new(Fail, "dns-nxdomain: the server answered, but the name does not exist")
-        }
+        (Verdict::Allow, Outcome::Timeout | Outcome::DnsTimeout) => Judgement::new(
+            Fail,
+            format!("{}: blocked (dropped)", outcome_name(outcome)),
+        ),
+        (Verdict::Allow, Outcome::Refused) => Judgement::new(
+            Fail,
+            "refused: rejected by a policy, or nothing listens there",
+        ),
+        (Verdict::Allow, Outcome::DnsNxdomain) => Judgement::new(
+            Fail,
+            "dns-nxdomain: the server answered, but the name does not exist",
+        ),
         (Verdict::Allow, Outcome::DnsServfail) => {
             Judgement::new(Fail, "dns-servfail: the server answered with a failure")
         }
 
         (Verdict::Deny, Outcome::Timeout | Outcome::DnsTimeout) => match deny {
-            DenyMode::Drop | DenyMode::Any => Judgement::new(Pass, format!("{}: blocked", outcome_name(outcome))),
+            DenyMode::Drop | DenyMode::Any => {
+                Judgement::new(Pass, format!("{}: blocked", outcome_name(outcome)))
+            }
             DenyMode::Reject => Judgement::new(
                 Fail,
-                format!("{}: blocked by a drop, but `deny: reject` expects a refusal", outcome_name(outcome)),
+                format!(
+                    "{}: blocked by a drop, but `deny: reject` expects a refusal",
+                    outcome_name(outcome)
+                ),
             ),
         },
         (Verdict::Deny, Outcome::Refused) => match deny {
@@ -109,9 +119,10 @@ pub(crate) fn judge(expected: Verdict, deny: DenyMode, checks: Checks, outcome: 
                 "refused: rejected, but `deny: drop` expects a silent drop (use `deny: reject` or `any` for a rejecting network)",
             ),
         },
-        (Verdict::Deny, Outcome::Connected | Outcome::HttpStatus { .. }) => {
-            Judgement::new(Fail, format!("{}: policy not enforced?", outcome_name(outcome)))
-        }
+        (Verdict::Deny, Outcome::Connected | Outcome::HttpStatus { .. }) => Judgement::new(
+            Fail,
+            format!("{}: policy not enforced?", outcome_name(outcome)),
+        ),
         (Verdict::Deny, Outcome::DnsNxdomain | Outcome::DnsServfail) => Judgement::new(
             Fail,
             format!("{}: the DNS server was reached", outcome_name(outcome)),
@@ -135,7 +146,10 @@ pub(crate) fn outcome_name(outcome: &Outcome) -> String {
 
 /// Whether an outcome looks like a deny: the kind a failed positive control makes meaningless.
 pub(crate) fn looks_denied(outcome: &Outcome) -> bool {
-    matches!(outcome, Outcome::Timeout | Outcome::DnsTimeout | Outcome::Refused)
+    matches!(
+        outcome,
+        Outcome::Timeout | Outcome::DnsTimeout | Outcome::Refused
+    )
 }
 
 #[cfg(test)]
@@ -173,27 +187,53 @@ mod tests {
         ];
         for (expected, deny, outcome, status) in cases {
             let judgement = judge(expected, deny, NO_CHECKS, &outcome);
-            assert_eq!(judgement.status, status, "{expected} ({deny:?}) with {outcome:?}: {}", judgement.message);
+            assert_eq!(
+                judgement.status, status,
+                "{expected} ({deny:?}) with {outcome:?}: {}",
+                judgement.message
+            );
         }
     }
 
     #[test]
     fn an_unexpected_http_status_fails_an_allow() {
-        let checks = Checks { http_status: Some(200) };
-        let ok = judge(Verdict::Allow, DenyMode::Drop, checks, &Outcome::HttpStatus { code: 200 });
+        let checks = Checks {
+            http_status: Some(200),
+        };
+        let ok = judge(
+            Verdict::Allow,
+            DenyMode::Drop,
+            checks,
+            &Outcome::HttpStatus { code: 200 },
+        );
         assert_eq!(ok.status, ProbeStatus::Pass);
-        let wrong = judge(Verdict::Allow, DenyMode::Drop, checks, &Outcome::HttpStatus { code: 404 });
+        let wrong = judge(
+            Verdict::Allow,
+            DenyMode::Drop,
+            checks,
+            &Outcome::HttpStatus { code: 404 },
+        );
         assert_eq!(wrong.status, ProbeStatus::Fail);
         assert!(wrong.message.contains("should be 200"), "{}", wrong.message);
     }
 
     #[test]
     fn messages_say_what_was_seen() {
-        let seen = judge(Verdict::Deny, DenyMode::Drop, NO_CHECKS, &Outcome::Connected);
+        let seen = judge(
+            Verdict::Deny,
+            DenyMode::Drop,
+            NO_CHECKS,
+            &Outcome::Connected,
+        );
         assert_eq!(seen.message, "connected: policy not enforced?");
         let blocked = judge(Verdict::Deny, DenyMode::Drop, NO_CHECKS, &Outcome::Timeout);
         assert_eq!(blocked.message, "timeout: blocked");
-        let error = judge(Verdict::Deny, DenyMode::Drop, NO_CHECKS, &Outcome::error("nc missing"));
+        let error = judge(
+            Verdict::Deny,
+            DenyMode::Drop,
+            NO_CHECKS,
+            &Outcome::error("nc missing"),
+        );
         assert!(error.message.contains("nc missing"));
     }
 }

@@ -61,7 +61,9 @@ pub(crate) async fn delete_run(
                     cleaned.record(format!("service {namespace}/{name}"), result);
                 }
             }
-            Err(error) => cleaned.failed.push(format!("listing services in {namespace}: {error}")),
+            Err(error) => cleaned
+                .failed
+                .push(format!("listing services in {namespace}: {error}")),
         }
     }
     let namespaces_api = Api::<Namespace>::all(client.clone());
@@ -145,8 +147,13 @@ pub(crate) async fn delete_leftovers(client: &Client, run: Option<&RunId>) -> Cl
     match Api::<Service>::all(client.clone()).list(&params).await {
         Ok(list) => {
             for service in list.items {
-                let (namespace, name) = (service.metadata.namespace.unwrap_or_default(), service.metadata.name.unwrap_or_default());
-                let result = Api::<Service>::namespaced(client.clone(), &namespace).delete(&name, &DeleteParams::default()).await;
+                let (namespace, name) = (
+                    service.metadata.namespace.unwrap_or_default(),
+                    service.metadata.name.unwrap_or_default(),
+                );
+                let result = Api::<Service>::namespaced(client.clone(), &namespace)
+                    .delete(&name, &DeleteParams::default())
+                    .await;
                 cleaned.record(format!("service {namespace}/{name}"), result);
             }
         }

@@ -10,13 +10,11 @@ mod probe_pod;
 mod wait;
 
 pub(crate) use cleanup::{Cleaned, delete_leftovers, delete_run};
-pub(crate) use client::{ClusterTarget, ConnectError, connect};
-pub(crate) use exec::{ExecError, ExecOutput, exec_lines};
-pub(crate) use labels::{
-    InvalidRunId, MANAGED_BY_KEY, MANAGED_BY_VALUE, RUN_KEY, RunId, all_runs_selector,
+pub(crate) use client::{ClusterTarget, connect};
+pub(crate) use exec::exec_lines;
+pub(crate) use labels::RunId;
+pub(crate) use objects::{
+    NamespaceOrigin, create_pod, create_policy, create_service, ensure_namespace,
 };
-pub(crate) use objects::{CreateError, NamespaceOrigin, create_pod, create_policy, create_service, ensure_namespace};
-pub(crate) use probe_pod::{CONTAINER, PROBE_UID, ProbePodSpec, protocol_name};
-pub(crate) use wait::{
-    Placement, PodKey, PodStartError, PodState, pod_events, pod_state, wait_started,
-};
+pub(crate) use probe_pod::{ProbePodSpec, protocol_name};
+pub(crate) use wait::{PodKey, wait_started};

@@ -121,12 +121,20 @@ pub(crate) fn owner<K: kube::Resource>(object: &K) -> String {
 
 /// Creates `service` with the run's labels added and returns it as the API stored it (with its
 /// ClusterIP).
-pub(crate) async fn create_service(client: &Client, run: &RunId, service: &Service) -> Result<Service, CreateError> {
+pub(crate) async fn create_service(
+    client: &Client,
+    run: &RunId,
+    service: &Service,
+) -> Result<Service, CreateError> {
     let namespace = service.metadata.namespace.as_deref().unwrap_or("default");
     let name = service.metadata.name.clone().unwrap_or_default();
     let api = Api::<Service>::namespaced(client.clone(), namespace);
     let mut service = service.clone();
-    service.metadata.labels.get_or_insert_with(BTreeMap::new).extend(run.labels());
+    service
+        .metadata
+        .labels
+        .get_or_insert_with(BTreeMap::new)
+        .extend(run.labels());
     match api.create(&PostParams::default(), &service).await {
         Ok(created) => Ok(created),
         Err(kube::Error::Api(status)) if status.code == 409 => {
@@ -134,10 +142,17 @@ pub(crate) async fn create_service(client: &Client, run: &RunId, service: &Servi
             Err(CreateError::Foreign {
                 kind: "Service",
                 name: format!("{namespace}/{name}"),
-                owner: existing.as_ref().map(owner).unwrap_or_else(|| "someone else".to_owned()),
+                owner: existing
+                    .as_ref()
+                    .map(owner)
+                    .unwrap_or_else(|| "someone else".to_owned()),
             })
         }
-        Err(source) => Err(CreateError::Api { kind: "Service", name: format!("{namespace}/{name}"), source }),
+        Err(source) => Err(CreateError::Api {
+            kind: "Service",
+            name: format!("{namespace}/{name}"),
+            source,
+        }),
     }
 }
 
@@ -153,9 +168,16 @@ pub(crate) async fn create_pod(client: &Client, pod: &Pod) -> Result<(), CreateE
             Err(CreateError::Foreign {
                 kind: "pod",
                 name: format!("{namespace}/{name}"),
-                owner: existing.as_ref().map(owner).unwrap_or_else(|| "someone else".to_owned()),
+                owner: existing
+                    .as_ref()
+                    .map(owner)
+                    .unwrap_or_else(|| "someone else".to_owned()),
             })
         }
-        Err(source) => Err(CreateError::Api { kind: "pod", name: format!("{namespace}/{name}"), source }),
+        Err(source) => Err(CreateError::Api {
+            kind: "pod",
+            name: format!("{namespace}/{name}"),
+            source,
+        }),
     }
 }

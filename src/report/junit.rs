@@ -22,9 +22,13 @@ pub(crate) fn render(run: &RunResult) -> String {
     report.set_time(Duration::from_millis(run.duration_ms));
     if let Some(error) = &run.error {
         let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
-        status.set_type("setup").set_message(first_line(error)).set_description(error.as_str());
+        status
+            .set_type("setup")
+            .set_message(first_line(error))
+            .set_description(error.as_str());
         let mut case = TestCase::new(SETUP_CASE, status);
-        case.set_classname(SETUP_SUITE).add_property(Property::new("run", run.run_id.as_str()));
+        case.set_classname(SETUP_SUITE)
+            .add_property(Property::new("run", run.run_id.as_str()));
         let mut suite = TestSuite::new(SETUP_SUITE);
         suite.add_test_case(case);
         report.add_test_suite(suite);
@@ -34,7 +38,12 @@ pub(crate) fn render(run: &RunResult) -> String {
         suite.set_time(Duration::from_millis(scenario.duration_ms));
         suite.add_property(Property::new("file", scenario.file.as_str()));
         suite.add_property(Property::new("run", run.run_id.as_str()));
-        suite.add_test_cases(scenario.probes.iter().map(|probe| test_case(&scenario.name, probe)));
+        suite.add_test_cases(
+            scenario
+                .probes
+                .iter()
+                .map(|probe| test_case(&scenario.name, probe)),
+        );
         report.add_test_suite(suite);
     }
     report.to_string().unwrap_or_else(|error| {
@@ -63,7 +72,10 @@ fn test_case(scenario: &str, probe: &ProbeResult) -> TestCase {
     case.set_classname(scenario)
         .set_time(Duration::from_millis(probe.duration_ms))
         .set_system_out(evidence(probe));
-    let outcome = probe.outcome.as_ref().map_or_else(|| "none".to_owned(), crate::verdict::outcome_name);
+    let outcome = probe
+        .outcome
+        .as_ref()
+        .map_or_else(|| "none".to_owned(), crate::verdict::outcome_name);
     case.add_property(Property::new("probe", probe.name.as_str()))
         .add_property(Property::new("outcome", outcome))
         .add_property(Property::new("status", probe.status.to_string()))
@@ -74,7 +86,10 @@ fn test_case(scenario: &str, probe: &ProbeResult) -> TestCase {
         case.add_property(Property::new("time-to-match-ms", ms.to_string()));
     }
     if let Some(prediction) = &probe.prediction {
-        case.add_property(Property::new("engine-prediction", prediction.verdict.as_str()));
+        case.add_property(Property::new(
+            "engine-prediction",
+            prediction.verdict.as_str(),
+        ));
     }
     case
 }
@@ -125,7 +140,8 @@ mod tests {
             message: message.to_owned(),
             outcome: outcome.clone(),
             command: "kubectl exec -n shop web -- nc -vz -w 2 -n 10.244.0.5 5432".to_owned(),
-            output: "nc: connect to 10.244.0.5 port 5432 (tcp) failed: Connection refused".to_owned(),
+            output: "nc: connect to 10.244.0.5 port 5432 (tcp) failed: Connection refused"
+                .to_owned(),
             attempts: 2,
             time_to_match_ms: Some(1500),
             duration_ms: 12,
@@ -135,7 +151,14 @@ mod tests {
                 explanation: "no policy isolates shop/db for ingress".to_owned(),
             }),
             history: outcome
-                .map(|outcome| vec![Attempt { round: 1, outcome, at_ms: 10, elapsed_ms: 12 }])
+                .map(|outcome| {
+                    vec![Attempt {
+                        round: 1,
+                        outcome,
+                        at_ms: 10,
+                        elapsed_ms: 12,
+                    }]
+                })
                 .unwrap_or_default(),
         }
     }
@@ -151,10 +174,26 @@ mod tests {
                 file: "scenarios/shop.yaml".to_owned(),
                 duration_ms: 2400,
                 probes: vec![
-                    probe(ProbeStatus::Pass, Some(Outcome::Timeout), "timeout: blocked"),
-                    probe(ProbeStatus::Fail, Some(Outcome::Connected), "connected: policy not enforced?"),
-                    probe(ProbeStatus::Error, Some(Outcome::error("nc: not found")), "probe error: nc: not found"),
-                    probe(ProbeStatus::Inconclusive, Some(Outcome::Timeout), "timeout, but nothing listens <&> there"),
+                    probe(
+                        ProbeStatus::Pass,
+                        Some(Outcome::Timeout),
+                        "timeout: blocked",
+                    ),
+                    probe(
+                        ProbeStatus::Fail,
+                        Some(Outcome::Connected),
+                        "connected: policy not enforced?",
+                    ),
+                    probe(
+                        ProbeStatus::Error,
+                        Some(Outcome::error("nc: not found")),
+                        "probe error: nc: not found",
+                    ),
+                    probe(
+                        ProbeStatus::Inconclusive,
+                        Some(Outcome::Timeout),
+                        "timeout, but nothing listens <&> there",
+                    ),
                     probe(ProbeStatus::Flapping, Some(Outcome::Connected), "flapped"),
                 ],
             }],
@@ -172,7 +211,11 @@ mod tests {
             .arg(&path)
             .output()
             .expect("xmllint is installed (libxml2-utils)");
-        assert!(output.status.success(), "{}\n{xml}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}\n{xml}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
 
     #[test]
@@ -180,25 +223,47 @@ mod tests {
         let xml = render(&run());
         validate(&xml);
         assert_eq!(xml.matches("<testcase ").count(), 5);
-        assert_eq!(xml.matches("<failure ").count(), 2, "fail and flapping are failures:\n{xml}");
-        assert_eq!(xml.matches("<error ").count(), 2, "error and inconclusive are errors:\n{xml}");
+        assert_eq!(
+            xml.matches("<failure ").count(),
+            2,
+            "fail and flapping are failures:\n{xml}"
+        );
+        assert_eq!(
+            xml.matches("<error ").count(),
+            2,
+            "error and inconclusive are errors:\n{xml}"
+        );
         assert!(xml.contains(r#"classname="shop-isolation""#));
-        assert!(xml.contains("shop/web -&gt; shop/db:5432/TCP (tcp) expect deny"), "{xml}");
+        assert!(
+            xml.contains("shop/web -&gt; shop/db:5432/TCP (tcp) expect deny"),
+            "{xml}"
+        );
         assert!(xml.contains("$ kubectl exec -n shop web -- nc -vz -w 2 -n 10.244.0.5 5432"));
-        assert!(xml.contains(r#"<property name="time-to-match-ms" value="1500"/>"#), "{xml}");
-        assert!(xml.contains("the cluster&apos;s policies predict allow") || xml.contains("the cluster's policies predict allow"));
+        assert!(
+            xml.contains(r#"<property name="time-to-match-ms" value="1500"/>"#),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("the cluster&apos;s policies predict allow")
+                || xml.contains("the cluster's policies predict allow")
+        );
     }
 
     #[test]
     fn a_run_that_could_not_start_still_reports_why() {
         let failed = RunResult {
             run_id: "r1".to_owned(),
-            error: Some("pod shop/web cannot start: ImagePullBackOff: back-off pulling image".to_owned()),
+            error: Some(
+                "pod shop/web cannot start: ImagePullBackOff: back-off pulling image".to_owned(),
+            ),
             ..RunResult::default()
         };
         let xml = render(&failed);
         validate(&xml);
-        assert!(xml.contains(r#"<testcase name="run setup" classname="netverdict""#), "{xml}");
+        assert!(
+            xml.contains(r#"<testcase name="run setup" classname="netverdict""#),
+            "{xml}"
+        );
         assert!(xml.contains("ImagePullBackOff"));
     }
 
@@ -206,9 +271,18 @@ mod tests {
     fn the_schema_rejects_what_viewers_do_not_read() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bad.xml");
-        std::fs::write(&path, r#"<testsuites><testsuite name="s" tests="1"><testcase/></testsuite></testsuites>"#).unwrap();
+        std::fs::write(
+            &path,
+            r#"<testsuites><testsuite name="s" tests="1"><testcase/></testsuite></testsuites>"#,
+        )
+        .unwrap();
         let schema = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/junit.xsd");
-        let status = Command::new("xmllint").args(["--noout", "--schema", schema]).arg(&path).output().unwrap().status;
+        let status = Command::new("xmllint")
+            .args(["--noout", "--schema", schema])
+            .arg(&path)
+            .output()
+            .unwrap()
+            .status;
         assert!(!status.success());
     }
 }

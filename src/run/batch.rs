@@ -39,7 +39,11 @@ pub(crate) struct KubeExec {
 
 impl KubeExec {
     pub(crate) fn new(client: Client) -> KubeExec {
-        KubeExec { client, slack: Duration::from_secs(30), calls: AtomicUsize::new(0) }
+        KubeExec {
+            client,
+            slack: Duration::from_secs(30),
+            calls: AtomicUsize::new(0),
+        }
     }
 }
 
@@ -51,7 +55,12 @@ impl BatchExec for KubeExec {
         on_line: &mut (dyn FnMut(&str) + Send),
     ) -> Result<(), String> {
         self.calls.fetch_add(1, Ordering::Relaxed);
-        let longest = request.probes.iter().map(|p| p.timeout_secs).max().unwrap_or(1);
+        let longest = request
+            .probes
+            .iter()
+            .map(|p| p.timeout_secs)
+            .max()
+            .unwrap_or(1);
         // curl may take twice its timeout (connect, then transfer); the agent bounds each tool.
         let limit = Duration::from_secs(u64::from(longest) * 2) + self.slack;
         let mut json = serde_json::to_vec(request).map_err(|error| error.to_string())?;
@@ -65,7 +74,11 @@ impl BatchExec for KubeExec {
             0 => Ok(()),
             code => Err(format!(
                 "the probe agent exited with code {code}{}",
-                if output.stderr.trim().is_empty() { String::new() } else { format!(": {}", output.stderr.trim()) }
+                if output.stderr.trim().is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", output.stderr.trim())
+                }
             )),
         }
     }
@@ -96,11 +109,19 @@ impl Observation {
             }
             output.push_str(&record.stderr);
         }
-        Observation { outcome: record.outcome, output, elapsed_ms: record.elapsed_ms }
+        Observation {
+            outcome: record.outcome,
+            output,
+            elapsed_ms: record.elapsed_ms,
+        }
     }
 
     fn error(reason: String) -> Observation {
-        Observation { outcome: Outcome::error(reason.clone()), output: reason, elapsed_ms: 0 }
+        Observation {
+            outcome: Outcome::error(reason.clone()),
+            output: reason,
+            elapsed_ms: 0,
+        }
     }
 }
 
@@ -115,7 +136,10 @@ pub(crate) async fn run_round<E: BatchExec>(
 ) -> BTreeMap<String, Observation> {
     let mut per_pod: BTreeMap<&PodRef, Vec<ProbeRequest>> = BTreeMap::new();
     for job in jobs {
-        per_pod.entry(&job.from).or_default().push(job.request.clone());
+        per_pod
+            .entry(&job.from)
+            .or_default()
+            .push(job.request.clone());
     }
     let batches = per_pod.into_iter().map(|(pod, probes)| async move {
         let ids: Vec<String> = probes.iter().map(|p| p.id.clone()).collect();
@@ -139,14 +163,16 @@ pub(crate) async fn run_round<E: BatchExec>(
         let why_missing = match (result, rejected, done) {
             (_, Some(error), _) => format!("the probe agent in {pod} rejected the batch: {error}"),
             (Err(error), None, _) => format!("probe batch in {pod} failed: {error}"),
-            (Ok(()), None, false) => format!("the probe agent in {pod} stopped before reporting every probe"),
+            (Ok(()), None, false) => {
+                format!("the probe agent in {pod} stopped before reporting every probe")
+            }
             (Ok(()), None, true) => format!("the probe agent in {pod} did not report this probe"),
         };
         for id in ids {
-            if !observed.contains_key(&id) {
+            if let std::collections::btree_map::Entry::Vacant(slot) = observed.entry(id) {
                 let observation = Observation::error(why_missing.clone());
-                on_observed(&id, &observation);
-                observed.insert(id, observation);
+                on_observed(slot.key(), &observation);
+                slot.insert(observation);
             }
         }
         observed

@@ -18,7 +18,11 @@ pub(crate) fn probe_pod(pod: &PodSpec, image: &str, lifetime: Duration) -> Probe
         ports: pod
             .ports
             .iter()
-            .map(|port| ServedPort { name: port.name.clone(), port: port.port, protocol: port.protocol })
+            .map(|port| ServedPort {
+                name: port.name.clone(),
+                port: port.port,
+                protocol: port.protocol,
+            })
             .collect(),
         node: pod.node.clone(),
         image: image.to_owned(),
@@ -35,7 +39,13 @@ pub(crate) fn service(service: &ScenarioService) -> Service {
             ..ObjectMeta::default()
         },
         spec: Some(ServiceSpec {
-            selector: Some(service.selector.clone().into_iter().collect::<BTreeMap<_, _>>()),
+            selector: Some(
+                service
+                    .selector
+                    .clone()
+                    .into_iter()
+                    .collect::<BTreeMap<_, _>>(),
+            ),
             ports: Some(
                 service
                     .ports

@@ -6,7 +6,6 @@
 //! probe that matched and then stopped matching in the confirming round is `flapping`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use netverdict_probes::{Outcome, ProbeSpec};
@@ -89,7 +88,9 @@ pub(crate) async fn probe_scenario<E: BatchExec>(
     let controls: BTreeMap<ControlKey, Job> = control_jobs(scenario);
     let mut control_results: BTreeMap<ControlKey, Result<(), String>> = BTreeMap::new();
 
-    let runnable: Vec<usize> = (0..tracked.len()).filter(|&i| tracked[i].spec.is_ok()).collect();
+    let runnable: Vec<usize> = (0..tracked.len())
+        .filter(|&i| tracked[i].spec.is_ok())
+        .collect();
     let mut pending = runnable.clone();
     let mut round = 0u32;
     let mut backoff = Duration::from_millis(200);
@@ -97,7 +98,10 @@ pub(crate) async fn probe_scenario<E: BatchExec>(
     loop {
         round += 1;
         let with_controls = round == 1;
-        let mut jobs: Vec<Job> = pending.iter().map(|&i| job(scenario, &tracked, i)).collect();
+        let mut jobs: Vec<Job> = pending
+            .iter()
+            .map(|&i| job(scenario, &tracked, i))
+            .collect();
         if with_controls {
             jobs.extend(controls.values().cloned());
         }
@@ -121,10 +125,18 @@ pub(crate) async fn probe_scenario<E: BatchExec>(
         let at_ms = millis(applied.elapsed());
         for &i in &pending {
             if let Some(observation) = observed.get(&i.to_string()) {
-                record(&mut tracked[i], &scenario.probes[i], round, at_ms, observation.clone());
+                record(
+                    &mut tracked[i],
+                    &scenario.probes[i],
+                    round,
+                    at_ms,
+                    observation.clone(),
+                );
             }
         }
-        pending.retain(|&i| !matches!(&tracked[i].last, Some((_, j)) if j.status == ProbeStatus::Pass));
+        pending.retain(
+            |&i| !matches!(&tracked[i].last, Some((_, j)) if j.status == ProbeStatus::Pass),
+        );
         // Probes that cannot be judged whatever the network does are not worth waiting for.
         pending.retain(|&i| tracked[i].expected.is_ok());
         let elapsed = started.elapsed();
@@ -137,7 +149,10 @@ pub(crate) async fn probe_scenario<E: BatchExec>(
 
     // The confirming round: every runnable probe once more.
     round += 1;
-    let jobs: Vec<Job> = runnable.iter().map(|&i| job(scenario, &tracked, i)).collect();
+    let jobs: Vec<Job> = runnable
+        .iter()
+        .map(|&i| job(scenario, &tracked, i))
+        .collect();
     progress.round_started(round, jobs.len(), true);
     let observed = observe(exec, &jobs, options.parallel, progress).await;
     let at_ms = millis(applied.elapsed());
@@ -167,8 +182,14 @@ async fn observe<E: BatchExec>(
 
 fn job(scenario: &Scenario, tracked: &[Tracked], index: usize) -> Job {
     let probe = &scenario.probes[index];
-    let spec = tracked[index].spec.clone().unwrap_or_else(|_| unreachable!("only runnable probes become jobs"));
-    Job { from: probe.from.clone(), request: request(index.to_string(), probe.timeout, spec) }
+    let spec = tracked[index]
+        .spec
+        .clone()
+        .unwrap_or_else(|_| unreachable!("only runnable probes become jobs"));
+    Job {
+        from: probe.from.clone(),
+        request: request(index.to_string(), probe.timeout, spec),
+    }
 }
 
 fn record(state: &mut Tracked, probe: &Probe, round: u32, at_ms: u64, observation: Observation) {
@@ -181,7 +202,10 @@ fn record(state: &mut Tracked, probe: &Probe, round: u32, at_ms: u64, observatio
     });
     let judgement = match &state.expected {
         Ok(expected) => judge(*expected, probe.deny, checks(probe), &observation.outcome),
-        Err(why) => Judgement { status: ProbeStatus::Error, message: why.clone() },
+        Err(why) => Judgement {
+            status: ProbeStatus::Error,
+            message: why.clone(),
+        },
     };
     if judgement.status == ProbeStatus::Pass && state.first_match_ms.is_none() {
         state.first_match_ms = Some(at_ms);
@@ -190,15 +214,28 @@ fn record(state: &mut Tracked, probe: &Probe, round: u32, at_ms: u64, observatio
 }
 
 fn checks(probe: &Probe) -> Checks {
-    Checks { http_status: probe.http.as_ref().and_then(|http| http.status) }
+    Checks {
+        http_status: probe.http.as_ref().and_then(|http| http.status),
+    }
 }
 
 /// The final status of a probe after the confirming round. `confirmed` is `None` when the probe
 /// never ran, else whether it had matched before the confirming round.
-fn finish(probe: &Probe, state: &Tracked, confirmed: Option<bool>, control: Option<Result<(), String>>) -> ProbeResult {
+fn finish(
+    probe: &Probe,
+    state: &Tracked,
+    confirmed: Option<bool>,
+    control: Option<Result<(), String>>,
+) -> ProbeResult {
     let (status, message, outcome, output, elapsed) = match (&state.spec, &state.last) {
         (Err(why), _) => (ProbeStatus::Error, why.clone(), None, String::new(), 0),
-        (Ok(_), None) => (ProbeStatus::Error, "the probe did not run".to_owned(), None, String::new(), 0),
+        (Ok(_), None) => (
+            ProbeStatus::Error,
+            "the probe did not run".to_owned(),
+            None,
+            String::new(),
+            0,
+        ),
         (Ok(_), Some((observation, judgement))) => {
             let mut status = judgement.status;
             let mut message = judgement.message.clone();
@@ -211,17 +248,27 @@ fn finish(probe: &Probe, state: &Tracked, confirmed: Option<bool>, control: Opti
             }
             // A probe that did not reach its target says nothing about policy when the target
             // itself was not reachable from inside.
-            if let Some(Err(why)) = &control {
-                if looks_denied(&observation.outcome) && status != ProbeStatus::Error {
-                    status = ProbeStatus::Inconclusive;
-                    message = format!("{message}; but {why}, so this proves nothing about policy");
-                }
+            if let Some(Err(why)) = &control
+                && looks_denied(&observation.outcome)
+                && status != ProbeStatus::Error
+            {
+                status = ProbeStatus::Inconclusive;
+                message = format!("{message}; but {why}, so this proves nothing about policy");
             }
-            (status, message, Some(observation.outcome.clone()), observation.output.clone(), observation.elapsed_ms)
+            (
+                status,
+                message,
+                Some(observation.outcome.clone()),
+                observation.output.clone(),
+                observation.elapsed_ms,
+            )
         }
     };
     let command = match &state.spec {
-        Ok(spec) => rerun_command(&request(String::from("probe"), probe.timeout, spec.clone()), &probe.from),
+        Ok(spec) => rerun_command(
+            &request(String::from("probe"), probe.timeout, spec.clone()),
+            &probe.from,
+        ),
         Err(_) => String::new(),
     };
     ProbeResult {
@@ -232,7 +279,10 @@ fn finish(probe: &Probe, state: &Tracked, confirmed: Option<bool>, control: Opti
         port_name: probe.port_name.clone(),
         protocol: crate::scenario::load::protocol_str(probe.protocol).to_owned(),
         via: super::requests::via_name(probe.via).to_owned(),
-        expect: probe.expect.verdict.map_or_else(|| "unknown".to_owned(), |v| v.to_string()),
+        expect: probe
+            .expect
+            .verdict
+            .map_or_else(|| "unknown".to_owned(), |v| v.to_string()),
         expect_source: probe.expect.source.to_string(),
         deny: format!("{:?}", probe.deny).to_lowercase(),
         status,
@@ -241,7 +291,11 @@ fn finish(probe: &Probe, state: &Tracked, confirmed: Option<bool>, control: Opti
         command,
         output,
         attempts: state.attempts,
-        time_to_match_ms: if status == ProbeStatus::Pass { state.first_match_ms } else { None },
+        time_to_match_ms: if status == ProbeStatus::Pass {
+            state.first_match_ms
+        } else {
+            None
+        },
         duration_ms: elapsed,
         prediction: None,
         history: state.history.clone(),
@@ -264,12 +318,26 @@ fn via_key(via: Via) -> Option<ViaKey> {
 
 /// The pods, ports and kinds a probe's target must serve, checked from inside the target.
 fn control_keys(probe: &Probe) -> Vec<ControlKey> {
-    let Some(via) = via_key(probe.via) else { return Vec::new() };
+    let Some(via) = via_key(probe.via) else {
+        return Vec::new();
+    };
     match &probe.target {
-        Target::Pod(pod) => vec![ControlKey { pod: pod.clone(), port: probe.port, via }],
-        Target::Service { backends, target_port, .. } => backends
+        Target::Pod(pod) => vec![ControlKey {
+            pod: pod.clone(),
+            port: probe.port,
+            via,
+        }],
+        Target::Service {
+            backends,
+            target_port,
+            ..
+        } => backends
             .iter()
-            .map(|pod| ControlKey { pod: pod.clone(), port: *target_port, via })
+            .map(|pod| ControlKey {
+                pod: pod.clone(),
+                port: *target_port,
+                via,
+            })
             .collect(),
         Target::Host(_) | Target::Ip(_) | Target::ClusterDns => Vec::new(),
     }
@@ -284,8 +352,14 @@ fn control_jobs(scenario: &Scenario) -> BTreeMap<ControlKey, Job> {
         .map(|(n, key)| {
             let host = "127.0.0.1".to_owned();
             let spec = match key.via {
-                ViaKey::Tcp => ProbeSpec::Tcp { host, port: key.port },
-                ViaKey::Udp => ProbeSpec::Udp { host, port: key.port },
+                ViaKey::Tcp => ProbeSpec::Tcp {
+                    host,
+                    port: key.port,
+                },
+                ViaKey::Udp => ProbeSpec::Udp {
+                    host,
+                    port: key.port,
+                },
                 ViaKey::Http => ProbeSpec::Http {
                     scheme: netverdict_probes::Scheme::Http,
                     host,
@@ -293,7 +367,10 @@ fn control_jobs(scenario: &Scenario) -> BTreeMap<ControlKey, Job> {
                     path: "/".to_owned(),
                 },
             };
-            let job = Job { from: key.pod.clone(), request: request(format!("control-{n}"), Duration::from_secs(2), spec) };
+            let job = Job {
+                from: key.pod.clone(),
+                request: request(format!("control-{n}"), Duration::from_secs(2), spec),
+            };
             (key, job)
         })
         .collect()
@@ -306,10 +383,14 @@ fn control_for(
     results: &BTreeMap<ControlKey, Result<(), String>>,
     ready_services: &BTreeSet<(String, String)>,
 ) -> Option<Result<(), String>> {
-    if let Target::Service { namespace, name, .. } = &probe.target {
-        if !ready_services.contains(&(namespace.clone(), name.clone())) {
-            return Some(Err(format!("service {namespace}/{name} has no ready endpoint")));
-        }
+    if let Target::Service {
+        namespace, name, ..
+    } = &probe.target
+        && !ready_services.contains(&(namespace.clone(), name.clone()))
+    {
+        return Some(Err(format!(
+            "service {namespace}/{name} has no ready endpoint"
+        )));
     }
     let keys = control_keys(probe);
     if keys.is_empty() {
@@ -327,27 +408,4 @@ fn control_for(
 
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// Progress that goes nowhere.
-pub(crate) struct NoProgress;
-
-impl ProbeProgress for NoProgress {
-    fn round_started(&self, _: u32, _: usize, _: bool) {}
-    fn probe_observed(&self) {}
-}
-
-/// Counts observations, for tests and summaries.
-#[derive(Default)]
-pub(crate) struct CountingProgress {
-    pub(crate) rounds: Mutex<Vec<(u32, usize, bool)>>,
-}
-
-impl ProbeProgress for CountingProgress {
-    fn round_started(&self, round: u32, probes: usize, confirming: bool) {
-        if let Ok(mut rounds) = self.rounds.lock() {
-            rounds.push((round, probes, confirming));
-        }
-    }
-    fn probe_observed(&self) {}
 }

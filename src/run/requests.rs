@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use netverdict_probes::{ProbeRequest, ProbeSpec, Scheme as WireScheme, ToolCommand};
 
+use netverdict_engine::Protocol;
+
 use crate::scenario::{PodRef, Probe, Scheme, Target, Via};
 
 /// The addresses a run learnt: pods' IPs and Services' ClusterIPs.
@@ -27,7 +29,9 @@ pub(crate) fn probe_spec(probe: &Probe, addresses: &LiveAddresses) -> Result<Pro
                 .ok_or_else(|| format!("pod {pod} has no IP"))?
                 .to_string(),
         ),
-        Target::Service { namespace, name, .. } => Some(
+        Target::Service {
+            namespace, name, ..
+        } => Some(
             addresses
                 .services
                 .get(&(namespace.clone(), name.clone()))
@@ -39,10 +43,19 @@ pub(crate) fn probe_spec(probe: &Probe, addresses: &LiveAddresses) -> Result<Pro
         Target::ClusterDns => None,
     };
     let port = probe.port;
-    let needs_host = || host.clone().ok_or_else(|| format!("a {} probe needs a target", via_name(probe.via)));
+    let needs_host = || {
+        host.clone()
+            .ok_or_else(|| format!("a {} probe needs a target", via_name(probe.via)))
+    };
     Ok(match probe.via {
-        Via::Tcp => ProbeSpec::Tcp { host: needs_host()?, port },
-        Via::Udp => ProbeSpec::Udp { host: needs_host()?, port },
+        Via::Tcp => ProbeSpec::Tcp {
+            host: needs_host()?,
+            port,
+        },
+        Via::Udp => ProbeSpec::Udp {
+            host: needs_host()?,
+            port,
+        },
         Via::Http => {
             let http = probe.http.as_ref();
             ProbeSpec::Http {
@@ -63,14 +76,23 @@ pub(crate) fn probe_spec(probe: &Probe, addresses: &LiveAddresses) -> Result<Pro
                 .ok_or("a dns probe needs a query")?,
             server: host,
             port: (port != 53).then_some(port),
+            tcp: probe.protocol == Protocol::Tcp,
         },
-        Via::Sctp => return Err("SCTP probes are not supported by the probe tools (nc has no SCTP mode)".to_owned()),
+        Via::Sctp => {
+            return Err(
+                "SCTP probes are not supported by the probe tools (nc has no SCTP mode)".to_owned(),
+            );
+        }
     })
 }
 
 /// The request for `probe` under the agent id `id`.
 pub(crate) fn request(id: String, timeout: Duration, spec: ProbeSpec) -> ProbeRequest {
-    ProbeRequest { id, timeout_secs: timeout_secs(timeout), probe: spec }
+    ProbeRequest {
+        id,
+        timeout_secs: timeout_secs(timeout),
+        probe: spec,
+    }
 }
 
 /// The tools take whole seconds; a timeout below one second is one second.

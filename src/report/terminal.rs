@@ -1,0 +1,325 @@
+//! The terminal: progress bars while a run goes (on stderr, hidden when it is not a terminal),
+//! then a summary with a truth table per port and the failures with their evidence.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::cluster::{Cleaned, PodKey, RunId};
+use crate::results::{ProbeResult, RunResult, ScenarioResult};
+use crate::run::{ProbeProgress, RunObserver};
+use crate::verdict::ProbeStatus;
+
+/// How much the terminal shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verbosity {
+    Quiet,
+    Normal,
+    Verbose,
+}
+
+/// Shows progress on stderr.
+pub(crate) struct Progress {
+    multi: MultiProgress,
+    pods: ProgressBar,
+    probes: ProgressBar,
+    verbosity: Verbosity,
+}
+
+impl Progress {
+    pub(crate) fn new(verbosity: Verbosity) -> Progress {
+        let target = if verbosity == Verbosity::Quiet {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        };
+        let multi = MultiProgress::with_draw_target(target);
+        let style = ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+        let pods = multi.add(
+            ProgressBar::new(0)
+                .with_style(style.clone())
+                .with_prefix("pods"),
+        );
+        let probes = multi.add(ProgressBar::new(0).with_style(style).with_prefix("probes"));
+        Progress {
+            multi,
+            pods,
+            probes,
+            verbosity,
+        }
+    }
+
+    /// Prints a line above the bars.
+    fn line(&self, text: String) {
+        if self.verbosity == Verbosity::Quiet {
+            return;
+        }
+        if self.multi.is_hidden() {
+            eprintln!("{text}");
+        } else {
+            let _ = self.multi.println(text);
+        }
+    }
+
+    pub(crate) fn finish(&self) {
+        self.pods.finish_and_clear();
+        self.probes.finish_and_clear();
+    }
+}
+
+impl ProbeProgress for Progress {
+    fn round_started(&self, round: u32, probes: usize, confirming: bool) {
+        self.probes.inc_length(probes as u64);
+        let what = if confirming {
+            "confirming".to_owned()
+        } else {
+            format!("round {round}")
+        };
+        self.probes.set_message(what.clone());
+        if self.verbosity == Verbosity::Verbose {
+            self.line(format!("  {what}: {probes} probes"));
+        }
+    }
+
+    fn probe_observed(&self) {
+        self.probes.inc(1);
+    }
+}
+
+impl RunObserver for Progress {
+    fn scenario_started(&self, name: &str, pods: usize, probes: usize) {
+        self.pods.reset();
+        self.pods.set_length(pods as u64);
+        self.probes.reset();
+        self.probes.set_length(0);
+        self.pods.set_message(name.to_owned());
+        self.line(format!("scenario {name}: {pods} pods, {probes} probes"));
+    }
+
+    fn pod_started(&self, pod: &PodKey) {
+        self.pods.inc(1);
+        if self.verbosity == Verbosity::Verbose {
+            self.line(format!("  pod {pod} started"));
+        }
+    }
+
+    fn scenario_finished(&self, result: &ScenarioResult) {
+        let tally = tally(&result.probes);
+        self.line(format!(
+            "scenario {}: {} passed, {} failed, {} errors ({})",
+            result.name,
+            tally.0,
+            tally.1,
+            tally.2,
+            humantime::format_duration(Duration::from_millis(result.duration_ms / 100 * 100))
+        ));
+    }
+
+    fn cleaning_up(&self, run: &RunId) {
+        if self.verbosity == Verbosity::Verbose {
+            self.line(format!("cleaning up run {run}"));
+        }
+    }
+
+    fn cleaned(&self, cleaned: &Cleaned) {
+        for failure in &cleaned.failed {
+            self.line(format!("cleanup: {failure}"));
+        }
+    }
+}
+
+fn tally(probes: &[ProbeResult]) -> (usize, usize, usize) {
+    let mut counts = (0, 0, 0);
+    for probe in probes {
+        match probe.status {
+            ProbeStatus::Pass => counts.0 += 1,
+            ProbeStatus::Fail | ProbeStatus::Flapping => counts.1 += 1,
+            ProbeStatus::Error | ProbeStatus::Inconclusive => counts.2 += 1,
+        }
+    }
+    counts
+}
+
+/// Colours, unless `NO_COLOR` is set or the output is not a terminal.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Palette {
+    pub(crate) color: bool,
+}
+
+impl Palette {
+    pub(crate) fn detect(is_terminal: bool) -> Palette {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Palette {
+            color: is_terminal && !no_color,
+        }
+    }
+
+    fn paint(self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    fn red(self, text: &str) -> String {
+        self.paint("31", text)
+    }
+
+    fn green(self, text: &str) -> String {
+        self.paint("32", text)
+    }
+
+    fn yellow(self, text: &str) -> String {
+        self.paint("33", text)
+    }
+
+    fn bold(self, text: &str) -> String {
+        self.paint("1", text)
+    }
+}
+
+/// The summary printed after a run.
+pub(crate) fn summary(run: &RunResult, palette: Palette, verbosity: Verbosity) -> String {
+    let mut out = String::new();
+    if let Some(error) = &run.error {
+        let _ = writeln!(out, "{} {error}", palette.red("run error:"));
+    }
+    for scenario in &run.scenarios {
+        let (passed, failed, errors) = tally(&scenario.probes);
+        let mark = if failed > 0 {
+            palette.red("FAIL")
+        } else if errors > 0 {
+            palette.yellow("ERROR")
+        } else {
+            palette.green("ok")
+        };
+        let _ = writeln!(
+            out,
+            "{mark} {}: {passed} passed, {failed} failed, {errors} errors",
+            palette.bold(&scenario.name)
+        );
+        if verbosity != Verbosity::Quiet {
+            out.push_str(&matrices(&scenario.probes, palette));
+        }
+        for probe in scenario
+            .probes
+            .iter()
+            .filter(|p| p.status != ProbeStatus::Pass || verbosity == Verbosity::Verbose)
+        {
+            let label = match probe.status {
+                ProbeStatus::Pass => palette.green("pass"),
+                ProbeStatus::Fail | ProbeStatus::Flapping => palette.red(&probe.status.to_string()),
+                ProbeStatus::Error | ProbeStatus::Inconclusive => {
+                    palette.yellow(&probe.status.to_string())
+                }
+            };
+            let _ = writeln!(out, "  {label} {}: {}", probe.title(), probe.message);
+            if probe.status != ProbeStatus::Pass {
+                let _ = writeln!(out, "    $ {}", probe.command);
+                for line in probe.output.lines().take(5) {
+                    let _ = writeln!(out, "    | {line}");
+                }
+                if let Some(prediction) = probe.prediction.as_ref().filter(|p| !p.agrees) {
+                    let _ = writeln!(
+                        out,
+                        "    note: expected {}, and the cluster's policies predict {}: check the expectation or the labels",
+                        probe.expect, prediction.verdict
+                    );
+                }
+            }
+        }
+    }
+    let tally = run.tally();
+    let _ = writeln!(
+        out,
+        "run {}: {} probes passed, {} failed, {} could not be judged",
+        run.run_id, tally.passed, tally.failed, tally.errors
+    );
+    out
+}
+
+/// A truth table per port among the probes between pods: `.` allowed, `X` denied, as observed;
+/// a cell that did not meet its expectation is red (or marked `!` without colour).
+fn matrices(probes: &[ProbeResult], palette: Palette) -> String {
+    let mut by_port: BTreeMap<(u16, &str, &str), Vec<&ProbeResult>> = BTreeMap::new();
+    for probe in probes
+        .iter()
+        .filter(|p| p.to.contains('/') && !p.to.contains(' '))
+    {
+        by_port
+            .entry((probe.port, probe.protocol.as_str(), probe.via.as_str()))
+            .or_default()
+            .push(probe);
+    }
+    let mut out = String::new();
+    for ((port, protocol, via), cells) in by_port {
+        let mut rows: Vec<&str> = cells.iter().map(|p| p.from.as_str()).collect();
+        let mut columns: Vec<&str> = cells.iter().map(|p| p.to.as_str()).collect();
+        rows.sort_unstable();
+        rows.dedup();
+        columns.sort_unstable();
+        columns.dedup();
+        if rows.len() * columns.len() < 2 {
+            continue;
+        }
+        let width = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+        let _ = writeln!(out, "  {port}/{protocol} ({via}):");
+        let _ = write!(out, "    {:width$}", "");
+        for column in &columns {
+            let _ = write!(out, " {column}");
+        }
+        out.push('\n');
+        for row in &rows {
+            let _ = write!(out, "    {row:width$}");
+            for column in &columns {
+                let cell = cells.iter().find(|p| p.from == *row && p.to == *column);
+                let mark = match cell {
+                    None => "?".to_owned(),
+                    Some(probe) => {
+                        let seen = match &probe.outcome {
+                            Some(
+                                netverdict_probes::Outcome::Connected
+                                | netverdict_probes::Outcome::HttpStatus { .. },
+                            ) => ".",
+                            Some(netverdict_probes::Outcome::Error { .. }) | None => "E",
+                            Some(_) => "X",
+                        };
+                        match probe.status {
+                            ProbeStatus::Pass => seen.to_owned(),
+                            _ if palette.color => palette.red(seen),
+                            _ => format!("{seen}!"),
+                        }
+                    }
+                };
+                let pad = column.len().saturating_sub(visible_len(&mark));
+                let _ = write!(
+                    out,
+                    " {}{mark}",
+                    " ".repeat(pad / 2 + pad % 2),
+                    mark = mark + &" ".repeat(pad / 2)
+                );
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn visible_len(text: &str) -> usize {
+    let mut len = 0;
+    let mut escape = false;
+    for c in text.chars() {
+        match (escape, c) {
+            (false, '\x1b') => escape = true,
+            (true, 'm') => escape = false,
+            (false, _) => len += 1,
+            _ => {}
+        }
+    }
+    len
+}

@@ -1,0 +1,336 @@
+//! The life of a run, as an explicit sequence of phases; cleanup is reachable from every one.
+//!
+//! - **Setup**: the scenario's namespaces, Services and probe pods are created, labelled with the
+//!   run id; the run waits (with watches) until the pods have started.
+//! - **Ready**: the pods' and Services' addresses are known; the policies are applied, which
+//!   starts the clock of time-to-match; `expect: auto` is computed from the live cluster.
+//! - **Probing**: rounds of batched probes until every probe matches or the settle time is over,
+//!   then one confirming round.
+//! - **Reporting**: results are handed to the reporters.
+//! - **Cleanup**: everything the run created is deleted (unless `--keep`), also after an error or
+//!   the first Ctrl-C / SIGTERM; a second one aborts the cleanup.
+//!
+//! Scenarios run one after the other: each one's policies are its own, and the objects of one are
+//! removed before the next begins (namespaces stay until the end: a later scenario may use them).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use super::batch::KubeExec;
+use super::expectations::resolve_live;
+use super::objects;
+use super::probing::{ProbeProgress, ProbingOptions, probe_scenario};
+use super::requests::LiveAddresses;
+use crate::cluster::{
+    Cleaned, NamespaceOrigin, PodKey, RunId, create_pod, create_policy, create_service, delete_run,
+    ensure_namespace, wait_started,
+};
+use crate::k8s::{Api, Client, EndpointSlice, ListParams};
+use crate::results::{RunResult, ScenarioResult};
+use crate::scenario::{PodRef, Scenario, Target};
+
+/// What a run does beyond its scenarios.
+#[derive(Clone, Debug)]
+pub(crate) struct RunConfig {
+    pub(crate) run_id: RunId,
+    pub(crate) probe_image: String,
+    pub(crate) probing: ProbingOptions,
+    /// How long pods may take to start.
+    pub(crate) pod_start_limit: Duration,
+    /// How long pods live at most, should the runner die (`activeDeadlineSeconds`).
+    pub(crate) pod_lifetime: Duration,
+    /// Leave everything in place for debugging.
+    pub(crate) keep: bool,
+}
+
+/// What the terminal shows while a run goes.
+pub(crate) trait RunObserver: ProbeProgress {
+    fn scenario_started(&self, name: &str, pods: usize, probes: usize);
+    fn pod_started(&self, pod: &PodKey);
+    fn scenario_finished(&self, result: &ScenarioResult);
+    fn cleaning_up(&self, run: &RunId);
+    fn cleaned(&self, cleaned: &Cleaned);
+}
+
+/// Namespaces a run touched.
+#[derive(Default)]
+struct Touched {
+    /// Created by the run: deleted at the end.
+    created: Vec<String>,
+    /// Every namespace the run created objects in.
+    used: BTreeSet<String>,
+}
+
+/// Runs `scenarios` against the cluster behind `client` and cleans up after them.
+pub(crate) async fn execute(
+    client: &Client,
+    cluster: String,
+    scenarios: Vec<Scenario>,
+    config: &RunConfig,
+    observer: &dyn RunObserver,
+) -> RunResult {
+    let started = Instant::now();
+    let mut result = RunResult {
+        run_id: config.run_id.to_string(),
+        cluster,
+        ..RunResult::default()
+    };
+    let mut touched = Touched::default();
+    let exec = KubeExec::new(client.clone());
+    result.error = {
+        let work = run_all(
+            client,
+            scenarios,
+            config,
+            observer,
+            &exec,
+            &mut touched,
+            &mut result.scenarios,
+        );
+        tokio::select! {
+            outcome = work => outcome.err(),
+            signal = shutdown_signal() => Some(format!("interrupted by {signal}; the run stopped and cleaned up")),
+        }
+    };
+    if config.keep {
+        observer.cleaned(&Cleaned {
+            deleted: Vec::new(),
+            failed: vec![format!("--keep: objects of run {} left in place; remove them with `netverdict cleanup --run-id {}`", config.run_id, config.run_id)],
+        });
+    } else {
+        observer.cleaning_up(&config.run_id);
+        let namespaces: Vec<String> = touched.used.iter().cloned().collect();
+        let cleanup = delete_run(
+            client,
+            &config.run_id,
+            &namespaces,
+            &touched.created,
+            Duration::from_secs(60),
+        );
+        tokio::select! {
+            cleaned = cleanup => observer.cleaned(&cleaned),
+            signal = shutdown_signal() => {
+                let message = format!(
+                    "cleanup aborted by a second {signal}; remove what is left with `netverdict cleanup --run-id {}`",
+                    config.run_id
+                );
+                result.error = Some(result.error.map_or(message.clone(), |e| format!("{e}\n{message}")));
+            }
+        }
+    }
+    result.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    result
+}
+
+async fn run_all(
+    client: &Client,
+    scenarios: Vec<Scenario>,
+    config: &RunConfig,
+    observer: &dyn RunObserver,
+    exec: &KubeExec,
+    touched: &mut Touched,
+    results: &mut Vec<ScenarioResult>,
+) -> Result<(), String> {
+    for mut scenario in scenarios {
+        let started = Instant::now();
+        observer.scenario_started(&scenario.name, scenario.pods.len(), scenario.probes.len());
+        let outcome = run_scenario(client, &mut scenario, config, observer, exec, touched).await;
+        // The scenario's objects go before the next scenario begins, whatever happened.
+        let namespaces: Vec<String> = touched.used.iter().cloned().collect();
+        let cleaned = delete_run(
+            client,
+            &config.run_id,
+            &namespaces,
+            &[],
+            Duration::from_secs(60),
+        )
+        .await;
+        let probes = outcome.map_err(|error| format!("scenario {}: {error}", scenario.name))?;
+        if !cleaned.failed.is_empty() {
+            return Err(format!(
+                "scenario {}: cleanup failed: {}",
+                scenario.name,
+                cleaned.failed.join("; ")
+            ));
+        }
+        let result = ScenarioResult {
+            name: scenario.name.clone(),
+            file: scenario.location.file.display().to_string(),
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            probes,
+        };
+        observer.scenario_finished(&result);
+        results.push(result);
+    }
+    Ok(())
+}
+
+async fn run_scenario(
+    client: &Client,
+    scenario: &mut Scenario,
+    config: &RunConfig,
+    observer: &dyn RunObserver,
+    exec: &KubeExec,
+    touched: &mut Touched,
+) -> Result<Vec<crate::results::ProbeResult>, String> {
+    let run = &config.run_id;
+
+    // Setup.
+    for namespace in &scenario.namespaces {
+        let origin = ensure_namespace(client, run, &namespace.name, &namespace.labels)
+            .await
+            .map_err(|e| e.to_string())?;
+        if origin == NamespaceOrigin::Created && !touched.created.contains(&namespace.name) {
+            touched.created.push(namespace.name.clone());
+        }
+        touched.used.insert(namespace.name.clone());
+    }
+    let mut addresses = LiveAddresses::default();
+    for service in &scenario.services {
+        touched.used.insert(service.namespace.clone());
+        let created = create_service(client, run, &objects::service(service))
+            .await
+            .map_err(|e| e.to_string())?;
+        let cluster_ip = created
+            .spec
+            .and_then(|spec| spec.cluster_ip)
+            .and_then(|ip| ip.parse().ok())
+            .ok_or_else(|| {
+                format!(
+                    "service {}/{} got no ClusterIP",
+                    service.namespace, service.name
+                )
+            })?;
+        addresses.services.insert(
+            (service.namespace.clone(), service.name.clone()),
+            cluster_ip,
+        );
+    }
+    let mut wanted = BTreeMap::new();
+    for pod in &scenario.pods {
+        touched.used.insert(pod.namespace.clone());
+        let spec = objects::probe_pod(pod, &config.probe_image, config.pod_lifetime);
+        create_pod(client, &spec.to_pod(run))
+            .await
+            .map_err(|e| e.to_string())?;
+        wanted.insert(
+            PodKey {
+                namespace: pod.namespace.clone(),
+                name: pod.name.clone(),
+            },
+            spec.becomes_ready(),
+        );
+    }
+    let placements = wait_started(client, run, &wanted, config.pod_start_limit, |pod, _| {
+        observer.pod_started(pod)
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    for (key, placement) in placements {
+        addresses
+            .pods
+            .insert(PodRef::new(key.namespace, key.name), placement.ip);
+    }
+    let ready_services = wait_for_endpoints(client, scenario, Duration::from_secs(10)).await;
+
+    // Ready: apply the policies; the clock of time-to-match starts.
+    for policy in &scenario.policies {
+        touched.used.insert(policy.namespace.clone());
+        create_policy(client, run, &policy.object)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let applied = Instant::now();
+    let predictions = resolve_live(client, scenario, &addresses).await;
+
+    // Probing.
+    let mut probes = probe_scenario(
+        scenario,
+        &addresses,
+        &ready_services,
+        exec,
+        config.probing,
+        applied,
+        observer,
+    )
+    .await;
+    for (probe, prediction) in probes.iter_mut().zip(predictions) {
+        probe.prediction = prediction;
+    }
+    Ok(probes)
+}
+
+/// Waits until the scenario's Services that probes target have a ready endpoint, up to `limit`;
+/// returns those that do.
+async fn wait_for_endpoints(
+    client: &Client,
+    scenario: &Scenario,
+    limit: Duration,
+) -> BTreeSet<(String, String)> {
+    let targeted: BTreeSet<(String, String)> = scenario
+        .probes
+        .iter()
+        .filter_map(|probe| match &probe.target {
+            Target::Service {
+                namespace, name, ..
+            } => Some((namespace.clone(), name.clone())),
+            _ => None,
+        })
+        .collect();
+    let deadline = Instant::now() + limit;
+    let mut ready = BTreeSet::new();
+    loop {
+        for (namespace, name) in targeted.difference(&ready.clone()) {
+            let api = Api::<EndpointSlice>::namespaced(client.clone(), namespace);
+            let params =
+                ListParams::default().labels(&format!("kubernetes.io/service-name={name}"));
+            let Ok(slices) = api.list(&params).await else {
+                continue;
+            };
+            let has_ready =
+                slices
+                    .items
+                    .iter()
+                    .flat_map(|slice| &slice.endpoints)
+                    .any(|endpoint| {
+                        endpoint
+                            .conditions
+                            .as_ref()
+                            .and_then(|c| c.ready)
+                            .unwrap_or(true)
+                            && !endpoint.addresses.is_empty()
+                    });
+            if has_ready {
+                ready.insert((namespace.clone(), name.clone()));
+            }
+        }
+        if ready.len() == targeted.len() || Instant::now() >= deadline {
+            return ready;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Resolves on the first Ctrl-C or SIGTERM, naming it.
+async fn shutdown_signal() -> &'static str {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut stream) => {
+                stream.recv().await;
+                "SIGTERM"
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<&'static str>();
+    tokio::select! {
+        name = ctrl_c => name,
+        name = term => name,
+    }
+}

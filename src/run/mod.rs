@@ -1,0 +1,11 @@
+//! The runner: from validated scenarios to judged probes, against any cluster.
+
+mod batch;
+mod expectations;
+mod lifecycle;
+mod objects;
+mod probing;
+mod requests;
+
+pub(crate) use lifecycle::{RunConfig, RunObserver, execute};
+pub(crate) use probing::{ProbeProgress, ProbingOptions};
