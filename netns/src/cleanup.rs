@@ -82,6 +82,12 @@ pub(crate) fn destroy_instance(instance: &str) -> Result<Vec<String>, NetError> 
         sys::delete_netns(&names::netns_path(&name))?;
         removed.push(name);
     }
+    // Processes that entered a namespace meanwhile (a spawn racing the cleanup).
+    removed.extend(
+        sys::kill_all_in(&ids)?
+            .into_iter()
+            .map(|pid| format!("pid {pid}")),
+    );
     let dir = names::runtime_dir(instance);
     match fs::remove_dir_all(&dir) {
         Ok(()) => removed.push(dir.display().to_string()),

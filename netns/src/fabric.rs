@@ -327,7 +327,8 @@ impl Fabric {
     }
 
     fn teardown_pod(&self, pod: &PodNetwork) -> Result<(), NetError> {
-        if let Ok(id) = sys::ns_id(&pod.netns.path) {
+        let id = sys::ns_id(&pod.netns.path).ok();
+        if let Some(id) = id {
             sys::kill_all_in(&[id])?;
         }
         // Cut the pod off at once: no route to it, its router end down. Deleting the veth
@@ -342,6 +343,11 @@ impl Fabric {
                 .context(|| format!("cut {} off in {}", pod.router_link, self.router.name))
         };
         sys::delete_netns(&pod.netns.path)?;
+        // A process that entered while we were busy (an exec racing the removal) would
+        // otherwise live on in a namespace nobody can name any more.
+        if let Some(id) = id {
+            sys::kill_all_in(&[id])?;
+        }
         if let Some(dir) = pod.resolv_conf.parent() {
             match fs::remove_dir_all(dir) {
                 Err(err) if err.kind() != io::ErrorKind::NotFound => {

@@ -679,3 +679,44 @@ fn invalid_and_conflicting_requests_fail_cleanly() {
     drop(fabric);
     assert_nothing_left(&instance.0);
 }
+
+#[tokio::test]
+async fn pods_can_be_added_from_many_threads_at_once() {
+    if !root() {
+        return;
+    }
+    let instance = Instance::new("threads");
+    let fabric = instance.fabric();
+    let pods: Vec<PodNetwork> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..4u8)
+            .map(|node| {
+                let fabric = &fabric;
+                s.spawn(move || {
+                    (0..5u8)
+                        .map(|n| {
+                            let ip = Ipv4Addr::new(10, 244, node, 10 + n);
+                            fabric.add_pod(&format!("n{node}-{n}"), ip, RESOLV).unwrap()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    let mut links: Vec<&str> = pods.iter().map(|p| p.router_link.as_str()).collect();
+    links.sort();
+    links.dedup();
+    assert_eq!(links.len(), 20);
+    for pod in &pods {
+        assert!(
+            routes_to(fabric.router(), &pod.ip.to_string()).contains(&pod.router_link),
+            "{}",
+            pod.ip
+        );
+    }
+    let _server = listen(&pods[19], 8080).await;
+    assert_connects(&pods[0], pods[19].ip, 8080).await;
+}
