@@ -5,11 +5,11 @@
 //! - [`cli`]: the `netverdict` command.
 
 pub mod cli;
-pub mod plan;
-pub mod scenario;
 mod cluster;
 mod k8s;
-mod verdict;
+pub mod plan;
 mod report;
 mod results;
 mod run;
+pub mod scenario;
+mod verdict;

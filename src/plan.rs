@@ -38,7 +38,9 @@ pub struct ProbeJson {
 pub fn target_label(target: &Target) -> String {
     match target {
         Target::Pod(p) => p.to_string(),
-        Target::Service { namespace, name, .. } => format!("service:{namespace}/{name}"),
+        Target::Service {
+            namespace, name, ..
+        } => format!("service:{namespace}/{name}"),
         Target::Host(h) => format!("host:{h}"),
         Target::Ip(ip) => format!("ip:{ip}"),
         Target::ClusterDns => "cluster-dns".into(),
@@ -65,7 +67,12 @@ impl From<&Probe> for ProbeJson {
 }
 
 pub fn to_json(scenarios: &[Scenario]) -> PlanJson {
-    PlanJson { probes: scenarios.iter().flat_map(|s| s.probes.iter().map(ProbeJson::from)).collect() }
+    PlanJson {
+        probes: scenarios
+            .iter()
+            .flat_map(|s| s.probes.iter().map(ProbeJson::from))
+            .collect(),
+    }
 }
 
 /// A table per scenario: one line per probe.
@@ -75,7 +82,13 @@ pub fn to_table(scenarios: &[Scenario]) -> String {
         if i > 0 {
             out.push('\n');
         }
-        let _ = writeln!(out, "scenario {} ({} probes, {})", scenario.name, scenario.probes.len(), scenario.location);
+        let _ = writeln!(
+            out,
+            "scenario {} ({} probes, {})",
+            scenario.name,
+            scenario.probes.len(),
+            scenario.location
+        );
         let mut rows = vec![[
             "FROM".to_string(),
             "TO".to_string(),
@@ -94,11 +107,15 @@ pub fn to_table(scenarios: &[Scenario]) -> String {
                 target_label(&p.target),
                 port,
                 via_str(p.via).to_string(),
-                p.expect.verdict.map_or_else(|| "?".to_string(), |v| v.to_string()),
+                p.expect
+                    .verdict
+                    .map_or_else(|| "?".to_string(), |v| v.to_string()),
                 p.expect.source.to_string(),
             ]);
         }
-        let widths: Vec<usize> = (0..6).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+        let widths: Vec<usize> = (0..6)
+            .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+            .collect();
         for row in rows {
             let mut line = String::from("  ");
             for (c, cell) in row.iter().enumerate() {

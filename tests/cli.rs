@@ -6,9 +6,15 @@ use util::{Dir, TestCommand, yaml_files};
 
 #[test]
 fn the_scenario_library_is_valid_without_warnings() {
-    let out = TestCommand::in_repo().args(["validate", "--deny-warnings", "scenarios"]).run();
+    let out = TestCommand::in_repo()
+        .args(["validate", "--deny-warnings", "scenarios"])
+        .run();
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stdout.starts_with("valid: 16 scenarios"), "{}", out.stdout);
+    assert!(
+        out.stdout.starts_with("valid: 16 scenarios"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -21,10 +27,20 @@ fn every_invalid_file_fails_with_a_located_error() {
         let out = TestCommand::in_repo().args(["validate", &relative]).run();
         assert_eq!(out.code, 2, "{name}: {}", out.stderr);
         let first = out.stderr.lines().next().unwrap_or_default();
-        let rest = first.strip_prefix(&format!("{relative}:")).unwrap_or_else(|| panic!("{name}: {first}"));
+        let rest = first
+            .strip_prefix(&format!("{relative}:"))
+            .unwrap_or_else(|| panic!("{name}: {first}"));
         let mut parts = rest.splitn(3, ':');
-        let line: u64 = parts.next().unwrap().parse().unwrap_or_else(|_| panic!("{name}: no line in {first}"));
-        let column: u64 = parts.next().unwrap().parse().unwrap_or_else(|_| panic!("{name}: no column in {first}"));
+        let line: u64 = parts
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}: no line in {first}"));
+        let column: u64 = parts
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}: no column in {first}"));
         assert!(line > 0 && column > 0, "{first}");
         assert!(parts.next().unwrap().starts_with(" error"), "{first}");
     }
@@ -32,36 +48,71 @@ fn every_invalid_file_fails_with_a_located_error() {
 
 #[test]
 fn invalid_folder_messages() {
-    let out = TestCommand::in_repo().args(["validate", "tests/data/invalid"]).run();
+    let out = TestCommand::in_repo()
+        .args(["validate", "tests/data/invalid"])
+        .run();
     assert_eq!(out.code, 2);
     insta::assert_snapshot!(out.stderr);
 }
 
 #[test]
 fn usage_errors_exit_2() {
-    assert_eq!(TestCommand::in_repo().args(["plan", "--output", "yaml", "scenarios"]).run().code, 2);
+    assert_eq!(
+        TestCommand::in_repo()
+            .args(["plan", "--output", "yaml", "scenarios"])
+            .run()
+            .code,
+        2
+    );
     assert_eq!(TestCommand::in_repo().args(["frobnicate"]).run().code, 2);
-    assert_eq!(TestCommand::in_repo().args(["explain", "scenarios/three-tier.yaml"]).run().code, 2);
+    assert_eq!(
+        TestCommand::in_repo()
+            .args(["explain", "scenarios/three-tier.yaml"])
+            .run()
+            .code,
+        2
+    );
     assert_eq!(TestCommand::in_repo().args(["--help"]).run().code, 0);
 }
 
 #[test]
 fn a_missing_path_is_invalid_input() {
-    let out = TestCommand::in_repo().args(["validate", "no/such/file.yaml"]).run();
+    let out = TestCommand::in_repo()
+        .args(["validate", "no/such/file.yaml"])
+        .run();
     assert_eq!(out.code, 2);
-    assert!(out.stderr.starts_with("no/such/file.yaml: error: cannot read"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .starts_with("no/such/file.yaml: error: cannot read"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
 fn plan_json() {
-    let out = TestCommand::in_repo().args(["plan", "--output", "json", "scenarios/three-tier.yaml", "scenarios/service-target.yaml"]).run();
+    let out = TestCommand::in_repo()
+        .args([
+            "plan",
+            "--output",
+            "json",
+            "scenarios/three-tier.yaml",
+            "scenarios/service-target.yaml",
+        ])
+        .run();
     assert_eq!(out.code, 0, "{}", out.stderr);
     insta::assert_snapshot!(out.stdout);
 }
 
 #[test]
 fn plan_table() {
-    let out = TestCommand::in_repo().args(["plan", "scenarios/monitoring-scrape.yaml", "scenarios/dns-egress.yaml"]).run();
+    let out = TestCommand::in_repo()
+        .args([
+            "plan",
+            "scenarios/monitoring-scrape.yaml",
+            "scenarios/dns-egress.yaml",
+        ])
+        .run();
     assert_eq!(out.code, 0, "{}", out.stderr);
     insta::assert_snapshot!(out.stdout);
 }
@@ -89,58 +140,131 @@ spec:
     - {from: a/web, to: {host: elsewhere.example}, port: 443}
 "#,
     );
-    let out = dir.command().args(["plan", "-o", "json", "auto.yaml"]).run();
+    let out = dir
+        .command()
+        .args(["plan", "-o", "json", "auto.yaml"])
+        .run();
     assert_eq!(out.code, 0, "{}", out.stderr);
     let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     let probes = json["probes"].as_array().unwrap();
     assert_eq!(probes[0]["expect"], "deny");
     assert_eq!(probes[0]["expectSource"], "auto");
-    assert!(probes[0]["reason"].as_str().unwrap().contains("isolated for ingress by a/db"), "{}", probes[0]);
+    assert!(
+        probes[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("isolated for ingress by a/db"),
+        "{}",
+        probes[0]
+    );
     // A host whose address only a run can know stays unresolved, and says why.
     assert_eq!(probes[1]["expect"], serde_json::Value::Null);
-    assert!(probes[1]["reason"].as_str().unwrap().contains("unknown offline"));
+    assert!(
+        probes[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("unknown offline")
+    );
 }
 
 #[test]
 fn explain_names_the_deciding_rule() {
     let out = TestCommand::in_repo()
-        .args(["explain", "scenarios/three-tier.yaml", "--from", "shop/frontend", "--to", "shop/api", "--port", "app"])
+        .args([
+            "explain",
+            "scenarios/three-tier.yaml",
+            "--from",
+            "shop/frontend",
+            "--to",
+            "shop/api",
+            "--port",
+            "app",
+        ])
         .run();
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains("ALLOWED"));
-    assert!(out.stdout.contains("policy shop/api-from-frontend, ingress rule 0 (from[0], ports[0])"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("policy shop/api-from-frontend, ingress rule 0 (from[0], ports[0])"),
+        "{}",
+        out.stdout
+    );
     insta::assert_snapshot!(out.stdout);
 }
 
 #[test]
 fn explain_names_the_isolating_policies() {
     let out = TestCommand::in_repo()
-        .args(["explain", "scenarios/three-tier.yaml", "--from", "shop/db", "--to", "shop/api", "--port", "8081"])
+        .args([
+            "explain",
+            "scenarios/three-tier.yaml",
+            "--from",
+            "shop/db",
+            "--to",
+            "shop/api",
+            "--port",
+            "8081",
+        ])
         .run();
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains("DENIED"));
-    assert!(out.stdout.contains("policy shop/default-deny-ingress at scenarios/three-tier.yaml:"), "{}", out.stdout);
-    assert!(out.stdout.contains("policy shop/api-from-frontend at"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("policy shop/default-deny-ingress at scenarios/three-tier.yaml:"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("policy shop/api-from-frontend at"),
+        "{}",
+        out.stdout
+    );
     insta::assert_snapshot!(out.stdout);
 }
 
 #[test]
 fn explain_an_external_address() {
     let out = TestCommand::in_repo()
-        .args(["explain", "scenarios/egress-cidr-except.yaml", "--from", "cidr/client", "--to", "198.51.100.10", "--port", "80"])
+        .args([
+            "explain",
+            "scenarios/egress-cidr-except.yaml",
+            "--from",
+            "cidr/client",
+            "--to",
+            "198.51.100.10",
+            "--port",
+            "80",
+        ])
         .run();
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains("DENIED"), "{}", out.stdout);
-    assert!(out.stdout.contains("policy cidr/client-egress"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("policy cidr/client-egress"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
 fn explain_rejects_unknown_pods() {
     let out = TestCommand::in_repo()
-        .args(["explain", "scenarios/three-tier.yaml", "--from", "shop/nope", "--to", "shop/api", "--port", "80"])
+        .args([
+            "explain",
+            "scenarios/three-tier.yaml",
+            "--from",
+            "shop/nope",
+            "--to",
+            "shop/api",
+            "--port",
+            "80",
+        ])
         .run();
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("no scenario defines pod shop/nope"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no scenario defines pod shop/nope"),
+        "{}",
+        out.stderr
+    );
 }
 
 const LINT_BASE: &str = r#"apiVersion: netverdict.io/v1alpha1
@@ -187,15 +311,34 @@ fn lints_warn_and_deny_warnings_fails() {
     let out = dir.command().args(["validate", "lints.yaml"]).run();
     assert_eq!(out.code, 0, "{}", out.stderr);
     for lint in ["and-or-selector", "no-dns-egress", "ipblock-pod-range"] {
-        assert!(out.stderr.contains(&format!("warning[{lint}]")), "{lint}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!("warning[{lint}]")),
+            "{lint}: {}",
+            out.stderr
+        );
     }
     // The db's labels miss the selector meant for it (app=database vs app=db): the deny
     // expectation is contradicted, and the warning names the pod and the nearest selector.
-    assert!(out.stderr.contains("warning[contradicted-expectation]"), "{}", out.stderr);
-    assert!(out.stderr.contains("pod app/db is not selected by the nearest selector, policy app/db-ingress"), "{}", out.stderr);
-    insta::assert_snapshot!(out.stderr.replace(&dir.path().display().to_string(), "[DIR]"));
+    assert!(
+        out.stderr.contains("warning[contradicted-expectation]"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("pod app/db is not selected by the nearest selector, policy app/db-ingress"),
+        "{}",
+        out.stderr
+    );
+    insta::assert_snapshot!(
+        out.stderr
+            .replace(&dir.path().display().to_string(), "[DIR]")
+    );
 
-    let out = dir.command().args(["validate", "--deny-warnings", "lints.yaml"]).run();
+    let out = dir
+        .command()
+        .args(["validate", "--deny-warnings", "lints.yaml"])
+        .run();
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("error[and-or-selector]"));
 }
@@ -211,7 +354,10 @@ fn folders_skip_policy_files_and_resolve_file_references() {
         "s/nested/one.yml",
         &format!("{LINT_BASE}  policies: [{{file: ../policies/db.yaml}}]\n  probes:\n    - {{from: app/web, to: app/db, port: 5432, expect: deny}}\n"),
     );
-    let out = dir.command().args(["validate", "--deny-warnings", "s"]).run();
+    let out = dir
+        .command()
+        .args(["validate", "--deny-warnings", "s"])
+        .run();
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stdout.trim(), "valid: 1 scenarios, 1 probes");
 }
@@ -229,7 +375,12 @@ fn errors_in_policy_files_point_into_them() {
     );
     let out = dir.command().args(["validate", "s.yaml"]).run();
     assert_eq!(out.code, 2);
-    assert!(out.stderr.starts_with("p.yaml:13:31: error: spec.ingress[0].from[0].ipBlock.cidr:"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .starts_with("p.yaml:13:31: error: spec.ingress[0].from[0].ipBlock.cidr:"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -243,9 +394,13 @@ fn schema_validates_the_library_and_rejects_unknown_fields() {
         for file in yaml_files(folder) {
             let text = std::fs::read_to_string(&file).unwrap();
             let options = serde_saphyr::options! { strict_booleans: true };
-            let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple_with_options(&text, options).unwrap();
+            let docs: Vec<serde_json::Value> =
+                serde_saphyr::from_multiple_with_options(&text, options).unwrap();
             for doc in docs {
-                let errors: Vec<String> = validator.iter_errors(&doc).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+                let errors: Vec<String> = validator
+                    .iter_errors(&doc)
+                    .map(|e| format!("{} at {}", e, e.instance_path()))
+                    .collect();
                 assert!(errors.is_empty(), "{}: {errors:?}", file.display());
                 checked += 1;
             }
@@ -257,11 +412,18 @@ fn schema_validates_the_library_and_rejects_unknown_fields() {
     let mut doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
     assert!(validator.is_valid(&doc));
     doc["spec"]["probes"][0]["expct"] = "allow".into();
-    assert!(!validator.is_valid(&doc), "an unknown probe field is rejected");
+    assert!(
+        !validator.is_valid(&doc),
+        "an unknown probe field is rejected"
+    );
     let mut doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
     doc["spec"]["policies"][0]["spec"]["ingres"] = serde_json::json!([]);
-    assert!(!validator.is_valid(&doc), "an unknown policy field is rejected");
+    assert!(
+        !validator.is_valid(&doc),
+        "an unknown policy field is rejected"
+    );
     let mut doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
-    doc["spec"]["probes"][0]["matrix"]["to"][0] = serde_json::json!({"pods": {"namespace": "shop"}});
+    doc["spec"]["probes"][0]["matrix"]["to"][0] =
+        serde_json::json!({"pods": {"namespace": "shop"}});
     assert!(!validator.is_valid(&doc), "a pods target needs a selector");
 }

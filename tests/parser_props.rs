@@ -18,8 +18,14 @@ fn check(text: &str) -> Result<(), TestCaseError> {
     }
     let lines = text.lines().count().max(1) as u64;
     for e in &errors {
-        prop_assert!(e.location.line >= 1 && e.location.column >= 1, "unlocated: {e}");
-        prop_assert!(e.location.line <= lines + 1, "beyond the input ({lines} lines): {e}");
+        prop_assert!(
+            e.location.line >= 1 && e.location.column >= 1,
+            "unlocated: {e}"
+        );
+        prop_assert!(
+            e.location.line <= lines + 1,
+            "beyond the input ({lines} lines): {e}"
+        );
         prop_assert!(!e.message.is_empty());
     }
     Ok(())
@@ -69,7 +75,11 @@ fn reorder(base: &'static str) -> impl Strategy<Value = String> {
     let lines: Vec<&'static str> = base.lines().collect();
     let n = lines.len();
     proptest::collection::vec(0..n, 1..n + 4).prop_map(move |picks| {
-        picks.iter().map(|&i| lines[i]).collect::<Vec<_>>().join("\n")
+        picks
+            .iter()
+            .map(|&i| lines[i])
+            .collect::<Vec<_>>()
+            .join("\n")
     })
 }
 

@@ -18,14 +18,26 @@ fn tables(scenario: &Scenario) -> BTreeMap<(String, String, u16), Verdict> {
         .iter()
         .map(|p| {
             assert_eq!(p.expect.source, ExpectSource::Table);
-            ((p.from.to_string(), netverdict::plan::target_label(&p.target), p.port), p.expect.verdict.unwrap())
+            (
+                (
+                    p.from.to_string(),
+                    netverdict::plan::target_label(&p.target),
+                    p.port,
+                ),
+                p.expect.verdict.unwrap(),
+            )
         })
         .collect()
 }
 
 fn load(path: &std::path::Path) -> Scenario {
     let loaded = load_paths(&[path.to_path_buf()]);
-    assert!(!loaded.has_errors(), "{}: {:?}", path.display(), loaded.diagnostics);
+    assert!(
+        !loaded.has_errors(),
+        "{}: {:?}",
+        path.display(),
+        loaded.diagnostics
+    );
     loaded.scenarios.into_iter().next().unwrap()
 }
 
@@ -56,7 +68,10 @@ fn plan_with_auto_reproduces_the_upstream_tables() {
         let text = std::fs::read_to_string(&file).unwrap();
         let cut = text.find("      expect:\n").expect("the matrix's tables");
         dir.create(&name, &format!("{}      expect: auto\n", &text[..cut]));
-        let out = dir.command().args(["plan", "--output", "json", &name]).run();
+        let out = dir
+            .command()
+            .args(["plan", "--output", "json", &name])
+            .run();
         assert_eq!(out.code, 0, "{name}: {}", out.stderr);
         let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
         let mut compared = 0;
@@ -76,19 +91,35 @@ fn plan_with_auto_reproduces_the_upstream_tables() {
             };
             match probe["expect"].as_str() {
                 Some(computed) => {
-                    assert_eq!(computed, verdict.to_string(), "{name}: {key:?}: {}", probe["reason"]);
+                    assert_eq!(
+                        computed,
+                        verdict.to_string(),
+                        "{name}: {key:?}: {}",
+                        probe["reason"]
+                    );
                     compared += 1;
                 }
                 None => {
                     // Offline, pod IPs are unknown: only an ipBlock may leave a cell open.
-                    assert!(uses_ip_block(&name), "{name}: {key:?} unresolved: {}", probe["reason"]);
-                    assert!(probe["reason"].as_str().unwrap().contains("ipBlock"), "{}", probe["reason"]);
+                    assert!(
+                        uses_ip_block(&name),
+                        "{name}: {key:?} unresolved: {}",
+                        probe["reason"]
+                    );
+                    assert!(
+                        probe["reason"].as_str().unwrap().contains("ipBlock"),
+                        "{}",
+                        probe["reason"]
+                    );
                     unresolved += 1;
                 }
             }
         }
         if uses_ip_block(&name) {
-            assert!(unresolved > 0, "{name}: offline planning cannot know pod IPs");
+            assert!(
+                unresolved > 0,
+                "{name}: offline planning cannot know pod IPs"
+            );
         } else {
             assert_eq!(compared, expected.len(), "{name}");
         }
@@ -97,18 +128,30 @@ fn plan_with_auto_reproduces_the_upstream_tables() {
 
 #[test]
 fn with_pod_ips_every_case_is_reproduced() {
-    let addresses = Addresses { pods: pod_ips(), ..Addresses::offline() };
+    let addresses = Addresses {
+        pods: pod_ips(),
+        ..Addresses::offline()
+    };
     for file in yaml_files("tests/data/upstream") {
         let scenario = load(&file);
         let cluster = ScenarioCluster::new(&scenario, &addresses);
         let mut mismatches = Vec::new();
         for probe in &scenario.probes {
-            let (computed, reason) = judge(&cluster, probe, &addresses).unwrap_or_else(|e| panic!("{}: {e}", probe.name));
+            let (computed, reason) = judge(&cluster, probe, &addresses)
+                .unwrap_or_else(|e| panic!("{}: {e}", probe.name));
             if Some(computed) != probe.expect.verdict {
-                mismatches.push(format!("{}: table {:?}, engine {computed}: {reason}", probe.name, probe.expect.verdict));
+                mismatches.push(format!(
+                    "{}: table {:?}, engine {computed}: {reason}",
+                    probe.name, probe.expect.verdict
+                ));
             }
         }
-        assert!(mismatches.is_empty(), "{}:\n{}", file.display(), mismatches.join("\n"));
+        assert!(
+            mismatches.is_empty(),
+            "{}:\n{}",
+            file.display(),
+            mismatches.join("\n")
+        );
     }
 }
 
@@ -119,13 +162,22 @@ fn resolve_fills_auto_with_real_ips() {
     for probe in &mut scenario.probes {
         probe.expect = netverdict::scenario::Expectation::auto_unresolved();
     }
-    let addresses = Addresses { pods: pod_ips(), ..Addresses::offline() };
+    let addresses = Addresses {
+        pods: pod_ips(),
+        ..Addresses::offline()
+    };
     netverdict::scenario::expect::resolve(&mut scenario, &addresses);
     let allowed: Vec<String> = scenario
         .probes
         .iter()
-        .filter(|p| p.from.to_string() == "x/a" && p.port == 80 && p.expect.verdict == Some(Verdict::Allow))
+        .filter(|p| {
+            p.from.to_string() == "x/a" && p.port == 80 && p.expect.verdict == Some(Verdict::Allow)
+        })
         .map(|p| netverdict::plan::target_label(&p.target))
         .collect();
-    assert_eq!(allowed, ["y/a", "y/c"], "x/a reaches y but its except (self cells are not probed)");
+    assert_eq!(
+        allowed,
+        ["y/a", "y/c"],
+        "x/a reaches y but its except (self cells are not probed)"
+    );
 }

@@ -11,7 +11,9 @@ use crate::cli::{cleanup, explain, local, plan, run, schema, serve, validate};
 /// Proves what a Kubernetes network can and cannot do.
 #[derive(Debug, Parser)]
 #[command(name = "netverdict", version, about, propagate_version = true)]
-#[command(after_help = "Exit codes: 0 ok, 1 an expectation failed, 2 invalid input or usage, 3 could not judge.")]
+#[command(
+    after_help = "Exit codes: 0 ok, 1 an expectation failed, 2 invalid input or usage, 3 could not judge."
+)]
 pub struct Args {
     #[command(subcommand)]
     pub command: Command,
@@ -47,7 +49,11 @@ impl Args {
             Ok(args) => args,
             Err(e) => {
                 let _ = e.print();
-                return exit::code(if e.use_stderr() { exit::INVALID_INPUT } else { exit::OK });
+                return exit::code(if e.use_stderr() {
+                    exit::INVALID_INPUT
+                } else {
+                    exit::OK
+                });
             }
         };
         args.run()

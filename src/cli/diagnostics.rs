@@ -32,12 +32,22 @@ pub(crate) fn render(loaded: &Loaded, deny_warnings: bool) -> (String, Counts) {
         }
         out.push_str(&d.to_string());
         out.push('\n');
-        if let Some(line) = loaded.sources.get(&d.location.file).and_then(|s| s.line(d.location.line)) {
+        if let Some(line) = loaded
+            .sources
+            .get(&d.location.file)
+            .and_then(|s| s.line(d.location.line))
+        {
             let number = d.location.line.to_string();
             let pad = " ".repeat(number.len());
             let column = usize::try_from(d.location.column.saturating_sub(1)).unwrap_or(0);
-            let caret_pad: String = line.chars().take(column).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
-            out.push_str(&format!("{pad} |\n{number} | {line}\n{pad} | {caret_pad}^\n"));
+            let caret_pad: String = line
+                .chars()
+                .take(column)
+                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .collect();
+            out.push_str(&format!(
+                "{pad} |\n{number} | {line}\n{pad} | {caret_pad}^\n"
+            ));
         }
     }
     (out, counts)
@@ -57,10 +67,18 @@ pub(crate) fn print(loaded: &Loaded, deny_warnings: bool) -> Counts {
 
 pub(crate) fn summary(counts: Counts) -> String {
     let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
-    format!("{}, {}", plural(counts.errors, "error"), plural(counts.warnings, "warning"))
+    format!(
+        "{}, {}",
+        plural(counts.errors, "error"),
+        plural(counts.warnings, "warning")
+    )
 }
 
 /// The paths given on the command line, or `scenarios/` when none.
 pub(crate) fn paths_or_default(paths: &[PathBuf]) -> Vec<PathBuf> {
-    if paths.is_empty() { vec![PathBuf::from("scenarios")] } else { paths.to_vec() }
+    if paths.is_empty() {
+        vec![PathBuf::from("scenarios")]
+    } else {
+        paths.to_vec()
+    }
 }

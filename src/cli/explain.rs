@@ -53,12 +53,16 @@ pub(crate) fn run(args: &ExplainArgs, out: &mut dyn Write) -> Result<u8, Expecte
     if counts.errors > 0 {
         return Ok(exit::INVALID_INPUT);
     }
-    let from = pod_ref(&args.from)
-        .ok_or_else(|| ExpectedError::InvalidInput(format!("--from {}: write <namespace>/<pod>", args.from)))?;
+    let from = pod_ref(&args.from).ok_or_else(|| {
+        ExpectedError::InvalidInput(format!("--from {}: write <namespace>/<pod>", args.from))
+    })?;
     let to_pod = pod_ref(&args.to);
     let to_ip: Option<IpAddr> = args.to.parse().ok();
     if to_pod.is_none() && to_ip.is_none() {
-        return Err(ExpectedError::InvalidInput(format!("--to {}: write <namespace>/<pod> or an IP address", args.to)));
+        return Err(ExpectedError::InvalidInput(format!(
+            "--to {}: write <namespace>/<pod> or an IP address",
+            args.to
+        )));
     }
     let candidates: Vec<&Scenario> = loaded
         .scenarios
@@ -71,8 +75,14 @@ pub(crate) fn run(args: &ExplainArgs, out: &mut dyn Write) -> Result<u8, Expecte
         [] => {
             return Err(ExpectedError::InvalidInput(format!(
                 "no scenario{} defines pod {from}{}",
-                args.scenario.as_ref().map(|n| format!(" named {n}")).unwrap_or_default(),
-                to_pod.as_ref().map(|t| format!(" and pod {t}")).unwrap_or_default()
+                args.scenario
+                    .as_ref()
+                    .map(|n| format!(" named {n}"))
+                    .unwrap_or_default(),
+                to_pod
+                    .as_ref()
+                    .map(|t| format!(" and pod {t}"))
+                    .unwrap_or_default()
             )));
         }
         several => {
@@ -91,12 +101,26 @@ pub(crate) fn run(args: &ExplainArgs, out: &mut dyn Write) -> Result<u8, Expecte
     let (port, port_name) = match args.port.parse::<u16>() {
         Ok(n) if n > 0 => (n, String::new()),
         _ => {
-            let pod = to_pod.as_ref().and_then(|t| scenario.pod(t)).ok_or_else(|| {
-                ExpectedError::InvalidInput(format!("--port {}: a port name needs a destination pod", args.port))
-            })?;
-            let served = pod.ports.iter().find(|p| p.name.as_deref() == Some(args.port.as_str())).ok_or_else(|| {
-                ExpectedError::InvalidInput(format!("--port {}: pod {} serves no port of that name", args.port, pod.pod_ref()))
-            })?;
+            let pod = to_pod
+                .as_ref()
+                .and_then(|t| scenario.pod(t))
+                .ok_or_else(|| {
+                    ExpectedError::InvalidInput(format!(
+                        "--port {}: a port name needs a destination pod",
+                        args.port
+                    ))
+                })?;
+            let served = pod
+                .ports
+                .iter()
+                .find(|p| p.name.as_deref() == Some(args.port.as_str()))
+                .ok_or_else(|| {
+                    ExpectedError::InvalidInput(format!(
+                        "--port {}: pod {} serves no port of that name",
+                        args.port,
+                        pod.pod_ref()
+                    ))
+                })?;
             (served.port, format!(" ({})", args.port))
         }
     };
@@ -108,7 +132,9 @@ pub(crate) fn run(args: &ExplainArgs, out: &mut dyn Write) -> Result<u8, Expecte
     };
     let decision = cluster
         .decide(&from, to.clone(), port, protocol)
-        .ok_or_else(|| ExpectedError::CouldNotJudge("the engine does not know one of the pods".into()))?;
+        .ok_or_else(|| {
+            ExpectedError::CouldNotJudge("the engine does not know one of the pods".into())
+        })?;
 
     let mut text = String::new();
     let _ = writeln!(text, "scenario {} ({})", scenario.name, scenario.location);
@@ -117,10 +143,17 @@ pub(crate) fn run(args: &ExplainArgs, out: &mut dyn Write) -> Result<u8, Expecte
         "{from} -> {}:{port}/{}{port_name}: {}",
         args.to,
         protocol_str(protocol),
-        if decision.allowed { "ALLOWED" } else { "DENIED" }
+        if decision.allowed {
+            "ALLOWED"
+        } else {
+            "DENIED"
+        }
     );
     if decision.loopback {
-        let _ = writeln!(text, "  a pod's traffic to itself is never blocked by NetworkPolicy");
+        let _ = writeln!(
+            text,
+            "  a pod's traffic to itself is never blocked by NetworkPolicy"
+        );
     }
     for (direction, side, pod) in [
         (Direction::Egress, &decision.egress, Some(&from)),
@@ -128,25 +161,41 @@ pub(crate) fn run(args: &ExplainArgs, out: &mut dyn Write) -> Result<u8, Expecte
     ] {
         let _ = writeln!(text, "{direction}:");
         let detail = match side {
-            SideDecision::NotApplicable => "  the destination is not a pod: no policy applies on this side".to_string(),
+            SideDecision::NotApplicable => {
+                "  the destination is not a pod: no policy applies on this side".to_string()
+            }
             SideDecision::NotIsolated => {
-                let mut s = format!("  allowed: no policy isolates {} for {direction}", pod.map(ToString::to_string).unwrap_or_default());
+                let mut s = format!(
+                    "  allowed: no policy isolates {} for {direction}",
+                    pod.map(ToString::to_string).unwrap_or_default()
+                );
                 if let Some((policy, unmet)) = pod.and_then(|p| nearest(&cluster, p, direction)) {
-                    let _ = write!(s, "\n  nearest selector: policy {policy} (a {direction} policy) would also need {unmet}");
+                    let _ = write!(
+                        s,
+                        "\n  nearest selector: policy {policy} (a {direction} policy) would also need {unmet}"
+                    );
                 }
                 s
             }
             SideDecision::Allowed { matches } => {
                 let mut s = String::from("  allowed by:");
                 for m in matches {
-                    let _ = write!(s, "\n    {m}{}", locate(scenario, &m.policy.namespace, &m.policy.name));
+                    let _ = write!(
+                        s,
+                        "\n    {m}{}",
+                        locate(scenario, &m.policy.namespace, &m.policy.name)
+                    );
                 }
                 s
             }
             SideDecision::Denied { isolated_by } => {
                 let mut s = String::from("  denied: isolated by");
                 for p in isolated_by {
-                    let _ = write!(s, "\n    policy {p}{}", locate(scenario, &p.namespace, &p.name));
+                    let _ = write!(
+                        s,
+                        "\n    policy {p}{}",
+                        locate(scenario, &p.namespace, &p.name)
+                    );
                 }
                 s.push_str("\n  and no rule of them allows this peer and port");
                 s
@@ -161,16 +210,31 @@ pub(crate) fn run(args: &ExplainArgs, out: &mut dyn Write) -> Result<u8, Expecte
 
 /// The policy of `pod`'s namespace governing `direction` whose pod selector `pod` misses by the
 /// fewest requirements, and those requirements.
-fn nearest(cluster: &ScenarioCluster, pod: &PodRef, direction: Direction) -> Option<(String, String)> {
+fn nearest(
+    cluster: &ScenarioCluster,
+    pod: &PodRef,
+    direction: Direction,
+) -> Option<(String, String)> {
     let engine_pod = cluster.cluster.pod(&pod.namespace, &pod.name)?;
     cluster
         .cluster
         .policies
         .iter()
-        .filter(|p| p.namespace == pod.namespace && p.rules(direction).is_some() && !p.selects(engine_pod))
+        .filter(|p| {
+            p.namespace == pod.namespace && p.rules(direction).is_some() && !p.selects(engine_pod)
+        })
         .map(|p| (p, p.pod_selector.unmet_requirements(&engine_pod.labels)))
         .min_by_key(|(_, unmet)| unmet.len())
-        .map(|(p, unmet)| (p.reference().to_string(), unmet.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")))
+        .map(|(p, unmet)| {
+            (
+                p.reference().to_string(),
+                unmet
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+        })
 }
 
 fn locate(scenario: &Scenario, namespace: &str, name: &str) -> String {

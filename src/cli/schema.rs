@@ -8,7 +8,8 @@ use crate::cli::exit::{self, ExpectedError};
 pub struct SchemaArgs {}
 
 pub(crate) fn run(_: &SchemaArgs, out: &mut dyn Write) -> Result<u8, ExpectedError> {
-    let schema = serde_json::to_string_pretty(&crate::scenario::json_schema()).map_err(|e| ExpectedError::Output(e.into()))?;
+    let schema = serde_json::to_string_pretty(&crate::scenario::json_schema())
+        .map_err(|e| ExpectedError::Output(e.into()))?;
     writeln!(out, "{schema}")?;
     Ok(exit::OK)
 }

@@ -22,6 +22,10 @@ pub(crate) fn run(args: &ValidateArgs, out: &mut dyn Write) -> Result<u8, Expect
         return Ok(exit::INVALID_INPUT);
     }
     let probes: usize = loaded.scenarios.iter().map(|s| s.probes.len()).sum();
-    writeln!(out, "valid: {} scenarios, {probes} probes", loaded.scenarios.len())?;
+    writeln!(
+        out,
+        "valid: {} scenarios, {probes} probes",
+        loaded.scenarios.len()
+    )?;
     Ok(exit::OK)
 }

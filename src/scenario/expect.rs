@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 use netverdict_engine::{
-    Cluster, Connection, Decision, Direction, Endpoint, Labels, NAMESPACE_NAME_LABEL, Namespace, Peer, Pod, Policy,
-    Protocol, ServedPort, SideDecision,
+    Cluster, Connection, Decision, Direction, Endpoint, Labels, NAMESPACE_NAME_LABEL, Namespace,
+    Peer, Pod, Policy, Protocol, ServedPort, SideDecision,
 };
 
 use crate::scenario::model::{ExpectSource, PodRef, Probe, Scenario, Target, Verdict};
@@ -22,8 +22,10 @@ pub const DNS_POD: &str = "coredns";
 pub const DNS_POD_LABEL: (&str, &str) = ("k8s-app", "kube-dns");
 
 /// The emulated external hosts of the local cluster, and their addresses.
-pub const EXTERNAL_HOSTS: [(&str, Ipv4Addr); 2] =
-    [("external.test", Ipv4Addr::new(203, 0, 113, 10)), ("external2.test", Ipv4Addr::new(198, 51, 100, 10))];
+pub const EXTERNAL_HOSTS: [(&str, Ipv4Addr); 2] = [
+    ("external.test", Ipv4Addr::new(203, 0, 113, 10)),
+    ("external2.test", Ipv4Addr::new(198, 51, 100, 10)),
+];
 
 /// Known IP addresses: of pods (at run time) and of hosts.
 #[derive(Clone, Debug, Default)]
@@ -37,7 +39,10 @@ impl Addresses {
     pub fn offline() -> Self {
         Self {
             pods: BTreeMap::new(),
-            hosts: EXTERNAL_HOSTS.iter().map(|(h, ip)| ((*h).to_string(), IpAddr::V4(*ip))).collect(),
+            hosts: EXTERNAL_HOSTS
+                .iter()
+                .map(|(h, ip)| ((*h).to_string(), IpAddr::V4(*ip)))
+                .collect(),
         }
     }
 }
@@ -52,8 +57,14 @@ impl ScenarioCluster {
     /// # Panics
     /// Never for a loaded scenario: its policies were validated by the same engine call.
     pub fn new(scenario: &Scenario, addresses: &Addresses) -> Self {
-        let mut namespaces: Vec<Namespace> =
-            scenario.namespaces.iter().map(|n| Namespace { name: n.name.clone(), labels: n.labels.clone() }).collect();
+        let mut namespaces: Vec<Namespace> = scenario
+            .namespaces
+            .iter()
+            .map(|n| Namespace {
+                name: n.name.clone(),
+                labels: n.labels.clone(),
+            })
+            .collect();
         let mut pods: Vec<Pod> = scenario
             .pods
             .iter()
@@ -61,11 +72,19 @@ impl ScenarioCluster {
                 namespace: p.namespace.clone(),
                 name: p.name.clone(),
                 labels: p.labels.clone(),
-                ips: addresses.pods.get(&p.pod_ref()).cloned().unwrap_or_default(),
+                ips: addresses
+                    .pods
+                    .get(&p.pod_ref())
+                    .cloned()
+                    .unwrap_or_default(),
                 ports: p
                     .ports
                     .iter()
-                    .map(|sp| ServedPort { name: sp.name.clone(), port: sp.port, protocol: sp.protocol })
+                    .map(|sp| ServedPort {
+                        name: sp.name.clone(),
+                        port: sp.port,
+                        protocol: sp.protocol,
+                    })
                     .collect(),
                 host_network: false,
             })
@@ -73,18 +92,32 @@ impl ScenarioCluster {
         if !namespaces.iter().any(|n| n.name == DNS_NAMESPACE) {
             namespaces.push(Namespace {
                 name: DNS_NAMESPACE.into(),
-                labels: Labels::from([(NAMESPACE_NAME_LABEL.to_string(), DNS_NAMESPACE.to_string())]),
+                labels: Labels::from([(
+                    NAMESPACE_NAME_LABEL.to_string(),
+                    DNS_NAMESPACE.to_string(),
+                )]),
             });
         }
-        if !pods.iter().any(|p| p.namespace == DNS_NAMESPACE && p.name == DNS_POD) {
+        if !pods
+            .iter()
+            .any(|p| p.namespace == DNS_NAMESPACE && p.name == DNS_POD)
+        {
             pods.push(Pod {
                 namespace: DNS_NAMESPACE.into(),
                 name: DNS_POD.into(),
                 labels: Labels::from([(DNS_POD_LABEL.0.to_string(), DNS_POD_LABEL.1.to_string())]),
                 ips: Vec::new(),
                 ports: vec![
-                    ServedPort { name: Some("dns".into()), port: 53, protocol: Protocol::Udp },
-                    ServedPort { name: Some("dns-tcp".into()), port: 53, protocol: Protocol::Tcp },
+                    ServedPort {
+                        name: Some("dns".into()),
+                        port: 53,
+                        protocol: Protocol::Udp,
+                    },
+                    ServedPort {
+                        name: Some("dns-tcp".into()),
+                        port: 53,
+                        protocol: Protocol::Tcp,
+                    },
                 ],
                 host_network: false,
             });
@@ -94,11 +127,31 @@ impl ScenarioCluster {
             .iter()
             .map(|p| Policy::from_k8s(&p.object).expect("loaded policies are valid"))
             .collect();
-        Self { cluster: Cluster { namespaces, pods, policies }, pods_have_ips: !addresses.pods.is_empty() }
+        Self {
+            cluster: Cluster {
+                namespaces,
+                pods,
+                policies,
+            },
+            pods_have_ips: !addresses.pods.is_empty(),
+        }
     }
 
-    pub fn decide(&self, from: &PodRef, to: Endpoint, port: u16, protocol: Protocol) -> Option<Decision> {
-        self.cluster.decide(&Connection { from: pod_endpoint(from), to, port, protocol }).ok()
+    pub fn decide(
+        &self,
+        from: &PodRef,
+        to: Endpoint,
+        port: u16,
+        protocol: Protocol,
+    ) -> Option<Decision> {
+        self.cluster
+            .decide(&Connection {
+                from: pod_endpoint(from),
+                to,
+                port,
+                protocol,
+            })
+            .ok()
     }
 
     /// Whether a denied side could still be allowed by an `ipBlock` once pod IPs are known.
@@ -111,7 +164,11 @@ impl ScenarioCluster {
                 self.cluster.policies.iter().any(|p| {
                     p.namespace == r.namespace
                         && p.name == r.name
-                        && p.rules(direction).unwrap_or_default().iter().any(|rule| rule.peers.iter().any(|peer| matches!(peer, Peer::IpBlock(_))))
+                        && p.rules(direction).unwrap_or_default().iter().any(|rule| {
+                            rule.peers
+                                .iter()
+                                .any(|peer| matches!(peer, Peer::IpBlock(_)))
+                        })
                 })
             }),
             _ => false,
@@ -119,17 +176,25 @@ impl ScenarioCluster {
         // Egress towards a pod, and ingress from a pod, are where an ipBlock may match a pod IP.
         let to_pod = matches!(to, Endpoint::Pod { .. });
         let _ = from;
-        (to_pod && has_ip_block(&decision.egress, Direction::Egress)) || has_ip_block(&decision.ingress, Direction::Ingress)
+        (to_pod && has_ip_block(&decision.egress, Direction::Egress))
+            || has_ip_block(&decision.ingress, Direction::Ingress)
     }
 }
 
 pub(crate) fn pod_endpoint(pod: &PodRef) -> Endpoint {
-    Endpoint::Pod { namespace: pod.namespace.clone(), name: pod.name.clone() }
+    Endpoint::Pod {
+        namespace: pod.namespace.clone(),
+        name: pod.name.clone(),
+    }
 }
 
 /// The engine's verdict on a probe: `Ok((verdict, explanation))`, or `Err(why it cannot be
 /// computed)`.
-pub fn judge(cluster: &ScenarioCluster, probe: &Probe, addresses: &Addresses) -> Result<(Verdict, String), String> {
+pub fn judge(
+    cluster: &ScenarioCluster,
+    probe: &Probe,
+    addresses: &Addresses,
+) -> Result<(Verdict, String), String> {
     let one = |to: Endpoint, port: u16| -> Result<(Verdict, String), String> {
         let decision = cluster
             .decide(&probe.from, to.clone(), port, probe.protocol)
@@ -140,39 +205,76 @@ pub fn judge(cluster: &ScenarioCluster, probe: &Probe, addresses: &Addresses) ->
                 one_line(&decision)
             ));
         }
-        Ok((if decision.allowed { Verdict::Allow } else { Verdict::Deny }, one_line(&decision)))
+        Ok((
+            if decision.allowed {
+                Verdict::Allow
+            } else {
+                Verdict::Deny
+            },
+            one_line(&decision),
+        ))
     };
     match &probe.target {
         Target::Pod(pod) => one(pod_endpoint(pod), probe.port),
-        Target::ClusterDns => one(pod_endpoint(&PodRef::new(DNS_NAMESPACE, DNS_POD)), probe.port),
+        Target::ClusterDns => one(
+            pod_endpoint(&PodRef::new(DNS_NAMESPACE, DNS_POD)),
+            probe.port,
+        ),
         Target::Ip(ip) => one(Endpoint::Ip(*ip), probe.port),
         Target::Host(host) => {
             let Some(ip) = addresses.hosts.get(host) else {
-                return Err(format!("the address of {host} is unknown offline: the runner computes it once resolved"));
+                return Err(format!(
+                    "the address of {host} is unknown offline: the runner computes it once resolved"
+                ));
             };
             let dns = cluster
-                .decide(&probe.from, pod_endpoint(&PodRef::new(DNS_NAMESPACE, DNS_POD)), 53, Protocol::Udp)
+                .decide(
+                    &probe.from,
+                    pod_endpoint(&PodRef::new(DNS_NAMESPACE, DNS_POD)),
+                    53,
+                    Protocol::Udp,
+                )
                 .ok_or_else(|| "the engine does not know the source pod".to_string())?;
             if !dns.allowed {
-                return Ok((Verdict::Deny, format!("{host} cannot be resolved: DNS is {}", one_line(&dns))));
+                return Ok((
+                    Verdict::Deny,
+                    format!("{host} cannot be resolved: DNS is {}", one_line(&dns)),
+                ));
             }
             let (verdict, reason) = one(Endpoint::Ip(*ip), probe.port)?;
             Ok((verdict, format!("{host} is {ip}: {reason}")))
         }
-        Target::Service { backends, target_port, .. } => {
+        Target::Service {
+            backends,
+            target_port,
+            ..
+        } => {
             let mut verdicts = Vec::new();
             for backend in backends {
                 let (verdict, reason) = one(pod_endpoint(backend), *target_port)?;
                 verdicts.push((backend, verdict, reason));
             }
-            let first = verdicts.first().map(|v| v.1).ok_or("the service has no backend")?;
+            let first = verdicts
+                .first()
+                .map(|v| v.1)
+                .ok_or("the service has no backend")?;
             if verdicts.iter().all(|v| v.1 == first) {
                 let (backend, _, reason) = &verdicts[0];
-                let via = if verdicts.len() == 1 { format!("its pod {backend}") } else { format!("all {} pods", verdicts.len()) };
+                let via = if verdicts.len() == 1 {
+                    format!("its pod {backend}")
+                } else {
+                    format!("all {} pods", verdicts.len())
+                };
                 Ok((first, format!("via {via} on port {target_port}: {reason}")))
             } else {
-                let list: Vec<String> = verdicts.iter().map(|(b, v, _)| format!("{b}: {v}")).collect();
-                Err(format!("the service's pods disagree ({}): which one answers is chance", list.join(", ")))
+                let list: Vec<String> = verdicts
+                    .iter()
+                    .map(|(b, v, _)| format!("{b}: {v}"))
+                    .collect();
+                Err(format!(
+                    "the service's pods disagree ({}): which one answers is chance",
+                    list.join(", ")
+                ))
             }
         }
     }
@@ -180,7 +282,12 @@ pub fn judge(cluster: &ScenarioCluster, probe: &Probe, addresses: &Addresses) ->
 
 /// A decision on one line, for `reason`.
 pub fn one_line(decision: &Decision) -> String {
-    decision.to_string().lines().map(str::trim).collect::<Vec<_>>().join("; ")
+    decision
+        .to_string()
+        .lines()
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Fills every `auto` expectation of `scenario` that can be computed with what `addresses` know.
@@ -189,7 +296,9 @@ pub fn resolve(scenario: &mut Scenario, addresses: &Addresses) {
     for probe in &mut scenario.probes {
         if probe.expect.source != ExpectSource::Auto {
             // The engine's reading, for the record; a disagreement is a lint.
-            probe.expect.reason = judge(&cluster, probe, addresses).map_or_else(|why| why, |(_, reason)| reason).into();
+            probe.expect.reason = judge(&cluster, probe, addresses)
+                .map_or_else(|why| why, |(_, reason)| reason)
+                .into();
             continue;
         }
         match judge(&cluster, probe, addresses) {

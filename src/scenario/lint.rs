@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 use ipnet::IpNet;
 use netverdict_engine::{Direction, Endpoint, Pod, PolicyRef, Protocol, SideDecision};
 
-use crate::scenario::expect::{Addresses, DNS_NAMESPACE, DNS_POD, ScenarioCluster, judge, pod_endpoint};
+use crate::scenario::expect::{
+    Addresses, DNS_NAMESPACE, DNS_POD, ScenarioCluster, judge, pod_endpoint,
+};
 use crate::scenario::model::{ExpectSource, PodRef, PolicySpec, Probe, Scenario, Target, Via};
 use crate::scenario::policy::RawNetworkPolicy;
 use crate::scenario::source::{Diagnostic, SourceLocation};
@@ -26,7 +28,12 @@ pub const AND_OR_SELECTOR: &str = "and-or-selector";
 /// An ipBlock over the private ranges pod networks use, where a podSelector was likely meant.
 pub const IP_BLOCK_POD_RANGE: &str = "ipblock-pod-range";
 
-pub const ALL: [&str; 4] = [CONTRADICTED, NO_DNS_EGRESS, AND_OR_SELECTOR, IP_BLOCK_POD_RANGE];
+pub const ALL: [&str; 4] = [
+    CONTRADICTED,
+    NO_DNS_EGRESS,
+    AND_OR_SELECTOR,
+    IP_BLOCK_POD_RANGE,
+];
 
 fn ignored(annotations: Option<&BTreeMap<String, String>>, lint: &str) -> bool {
     annotations
@@ -40,17 +47,44 @@ fn policy_ignores(policy: &PolicySpec, lint: &str) -> bool {
 
 /// The lints of one policy that need only the policy: the AND/OR trap and ipBlocks over pod
 /// ranges. `at(field)` locates a field path of the policy (e.g. `spec.ingress[0].from[1]`).
-pub(crate) fn lint_policy(policy: &RawNetworkPolicy, at: &dyn Fn(&str) -> (SourceLocation, String)) -> Vec<Diagnostic> {
+pub(crate) fn lint_policy(
+    policy: &RawNetworkPolicy,
+    at: &dyn Fn(&str) -> (SourceLocation, String),
+) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let annotations = Some(&policy.metadata.annotations);
     let directions = [
-        ("ingress", "from", policy.spec.ingress.iter().flatten().map(|r| r.from.as_deref().unwrap_or_default()).collect::<Vec<_>>()),
-        ("egress", "to", policy.spec.egress.iter().flatten().map(|r| r.to.as_deref().unwrap_or_default()).collect::<Vec<_>>()),
+        (
+            "ingress",
+            "from",
+            policy
+                .spec
+                .ingress
+                .iter()
+                .flatten()
+                .map(|r| r.from.as_deref().unwrap_or_default())
+                .collect::<Vec<_>>(),
+        ),
+        (
+            "egress",
+            "to",
+            policy
+                .spec
+                .egress
+                .iter()
+                .flatten()
+                .map(|r| r.to.as_deref().unwrap_or_default())
+                .collect::<Vec<_>>(),
+        ),
     ];
     for (direction, field, rules) in directions {
         for (r, peers) in rules.iter().enumerate() {
-            let ns_only = peers.iter().position(|p| p.namespace_selector.is_some() && p.pod_selector.is_none() && p.ip_block.is_none());
-            let pod_only = peers.iter().position(|p| p.pod_selector.is_some() && p.namespace_selector.is_none() && p.ip_block.is_none());
+            let ns_only = peers.iter().position(|p| {
+                p.namespace_selector.is_some() && p.pod_selector.is_none() && p.ip_block.is_none()
+            });
+            let pod_only = peers.iter().position(|p| {
+                p.pod_selector.is_some() && p.namespace_selector.is_none() && p.ip_block.is_none()
+            });
             if let (Some(n), Some(p)) = (ns_only, pod_only)
                 && !ignored(annotations, AND_OR_SELECTOR)
             {
@@ -67,8 +101,12 @@ pub(crate) fn lint_policy(policy: &RawNetworkPolicy, at: &dyn Fn(&str) -> (Sourc
                 ));
             }
             for (i, peer) in peers.iter().enumerate() {
-                let Some(block) = &peer.ip_block else { continue };
-                let Ok(cidr) = block.cidr.parse::<IpNet>() else { continue };
+                let Some(block) = &peer.ip_block else {
+                    continue;
+                };
+                let Ok(cidr) = block.cidr.parse::<IpNet>() else {
+                    continue;
+                };
                 if cidr.prefix_len() == 0 || ignored(annotations, IP_BLOCK_POD_RANGE) {
                     continue;
                 }
@@ -79,8 +117,12 @@ pub(crate) fn lint_policy(policy: &RawNetworkPolicy, at: &dyn Fn(&str) -> (Sourc
                     "100.64.0.0/10".parse().expect("valid"),
                     "fc00::/7".parse().expect("valid"),
                 ];
-                if private.iter().any(|p| p.contains(&cidr) || cidr.contains(p)) {
-                    let (location, path) = at(&format!("spec.{direction}[{r}].{field}[{i}].ipBlock.cidr"));
+                if private
+                    .iter()
+                    .any(|p| p.contains(&cidr) || cidr.contains(p))
+                {
+                    let (location, path) =
+                        at(&format!("spec.{direction}[{r}].{field}[{i}].ipBlock.cidr"));
                     out.push(Diagnostic::warning(
                         IP_BLOCK_POD_RANGE,
                         location,
@@ -110,7 +152,12 @@ pub fn lint_scenario(scenario: &Scenario, addresses: &Addresses) -> Vec<Diagnost
     out
 }
 
-fn contradiction(cluster: &ScenarioCluster, scenario: &Scenario, probe: &Probe, addresses: &Addresses) -> Option<Diagnostic> {
+fn contradiction(
+    cluster: &ScenarioCluster,
+    scenario: &Scenario,
+    probe: &Probe,
+    addresses: &Addresses,
+) -> Option<Diagnostic> {
     if probe.expect.source == ExpectSource::Auto {
         return None;
     }
@@ -119,13 +166,21 @@ fn contradiction(cluster: &ScenarioCluster, scenario: &Scenario, probe: &Probe, 
     if computed == expected {
         return None;
     }
-    let what = if probe.expect.source == ExpectSource::Table { "the truth table expects" } else { "expect:" };
-    let mut message = format!("probe {:?}: {what} {expected}, but the scenario's policies say {computed}: {reason}", probe.name);
+    let what = if probe.expect.source == ExpectSource::Table {
+        "the truth table expects"
+    } else {
+        "expect:"
+    };
+    let mut message = format!(
+        "probe {:?}: {what} {expected}, but the scenario's policies say {computed}: {reason}",
+        probe.name
+    );
     // `deny` where nothing isolates either side: usually a probe pod whose labels miss the
     // selector meant for it.
     if computed == crate::scenario::model::Verdict::Allow
         && let Target::Pod(to) = &probe.target
-        && let Some(decision) = cluster.decide(&probe.from, pod_endpoint(to), probe.port, probe.protocol)
+        && let Some(decision) =
+            cluster.decide(&probe.from, pod_endpoint(to), probe.port, probe.protocol)
         && matches!(decision.egress, SideDecision::NotIsolated)
         && matches!(decision.ingress, SideDecision::NotIsolated)
     {
@@ -134,7 +189,11 @@ fn contradiction(cluster: &ScenarioCluster, scenario: &Scenario, probe: &Probe, 
             probe.name, probe.from, to
         );
         for pod in [to, &probe.from] {
-            if let Some(near) = cluster.cluster.pod(&pod.namespace, &pod.name).and_then(|p| cluster.cluster.nearest_policy(p)) {
+            if let Some(near) = cluster
+                .cluster
+                .pod(&pod.namespace, &pod.name)
+                .and_then(|p| cluster.cluster.nearest_policy(p))
+            {
                 let unmet: Vec<String> = near.unmet.iter().map(ToString::to_string).collect();
                 message.push_str(&format!(
                     "; pod {pod} is not selected by the nearest selector, policy {}'s podSelector, which needs {}",
@@ -142,41 +201,78 @@ fn contradiction(cluster: &ScenarioCluster, scenario: &Scenario, probe: &Probe, 
                     unmet.join(", ")
                 ));
                 if let Some(spec) = scenario.pod(pod) {
-                    let labels: Vec<String> = spec.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                    message.push_str(&format!(" (its labels: {})", if labels.is_empty() { "none".into() } else { labels.join(", ") }));
+                    let labels: Vec<String> = spec
+                        .labels
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect();
+                    message.push_str(&format!(
+                        " (its labels: {})",
+                        if labels.is_empty() {
+                            "none".into()
+                        } else {
+                            labels.join(", ")
+                        }
+                    ));
                 }
                 break;
             }
         }
     }
-    Some(Diagnostic::warning(CONTRADICTED, probe.location.clone(), probe.path.clone(), message))
+    Some(Diagnostic::warning(
+        CONTRADICTED,
+        probe.location.clone(),
+        probe.path.clone(),
+        message,
+    ))
 }
 
 fn no_dns(cluster: &ScenarioCluster, scenario: &Scenario) -> Vec<Diagnostic> {
     let dns = PodRef::new(DNS_NAMESPACE, DNS_POD);
     let mut by_policy: BTreeMap<PolicyRef, Vec<PodRef>> = BTreeMap::new();
     for pod in &scenario.pods {
-        let Some(engine_pod): Option<&Pod> = cluster.cluster.pod(&pod.namespace, &pod.name) else { continue };
-        let isolating = cluster.cluster.isolating_policies(engine_pod, Direction::Egress);
-        let Some(first) = isolating.first() else { continue };
+        let Some(engine_pod): Option<&Pod> = cluster.cluster.pod(&pod.namespace, &pod.name) else {
+            continue;
+        };
+        let isolating = cluster
+            .cluster
+            .isolating_policies(engine_pod, Direction::Egress);
+        let Some(first) = isolating.first() else {
+            continue;
+        };
         let reaches = |protocol| {
             cluster
-                .decide(&pod.pod_ref(), Endpoint::Pod { namespace: dns.namespace.clone(), name: dns.name.clone() }, 53, protocol)
+                .decide(
+                    &pod.pod_ref(),
+                    Endpoint::Pod {
+                        namespace: dns.namespace.clone(),
+                        name: dns.name.clone(),
+                    },
+                    53,
+                    protocol,
+                )
                 .is_some_and(|d| d.allowed)
         };
         if reaches(Protocol::Udp) || reaches(Protocol::Tcp) {
             continue;
         }
         let silenced = isolating.iter().any(|p| {
-            scenario.policies.iter().any(|s| s.namespace == p.namespace && s.name == p.name && policy_ignores(s, NO_DNS_EGRESS))
+            scenario.policies.iter().any(|s| {
+                s.namespace == p.namespace && s.name == p.name && policy_ignores(s, NO_DNS_EGRESS)
+            })
         });
         if !silenced {
-            by_policy.entry(first.reference()).or_default().push(pod.pod_ref());
+            by_policy
+                .entry(first.reference())
+                .or_default()
+                .push(pod.pod_ref());
         }
     }
     // A scenario that probes DNS from one of these pods and expects it to fail knows.
     let documented = |pods: &Vec<PodRef>| {
-        scenario.probes.iter().any(|p| pods.contains(&p.from) && p.via == Via::Dns && p.expect.source != ExpectSource::Auto)
+        scenario.probes.iter().any(|p| {
+            pods.contains(&p.from) && p.via == Via::Dns && p.expect.source != ExpectSource::Auto
+        })
     };
     by_policy
         .into_iter()

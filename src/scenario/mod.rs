@@ -12,13 +12,16 @@ pub mod source;
 
 pub use load::{Loaded, load_paths, load_str};
 pub use model::{
-    Defaults, DenyMode, DnsCheck, ExpectSource, Expectation, HttpCheck, NamespaceSpec, PodRef, PodSpec, PolicySpec,
-    Probe, Scenario, Scheme, ServedPort, ServicePort, ServiceSpec, Target, TargetPort, Verdict, Via,
+    Defaults, DenyMode, DnsCheck, ExpectSource, Expectation, HttpCheck, NamespaceSpec, PodRef,
+    PodSpec, PolicySpec, Probe, Scenario, Scheme, ServedPort, ServicePort, ServiceSpec, Target,
+    TargetPort, Verdict, Via,
 };
 pub use source::{Diagnostic, Severity, SourceFile, SourceLocation};
 
 /// The JSON Schema of the scenario format, generated from the types that parse it (draft-07, as
 /// YAML language servers read it).
 pub fn json_schema() -> schemars::Schema {
-    schemars::generate::SchemaSettings::draft07().into_generator().into_root_schema_for::<raw::RawScenario>()
+    schemars::generate::SchemaSettings::draft07()
+        .into_generator()
+        .into_root_schema_for::<raw::RawScenario>()
 }

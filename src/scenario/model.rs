@@ -31,7 +31,9 @@ pub struct Scenario {
 
 impl Scenario {
     pub fn pod(&self, pod: &PodRef) -> Option<&PodSpec> {
-        self.pods.iter().find(|p| p.namespace == pod.namespace && p.name == pod.name)
+        self.pods
+            .iter()
+            .find(|p| p.namespace == pod.namespace && p.name == pod.name)
     }
 
     pub fn namespace(&self, name: &str) -> Option<&NamespaceSpec> {
@@ -48,7 +50,10 @@ pub struct Defaults {
 
 impl Default for Defaults {
     fn default() -> Self {
-        Self { timeout: Duration::from_secs(2), deny: DenyMode::Drop }
+        Self {
+            timeout: Duration::from_secs(2),
+            deny: DenyMode::Drop,
+        }
     }
 }
 
@@ -69,7 +74,10 @@ pub struct PodRef {
 
 impl PodRef {
     pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
-        Self { namespace: namespace.into(), name: name.into() }
+        Self {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
     }
 }
 
@@ -171,7 +179,12 @@ pub enum Target {
     Pod(PodRef),
     /// A scenario service; `backends` are the scenario pods it selects, `target_port` the port
     /// number the backends receive the connection on.
-    Service { namespace: String, name: String, backends: Vec<PodRef>, target_port: u16 },
+    Service {
+        namespace: String,
+        name: String,
+        backends: Vec<PodRef>,
+        target_port: u16,
+    },
     /// A DNS name, resolved inside the source pod.
     Host(String),
     Ip(IpAddr),
@@ -183,7 +196,9 @@ impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Target::Pod(pod) => write!(f, "{pod}"),
-            Target::Service { namespace, name, .. } => write!(f, "service {namespace}/{name}"),
+            Target::Service {
+                namespace, name, ..
+            } => write!(f, "service {namespace}/{name}"),
             Target::Host(host) => write!(f, "host {host}"),
             Target::Ip(ip) => write!(f, "ip {ip}"),
             Target::ClusterDns => f.write_str("cluster DNS"),
@@ -240,13 +255,25 @@ pub struct Expectation {
 
 impl Expectation {
     pub fn explicit(verdict: Verdict) -> Self {
-        Self { source: ExpectSource::Explicit, verdict: Some(verdict), reason: None }
+        Self {
+            source: ExpectSource::Explicit,
+            verdict: Some(verdict),
+            reason: None,
+        }
     }
     pub fn table(verdict: Verdict) -> Self {
-        Self { source: ExpectSource::Table, verdict: Some(verdict), reason: None }
+        Self {
+            source: ExpectSource::Table,
+            verdict: Some(verdict),
+            reason: None,
+        }
     }
     pub fn auto_unresolved() -> Self {
-        Self { source: ExpectSource::Auto, verdict: None, reason: None }
+        Self {
+            source: ExpectSource::Auto,
+            verdict: None,
+            reason: None,
+        }
     }
 }
 

@@ -45,7 +45,9 @@ pub(crate) fn dns_name(s: &str) -> Result<(), String> {
             !label.is_empty()
                 && label.len() <= 63
                 && !label.starts_with('-')
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         });
     if ok {
         Ok(())
@@ -61,7 +63,8 @@ pub(crate) fn dns_name(s: &str) -> Result<(), String> {
 pub(crate) fn http_path(s: &str) -> Result<(), String> {
     let ok = s.starts_with('/')
         && s.len() <= 1024
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~/%?=+:@,".contains(&b));
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~/%?=+:@,".contains(&b));
     if ok {
         Ok(())
     } else {
@@ -74,13 +77,18 @@ pub(crate) fn http_path(s: &str) -> Result<(), String> {
 /// A probe name: printable text without control characters, at most 200 characters.
 pub(crate) fn probe_name(s: &str) -> Result<(), String> {
     if s.trim().is_empty() || s.chars().count() > 200 || s.chars().any(char::is_control) {
-        return Err(format!("{s:?} is not a valid probe name: 1-200 printable characters"));
+        return Err(format!(
+            "{s:?} is not a valid probe name: 1-200 printable characters"
+        ));
     }
     Ok(())
 }
 
 /// The closest candidate to `wrong`, if one is close enough to be a likely typo.
-pub(crate) fn did_you_mean<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn did_you_mean<'a>(
+    wrong: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(wrong, c), c))
@@ -91,7 +99,9 @@ pub(crate) fn did_you_mean<'a>(wrong: &str, candidates: impl IntoIterator<Item =
 
 /// `"; did you mean X?"` or nothing.
 pub(crate) fn suggestion<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
-    did_you_mean(wrong, candidates).map(|c| format!("; did you mean {c}?")).unwrap_or_default()
+    did_you_mean(wrong, candidates)
+        .map(|c| format!("; did you mean {c}?"))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -126,14 +136,19 @@ mod tests {
             assert!(dns_name(bad).is_err(), "{bad}");
         }
         assert!(http_path("/healthz?x=1").is_ok());
-        for bad in ["healthz", "/a b", "/$(id)", "/a;b", "/a`b`", "/a'b", "/a\"b", "/a&b"] {
+        for bad in [
+            "healthz", "/a b", "/$(id)", "/a;b", "/a`b`", "/a'b", "/a\"b", "/a&b",
+        ] {
             assert!(http_path(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn suggestions() {
-        assert_eq!(did_you_mean("shop/apii", ["shop/api", "shop/db"]), Some("shop/api"));
+        assert_eq!(
+            did_you_mean("shop/apii", ["shop/api", "shop/db"]),
+            Some("shop/api")
+        );
         assert_eq!(did_you_mean("zzz", ["shop/api"]), None);
     }
 }

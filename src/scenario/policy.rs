@@ -130,7 +130,9 @@ impl RawNetworkPolicy {
 }
 
 impl RawLabelSelector {
-    pub fn to_k8s(&self) -> Result<k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector, ConvertError> {
+    pub fn to_k8s(
+        &self,
+    ) -> Result<k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector, ConvertError> {
         Ok(serde_json::from_value(serde_json::to_value(self)?)?)
     }
 }
@@ -165,12 +167,19 @@ spec:
         let ports = ingress[0].ports.as_ref().unwrap();
         assert_eq!(
             ports[0].port,
-            Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String("serve-80-tcp".into()))
+            Some(
+                k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(
+                    "serve-80-tcp".into()
+                )
+            )
         );
         assert_eq!(ports[1].end_port, Some(90));
         let from = ingress[0].from.as_ref().unwrap();
         assert!(from[0].pod_selector.is_some());
-        assert_eq!(from[1].ip_block.as_ref().unwrap().except.as_ref().unwrap()[0], "10.1.0.0/16");
+        assert_eq!(
+            from[1].ip_block.as_ref().unwrap().except.as_ref().unwrap()[0],
+            "10.1.0.0/16"
+        );
         assert_eq!(spec.egress.unwrap().len(), 1);
         assert_eq!(spec.policy_types.unwrap(), vec!["Ingress", "Egress"]);
     }

@@ -21,7 +21,10 @@ pub const KIND: &str = "Scenario";
 /// One scenario document.
 #[derive(Debug, serde::Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[schemars(title = "netverdict Scenario", description = "A netverdict scenario: probe pods, NetworkPolicies and the verdicts expected from probes.")]
+#[schemars(
+    title = "netverdict Scenario",
+    description = "A netverdict scenario: probe pods, NetworkPolicies and the verdicts expected from probes."
+)]
 pub struct RawScenario {
     #[schemars(with = "String", extend("const" = API_VERSION))]
     pub api_version: Spanned<String>,
@@ -128,7 +131,20 @@ pub struct RawServedPort {
 }
 
 /// Transport protocol.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize, Serialize, JsonSchema)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Deserialize,
+    Serialize,
+    JsonSchema,
+)]
 pub enum Protocol {
     #[default]
     #[serde(rename = "TCP")]
@@ -394,7 +410,9 @@ impl<'de> Deserialize<'de> for RawMatrixPort {
                 Ok(unlocated_port(PortRef::Number(v)))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                Ok(unlocated_port(PortRef::Number(i64::try_from(v).unwrap_or(i64::MAX))))
+                Ok(unlocated_port(PortRef::Number(
+                    i64::try_from(v).unwrap_or(i64::MAX),
+                )))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
                 Ok(unlocated_port(match v.parse::<i64>() {
@@ -404,7 +422,11 @@ impl<'de> Deserialize<'de> for RawMatrixPort {
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
                 let m = RawMatrixPortMap::deserialize(MapAccessDeserializer::new(map))?;
-                Ok(RawMatrixPort { port: m.port, protocol: m.protocol, via: m.via })
+                Ok(RawMatrixPort {
+                    port: m.port,
+                    protocol: m.protocol,
+                    via: m.via,
+                })
             }
         }
         d.deserialize_any(V)
@@ -414,7 +436,11 @@ impl<'de> Deserialize<'de> for RawMatrixPort {
 /// The location of a scalar matrix port is the one of its enclosing `Spanned`.
 fn unlocated_port(port: PortRef) -> RawMatrixPort {
     let unknown = serde_saphyr::Location::UNKNOWN;
-    RawMatrixPort { port: Spanned::new(port, unknown, unknown), protocol: None, via: None }
+    RawMatrixPort {
+        port: Spanned::new(port, unknown, unknown),
+        protocol: None,
+        via: None,
+    }
 }
 
 impl JsonSchema for RawMatrixPort {
@@ -433,8 +459,14 @@ impl JsonSchema for RawMatrixPort {
 pub enum RawTarget {
     /// `"<namespace>/<pod>"`.
     Pod(String),
-    Service { service: Spanned<String>, namespace: Spanned<String> },
-    Pods { namespace: Spanned<String>, selector: crate::scenario::policy::RawLabelSelector },
+    Service {
+        service: Spanned<String>,
+        namespace: Spanned<String>,
+    },
+    Pods {
+        namespace: Spanned<String>,
+        selector: crate::scenario::policy::RawLabelSelector,
+    },
     Host(Spanned<String>),
     Ip(Spanned<String>),
 }
@@ -480,9 +512,16 @@ impl<'de> Deserialize<'de> for RawTarget {
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawTarget, A::Error> {
                 let m = RawTargetMap::deserialize(MapAccessDeserializer::new(map))?;
                 match (m.service, m.namespace, m.pods, m.host, m.ip) {
-                    (Some(service), Some(namespace), None, None, None) => Ok(RawTarget::Service { service, namespace }),
-                    (Some(_), None, None, None, None) => Err(de::Error::custom("a service target needs `namespace`")),
-                    (None, None, Some(p), None, None) => Ok(RawTarget::Pods { namespace: p.namespace, selector: p.selector }),
+                    (Some(service), Some(namespace), None, None, None) => {
+                        Ok(RawTarget::Service { service, namespace })
+                    }
+                    (Some(_), None, None, None, None) => {
+                        Err(de::Error::custom("a service target needs `namespace`"))
+                    }
+                    (None, None, Some(p), None, None) => Ok(RawTarget::Pods {
+                        namespace: p.namespace,
+                        selector: p.selector,
+                    }),
                     (None, None, None, Some(host), None) => Ok(RawTarget::Host(host)),
                     (None, None, None, None, Some(ip)) => Ok(RawTarget::Ip(ip)),
                     _ => Err(de::Error::custom(
@@ -536,7 +575,11 @@ impl<'de> Deserialize<'de> for RawExpect {
                 f.write_str("allow, deny, auto, a truth table, or a map of port to truth table")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<RawExpect, E> {
-                Ok(if v.trim().contains('\n') { RawExpect::Table(v.to_string()) } else { RawExpect::Word(v.to_string()) })
+                Ok(if v.trim().contains('\n') {
+                    RawExpect::Table(v.to_string())
+                } else {
+                    RawExpect::Word(v.to_string())
+                })
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawExpect, A::Error> {
                 let mut tables = BTreeMap::new();

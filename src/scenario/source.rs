@@ -62,7 +62,11 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub(crate) fn error(location: SourceLocation, path: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn error(
+        location: SourceLocation,
+        path: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             severity: Severity::Error,
             location,
@@ -144,7 +148,10 @@ pub(crate) fn render_path(segments: &[Segment]) -> String {
                 out.push(']');
             }
             Segment::Key(key) => {
-                let plain = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                let plain = !key.is_empty()
+                    && key
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
                 if plain {
                     if !out.is_empty() {
                         out.push('.');
@@ -278,7 +285,10 @@ impl Tree {
         let mut node = &self.0;
         for segment in path {
             let next = match (&node.value, segment) {
-                (Node::Map(entries), Segment::Key(key)) => entries.iter().find(|(k, _)| &k.value == key).map(|(_, v)| v),
+                (Node::Map(entries), Segment::Key(key)) => entries
+                    .iter()
+                    .find(|(k, _)| &k.value == key)
+                    .map(|(_, v)| v),
                 (Node::Seq(items), Segment::Index(i)) => items.get(*i),
                 _ => None,
             };
@@ -297,7 +307,9 @@ impl Tree {
             let mut found = true;
             for segment in parent {
                 let next = match (&node.value, segment) {
-                    (Node::Map(entries), Segment::Key(k)) => entries.iter().find(|(e, _)| &e.value == k).map(|(_, v)| v),
+                    (Node::Map(entries), Segment::Key(k)) => {
+                        entries.iter().find(|(e, _)| &e.value == k).map(|(_, v)| v)
+                    }
                     (Node::Seq(items), Segment::Index(i)) => items.get(*i),
                     _ => None,
                 };
@@ -309,10 +321,11 @@ impl Tree {
                     }
                 }
             }
-            if found && let Node::Map(entries) = &node.value {
-                if let Some((k, _)) = entries.iter().find(|(k, _)| &k.value == key) {
-                    return k.referenced;
-                }
+            if found
+                && let Node::Map(entries) = &node.value
+                && let Some((k, _)) = entries.iter().find(|(k, _)| &k.value == key)
+            {
+                return k.referenced;
             }
         }
         self.locate(path)
@@ -325,7 +338,10 @@ impl Tree {
         loop {
             match &node.value {
                 Node::Map(entries) => {
-                    let Some((key, value)) = entries.iter().rev().find(|(k, _)| before_or_at(&k.referenced, line, column))
+                    let Some((key, value)) = entries
+                        .iter()
+                        .rev()
+                        .find(|(k, _)| before_or_at(&k.referenced, line, column))
                     else {
                         break;
                     };
@@ -359,7 +375,10 @@ impl Tree {
         let mut node = &self.0;
         for segment in path {
             node = match (&node.value, segment) {
-                (Node::Map(entries), Segment::Key(key)) => entries.iter().find(|(k, _)| &k.value == key).map(|(_, v)| v)?,
+                (Node::Map(entries), Segment::Key(key)) => entries
+                    .iter()
+                    .find(|(k, _)| &k.value == key)
+                    .map(|(_, v)| v)?,
                 (Node::Seq(items), Segment::Index(i)) => items.get(*i)?,
                 _ => return None,
             };
@@ -389,7 +408,10 @@ mod tests {
             Segment::Key("app.kubernetes.io/name".into()),
         ];
         let rendered = render_path(&segments);
-        assert_eq!(rendered, r#"spec.probes[3].matchLabels["app.kubernetes.io/name"]"#);
+        assert_eq!(
+            rendered,
+            r#"spec.probes[3].matchLabels["app.kubernetes.io/name"]"#
+        );
         assert_eq!(parse_path(&rendered), segments);
         assert_eq!(
             parse_path("spec.ingress[0].from[1].ipBlock.cidr"),
@@ -407,7 +429,9 @@ mod tests {
 
     #[test]
     fn locates_nodes_and_finds_paths() {
-        let t = tree("a: 1\nspec:\n  probes:\n    - from: x/a\n      to: x/b\n    - {from: y/a, tu: 3}\n");
+        let t = tree(
+            "a: 1\nspec:\n  probes:\n    - from: x/a\n      to: x/b\n    - {from: y/a, tu: 3}\n",
+        );
         let at = t.locate(&parse_path("spec.probes[0].to"));
         assert_eq!((at.line(), at.column()), (5, 11));
         let at = t.locate_key(&parse_path("spec.probes[1].tu"));

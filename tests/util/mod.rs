@@ -1,7 +1,10 @@
 //! A small harness for running the `netverdict` binary in tests: a temp dir per test, commands
 //! built from it, and the output captured.
 
-#![allow(dead_code, reason = "Each test binary uses a different part of the harness.")]
+#![allow(
+    dead_code,
+    reason = "Each test binary uses a different part of the harness."
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,7 +21,10 @@ pub struct Dir {
 
 impl Dir {
     pub fn new(test: &str) -> Self {
-        let tmp = tempfile::Builder::new().prefix(&format!("netverdict-{test}-")).tempdir().expect("create a temp dir");
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!("netverdict-{test}-"))
+            .tempdir()
+            .expect("create a temp dir");
         Self { tmp }
     }
 
@@ -58,7 +64,9 @@ pub struct Output {
 impl TestCommand {
     pub fn new(dir: &Path) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_netverdict"));
-        cmd.current_dir(dir).env("NO_COLOR", "1").env_remove("RUST_LOG");
+        cmd.current_dir(dir)
+            .env("NO_COLOR", "1")
+            .env_remove("RUST_LOG");
         Self { cmd }
     }
 
