@@ -135,6 +135,12 @@ impl Fabric {
         hosts.dedup();
         for &host in &hosts {
             check_unicast("external host", host)?;
+            if host.is_link_local() {
+                return Err(NetError::invalid(
+                    "external host",
+                    format!("{host} is link-local (the fabric's gateway range)"),
+                ));
+            }
         }
         let instance = &config.instance;
         sys::prepare_netns_dir()?;
@@ -320,6 +326,9 @@ impl Fabric {
     /// background once nothing holds it (a socket created in it with
     /// [`NetnsHandle::bind_tcp`] does, until closed).
     ///
+    /// # Caveats
+    /// Processes get SIGKILL and are waited for, at most 10 s (a process stuck in the kernel).
+    ///
     /// # Errors
     /// Fails when a process does not end or a kernel call fails.
     pub fn remove_pod(&self, pod: PodNetwork) -> Result<(), NetError> {
@@ -394,6 +403,10 @@ impl Fabric {
 
     /// Ends every process in the instance's namespaces (by PID) and removes every namespace,
     /// link and file the instance created.
+    ///
+    /// # Caveats
+    /// Processes get SIGKILL and are waited for, at most 10 s. The kernel frees the namespaces
+    /// (and so the veths) in the background once nothing holds them any more.
     ///
     /// # Errors
     /// Fails when a process does not end or a namespace or file cannot be removed.

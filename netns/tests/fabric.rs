@@ -720,3 +720,36 @@ async fn pods_can_be_added_from_many_threads_at_once() {
     let _server = listen(&pods[19], 8080).await;
     assert_connects(&pods[0], pods[19].ip, 8080).await;
 }
+
+#[test]
+fn a_panicking_owner_leaves_nothing_behind() {
+    if !root() {
+        return;
+    }
+    let instance = Instance::new("panic");
+    let name = instance.0.clone();
+    let result = std::panic::catch_unwind(move || {
+        let fabric = Fabric::create(FabricConfig::new(&name)).unwrap();
+        fabric.add_pod("a", ip4("10.244.1.2"), RESOLV).unwrap();
+        panic!("the owner fails");
+    });
+    assert!(result.is_err());
+    // Dropping the fabric during unwinding removed it.
+    assert_nothing_left(&instance.0);
+}
+
+#[test]
+fn external_hosts_must_be_routable_unicast() {
+    if !root() {
+        return;
+    }
+    let instance = Instance::new("badext");
+    for host in ["169.254.1.1", "127.0.0.1", "224.0.0.1", "0.0.0.0"] {
+        let config = FabricConfig {
+            instance: instance.0.clone(),
+            external_hosts: vec![ip4(host)],
+        };
+        assert!(Fabric::create(config).is_err(), "{host}");
+        assert_nothing_left(&instance.0);
+    }
+}
