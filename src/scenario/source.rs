@@ -435,8 +435,8 @@ mod tests {
         let at = t.locate(&parse_path("spec.probes[0].to"));
         assert_eq!((at.line(), at.column()), (5, 11));
         let at = t.locate_key(&parse_path("spec.probes[1].tu"));
-        assert_eq!((at.line(), at.column()), (6, 20));
-        assert_eq!(render_path(&t.path_at(6, 20)), "spec.probes[1].tu");
+        assert_eq!((at.line(), at.column()), (6, 19));
+        assert_eq!(render_path(&t.path_at(6, 19)), "spec.probes[1].tu");
         assert_eq!(render_path(&t.path_at(5, 11)), "spec.probes[0].to");
         assert_eq!(t.scalar(&parse_path("spec.probes[1].from")), Some("y/a"));
         // A missing field points at its deepest existing ancestor.
