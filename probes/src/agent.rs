@@ -25,12 +25,10 @@ use std::collections::{HashMap, HashSet};
 use std::io::{self, BufRead as _};
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::classify::classify_timed;
@@ -212,24 +210,32 @@ pub async fn run_batch(
         .unwrap_or(DEFAULT_CONCURRENCY)
         .clamp(1, MAX_CONCURRENCY)
         .min(fd_budget().unwrap_or(usize::MAX));
-    let permits = Arc::new(Semaphore::new(concurrency));
     let batch_tag = batch_tag();
+    let mut probes = request.probes.into_iter().enumerate();
+    // At most `concurrency` tasks exist at once, so a large batch costs no more memory than a
+    // round of it. Spawning and reporting share one loop: a record is written as soon as its
+    // probe finishes, and the next probe starts in its place.
     let mut tasks = JoinSet::new();
     let mut names = HashMap::new();
-    for (index, probe) in request.probes.into_iter().enumerate() {
-        let permits = permits.clone();
-        let token = format!("nvp-{batch_tag}-{index}");
-        let name = (probe.id.clone(), probe.probe.kind());
-        let handle = tasks.spawn(async move {
-            let _permit = permits.acquire_owned().await.ok();
-            run_probe(&probe, &token).await
-        });
-        names.insert(handle.id(), name);
-    }
     let mut written = 0;
-    while let Some(joined) = tasks.join_next_with_id().await {
+    loop {
+        if tasks.len() < concurrency
+            && let Some((index, probe)) = probes.next()
+        {
+            let token = format!("nvp-{batch_tag}-{index}");
+            let name = (probe.id.clone(), probe.probe.kind());
+            let handle = tasks.spawn(async move { run_probe(&probe, &token).await });
+            names.insert(handle.id(), name);
+            continue;
+        }
+        let Some(joined) = tasks.join_next_with_id().await else {
+            break;
+        };
         let record = match joined {
-            Ok((_, record)) => record,
+            Ok((task, record)) => {
+                names.remove(&task);
+                record
+            }
             // A task that panicked still owes the runner a record.
             Err(error) => {
                 let (id, kind) = names
@@ -459,7 +465,7 @@ async fn capture(stream: Option<impl AsyncRead + Unpin>) -> Captured {
     let Some(mut stream) = stream else {
         return captured;
     };
-    let mut chunk = [0u8; 8192];
+    let mut chunk = [0u8; 4096];
     while let Ok(read) = stream.read(&mut chunk).await {
         if read == 0 {
             break;
