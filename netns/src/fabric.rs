@@ -13,7 +13,7 @@ use netverdict_engine::Protocol;
 
 use crate::error::{IoContext, NetError};
 use crate::names::{self, EXTERNAL_LINK, POD_LINK};
-use crate::netlink::{Mac, Netlink, Scope};
+use crate::netlink::{self, Mac, Netlink, Scope};
 use crate::nft;
 use crate::sys;
 use crate::{GATEWAY_IP, INFRA_IP};
@@ -435,11 +435,11 @@ fn route_to(router: &mut Netlink, index: i32, ip: Ipv4Addr, mac: Mac) -> io::Res
 /// Removes the route to the pod and sets its router end down; a link already gone is fine.
 fn cut_off(router: &mut Netlink, link: &str, ip: Ipv4Addr) -> io::Result<()> {
     let index = match router.link_index(link) {
-        Err(err) if err.raw_os_error() == Some(libc::ENODEV) => return Ok(()),
+        Err(err) if netlink::errno(&err) == Some(libc::ENODEV) => return Ok(()),
         other => other?,
     };
     match router.del_route(ip, 32, index) {
-        Err(err) if err.raw_os_error() != Some(libc::ESRCH) => return Err(err),
+        Err(err) if netlink::errno(&err) != Some(libc::ESRCH) => return Err(err),
         _ => {}
     }
     router.set_up(index, false)

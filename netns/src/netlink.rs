@@ -17,6 +17,12 @@ const NLM_F_ACK: u16 = 0x4;
 const NLM_F_REPLACE: u16 = 0x100;
 const NLM_F_EXCL: u16 = 0x200;
 const NLM_F_CREATE: u16 = 0x400;
+const NLM_F_CAPPED: u16 = 0x100;
+const NLM_F_ACK_TLVS: u16 = 0x200;
+const SOL_NETLINK: libc::c_int = 270;
+const NETLINK_CAP_ACK: libc::c_int = 10;
+const NETLINK_EXT_ACK: libc::c_int = 11;
+const NLMSGERR_ATTR_MSG: u16 = 1;
 
 const RTM_NEWLINK: u16 = 16;
 const RTM_GETLINK: u16 = 18;
@@ -129,6 +135,21 @@ impl Netlink {
         if rc != 0 {
             return Err(io::Error::last_os_error());
         }
+        // Errors with the kernel's explanation ("extended ack"), without an echo of the
+        // request. Both are optional: an older kernel just gives the errno.
+        for option in [NETLINK_EXT_ACK, NETLINK_CAP_ACK] {
+            let on: libc::c_int = 1;
+            // SAFETY: setsockopt with a pointer to a live int and its size.
+            unsafe {
+                libc::setsockopt(
+                    fd.as_raw_fd(),
+                    SOL_NETLINK,
+                    option,
+                    (&raw const on).cast(),
+                    size_of::<libc::c_int>() as libc::socklen_t,
+                );
+            }
+        }
         Ok(Netlink { fd, seq: 0 })
     }
 
@@ -180,6 +201,7 @@ impl Netlink {
                     ));
                 }
                 let ty = u16::from_ne_bytes(rest[4..6].try_into().unwrap());
+                let msg_flags = u16::from_ne_bytes(rest[6..8].try_into().unwrap());
                 let msg_seq = u32::from_ne_bytes(rest[8..12].try_into().unwrap());
                 let payload = &rest[NLMSG_HDRLEN..len];
                 rest = &rest[len.next_multiple_of(4).min(rest.len())..];
@@ -201,7 +223,7 @@ impl Netlink {
                 return if code == 0 {
                     Ok(answer)
                 } else {
-                    Err(io::Error::from_raw_os_error(-code))
+                    Err(kernel_error(-code, payload, msg_flags))
                 };
             }
         }
@@ -313,6 +335,65 @@ impl Netlink {
     }
 }
 
+/// An error the kernel answered, with its explanation when it gave one.
+#[derive(Debug)]
+pub(crate) struct KernelError {
+    errno: i32,
+    message: String,
+}
+
+impl std::fmt::Display for KernelError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let os = io::Error::from_raw_os_error(self.errno);
+        write!(f, "{os}: {}", self.message)
+    }
+}
+
+impl std::error::Error for KernelError {}
+
+/// The errno of an error from this module, with or without the kernel's explanation.
+pub(crate) fn errno(err: &io::Error) -> Option<i32> {
+    err.raw_os_error().or_else(|| {
+        err.get_ref()?
+            .downcast_ref::<KernelError>()
+            .map(|e| e.errno)
+    })
+}
+
+/// Builds the error of an `NLMSG_ERROR` payload: errno, the (capped) request header, then
+/// attributes of which `NLMSGERR_ATTR_MSG` holds the explanation.
+fn kernel_error(errno: i32, payload: &[u8], msg_flags: u16) -> io::Error {
+    let plain = io::Error::from_raw_os_error(errno);
+    if msg_flags & NLM_F_ACK_TLVS == 0 {
+        return plain;
+    }
+    let request_len = if msg_flags & NLM_F_CAPPED != 0 {
+        NLMSG_HDRLEN
+    } else {
+        payload
+            .get(4..8)
+            .map_or(0, |b| u32::from_ne_bytes(b.try_into().unwrap()) as usize)
+    };
+    let mut tlvs = payload
+        .get(4 + request_len.next_multiple_of(4)..)
+        .unwrap_or_default();
+    while tlvs.len() >= 4 {
+        let len = u16::from_ne_bytes([tlvs[0], tlvs[1]]) as usize;
+        let ty = u16::from_ne_bytes([tlvs[2], tlvs[3]]);
+        if len < 4 || len > tlvs.len() {
+            break;
+        }
+        if ty == NLMSGERR_ATTR_MSG {
+            let text = &tlvs[4..len];
+            let text = text.split(|&b| b == 0).next().unwrap_or_default();
+            let message = String::from_utf8_lossy(text).into_owned();
+            return io::Error::new(plain.kind(), KernelError { errno, message });
+        }
+        tlvs = &tlvs[len.next_multiple_of(4).min(tlvs.len())..];
+    }
+    plain
+}
+
 fn nul_terminated(s: &str) -> Vec<u8> {
     let mut out = s.as_bytes().to_vec();
     out.push(0);
@@ -332,5 +413,21 @@ mod tests {
         assert_eq!(attr(1, &[10, 0, 0, 1]).len(), 8);
         assert_eq!(ifinfomsg(7, IFF_UP, IFF_UP).len(), 16);
         assert_eq!(rtmsg(32, Scope::Link, RTN_UNICAST).len(), 12);
+    }
+
+    #[test]
+    fn kernel_errors_carry_the_explanation_and_errno() {
+        let mut payload = (-libc::EEXIST).to_ne_bytes().to_vec();
+        payload.extend_from_slice(&[0; NLMSG_HDRLEN]);
+        payload.extend(attr(NLMSGERR_ATTR_MSG, b"Nexthop device is not up\0"));
+        let err = kernel_error(libc::EEXIST, &payload, NLM_F_CAPPED | NLM_F_ACK_TLVS);
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(errno(&err), Some(libc::EEXIST));
+        assert!(
+            err.to_string().ends_with(": Nexthop device is not up"),
+            "{err}"
+        );
+        let plain = kernel_error(libc::ENODEV, &payload, NLM_F_CAPPED);
+        assert_eq!(errno(&plain), Some(libc::ENODEV));
     }
 }

@@ -56,7 +56,7 @@ impl PodNetwork {
         let mut cmd = tokio::process::Command::new(program);
         let paths = sys::cstring(self.netns.path.as_os_str())
             .and_then(|ns| Ok((ns, sys::cstring(self.resolv_conf.as_os_str())?)));
-        let mut setup = paths.map(|(netns, resolv_conf)| ChildSetup {
+        let setup = paths.map(|(netns, resolv_conf)| ChildSetup {
             netns,
             resolv_conf,
             run_as,
@@ -65,7 +65,7 @@ impl PodNetwork {
         // mount, umount2, setgroups, setgid, setuid) on memory prepared before the fork and does
         // not allocate; an error aborts the spawn.
         unsafe {
-            cmd.pre_exec(move || match &mut setup {
+            cmd.pre_exec(move || match &setup {
                 Ok(setup) => setup.enter(),
                 Err(err) => Err(io::Error::from(err.kind())),
             });
