@@ -259,8 +259,10 @@ impl LocalCluster {
         let log_dir = dir.path.join("logs");
         std::fs::create_dir_all(&log_dir)
             .map_err(io_err(format!("create {}", log_dir.display())))?;
+        let store = Store::new();
         let ctx = Arc::new(Ctx {
-            store: Store::new(),
+            events: Arc::new(Recorder::new(store.clone())),
+            store,
             fabric: RwLock::new(Some(fabric.clone())),
             dns: DnsRecords::new(EXTERNAL_HOSTS.iter().map(|(n, ip)| ((*n).to_owned(), *ip))),
             nodes,
@@ -272,7 +274,6 @@ impl LocalCluster {
             next_key: AtomicU64::new(0),
             changed: tokio::sync::Notify::new(),
             dns_ready: AtomicBool::new(false),
-            events: Arc::default(),
         });
         let mut cluster = LocalCluster {
             ctx: ctx.clone(),
@@ -290,9 +291,6 @@ impl LocalCluster {
         cluster
             .tasks
             .push(tokio::spawn(endpoints::run(ctx.clone())));
-        cluster
-            .tasks
-            .push(tokio::spawn(endpoints::run_namespaces(ctx.clone())));
         let pid = instance::own_pid_record();
         instance::write_atomic(&cluster.dir.pid_file(), &pid)
             .map_err(io_err("write the pid file"))?;

@@ -1,6 +1,8 @@
-//! The endpoints controller (Endpoints and EndpointSlices of selector-based Services, the
-//! Service translation in the fabric as kube-proxy programs it, the DNS records) and the
-//! namespace controller (deleting a namespace deletes what it holds, pods gracefully).
+//! The endpoints controller: Endpoints and EndpointSlices of selector-based Services, the
+//! Service translation in the fabric as kube-proxy programs it, and the DNS records.
+//!
+//! (Deleting a namespace needs no controller here: the store marks what it holds, pods go
+//! through the kubelet's graceful termination, and the store drops the namespace once empty.)
 //!
 //! The endpoints controller recomputes everything on each change of pods or Services (a few
 //! hundred objects at most here): simpler than incremental updates and never stale.
@@ -14,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use netverdict_apiserver::{Resource, Selection, WatchEvent};
+use netverdict_apiserver::{Resource, Selection};
 use netverdict_engine::Protocol;
 use netverdict_netns::{INFRA_IP, ServiceRule};
 use serde_json::{Value, json};
@@ -122,6 +124,9 @@ fn target_port(service_port: &Value, pod: &Value) -> Option<u16> {
         .as_u64()
         .and_then(|n| u16::try_from(n).ok())
 }
+
+/// Resolved ports of one Endpoints subset: (name, port, protocol).
+type PortKey = Vec<(String, u16, String)>;
 
 /// One endpoint: pod address, readiness and where it runs.
 struct Endpoint<'a> {
@@ -284,8 +289,7 @@ fn write_endpoints(
                "targetRef": {"kind": "Pod", "namespace": ns, "name": e.pod["metadata"]["name"], "uid": e.pod["metadata"]["uid"]}})
     };
     // Endpoints: one subset per distinct resolution of the ports (named ports may differ per pod).
-    let mut subsets: BTreeMap<Vec<(String, u16, String)>, (Vec<Value>, Vec<Value>)> =
-        BTreeMap::new();
+    let mut subsets: BTreeMap<PortKey, (Vec<Value>, Vec<Value>)> = BTreeMap::new();
     let resolve = |pod: Option<&Value>| -> Vec<(String, u16, String)> {
         ports
             .iter()
@@ -507,77 +511,6 @@ fn name_of(v: &Value) -> String {
         .as_str()
         .unwrap_or_default()
         .to_owned()
-}
-
-/// Namespace controller: a namespace marked for deletion loses its objects (pods through the
-/// kubelet's graceful termination), then goes.
-pub(crate) async fn run_namespaces(ctx: Arc<Ctx>) {
-    let deleting: Arc<std::sync::Mutex<HashSet<String>>> = Arc::default();
-    loop {
-        let Ok(mut rx) = ctx
-            .store
-            .watch(Resource::Namespaces, None, &Selection::default(), None)
-        else {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            continue;
-        };
-        while let Some(event) = rx.recv().await {
-            let (WatchEvent::Added(ns) | WatchEvent::Modified(ns)) = event else {
-                continue;
-            };
-            if ns["metadata"]["deletionTimestamp"].is_null() {
-                continue;
-            }
-            let name = name_of(&ns);
-            if !deleting
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(name.clone())
-            {
-                continue;
-            }
-            let (ctx, deleting) = (ctx.clone(), deleting.clone());
-            tokio::spawn(async move {
-                empty_namespace(&ctx, &name).await;
-                let _ = ctx.store.finalize_delete(Resource::Namespaces, None, &name);
-                deleting
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&name);
-            });
-        }
-    }
-}
-
-async fn empty_namespace(ctx: &Ctx, ns: &str) {
-    let all = Selection::default();
-    let namespaced = [
-        Resource::Pods,
-        Resource::Services,
-        Resource::Endpoints,
-        Resource::EndpointSlices,
-        Resource::ConfigMaps,
-        Resource::NetworkPolicies,
-        Resource::Events,
-    ];
-    loop {
-        let mut left = 0;
-        for r in namespaced {
-            let Ok((objs, _)) = ctx.store.list(r, Some(ns), &all) else {
-                continue;
-            };
-            for o in objs {
-                left += 1;
-                if o["metadata"]["deletionTimestamp"].is_null() {
-                    let _ = ctx.store.delete(r, Some(ns), &name_of(&o), None);
-                }
-            }
-        }
-        if left == 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[cfg(test)]

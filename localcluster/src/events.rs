@@ -19,18 +19,25 @@ pub(crate) struct ObjectRef {
     pub uid: String,
 }
 
-#[derive(Default)]
 pub(crate) struct Recorder {
+    store: Store,
     seen: Mutex<HashMap<(String, String, String), String>>,
     next: AtomicU64,
 }
 
 impl Recorder {
+    pub(crate) fn new(store: Store) -> Recorder {
+        Recorder {
+            store,
+            seen: Mutex::default(),
+            next: AtomicU64::new(0),
+        }
+    }
+
     /// Records an event; `warning` selects type `Warning` over `Normal`. Failures are logged:
     /// an event that cannot be written must not stop a controller.
     pub(crate) fn record(
         &self,
-        store: &Store,
         object: &ObjectRef,
         component: &str,
         host: Option<&str>,
@@ -45,6 +52,7 @@ impl Recorder {
             .unwrap_or_else(|e| e.into_inner())
             .get(&key)
             .cloned();
+        let store = &self.store;
         let ns = Some(object.namespace.as_str());
         if let Some(name) = existing {
             let bumped = store.mutate(Resource::Events, ns, &name, |ev| {

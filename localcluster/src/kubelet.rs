@@ -71,6 +71,8 @@ static ROUND_ROBIN: AtomicUsize = AtomicUsize::new(0);
 
 /// Watches pods and dispatches them until the task is aborted.
 pub(crate) async fn run(ctx: Arc<Ctx>) {
+    // A watch that was closed and reopened may have missed a deletion: compare now and then.
+    let mut resync = tokio::time::interval(Duration::from_secs(5));
     loop {
         let mut rx = match ctx
             .store
@@ -83,7 +85,15 @@ pub(crate) async fn run(ctx: Arc<Ctx>) {
                 continue;
             }
         };
-        while let Some(event) = rx.recv().await {
+        loop {
+            let event = tokio::select! {
+                event = rx.recv() => event,
+                _ = resync.tick() => {
+                    resync_pods(&ctx);
+                    continue;
+                }
+            };
+            let Some(event) = event else { break };
             match event {
                 WatchEvent::Added(pod) | WatchEvent::Modified(pod) => handle(&ctx, pod),
                 WatchEvent::Deleted(pod) => handle_deleted(&ctx, &pod),
@@ -91,6 +101,18 @@ pub(crate) async fn run(ctx: Arc<Ctx>) {
             }
             ctx.changed.notify_one();
         }
+    }
+}
+
+/// Stops pods whose object is gone (or was replaced by one with another uid).
+fn resync_pods(ctx: &Ctx) {
+    let pods = ctx.pods.lock().unwrap_or_else(|e| e.into_inner());
+    for ((ns, name), entry) in pods.iter() {
+        let current = ctx.store.get(Resource::Pods, Some(ns), name);
+        if current.is_ok_and(|p| p["metadata"]["uid"].as_str() == Some(entry.uid.as_str())) {
+            continue;
+        }
+        entry.delete_tx.send_replace(Some(0));
     }
 }
 
@@ -226,7 +248,6 @@ fn schedule(ctx: &Ctx, pod: &Value) {
             Ok(())
         });
         ctx.events.record(
-            &ctx.store,
             &object,
             "default-scheduler",
             None,
@@ -254,7 +275,6 @@ fn schedule(ctx: &Ctx, pod: &Value) {
     if bound.is_ok() {
         let message = format!("Successfully assigned {ns}/{name} to {}", node.name);
         ctx.events.record(
-            &ctx.store,
             &object,
             "default-scheduler",
             None,
@@ -437,7 +457,7 @@ async fn run_pod(
         Err(e) => {
             tracing::warn!(pod = %name, error = %e, "pod does not parse");
             wait_deleted(&mut delete_rx).await;
-            finish(&ctx, &ns, &name, None).await;
+            finish(&ctx, &object, None).await;
             return;
         }
     };
@@ -476,7 +496,6 @@ async fn run_pod(
     let Some(ip) = ctx.allocate_ip(&node) else {
         let message = format!("no free address in 10.244.{}.0/24", node.index);
         ctx.events.record(
-            &ctx.store,
             &object,
             "kubelet",
             Some(host),
@@ -485,7 +504,7 @@ async fn run_pod(
             &message,
         );
         wait_deleted(&mut delete_rx).await;
-        finish(&ctx, &ns, &name, None).await;
+        finish(&ctx, &object, None).await;
         return;
     };
     let key = ctx.next_pod_key();
@@ -498,7 +517,6 @@ async fn run_pod(
             ctx.release_ip(ip);
             let message = format!("Failed to create pod sandbox: {e}");
             ctx.events.record(
-                &ctx.store,
                 &object,
                 "kubelet",
                 Some(host),
@@ -507,7 +525,7 @@ async fn run_pod(
                 &message,
             );
             wait_deleted(&mut delete_rx).await;
-            finish(&ctx, &ns, &name, None).await;
+            finish(&ctx, &object, None).await;
             return;
         }
     };
@@ -550,7 +568,7 @@ async fn run_pod(
         };
         runner.run(&mut state, &mut delete_rx).await;
     }
-    finish(&ctx, &ns, &name, Some(network)).await;
+    finish(&ctx, &object, Some(network)).await;
 }
 
 async fn wait_deleted(delete_rx: &mut watch::Receiver<Option<i64>>) -> i64 {
@@ -565,7 +583,8 @@ async fn wait_deleted(delete_rx: &mut watch::Receiver<Option<i64>>) -> i64 {
 }
 
 /// Removes the pod's network, forgets it and lets the API server drop the object.
-async fn finish(ctx: &Ctx, ns: &str, name: &str, network: Option<PodNetwork>) {
+async fn finish(ctx: &Arc<Ctx>, object: &ObjectRef, network: Option<PodNetwork>) {
+    let (ns, name) = (object.namespace.as_str(), object.name.as_str());
     ctx.pods
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -578,10 +597,16 @@ async fn finish(ctx: &Ctx, ns: &str, name: &str, network: Option<PodNetwork>) {
         }
         ctx.release_ip(ip);
     }
-    if let Err(e) = ctx.store.finalize_delete(Resource::Pods, Some(ns), name) {
-        if e.code != 404 {
-            tracing::warn!(pod = name, error = %e, "finalize the pod's deletion");
+    match ctx.store.get(Resource::Pods, Some(ns), name) {
+        Ok(p) if p["metadata"]["uid"].as_str() == Some(object.uid.as_str()) => {
+            if let Err(e) = ctx.store.finalize_delete(Resource::Pods, Some(ns), name) {
+                tracing::warn!(pod = name, error = %e, "finalize the pod's deletion");
+            }
         }
+        // A new pod of the same name was created meanwhile; its events were ignored while
+        // this one still ran.
+        Ok(p) => handle(ctx, p),
+        Err(_) => {}
     }
 }
 
@@ -647,7 +672,6 @@ struct ContainerRunner<'a> {
 impl ContainerRunner<'_> {
     fn event(&self, warning: bool, reason: &str, message: &str) {
         self.ctx.events.record(
-            &self.ctx.store,
             self.object,
             "kubelet",
             Some(self.host),
@@ -675,19 +699,7 @@ impl ContainerRunner<'_> {
             match end {
                 RunEnd::Deleted => return,
                 RunEnd::DeadlineExceeded => {
-                    state.phase = "Failed";
-                    state.reason = Some("DeadlineExceeded");
-                    state.message = Some(
-                        "Pod was active on the node longer than the specified deadline".into(),
-                    );
-                    state.ready = false;
-                    state.write(self.ctx);
-                    self.event(
-                        true,
-                        "DeadlineExceeded",
-                        "Pod was active on the node longer than the specified deadline",
-                    );
-                    wait_deleted(delete_rx).await;
+                    deadline_exceeded(self, state, delete_rx).await;
                     return;
                 }
                 RunEnd::Exited(code) => {
@@ -727,7 +739,7 @@ impl ContainerRunner<'_> {
                         .is_some()
                     {
                         if delete_rx.borrow().is_none() {
-                            continue_deadline(self, state, delete_rx).await;
+                            deadline_exceeded(self, state, delete_rx).await;
                         }
                         return;
                     }
@@ -841,13 +853,11 @@ impl ContainerRunner<'_> {
                 netverdict_bin: self.ctx.netverdict_bin.clone(),
             };
             let failed = {
-                let ctx_store = self.ctx.store.clone();
                 let object = self.object.clone();
                 let host = self.host.to_owned();
                 let recorder = self.ctx.events.clone();
                 move |message: String| {
                     recorder.record(
-                        &ctx_store,
                         &object,
                         "kubelet",
                         Some(&host),
@@ -955,7 +965,8 @@ impl ContainerRunner<'_> {
     }
 }
 
-async fn continue_deadline(
+/// The pod outlived `activeDeadlineSeconds`: Failed, until deleted.
+async fn deadline_exceeded(
     runner: &ContainerRunner<'_>,
     state: &mut PodState,
     delete_rx: &mut watch::Receiver<Option<i64>>,
@@ -1209,12 +1220,12 @@ impl ExecHandler for Exec {
         let Some(info) = info else {
             return Err(bad_request(format!("pod {pod} is not running")));
         };
-        if let Some(c) = container {
-            if !info.containers.iter().any(|n| n == c) {
-                return Err(bad_request(format!(
-                    "container {c} is not valid for pod {pod}"
-                )));
-            }
+        if let Some(c) = container
+            && !info.containers.iter().any(|n| n == c)
+        {
+            return Err(bad_request(format!(
+                "container {c} is not valid for pod {pod}"
+            )));
         }
         let Some(first) = command.first() else {
             return Err(bad_request("you must specify at least 1 command".into()));

@@ -45,10 +45,10 @@ pub async fn wait_pod(
     pred: impl Fn(&Value) -> bool,
 ) -> Value {
     for _ in 0..1200 {
-        if let Ok(p) = store.get(Resource::Pods, Some(ns), name) {
-            if pred(&p) {
-                return p;
-            }
+        if let Ok(p) = store.get(Resource::Pods, Some(ns), name)
+            && pred(&p)
+        {
+            return p;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
