@@ -60,8 +60,9 @@ impl Args {
     }
 
     pub fn run(self) -> ExitCode {
-        let stdout = std::io::stdout();
-        let mut out = stdout.lock();
+        // Not locked for the whole command: `serve` and `probe-batch` write to stdout from other
+        // threads, which would wait forever on a lock held here.
+        let mut out = std::io::stdout();
         let result = match &self.command {
             Command::Validate(a) => validate::run(a, &mut out),
             Command::Plan(a) => plan::run(a, &mut out),
