@@ -359,7 +359,7 @@ fn folders_skip_policy_files_and_resolve_file_references() {
         .args(["validate", "--deny-warnings", "s"])
         .run();
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(out.stdout.trim(), "valid: 1 scenarios, 1 probes");
+    assert_eq!(out.stdout.trim(), "valid: 1 scenario, 1 probe");
 }
 
 #[test]

@@ -22,10 +22,12 @@ pub(crate) fn run(args: &ValidateArgs, out: &mut dyn Write) -> Result<u8, Expect
         return Ok(exit::INVALID_INPUT);
     }
     let probes: usize = loaded.scenarios.iter().map(|s| s.probes.len()).sum();
+    let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
     writeln!(
         out,
-        "valid: {} scenarios, {probes} probes",
-        loaded.scenarios.len()
+        "valid: {}, {}",
+        plural(loaded.scenarios.len(), "scenario"),
+        plural(probes, "probe")
     )?;
     Ok(exit::OK)
 }
