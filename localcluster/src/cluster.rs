@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -126,6 +126,8 @@ pub(crate) struct Ctx {
     /// Used host numbers of each node's range.
     ipam: Mutex<BTreeMap<u8, BTreeSet<u8>>>,
     next_key: AtomicU64,
+    /// Round robin position of the scheduler.
+    pub next_node: AtomicUsize,
     /// Pods or Services changed: the endpoints controller recomputes.
     pub changed: tokio::sync::Notify,
     /// Set once the `kube-dns` Service translates to a ready endpoint.
@@ -244,8 +246,20 @@ impl LocalCluster {
             )));
         }
         let dir = InstanceDir::new(&config.name);
-        if let Some(pid) = dir.pid().filter(|&p| instance::pid_alive(p)) {
-            return Err(ClusterError::AlreadyRunning(config.name.clone(), pid));
+        if let Some(pid) = dir.pid() {
+            if dir.is_alive() {
+                return Err(ClusterError::AlreadyRunning(config.name.clone(), pid));
+            }
+            // A dead instance of that name (killed): remove what it left before starting anew.
+            let name = config.name.clone();
+            let removed = tokio::task::spawn_blocking(move || {
+                netverdict_netns::destroy_leftovers(Some(&name))
+            })
+            .await
+            .map_err(|e| ClusterError::Other(e.to_string()))??;
+            if !removed.is_empty() {
+                tracing::info!(instance = %config.name, ?removed, "removed leftovers of a dead instance");
+            }
         }
         dir.create()
             .map_err(io_err(format!("create {}", dir.path.display())))?;
@@ -272,6 +286,7 @@ impl LocalCluster {
             pods: Mutex::new(HashMap::new()),
             ipam: Mutex::new(BTreeMap::new()),
             next_key: AtomicU64::new(0),
+            next_node: AtomicUsize::new(0),
             changed: tokio::sync::Notify::new(),
             dns_ready: AtomicBool::new(false),
         });

@@ -395,7 +395,12 @@ fn write_endpoints(
             slice_labels[k] = v.clone();
         }
     }
-    let slice_name = slice_name(name);
+    // The API server's own slice is named like its Service; the controller's get a suffix.
+    let slice_name = if fixed.is_some() {
+        name.to_owned()
+    } else {
+        slice_name(name)
+    };
     let slice = json!({
         "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
         "metadata": {"name": slice_name, "namespace": ns, "labels": slice_labels, "ownerReferences": owner,

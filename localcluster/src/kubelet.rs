@@ -24,7 +24,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Container, EnvVar, Pod, PodSpec};
@@ -66,8 +66,6 @@ pub(crate) struct RunInfo {
     pub working_dir: PathBuf,
     pub containers: Vec<String>,
 }
-
-static ROUND_ROBIN: AtomicUsize = AtomicUsize::new(0);
 
 /// Watches pods and dispatches them until the task is aborted.
 pub(crate) async fn run(ctx: Arc<Ctx>) {
@@ -228,7 +226,7 @@ fn schedule(ctx: &Ctx, pod: &Value) {
     let (ns, name) = (meta_str(pod, "namespace"), meta_str(pod, "name"));
     let object = object_ref(pod);
     let Some(node) = (!matching.is_empty())
-        .then(|| matching[ROUND_ROBIN.fetch_add(1, Ordering::Relaxed) % matching.len()])
+        .then(|| matching[ctx.next_node.fetch_add(1, Ordering::Relaxed) % matching.len()])
     else {
         let already = pod["status"]["conditions"].as_array().is_some_and(|c| {
             c.iter()

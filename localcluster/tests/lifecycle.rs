@@ -252,6 +252,28 @@ async fn shutdown_and_drop_leave_nothing_behind() {
         assert_eq!(netns_with_prefix(&prefix), Vec::<String>::new(), "{how}");
         assert_eq!(processes_with(&marker), Vec::<String>::new(), "{how}");
         assert!(!dir.exists(), "{how}: {} is left", dir.display());
+        // Nothing ever appeared in the machine's own namespace.
+        let links = std::process::Command::new("ip")
+            .args(["-o", "link", "show"])
+            .output()
+            .unwrap();
+        let links = String::from_utf8_lossy(&links.stdout).into_owned();
+        for line in links.lines() {
+            let name = line.split(':').nth(1).unwrap_or_default().trim();
+            assert!(
+                !name.starts_with("pod") && !name.starts_with("ext0"),
+                "{how}: host link {name}"
+            );
+        }
+        let tables = std::process::Command::new("nft")
+            .args(["list", "tables"])
+            .output()
+            .unwrap();
+        let tables = String::from_utf8_lossy(&tables.stdout).into_owned();
+        assert!(
+            !tables.contains("netverdict"),
+            "{how}: host nft tables {tables}"
+        );
     }
 }
 
