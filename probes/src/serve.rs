@@ -603,6 +603,22 @@ mod tests {
     }
 
     #[test]
+    fn args_merge_repeated_lists() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        let cli = Cli::parse_from(["x", "--tcp", "8080-8081,80", "--tcp", "80", "--udp", "53"]);
+        let config = cli.serve.to_config();
+        assert_eq!(config.tcp, [80, 8080, 8081]);
+        assert_eq!(config.udp, [53]);
+        assert!(config.sctp.is_empty() && config.bind.is_none());
+        assert!(Cli::try_parse_from(["x", "--tcp", "0"]).is_err());
+    }
+
+    #[test]
     fn greeting_waits_for_a_whole_method() {
         assert!(matches!(greeting(b"GET / HTTP/1.1"), Greeting::Http));
         assert!(matches!(greeting(b"GE"), Greeting::Undecided));
