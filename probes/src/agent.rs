@@ -100,6 +100,10 @@ pub struct ProbeBatchArgs {
 /// # Errors
 ///
 /// [`AgentError`] when the request cannot be read or is not accepted, or stdout fails.
+///
+/// # Caveats
+///
+/// Stdout belongs to the records: the caller must send its logs to stderr.
 pub async fn probe_batch(args: ProbeBatchArgs) -> Result<BatchSummary, AgentError> {
     let request = match args.request {
         Some(json) => parse_request(json.as_bytes()),

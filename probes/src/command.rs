@@ -90,6 +90,9 @@ impl ToolCommand {
                 let host = Host::parse(host)?;
                 let port = valid_port(*port)?;
                 validate_path(path)?;
+                // -v is for the classifier: curl exits 7 alike for refused and unreachable, and
+                // 28 alike before and after the connection; only its verbose lines tell them
+                // apart. The whole transfer may take twice the connect timeout.
                 let max_time = (request.timeout_secs * 2).to_string();
                 argv.extend(
                     [
