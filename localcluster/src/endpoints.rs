@@ -50,7 +50,9 @@ pub(crate) async fn run(ctx: Arc<Ctx>) {
     loop {
         // Coalesce bursts of changes (100 pods created at once) into one pass.
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let rules = reconcile(&ctx);
+        let (rules, plan) = reconcile(&ctx);
+        // The translation first, then the objects and names that announce it: whoever sees a
+        // ready endpoint listed can reach it through the Service.
         if applied.as_ref() != Some(&rules) {
             let to_apply = rules.clone();
             match ctx.with_fabric(move |f| f.apply_services(&to_apply)).await {
@@ -58,6 +60,7 @@ pub(crate) async fn run(ctx: Arc<Ctx>) {
                 Err(e) => tracing::warn!(error = %e, "apply Service rules"),
             }
         }
+        plan.write(&ctx);
         if let Some(rules) = &applied {
             let dns_ready = rules
                 .iter()
@@ -136,18 +139,50 @@ struct Endpoint<'a> {
     pod: &'a Value,
 }
 
-/// Recomputes Endpoints, EndpointSlices and DNS records; returns the Service rules.
-fn reconcile(ctx: &Ctx) -> Vec<ServiceRule> {
+/// An object write the reconciliation decided on.
+struct Upsert {
+    resource: Resource,
+    ns: String,
+    name: String,
+    object: Value,
+    fields: &'static [&'static str],
+    nested: Option<(&'static str, &'static str)>,
+}
+
+/// What one reconciliation writes once the Service rules are in place.
+#[derive(Default)]
+struct Plan {
+    upserts: Vec<Upsert>,
+    records: BTreeMap<(String, String), ServiceAddrs>,
+    managed: HashSet<(String, String)>,
+}
+
+impl Plan {
+    fn write(self, ctx: &Ctx) {
+        for u in self.upserts {
+            upsert(ctx, u);
+        }
+        ctx.dns.set_services(self.records);
+        remove_orphans(ctx, &self.managed);
+    }
+}
+
+/// Computes the Service rules and the Endpoints, EndpointSlices and DNS records.
+fn reconcile(ctx: &Ctx) -> (Vec<ServiceRule>, Plan) {
     let all = Selection::default();
     let (Ok((services, _)), Ok((pods, _))) = (
         ctx.store.list(Resource::Services, None, &all),
         ctx.store.list(Resource::Pods, None, &all),
     ) else {
-        return Vec::new();
+        return (Vec::new(), Plan::default());
     };
     let mut rules: BTreeMap<(Ipv4Addr, u16, u8), ServiceRule> = BTreeMap::new();
-    let mut records = BTreeMap::new();
-    let mut managed: HashSet<(String, String)> = HashSet::new();
+    let mut plan = Plan::default();
+    let Plan {
+        upserts,
+        records,
+        managed,
+    } = &mut plan;
     for svc in &services {
         let ns = svc["metadata"]["namespace"].as_str().unwrap_or_default();
         let name = svc["metadata"]["name"].as_str().unwrap_or_default();
@@ -166,7 +201,7 @@ fn reconcile(ctx: &Ctx) -> Vec<ServiceRule> {
             }
             ready_ips.insert(INFRA_IP);
             write_endpoints(
-                ctx,
+                upserts,
                 ns,
                 name,
                 svc,
@@ -205,7 +240,7 @@ fn reconcile(ctx: &Ctx) -> Vec<ServiceRule> {
                     }
                 }
             }
-            write_endpoints(ctx, ns, name, svc, &endpoints, &ports, None);
+            write_endpoints(upserts, ns, name, svc, &endpoints, &ports, None);
             managed.insert((ns.to_owned(), name.to_owned()));
         } else {
             // Without a selector the user manages the Endpoints object: use what it says.
@@ -268,15 +303,13 @@ fn reconcile(ctx: &Ctx) -> Vec<ServiceRule> {
             }
         }
     }
-    ctx.dns.set_services(records);
-    remove_orphans(ctx, &managed);
-    rules.into_values().collect()
+    (rules.into_values().collect(), plan)
 }
 
 /// Writes the Endpoints and the EndpointSlice of one Service (`fixed`: one address for every
 /// port, as for `kubernetes`).
 fn write_endpoints(
-    ctx: &Ctx,
+    upserts: &mut Vec<Upsert>,
     ns: &str,
     name: &str,
     svc: &Value,
@@ -356,15 +389,14 @@ fn write_endpoints(
         "metadata": {"name": name, "namespace": ns, "labels": if labels.is_null() { json!({}) } else { labels.clone() }},
         "subsets": subsets,
     });
-    upsert(
-        ctx,
-        Resource::Endpoints,
-        ns,
-        name,
-        endpoints_obj,
-        &["subsets"],
-        Some(("metadata", "labels")),
-    );
+    upserts.push(Upsert {
+        resource: Resource::Endpoints,
+        ns: ns.to_owned(),
+        name: name.to_owned(),
+        object: endpoints_obj,
+        fields: &["subsets"],
+        nested: Some(("metadata", "labels")),
+    });
 
     // The EndpointSlice: the first pod's port resolution (one slice per Service here).
     let slice_ports = resolve(endpoints.iter().find(|e| !e.terminating).map(|e| e.pod));
@@ -407,15 +439,14 @@ fn write_endpoints(
                      "annotations": {"endpoints.kubernetes.io/last-change-trigger-time": now()}},
         "addressType": "IPv4", "endpoints": slice_endpoints, "ports": slice_ports,
     });
-    upsert(
-        ctx,
-        Resource::EndpointSlices,
-        ns,
-        &slice_name,
-        slice,
-        &["endpoints", "ports"],
-        None,
-    );
+    upserts.push(Upsert {
+        resource: Resource::EndpointSlices,
+        ns: ns.to_owned(),
+        name: slice_name,
+        object: slice,
+        fields: &["endpoints", "ports"],
+        nested: None,
+    });
 }
 
 /// `<service>-<5 chars>`: stable per Service, shaped like the generated names.
@@ -433,27 +464,27 @@ fn slice_name(service: &str) -> String {
 
 /// Creates the object, or replaces the given top-level fields of the existing one (the store
 /// notifies watchers only when something changed).
-fn upsert(
-    ctx: &Ctx,
-    r: Resource,
-    ns: &str,
-    name: &str,
-    obj: Value,
-    fields: &[&str],
-    nested: Option<(&str, &str)>,
-) {
-    let result = ctx.store.mutate(r, Some(ns), name, |existing| {
+fn upsert(ctx: &Ctx, u: Upsert) {
+    let Upsert {
+        resource,
+        ns,
+        name,
+        object,
+        fields,
+        nested,
+    } = u;
+    let result = ctx.store.mutate(resource, Some(&ns), &name, |existing| {
         for f in fields {
-            existing[*f] = obj[*f].clone();
+            existing[*f] = object[*f].clone();
         }
         if let Some((a, b)) = nested {
-            existing[a][b] = obj[a][b].clone();
+            existing[a][b] = object[a][b].clone();
         }
         Ok(())
     });
     match result {
         Err(e) if e.code == 404 => {
-            if let Err(e) = ctx.store.create(r, Some(ns), obj) {
+            if let Err(e) = ctx.store.create(resource, Some(&ns), object) {
                 tracing::debug!(name, error = %e, "create endpoints");
             }
         }
