@@ -55,6 +55,8 @@ pub struct LocalClusterConfig {
     pub netverdict_bin: PathBuf,
     pub cni: CniMode,
     /// Also write the kubeconfig here (it always goes to `/run/netverdict/<name>/kubeconfig`).
+    /// The file must not exist or be one this instance wrote: a kubeconfig of the user's is
+    /// never replaced.
     pub kubeconfig: Option<PathBuf>,
     /// The API server's address (port 0 picks a free port); `None` runs without an API server
     /// (the Store is then reached through [`LocalCluster::store`] only, and no kubeconfig is
@@ -245,6 +247,14 @@ impl LocalCluster {
                 config.nodes
             )));
         }
+        if let Some(path) = &config.kubeconfig
+            && !instance::kubeconfig_is_ours_or_absent(path, &config.name)
+        {
+            return Err(ClusterError::Config(format!(
+                "{} exists and was not written by this instance: refusing to replace it",
+                path.display()
+            )));
+        }
         let dir = InstanceDir::new(&config.name);
         if let Some(pid) = dir.pid() {
             if dir.is_alive() {
@@ -402,7 +412,9 @@ impl LocalCluster {
         ] {
             let _ = std::fs::remove_file(f);
         }
-        if let Some(path) = &self.extra_kubeconfig {
+        if let Some(path) = &self.extra_kubeconfig
+            && instance::kubeconfig_is_ours_or_absent(path, &self.dir.name)
+        {
             let _ = std::fs::remove_file(path);
         }
         let _ = std::fs::remove_dir_all(&self.ctx.log_dir);

@@ -167,11 +167,29 @@ pub fn context_name(instance: &str) -> String {
     format!("netverdict-{instance}")
 }
 
+/// First line of every kubeconfig a local cluster writes: only such files are replaced or
+/// removed, so a user's own kubeconfig is never overwritten.
+pub fn kubeconfig_header(instance: &str) -> String {
+    format!(
+        "# kubeconfig of the netverdict local cluster {instance:?}; replaced and removed with it"
+    )
+}
+
+/// Whether `path` is free for the instance's kubeconfig: absent, or written by that instance.
+pub fn kubeconfig_is_ours_or_absent(path: &Path, instance: &str) -> bool {
+    match std::fs::read_to_string(path) {
+        Ok(text) => text.lines().next() == Some(kubeconfig_header(instance).as_str()),
+        Err(e) => e.kind() == io::ErrorKind::NotFound,
+    }
+}
+
 /// A kubeconfig for a plain-HTTP API server on `addr`, current-context set.
 pub fn kubeconfig_yaml(instance: &str, addr: SocketAddr) -> String {
     let ctx = context_name(instance);
+    let header = kubeconfig_header(instance);
     format!(
-        "apiVersion: v1
+        "{header}
+apiVersion: v1
 kind: Config
 clusters:
 - name: {ctx}
@@ -223,6 +241,20 @@ mod tests {
         for bad in ["", "-a", "A", "a_b", "abcdefghijklmnopq", "a.b"] {
             assert!(validate_name(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn kubeconfig_guard() {
+        let dir = std::env::temp_dir().join(format!("nv-kc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("config");
+        assert!(kubeconfig_is_ours_or_absent(&path, "a"));
+        std::fs::write(&path, kubeconfig_yaml("a", "127.0.0.1:1".parse().unwrap())).unwrap();
+        assert!(kubeconfig_is_ours_or_absent(&path, "a"));
+        assert!(!kubeconfig_is_ours_or_absent(&path, "b"));
+        std::fs::write(&path, "apiVersion: v1\nkind: Config\n").unwrap();
+        assert!(!kubeconfig_is_ours_or_absent(&path, "a"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

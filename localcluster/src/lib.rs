@@ -4,7 +4,41 @@
 //! cluster DNS. netverdict's runner and `kubectl` use it as they would a real cluster.
 //!
 //! Entry points: [`LocalCluster::start`] for tests and embedding; [`up`], [`down`], [`status`]
-//! and [`serve_foreground`] for the `netverdict local` commands.
+//! and [`serve_foreground`] for the `netverdict local` commands (their option structs derive
+//! `clap::Args`). Everything needs root.
+//!
+//! # What a fresh cluster has
+//! - nodes `<name>-control-plane`, `<name>-worker`, `<name>-worker2`, … (Ready, pod range
+//!   `10.244.<i>.0/24`, InternalIP `172.18.0.<i+2>`, which is reported only: nothing listens there);
+//! - the `kubernetes` Service (10.96.0.1:443), translated to an emulated endpoint
+//!   ([`netverdict_netns::INFRA_IP`]:6443 in the external namespace, an HTTP responder: pods can
+//!   connect, they do not reach the real API);
+//! - `kube-system/coredns-…` (label `k8s-app=kube-dns`) behind `kube-dns` (10.96.0.10, UDP and
+//!   TCP 53). Its "process" is this one: the DNS sockets are bound inside the pod's namespace;
+//! - the emulated external hosts [`EXTERNAL_HOSTS`] (`external.test` 203.0.113.10,
+//!   `external2.test` 198.51.100.10), answering HTTP on TCP 80 and 443 (plain HTTP on 443, no TLS).
+//!
+//! # Pods
+//! The first container's `command` + `args` run as real processes of the machine inside the
+//! pod's network namespace, with the pod's resolv.conf (`search <ns>.svc.cluster.local
+//! svc.cluster.local cluster.local`, `options ndots:5`), the spec's environment (downward API
+//! fieldRefs, ConfigMap refs, `$(VAR)`), and `runAsUser`/`runAsGroup`. Images are not pulled;
+//! the command `netverdict` runs [`LocalClusterConfig::netverdict_bin`]. Status follows a
+//! kubelet's: phases, conditions, container states with reasons and exit codes, restart policies
+//! with CrashLoopBackOff, readiness probes (exec, tcpSocket, httpGet; from inside the pod),
+//! `activeDeadlineSeconds`, Events. A command that cannot be found leaves the container Waiting
+//! with reason `RunContainerError`. Deletion is graceful: SIGTERM to the container's process
+//! group, SIGKILL after the grace period, then the network goes and the object with it.
+//! Container output goes to `<log dir>/<namespace>_<pod>.log` ([`LocalCluster::log_dir`]).
+//!
+//! # Services
+//! Endpoints and EndpointSlices list the selected pods; the fabric translates ClusterIP:port to
+//! one ready endpoint before any policy sees the packet, as kube-proxy does. A Service port with
+//! no ready endpoint refuses connections (ICMP port unreachable, as kube-proxy's REJECT).
+//!
+//! # Not emulated
+//! NetworkPolicy enforcement (objects are stored only), other containers than the first, init
+//! containers, liveness and startup probes, volumes, Secrets, NodePorts and LoadBalancers, IPv6.
 
 mod cli;
 mod cluster;
