@@ -536,10 +536,17 @@ impl Validator<'_, '_> {
         for (i, entry) in spec.probes.iter().enumerate() {
             for probe in self.probe_entry(&name, i, entry, &defaults, &services) {
                 if let Some(first) = probe_names.get(&probe.name) {
-                    let message = format!(
-                        "probe name {:?} is already used by spec.probes[{first}]; give one of them a distinct `name`",
-                        probe.name
-                    );
+                    let message = if *first == i {
+                        format!(
+                            "this entry yields the probe {:?} twice (the same cell twice?)",
+                            probe.name
+                        )
+                    } else {
+                        format!(
+                            "probe name {:?} is already used by spec.probes[{first}]; give one of them a distinct `name`",
+                            probe.name
+                        )
+                    };
                     self.error(&format!("spec.probes[{i}]"), message);
                     continue;
                 }
@@ -1753,10 +1760,16 @@ impl Validator<'_, '_> {
                     .find(|sp| sp.port == number && sp.protocol == protocol);
                 let Some(served) = served else {
                     let list = served_list(&pod.ports);
-                    let message = format!(
+                    let mut message = format!(
                         "port {number}/{} is not served by {p} (it serves {list})",
                         protocol_str(protocol)
                     );
+                    if let Some(other) = pod.ports.iter().find(|sp| sp.port == number) {
+                        message.push_str(&format!(
+                            "; add `protocol: {}`",
+                            protocol_str(other.protocol)
+                        ));
+                    }
                     match port {
                         Some(s) => self.error_at(s, &port_path, message),
                         None => self.error(path, message),

@@ -9,6 +9,8 @@ pub(crate) mod names;
 pub mod policy;
 pub mod raw;
 pub mod source;
+#[cfg(test)]
+mod tests;
 
 pub use load::{Loaded, load_paths, load_str};
 pub use model::{

@@ -1,0 +1,611 @@
+//! Table tests of loading: expansion into probes, defaults, and one test per validation error.
+
+use std::path::Path;
+use std::time::Duration;
+
+use netverdict_engine::Protocol;
+
+use crate::scenario::{
+    DenyMode, ExpectSource, Loaded, PodRef, Scheme, Target, Verdict, Via, load_str,
+};
+
+/// A scenario with namespaces `a` and `b`, pods `a/web` (no ports), `a/api` (8080 http, 5353/UDP
+/// dns, 9090), `a/db` (5432 postgres), `b/api` (8080 http), a service `a/api` (80 -> http), and
+/// the given policies and probes (YAML list items indented by four spaces).
+fn mk_scenario(policies: &str, probes: &str) -> String {
+    format!(
+        r#"apiVersion: netverdict.io/v1alpha1
+kind: Scenario
+metadata: {{name: test}}
+spec:
+  namespaces:
+    - {{name: a, labels: {{team: a}}}}
+    - {{name: b}}
+  pods:
+    - {{name: web, namespace: a, labels: {{app: web}}}}
+    - name: api
+      namespace: a
+      labels: {{app: api}}
+      ports: [{{port: 8080, name: http}}, {{port: 5353, protocol: UDP, name: dns}}, {{port: 9090}}]
+    - {{name: db, namespace: a, labels: {{app: db}}, ports: [{{port: 5432, name: postgres}}]}}
+    - {{name: api, namespace: b, labels: {{app: api}}, ports: [{{port: 8080, name: http}}]}}
+  services:
+    - {{name: api, namespace: a, selector: {{app: api}}, ports: [{{port: 80, targetPort: http, name: web}}]}}
+  policies:
+{policies}
+  probes:
+{probes}"#
+    )
+}
+
+fn load(policies: &str, probes: &str) -> Loaded {
+    load_str(Path::new("t.yaml"), &mk_scenario(policies, probes))
+}
+
+fn ok(policies: &str, probes: &str) -> crate::scenario::Scenario {
+    let loaded = load(policies, probes);
+    let errors: Vec<String> = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(ToString::to_string)
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    loaded.scenarios.into_iter().next().expect("a scenario")
+}
+
+/// The first error, as printed.
+fn error(policies: &str, probes: &str) -> String {
+    let loaded = load(policies, probes);
+    assert!(
+        loaded.scenarios.is_empty(),
+        "a scenario with errors is not kept"
+    );
+    loaded
+        .diagnostics
+        .iter()
+        .find(|d| d.is_error())
+        .map(ToString::to_string)
+        .expect("an error")
+}
+
+const NO_POLICIES: &str = "    []";
+
+#[test]
+fn a_single_probe_keeps_everything_the_runner_needs() {
+    let s = ok(
+        NO_POLICIES,
+        "    - {name: one, from: a/web, to: a/api, port: http, expect: deny, timeout: 750ms, deny: reject}",
+    );
+    assert_eq!(s.probes.len(), 1);
+    let p = &s.probes[0];
+    assert_eq!(p.scenario, "test");
+    assert_eq!(p.name, "one");
+    assert_eq!(p.from, PodRef::new("a", "web"));
+    assert_eq!(p.target, Target::Pod(PodRef::new("a", "api")));
+    assert_eq!(
+        (p.port, p.port_name.as_deref(), p.protocol, p.via),
+        (8080, Some("http"), Protocol::Tcp, Via::Tcp)
+    );
+    assert_eq!(
+        (p.expect.source, p.expect.verdict),
+        (ExpectSource::Explicit, Some(Verdict::Deny))
+    );
+    assert_eq!(
+        (p.timeout, p.deny),
+        (Duration::from_millis(750), DenyMode::Reject)
+    );
+    assert_eq!((p.http.as_ref(), p.dns.as_ref()), (None, None));
+    assert_eq!(
+        (p.location.line, p.location.column, p.path.as_str()),
+        (21, 7, "spec.probes[0]")
+    );
+}
+
+#[test]
+fn defaults_and_generated_names() {
+    let s = ok(
+        NO_POLICIES,
+        "    - {from: a/web, to: a/api, port: 5353, protocol: UDP}\n    - {from: a/web, to: a/api, port: 8080, via: http, path: /x, status: 204}",
+    );
+    let udp = &s.probes[0];
+    assert_eq!(udp.name, "a/web -> a/api:5353/UDP");
+    assert_eq!(
+        (udp.protocol, udp.via, udp.port_name.as_deref()),
+        (Protocol::Udp, Via::Udp, Some("dns"))
+    );
+    assert_eq!(
+        (udp.timeout, udp.deny),
+        (Duration::from_secs(2), DenyMode::Drop)
+    );
+    assert_eq!(udp.expect.source, ExpectSource::Auto);
+    assert_eq!(
+        udp.expect.verdict,
+        Some(Verdict::Allow),
+        "no policy: auto is allow"
+    );
+    let http = &s.probes[1];
+    assert_eq!(http.name, "a/web -> a/api:8080/TCP via http");
+    let check = http.http.as_ref().unwrap();
+    assert_eq!(
+        (check.scheme, check.path.as_str(), check.status),
+        (Scheme::Http, "/x", Some(204))
+    );
+}
+
+#[test]
+fn dns_probes_default_to_the_cluster_resolver() {
+    let s = ok(
+        NO_POLICIES,
+        "    - {from: a/web, via: dns, query: external.test}\n    - {from: a/web, via: dns, protocol: TCP, query: external.test}\n    - {from: a/web, to: a/api, port: dns, via: dns, query: x.test}",
+    );
+    let p = &s.probes[0];
+    assert_eq!(
+        (&p.target, p.port, p.protocol),
+        (&Target::ClusterDns, 53, Protocol::Udp)
+    );
+    assert_eq!(p.dns.as_ref().unwrap().query, "external.test");
+    assert_eq!(s.probes[1].protocol, Protocol::Tcp);
+    assert_eq!(
+        error(
+            NO_POLICIES,
+            "    - {from: a/web, to: a/db, via: dns, query: x.test}"
+        ),
+        "t.yaml:21:7: error: spec.probes[0]: port 53/UDP is not served by a/db (it serves 5432/TCP (postgres))"
+    );
+}
+
+#[test]
+fn matrices_expand_cell_by_cell_in_order() {
+    let s = ok(
+        NO_POLICIES,
+        "    - name: m\n      matrix:\n        from: [a/web, a/db]\n        to: [a/api]\n        ports: [http, 9090, {port: 5353, protocol: UDP}]\n      expect: allow",
+    );
+    let names: Vec<&str> = s.probes.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "m: a/web -> a/api:8080/TCP",
+            "m: a/db -> a/api:8080/TCP",
+            "m: a/web -> a/api:9090/TCP",
+            "m: a/db -> a/api:9090/TCP",
+            "m: a/web -> a/api:5353/UDP",
+            "m: a/db -> a/api:5353/UDP"
+        ]
+    );
+    assert!(
+        s.probes
+            .iter()
+            .all(|p| p.expect.source == ExpectSource::Explicit)
+    );
+}
+
+#[test]
+fn matrix_port_problems_are_reported_once_per_target() {
+    let loaded = load(
+        NO_POLICIES,
+        "    - matrix:\n        from: [a/web, a/db, b/api]\n        to: [a/api, b/api]\n        ports: [5353]",
+    );
+    let errors: Vec<_> = loaded.diagnostics.iter().filter(|d| d.is_error()).collect();
+    assert_eq!(
+        errors.len(),
+        2,
+        "one per target, not per source: {errors:#?}"
+    );
+    assert!(
+        errors[0]
+            .message
+            .contains("port 5353/TCP is not served by a/api")
+    );
+    assert!(
+        errors[1]
+            .message
+            .contains("port 5353/TCP is not served by b/api")
+    );
+}
+
+#[test]
+fn truth_tables_per_port() {
+    let s = ok(
+        NO_POLICIES,
+        r#"    - matrix:
+        from: [a/web, a/db]
+        to: [a/api]
+        ports: [8080, 9090]
+      expect:
+        8080: |
+          -     a/api
+          a/web .
+          a/db  X
+        9090: |
+          a/api
+          a/web ?
+          a/db  ."#,
+    );
+    let cells: Vec<(String, u16, Option<Verdict>)> = s
+        .probes
+        .iter()
+        .map(|p| (p.from.to_string(), p.port, p.expect.verdict))
+        .collect();
+    assert_eq!(
+        cells,
+        [
+            ("a/web".into(), 8080, Some(Verdict::Allow)),
+            ("a/db".into(), 8080, Some(Verdict::Deny)),
+            ("a/db".into(), 9090, Some(Verdict::Allow))
+        ]
+    );
+    assert!(
+        s.probes
+            .iter()
+            .all(|p| p.expect.source == ExpectSource::Table)
+    );
+}
+
+#[test]
+fn pods_selectors_and_services_expand() {
+    let s = ok(
+        NO_POLICIES,
+        "    - {name: apis, from: a/web, to: {pods: {namespace: a, selector: {matchLabels: {app: api}}}}, port: 8080}",
+    );
+    assert_eq!(
+        s.probes.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+        ["apis"]
+    );
+    let s = ok(
+        NO_POLICIES,
+        "    - {from: a/web, to: {service: api, namespace: a}, port: web, via: http}",
+    );
+    let p = &s.probes[0];
+    assert_eq!((p.port, p.port_name.as_deref()), (80, Some("web")));
+    assert_eq!(
+        p.target,
+        Target::Service {
+            namespace: "a".into(),
+            name: "api".into(),
+            backends: vec![PodRef::new("a", "api")],
+            target_port: 8080
+        }
+    );
+}
+
+#[test]
+fn auto_uses_the_scenario_policies() {
+    let policies = r#"    - apiVersion: networking.k8s.io/v1
+      kind: NetworkPolicy
+      metadata: {name: api-from-web, namespace: a}
+      spec:
+        podSelector: {matchLabels: {app: api}}
+        ingress:
+          - from: [{podSelector: {matchLabels: {app: web}}}]
+            ports: [{port: http}]"#;
+    let s = ok(
+        policies,
+        "    - {from: a/web, to: a/api, port: 8080}\n    - {from: a/db, to: a/api, port: 8080}\n    - {from: a/web, to: a/api, port: 9090}\n    - {from: a/db, to: {service: api, namespace: a}, port: 80}",
+    );
+    let verdicts: Vec<Option<Verdict>> = s.probes.iter().map(|p| p.expect.verdict).collect();
+    assert_eq!(
+        verdicts,
+        [
+            Some(Verdict::Allow),
+            Some(Verdict::Deny),
+            Some(Verdict::Deny),
+            Some(Verdict::Deny)
+        ]
+    );
+    assert!(
+        s.probes[0]
+            .expect
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("a/api-from-web, ingress rule 0")
+    );
+}
+
+#[test]
+fn every_error_names_its_field() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            NO_POLICIES,
+            "    - {from: a/web, to: a/apii, port: 8080}",
+            "spec.probes[0].to: pod a/apii is not defined in this scenario; did you mean a/api?",
+        ),
+        (
+            NO_POLICIES,
+            "    - {from: a/web, to: a/api}",
+            "spec.probes[0]: `port` is required",
+        ),
+        (
+            NO_POLICIES,
+            "    - {from: a/web, port: 8080}",
+            "spec.probes[0]: `to` is required",
+        ),
+        (
+            NO_POLICIES,
+            "    - {to: a/api, port: 8080}",
+            "spec.probes[0]: a probe needs `from`",
+        ),
+        (
+            NO_POLICIES,
+            "    - {from: web, to: a/api, port: 8080}",
+            "spec.probes[0].from: \"web\" is not a pod reference: write <namespace>/<pod>",
+        ),
+        (
+            NO_POLICIES,
+            "    - {from: a/web, to: a/api, port: 70000}",
+            "spec.probes[0].port: port 70000 is out of range",
+        ),
+        (
+            NO_POLICIES,
+            "    - {from: a/web, to: a/api, port: http, protocol: UDP}",
+            "port http is TCP but the probe says protocol UDP",
+        ),
+        (
+            NO_POLICIES,
+            "    - {from: a/web, to: a/api, port: 8080, via: udp, protocol: TCP}",
+            "via udp cannot run over TCP",
+        ),
+        (
+            NO_POLICIES,
+            "    - {from: a/web, to: a/api, port: 5353}",
+            "port 5353/TCP is not served by a/api (it serves 8080/TCP (http), 5353/UDP (dns), 9090/TCP); add `protocol: UDP`",
+        ),
+        (
+            NO_POLICIES,
+            "    - {from: a/web, to: {pods: {namespace: a, selector: {matchLabels: {app: db}}}}, port: 8080}",
+            "port 8080/TCP is not served by a/db",
+        ),
+        (
+            NO_POLICIES,
+            "    - {matrix: {from: [a/web], to: [a/api], ports: [http, 8080]}}",
+            "this entry yields the probe \"a/web -> a/api:8080/TCP\" twice",
+        ),
+        (
+            NO_POLICIES,
+            "    - {from: a/web, to: a/api, port: 8080, path: /x}",
+            "`path`, `scheme` and `status` only apply to `via: http` probes",
+        ),
+        (
+            NO_POLICIES,
+            "    - {from: a/web, to: a/api, port: 8080, query: x.test}",
+            "`query` only applies to `via: dns` probes",
+        ),
+        (
+            NO_POLICIES,
+            "    - {from: a/web, via: dns}",
+            "a `via: dns` probe needs `query`",
+        ),
+        (
+            NO_POLICIES,
+            "    - {from: a/web, to: a/api, port: 8080, via: http, status: 700}",
+            "700 is not an HTTP status code",
+        ),
+        (
+            NO_POLICIES,
+            "    - {from: a/web, to: {ip: 300.1.1.1}, port: 80}",
+            "spec.probes[0].to.ip: \"300.1.1.1\" is not an IPv4 or IPv6 address",
+        ),
+        (
+            NO_POLICIES,
+            "    - {from: a/web, to: {ip: 203.0.113.10}, port: http}",
+            "port names only work for scenario pods and services",
+        ),
+        (
+            NO_POLICIES,
+            "    - {from: a/web, to: {service: apx, namespace: a}, port: 80}",
+            "spec.probes[0].to.service: service a/apx is not defined in spec.services; did you mean a/api?",
+        ),
+        (
+            NO_POLICIES,
+            "    - {from: a/web, to: {service: api, namespace: a}, port: 81}",
+            "service a/api has no port 81/TCP",
+        ),
+        (
+            NO_POLICIES,
+            "    - {from: a/web, to: {service: api}, port: 80}",
+            "a service target needs `namespace`",
+        ),
+        (
+            NO_POLICIES,
+            "    - {from: a/web, to: {host: a.test, ip: 1.2.3.4}, port: 80}",
+            "a target map holds exactly one of",
+        ),
+        (
+            NO_POLICIES,
+            "    - {from: a/web, to: {pods: {namespace: a, selector: {matchLabels: {app: nope}}}}, port: 80}",
+            "spec.probes[0].to.pods.selector: selector app=nope matches no pod of namespace a",
+        ),
+        (
+            NO_POLICIES,
+            "    - {from: a/web, to: a/api, port: 8080, expect: \"-  a/api\\na/web .\\n\"}",
+            "truth tables are for a `matrix`",
+        ),
+        (
+            NO_POLICIES,
+            "    - {from: a/web, to: a/api, port: 8080, timeout: 0s}",
+            "the timeout must be longer than zero",
+        ),
+        (
+            NO_POLICIES,
+            "    - {from: a/web, to: a/api, port: 8080, timeout: 1h}",
+            "longer than the maximum of 5m",
+        ),
+        (
+            NO_POLICIES,
+            "    - {from: a/web, to: a/api, port: 8080}\n    - {from: a/web, to: a/api, port: 8080}",
+            "spec.probes[1]: probe name \"a/web -> a/api:8080/TCP\" is already used by spec.probes[0]",
+        ),
+        (
+            NO_POLICIES,
+            "    - {name: \"\", from: a/web, to: a/api, port: 8080}",
+            "spec.probes[0].name: \"\" is not a valid probe name",
+        ),
+        (
+            NO_POLICIES,
+            "    - {from: a/web, matrix: {from: [a/web], to: [a/api], ports: [8080]}}",
+            "spec.probes[0].from: `from` cannot be combined with `matrix`",
+        ),
+        (
+            NO_POLICIES,
+            "    - {matrix: {from: [a/web], to: [a/api], ports: []}}",
+            "spec.probes[0].matrix.ports: a matrix needs at least one port",
+        ),
+        (
+            NO_POLICIES,
+            "    - {matrix: {from: [a/web], to: [a/api], ports: [8080, 9090]}, expect: {8080: \"a/api\\na/web .\"}}",
+            "no truth table for port 9090",
+        ),
+        (
+            NO_POLICIES,
+            "    - {matrix: {from: [a/web], to: [a/api], ports: [8080]}, expect: {8081: \"a/api\\na/web .\"}}",
+            "port 8081 is not one of this matrix's ports",
+        ),
+        (
+            NO_POLICIES,
+            "    - {matrix: {from: [a/web], to: [a/api], ports: [8080]}, expect: \"a/api b/api\\na/web . .\"}",
+            "truth table: column b/api is not a target of this matrix",
+        ),
+        (
+            NO_POLICIES,
+            "    - {matrix: {from: [a/web], to: [a/api], ports: [8080]}, expect: \"a/api\\na/web Y\"}",
+            "truth table: \"Y\" is not a mark",
+        ),
+        (
+            NO_POLICIES,
+            "    - {from: a/web, to: a/api, port: 8080, expect: maybe}",
+            "\"maybe\" is not an expectation: use allow, deny or auto",
+        ),
+        (
+            "    - {apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: p}, spec: {podSelector: {}}}",
+            "    - {from: a/web, to: a/api, port: 8080}",
+            "spec.policies[0].metadata: metadata.namespace is required when the scenario does not have exactly one namespace",
+        ),
+        (
+            "    - {apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: p, namespace: c}, spec: {podSelector: {}}}",
+            "    - {from: a/web, to: a/api, port: 8080}",
+            "spec.policies[0].metadata.namespace: namespace c is not defined in spec.namespaces",
+        ),
+        (
+            "    - {apiVersion: networking.k8s.io/v1, kind: Policy, metadata: {name: p, namespace: a}, spec: {podSelector: {}}}",
+            "    - {from: a/web, to: a/api, port: 8080}",
+            "spec.policies[0].kind: unsupported kind \"Policy\"; expected NetworkPolicy",
+        ),
+        (
+            "    - {kind: NetworkPolicy, metadata: {name: p, namespace: a}, spec: {podSelector: {}}}",
+            "    - {from: a/web, to: a/api, port: 8080}",
+            "an inline NetworkPolicy needs apiVersion, kind, metadata and spec (missing: apiVersion)",
+        ),
+        (
+            "    - {file: x.yaml, kind: NetworkPolicy}",
+            "    - {from: a/web, to: a/api, port: 8080}",
+            "a policy entry is either {file: PATH} or an inline NetworkPolicy, not both",
+        ),
+        (
+            "    - {apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: p, namespace: a}, spec: {podSelector: {}, policyTypes: [Inbound]}}",
+            "    - {from: a/web, to: a/api, port: 8080}",
+            "spec.policies[0].spec.policyTypes[0]:",
+        ),
+        (
+            "    - {apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: p, namespace: a}, spec: {podSelector: {}}}\n    - {apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: p, namespace: a}, spec: {podSelector: {}}}",
+            "    - {from: a/web, to: a/api, port: 8080}",
+            "spec.policies[1].metadata.name: policy a/p is defined twice",
+        ),
+    ];
+    for (policies, probes, wanted) in cases {
+        let got = error(policies, probes);
+        assert!(got.contains(wanted), "wanted {wanted:?}\n   got {got}");
+        assert!(got.starts_with("t.yaml:"), "{got}");
+    }
+}
+
+#[test]
+fn pod_namespace_and_service_errors() {
+    let text = mk_scenario(NO_POLICIES, "    - {from: a/web, to: a/api, port: 8080}");
+    let cases = [
+        (
+            "{name: web, namespace: a, labels: {app: web}}",
+            "{name: Web, namespace: a}",
+            "spec.pods[0].name: invalid value \"Web\"",
+        ),
+        (
+            "{name: web, namespace: a, labels: {app: web}}",
+            "{name: web, namespace: c}",
+            "namespace c is not defined in spec.namespaces",
+        ),
+        (
+            "{name: web, namespace: a, labels: {app: web}}",
+            "{name: web, namespace: a, labels: {app: \"-x\"}}",
+            "spec.pods[0].labels.app: invalid value \"-x\"",
+        ),
+        (
+            "{name: web, namespace: a, labels: {app: web}}",
+            "{name: web, namespace: a, ports: [{port: 80, name: HTTP}]}",
+            "spec.pods[0].ports[0].name: invalid value \"HTTP\"",
+        ),
+        (
+            "{name: web, namespace: a, labels: {app: web}}",
+            "{name: web, namespace: a, ports: [{port: 80}, {port: 80}]}",
+            "port 80/TCP is listed twice",
+        ),
+        (
+            "{name: web, namespace: a, labels: {app: web}}",
+            "{name: web, namespace: a, ports: [{port: 0}]}",
+            "port 0 is out of range",
+        ),
+        (
+            "{name: web, namespace: a, labels: {app: web}}",
+            "{name: web, namespace: a, node: \"Node 1\"}",
+            "spec.pods[0].node: invalid value \"Node 1\"",
+        ),
+        (
+            "{name: b}",
+            "{name: a}",
+            "spec.namespaces[1].name: namespace a is defined twice",
+        ),
+        (
+            "{name: b}",
+            "{name: b, labels: {kubernetes.io/metadata.name: c}}",
+            "kubernetes.io/metadata.name is always b",
+        ),
+        (
+            "selector: {app: api}",
+            "selector: {}",
+            "a service needs a non-empty selector",
+        ),
+        (
+            "targetPort: http",
+            "targetPort: 0",
+            "port 0 is out of range",
+        ),
+    ];
+    for (from, to, wanted) in cases {
+        assert!(text.contains(from), "{from}");
+        let loaded = load_str(Path::new("t.yaml"), &text.replacen(from, to, 1));
+        let got = loaded
+            .diagnostics
+            .iter()
+            .find(|d| d.is_error())
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        assert!(got.contains(wanted), "wanted {wanted:?}\n   got {got}");
+    }
+}
+
+#[test]
+fn several_documents_and_located_type_errors() {
+    let one = mk_scenario(NO_POLICIES, "    - {from: a/web, to: a/api, port: 8080}");
+    let two = one
+        .replace("name: test", "name: second")
+        .replace("port: 8080}", "port: [8080]}");
+    let loaded = load_str(Path::new("t.yaml"), &format!("{one}\n---\n{two}\n"));
+    assert_eq!(loaded.scenarios.len(), 1, "the first document is valid");
+    let errors: Vec<String> = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].starts_with("t.yaml:43:32: error: spec.probes[0].port: invalid type: sequence, expected a port number"), "{}", errors[0]);
+}
