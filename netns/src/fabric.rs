@@ -114,6 +114,13 @@ fn pod_mac(ip: Ipv4Addr) -> Mac {
 /// or DAD traffic; the fabric is IPv4 only), `lo` keeps `::1`.
 const COMMON_SYSCTLS: [(&str, &str); 1] = [("ipv6/conf/default/disable_ipv6", "1")];
 
+/// Pods also let unprivileged processes bind ports below 1024, as containerd 2 sets up every
+/// pod (a non-root responder under Pod Security "restricted" can then serve port 80).
+const POD_SYSCTLS: [(&str, &str); 2] = [
+    ("ipv6/conf/default/disable_ipv6", "1"),
+    ("ipv4/ip_unprivileged_port_start", "0"),
+];
+
 impl Fabric {
     /// Creates the router and external namespaces.
     ///
@@ -272,7 +279,7 @@ impl Fabric {
         };
         // The namespace first: creating it fails when the key is taken, before anything else.
         let netlink =
-            sys::create_netns(&pod.netns.path, &COMMON_SYSCTLS).map_err(|err| match err {
+            sys::create_netns(&pod.netns.path, &POD_SYSCTLS).map_err(|err| match err {
                 NetError::Io { source, .. } if source.kind() == io::ErrorKind::AlreadyExists => {
                     NetError::invalid("pod key", format!("{key:?} is already in use"))
                 }
