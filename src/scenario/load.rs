@@ -245,9 +245,38 @@ fn parse_message(err: &serde_saphyr::Error) -> String {
         .into_owned();
     // Keep one line: the location is reported by the caller.
     let first = message.lines().next().unwrap_or("").to_string();
-    match first.rfind(" at line ") {
+    let first = match first.rfind(" at line ") {
         Some(i) => first[..i].to_string(),
         None => first,
+    };
+    explain_serde_message(&first)
+}
+
+/// Makes serde's terse messages kinder: a suggestion for a misspelt field or variant, words for
+/// a bare integer type.
+fn explain_serde_message(message: &str) -> String {
+    for (prefix, kind) in [("unknown field `", "field"), ("unknown variant `", "value")] {
+        let Some(rest) = message.strip_prefix(prefix) else {
+            continue;
+        };
+        let Some((wrong, expected)) = rest.split_once('`') else {
+            continue;
+        };
+        let candidates: Vec<&str> = expected
+            .trim_start_matches(", expected one of ")
+            .trim_start_matches(", expected ")
+            .split(", ")
+            .map(|c| c.trim_matches('`'))
+            .collect();
+        if let Some(near) = names::did_you_mean(wrong, candidates.iter().copied()) {
+            return format!("{message}; did you mean `{near}` (a {kind} name)?");
+        }
+        return message.to_string();
+    }
+    match message {
+        "invalid u8" | "invalid u16" | "invalid u32" | "invalid u64" | "invalid i32"
+        | "invalid i64" => "expected a whole number".to_string(),
+        other => other.to_string(),
     }
 }
 
