@@ -483,18 +483,16 @@ fn node_infos(instance: &str, count: usize) -> Vec<NodeInfo> {
 
 fn start_external_hosts(fabric: &Fabric) -> Result<Vec<JoinHandle<()>>, ClusterError> {
     let ext = fabric.external();
+    let tls = external::tls_acceptor().map_err(io_err("load the external hosts' certificate"))?;
     let mut listeners = Vec::new();
     for (name, ip) in EXTERNAL_HOSTS {
-        for port in [80, 443] {
-            listeners.push((name.to_owned(), SocketAddr::from((ip, port))));
-        }
+        listeners.push((name, SocketAddr::from((ip, 80)), None));
+        listeners.push((name, SocketAddr::from((ip, 443)), Some(tls.clone())));
     }
-    listeners.push((
-        "kubernetes".to_owned(),
-        SocketAddr::from((INFRA_IP, API_ENDPOINT_PORT)),
-    ));
+    let api = SocketAddr::from((INFRA_IP, API_ENDPOINT_PORT));
+    listeners.push((external::API_HOST, api, Some(tls)));
     let mut tasks = Vec::new();
-    for (name, addr) in listeners {
+    for (name, addr, tls) in listeners {
         let std_listener = ext
             .bind_tcp(addr)
             .map_err(io_err(format!("listen on {addr} in {}", ext.name)))?;
@@ -503,7 +501,11 @@ fn start_external_hosts(fabric: &Fabric) -> Result<Vec<JoinHandle<()>>, ClusterE
             .map_err(io_err("set_nonblocking"))?;
         let listener = tokio::net::TcpListener::from_std(std_listener)
             .map_err(io_err("register a listener"))?;
-        tasks.push(tokio::spawn(external::serve_http(listener, name)));
+        tasks.push(tokio::spawn(external::serve_http(
+            listener,
+            name.to_owned(),
+            tls,
+        )));
     }
     Ok(tasks)
 }
