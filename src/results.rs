@@ -26,6 +26,12 @@ pub(crate) struct ScenarioResult {
     /// The file the scenario was read from.
     pub(crate) file: String,
     pub(crate) duration_ms: u64,
+    /// Creating the objects and waiting for the pods.
+    pub(crate) setup_ms: u64,
+    /// From the policies being applied to the end of the confirming round.
+    pub(crate) probing_ms: u64,
+    /// Exec calls the probing made (one per source pod and round, plus controls).
+    pub(crate) exec_calls: usize,
     pub(crate) probes: Vec<ProbeResult>,
 }
 

@@ -173,6 +173,9 @@ mod tests {
                 name: "shop-isolation".to_owned(),
                 file: "scenarios/shop.yaml".to_owned(),
                 duration_ms: 2400,
+                setup_ms: 1000,
+                probing_ms: 1400,
+                exec_calls: 4,
                 probes: vec![
                     probe(
                         ProbeStatus::Pass,

@@ -118,7 +118,7 @@ pub(crate) async fn execute(
             }
         }
     }
-    result.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    result.duration_ms = millis(started.elapsed());
     result
 }
 
@@ -134,7 +134,9 @@ async fn run_all(
     for mut scenario in scenarios {
         let started = Instant::now();
         observer.scenario_started(&scenario.name, scenario.pods.len(), scenario.probes.len());
+        let calls_before = exec.calls.load(std::sync::atomic::Ordering::Relaxed);
         let outcome = run_scenario(client, &mut scenario, config, observer, exec, touched).await;
+        let exec_calls = exec.calls.load(std::sync::atomic::Ordering::Relaxed) - calls_before;
         // The scenario's objects go before the next scenario begins, whatever happened.
         let namespaces: Vec<String> = touched.used.iter().cloned().collect();
         let cleaned = delete_run(
@@ -145,7 +147,7 @@ async fn run_all(
             Duration::from_secs(60),
         )
         .await;
-        let probes = outcome.map_err(|error| format!("scenario {}: {error}", scenario.name))?;
+        let (probes, phases) = outcome.map_err(|error| format!("scenario {}: {error}", scenario.name))?;
         if !cleaned.failed.is_empty() {
             return Err(format!(
                 "scenario {}: cleanup failed: {}",
@@ -156,7 +158,10 @@ async fn run_all(
         let result = ScenarioResult {
             name: scenario.name.clone(),
             file: scenario.location.file.display().to_string(),
-            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            duration_ms: millis(started.elapsed()),
+            setup_ms: millis(phases.setup),
+            probing_ms: millis(phases.probing),
+            exec_calls,
             probes,
         };
         observer.scenario_finished(&result);
@@ -172,8 +177,9 @@ async fn run_scenario(
     observer: &dyn RunObserver,
     exec: &KubeExec,
     touched: &mut Touched,
-) -> Result<Vec<crate::results::ProbeResult>, String> {
+) -> Result<(Vec<crate::results::ProbeResult>, Phases), String> {
     let run = &config.run_id;
+    let started = Instant::now();
 
     // Setup.
     for namespace in &scenario.namespaces {
@@ -241,6 +247,7 @@ async fn run_scenario(
             .map_err(|e| e.to_string())?;
     }
     let applied = Instant::now();
+    let setup = applied - started;
     let predictions = resolve_live(client, scenario, &addresses).await;
 
     // Probing.
@@ -257,7 +264,17 @@ async fn run_scenario(
     for (probe, prediction) in probes.iter_mut().zip(predictions) {
         probe.prediction = prediction;
     }
-    Ok(probes)
+    Ok((probes, Phases { setup, probing: applied.elapsed() }))
+}
+
+/// How long a scenario's phases took.
+struct Phases {
+    setup: Duration,
+    probing: Duration,
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Waits until the scenario's Services that probes target have a ready endpoint, up to `limit`;

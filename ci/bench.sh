@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Benchmarks of netverdict's speed and memory targets, on a local cluster (root, Debian).
+#
+#   ci/bench.sh matrix      30x30 single-port matrix (900 probes, half denied, 1 s timeout):
+#                           the runner's probing phase, and the upstream e2e method (one
+#                           `kubectl exec` per probe, 3 workers) on the same pods and policies
+#   ci/bench.sh scale       100 pods, 10,000 probes: pod start-up and the runner's peak RSS
+#   ci/bench.sh             both
+#
+# Prints one line per measurement; nothing here is a pass/fail test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./ci/install-deps.sh
+command -v /usr/bin/time >/dev/null || { apt-get install -y -qq time >/dev/null; }
+cargo build --release --locked --bin netverdict >/dev/null
+bin=$PWD/target/release/netverdict
+work=$(mktemp -d)
+name="bench$$"
+trap '"$bin" local down --name "$name" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+
+# A scenario of N pods in one namespace, half labelled even and half odd, where each group
+# accepts only its own: N*N probes on TCP 80, half of them denied.
+scenario() {
+  local pods=$1 file=$2
+  {
+    echo "apiVersion: netverdict.io/v1alpha1"
+    echo "kind: Scenario"
+    echo "metadata: {name: matrix-$pods}"
+    echo "spec:"
+    echo "  defaults: {timeout: 1s}"
+    echo "  namespaces: [{name: bench}]"
+    echo "  pods:"
+    for i in $(seq 0 $((pods - 1))); do
+      echo "    - {name: p$i, namespace: bench, labels: {group: g$((i % 2))}, ports: [{port: 80}]}"
+    done
+    echo "  policies:"
+    for g in 0 1; do
+      echo "    - {apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: only-g$g, namespace: bench},"
+      echo "       spec: {podSelector: {matchLabels: {group: g$g}}, ingress: [{from: [{podSelector: {matchLabels: {group: g$g}}}]}]}}"
+    done
+    echo "  probes:"
+    local all
+    all=$(seq -s, -f "bench/p%g" 0 $((pods - 1)))
+    echo "    - matrix: {from: [$all], to: [$all], ports: [80]}"
+    echo "      expect: auto"
+  } >"$file"
+}
+
+up() {
+  "$bin" local up --name "$name" --nodes 2 >/dev/null
+  export KUBECONFIG=/run/netverdict/$name/kubeconfig
+}
+
+json_field() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
+
+matrix() {
+  scenario 30 "$work/matrix.yaml"
+  up
+  /usr/bin/time -f "%e %M" -o "$work/time" \
+    "$bin" run "$work/matrix.yaml" --kubeconfig "$KUBECONFIG" --json "$work/matrix.json" --run-id bench --keep -q >/dev/null || true
+  local probing setup calls status
+  probing=$(json_field "$work/matrix.json" 'd["scenarios"][0]["probingMs"]')
+  setup=$(json_field "$work/matrix.json" 'd["scenarios"][0]["setupMs"]')
+  calls=$(json_field "$work/matrix.json" 'd["scenarios"][0]["execCalls"]')
+  status=$(json_field "$work/matrix.json" '",".join(sorted({p["status"] for p in d["scenarios"][0]["probes"]}))')
+  echo "matrix 30x30: probing phase ${probing} ms (${calls} exec calls, statuses: ${status}); setup ${setup} ms"
+
+  # The upstream e2e method on the same pods and policies: one exec per probe, 3 workers.
+  kubectl get pods -n bench -o jsonpath='{range .items[*]}{.metadata.name} {.status.podIP}{"\n"}{end}' >"$work/ips"
+  while read -r from _; do
+    while read -r _ ip; do
+      echo "$from $ip"
+    done <"$work/ips"
+  done <"$work/ips" >"$work/pairs"
+  local start end
+  start=$(date +%s.%N)
+  xargs -P 3 -L 1 sh -c 'kubectl exec -n bench "$0" -- nc -vz -w 1 -n "$1" 80 >/dev/null 2>&1 || true' <"$work/pairs"
+  end=$(date +%s.%N)
+  local baseline
+  baseline=$(python3 -c "print(round(($end - $start) * 1000))")
+  echo "matrix 30x30: one exec per probe with 3 workers: ${baseline} ms ($(wc -l <"$work/pairs") execs)"
+  python3 -c "print(f'matrix 30x30: speed-up {${baseline} / max(${probing}, 1):.1f}x')"
+  "$bin" cleanup --run-id bench --kubeconfig "$KUBECONFIG" >/dev/null
+  "$bin" local down --name "$name" >/dev/null
+}
+
+scale() {
+  scenario 100 "$work/scale.yaml"
+  up
+  /usr/bin/time -f "%e %M" -o "$work/time" \
+    "$bin" run "$work/scale.yaml" --kubeconfig "$KUBECONFIG" --json "$work/scale.json" -q >/dev/null || true
+  local rss setup probing probes
+  read -r _ rss <"$work/time"
+  setup=$(json_field "$work/scale.json" 'd["scenarios"][0]["setupMs"]')
+  probing=$(json_field "$work/scale.json" 'd["scenarios"][0]["probingMs"]')
+  probes=$(json_field "$work/scale.json" 'len(d["scenarios"][0]["probes"])')
+  echo "scale: ${probes} probes; runner peak RSS $((rss / 1024)) MB; 100 pods created and started in ${setup} ms; probing ${probing} ms"
+  local cluster_rss
+  cluster_rss=$(awk '/VmHWM/ {print int($2/1024)}' "/proc/$(awk '{print $1}' /run/netverdict/$name/pid)/status" 2>/dev/null || echo "?")
+  echo "scale: local cluster peak RSS ${cluster_rss} MB"
+  "$bin" local down --name "$name" >/dev/null
+}
+
+case "${1:-all}" in
+  matrix) matrix ;;
+  scale) scale ;;
+  all) matrix; scale ;;
+  *) echo "usage: $0 [matrix|scale]" >&2; exit 2 ;;
+esac
