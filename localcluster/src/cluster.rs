@@ -33,6 +33,8 @@ pub const EXTERNAL_HOSTS: [(&str, Ipv4Addr); 2] = [
     ("external.test", Ipv4Addr::new(203, 0, 113, 10)),
     ("external2.test", Ipv4Addr::new(198, 51, 100, 10)),
 ];
+/// How long [`LocalCluster::start`] waits for cluster DNS before giving up.
+const DNS_READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Kubernetes version the nodes report.
 pub const KUBELET_VERSION: &str = "v1.33.0";
 
@@ -238,7 +240,8 @@ impl LocalCluster {
     ///
     /// # Errors
     /// Fails on an invalid configuration, when an instance of that name is running, when not
-    /// root, or when the fabric or a listener cannot be created; what was created is removed.
+    /// root, when the fabric or a listener cannot be created, or when cluster DNS is not ready
+    /// within a minute; what was created is removed.
     pub async fn start(config: LocalClusterConfig) -> Result<LocalCluster, ClusterError> {
         instance::validate_name(&config.name).map_err(ClusterError::Config)?;
         if config.nodes == 0 || config.nodes > 250 {
@@ -337,7 +340,14 @@ impl LocalCluster {
                     .map_err(io_err(format!("write {}", path.display())))?;
             }
         }
+        let waited = std::time::Instant::now();
         while !ctx.dns_ready.load(Ordering::Acquire) {
+            if waited.elapsed() > DNS_READY_TIMEOUT {
+                return Err(ClusterError::Other(format!(
+                    "cluster DNS not ready after {DNS_READY_TIMEOUT:?} (see {})",
+                    ctx.log_dir.display()
+                )));
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         instance::write_atomic(&cluster.dir.ready_file(), "ready\n")

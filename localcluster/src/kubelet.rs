@@ -1209,7 +1209,14 @@ impl ExecHandler for Exec {
         command: Vec<String>,
         stdin: bool,
     ) -> Result<ExecProcess, ApiError> {
-        self.ctx.store.get(Resource::Pods, Some(namespace), pod)?;
+        let object = self.ctx.store.get(Resource::Pods, Some(namespace), pod)?;
+        let running = object["status"]["containerStatuses"][0]["state"]["running"].is_object();
+        if !running {
+            let name = container
+                .or(object["spec"]["containers"][0]["name"].as_str())
+                .unwrap_or_default();
+            return Err(bad_request(format!("container not found ({name:?})")));
+        }
         let info = {
             let pods = self.ctx.pods.lock().unwrap_or_else(|e| e.into_inner());
             pods.get(&(namespace.to_owned(), pod.to_owned()))

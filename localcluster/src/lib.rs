@@ -11,8 +11,8 @@
 //! - nodes `<name>-control-plane`, `<name>-worker`, `<name>-worker2`, … (Ready, pod range
 //!   `10.244.<i>.0/24`, InternalIP `172.18.0.<i+2>`, which is reported only: nothing listens there);
 //! - the `kubernetes` Service (10.96.0.1:443), translated to an emulated endpoint
-//!   ([`netverdict_netns::INFRA_IP`]:6443 in the external namespace, an HTTPS responder answering 403: pods can
-//!   connect, they do not reach the real API);
+//!   ([`netverdict_netns::INFRA_IP`]:6443 in the external namespace, an HTTPS responder
+//!   answering 403): pods can connect, they do not reach the real API;
 //! - `kube-system/coredns-…` (label `k8s-app=kube-dns`) behind `kube-dns` (10.96.0.10, UDP and
 //!   TCP 53). Its "process" is this one: the DNS sockets are bound inside the pod's namespace;
 //! - the emulated external hosts [`EXTERNAL_HOSTS`] (`external.test` 203.0.113.10,
