@@ -149,6 +149,63 @@ pub fn lint_scenario(scenario: &Scenario, addresses: &Addresses) -> Vec<Diagnost
         }
     }
     out.extend(no_dns(&cluster, scenario));
+    out.extend(ip_blocks_holding_pods(scenario, addresses));
+    out
+}
+
+/// With the pods' real IPs (at run time): every ipBlock that holds the IP of one of the
+/// scenario's own pods, where a podSelector was likely meant.
+fn ip_blocks_holding_pods(scenario: &Scenario, addresses: &Addresses) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    if addresses.pods.is_empty() {
+        return out;
+    }
+    for spec in &scenario.policies {
+        if policy_ignores(spec, IP_BLOCK_POD_RANGE) {
+            continue;
+        }
+        let Ok(policy) = netverdict_engine::Policy::from_k8s(&spec.object) else {
+            continue;
+        };
+        for direction in [Direction::Ingress, Direction::Egress] {
+            for (r, rule) in policy
+                .rules(direction)
+                .unwrap_or_default()
+                .iter()
+                .enumerate()
+            {
+                for (i, peer) in rule.peers.iter().enumerate() {
+                    let netverdict_engine::Peer::IpBlock(block) = peer else {
+                        continue;
+                    };
+                    let held: Vec<String> = addresses
+                        .pods
+                        .iter()
+                        .filter(|(pod, ips)| {
+                            scenario.pod(pod).is_some() && ips.iter().any(|ip| block.contains(*ip))
+                        })
+                        .map(|(pod, _)| pod.to_string())
+                        .collect();
+                    if held.is_empty() {
+                        continue;
+                    }
+                    out.push(Diagnostic::warning(
+                        IP_BLOCK_POD_RANGE,
+                        spec.location.clone(),
+                        format!("spec.{direction}[{r}].{}[{i}].ipBlock", direction.peers_field()),
+                        format!(
+                            "policy {}/{}: ipBlock {} holds the IPs of this scenario's pods {}: a podSelector was likely meant \
+                             (pod IPs change, and CNIs need not apply ipBlock to pod traffic)",
+                            spec.namespace,
+                            spec.name,
+                            block.cidr,
+                            held.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+    }
     out
 }
 

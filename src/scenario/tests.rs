@@ -609,3 +609,45 @@ fn several_documents_and_located_type_errors() {
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].starts_with("t.yaml:43:32: error: spec.probes[0].port: invalid type: sequence, expected a port number"), "{}", errors[0]);
 }
+
+#[test]
+fn with_real_ips_an_ip_block_holding_scenario_pods_is_reported() {
+    let policies = r#"    - apiVersion: networking.k8s.io/v1
+      kind: NetworkPolicy
+      metadata: {name: api-from-cidr, namespace: a, annotations: {netverdict.io/ignore-lints: no-dns-egress}}
+      spec:
+        podSelector: {matchLabels: {app: api}}
+        ingress:
+          - from: [{ipBlock: {cidr: 192.0.2.0/24}}]"#;
+    let scenario = ok(policies, "    - {from: a/web, to: a/api, port: 8080}");
+    let mut addresses = crate::scenario::expect::Addresses::offline();
+    let none = crate::scenario::lint::lint_scenario(&scenario, &addresses);
+    assert!(
+        none.iter()
+            .all(|d| d.lint != Some(crate::scenario::lint::IP_BLOCK_POD_RANGE)),
+        "offline, IPs are unknown"
+    );
+    addresses
+        .pods
+        .insert(PodRef::new("a", "web"), vec!["192.0.2.7".parse().unwrap()]);
+    addresses.pods.insert(
+        PodRef::new("a", "db"),
+        vec!["198.51.100.7".parse().unwrap()],
+    );
+    let found = crate::scenario::lint::lint_scenario(&scenario, &addresses);
+    let lint = found
+        .iter()
+        .find(|d| d.lint == Some(crate::scenario::lint::IP_BLOCK_POD_RANGE))
+        .expect("the lint");
+    assert_eq!(lint.path, "spec.ingress[0].from[0].ipBlock");
+    assert!(
+        lint.message
+            .contains("ipBlock 192.0.2.0/24 holds the IPs of this scenario's pods a/web:"),
+        "{}",
+        lint.message
+    );
+    // And with the real IP, auto is resolved: a/web is allowed through the ipBlock.
+    let mut scenario = scenario;
+    crate::scenario::expect::resolve(&mut scenario, &addresses);
+    assert_eq!(scenario.probes[0].expect.verdict, Some(Verdict::Allow));
+}
