@@ -369,6 +369,25 @@ impl LocalCluster {
         &self.kubeconfig
     }
 
+    /// A kube client of this instance (its kubeconfig: plain HTTP, no credentials).
+    ///
+    /// # Errors
+    /// Fails when the cluster runs without an API server.
+    pub async fn client(&self) -> Result<kube::Client, ClusterError> {
+        if self.api.is_none() {
+            return Err(ClusterError::Config(
+                "the cluster runs without an API server".into(),
+            ));
+        }
+        let other = |e: &dyn std::fmt::Display| ClusterError::Other(format!("kube client: {e}"));
+        let kubeconfig =
+            kube::config::Kubeconfig::read_from(&self.kubeconfig).map_err(|e| other(&e))?;
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+            .await
+            .map_err(|e| other(&e))?;
+        kube::Client::try_from(config).map_err(|e| other(&e))
+    }
+
     /// The object store behind the API.
     pub fn store(&self) -> &Store {
         &self.ctx.store

@@ -1056,15 +1056,26 @@ pub(crate) fn resolve_program(
         .ok_or_else(|| format!("exec: {program:?}: executable file not found in $PATH"))
 }
 
+/// The user of the project's image (`USER 65532:65532`): what a container with `runAsNonRoot`
+/// and no `runAsUser` runs as, since the machine's binaries have no image user of their own.
+const IMAGE_USER: i64 = 65532;
+
 fn run_as(spec: &PodSpec, c: &Container) -> RunAs {
     let pod = spec.security_context.as_ref();
     let ctr = c.security_context.as_ref();
+    let non_root = ctr
+        .and_then(|s| s.run_as_non_root)
+        .or_else(|| pod.and_then(|s| s.run_as_non_root));
     let uid = ctr
         .and_then(|s| s.run_as_user)
         .or_else(|| pod.and_then(|s| s.run_as_user));
     let gid = ctr
         .and_then(|s| s.run_as_group)
         .or_else(|| pod.and_then(|s| s.run_as_group));
+    let (uid, gid) = match (uid, non_root) {
+        (None, Some(true)) => (Some(IMAGE_USER), gid.or(Some(IMAGE_USER))),
+        _ => (uid, gid),
+    };
     RunAs {
         uid: uid.and_then(|u| u32::try_from(u).ok()),
         gid: gid.and_then(|g| u32::try_from(g).ok()),
@@ -1328,6 +1339,25 @@ mod tests {
                 .unwrap_err()
                 .contains("no such file")
         );
+    }
+
+    #[test]
+    fn identities() {
+        let spec = |v: serde_json::Value| -> PodSpec { serde_json::from_value(v).unwrap() };
+        let c = Container::default();
+        let ids = |s: &PodSpec| {
+            let r = run_as(s, &c);
+            (r.uid, r.gid)
+        };
+        assert_eq!(ids(&spec(json!({"containers": []}))), (None, None));
+        let s = spec(json!({"containers": [], "securityContext": {"runAsUser": 1000}}));
+        assert_eq!(ids(&s), (Some(1000), None));
+        let s = spec(json!({"containers": [], "securityContext": {"runAsNonRoot": true}}));
+        assert_eq!(ids(&s), (Some(65532), Some(65532)));
+        let s = spec(
+            json!({"containers": [], "securityContext": {"runAsNonRoot": true, "runAsUser": 7, "runAsGroup": 8}}),
+        );
+        assert_eq!(ids(&s), (Some(7), Some(8)));
     }
 
     #[test]

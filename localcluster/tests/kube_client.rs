@@ -24,11 +24,7 @@ async fn kube_rs_creates_waits_execs_and_deletes() {
     let cluster = LocalCluster::start(config("kube"))
         .await
         .expect("the local cluster starts");
-    let kubeconfig = kube::config::Kubeconfig::read_from(cluster.kubeconfig_path()).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .unwrap();
-    let client = kube::Client::try_from(config).unwrap();
+    let client = cluster.client().await.unwrap();
     let pods: Api<Pod> = Api::namespaced(client, "default");
     let pod: Pod = serde_json::from_value(serde_json::json!({
         "metadata": {"name": "k"},
