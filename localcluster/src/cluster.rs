@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use crate::dns::DnsRecords;
 use crate::events::Recorder;
 use crate::instance::{self, InstanceDir};
-use crate::{endpoints, external, kubelet};
+use crate::{endpoints, enforcement, external, kubelet};
 
 /// ClusterIP of the `kubernetes` Service.
 pub const KUBERNETES_SERVICE_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 1);
@@ -38,13 +38,9 @@ const DNS_READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Kubernetes version the nodes report.
 pub const KUBELET_VERSION: &str = "v1.33.0";
 
-/// Which CNI behaviour the cluster emulates. Only one exists so far.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum CniMode {
-    /// Routed /32 pod addresses (Calico style); NetworkPolicies are not enforced yet.
-    #[default]
-    Routed,
-}
+/// How the cluster's network treats NetworkPolicies (pods always get routed /32 addresses,
+/// Calico style): see `crate::enforcement`.
+pub use netverdict_enforce::CniMode;
 
 /// What a local cluster is started with.
 #[derive(Clone, Debug)]
@@ -56,6 +52,8 @@ pub struct LocalClusterConfig {
     /// What the pod command `netverdict` runs.
     pub netverdict_bin: PathBuf,
     pub cni: CniMode,
+    /// Every policy change is enforced only after this delay (slow policy propagation).
+    pub policy_delay: Duration,
     /// Also write the kubeconfig here (it always goes to `/run/netverdict/<name>/kubeconfig`).
     /// The file must not exist or be one this instance wrote: a kubeconfig of the user's is
     /// never replaced.
@@ -75,7 +73,8 @@ impl LocalClusterConfig {
             name: name.into(),
             nodes: 2,
             netverdict_bin: netverdict_bin.into(),
-            cni: CniMode::Routed,
+            cni: CniMode::Enforcing,
+            policy_delay: Duration::ZERO,
             kubeconfig: None,
             api_bind: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
             restart_backoff: Duration::from_secs(10),
@@ -319,6 +318,11 @@ impl LocalCluster {
         cluster
             .tasks
             .push(tokio::spawn(endpoints::run(ctx.clone())));
+        cluster.tasks.push(tokio::spawn(enforcement::run(
+            ctx.clone(),
+            config.cni,
+            config.policy_delay,
+        )));
         let pid = instance::own_pid_record();
         instance::write_atomic(&cluster.dir.pid_file(), &pid)
             .map_err(io_err("write the pid file"))?;

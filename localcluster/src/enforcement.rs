@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::Pod as K8sPod;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use netverdict_apiserver::{Resource, Selection};
-use netverdict_engine::{Cluster, Namespace, Pod, Policy, Protocol, ServedPort};
 use netverdict_enforce::{CniMode, compile, render_nft};
+use netverdict_engine::{Cluster, Namespace, Pod, Policy, Protocol, ServedPort};
 use serde_json::Value;
 
 use crate::cluster::Ctx;
@@ -35,11 +35,16 @@ const COALESCE: Duration = Duration::from_millis(5);
 pub(crate) async fn run(ctx: Arc<Ctx>, mode: CniMode, delay: Duration) {
     let changed = Arc::new(tokio::sync::Notify::new());
     let mut watchers = Vec::new();
-    for resource in [Resource::NetworkPolicies, Resource::Pods, Resource::Namespaces] {
+    for resource in [
+        Resource::NetworkPolicies,
+        Resource::Pods,
+        Resource::Namespaces,
+    ] {
         let (ctx, changed) = (ctx.clone(), changed.clone());
         watchers.push(AbortOnDrop(tokio::spawn(async move {
             loop {
-                let Ok(mut rx) = ctx.store.watch(resource, None, &Selection::default(), None) else {
+                let Ok(mut rx) = ctx.store.watch(resource, None, &Selection::default(), None)
+                else {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                     continue;
                 };
@@ -73,13 +78,24 @@ pub(crate) async fn run(ctx: Arc<Ctx>, mode: CniMode, delay: Duration) {
 }
 
 /// Applies rulesets in the order they were made, each no earlier than its due time.
-async fn apply_in_order(ctx: Arc<Ctx>, mut rx: tokio::sync::mpsc::UnboundedReceiver<(Instant, String)>) {
+async fn apply_in_order(
+    ctx: Arc<Ctx>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<(Instant, String)>,
+) {
     while let Some((due, script)) = rx.recv().await {
         tokio::time::sleep_until(due.into()).await;
         let started = Instant::now();
-        match ctx.with_fabric(move |fabric| fabric.apply_filter(&script)).await {
-            Ok(()) => tracing::debug!(apply_us = started.elapsed().as_micros() as u64, "policy ruleset applied"),
-            Err(error) => tracing::warn!(%error, "applying the policy ruleset failed; the previous one stays"),
+        match ctx
+            .with_fabric(move |fabric| fabric.apply_filter(&script))
+            .await
+        {
+            Ok(()) => tracing::debug!(
+                apply_us = started.elapsed().as_micros() as u64,
+                "policy ruleset applied"
+            ),
+            Err(error) => {
+                tracing::warn!(%error, "applying the policy ruleset failed; the previous one stays")
+            }
         }
     }
 }
@@ -101,13 +117,20 @@ pub(crate) fn snapshot(ctx: &Ctx) -> Cluster {
             })
         })
         .collect();
-    let pods = list(Resource::Pods).into_iter().filter_map(pod_model).collect();
+    let pods = list(Resource::Pods)
+        .into_iter()
+        .filter_map(pod_model)
+        .collect();
     let policies = list(Resource::NetworkPolicies)
         .into_iter()
         .filter_map(|value| serde_json::from_value::<NetworkPolicy>(value).ok())
         .filter_map(|policy| Policy::from_k8s(&policy).ok())
         .collect();
-    Cluster { namespaces, pods, policies }
+    Cluster {
+        namespaces,
+        pods,
+        policies,
+    }
 }
 
 /// A pod as the engine sees it; `None` until it has an address.
@@ -115,9 +138,19 @@ fn pod_model(value: Value) -> Option<Pod> {
     let pod: K8sPod = serde_json::from_value(value).ok()?;
     let spec = pod.spec.as_ref()?;
     let status = pod.status.as_ref()?;
-    let mut ips: Vec<_> = status.pod_ips.iter().flatten().filter_map(|ip| ip.ip.parse().ok()).collect();
+    let mut ips: Vec<_> = status
+        .pod_ips
+        .iter()
+        .flatten()
+        .filter_map(|ip| ip.ip.parse().ok())
+        .collect();
     if ips.is_empty() {
-        ips.extend(status.pod_ip.as_deref().and_then(|ip| ip.parse().ok()));
+        ips.extend(
+            status
+                .pod_ip
+                .as_deref()
+                .and_then(|ip| ip.parse::<std::net::IpAddr>().ok()),
+        );
     }
     if ips.is_empty() {
         return None;
@@ -130,7 +163,12 @@ fn pod_model(value: Value) -> Option<Pod> {
             Some(ServedPort {
                 name: port.name.clone(),
                 port: u16::try_from(port.container_port).ok()?,
-                protocol: port.protocol.as_deref().unwrap_or("TCP").parse().unwrap_or(Protocol::Tcp),
+                protocol: port
+                    .protocol
+                    .as_deref()
+                    .unwrap_or("TCP")
+                    .parse()
+                    .unwrap_or(Protocol::Tcp),
             })
         })
         .collect();

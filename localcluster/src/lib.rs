@@ -45,6 +45,7 @@ mod cli;
 mod cluster;
 mod dns;
 mod endpoints;
+mod enforcement;
 mod events;
 mod external;
 pub mod instance;

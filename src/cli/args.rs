@@ -36,7 +36,7 @@ pub enum Command {
     /// Starts, stops and lists embedded local clusters.
     Local(local::LocalArgs),
     /// The responder of probe pods: answers TCP (raw and HTTP) and echoes UDP.
-    Serve(netverdict_probes::ServeArgs),
+    Serve(serve::ServeCommand),
     /// The probe agent the runner execs in probe pods (reads a batch request, streams records).
     #[command(hide = true)]
     ProbeBatch(netverdict_probes::ProbeBatchArgs),

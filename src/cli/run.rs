@@ -210,13 +210,17 @@ async fn run_local(
         Ok(path) => path,
         Err(error) => return setup_failed(plan, format!("cannot find this executable: {error}")),
     };
-    if cni != CniArg::Enforcing || policy_delay.is_some() {
-        return setup_failed(plan, "--cni and --policy-delay need NetworkPolicy enforcement in the local cluster, which it does not have yet".to_owned());
-    }
-    let config = netverdict_localcluster::LocalClusterConfig::new(
+    let mut config = netverdict_localcluster::LocalClusterConfig::new(
         format!("r-{}", short(&plan.config.run_id)),
         binary,
     );
+    config.cni = match cni {
+        CniArg::Enforcing => netverdict_localcluster::CniMode::Enforcing,
+        CniArg::None => netverdict_localcluster::CniMode::None,
+        CniArg::IngressOnly => netverdict_localcluster::CniMode::IngressOnly,
+        CniArg::Reject => netverdict_localcluster::CniMode::Reject,
+    };
+    config.policy_delay = policy_delay.unwrap_or_default();
     let cluster = match netverdict_localcluster::LocalCluster::start(config).await {
         Ok(cluster) => cluster,
         Err(error) => {

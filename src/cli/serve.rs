@@ -14,15 +14,42 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, ExpectedError> {
         })
 }
 
-pub(crate) fn serve(
-    args: &netverdict_probes::ServeArgs,
-    _out: &mut dyn Write,
-) -> Result<u8, ExpectedError> {
-    let config = args.to_config();
-    runtime()?
-        .block_on(netverdict_probes::serve(config))
+#[derive(Debug, clap::Args)]
+pub struct ServeCommand {
+    #[command(flatten)]
+    pub ports: netverdict_probes::ServeArgs,
+    /// Serve no port and wait to be stopped: a probe pod that only sends probes.
+    #[arg(long, conflicts_with_all = ["tcp", "udp", "sctp"])]
+    pub idle: bool,
+}
+
+pub(crate) fn serve(args: &ServeCommand, _out: &mut dyn Write) -> Result<u8, ExpectedError> {
+    let runtime = runtime()?;
+    if args.idle {
+        runtime.block_on(stopped());
+        return Ok(exit::OK);
+    }
+    runtime
+        .block_on(netverdict_probes::serve(args.ports.to_config()))
         .map_err(|error| ExpectedError::CouldNotJudge(format!("serve: {error}")))?;
     Ok(exit::OK)
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn stopped() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
+    }
 }
 
 pub(crate) fn probe_batch(

@@ -136,6 +136,9 @@ impl ProbePodSpec {
 
     fn command(&self) -> Vec<String> {
         let mut command = vec!["netverdict".to_owned(), "serve".to_owned()];
+        if self.ports.is_empty() {
+            command.push("--idle".to_owned());
+        }
         for (flag, protocol) in [
             ("--tcp", Protocol::Tcp),
             ("--udp", Protocol::Udp),
@@ -271,6 +274,10 @@ mod tests {
             ["false"]
         );
         assert!(container.ports.is_none());
+        assert_eq!(
+            container.command.as_deref().unwrap(),
+            ["netverdict", "serve", "--idle"]
+        );
     }
 
     #[test]
