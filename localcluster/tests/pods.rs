@@ -21,7 +21,7 @@ async fn pods_reach_each_other_services_dns_and_external_hosts() {
         "demo",
         "b",
         json!({"app": "web"}),
-        "while true; do nc -l -p 8080 -q 0 </dev/null; done",
+        "nc -lk -p 8080 </dev/null",
     );
     store.create(Resource::Pods, Some("demo"), server).unwrap();
     store
