@@ -37,9 +37,15 @@
 //! one ready endpoint before any policy sees the packet, as kube-proxy does. A Service port with
 //! no ready endpoint refuses connections (ICMP port unreachable, as kube-proxy's REJECT).
 //!
+//! # NetworkPolicies
+//! Enforced in the router namespace's forwarding path according to [`CniMode`] (see the
+//! `enforcement` module), after the Service translation.
+//!
 //! # Not emulated
-//! NetworkPolicy enforcement (objects are stored only), other containers than the first, init
-//! containers, liveness and startup probes, volumes, Secrets, NodePorts and LoadBalancers, IPv6.
+//! Other containers than the first, init containers, liveness and startup probes, volumes,
+//! Secrets, pod sysctls (the fabric already lets pods bind ports below 1024), `kubectl logs`
+//! (the API has no log endpoint; output is in [`LocalCluster::log_dir`]), NodePorts and
+//! LoadBalancers, IPv6.
 
 mod cli;
 mod cluster;
