@@ -1,6 +1,7 @@
 //! The scenario language (`netverdict.io/v1alpha1`, kind `Scenario`): parsing, validation,
 //! expansion into concrete probes, `expect: auto` and lints.
 
+pub(crate) mod expand;
 pub mod expect;
 pub mod lint;
 pub mod load;
@@ -11,6 +12,7 @@ pub mod raw;
 pub mod source;
 #[cfg(test)]
 mod tests;
+pub(crate) mod validate;
 
 pub use load::{Loaded, load_paths, load_str};
 pub use model::{
