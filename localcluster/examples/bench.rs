@@ -38,9 +38,14 @@ async fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(100);
     let name = format!("bench{}", std::process::id() % 10_000);
+    let t = Instant::now();
     let cluster = LocalCluster::start(LocalClusterConfig::new(name, "/bin/false"))
         .await
         .expect("start");
+    println!(
+        "start (API answering, cluster DNS ready): {:.2?}",
+        t.elapsed()
+    );
     let store = cluster.store().clone();
     println!("started; RSS {} KiB", rss_kib());
 
@@ -108,6 +113,34 @@ async fn main() {
     rtts.sort();
     println!(
         "exec round trip (in process, `true`): p50 {:.2?} p99 {:.2?}",
+        percentile(&rtts, 0.5),
+        percentile(&rtts, 0.99)
+    );
+
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+        kube::Api::namespaced(cluster.client().await.expect("client"), "default");
+    let mut rtts = Vec::new();
+    for i in 0..200 {
+        let t = Instant::now();
+        let params = kube::api::AttachParams::default().stderr(true);
+        let mut attached = pods
+            .exec(&format!("p{}", i % count), ["true"], &params)
+            .await
+            .expect("exec");
+        let (mut out, mut err) = (
+            attached.stdout().expect("stdout"),
+            attached.stderr().expect("stderr"),
+        );
+        let status = attached.take_status().expect("status");
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let (_, _, status) = tokio::join!(out.read_to_end(&mut a), err.read_to_end(&mut b), status);
+        assert_eq!(status.and_then(|s| s.status).as_deref(), Some("Success"));
+        let _ = attached.join().await;
+        rtts.push(t.elapsed());
+    }
+    rtts.sort();
+    println!(
+        "exec round trip (kube-rs over WebSocket, `true`): p50 {:.2?} p99 {:.2?}",
         percentile(&rtts, 0.5),
         percentile(&rtts, 0.99)
     );
