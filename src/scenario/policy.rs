@@ -12,7 +12,7 @@ use crate::scenario::raw::PortRef;
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[schemars(title = "NetworkPolicy")]
+#[schemars(rename = "NetworkPolicy", title = "NetworkPolicy")]
 pub struct RawNetworkPolicy {
     #[schemars(extend("const" = "networking.k8s.io/v1"))]
     pub api_version: String,
@@ -24,6 +24,7 @@ pub struct RawNetworkPolicy {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "ObjectMeta")]
 pub struct RawObjectMeta {
     pub name: String,
     /// Defaults to the only namespace of the scenario, when it has exactly one.
@@ -37,6 +38,7 @@ pub struct RawObjectMeta {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "PolicySpec")]
 pub struct RawPolicySpec {
     pub pod_selector: RawLabelSelector,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -49,6 +51,7 @@ pub struct RawPolicySpec {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "IngressRule")]
 pub struct RawIngressRule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<Vec<RawPeer>>,
@@ -58,6 +61,7 @@ pub struct RawIngressRule {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "EgressRule")]
 pub struct RawEgressRule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<Vec<RawPeer>>,
@@ -67,6 +71,7 @@ pub struct RawEgressRule {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Peer")]
 pub struct RawPeer {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_selector: Option<RawLabelSelector>,
@@ -78,6 +83,7 @@ pub struct RawPeer {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "IpBlock")]
 pub struct RawIpBlock {
     pub cidr: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -86,6 +92,7 @@ pub struct RawIpBlock {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "PolicyPort")]
 pub struct RawPolicyPort {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<String>,
@@ -98,6 +105,7 @@ pub struct RawPolicyPort {
 /// A Kubernetes label selector (`matchLabels` AND `matchExpressions`; empty selects everything).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "LabelSelector")]
 pub struct RawLabelSelector {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub match_labels: Option<BTreeMap<String, String>>,
@@ -107,6 +115,7 @@ pub struct RawLabelSelector {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "LabelSelectorRequirement")]
 pub struct RawLabelSelectorRequirement {
     pub key: String,
     /// `In`, `NotIn`, `Exists` or `DoesNotExist`.

@@ -36,6 +36,7 @@ pub struct RawScenario {
 
 #[derive(Debug, serde::Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Metadata")]
 pub struct RawMetadata {
     /// DNS-1123 label, unique in a run.
     #[schemars(with = "String")]
@@ -46,6 +47,7 @@ pub struct RawMetadata {
 
 #[derive(Debug, Default, serde::Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Spec")]
 pub struct RawSpec {
     #[serde(default)]
     pub defaults: Option<RawDefaults>,
@@ -68,6 +70,7 @@ pub struct RawSpec {
 
 #[derive(Debug, Default, serde::Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Defaults")]
 pub struct RawDefaults {
     /// Per-probe timeout (humantime, e.g. `2s`, `500ms`).
     #[serde(default)]
@@ -93,6 +96,7 @@ pub enum DenyMode {
 
 #[derive(Debug, serde::Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Namespace")]
 pub struct RawNamespace {
     #[schemars(with = "String")]
     pub name: Spanned<String>,
@@ -103,6 +107,7 @@ pub struct RawNamespace {
 
 #[derive(Debug, serde::Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Pod")]
 pub struct RawPod {
     #[schemars(with = "String")]
     pub name: Spanned<String>,
@@ -120,6 +125,7 @@ pub struct RawPod {
 
 #[derive(Debug, serde::Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "ServedPort")]
 pub struct RawServedPort {
     #[schemars(with = "u16", range(min = 1))]
     pub port: Spanned<u32>,
@@ -157,6 +163,7 @@ pub enum Protocol {
 
 #[derive(Debug, serde::Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Service")]
 pub struct RawService {
     #[schemars(with = "String")]
     pub name: Spanned<String>,
@@ -169,6 +176,7 @@ pub struct RawService {
 
 #[derive(Debug, serde::Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "ServicePort")]
 pub struct RawServicePort {
     #[schemars(with = "u16", range(min = 1))]
     pub port: Spanned<u32>,
@@ -306,6 +314,7 @@ pub enum Via {
 /// One entry of `spec.probes`: a single probe, or a `matrix` of probes.
 #[derive(Debug, Default, serde::Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Probe")]
 pub struct RawProbe {
     /// A readable name; generated when absent.
     #[serde(default)]
@@ -368,6 +377,7 @@ pub enum Scheme {
 
 #[derive(Debug, serde::Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Matrix")]
 pub struct RawMatrix {
     #[schemars(with = "Vec<String>")]
     pub from: Vec<Spanned<String>>,
@@ -387,6 +397,7 @@ pub struct RawMatrixPort {
 
 #[derive(serde::Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "MatrixPortMap")]
 struct RawMatrixPortMap {
     #[schemars(with = "PortRef")]
     port: Spanned<PortRef>,
@@ -473,6 +484,7 @@ pub enum RawTarget {
 
 #[derive(serde::Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "TargetMap")]
 struct RawTargetMap {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
@@ -492,6 +504,7 @@ struct RawTargetMap {
 
 #[derive(serde::Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "PodsTarget")]
 struct RawPodsTarget {
     #[schemars(with = "String")]
     namespace: Spanned<String>,
