@@ -814,6 +814,8 @@ impl ContainerRunner<'_> {
                 return self.start_failed(state, delete_rx, deadline, message).await;
             }
         };
+        // The process group's id; the leader's pid is gone from `child` once it was reaped.
+        let group = child.id();
         let started_at = now();
         if state.restart_count == 0 {
             self.event(
@@ -881,7 +883,8 @@ impl ContainerRunner<'_> {
                         Ok(s) => s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0)),
                         Err(_) => 128,
                     };
-                    kill_group(child.id(), nix::sys::signal::Signal::SIGKILL);
+                    // The container ends with its main process, as with a PID namespace.
+                    kill_group(group, nix::sys::signal::Signal::SIGKILL);
                     state.state = CState::Terminated {
                         exit_code: code,
                         reason: if code == 0 { "Completed".into() } else { "Error".into() },

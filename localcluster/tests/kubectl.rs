@@ -204,6 +204,18 @@ async fn kubectl_drives_the_cluster() {
         "{exec:?}"
     );
     assert_eq!(exec.status.code(), Some(3));
+    let upper = [
+        "exec",
+        "-i",
+        "-n",
+        "demo",
+        "srv",
+        "--",
+        "sh",
+        "-c",
+        "tr a-z A-Z",
+    ];
+    assert_eq!(ok(&kubectl_stdin(&kc, &upper, "piped in\n")), "PIPED IN\n");
     ok(&kubectl_stdin(
         &kc,
         &["apply", "-f", "-"],

@@ -299,3 +299,101 @@ async fn leftovers_of_a_vanished_instance_are_removed() {
     assert_eq!(netns_with_prefix(&prefix), Vec::<String>::new());
     std::fs::remove_dir_all(std::path::Path::new("/run/netverdict").join(&name)).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduling_grace_periods_and_leftover_processes() {
+    let cluster = start_store_only("sched").await;
+    let store = cluster.store().clone();
+    let create = |p: Value| store.create(Resource::Pods, Some("default"), p).unwrap();
+    // A hostname selector is honoured; one that no node matches stays Pending.
+    let worker = format!("{}-worker", cluster.name());
+    let on_worker = json!({"nodeSelector": {"kubernetes.io/hostname": worker}});
+    create(pod("pinned", ctr(&["sleep", "3600"]), on_worker));
+    let nowhere = json!({"nodeSelector": {"kubernetes.io/hostname": "nope"}});
+    create(pod("nowhere", ctr(&["sleep", "3600"]), nowhere));
+    // A process that ignores SIGTERM is killed once the grace period is over.
+    create(pod(
+        "stubborn",
+        ctr(&["sh", "-c", "trap '' TERM; sleep 3600"]),
+        json!({}),
+    ));
+    // Processes the main one left behind end with it.
+    let marker = format!("nv-orphan-{}", cluster.name());
+    let script = format!("sh -c 'sleep 3600; : {marker}' & sleep 0.2; exit 0");
+    create(pod(
+        "orphan",
+        ctr(&["sh", "-c", &script]),
+        json!({"restartPolicy": "Never"}),
+    ));
+    // No running container to exec in.
+    create(pod("missing", ctr(&["no-such-binary-here"]), json!({})));
+
+    let p = wait_pod(&store, "default", "pinned", "Running", |p| {
+        p["status"]["phase"] == "Running"
+    })
+    .await;
+    assert_eq!(p["spec"]["nodeName"], worker.as_str());
+    assert!(
+        pod_ip(&p).starts_with("10.244.1."),
+        "the worker's pod range: {p}"
+    );
+    let p = wait_pod(&store, "default", "nowhere", "unschedulable", |p| {
+        p["status"]["conditions"][0]["reason"] == "Unschedulable"
+    })
+    .await;
+    assert_eq!(p["status"]["phase"], "Pending");
+    assert!(p["spec"]["nodeName"].is_null());
+
+    wait_pod(&store, "default", "stubborn", "Running", |p| {
+        p["status"]["phase"] == "Running"
+    })
+    .await;
+    store
+        .delete(Resource::Pods, Some("default"), "stubborn", None)
+        .unwrap();
+    let p = store
+        .get(Resource::Pods, Some("default"), "stubborn")
+        .unwrap();
+    assert!(
+        !p["metadata"]["deletionTimestamp"].is_null(),
+        "graceful: marked first"
+    );
+    wait_gone(&store, "default", "stubborn").await;
+
+    wait_pod(&store, "default", "orphan", "Succeeded", |p| {
+        p["status"]["phase"] == "Succeeded"
+    })
+    .await;
+    let mut left = processes_with(&marker);
+    for _ in 0..100 {
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        left = processes_with(&marker);
+    }
+    assert_eq!(
+        left,
+        Vec::<String>::new(),
+        "a background process outlived its container"
+    );
+
+    wait_pod(&store, "default", "missing", "waiting", |p| {
+        cstatus(p)["state"]["waiting"]["reason"] == "RunContainerError"
+    })
+    .await;
+    let refused = cluster
+        .exec_handler()
+        .exec("default", "missing", None, vec!["true".into()], false)
+        .await;
+    assert_eq!(refused.err().map(|e| e.code), Some(400));
+
+    let (events, _) = store
+        .list(Resource::Events, Some("default"), &Default::default())
+        .unwrap();
+    let reasons: Vec<&str> = events.iter().filter_map(|e| e["reason"].as_str()).collect();
+    for want in ["FailedScheduling", "Killing"] {
+        assert!(reasons.contains(&want), "no {want} event in {reasons:?}");
+    }
+    cluster.shutdown().await.unwrap();
+}

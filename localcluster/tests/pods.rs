@@ -127,6 +127,26 @@ async fn pods_reach_each_other_services_dns_and_external_hosts() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("external.test"), "{out}");
 
+    // HTTPS with the self-signed certificate, as netverdict's probes ask for it (-k).
+    let https = ["curl", "-sS", "-k", "-m", "3", "https://external2.test/"];
+    let (out, err, code) = exec(&cluster, "demo", "a", &https).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("external2.test"), "{out}");
+    let api = [
+        "curl",
+        "-sS",
+        "-k",
+        "-m",
+        "3",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "https://kubernetes.default/",
+    ];
+    let (out, err, code) = exec(&cluster, "demo", "a", &api).await;
+    assert_eq!((out.as_str(), code), ("403", 0), "{err}");
+
     // A Service with a ready endpoint answers by name; one without refuses.
     let svc = |name: &str, app: &str| {
         json!({"metadata": {"name": name, "namespace": "demo"},
