@@ -10,11 +10,16 @@ fn the_scenario_library_is_valid_without_warnings() {
         .args(["validate", "--deny-warnings", "scenarios"])
         .run();
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(
-        out.stdout.starts_with("valid: 16 scenarios"),
-        "{}",
-        out.stdout
-    );
+    assert!(out.stderr.is_empty(), "no warning either: {}", out.stderr);
+    let scenarios: usize = out
+        .stdout
+        .trim_start_matches("valid: ")
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(scenarios >= 16, "one scenario per pattern: {}", out.stdout);
 }
 
 #[test]
@@ -426,4 +431,43 @@ fn schema_validates_the_library_and_rejects_unknown_fields() {
     doc["spec"]["probes"][0]["matrix"]["to"][0] =
         serde_json::json!({"pods": {"namespace": "shop"}});
     assert!(!validator.is_valid(&doc), "a pods target needs a selector");
+}
+
+#[test]
+fn validate_json_lists_located_diagnostics() {
+    let out = TestCommand::in_repo()
+        .args([
+            "validate",
+            "--output",
+            "json",
+            "tests/data/invalid/undefined-pod.yaml",
+        ])
+        .run();
+    assert_eq!(out.code, 2);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(json["valid"], false);
+    let d = &json["diagnostics"][0];
+    assert_eq!(
+        (
+            d["severity"].as_str(),
+            d["file"].as_str(),
+            d["line"].as_u64(),
+            d["column"].as_u64(),
+            d["path"].as_str()
+        ),
+        (
+            Some("error"),
+            Some("tests/data/invalid/undefined-pod.yaml"),
+            Some(18),
+            Some(11),
+            Some("spec.probes[0].to")
+        )
+    );
+    let out = TestCommand::in_repo()
+        .args(["validate", "-o", "json", "scenarios"])
+        .run();
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(json["valid"], true);
+    assert!(json["scenarios"].as_u64().unwrap() >= 16);
 }
