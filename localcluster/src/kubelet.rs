@@ -656,6 +656,8 @@ enum RunEnd {
     Exited(i32),
     Deleted,
     DeadlineExceeded,
+    /// The container could not start before; now it can: start it (no restart counted).
+    Retry,
 }
 
 struct ContainerRunner<'a> {
@@ -696,6 +698,7 @@ impl ContainerRunner<'_> {
             let end = self.run_once(state, delete_rx, deadline).await;
             match end {
                 RunEnd::Deleted => return,
+                RunEnd::Retry => continue,
                 RunEnd::DeadlineExceeded => {
                     deadline_exceeded(self, state, delete_rx).await;
                     return;
@@ -958,7 +961,7 @@ impl ContainerRunner<'_> {
             argv.truncate(1);
             let path_env = env_value(&self.info.env, "PATH").unwrap_or(DEFAULT_PATH);
             if resolve_program(&argv[0], path_env, &self.ctx.netverdict_bin).is_ok() {
-                return RunEnd::Exited(128);
+                return RunEnd::Retry;
             }
             self.event(true, "BackOff", "Back-off restarting failed container");
             backoff = next_backoff(backoff, self.ctx.restart_backoff);

@@ -397,3 +397,28 @@ async fn scheduling_grace_periods_and_leftover_processes() {
     }
     cluster.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_starts_once_its_command_appears() {
+    let cluster = start_store_only("later").await;
+    let store = cluster.store().clone();
+    let path = std::env::temp_dir().join(format!("nv-later-{}", cluster.name()));
+    let command = path.to_str().unwrap();
+    let p = pod("later", ctr(&[command]), json!({"restartPolicy": "Never"}));
+    store.create(Resource::Pods, Some("default"), p).unwrap();
+    let p = wait_pod(&store, "default", "later", "waiting", |p| {
+        cstatus(p)["state"]["waiting"]["reason"] == "RunContainerError"
+    })
+    .await;
+    let message = cstatus(&p)["state"]["waiting"]["message"].as_str().unwrap();
+    assert!(message.contains("no such file or directory"), "{message}");
+    std::fs::write(&path, "#!/bin/sh\nexec sleep 3600\n").unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let p = wait_pod(&store, "default", "later", "Running", |p| {
+        p["status"]["phase"] == "Running"
+    })
+    .await;
+    assert_eq!(cstatus(&p)["restartCount"], 0);
+    std::fs::remove_file(&path).unwrap();
+    cluster.shutdown().await.unwrap();
+}
