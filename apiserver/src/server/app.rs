@@ -244,9 +244,9 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response {
             response
         } else {
             error_response(
-                &ApiError::method_not_allowed(format!(
-                    "the server does not allow this method on the requested resource"
-                )),
+                &ApiError::method_not_allowed(
+                    "the server does not allow this method on the requested resource",
+                ),
                 None,
             )
         }

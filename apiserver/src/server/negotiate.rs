@@ -133,12 +133,13 @@ pub(super) fn resource_error(
     resource: crate::resource::Resource,
     name: &str,
 ) -> Response {
+    // A create names the object only in its body; the message quotes it.
+    let named = if name.is_empty() {
+        error.message.split('"').nth(1).unwrap_or_default()
+    } else {
+        name
+    };
     if error.reason == "Invalid" {
-        let named = if name.is_empty() {
-            error.message.split('"').nth(1).unwrap_or_default()
-        } else {
-            name
-        };
         let kind = error
             .message
             .split(' ')
@@ -147,7 +148,7 @@ pub(super) fn resource_error(
             .unwrap_or(resource.kind());
         return error_response(error, Some((named, resource.group(), kind)));
     }
-    error_response(error, Some((name, resource.group(), resource.plural())))
+    error_response(error, Some((named, resource.group(), resource.plural())))
 }
 
 /// The largest request body accepted, as the API server limits it.
