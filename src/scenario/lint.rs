@@ -192,7 +192,7 @@ fn ip_blocks_holding_pods(scenario: &Scenario, addresses: &Addresses) -> Vec<Dia
                     out.push(Diagnostic::warning(
                         IP_BLOCK_POD_RANGE,
                         spec.location.clone(),
-                        format!("spec.{direction}[{r}].{}[{i}].ipBlock", direction.peers_field()),
+                        spec.field_path(&format!("spec.{direction}[{r}].{}[{i}].ipBlock", direction.peers_field())),
                         format!(
                             "policy {}/{}: ipBlock {} holds the IPs of this scenario's pods {}: a podSelector was likely meant \
                              (pod IPs change, and CNIs need not apply ipBlock to pod traffic)",
@@ -339,7 +339,7 @@ fn no_dns(cluster: &ScenarioCluster, scenario: &Scenario) -> Vec<Diagnostic> {
             Some(Diagnostic::warning(
                 NO_DNS_EGRESS,
                 spec.location.clone(),
-                "metadata.name",
+                spec.field_path("metadata.name"),
                 format!(
                     "policy {policy} isolates the egress of {} and no egress rule allows DNS (UDP or TCP 53 to the cluster DNS in {DNS_NAMESPACE}): \
                      name lookups there will fail; allow port 53, or add the annotation {IGNORE_ANNOTATION}: {NO_DNS_EGRESS}",

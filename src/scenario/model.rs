@@ -145,6 +145,20 @@ pub struct PolicySpec {
     pub object: NetworkPolicy,
     /// Where the policy is written (inline in the scenario, or in a policy file).
     pub location: SourceLocation,
+    /// The field path of the policy in its file: `spec.policies[2]` inline, empty for a
+    /// document of a policy file.
+    pub path: String,
+}
+
+impl PolicySpec {
+    /// The field path of `field` of the policy, e.g. `spec.policies[2].metadata.name`.
+    pub fn field_path(&self, field: &str) -> String {
+        if self.path.is_empty() {
+            field.to_string()
+        } else {
+            format!("{}.{field}", self.path)
+        }
+    }
 }
 
 /// One concrete probe: a single connection attempt to judge.

@@ -639,7 +639,10 @@ fn with_real_ips_an_ip_block_holding_scenario_pods_is_reported() {
         .iter()
         .find(|d| d.lint == Some(crate::scenario::lint::IP_BLOCK_POD_RANGE))
         .expect("the lint");
-    assert_eq!(lint.path, "spec.ingress[0].from[0].ipBlock");
+    assert_eq!(
+        lint.path,
+        "spec.policies[0].spec.ingress[0].from[0].ipBlock"
+    );
     assert!(
         lint.message
             .contains("ipBlock 192.0.2.0/24 holds the IPs of this scenario's pods a/web:"),

@@ -701,5 +701,6 @@ fn check_policy(
         name,
         object,
         location,
+        path: path.to_string(),
     })
 }
