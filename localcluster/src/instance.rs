@@ -119,13 +119,14 @@ impl InstanceDir {
     }
 }
 
-/// Every instance directory present.
+/// Every instance directory that records a local cluster (a pid file; the fabric alone keeps
+/// files there too).
 pub fn list_instances() -> Vec<InstanceDir> {
     let mut out: Vec<InstanceDir> = std::fs::read_dir(RUN_DIR)
         .into_iter()
         .flatten()
         .flatten()
-        .filter(|e| e.path().is_dir())
+        .filter(|e| e.path().join("pid").is_file())
         .filter_map(|e| e.file_name().into_string().ok())
         .map(|name| InstanceDir::new(&name))
         .collect();
