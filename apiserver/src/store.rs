@@ -475,6 +475,18 @@ impl Store {
         selection: &Selection,
         resource_version: Option<u64>,
     ) -> Result<mpsc::Receiver<WatchEvent>, ApiError> {
+        self.watch_counted(resource, namespace, selection, resource_version)
+            .map(|started| started.events)
+    }
+
+    /// [`Store::watch`], also saying where the replayed backlog ends.
+    pub(crate) fn watch_counted(
+        &self,
+        resource: Resource,
+        namespace: Option<&str>,
+        selection: &Selection,
+        resource_version: Option<u64>,
+    ) -> Result<StartedWatch, ApiError> {
         let matcher = Matcher::new(resource, selection)?;
         let mut inner = self.lock();
         let namespace = namespace
@@ -509,7 +521,8 @@ impl Store {
                 }
             }
         }
-        let (tx, rx) = mpsc::channel(backlog.len() + inner.options.watch_buffer.max(1));
+        let backlog_len = backlog.len();
+        let (tx, rx) = mpsc::channel(backlog_len + inner.options.watch_buffer.max(1));
         for event in backlog {
             tx.try_send(event)
                 .expect("the channel has room for the backlog");
@@ -520,8 +533,20 @@ impl Store {
             matcher,
             tx,
         });
-        Ok(rx)
+        Ok(StartedWatch {
+            events: rx,
+            backlog: backlog_len,
+            resource_version: inner.resource_version,
+        })
     }
+}
+
+/// A watch as it started: its events, how many of the first ones replay the past (or list
+/// what exists), and the resourceVersion they bring the watcher up to.
+pub(crate) struct StartedWatch {
+    pub(crate) events: mpsc::Receiver<WatchEvent>,
+    pub(crate) backlog: usize,
+    pub(crate) resource_version: u64,
 }
 
 impl Watcher {

@@ -394,3 +394,37 @@ async fn watches_from_a_resource_version_replay_and_bookmark() {
         "the bookmark vouches for the replayed changes"
     );
 }
+
+#[tokio::test]
+async fn a_streaming_list_ends_its_initial_events_with_a_bookmark() {
+    let h = Harness::start().await;
+    let maps: Api<ConfigMap> = Api::namespaced(h.client().await, "default");
+    maps.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "first"}})).unwrap(),
+    )
+    .await
+    .unwrap();
+    let mut events = watcher(maps.clone(), watcher::Config::default().streaming_lists()).boxed();
+    let mut initial = Vec::new();
+    loop {
+        match events.try_next().await.unwrap().unwrap() {
+            watcher::Event::InitApply(cm) => initial.push(cm.metadata.name.unwrap()),
+            watcher::Event::InitDone => break,
+            _ => {}
+        }
+    }
+    assert_eq!(initial, ["first"]);
+    maps.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "second"}})).unwrap(),
+    )
+    .await
+    .unwrap();
+    loop {
+        if let watcher::Event::Apply(cm) = events.try_next().await.unwrap().unwrap() {
+            assert_eq!(cm.metadata.name.as_deref(), Some("second"));
+            break;
+        }
+    }
+}

@@ -503,3 +503,120 @@ async fn errors_read_as_from_a_real_server() {
     assert_eq!(code, 1);
     assert!(err.contains("unknown field \"spec.bogus\""), "{err}");
 }
+
+#[tokio::test]
+async fn more_everyday_commands_work() {
+    let h = Harness::start().await;
+    let pod = h.manifest("pod.yaml", POD);
+    assert_eq!(
+        h.kubectl_ok(&["apply", "--server-side", "-f", &pod])
+            .await
+            .trim(),
+        "pod/web serverside-applied"
+    );
+    let waiting = h
+        .kubectl_command(&["wait", "--for=condition=Ready", "pod/web"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    h.run_pod("default", "web", "10.244.0.11");
+    let output = waiting.wait_with_output().await.unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "pod/web condition met"
+    );
+
+    let described = h.kubectl_ok(&["describe", "pod", "web"]).await;
+    assert!(
+        described.contains("Status:           Running"),
+        "{described}"
+    );
+    assert!(
+        described.contains("IP:               10.244.0.11"),
+        "{described}"
+    );
+    let all = h.kubectl_ok(&["get", "all", "-A", "--no-headers"]).await;
+    assert!(
+        all.lines()
+            .any(|l| columns(l)[..2] == ["default", "pod/web"]),
+        "{all}"
+    );
+    assert!(
+        all.lines()
+            .any(|l| columns(l)[..2] == ["default", "service/kubernetes"]),
+        "{all}"
+    );
+
+    let patched = h
+        .kubectl_ok(&[
+            "patch",
+            "pod",
+            "web",
+            "-p",
+            r#"{"metadata":{"labels":{"tier":"back"}}}"#,
+        ])
+        .await;
+    assert_eq!(patched.trim(), "pod/web patched");
+    let json_patched = h
+        .kubectl_ok(&[
+            "patch",
+            "pod",
+            "web",
+            "--type=json",
+            "-p",
+            r#"[{"op":"remove","path":"/metadata/labels/tier"}]"#,
+        ])
+        .await;
+    assert_eq!(json_patched.trim(), "pod/web patched");
+    let yaml = h.kubectl_ok(&["get", "pod", "web", "-o", "yaml"]).await;
+    assert!(
+        yaml.contains("kind: Pod") && !yaml.contains("tier:"),
+        "{yaml}"
+    );
+    let (code, _, err) = h
+        .kubectl(&[
+            "patch",
+            "pod",
+            "web",
+            "-p",
+            r#"{"spec":{"restartPolicy":"Never"}}"#,
+        ])
+        .await;
+    assert_eq!(code, 1);
+    assert!(err.contains("pod updates may not change fields"), "{err}");
+
+    let deleted = h
+        .kubectl_ok(&["delete", "pod", "web", "--force", "--grace-period=0"])
+        .await;
+    assert!(deleted.contains("pod \"web\" force deleted"), "{deleted}");
+    assert!(h.store.get(Resource::Pods, Some("default"), "web").is_err());
+
+    let cm = h.manifest(
+        "cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  k: v\n",
+    );
+    h.kubectl_ok(&["create", "-f", &cm]).await;
+    let replaced = h.manifest(
+        "cm2.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  k: w\n",
+    );
+    assert_eq!(
+        h.kubectl_ok(&["replace", "-f", &replaced]).await.trim(),
+        "configmap/c replaced"
+    );
+    assert_eq!(
+        h.kubectl_ok(&["get", "cm", "c", "-o", "jsonpath={.data.k}"])
+            .await,
+        "w"
+    );
+    assert_eq!(
+        h.kubectl_ok(&["delete", "-f", &replaced]).await.trim(),
+        "configmap \"c\" deleted"
+    );
+    let diffable = h.manifest("svc.yaml", SERVICE);
+    h.kubectl_ok(&["apply", "-f", &diffable]).await;
+    let (code, _, err) = h
+        .kubectl(&["apply", "--dry-run=server", "-f", &diffable])
+        .await;
+    assert_eq!(code, 0, "{err}");
+}

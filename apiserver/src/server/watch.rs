@@ -42,12 +42,15 @@ impl Encoding<'_> {
         line(&json!({"type": kind, "object": object}))
     }
 
-    fn bookmark(&self, resource_version: u64) -> Bytes {
-        let object = json!({
+    fn bookmark(&self, resource_version: u64, initial_events_end: bool) -> Bytes {
+        let mut object = json!({
             "kind": self.resource.kind(),
             "apiVersion": self.resource.api_version(),
             "metadata": {"resourceVersion": resource_version.to_string()},
         });
+        if initial_events_end {
+            object["metadata"]["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+        }
         line(&json!({"type": "BOOKMARK", "object": object}))
     }
 }
@@ -105,15 +108,18 @@ pub(super) async fn serve(
         Err(e) => return fail(e),
     };
     let bookmarks = query.flag("allowWatchBookmarks");
+    // A streaming list: what exists as ADDED events, then a bookmark marking their end.
+    let send_initial = query.flag("sendInitialEvents");
+    let resource_version = if send_initial { None } else { resource_version };
     let include_object = query.get("includeObject").map(str::to_owned);
     let (tx, rx) = mpsc::channel::<Bytes>(64);
-    let events = match state.store.watch(
+    let started = match state.store.watch_counted(
         resource,
         namespace.as_deref(),
         &selection(&query),
         resource_version,
     ) {
-        Ok(events) => events,
+        Ok(started) => started,
         Err(e) if e.code == 410 => {
             // Clients expect an expired resourceVersion as an ERROR event in a 200 stream.
             let status = e.to_status(None);
@@ -128,7 +134,17 @@ pub(super) async fn serve(
             representation,
             include_object: include_object.as_deref(),
         };
-        pump(state, events, tx, encoding, timeout, bookmarks).await;
+        let initial_end = send_initial.then_some((started.backlog, started.resource_version));
+        pump(
+            state,
+            started.events,
+            tx,
+            encoding,
+            timeout,
+            bookmarks,
+            initial_end,
+        )
+        .await;
     });
     streaming(rx)
 }
@@ -141,6 +157,7 @@ async fn pump(
     encoding: Encoding<'_>,
     timeout: Duration,
     bookmarks: bool,
+    initial_end: Option<(usize, u64)>,
 ) {
     let deadline = tokio::time::sleep(timeout);
     tokio::pin!(deadline);
@@ -162,9 +179,27 @@ async fn pump(
         }
         WatchEvent::Bookmark { resource_version } => {
             *last_sent = (*last_sent).max(resource_version);
-            encoding.bookmark(resource_version)
+            encoding.bookmark(resource_version, false)
         }
     };
+    // The initial-events-end bookmark follows the last of the first `backlog` events.
+    let (mut backlog, end_rv) = match initial_end {
+        Some((backlog, rv)) => (Some(backlog), rv),
+        None => (None, 0),
+    };
+    let after_event = |backlog: &mut Option<usize>, out: &mut Vec<Bytes>| {
+        if *backlog == Some(0) {
+            out.push(encoding.bookmark(end_rv, true));
+            *backlog = None;
+        }
+    };
+    let mut first = Vec::new();
+    after_event(&mut backlog, &mut first);
+    for bytes in first {
+        if tx.send(bytes).await.is_err() {
+            return;
+        }
+    }
     loop {
         tokio::select! {
             () = &mut deadline => break,
@@ -172,8 +207,13 @@ async fn pump(
             () = tx.closed() => break,
             event = events.recv() => {
                 let Some(event) = event else { break };
-                if tx.send(encode(event, &mut last_sent)).await.is_err() {
-                    break;
+                let mut out = vec![encode(event, &mut last_sent)];
+                backlog = backlog.map(|n| n.saturating_sub(1));
+                after_event(&mut backlog, &mut out);
+                for bytes in out {
+                    if tx.send(bytes).await.is_err() {
+                        return;
+                    }
                 }
             }
             _ = ticker.tick(), if bookmarks => {
@@ -182,8 +222,10 @@ async fn pump(
                 let mut queued = Vec::new();
                 while let Ok(event) = events.try_recv() {
                     queued.push(encode(event, &mut last_sent));
+                    backlog = backlog.map(|n| n.saturating_sub(1));
+                    after_event(&mut backlog, &mut queued);
                 }
-                queued.push(encoding.bookmark(now.max(last_sent)));
+                queued.push(encoding.bookmark(now.max(last_sent), false));
                 for bytes in queued {
                     if tx.send(bytes).await.is_err() {
                         return;
