@@ -177,7 +177,7 @@ fn resolve_fills_auto_with_real_ips() {
         .collect();
     assert_eq!(
         allowed,
-        ["y/a", "y/c"],
-        "x/a reaches y but its except (self cells are not probed)"
+        ["x/c", "y/a", "y/b", "y/c", "z/a", "z/b", "z/c"],
+        "x/a reaches every pod but the excepted x/b (self cells are not probed)"
     );
 }
