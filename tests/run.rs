@@ -1,0 +1,308 @@
+//! `netverdict run` end to end against local clusters: verdicts under different networks, the
+//! batching of probes, reports, and cleanup when interrupted. Needs root.
+
+mod util;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use util::{Dir, TestCommand, repo};
+
+/// Runs `netverdict run` with `args` in the repository and returns the exit code and the JSON
+/// results.
+fn run(test: &str, args: &[&str]) -> (i32, Value, Dir, util::Output) {
+    let dir = Dir::new(test);
+    let json = dir.path().join("results.json");
+    let junit = dir.path().join("report.xml");
+    let out = TestCommand::in_repo()
+        .args(["run", "--local", "-q", "--json"])
+        .args([&json])
+        .args(["--junit"])
+        .args([&junit])
+        .args(args)
+        .run();
+    let results = std::fs::read_to_string(&json)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_else(|| panic!("no JSON results: {}\n{}", out.stdout, out.stderr));
+    (out.code, results, dir, out)
+}
+
+fn probes(results: &Value) -> Vec<&Value> {
+    results["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["probes"].as_array().unwrap())
+        .collect()
+}
+
+fn outcome(probe: &Value) -> &str {
+    probe["outcome"]["kind"].as_str().unwrap_or("none")
+}
+
+#[test]
+fn without_enforcement_every_deny_fails_as_connected() {
+    let (code, results, dir, out) = run(
+        "cni-none",
+        &["scenarios/", "--cni", "none", "--settle", "1s"],
+    );
+    assert!(results["error"].is_null(), "{}", results["error"]);
+    assert_eq!(code, 1, "{}", out.stdout);
+    let all = probes(&results);
+    let denies: Vec<_> = all.iter().filter(|p| p["expect"] == "deny").collect();
+    assert!(denies.len() >= 20, "the library has denies to show");
+    for probe in &denies {
+        assert_eq!(probe["status"], "fail", "{}", probe["name"]);
+        assert!(
+            matches!(outcome(probe), "connected" | "http-status"),
+            "{}: {}",
+            probe["name"],
+            probe["message"]
+        );
+        assert!(
+            probe["message"]
+                .as_str()
+                .unwrap()
+                .contains("policy not enforced?")
+        );
+    }
+    for probe in all.iter().filter(|p| p["expect"] == "allow") {
+        assert_eq!(
+            probe["status"], "pass",
+            "{}: {}",
+            probe["name"], probe["message"]
+        );
+    }
+
+    // The JUnit report loads in CI viewers and tells how to reproduce every probe.
+    let junit = dir.path().join("report.xml");
+    let check = Command::new("xmllint")
+        .args(["--noout", "--schema"])
+        .arg(repo().join("tests/data/junit.xsd"))
+        .args([&junit])
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<testcase ").count(), all.len());
+    let outputs: Vec<&str> = xml.split("<system-out>").skip(1).collect();
+    assert_eq!(outputs.len(), all.len());
+    for output in outputs {
+        let command = output.lines().next().unwrap_or_default();
+        assert!(
+            command.starts_with("$ ") && command.contains("kubectl exec"),
+            "every testcase has its command: {output}"
+        );
+    }
+    assert_eq!(xml.matches("<failure ").count(), denies.len());
+}
+
+#[test]
+fn a_rejecting_network_meets_only_denies_that_accept_a_refusal() {
+    let (code, results, _dir, out) = run(
+        "cni-reject",
+        &["scenarios/", "--cni", "reject", "--settle", "1s"],
+    );
+    assert!(results["error"].is_null(), "{}", results["error"]);
+    assert_eq!(code, 1, "{}", out.stdout);
+    let mut tolerant = 0;
+    for probe in probes(&results)
+        .into_iter()
+        .filter(|p| p["expect"] == "deny")
+    {
+        assert_eq!(
+            outcome(probe),
+            "refused",
+            "{}: {}",
+            probe["name"],
+            probe["message"]
+        );
+        if probe["deny"] == "drop" {
+            assert_eq!(probe["status"], "fail", "{}", probe["name"]);
+        } else {
+            tolerant += 1;
+            assert_eq!(
+                probe["status"], "pass",
+                "{}: {}",
+                probe["name"], probe["message"]
+            );
+        }
+    }
+    assert!(
+        tolerant > 0,
+        "the library has a deny that accepts a refusal"
+    );
+}
+
+#[test]
+fn slow_policy_propagation_settles_and_reports_the_time_to_match() {
+    let (code, results, _dir, out) = run(
+        "policy-delay",
+        &[
+            "scenarios/default-deny-ingress.yaml",
+            "--policy-delay",
+            "3s",
+            "--settle",
+            "10s",
+        ],
+    );
+    assert_eq!(code, 0, "{}\n{}", out.stdout, out.stderr);
+    let denies: Vec<_> = probes(&results)
+        .into_iter()
+        .filter(|p| p["expect"] == "deny")
+        .collect();
+    assert!(!denies.is_empty());
+    for probe in denies {
+        assert_eq!(probe["status"], "pass");
+        let matched = probe["timeToMatchMs"].as_u64().unwrap();
+        // Not before the delay (the network really lagged), and found by settling, not by chance.
+        assert!(
+            matched >= 3000,
+            "{}: matched after {matched} ms",
+            probe["name"]
+        );
+        assert!(
+            probe["attempts"].as_u64().unwrap() >= 3,
+            "retried, then confirmed: {probe}"
+        );
+        let first = &probe["history"][0]["outcome"]["kind"];
+        assert_eq!(
+            first, "connected",
+            "before the delay, the policy was not enforced yet"
+        );
+    }
+}
+
+#[test]
+fn probes_are_batched_one_exec_per_source_pod_and_round() {
+    let dir = Dir::new("batching");
+    let pods: Vec<String> = (0..6).map(|i| format!("b/p{i}")).collect();
+    let mut text = String::from(
+        "apiVersion: netverdict.io/v1alpha1\nkind: Scenario\nmetadata: {name: batching}\nspec:\n  namespaces: [{name: b}]\n  pods:\n",
+    );
+    for i in 0..6 {
+        text.push_str(&format!(
+            "    - {{name: p{i}, namespace: b, labels: {{pod: p{i}}}, ports: [{{port: 80}}]}}\n"
+        ));
+    }
+    text.push_str(&format!(
+        "  probes:\n    - matrix: {{from: [{all}], to: [{all}], ports: [80]}}\n      expect: allow\n",
+        all = pods.join(", ")
+    ));
+    dir.create("batching.yaml", &text);
+    let out = dir
+        .command()
+        .args([
+            "run",
+            "batching.yaml",
+            "--local",
+            "-q",
+            "--json",
+            "results.json",
+        ])
+        .run();
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("results.json")).unwrap())
+            .unwrap();
+    let scenario = &results["scenarios"][0];
+    assert_eq!(scenario["probes"].as_array().unwrap().len(), 36);
+    // Every probe matched in the first round: two rounds (first and confirming), one exec per
+    // source pod in each; the positive controls ride in the first round's batches.
+    for probe in scenario["probes"].as_array().unwrap() {
+        assert_eq!(probe["attempts"], 2, "{probe}");
+    }
+    assert_eq!(scenario["execCalls"], 12, "6 source pods x 2 rounds");
+}
+
+#[test]
+fn an_interrupted_run_removes_everything_it_created() {
+    let dir = Dir::new("interrupt");
+    let name = format!("int{}", std::process::id() % 100_000);
+    let up = TestCommand::in_repo()
+        .args(["local", "up", "--name", &name])
+        .run();
+    assert_eq!(up.code, 0, "{}", up.stderr);
+    let _down = LocalDown(name.clone());
+    let kubeconfig = format!("/run/netverdict/{name}/kubeconfig");
+    // A probe that never meets its expectation keeps the run settling for a minute.
+    dir.create(
+        "stuck.yaml",
+        "apiVersion: netverdict.io/v1alpha1\nkind: Scenario\nmetadata: {name: stuck}\nspec:\n  namespaces: [{name: stuck}]\n  pods:\n    - {name: a, namespace: stuck, labels: {app: a}, ports: [{port: 80}]}\n    - {name: b, namespace: stuck, labels: {app: b}}\n  policies:\n    - {apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: deny, namespace: stuck}, spec: {podSelector: {}, policyTypes: [Ingress]}}\n  services:\n    - {name: a, namespace: stuck, selector: {app: a}, ports: [{port: 80}]}\n  probes:\n    - {from: stuck/b, to: stuck/a, port: 80, expect: allow}\n",
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_netverdict"))
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "stuck.yaml",
+            "--kubeconfig",
+            &kubeconfig,
+            "--run-id",
+            "interrupted",
+            "--settle",
+            "60s",
+            "-q",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let selector = "netverdict.io/run=interrupted";
+    let kubectl = |args: &[&str]| {
+        let out = Command::new("kubectl")
+            .env("KUBECONFIG", &kubeconfig)
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !kubectl(&["get", "pods", "-n", "stuck", "-l", selector, "-o", "name"]).contains("pod/b")
+    {
+        assert!(Instant::now() < deadline, "the run never created its pods");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Let it reach the probing rounds, then interrupt it as Ctrl-C would.
+    std::thread::sleep(Duration::from_secs(3));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    assert_eq!(
+        exit.code(),
+        Some(3),
+        "an interrupted run could not judge: {stdout}"
+    );
+    assert!(stdout.contains("interrupted by Ctrl-C"), "{stdout}");
+    let left = kubectl(&[
+        "get",
+        "pods,services,networkpolicies,namespaces",
+        "-A",
+        "-l",
+        selector,
+        "-o",
+        "name",
+    ]);
+    assert_eq!(left.trim(), "", "objects of the run are left");
+}
+
+/// Stops a local cluster on drop, also when the test fails.
+struct LocalDown(String);
+
+impl Drop for LocalDown {
+    fn drop(&mut self) {
+        let _ = TestCommand::in_repo()
+            .args(["local", "down", "--name", &self.0])
+            .run();
+    }
+}
