@@ -1,6 +1,6 @@
-//! Loading: files and folders -> YAML documents -> raw scenarios, handed to
-//! [`validate`](crate::scenario::validate) and [`expand`](crate::scenario::expand); every
-//! problem is reported as a located [`Diagnostic`].
+//! Loading: files and folders -> YAML documents -> raw scenarios, handed to validation
+//! (`scenario::validate`) and probe expansion (`scenario::expand`); every problem is reported
+//! as a located [`Diagnostic`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
