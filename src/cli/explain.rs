@@ -160,6 +160,33 @@ pub(crate) fn run(args: &ExplainArgs, out: &mut dyn Write) -> Result<u8, Expecte
         (Direction::Ingress, &decision.ingress, to_pod.as_ref()),
     ] {
         let _ = writeln!(text, "{direction}:");
+        if let Some(pod) = pod.and_then(|p| cluster.cluster.pod(&p.namespace, &p.name)) {
+            let selecting: Vec<String> = cluster
+                .cluster
+                .selecting_policies(pod)
+                .iter()
+                .map(|p| {
+                    let mut types = Vec::new();
+                    if p.ingress.is_some() {
+                        types.push("Ingress");
+                    }
+                    if p.egress.is_some() {
+                        types.push("Egress");
+                    }
+                    format!("{} ({})", p.reference(), types.join(", "))
+                })
+                .collect();
+            let list = if selecting.is_empty() {
+                "none".to_string()
+            } else {
+                selecting.join(", ")
+            };
+            let _ = writeln!(
+                text,
+                "  policies selecting {}/{}: {list}",
+                pod.namespace, pod.name
+            );
+        }
         let detail = match side {
             SideDecision::NotApplicable => {
                 "  the destination is not a pod: no policy applies on this side".to_string()
