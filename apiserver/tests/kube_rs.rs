@@ -434,11 +434,20 @@ async fn shutdown_ends_open_watches_and_exec_streams() {
     let h = Harness::start().await;
     let client = h.client().await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    pods.create(&PostParams::default(), &mk_pod("web")).await.unwrap();
+    pods.create(&PostParams::default(), &mk_pod("web"))
+        .await
+        .unwrap();
     h.run_pod("default", "web", "10.244.1.4");
     let rv = h.store.resource_version().to_string();
-    let mut watch = pods.watch(&WatchParams::default(), &rv).await.unwrap().boxed();
-    let mut process = pods.exec("web", ["sleep", "600"], &AttachParams::default()).await.unwrap();
+    let mut watch = pods
+        .watch(&WatchParams::default(), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    let mut process = pods
+        .exec("web", ["sleep", "600"], &AttachParams::default())
+        .await
+        .unwrap();
     let mut stdout = process.stdout().unwrap();
     let Harness { server, dir, .. } = h;
     server.shutdown().await;
@@ -446,7 +455,10 @@ async fn shutdown_ends_open_watches_and_exec_streams() {
     stdout.read_to_end(&mut rest).await.unwrap();
     assert!(rest.is_empty());
     while let Ok(Some(event)) = watch.try_next().await {
-        assert!(matches!(event, WatchEvent::Bookmark(_)), "no changes were made: {event:?}");
+        assert!(
+            matches!(event, WatchEvent::Bookmark(_)),
+            "no changes were made: {event:?}"
+        );
     }
     drop(dir);
 }

@@ -613,6 +613,32 @@ async fn more_everyday_commands_work() {
         h.kubectl_ok(&["delete", "-f", &replaced]).await.trim(),
         "configmap \"c\" deleted"
     );
+    let created = h
+        .kubectl_ok(&[
+            "create",
+            "service",
+            "nodeport",
+            "made",
+            "--tcp=80:8080",
+            "--node-port=30080",
+        ])
+        .await;
+    assert_eq!(created.trim(), "service/made created");
+    let out = h
+        .kubectl_ok(&["get", "svc", "made", "--no-headers", "-o", "wide"])
+        .await;
+    assert_eq!(columns(&out)[4], "80:30080/TCP", "{out}");
+    assert_eq!(columns(&out)[6], "app=made", "{out}");
+    let target = h
+        .kubectl_ok(&[
+            "get",
+            "svc",
+            "made",
+            "-o",
+            "jsonpath={.spec.ports[0].targetPort}",
+        ])
+        .await;
+    assert_eq!(target, "8080");
     let diffable = h.manifest("svc.yaml", SERVICE);
     h.kubectl_ok(&["apply", "-f", &diffable]).await;
     let (code, _, err) = h

@@ -25,20 +25,35 @@ async fn measure() {
     let client = h.client().await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     let pod = json!({"metadata": {"name": "web"}, "spec": {"containers": [{"name": "main", "image": "busybox"}]}});
-    pods.create(&PostParams::default(), &serde_json::from_value(pod).unwrap()).await.unwrap();
+    pods.create(
+        &PostParams::default(),
+        &serde_json::from_value(pod).unwrap(),
+    )
+    .await
+    .unwrap();
     h.run_pod("default", "web", "10.244.0.2");
 
     let mut latencies = Vec::new();
     for _ in 0..200 {
         let started = Instant::now();
-        let mut process = pods.exec("web", ["echo", "hi"], &AttachParams::default().stderr(false)).await.unwrap();
+        let mut process = pods
+            .exec(
+                "web",
+                ["echo", "hi"],
+                &AttachParams::default().stderr(false),
+            )
+            .await
+            .unwrap();
         let mut stdout = process.stdout().unwrap();
         let status = process.take_status().unwrap();
         let mut out = String::new();
         stdout.read_to_string(&mut out).await.unwrap();
         let status = status.await.unwrap();
         latencies.push(started.elapsed());
-        assert_eq!((out.as_str(), status.status.as_deref()), ("hi\n", Some("Success")));
+        assert_eq!(
+            (out.as_str(), status.status.as_deref()),
+            ("hi\n", Some("Success"))
+        );
     }
     latencies.sort();
     println!(
@@ -65,14 +80,21 @@ async fn measure() {
     let started = Instant::now();
     for i in 0..500 {
         let cm = json!({"metadata": {"name": format!("http-{i}")}, "data": {"k": "v"}});
-        maps.create(&PostParams::default(), &serde_json::from_value(cm).unwrap()).await.unwrap();
+        maps.create(&PostParams::default(), &serde_json::from_value(cm).unwrap())
+            .await
+            .unwrap();
     }
     let elapsed = started.elapsed();
-    println!("create over HTTP (kube-rs, sequential): {:.0} objects/s", 500.0 / elapsed.as_secs_f64());
+    println!(
+        "create over HTTP (kube-rs, sequential): {:.0} objects/s",
+        500.0 / elapsed.as_secs_f64()
+    );
 
     for i in 0..4500 {
         let cm = json!({"metadata": {"name": format!("store-{i}")}, "data": {"k": "v"}});
-        h.store.create(Resource::ConfigMaps, Some("default"), cm).unwrap();
+        h.store
+            .create(Resource::ConfigMaps, Some("default"), cm)
+            .unwrap();
     }
     let started = Instant::now();
     let mut listed = 0;
@@ -81,7 +103,10 @@ async fn measure() {
     }
     let elapsed = started.elapsed();
     assert_eq!(listed, 50_000);
-    println!("list (kube-rs, 5000 ConfigMaps, 10 lists): {:.0} objects/s", listed as f64 / elapsed.as_secs_f64());
+    println!(
+        "list (kube-rs, 5000 ConfigMaps, 10 lists): {:.0} objects/s",
+        listed as f64 / elapsed.as_secs_f64()
+    );
 
     let from = h.store.resource_version().to_string();
     let mut stream = Box::pin(maps.watch(&WatchParams::default(), &from).await.unwrap());
@@ -90,10 +115,15 @@ async fn measure() {
         tokio::task::spawn_blocking(move || {
             for i in 0..4000 {
                 store
-                    .mutate(Resource::ConfigMaps, Some("default"), &format!("store-{}", i % 4500), |cm| {
-                        cm["data"]["k"] = json!(i.to_string());
-                        Ok(())
-                    })
+                    .mutate(
+                        Resource::ConfigMaps,
+                        Some("default"),
+                        &format!("store-{}", i % 4500),
+                        |cm| {
+                            cm["data"]["k"] = json!(i.to_string());
+                            Ok(())
+                        },
+                    )
                     .unwrap();
             }
         })
@@ -107,5 +137,8 @@ async fn measure() {
     }
     let elapsed = started.elapsed();
     writer.await.unwrap();
-    println!("watch (kube-rs, 4000 MODIFIED events): {:.0} events/s", 4000.0 / elapsed.as_secs_f64());
+    println!(
+        "watch (kube-rs, 4000 MODIFIED events): {:.0} events/s",
+        4000.0 / elapsed.as_secs_f64()
+    );
 }

@@ -1,5 +1,5 @@
 //! Decoding of the Kubernetes protobuf envelope for the kinds kubectl's typed clients create
-//! (`kubectl create namespace`, `kubectl create configmap`): the `k8s\0` magic, a
+//! (`kubectl create namespace`, `kubectl create configmap`, `kubectl create service`): the `k8s\0` magic, a
 //! `runtime.Unknown` with the type meta and the raw message, decoded into the JSON wire form.
 
 use serde_json::{Map, Value, json};
@@ -21,6 +21,10 @@ enum Field {
     StringMap,
     BytesMap,
     Message(&'static [(u64, &'static str, Field)]),
+    /// A repeated message.
+    MessageList(&'static [(u64, &'static str, Field)]),
+    /// `intstr.IntOrString`: type (1), intVal (2), strVal (3).
+    IntOrString,
     /// `metav1.Time`: seconds (1) and nanos (2), written RFC 3339.
     Time,
 }
@@ -52,6 +56,36 @@ const CONFIG_MAP: &[(u64, &str, Field)] = &[
     (2, "data", Field::StringMap),
     (3, "binaryData", Field::BytesMap),
     (4, "immutable", Field::Bool),
+];
+
+const SERVICE_PORT: &[(u64, &str, Field)] = &[
+    (1, "name", Field::String),
+    (2, "protocol", Field::String),
+    (3, "port", Field::Int),
+    (4, "targetPort", Field::IntOrString),
+    (5, "nodePort", Field::Int),
+    (6, "appProtocol", Field::String),
+];
+
+const SERVICE_SPEC: &[(u64, &str, Field)] = &[
+    (1, "ports", Field::MessageList(SERVICE_PORT)),
+    (2, "selector", Field::StringMap),
+    (3, "clusterIP", Field::String),
+    (4, "type", Field::String),
+    (5, "externalIPs", Field::StringList),
+    (7, "sessionAffinity", Field::String),
+    (10, "externalName", Field::String),
+    (11, "externalTrafficPolicy", Field::String),
+    (13, "publishNotReadyAddresses", Field::Bool),
+    (17, "ipFamilyPolicy", Field::String),
+    (18, "clusterIPs", Field::StringList),
+    (19, "ipFamilies", Field::StringList),
+    (22, "internalTrafficPolicy", Field::String),
+];
+
+const SERVICE: &[(u64, &str, Field)] = &[
+    (1, "metadata", Field::Message(OBJECT_META)),
+    (2, "spec", Field::Message(SERVICE_SPEC)),
 ];
 
 const TYPE_META: &[(u64, &str, Field)] =
@@ -193,6 +227,27 @@ fn decode(data: &[u8], fields: &[(u64, &str, Field)]) -> Result<Map<String, Valu
             (Field::Message(inner), 2) => {
                 out.insert(name, Value::Object(decode(reader.bytes()?, inner)?));
             }
+            (Field::MessageList(inner), 2) => {
+                let item = Value::Object(decode(reader.bytes()?, inner)?);
+                let list = out.entry(name).or_insert_with(|| json!([]));
+                list.as_array_mut().ok_or_else(malformed)?.push(item);
+            }
+            (Field::IntOrString, 2) => {
+                let value = decode(
+                    reader.bytes()?,
+                    &[
+                        (1, "type", Field::Int),
+                        (2, "intVal", Field::Int),
+                        (3, "strVal", Field::String),
+                    ],
+                )?;
+                let decoded = if value.get("type").and_then(Value::as_u64) == Some(1) {
+                    value.get("strVal").cloned().unwrap_or_else(|| json!(""))
+                } else {
+                    value.get("intVal").cloned().unwrap_or_else(|| json!(0))
+                };
+                out.insert(name, decoded);
+            }
             (Field::Time, 2) => {
                 let time = decode(reader.bytes()?, &[(1, "seconds", Field::Int)])?;
                 let seconds = time.get("seconds").and_then(Value::as_u64).unwrap_or(0);
@@ -247,6 +302,7 @@ pub(super) fn decode_object(body: &[u8]) -> Result<Value, ApiError> {
     let fields = match (api_version.as_str(), kind.as_str()) {
         ("v1", "Namespace") => NAMESPACE,
         ("v1", "ConfigMap") => CONFIG_MAP,
+        ("v1", "Service") => SERVICE,
         _ => {
             return Err(ApiError::unsupported_media_type(&format!(
                 "{MEDIA_TYPE} for {api_version}/{kind}"
