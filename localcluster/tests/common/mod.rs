@@ -1,6 +1,7 @@
 //! Helpers of the local cluster's integration tests: unique instance names, waiting on the
 //! store, exec, and leftover checks.
 
+// Each test binary uses a different subset of these helpers, so `expect` would fail in some.
 #![allow(dead_code)]
 
 use std::sync::atomic::{AtomicU32, Ordering};
