@@ -170,14 +170,20 @@ pub(crate) fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, ExpectedErr
     write_reports(&result, plan.junit.as_deref(), plan.json.as_deref())?;
     let palette = Palette::detect(std::io::stdout().is_terminal());
     write!(out, "{}", summary(&result, palette, plan.verbosity))?;
+    Ok(exit_code(&result))
+}
+
+/// 1 when an expectation failed; else 3 when something could not be judged or the run could
+/// not complete; else 0.
+fn exit_code(result: &RunResult) -> u8 {
     let tally = result.tally();
-    Ok(if tally.failed > 0 {
+    if tally.failed > 0 {
         exit::EXPECTATION_FAILED
     } else if tally.errors > 0 || result.error.is_some() {
         exit::COULD_NOT_JUDGE
     } else {
         exit::OK
-    })
+    }
 }
 
 async fn execute_plan(plan: &RunPlan) -> RunResult {
@@ -303,4 +309,70 @@ fn write_reports(
         write(path, json::render(result))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::{ProbeResult, ScenarioResult};
+    use crate::verdict::ProbeStatus;
+
+    fn with(statuses: &[ProbeStatus], error: Option<&str>) -> RunResult {
+        let probe = |status| ProbeResult {
+            name: String::new(),
+            from: String::new(),
+            to: String::new(),
+            port: 80,
+            port_name: None,
+            protocol: "TCP".to_owned(),
+            via: "tcp".to_owned(),
+            expect: "deny".to_owned(),
+            expect_source: "explicit".to_owned(),
+            deny: "drop".to_owned(),
+            status,
+            message: String::new(),
+            outcome: None,
+            command: String::new(),
+            output: String::new(),
+            attempts: 1,
+            time_to_match_ms: None,
+            duration_ms: 0,
+            prediction: None,
+            history: Vec::new(),
+        };
+        RunResult {
+            error: error.map(str::to_owned),
+            scenarios: vec![ScenarioResult {
+                probes: statuses.iter().map(|s| probe(*s)).collect(),
+                ..ScenarioResult::default()
+            }],
+            ..RunResult::default()
+        }
+    }
+
+    #[test]
+    fn exit_codes_rank_failures_over_what_could_not_be_judged() {
+        use ProbeStatus::*;
+        assert_eq!(exit_code(&with(&[Pass, Pass], None)), exit::OK);
+        assert_eq!(
+            exit_code(&with(&[Pass, Fail, Error], None)),
+            exit::EXPECTATION_FAILED
+        );
+        assert_eq!(
+            exit_code(&with(&[Pass, Flapping], None)),
+            exit::EXPECTATION_FAILED
+        );
+        assert_eq!(
+            exit_code(&with(&[Pass, Inconclusive], None)),
+            exit::COULD_NOT_JUDGE
+        );
+        assert_eq!(
+            exit_code(&with(&[Pass, Error], None)),
+            exit::COULD_NOT_JUDGE
+        );
+        assert_eq!(
+            exit_code(&with(&[], Some("pods could not start"))),
+            exit::COULD_NOT_JUDGE
+        );
+    }
 }

@@ -409,3 +409,216 @@ fn control_for(
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+    use std::path::Path;
+    use std::sync::Mutex;
+
+    use netverdict_probes::{AgentLine, BatchRequest, BatchSummary, Exit, ProbeRecord, Tool};
+
+    use super::*;
+
+    /// Answers batches from a script: `(pod, host, port, round) -> outcome`, where round counts
+    /// the batches the pod received.
+    struct ScriptedExec {
+        script: fn(&str, &ProbeSpec, u32) -> Outcome,
+        calls: Mutex<Vec<(String, usize)>>,
+        fail: Option<&'static str>,
+    }
+
+    impl ScriptedExec {
+        fn new(script: fn(&str, &ProbeSpec, u32) -> Outcome) -> ScriptedExec {
+            ScriptedExec {
+                script,
+                calls: Mutex::new(Vec::new()),
+                fail: None,
+            }
+        }
+    }
+
+    impl BatchExec for ScriptedExec {
+        async fn run_batch(
+            &self,
+            pod: &PodRef,
+            request: &BatchRequest,
+            on_line: &mut (dyn FnMut(&str) + Send),
+        ) -> Result<(), String> {
+            let round = {
+                let mut calls = self.calls.lock().unwrap();
+                calls.push((pod.to_string(), request.probes.len()));
+                calls.iter().filter(|(p, _)| *p == pod.to_string()).count() as u32
+            };
+            if let Some(error) = self.fail {
+                return Err(error.to_owned());
+            }
+            for probe in &request.probes {
+                let record = ProbeRecord {
+                    id: probe.id.clone(),
+                    kind: probe.probe.kind(),
+                    tool: Tool::Nc,
+                    argv: vec!["nc".to_owned()],
+                    stdin: None,
+                    exit: Exit::Code(0),
+                    elapsed_ms: 1,
+                    stdout: String::new(),
+                    stderr: String::new(),
+                    outcome: (self.script)(&pod.to_string(), &probe.probe, round),
+                    addresses: Vec::new(),
+                    responder: None,
+                };
+                on_line(&serde_json::to_string(&AgentLine::Record(record)).unwrap());
+            }
+            let done = BatchSummary {
+                probes: request.probes.len(),
+                elapsed_ms: 1,
+                concurrency: 1,
+            };
+            on_line(&serde_json::to_string(&AgentLine::Done(done)).unwrap());
+            Ok(())
+        }
+    }
+
+    const SCENARIO: &str = "apiVersion: netverdict.io/v1alpha1
+kind: Scenario
+metadata: {name: t}
+spec:
+  namespaces: [{name: t}]
+  pods:
+    - {name: client, namespace: t, labels: {app: client}}
+    - {name: server, namespace: t, labels: {app: server}, ports: [{port: 80}]}
+  probes:
+    - {name: denied, from: t/client, to: t/server, port: 80, expect: deny}
+";
+
+    fn scenario() -> (Scenario, LiveAddresses) {
+        let loaded = crate::scenario::load_str(Path::new("t.yaml"), SCENARIO);
+        assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+        let scenario = loaded.scenarios.into_iter().next().unwrap();
+        let mut addresses = LiveAddresses::default();
+        addresses.pods.insert(
+            PodRef::new("t", "client"),
+            "10.244.0.2".parse::<IpAddr>().unwrap(),
+        );
+        addresses.pods.insert(
+            PodRef::new("t", "server"),
+            "10.244.0.3".parse::<IpAddr>().unwrap(),
+        );
+        (scenario, addresses)
+    }
+
+    fn is_control(spec: &ProbeSpec) -> bool {
+        matches!(spec, ProbeSpec::Tcp { host, .. } if host == "127.0.0.1")
+    }
+
+    async fn probe(exec: &ScriptedExec) -> ProbeResult {
+        let (scenario, addresses) = scenario();
+        let options = ProbingOptions {
+            settle: Duration::from_secs(2),
+            parallel: 4,
+        };
+        let mut results = probe_scenario(
+            &scenario,
+            &addresses,
+            &BTreeSet::new(),
+            exec,
+            options,
+            Instant::now(),
+            &Silent,
+        )
+        .await;
+        results.remove(0)
+    }
+
+    struct Silent;
+
+    impl ProbeProgress for Silent {
+        fn round_started(&self, _: u32, _: usize, _: bool) {}
+        fn probe_observed(&self) {}
+    }
+
+    #[tokio::test]
+    async fn a_deny_whose_target_does_not_listen_is_inconclusive() {
+        let exec = ScriptedExec::new(|_, spec, _| {
+            if is_control(spec) {
+                Outcome::Refused
+            } else {
+                Outcome::Timeout
+            }
+        });
+        let result = probe(&exec).await;
+        assert_eq!(
+            result.status,
+            ProbeStatus::Inconclusive,
+            "{}",
+            result.message
+        );
+        assert!(result.message.contains("control"), "{}", result.message);
+    }
+
+    #[tokio::test]
+    async fn a_deny_whose_target_listens_passes_after_one_round_and_a_confirmation() {
+        let exec = ScriptedExec::new(|_, spec, _| {
+            if is_control(spec) {
+                Outcome::Connected
+            } else {
+                Outcome::Timeout
+            }
+        });
+        let result = probe(&exec).await;
+        assert_eq!(result.status, ProbeStatus::Pass, "{}", result.message);
+        assert_eq!(result.attempts, 2);
+        // The control rides in the server's batch of the first round; each pod gets one exec
+        // per round.
+        let calls = exec.calls.lock().unwrap();
+        assert_eq!(calls.len(), 3, "{calls:?}");
+        assert_eq!(calls.iter().filter(|(pod, _)| pod == "t/client").count(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_late_policy_is_retried_and_its_time_to_match_reported() {
+        let exec = ScriptedExec::new(|pod, spec, round| match (pod, is_control(spec), round) {
+            (_, true, _) => Outcome::Connected,
+            ("t/client", false, 1) => Outcome::Connected,
+            _ => Outcome::Timeout,
+        });
+        let result = probe(&exec).await;
+        assert_eq!(result.status, ProbeStatus::Pass, "{}", result.message);
+        assert_eq!(result.attempts, 3);
+        assert!(result.time_to_match_ms.is_some());
+        let seen: Vec<_> = result.history.iter().map(|a| a.outcome.clone()).collect();
+        assert_eq!(
+            seen,
+            [Outcome::Connected, Outcome::Timeout, Outcome::Timeout]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_verdict_that_flips_in_the_confirming_round_is_flapping() {
+        let exec = ScriptedExec::new(|pod, spec, round| match (pod, is_control(spec), round) {
+            (_, true, _) => Outcome::Connected,
+            ("t/client", false, 1) => Outcome::Timeout,
+            _ => Outcome::Connected,
+        });
+        let result = probe(&exec).await;
+        assert_eq!(result.status, ProbeStatus::Flapping, "{}", result.message);
+        assert!(result.time_to_match_ms.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_failed_exec_is_an_error_never_a_deny() {
+        let mut exec = ScriptedExec::new(|_, _, _| Outcome::Timeout);
+        exec.fail = Some("pods \"client\" is forbidden: cannot create pods/exec");
+        let result = probe(&exec).await;
+        assert_eq!(result.status, ProbeStatus::Error, "{}", result.message);
+        assert!(result.message.contains("forbidden"), "{}", result.message);
+        assert_eq!(
+            result
+                .outcome
+                .as_ref()
+                .map(|o| matches!(o, Outcome::Error { .. })),
+            Some(true)
+        );
+    }
+}
