@@ -248,6 +248,11 @@ fn explain_an_external_address() {
         "{}",
         out.stdout
     );
+    assert!(
+        out.stdout.contains("egress[1]: no `to` peer matches 198.51.100.10; 80/TCP is not among its ports (UDP 53, TCP 53)"),
+        "why each rule does not match: {}",
+        out.stdout
+    );
 }
 
 #[test]

@@ -6,7 +6,9 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use netverdict_engine::{Direction, Endpoint, Protocol, SideDecision};
+use netverdict_engine::{
+    Direction, Endpoint, NamespaceScope, Peer, Policy, Protocol, SideDecision,
+};
 
 use crate::cli::diagnostics;
 use crate::cli::exit::{self, ExpectedError};
@@ -217,12 +219,35 @@ pub(crate) fn run(args: &ExplainArgs, out: &mut dyn Write) -> Result<u8, Expecte
             }
             SideDecision::Denied { isolated_by } => {
                 let mut s = String::from("  denied: isolated by");
+                // The other end: the peer the isolated side's rules must match.
+                let (peer, destination) = match direction {
+                    Direction::Egress => (to.clone(), to_pod.as_ref()),
+                    Direction::Ingress => (pod_endpoint(&from), to_pod.as_ref()),
+                };
                 for p in isolated_by {
                     let _ = write!(
                         s,
                         "\n    policy {p}{}",
                         locate(scenario, &p.namespace, &p.name)
                     );
+                    let policy = cluster
+                        .cluster
+                        .policies
+                        .iter()
+                        .find(|x| x.namespace == p.namespace && x.name == p.name);
+                    if let Some(policy) = policy {
+                        for line in why_not(
+                            &cluster,
+                            policy,
+                            direction,
+                            &peer,
+                            destination,
+                            port,
+                            protocol,
+                        ) {
+                            let _ = write!(s, "\n      {line}");
+                        }
+                    }
                 }
                 s.push_str("\n  and no rule of them allows this peer and port");
                 s
@@ -233,6 +258,83 @@ pub(crate) fn run(args: &ExplainArgs, out: &mut dyn Write) -> Result<u8, Expecte
     let _ = writeln!(text, "summary: {}", one_line(&decision));
     out.write_all(text.as_bytes())?;
     Ok(exit::OK)
+}
+
+/// Why each rule of `policy` for `direction` does not allow the connection with `peer`.
+fn why_not(
+    cluster: &ScenarioCluster,
+    policy: &Policy,
+    direction: Direction,
+    peer: &Endpoint,
+    destination: Option<&PodRef>,
+    port: u16,
+    protocol: Protocol,
+) -> Vec<String> {
+    let rules = policy.rules(direction).unwrap_or_default();
+    if rules.is_empty() {
+        return vec![format!("has no {direction} rule: it allows nothing")];
+    }
+    let destination = destination.and_then(|d| cluster.cluster.pod(&d.namespace, &d.name));
+    let peer_pod = match peer {
+        Endpoint::Pod { namespace, name } => cluster.cluster.pod(namespace, name),
+        Endpoint::Ip(_) => None,
+    };
+    let field = direction.peers_field();
+    let mut out = Vec::new();
+    for (i, rule) in rules.iter().enumerate() {
+        let peer_ok = rule.peers.is_empty()
+            || rule
+                .peers
+                .iter()
+                .any(|candidate| match (candidate, peer, peer_pod) {
+                    (Peer::IpBlock(block), Endpoint::Ip(ip), _) => block.contains(*ip),
+                    (Peer::IpBlock(block), _, Some(pod)) => {
+                        pod.ips.iter().any(|ip| block.contains(*ip))
+                    }
+                    (Peer::Pods { namespaces, pods }, _, Some(pod)) => {
+                        let in_scope = match namespaces {
+                            NamespaceScope::PolicyNamespace => pod.namespace == policy.namespace,
+                            NamespaceScope::Selected(selector) => {
+                                selector.matches(&cluster.cluster.namespace_labels(&pod.namespace))
+                            }
+                        };
+                        in_scope && pods.matches(&pod.labels)
+                    }
+                    _ => false,
+                });
+        let port_ok = rule.ports.is_empty()
+            || rule
+                .ports
+                .iter()
+                .any(|p| p.matches(port, protocol, destination));
+        let mut reasons = Vec::new();
+        if !peer_ok {
+            let offline = rule.peers.iter().any(|p| matches!(p, Peer::IpBlock(_)))
+                && peer_pod.is_some_and(|p| p.ips.is_empty());
+            reasons.push(format!(
+                "no `{field}` peer matches {}{}",
+                match peer {
+                    Endpoint::Pod { namespace, name } => format!("{namespace}/{name}"),
+                    Endpoint::Ip(ip) => ip.to_string(),
+                },
+                if offline {
+                    " (its IP is unknown offline, so ipBlocks cannot match it)"
+                } else {
+                    ""
+                }
+            ));
+        }
+        if !port_ok {
+            let ports: Vec<String> = rule.ports.iter().map(ToString::to_string).collect();
+            reasons.push(format!(
+                "{port}/{} is not among its ports ({})",
+                protocol_str(protocol),
+                ports.join(", ")
+            ));
+        }
+        out.push(format!("{direction}[{i}]: {}", reasons.join("; ")));
+    }
+    out
 }
 
 /// The policy of `pod`'s namespace governing `direction` whose pod selector `pod` misses by the
