@@ -2,6 +2,32 @@
 //! history, the REST surface kubectl and kube-rs use (discovery, CRUD, patch, watch, tables), and
 //! the exec streaming protocol. It knows nothing about Linux: running pods is the job of whoever
 //! implements [`ExecHandler`] and drives pod status through [`Store`] (the local cluster's kubelet).
+//!
+//! # What is served
+//!
+//! - Discovery (`/version`, `/api`, `/api/v1`, `/apis`, `/apis/{group}/v1`, legacy form only) and
+//!   OpenAPI v3 (`/openapi/v3`): enough for kubectl to validate on the server (it sends
+//!   `fieldValidation=Strict`) and to compute apply patches from its compiled-in types.
+//! - The kinds of [`Resource`]: get, list, watch, create, update (with resourceVersion
+//!   preconditions), patch (JSON, merge, strategic merge, server-side apply), delete,
+//!   deletecollection; `/status` for pods, services, namespaces and nodes; `dryRun=All`.
+//! - Label selectors (`=`, `==`, `!=`, `in`, `notin`, `key`, `!key`) and the field selectors the
+//!   API server supports for each kind.
+//! - `meta.k8s.io/v1` `Table` responses with the API server's printer columns, and
+//!   `PartialObjectMetadata`; JSON everywhere, plus protobuf request bodies for the kinds
+//!   `kubectl create namespace|configmap|service` send.
+//! - Watches: ADDED/MODIFIED/DELETED/BOOKMARK, replay from a resourceVersion, an ERROR event
+//!   with a `410 Expired` Status for a compacted one, streaming lists (`sendInitialEvents`).
+//! - `pods/exec` over WebSocket (`v5.channel.k8s.io`, `v4.channel.k8s.io`), `pods/log`.
+//!
+//! # Caveats
+//!
+//! - Lists ignore `limit` and return everything in one page (without `continue`).
+//! - Server-side apply merges the applied configuration like a strategic merge patch; it keeps no
+//!   `managedFields`, so fields a manager stops applying are not removed and there are no
+//!   conflicts.
+//! - Attach, port-forward, SPDY and TLS are not served; pod logs only as [`ExecHandler::logs`]
+//!   provides them.
 
 mod error;
 mod patch;
@@ -30,6 +56,9 @@ pub struct ExecProcess {
 }
 
 /// Runs exec requests in pods; implemented by the local cluster's kubelet.
+///
+/// The server forwards stdout and stderr until both hit EOF, then sends the exit status: a
+/// process whose output pipes are held open by a child it left behind keeps the exec open.
 #[async_trait::async_trait]
 pub trait ExecHandler: Send + Sync + 'static {
     /// # Errors
@@ -44,4 +73,32 @@ pub trait ExecHandler: Send + Sync + 'static {
         command: Vec<String>,
         stdin: bool,
     ) -> Result<ExecProcess, ApiError>;
+
+    /// The output of a container, for `pods/{name}/log` (`kubectl logs`). With `follow`, the
+    /// reader goes on delivering what the container writes until it ends. The server cuts
+    /// `tailLines` itself when not following.
+    ///
+    /// # Errors
+    /// By default `BadRequest`: a handler that keeps no logs.
+    async fn logs(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: Option<&str>,
+        options: LogOptions,
+    ) -> Result<Box<dyn tokio::io::AsyncRead + Send + Unpin>, ApiError> {
+        let _ = (container, options);
+        Err(ApiError::bad_request(format!(
+            "the logs of pod {namespace}/{pod} are not available"
+        )))
+    }
+}
+
+/// What `pods/{name}/log` asked for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LogOptions {
+    pub follow: bool,
+    pub previous: bool,
+    pub timestamps: bool,
+    pub tail_lines: Option<i64>,
 }

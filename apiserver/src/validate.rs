@@ -159,8 +159,7 @@ fn default_network_policy(policy: &mut Value) {
         }
         spec["policyTypes"] = Value::Array(types);
     }
-    for (direction, peers) in [("ingress", "from"), ("egress", "to")] {
-        let _ = peers;
+    for direction in ["ingress", "egress"] {
         if let Some(rules) = spec.get_mut(direction).and_then(Value::as_array_mut) {
             for rule in rules {
                 if let Some(ports) = rule.get_mut("ports").and_then(Value::as_array_mut) {

@@ -291,6 +291,11 @@ async fn exec_separates_stdout_and_stderr_and_returns_the_exit_code() {
         "HELLO\nWORLD\ndone\n"
     );
 
+    assert_eq!(
+        h.kubectl_ok(&["logs", "web"]).await,
+        "started web\nserving\nready\n"
+    );
+    assert_eq!(h.kubectl_ok(&["logs", "web", "--tail=1"]).await, "ready\n");
     let (code, _, err) = h.kubectl(&["exec", "nope", "--", "true"]).await;
     assert_eq!(code, 1);
     assert!(err.contains("pods \"nope\" not found"), "{err}");

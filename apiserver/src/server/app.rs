@@ -301,6 +301,12 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response {
             name,
             subresource: Some(sub),
         } if sub == "exec" => exec::handle(state, namespace, name, query, request).await,
+        Route::Object {
+            resource: Resource::Pods,
+            namespace: Some(namespace),
+            name,
+            subresource: Some(sub),
+        } if sub == "log" => exec::logs(state, namespace, name, query, request).await,
         Route::Collection {
             resource,
             namespace,

@@ -14,9 +14,9 @@ use tokio::sync::mpsc;
 
 use super::app::AppState;
 use super::negotiate::{Query, error_response};
-use crate::ExecProcess;
 use crate::error::ApiError;
 use crate::resource::Resource;
+use crate::{ExecProcess, LogOptions};
 
 const STDIN: u8 = 0;
 const STDOUT: u8 = 1;
@@ -260,4 +260,105 @@ async fn run(
         })))
         .await;
     reader.abort();
+}
+
+/// `GET pods/{name}/log`: the container's output as `text/plain`, streamed when following.
+pub(super) async fn logs(
+    state: AppState,
+    namespace: String,
+    pod: String,
+    query: Query,
+    request: Request,
+) -> Response {
+    let readable = matches!(*request.method(), Method::GET | Method::HEAD);
+    drop(request);
+    let result = async {
+        if !readable {
+            return Err(ApiError::method_not_allowed("logs accept GET"));
+        }
+        state.store.get(Resource::Pods, Some(&namespace), &pod)?;
+        let options = LogOptions {
+            follow: query.flag("follow"),
+            previous: query.flag("previous"),
+            timestamps: query.flag("timestamps"),
+            tail_lines: query.integer("tailLines")?,
+        };
+        let container = query.get("container").filter(|c| !c.is_empty());
+        let follow = options.follow;
+        let tail = options.tail_lines;
+        let mut reader = state
+            .exec
+            .logs(&namespace, &pod, container, options)
+            .await?;
+        let body = if follow {
+            let stream = tokio_util::io::ReaderStream::new(reader);
+            axum::body::Body::from_stream(stream)
+        } else {
+            let mut text = Vec::new();
+            reader
+                .read_to_end(&mut text)
+                .await
+                .map_err(|e| ApiError::internal(format!("reading the log: {e}")))?;
+            axum::body::Body::from(tail_lines(&text, tail))
+        };
+        Ok(Response::builder()
+            .header(http::header::CONTENT_TYPE, "text/plain")
+            .body(body)
+            .expect("a valid response"))
+    }
+    .await;
+    match result {
+        Ok(response) => response,
+        Err(e) => error_response(&e, Some((&pod, "", "pods"))),
+    }
+}
+
+/// The last `tail` lines of `text` (all of it for `None` or a negative count).
+fn tail_lines(text: &[u8], tail: Option<i64>) -> Vec<u8> {
+    let Some(n) = tail.and_then(|n| usize::try_from(n).ok()) else {
+        return text.to_vec();
+    };
+    let body = text.strip_suffix(b"\n").unwrap_or(text);
+    if n == 0 || body.is_empty() {
+        return Vec::new();
+    }
+    let mut start = 0;
+    let mut seen = 0;
+    for (i, byte) in body.iter().enumerate().rev() {
+        if *byte == b'\n' {
+            seen += 1;
+            if seen == n {
+                start = i + 1;
+                break;
+            }
+        }
+    }
+    text[start..].to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tails() {
+        let text = b"a\nb\nc\n";
+        assert_eq!(tail_lines(text, None), text);
+        assert_eq!(tail_lines(text, Some(1)), b"c\n");
+        assert_eq!(tail_lines(text, Some(2)), b"b\nc\n");
+        assert_eq!(tail_lines(text, Some(5)), text);
+        assert_eq!(tail_lines(text, Some(0)), b"");
+        assert_eq!(tail_lines(text, Some(-1)), text);
+    }
+
+    #[test]
+    fn exit_statuses() {
+        assert_eq!(exit_status(&["true".into()], 0)["status"], "Success");
+        let failed = exit_status(&["sh".into()], 3);
+        assert_eq!(failed["reason"], "NonZeroExitCode");
+        assert_eq!(
+            failed["details"]["causes"][0],
+            json!({"reason": "ExitCode", "message": "3"})
+        );
+    }
 }
