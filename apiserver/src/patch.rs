@@ -227,13 +227,17 @@ fn merge_list(
     key: &str,
     path: &str,
 ) -> Result<Vec<Value>, ApiError> {
+    let replace = |item: &Value| item.get("$patch").and_then(Value::as_str) == Some("replace");
+    if patch.iter().any(replace) {
+        // `$patch: replace` as a list element: the list becomes the patch's other elements.
+        return Ok(patch
+            .into_iter()
+            .filter(|i| !replace(i))
+            .map(strip_value)
+            .collect());
+    }
     for item in patch {
-        if let Value::Object(mut map) = item {
-            if map.get("$patch").and_then(Value::as_str) == Some("replace") {
-                // `$patch: replace` as a list element replaces the whole list.
-                map.remove("$patch");
-                return Ok(Vec::new());
-            }
+        if let Value::Object(map) = item {
             let id = map.get(key).cloned();
             let position = id
                 .as_ref()
@@ -366,6 +370,17 @@ mod tests {
         assert_eq!(out["metadata"]["finalizers"], json!([]));
         assert_eq!(out["metadata"]["labels"], json!({"only": "o"}));
         assert!(out.get("$setElementOrder/containers").is_none());
+    }
+
+    #[test]
+    fn a_replace_directive_in_a_list_replaces_it() {
+        let live = mk_pod();
+        let patch = json!({"spec": {"containers": [{"$patch": "replace"}, {"name": "only", "image": "x"}]}});
+        let out = strategic(&live, patch);
+        assert_eq!(
+            out["spec"]["containers"],
+            json!([{"name": "only", "image": "x"}])
+        );
     }
 
     #[test]

@@ -369,7 +369,11 @@ impl Store {
         status_only: bool,
     ) -> Result<Value, ApiError> {
         let mut inner = self.lock();
-        let (old, merged) = inner.prepare_update(resource, namespace, name, new, status_only)?;
+        let (old, mut merged) =
+            inner.prepare_update(resource, namespace, name, new, status_only)?;
+        if resource == Resource::Services && !status_only {
+            inner.allocate_missing_node_ports(&mut merged)?;
+        }
         inner.replace(resource, &old, merged)
     }
 
@@ -901,6 +905,39 @@ impl Inner {
                 }
             }
             spec["externalTrafficPolicy"] = json!("Cluster");
+        }
+        Ok(())
+    }
+
+    /// Gives node ports to the ports of a Service that became NodePort or LoadBalancer.
+    fn allocate_missing_node_ports(&mut self, service: &mut Value) -> Result<(), ApiError> {
+        let kind = service
+            .pointer("/spec/type")
+            .and_then(Value::as_str)
+            .unwrap_or("ClusterIP");
+        if kind != "NodePort" && kind != "LoadBalancer" {
+            return Ok(());
+        }
+        for port in service
+            .pointer_mut("/spec/ports")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            if port
+                .get("nodePort")
+                .and_then(Value::as_u64)
+                .is_none_or(|n| n == 0)
+            {
+                let n = self
+                    .node_ports
+                    .allocate()
+                    .ok_or_else(|| ApiError::internal("node port range is full"))?;
+                port["nodePort"] = json!(n);
+            }
+        }
+        if service.pointer("/spec/externalTrafficPolicy").is_none() {
+            service["spec"]["externalTrafficPolicy"] = json!("Cluster");
         }
         Ok(())
     }

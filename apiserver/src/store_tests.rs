@@ -546,3 +546,21 @@ fn services_get_cluster_ips_from_the_range() {
         .unwrap();
     assert_eq!(headless["spec"]["clusterIP"], "None");
 }
+
+#[test]
+fn a_service_that_becomes_a_node_port_gets_node_ports() {
+    let store = Store::new();
+    let svc = json!({"metadata": {"name": "web"}, "spec": {"ports": [{"port": 80}]}});
+    let created = store
+        .create(Resource::Services, Some("default"), svc)
+        .unwrap();
+    assert!(created["spec"]["ports"][0].get("nodePort").is_none());
+    let mut node_port = created.clone();
+    node_port["spec"]["type"] = json!("NodePort");
+    let updated = store
+        .update(Resource::Services, Some("default"), "web", node_port, false)
+        .unwrap();
+    let n = updated["spec"]["ports"][0]["nodePort"].as_u64().unwrap();
+    assert!((30000..=32767).contains(&n));
+    assert_eq!(updated["spec"]["clusterIP"], created["spec"]["clusterIP"]);
+}
