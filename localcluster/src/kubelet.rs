@@ -528,6 +528,23 @@ async fn run_pod(
         }
     };
     state.ip = Some(ip);
+    let sysctls = spec
+        .security_context
+        .as_ref()
+        .and_then(|s| s.sysctls.clone())
+        .unwrap_or_default();
+    for sysctl in sysctls {
+        if let Err(message) = apply_sysctl(&network, &sysctl.name, &sysctl.value) {
+            ctx.events.record(
+                &object,
+                "kubelet",
+                Some(host),
+                true,
+                "SysctlForbidden",
+                &message,
+            );
+        }
+    }
     let env = container_env(&ctx, &pod, &first, ip, &node);
     let run_as = run_as(&spec, &first);
     let info = Arc::new(RunInfo {
@@ -578,6 +595,28 @@ async fn wait_deleted(delete_rx: &mut watch::Receiver<Option<i64>>) -> i64 {
             return 0;
         }
     }
+}
+
+/// Sets a pod sysctl inside the pod's network namespace. Only `net.*` sysctls are namespaced
+/// per pod here (the others would change the machine), so any other is refused.
+fn apply_sysctl(network: &PodNetwork, name: &str, value: &str) -> Result<(), String> {
+    let valid = name.starts_with("net.")
+        && !name.contains("..")
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if !valid {
+        return Err(format!(
+            "forbidden sysctl: {name:?} is not a network sysctl of the pod"
+        ));
+    }
+    let path = format!("/proc/sys/{}", name.replace('.', "/"));
+    let value = value.to_owned();
+    // /proc/sys/net shows the network namespace of the thread that opens it.
+    network
+        .netns
+        .run_in(move || std::fs::write(&path, value.as_bytes()))
+        .map_err(|e| format!("sysctl {name}: {e}"))
 }
 
 /// Removes the pod's network, forgets it and lets the API server drop the object.

@@ -43,7 +43,7 @@
 //!
 //! # Not emulated
 //! Other containers than the first, init containers, liveness and startup probes, volumes,
-//! Secrets, pod sysctls (the fabric already lets pods bind ports below 1024), `kubectl logs`
+//! Secrets, sysctls other than `net.*` (refused with a `SysctlForbidden` event), `kubectl logs`
 //! (the API has no log endpoint; output is in [`LocalCluster::log_dir`]), NodePorts and
 //! LoadBalancers, IPv6.
 

@@ -422,3 +422,34 @@ async fn a_container_starts_once_its_command_appears() {
     std::fs::remove_file(&path).unwrap();
     cluster.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_sysctls_apply_inside_the_pod_only() {
+    let cluster = start_store_only("sysctl").await;
+    let store = cluster.store().clone();
+    let sysctls = json!({"securityContext": {"sysctls": [
+        {"name": "net.ipv4.ip_local_port_range", "value": "20000 21000"},
+        {"name": "kernel.shm_rmid_forced", "value": "1"}]}});
+    let p = pod("s", ctr(&["sleep", "3600"]), sysctls);
+    store.create(Resource::Pods, Some("default"), p).unwrap();
+    wait_pod(&store, "default", "s", "Ready", is_ready).await;
+    let range = ["cat", "/proc/sys/net/ipv4/ip_local_port_range"];
+    let (out, _, code) = exec(&cluster, "default", "s", &range).await;
+    assert_eq!(
+        (out.split_whitespace().collect::<Vec<_>>(), code),
+        (vec!["20000", "21000"], 0)
+    );
+    let machine = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
+    assert_ne!(
+        machine.split_whitespace().collect::<Vec<_>>(),
+        vec!["20000", "21000"]
+    );
+    let (events, _) = store
+        .list(Resource::Events, Some("default"), &Default::default())
+        .unwrap();
+    assert!(
+        events.iter().any(|e| e["reason"] == "SysctlForbidden"),
+        "{events:?}"
+    );
+    cluster.shutdown().await.unwrap();
+}
