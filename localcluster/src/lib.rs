@@ -44,8 +44,9 @@
 //! # Not emulated
 //! Other containers than the first, init containers, liveness and startup probes, volumes,
 //! Secrets, sysctls other than `net.*` (refused with a `SysctlForbidden` event), `kubectl logs`
-//! (the API has no log endpoint; output is in [`LocalCluster::log_dir`]), NodePorts and
-//! LoadBalancers, IPv6.
+//! (the API has no log endpoint; output is in [`LocalCluster::log_dir`]), NodePorts,
+//! LoadBalancers and ExternalName Services, IPv6. `hostNetwork` pods get a namespace of their
+//! own like any other: nothing a pod runs ever joins the machine's network.
 
 mod cli;
 mod cluster;
