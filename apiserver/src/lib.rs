@@ -23,9 +23,9 @@
 //! # Caveats
 //!
 //! - Lists ignore `limit` and return everything in one page (without `continue`).
-//! - Server-side apply merges the applied configuration like a strategic merge patch; it keeps no
-//!   `managedFields`, so fields a manager stops applying are not removed and there are no
-//!   conflicts.
+//! - Server-side apply tracks the fields of apply managers only (`managedFields` with operation
+//!   `Apply`): a field a manager stops applying is removed unless another manager applies it;
+//!   fields set by updates are owned by nobody, and there are no conflicts.
 //! - Attach, port-forward, SPDY and TLS are not served; pod logs only as [`ExecHandler::logs`]
 //!   provides them.
 
@@ -34,6 +34,7 @@ mod patch;
 mod resource;
 mod selector;
 mod server;
+mod ssa;
 mod store;
 #[cfg(test)]
 mod store_tests;

@@ -82,7 +82,7 @@ pub(crate) fn apply_patch(
 
 /// The key elements of a list are merged by, or `None` for a list replaced as a whole. `Some("")`
 /// marks a list of primitives merged as a set.
-fn merge_key(resource: Resource, path: &str, items: &[Value]) -> Option<&'static str> {
+pub(crate) fn merge_key(resource: Resource, path: &str, items: &[Value]) -> Option<&'static str> {
     let field = path.rsplit('.').next().unwrap_or_default();
     match field {
         "finalizers" if path == "metadata.finalizers" => return Some(""),

@@ -768,7 +768,6 @@ impl Inner {
                 "resourceVersion",
                 "deletionTimestamp",
                 "deletionGracePeriodSeconds",
-                "managedFields",
                 "selfLink",
             ] {
                 meta.remove(field);

@@ -462,3 +462,65 @@ async fn shutdown_ends_open_watches_and_exec_streams() {
     }
     drop(dir);
 }
+
+#[tokio::test]
+async fn server_side_apply_removes_what_a_manager_stops_applying() {
+    let h = Harness::start().await;
+    let policies: Api<k8s_openapi::api::networking::v1::NetworkPolicy> =
+        Api::namespaced(h.client().await, "default");
+    let params = PatchParams::apply("netverdict").force();
+    let first = json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": "p", "labels": {"scenario": "one", "stale": "yes"}},
+        "spec": {"podSelector": {"matchLabels": {"app": "web"}}, "ingress": [{"from": [{"podSelector": {}}]}]},
+    });
+    let created = policies
+        .patch("p", &params, &Patch::Apply(&first))
+        .await
+        .unwrap();
+    assert_eq!(
+        created.metadata.managed_fields.unwrap()[0]
+            .manager
+            .as_deref(),
+        Some("netverdict")
+    );
+    let unchanged = policies
+        .patch("p", &params, &Patch::Apply(&first))
+        .await
+        .unwrap();
+    assert_eq!(
+        unchanged.metadata.resource_version, created.metadata.resource_version,
+        "a no-op apply changes nothing"
+    );
+    let merge = json!({"metadata": {"labels": {"manual": "kept"}}});
+    policies
+        .patch("p", &PatchParams::default(), &Patch::Merge(&merge))
+        .await
+        .unwrap();
+    let second = json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": "p", "labels": {"scenario": "two"}},
+        "spec": {"podSelector": {"matchLabels": {"tier": "db"}}, "policyTypes": ["Ingress"]},
+    });
+    let applied = policies
+        .patch("p", &params, &Patch::Apply(&second))
+        .await
+        .unwrap();
+    let labels = applied.metadata.labels.unwrap();
+    assert_eq!(
+        labels.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["manual", "scenario"]
+    );
+    assert_eq!(labels["scenario"], "two");
+    let spec = applied.spec.unwrap();
+    let selector = spec.pod_selector.unwrap().match_labels.unwrap();
+    assert_eq!(
+        selector.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["tier"]
+    );
+    assert!(
+        spec.ingress.is_none(),
+        "the ingress rules are no longer applied"
+    );
+    assert_eq!(applied.metadata.generation, Some(2));
+}

@@ -350,6 +350,9 @@ async fn patch(
                     object["metadata"] = json!({});
                 }
                 object["metadata"]["name"] = json!(name);
+                let manager = query.get("fieldManager").unwrap_or_default();
+                let owned = apply_ownership(resource, &json!({}), &mut object, &patch, manager);
+                object["metadata"]["managedFields"] = owned;
                 let created = if dry {
                     state.store.check_create(resource, namespace, object)?
                 } else {
@@ -359,8 +362,13 @@ async fn patch(
             }
             Err(e) => return Err(e),
         };
-        let patched = apply_patch(resource, kind, &live, patch.clone())?;
+        let mut patched = apply_patch(resource, kind, &live, patch.clone())?;
         strict(resource, query, &patched)?;
+        if kind == PatchKind::Apply && !status_only {
+            let manager = query.get("fieldManager").unwrap_or_default();
+            let owned = apply_ownership(resource, &live, &mut patched, &patch, manager);
+            patched["metadata"]["managedFields"] = owned;
+        }
         let result = if dry {
             state
                 .store
@@ -377,6 +385,46 @@ async fn patch(
         }
     }
     Err(ApiError::conflict(&resource.qualified(), name))
+}
+
+/// Server-side apply's field ownership: removes from `patched` what `manager` applied before and
+/// no longer applies, and returns the `managedFields` recording what it applies now.
+fn apply_ownership(
+    resource: Resource,
+    live: &Value,
+    patched: &mut Value,
+    config: &Value,
+    manager: &str,
+) -> Value {
+    let entries: Vec<Value> = live
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let is_mine = |e: &Value| e["manager"] == manager && e["operation"] == "Apply";
+    let empty = json!({});
+    let previous = entries
+        .iter()
+        .find(|e| is_mine(e))
+        .and_then(|e| e.get("fieldsV1"))
+        .unwrap_or(&empty);
+    let others: Vec<&Value> = entries
+        .iter()
+        .filter(|e| !is_mine(e) && e["operation"] == "Apply")
+        .filter_map(|e| e.get("fieldsV1"))
+        .collect();
+    let current = crate::ssa::field_set(resource, config);
+    crate::ssa::remove_stale(patched, previous, &current, &crate::ssa::union(&others));
+    let mut kept: Vec<Value> = entries.iter().filter(|e| !is_mine(e)).cloned().collect();
+    kept.push(json!({
+        "manager": manager,
+        "operation": "Apply",
+        "apiVersion": resource.api_version(),
+        "time": crate::time::now_rfc3339(),
+        "fieldsType": "FieldsV1",
+        "fieldsV1": current,
+    }));
+    Value::Array(kept)
 }
 
 async fn delete(
