@@ -480,7 +480,9 @@ fn teardown(ctx: &Ctx) -> Result<(), ClusterError> {
     let Some(mut fabric) = taken else {
         return Ok(());
     };
-    ctx.pods.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    for (_, entry) in ctx.pods.lock().unwrap_or_else(|e| e.into_inner()).drain() {
+        entry.task.abort();
+    }
     for _ in 0..500 {
         match Arc::try_unwrap(fabric) {
             Ok(f) => return f.destroy().map_err(ClusterError::from),

@@ -56,6 +56,9 @@ pub(crate) struct PodEntry {
     pub delete_tx: watch::Sender<Option<i64>>,
     /// Set once the pod's sandbox (namespace) exists.
     pub run: Option<Arc<RunInfo>>,
+    /// The pod's task, ended at shutdown before the fabric goes (so that it does not see its
+    /// processes killed and restart them).
+    pub task: tokio::task::AbortHandle,
 }
 
 /// What exec needs to run a process like the container's.
@@ -178,16 +181,17 @@ fn handle(ctx: &Arc<Ctx>, pod: Value) {
         return;
     }
     let (delete_tx, delete_rx) = watch::channel(None);
+    // Spawned under the lock: the task's first look at its entry waits until it is inserted.
+    let task = tokio::spawn(run_pod(ctx.clone(), pod, node, delete_rx)).abort_handle();
     pods.insert(
         key,
         PodEntry {
             uid,
             delete_tx,
             run: None,
+            task,
         },
     );
-    drop(pods);
-    tokio::spawn(run_pod(ctx.clone(), pod, node, delete_rx));
 }
 
 fn handle_deleted(ctx: &Ctx, pod: &Value) {
@@ -665,28 +669,27 @@ async fn run_dns(
             tokio::net::TcpListener::from_std(tcp)?,
         ))
     })();
-    let tasks = match bound {
+    match bound {
         Ok((udp, tcp)) => {
             state.state = CState::Running { started_at: now() };
             state.phase = "Running";
             state.ready = true;
-            vec![
-                tokio::spawn(crate::dns::serve_udp(udp, ctx.dns.clone())),
-                tokio::spawn(crate::dns::serve_tcp(tcp, ctx.dns.clone())),
-            ]
+            state.write(ctx);
+            // Served inline: the sockets close with this future, also when the task is aborted.
+            tokio::select! {
+                () = crate::dns::serve_udp(udp, ctx.dns.clone()) => {}
+                () = crate::dns::serve_tcp(tcp, ctx.dns.clone()) => {}
+                _ = wait_deleted(delete_rx) => {}
+            }
         }
         Err(e) => {
             state.state = CState::Waiting {
                 reason: "RunContainerError".into(),
                 message: Some(format!("bind port 53: {e}")),
             };
-            Vec::new()
+            state.write(ctx);
+            wait_deleted(delete_rx).await;
         }
-    };
-    state.write(ctx);
-    wait_deleted(delete_rx).await;
-    for t in tasks {
-        t.abort();
     }
 }
 

@@ -221,14 +221,21 @@ async fn kubectl_drives_the_cluster() {
         &["apply", "-f", "-"],
         SERVICE_AND_POLICY,
     ));
-    let out = ok(&kubectl(
-        &kc,
-        &["get", "svc,netpol,endpoints", "-n", "demo"],
-    ));
-    assert!(
-        out.contains("web") && out.contains("deny-all") && out.contains(":8080"),
-        "{out}"
-    );
+    // The endpoints controller follows the Service a moment later, as in any cluster.
+    let listed =
+        |out: &str| out.contains("web") && out.contains("deny-all") && out.contains(":8080");
+    let mut out = String::new();
+    for _ in 0..300 {
+        out = ok(&kubectl(
+            &kc,
+            &["get", "svc,netpol,endpoints", "-n", "demo"],
+        ));
+        if listed(&out) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(listed(&out), "{out}");
     ok(&kubectl(
         &kc,
         &["delete", "pod", "-n", "demo", "srv", "--wait=true"],
