@@ -137,16 +137,21 @@ async fn run_all(
         let calls_before = exec.calls.load(std::sync::atomic::Ordering::Relaxed);
         let outcome = run_scenario(client, &mut scenario, config, observer, exec, touched).await;
         let exec_calls = exec.calls.load(std::sync::atomic::Ordering::Relaxed) - calls_before;
-        // The scenario's objects go before the next scenario begins, whatever happened.
-        let namespaces: Vec<String> = touched.used.iter().cloned().collect();
-        let cleaned = delete_run(
-            client,
-            &config.run_id,
-            &namespaces,
-            &[],
-            Duration::from_secs(60),
-        )
-        .await;
+        // The scenario's objects go before the next scenario begins, whatever happened; with
+        // `--keep` they stay (a later scenario reusing their names then fails to create them).
+        let cleaned = if config.keep {
+            Cleaned::default()
+        } else {
+            let namespaces: Vec<String> = touched.used.iter().cloned().collect();
+            delete_run(
+                client,
+                &config.run_id,
+                &namespaces,
+                &[],
+                Duration::from_secs(60),
+            )
+            .await
+        };
         let (probes, phases) =
             outcome.map_err(|error| format!("scenario {}: {error}", scenario.name))?;
         if !cleaned.failed.is_empty() {
