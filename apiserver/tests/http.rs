@@ -193,3 +193,102 @@ async fn bad_requests_get_the_right_status() {
     let (code, deleted) = http(addr, "DELETE", &format!("{pods}/web"), json, b"").await;
     assert_eq!((code, deleted["kind"].as_str()), (200, Some("Pod")));
 }
+
+/// A small deterministic generator, so a failure replays.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        self.0 >> 33
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[usize::try_from(self.next()).unwrap() % items.len()]
+    }
+}
+
+/// Mangles a valid body: truncation, a replaced byte, a value of the wrong type.
+fn mangle(rng: &mut Lcg, body: &str) -> Vec<u8> {
+    let mut bytes = body.as_bytes().to_vec();
+    match rng.next() % 4 {
+        0 => bytes.truncate(usize::try_from(rng.next()).unwrap() % bytes.len()),
+        1 => {
+            let i = usize::try_from(rng.next()).unwrap() % bytes.len();
+            let replacements = b"{}[]\":,0a\\\x00\xff";
+            bytes[i] = replacements[usize::try_from(rng.next()).unwrap() % replacements.len()];
+        }
+        2 => {
+            let replaced = body.replacen(
+                rng.pick(&["\"web\"", "80", "[", "{\"name\""]),
+                rng.pick(&["null", "-1", "{}", "[[", "1e999", "\"x\""]),
+                1,
+            );
+            bytes = replaced.into_bytes();
+        }
+        _ => {}
+    }
+    bytes
+}
+
+#[tokio::test]
+async fn mangled_requests_never_break_the_server() {
+    let h = Harness::start().await;
+    let addr = h.server.addr;
+    let bodies = [
+        POD,
+        r#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"web"},"spec":{"ports":[{"port":80,"targetPort":"http"}],"selector":{"app":"web"}}}"#,
+        r#"{"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy","metadata":{"name":"web"},"spec":{"podSelector":{"matchExpressions":[{"key":"app","operator":"In","values":["web"]}]},"ingress":[{"from":[{"ipBlock":{"cidr":"10.0.0.0/8","except":["10.1.0.0/16"]}}],"ports":[{"port":80,"endPort":90}]}]}}"#,
+        r#"[{"op":"replace","path":"/metadata/labels","value":{"a":"b"}}]"#,
+        r#"{"metadata":{"labels":{"a":null}},"spec":{"$setElementOrder/containers":[{"name":"web"}],"containers":[{"name":"web","$patch":"delete"}]}}"#,
+    ];
+    let paths = [
+        "/api/v1/namespaces/default/pods",
+        "/api/v1/namespaces/default/pods/web",
+        "/api/v1/namespaces/default/pods/web/status",
+        "/api/v1/namespaces/default/services",
+        "/api/v1/namespaces/default/services/web",
+        "/apis/networking.k8s.io/v1/namespaces/default/networkpolicies",
+        "/apis/networking.k8s.io/v1/namespaces/default/networkpolicies/web",
+        "/api/v1/namespaces/x%2Fy/pods",
+        "/api/v1/namespaces",
+        "/api/v1/namespaces/default/pods?labelSelector=a%20notin%20(",
+        "/api/v1/pods?fieldSelector=status.phase%3D%3D",
+        "/api/v1/namespaces/default/pods/web/exec?command=&stdin=maybe",
+        "/api/v1/namespaces/default/pods/web/log?tailLines=x",
+        "/openapi/v3/apis/nope/v1",
+    ];
+    let methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+    let content_types = [
+        "application/json",
+        "application/yaml",
+        "application/merge-patch+json",
+        "application/strategic-merge-patch+json",
+        "application/json-patch+json",
+        "application/apply-patch+yaml",
+        "application/vnd.kubernetes.protobuf",
+        "",
+    ];
+    let mut rng = Lcg(7);
+    for _ in 0..600 {
+        let method = rng.pick(&methods);
+        let path = rng.pick(&paths);
+        let content_type = rng.pick(&content_types);
+        let original = rng.pick(&bodies);
+        let body = mangle(&mut rng, original);
+        let (code, response) = http(addr, method, path, content_type, &body).await;
+        assert!(
+            (200..500).contains(&code),
+            "{method} {path} {content_type}: {code} {response}"
+        );
+        if code >= 400 {
+            assert_eq!(response["kind"], "Status", "{method} {path}: {response}");
+            assert_eq!(response["code"], code);
+        }
+    }
+    let (code, _) = http(addr, "GET", "/version", "application/json", b"").await;
+    assert_eq!(code, 200);
+}

@@ -104,7 +104,9 @@ pub(super) async fn serve(
     };
     let timeout = match query.integer("timeoutSeconds") {
         // Zero or less means "the server's default", as for the API server.
-        Ok(Some(seconds)) if seconds > 0 => Duration::from_secs(u64::try_from(seconds).unwrap_or(0)),
+        Ok(Some(seconds)) if seconds > 0 => {
+            Duration::from_secs(u64::try_from(seconds).unwrap_or(0))
+        }
         Ok(Some(_)) => state.options.default_watch_timeout,
         Ok(None) => state.options.default_watch_timeout,
         Err(e) => return fail(e),
