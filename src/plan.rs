@@ -129,3 +129,49 @@ pub fn to_table(scenarios: &[Scenario]) -> String {
     }
     out
 }
+
+/// The expectations as truth tables, as the upstream e2e suite prints them: one per scenario
+/// and port, rows the sources, columns the targets; `?` for a cell that is not probed or whose
+/// `auto` expectation only a run can compute.
+pub fn to_truth_tables(scenarios: &[Scenario]) -> String {
+    let mut out = String::new();
+    for scenario in scenarios {
+        // Ports in order of first appearance; labels in order of first appearance as either end,
+        // so a matrix's rows and columns keep the order it lists them in.
+        let mut groups: Vec<((u16, &'static str), Vec<&Probe>)> = Vec::new();
+        let mut order: Vec<String> = Vec::new();
+        for probe in &scenario.probes {
+            for label in [probe.from.to_string(), target_label(&probe.target)] {
+                if !order.contains(&label) {
+                    order.push(label);
+                }
+            }
+            let key = (probe.port, protocol_str(probe.protocol));
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, probes)) => probes.push(probe),
+                None => groups.push((key, vec![probe])),
+            }
+        }
+        for ((port, protocol), probes) in groups {
+            let is_from = |l: &String| probes.iter().any(|p| p.from.to_string() == *l);
+            let is_to = |l: &String| probes.iter().any(|p| target_label(&p.target) == *l);
+            let rows = order.iter().filter(|l| is_from(l)).cloned().collect();
+            let columns = order.iter().filter(|l| is_to(l)).cloned().collect();
+            let mut table = netverdict_engine::TruthTable::new(rows, columns);
+            for p in &probes {
+                let mark = match p.expect.verdict {
+                    Some(crate::scenario::Verdict::Allow) => netverdict_engine::Mark::Allow,
+                    Some(crate::scenario::Verdict::Deny) => netverdict_engine::Mark::Deny,
+                    None => netverdict_engine::Mark::Unknown,
+                };
+                table.set(&p.from.to_string(), &target_label(&p.target), mark);
+            }
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            let _ = writeln!(out, "{} port {port}/{protocol}:", scenario.name);
+            let _ = write!(out, "{table}");
+        }
+    }
+    out
+}

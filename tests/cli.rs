@@ -476,3 +476,22 @@ fn validate_json_lists_located_diagnostics() {
     assert_eq!(json["valid"], true);
     assert!(json["scenarios"].as_u64().unwrap() >= 16);
 }
+
+#[test]
+fn plan_prints_auto_as_upstream_truth_tables() {
+    let text =
+        std::fs::read_to_string(util::repo().join("tests/data/upstream/ports.yaml")).unwrap();
+    let cut = text.find("      expect:\n").unwrap();
+    let dir = Dir::new("tables");
+    dir.create(
+        "ports.yaml",
+        &format!("{}      expect: auto\n", &text[..cut]),
+    );
+    let out = dir
+        .command()
+        .args(["plan", "--output", "tables", "ports.yaml"])
+        .run();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // Self cells are computed too (a pod always reaches itself), unlike upstream's `?`.
+    insta::assert_snapshot!(out.stdout);
+}

@@ -8,9 +8,13 @@ use crate::cli::exit::{self, ExpectedError};
 
 #[derive(Clone, Copy, Debug, Default, clap::ValueEnum)]
 pub enum Output {
+    /// One line per probe.
     #[default]
     Table,
+    /// The stable JSON shape documented in docs/scenario-format.md.
     Json,
+    /// Truth tables per probe entry and port, as the upstream e2e suite prints them.
+    Tables,
 }
 
 #[derive(Debug, clap::Args)]
@@ -32,6 +36,7 @@ pub(crate) fn run(args: &PlanArgs, out: &mut dyn Write) -> Result<u8, ExpectedEr
     }
     match args.output {
         Output::Table => write!(out, "{}", crate::plan::to_table(&loaded.scenarios))?,
+        Output::Tables => write!(out, "{}", crate::plan::to_truth_tables(&loaded.scenarios))?,
         Output::Json => {
             let json = serde_json::to_string_pretty(&crate::plan::to_json(&loaded.scenarios))
                 .map_err(|e| ExpectedError::Output(e.into()))?;
