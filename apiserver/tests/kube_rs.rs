@@ -150,6 +150,23 @@ async fn exec_streams_stdout_stderr_stdin_and_the_status() {
     pods.create(&PostParams::default(), &mk_pod("idle"))
         .await
         .unwrap();
+    let Err(unbound) = pods.exec("idle", ["true"], &AttachParams::default()).await else {
+        panic!("an exec into an unbound pod is refused before the upgrade");
+    };
+    assert_eq!(api_code(unbound), 400);
+    let params = AttachParams::default().container("nope");
+    let Err(unknown) = pods.exec("web", ["true"], &params).await else {
+        panic!("an exec into an unknown container is refused");
+    };
+    assert_eq!(api_code(unknown), 400);
+
+    // A bound pod whose container is not running: the handler refuses after the upgrade.
+    h.store
+        .mutate(Resource::Pods, Some("default"), "idle", |pod| {
+            pod["spec"]["nodeName"] = json!("node-1");
+            Ok(())
+        })
+        .unwrap();
     let mut process = pods
         .exec("idle", ["true"], &AttachParams::default())
         .await
@@ -158,7 +175,7 @@ async fn exec_streams_stdout_stderr_stdin_and_the_status() {
     assert_eq!(
         (status.reason.as_deref(), status.code),
         (Some("BadRequest"), Some(400)),
-        "a pod that is not running: {status:?}"
+        "{status:?}"
     );
 }
 

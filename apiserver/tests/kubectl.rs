@@ -299,7 +299,10 @@ async fn exec_separates_stdout_and_stderr_and_returns_the_exit_code() {
     h.kubectl_ok(&["run", "pending", "--image=busybox"]).await;
     let (code, _, err) = h.kubectl(&["exec", "pending", "--", "true"]).await;
     assert_eq!(code, 1);
-    assert!(err.contains("pod pending is not running"), "{err}");
+    assert!(
+        err.contains("pod pending does not have a host assigned"),
+        "{err}"
+    );
     let (code, _, err) = h.kubectl(&["exec", "nope", "--", "true"]).await;
     assert_eq!(code, 1);
     assert!(err.contains("pods \"nope\" not found"), "{err}");

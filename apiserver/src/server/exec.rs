@@ -79,7 +79,8 @@ async fn start(
             "stdin, stdout, stderr: tty cannot be used with stderr",
         ));
     }
-    state.store.get(Resource::Pods, Some(&namespace), &pod)?;
+    let object = state.store.get(Resource::Pods, Some(&namespace), &pod)?;
+    check_target(&object, &pod, query.get("container"))?;
     let (mut parts, _) = request.into_parts();
     let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, &state)
         .await
@@ -107,6 +108,35 @@ async fn start(
     };
     let v5 = protocol.starts_with("v5.");
     Ok(upgrade.on_upgrade(move |socket| run(state, socket, exec, v5, stdout, stderr)))
+}
+
+/// What the API server checks before it connects to the kubelet: the container is one of the
+/// pod's and the pod is bound to a node.
+fn check_target(pod: &Value, name: &str, container: Option<&str>) -> Result<(), ApiError> {
+    if let Some(container) = container.filter(|c| !c.is_empty()) {
+        let known = ["containers", "initContainers", "ephemeralContainers"]
+            .iter()
+            .any(|list| {
+                pod.pointer(&format!("/spec/{list}"))
+                    .and_then(Value::as_array)
+                    .is_some_and(|cs| cs.iter().any(|c| c["name"] == container))
+            });
+        if !known {
+            return Err(ApiError::bad_request(format!(
+                "container {container} is not valid for pod {name}"
+            )));
+        }
+    }
+    if pod
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        return Err(ApiError::bad_request(format!(
+            "pod {name} does not have a host assigned"
+        )));
+    }
+    Ok(())
 }
 
 fn frame(channel: u8, data: &[u8]) -> Message {
