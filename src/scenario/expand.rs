@@ -469,7 +469,7 @@ impl Validator<'_, '_> {
                         },
                         (_, None) => continue,
                     };
-                    let mut diagnostics_before = self.loader.diagnostics.len();
+                    let diagnostics_before = self.loader.diagnostics.len();
                     let resolved = self.port(
                         target,
                         Some(&port_ref),
@@ -491,9 +491,7 @@ impl Validator<'_, '_> {
                                 self.loader.diagnostics.push(d);
                             }
                         }
-                        diagnostics_before = self.loader.diagnostics.len();
                     }
-                    let _ = diagnostics_before;
                     let Some((port, port_name, protocol, via, target)) = resolved else {
                         continue;
                     };
