@@ -5,7 +5,7 @@
 //!
 //! # What is served
 //!
-//! - Discovery (`/version`, `/api`, `/api/v1`, `/apis`, `/apis/{group}/v1`, legacy form only) and
+//! - Discovery (`/version`, `/api`, `/api/v1`, `/apis`, `/apis/{group}/v1`; aggregated v2 too) and
 //!   OpenAPI v3 (`/openapi/v3`): enough for kubectl to validate on the server (it sends
 //!   `fieldValidation=Strict`) and to compute apply patches from its compiled-in types.
 //! - The kinds of [`Resource`]: get, list, watch, create, update (with resourceVersion

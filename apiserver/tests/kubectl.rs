@@ -487,6 +487,48 @@ async fn other_kinds_print_as_kubectl_expects() {
 }
 
 #[tokio::test]
+async fn discovery_lists_the_served_resources() {
+    let h = Harness::start().await;
+    let out = h.kubectl_ok(&["api-resources", "--no-headers"]).await;
+    let rows: Vec<Vec<&str>> = out.lines().map(columns).collect();
+    assert_eq!(rows.len(), 9, "{out}");
+    assert!(
+        rows.contains(&vec!["pods", "po", "v1", "true", "Pod"]),
+        "{out}"
+    );
+    assert!(
+        rows.contains(&vec![
+            "networkpolicies",
+            "netpol",
+            "networking.k8s.io/v1",
+            "true",
+            "NetworkPolicy"
+        ]),
+        "{out}"
+    );
+    assert!(
+        rows.contains(&vec![
+            "endpointslices",
+            "discovery.k8s.io/v1",
+            "true",
+            "EndpointSlice"
+        ]),
+        "{out}"
+    );
+    let versions = h.kubectl_ok(&["api-versions"]).await;
+    assert_eq!(versions, "discovery.k8s.io/v1\nnetworking.k8s.io/v1\nv1\n");
+    let (code, legacy) =
+        common::http(h.server.addr, "GET", "/api/v1", "application/json", b"").await;
+    assert_eq!(
+        (code, legacy["kind"].as_str()),
+        (200, Some("APIResourceList"))
+    );
+    let version = h.kubectl_ok(&["version", "-o", "json"]).await;
+    let version: Value = serde_json::from_str(&version).unwrap();
+    assert_eq!(version["serverVersion"]["gitVersion"], "v1.33.0");
+}
+
+#[tokio::test]
 async fn errors_read_as_from_a_real_server() {
     let h = Harness::start().await;
     let (code, _, err) = h.kubectl(&["get", "pod", "missing"]).await;

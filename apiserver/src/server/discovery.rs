@@ -1,7 +1,7 @@
 //! Discovery documents: `/version`, `/api`, `/api/v1`, `/apis`, `/apis/{group}[/v1]`.
 //!
-//! Only the legacy (unaggregated) form is served: clients asking for aggregated discovery get
-//! plain `application/json` and fall back to it, as they do against older servers.
+//! Clients asking for aggregated discovery (`as=APIGroupDiscoveryList`, `apidiscovery.k8s.io/v2`)
+//! get it from `/api` and `/apis`; the others get the legacy documents.
 
 use axum::response::Response;
 use http::{HeaderMap, StatusCode};
@@ -35,7 +35,10 @@ pub(super) fn version(options: &ServerOptions) -> Value {
     })
 }
 
-pub(super) fn core_versions(_headers: &HeaderMap) -> Response {
+pub(super) fn core_versions(headers: &HeaderMap) -> Response {
+    if wants_aggregated(headers) {
+        return aggregated(&[""]);
+    }
     json_response(
         StatusCode::OK,
         &json!({
@@ -55,7 +58,10 @@ fn group_body(group: &str) -> Value {
     })
 }
 
-pub(super) fn groups(_headers: &HeaderMap) -> Response {
+pub(super) fn groups(headers: &HeaderMap) -> Response {
+    if wants_aggregated(headers) {
+        return aggregated(&GROUPS);
+    }
     let groups: Vec<Value> = GROUPS.iter().map(|g| group_body(g)).collect();
     json_response(
         StatusCode::OK,
@@ -71,6 +77,87 @@ pub(super) fn group(group: &str) -> Option<Value> {
     body["kind"] = json!("APIGroup");
     body["apiVersion"] = json!("v1");
     Some(body)
+}
+
+const AGGREGATED: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+/// Whether the first media range of `Accept` that this server can answer is aggregated
+/// discovery v2.
+fn wants_aggregated(headers: &HeaderMap) -> bool {
+    let accept = headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    for range in accept.split(',') {
+        let mut parts = range.split(';').map(str::trim);
+        if parts.next() != Some("application/json") {
+            continue;
+        }
+        let params: Vec<&str> = parts.collect();
+        if params.is_empty() {
+            return false;
+        }
+        let has = |p: &str| params.iter().any(|x| x.replace(' ', "") == p);
+        if has("g=apidiscovery.k8s.io") && has("v=v2") && has("as=APIGroupDiscoveryList") {
+            return true;
+        }
+    }
+    false
+}
+
+/// The `APIGroupDiscoveryList` of the given groups (`""` for the core group).
+fn aggregated(groups: &[&str]) -> Response {
+    let items: Vec<Value> = groups
+        .iter()
+        .map(|group| {
+            let resources: Vec<Value> = Resource::ALL
+                .into_iter()
+                .filter(|r| r.group() == *group)
+                .map(|resource| {
+                    let kind = |kind: &str| json!({"group": group, "version": "v1", "kind": kind});
+                    let subresources: Vec<Value> = subresources(resource)
+                        .into_iter()
+                        .map(|(sub, sub_kind, verbs)| json!({"subresource": sub, "responseKind": kind(sub_kind), "verbs": verbs}))
+                        .collect();
+                    let mut entry = json!({
+                        "resource": resource.plural(),
+                        "responseKind": kind(resource.kind()),
+                        "scope": if resource.namespaced() { "Namespaced" } else { "Cluster" },
+                        "singularResource": resource.singular(),
+                        "verbs": resource.verbs(),
+                    });
+                    if !resource.short_names().is_empty() {
+                        entry["shortNames"] = json!(resource.short_names());
+                    }
+                    if !resource.categories().is_empty() {
+                        entry["categories"] = json!(resource.categories());
+                    }
+                    if !subresources.is_empty() {
+                        entry["subresources"] = json!(subresources);
+                    }
+                    entry
+                })
+                .collect();
+            let metadata = if group.is_empty() { json!({"creationTimestamp": null}) } else { json!({"name": group, "creationTimestamp": null}) };
+            json!({
+                "metadata": metadata,
+                "versions": [{"version": "v1", "resources": resources, "freshness": "Current"}],
+            })
+        })
+        .collect();
+    let body = json!({
+        "kind": "APIGroupDiscoveryList",
+        "apiVersion": "apidiscovery.k8s.io/v2",
+        "metadata": {},
+        "items": items,
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(http::header::CONTENT_TYPE, AGGREGATED)
+        .body(axum::body::Body::from(
+            serde_json::to_vec(&body).unwrap_or_default(),
+        ))
+        .expect("a valid response")
 }
 
 /// The subresources of a resource: (name, kind, verbs).

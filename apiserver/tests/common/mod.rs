@@ -1,7 +1,10 @@
 //! What the integration tests share: a server on loopback with an exec handler that runs
 //! commands as local child processes, a kubectl bound to it, and a kube-rs client.
 
-#![allow(dead_code, reason = "each test crate uses a different part of this module")]
+#![allow(
+    dead_code,
+    reason = "each test crate uses a different part of this module"
+)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
