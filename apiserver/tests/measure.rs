@@ -62,6 +62,25 @@ async fn measure() {
         percentile(&latencies, 0.99)
     );
 
+    let started = Instant::now();
+    let mut process = pods
+        .exec("web", ["head", "-c", "67108864", "/dev/zero"], &AttachParams::default().stderr(false))
+        .await
+        .unwrap();
+    let mut stdout = process.stdout().unwrap();
+    let status = process.take_status().unwrap();
+    let mut total = 0usize;
+    let mut buffer = vec![0u8; 1 << 16];
+    loop {
+        let n = stdout.read(&mut buffer).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        total += n;
+    }
+    assert_eq!((total, status.await.unwrap().status.as_deref()), (64 << 20, Some("Success")));
+    println!("exec stdout throughput (kube-rs, 64 MiB): {:.0} MiB/s", 64.0 / started.elapsed().as_secs_f64());
+
     let mut latencies = Vec::new();
     for _ in 0..20 {
         let started = Instant::now();
