@@ -22,7 +22,8 @@
 //!
 //! # Caveats
 //!
-//! - Lists ignore `limit` and return everything in one page (without `continue`).
+//! - Paged lists (`limit`, `continue`) are cut from a snapshot the first page takes; tokens last
+//!   five minutes.
 //! - Server-side apply tracks the fields of apply managers only (`managedFields` with operation
 //!   `Apply`): a field a manager stops applying is removed unless another manager applies it;
 //!   fields set by updates are owned by nobody, and there are no conflicts.

@@ -541,3 +541,64 @@ async fn server_side_apply_removes_what_a_manager_stops_applying() {
     );
     assert_eq!(applied.metadata.generation, Some(2));
 }
+
+#[tokio::test]
+async fn paged_lists_share_one_resource_version() {
+    let h = Harness::start().await;
+    for i in 0..1200 {
+        h.store
+            .create(
+                Resource::ConfigMaps,
+                Some("default"),
+                json!({"metadata": {"name": format!("cm-{i:04}")}}),
+            )
+            .unwrap();
+    }
+    let maps: Api<ConfigMap> = Api::namespaced(h.client().await, "default");
+    let first = maps.list(&ListParams::default().limit(500)).await.unwrap();
+    assert_eq!(first.items.len(), 500);
+    assert_eq!(first.metadata.remaining_item_count, Some(700));
+    let version = first.metadata.resource_version.clone();
+    // A change between pages does not show in the later pages.
+    h.store
+        .create(
+            Resource::ConfigMaps,
+            Some("default"),
+            json!({"metadata": {"name": "cm-late"}}),
+        )
+        .unwrap();
+    let mut names: Vec<String> = first
+        .items
+        .into_iter()
+        .map(|cm| cm.metadata.name.unwrap())
+        .collect();
+    let mut token = first.metadata.continue_;
+    while let Some(next) = token.filter(|t| !t.is_empty()) {
+        let page = maps
+            .list(&ListParams::default().limit(500).continue_token(&next))
+            .await
+            .unwrap();
+        assert_eq!(page.metadata.resource_version, version);
+        names.extend(page.items.into_iter().map(|cm| cm.metadata.name.unwrap()));
+        token = page.metadata.continue_;
+    }
+    assert_eq!(names.len(), 1200);
+    assert_eq!(names.first().map(String::as_str), Some("cm-0000"));
+    assert_eq!(names.last().map(String::as_str), Some("cm-1199"));
+    let stale = maps
+        .list(&ListParams::default().continue_token("gone:5"))
+        .await
+        .unwrap_err();
+    assert_eq!(api_code(stale), 410);
+    let everything = watcher(maps, watcher::Config::default()).boxed();
+    let mut count = 0;
+    let mut everything = everything;
+    loop {
+        match everything.try_next().await.unwrap().unwrap() {
+            watcher::Event::InitApply(_) => count += 1,
+            watcher::Event::InitDone => break,
+            _ => {}
+        }
+    }
+    assert_eq!(count, 1201, "the watcher pages through the whole list");
+}

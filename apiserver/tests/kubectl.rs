@@ -700,3 +700,23 @@ async fn more_everyday_commands_work() {
         .await;
     assert_eq!(code, 0, "{err}");
 }
+
+#[tokio::test]
+async fn kubectl_follows_continue_tokens() {
+    let h = Harness::start().await;
+    for i in 0..1100 {
+        h.store
+            .create(
+                Resource::ConfigMaps,
+                Some("default"),
+                serde_json::json!({"metadata": {"name": format!("cm-{i:04}")}}),
+            )
+            .unwrap();
+    }
+    let out = h.kubectl_ok(&["get", "cm", "--no-headers"]).await;
+    assert_eq!(out.lines().count(), 1100);
+    let out = h
+        .kubectl_ok(&["get", "cm", "-o", "name", "--chunk-size=300"])
+        .await;
+    assert_eq!(out.lines().count(), 1100);
+}

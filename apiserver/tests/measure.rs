@@ -64,7 +64,11 @@ async fn measure() {
 
     let started = Instant::now();
     let mut process = pods
-        .exec("web", ["head", "-c", "67108864", "/dev/zero"], &AttachParams::default().stderr(false))
+        .exec(
+            "web",
+            ["head", "-c", "67108864", "/dev/zero"],
+            &AttachParams::default().stderr(false),
+        )
         .await
         .unwrap();
     let mut stdout = process.stdout().unwrap();
@@ -78,8 +82,14 @@ async fn measure() {
         }
         total += n;
     }
-    assert_eq!((total, status.await.unwrap().status.as_deref()), (64 << 20, Some("Success")));
-    println!("exec stdout throughput (kube-rs, 64 MiB): {:.0} MiB/s", 64.0 / started.elapsed().as_secs_f64());
+    assert_eq!(
+        (total, status.await.unwrap().status.as_deref()),
+        (64 << 20, Some("Success"))
+    );
+    println!(
+        "exec stdout throughput (kube-rs, 64 MiB): {:.0} MiB/s",
+        64.0 / started.elapsed().as_secs_f64()
+    );
 
     let mut latencies = Vec::new();
     for _ in 0..20 {

@@ -44,6 +44,7 @@ pub(super) struct AppState {
     pub(super) exec: Arc<dyn ExecHandler>,
     pub(super) options: Arc<ServerOptions>,
     pub(super) shutdown: CancellationToken,
+    pub(super) pages: Arc<super::pages::Pages>,
 }
 
 /// The HTTP server: binds to a loopback address and serves the store.
@@ -85,6 +86,7 @@ impl ApiServer {
             exec,
             options: Arc::new(options),
             shutdown: shutdown.clone(),
+            pages: Arc::default(),
         };
         let app = axum::Router::new().fallback(handle).with_state(state);
         let stop = shutdown.clone();

@@ -5,6 +5,7 @@ mod discovery;
 mod exec;
 mod negotiate;
 mod openapi;
+mod pages;
 mod protobuf;
 mod rest;
 mod table;

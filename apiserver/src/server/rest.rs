@@ -81,22 +81,37 @@ fn list(
     headers: &http::HeaderMap,
 ) -> Result<Response, ApiError> {
     let representation = representation(headers)?;
-    let (items, rv) = state.store.list(resource, namespace, &selection(query))?;
-    let body = match representation {
+    let limit = query
+        .integer("limit")?
+        .filter(|l| *l > 0)
+        .and_then(|l| usize::try_from(l).ok());
+    let page = match query.get("continue").filter(|c| !c.is_empty()) {
+        Some(token) => state.pages.next(token, limit)?,
+        None => {
+            let (items, rv) = state.store.list(resource, namespace, &selection(query))?;
+            state.pages.first(items, rv, limit)
+        }
+    };
+    let (items, rv) = (page.items, page.resource_version);
+    let mut metadata = json!({"resourceVersion": rv.to_string()});
+    if let Some((token, remaining)) = page.next {
+        metadata["continue"] = json!(token);
+        metadata["remainingItemCount"] = json!(remaining);
+    }
+    let mut body = match representation {
         Representation::Table => table::table(resource, &items, rv, query.get("includeObject")),
         Representation::PartialObjectMetadata => json!({
             "kind": "PartialObjectMetadataList",
             "apiVersion": "meta.k8s.io/v1",
-            "metadata": {"resourceVersion": rv.to_string()},
             "items": items.iter().map(partial_metadata).collect::<Vec<_>>(),
         }),
         Representation::Object => json!({
             "kind": resource.list_kind(),
             "apiVersion": resource.api_version(),
-            "metadata": {"resourceVersion": rv.to_string()},
             "items": items,
         }),
     };
+    body["metadata"] = metadata;
     Ok(json_response(StatusCode::OK, &body))
 }
 
