@@ -482,11 +482,21 @@ fn unknown_fields(input: &Value, typed: &Value, path: &str, out: &mut Vec<String
     }
 }
 
-/// `fieldValidation=Strict`: a `400 BadRequest` naming the fields the kind does not have.
-pub(crate) fn reject_unknown_fields(resource: Resource, object: &Value) -> Result<(), ApiError> {
-    let typed = normalize(resource, object.clone())?;
+/// The paths of the fields of `object` its kind does not have; none for an object that does not
+/// decode (that is reported as an error elsewhere).
+pub(crate) fn unknown_field_paths(resource: Resource, object: &Value) -> Vec<String> {
+    let Ok(typed) = normalize(resource, object.clone()) else {
+        return Vec::new();
+    };
     let mut unknown = Vec::new();
     unknown_fields(object, &typed, "", &mut unknown);
+    unknown
+}
+
+/// `fieldValidation=Strict`: a `400 BadRequest` naming the fields the kind does not have.
+pub(crate) fn reject_unknown_fields(resource: Resource, object: &Value) -> Result<(), ApiError> {
+    normalize(resource, object.clone())?;
+    let unknown = unknown_field_paths(resource, object);
     if unknown.is_empty() {
         return Ok(());
     }

@@ -556,6 +556,14 @@ async fn errors_read_as_from_a_real_server() {
     let (code, _, err) = h.kubectl(&["apply", "-f", &unknown_field]).await;
     assert_eq!(code, 1);
     assert!(err.contains("unknown field \"spec.bogus\""), "{err}");
+    let (code, out, err) = h
+        .kubectl(&["apply", "--validate=warn", "-f", &unknown_field])
+        .await;
+    assert_eq!((code, out.trim()), (0, "pod/web created"), "{err}");
+    assert!(
+        err.contains("Warning: unknown field \"spec.bogus\""),
+        "{err}"
+    );
 }
 
 #[tokio::test]

@@ -115,15 +115,33 @@ fn list(
     Ok(json_response(StatusCode::OK, &body))
 }
 
-/// `fieldValidation=Strict` rejects unknown fields; `Warn`, `Ignore` and the default drop them.
-fn strict(resource: Resource, query: &Query, object: &Value) -> Result<(), ApiError> {
+/// `fieldValidation`: `Strict` rejects unknown fields; `Warn` and the default drop them with a
+/// warning each; `Ignore` drops them silently. Returns the warnings.
+fn strict(resource: Resource, query: &Query, object: &Value) -> Result<Vec<String>, ApiError> {
     match query.get("fieldValidation") {
-        Some("Strict") => crate::validate::reject_unknown_fields(resource, object),
-        None | Some("" | "Warn" | "Ignore") => Ok(()),
+        Some("Strict") => {
+            crate::validate::reject_unknown_fields(resource, object).map(|()| Vec::new())
+        }
+        None | Some("" | "Warn") => Ok(crate::validate::unknown_field_paths(resource, object)
+            .into_iter()
+            .map(|field| format!("unknown field \"{field}\""))
+            .collect()),
+        Some("Ignore") => Ok(Vec::new()),
         Some(other) => Err(ApiError::bad_request(format!(
             "fieldValidation: Unsupported value: {other:?}: supported values: \"Ignore\", \"Strict\", \"Warn\""
         ))),
     }
+}
+
+/// Adds `Warning: 299 - "..."` headers, which kubectl and client-go print.
+fn with_warnings(mut response: Response, warnings: &[String]) -> Response {
+    for warning in warnings {
+        let escaped = warning.replace('\\', "\\\\").replace('"', "\\\"");
+        if let Ok(value) = http::HeaderValue::from_str(&format!("299 - \"{escaped}\"")) {
+            response.headers_mut().append(header::WARNING, value);
+        }
+    }
+    response
 }
 
 fn dry_run(query: &Query) -> Result<bool, ApiError> {
@@ -146,13 +164,19 @@ async fn create(
     let (parts, body) = request.into_parts();
     let body = read_body(body).await?;
     let object = decode_body(&parts.headers, &body)?;
-    strict(resource, query, &object)?;
+    let warnings = strict(resource, query, &object)?;
     if dry_run(query)? {
         let checked = state.store.check_create(resource, namespace, object)?;
-        return Ok(json_response(StatusCode::CREATED, &checked));
+        return Ok(with_warnings(
+            json_response(StatusCode::CREATED, &checked),
+            &warnings,
+        ));
     }
     let created = state.store.create(resource, namespace, object)?;
-    Ok(json_response(StatusCode::CREATED, &created))
+    Ok(with_warnings(
+        json_response(StatusCode::CREATED, &created),
+        &warnings,
+    ))
 }
 
 fn delete_options(
@@ -306,19 +330,25 @@ async fn put(
             resource.kind()
         )));
     }
-    strict(resource, query, &object)?;
+    let warnings = strict(resource, query, &object)?;
     if dry_run(query)? {
-        return Ok(json_response(
-            StatusCode::OK,
-            &state
-                .store
-                .check_update(resource, namespace, name, object, status_only)?,
+        return Ok(with_warnings(
+            json_response(
+                StatusCode::OK,
+                &state
+                    .store
+                    .check_update(resource, namespace, name, object, status_only)?,
+            ),
+            &warnings,
         ));
     }
     let updated = state
         .store
         .update(resource, namespace, name, object, status_only)?;
-    Ok(json_response(StatusCode::OK, &updated))
+    Ok(with_warnings(
+        json_response(StatusCode::OK, &updated),
+        &warnings,
+    ))
 }
 
 async fn patch(
@@ -378,7 +408,7 @@ async fn patch(
             Err(e) => return Err(e),
         };
         let mut patched = apply_patch(resource, kind, &live, patch.clone())?;
-        strict(resource, query, &patched)?;
+        let warnings = strict(resource, query, &patched)?;
         if kind == PatchKind::Apply && !status_only {
             let manager = query.get("fieldManager").unwrap_or_default();
             let owned = apply_ownership(resource, &live, &mut patched, &patch, manager);
@@ -394,7 +424,12 @@ async fn patch(
                 .update(resource, namespace, name, patched, status_only)
         };
         match result {
-            Ok(updated) => return Ok(json_response(StatusCode::OK, &updated)),
+            Ok(updated) => {
+                return Ok(with_warnings(
+                    json_response(StatusCode::OK, &updated),
+                    &warnings,
+                ));
+            }
             Err(e) if e.code == 409 && e.reason == "Conflict" && !pinned => continue,
             Err(e) => return Err(e),
         }
