@@ -7,6 +7,17 @@ use serde_json::Value;
 
 const POD: &str = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web"},"spec":{"containers":[{"name":"web","image":"busybox"}]}}"#;
 
+/// The raw text of a GET response body (chunked framing included).
+async fn raw(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    String::from_utf8_lossy(&response).into_owned()
+}
+
 fn reason(body: &Value) -> &str {
     assert_eq!(body["kind"], "Status", "{body}");
     body["reason"].as_str().unwrap()
@@ -190,6 +201,41 @@ async fn bad_requests_get_the_right_status() {
     )
     .await;
     assert_eq!((code, reason(&body)), (409, "Conflict"));
+    let (code, status) = http(addr, "GET", &format!("{pods}/web/status"), json, b"").await;
+    assert_eq!((code, status["kind"].as_str()), (200, Some("Pod")));
+    let mut running = status.clone();
+    running["status"]["phase"] = "Running".into();
+    running["metadata"]["labels"] = serde_json::json!({"ignored": "by the status subresource"});
+    let (code, updated) = http(
+        addr,
+        "PUT",
+        &format!("{pods}/web/status"),
+        json,
+        running.to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (code, updated["status"]["phase"].as_str()),
+        (200, Some("Running"))
+    );
+    assert_eq!(updated["metadata"]["labels"], status["metadata"]["labels"]);
+
+    // A watch spelled `watch=1` streams the existing objects; the timeout ends it.
+    let response = raw(addr, &format!("{pods}?watch=1&timeoutSeconds=1")).await;
+    let events: Vec<Value> = response
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 1, "{response}");
+    assert_eq!(
+        (
+            events[0]["type"].as_str(),
+            events[0]["object"]["metadata"]["name"].as_str()
+        ),
+        (Some("ADDED"), Some("web"))
+    );
+
     let (code, deleted) = http(addr, "DELETE", &format!("{pods}/web"), json, b"").await;
     assert_eq!((code, deleted["kind"].as_str()), (200, Some("Pod")));
 }
