@@ -171,6 +171,12 @@ fn merge_map(
             Value::Null => {
                 live.remove(&key);
             }
+            // `{"field": {"$patch": "delete"}}` removes the field.
+            Value::Object(child)
+                if child.get("$patch").and_then(Value::as_str) == Some("delete") =>
+            {
+                live.remove(&key);
+            }
             Value::Object(child) => match live.get_mut(&key) {
                 Some(Value::Object(existing)) => merge_map(resource, existing, child, &child_path)?,
                 _ => {
@@ -369,6 +375,8 @@ mod tests {
         );
         assert_eq!(out["metadata"]["finalizers"], json!([]));
         assert_eq!(out["metadata"]["labels"], json!({"only": "o"}));
+        let out = strategic(&live, json!({"metadata": {"labels": {"$patch": "delete"}}}));
+        assert!(out["metadata"].get("labels").is_none());
         assert!(out.get("$setElementOrder/containers").is_none());
     }
 

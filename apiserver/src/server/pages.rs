@@ -16,6 +16,8 @@ const MAX_SNAPSHOTS: usize = 64;
 
 struct Snapshot {
     token: String,
+    /// What was listed (resource, namespace, selectors): a token only continues its own list.
+    list: String,
     items: Arc<Vec<Value>>,
     resource_version: u64,
     taken: Instant,
@@ -39,6 +41,7 @@ impl Pages {
     /// The first page of `items` (all of them without a limit).
     pub(super) fn first(
         &self,
+        list: &str,
         items: Vec<Value>,
         resource_version: u64,
         limit: Option<usize>,
@@ -49,7 +52,7 @@ impl Pages {
                 resource_version,
                 next: None,
             },
-            Some(limit) => self.cut(Arc::new(items), resource_version, 0, limit),
+            Some(limit) => self.cut(list, Arc::new(items), resource_version, 0, limit),
         }
     }
 
@@ -57,7 +60,12 @@ impl Pages {
     ///
     /// # Errors
     /// `410 Expired` for an unknown or expired token, as the API server answers a compacted one.
-    pub(super) fn next(&self, token: &str, limit: Option<usize>) -> Result<Page, ApiError> {
+    pub(super) fn next(
+        &self,
+        list: &str,
+        token: &str,
+        limit: Option<usize>,
+    ) -> Result<Page, ApiError> {
         let (id, offset) = token
             .rsplit_once(':')
             .and_then(|(id, offset)| Some((id, offset.parse::<usize>().ok()?)))
@@ -70,7 +78,7 @@ impl Pages {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             snapshots.retain(|s| s.taken.elapsed() < TOKEN_LIFETIME);
-            let found = snapshots.iter().find(|s| s.token == id).ok_or_else(|| {
+            let found = snapshots.iter().find(|s| s.token == id && s.list == list).ok_or_else(|| {
                 ApiError::gone(
                     "The provided continue parameter is too old to display a consistent list result. You can start a new \
                      list without the continue parameter.",
@@ -78,11 +86,18 @@ impl Pages {
             })?;
             (found.items.clone(), found.resource_version)
         };
-        Ok(self.cut(items, resource_version, offset, limit.unwrap_or(usize::MAX)))
+        Ok(self.cut(
+            list,
+            items,
+            resource_version,
+            offset,
+            limit.unwrap_or(usize::MAX),
+        ))
     }
 
     fn cut(
         &self,
+        list: &str,
         items: Arc<Vec<Value>>,
         resource_version: u64,
         offset: usize,
@@ -100,6 +115,7 @@ impl Pages {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             snapshots.push_back(Snapshot {
                 token: id.clone(),
+                list: list.to_owned(),
                 items,
                 resource_version,
                 taken: Instant::now(),
@@ -129,20 +145,21 @@ mod tests {
     fn pages_cover_the_snapshot_once() {
         let pages = Pages::default();
         let items: Vec<Value> = (0..5).map(|i| json!(i)).collect();
-        let first = pages.first(items.clone(), 9, Some(2));
+        let first = pages.first("l", items.clone(), 9, Some(2));
         assert_eq!(first.items, [json!(0), json!(1)]);
         let (token, remaining) = first.next.unwrap();
         assert_eq!(remaining, 3);
-        let second = pages.next(&token, Some(2)).unwrap();
+        assert_eq!(pages.next("other", &token, Some(2)).unwrap_err().code, 410);
+        let second = pages.next("l", &token, Some(2)).unwrap();
         assert_eq!(
             (second.items, second.resource_version),
             (vec![json!(2), json!(3)], 9)
         );
-        let third = pages.next(&second.next.unwrap().0, Some(2)).unwrap();
+        let third = pages.next("l", &second.next.unwrap().0, Some(2)).unwrap();
         assert_eq!(third.items, [json!(4)]);
         assert!(third.next.is_none());
-        assert!(pages.first(items, 9, None).next.is_none());
-        assert_eq!(pages.next("nope:1", None).unwrap_err().code, 410);
-        assert_eq!(pages.next("garbage", None).unwrap_err().code, 400);
+        assert!(pages.first("l", items, 9, None).next.is_none());
+        assert_eq!(pages.next("l", "nope:1", None).unwrap_err().code, 410);
+        assert_eq!(pages.next("l", "garbage", None).unwrap_err().code, 400);
     }
 }

@@ -85,11 +85,19 @@ fn list(
         .integer("limit")?
         .filter(|l| *l > 0)
         .and_then(|l| usize::try_from(l).ok());
+    let selected = selection(query);
+    let list = format!(
+        "{}/{}?{:?}&{:?}",
+        resource.qualified(),
+        namespace.unwrap_or_default(),
+        selected.label_selector,
+        selected.field_selector
+    );
     let page = match query.get("continue").filter(|c| !c.is_empty()) {
-        Some(token) => state.pages.next(token, limit)?,
+        Some(token) => state.pages.next(&list, token, limit)?,
         None => {
-            let (items, rv) = state.store.list(resource, namespace, &selection(query))?;
-            state.pages.first(items, rv, limit)
+            let (items, rv) = state.store.list(resource, namespace, &selected)?;
+            state.pages.first(&list, items, rv, limit)
         }
     };
     let (items, rv) = (page.items, page.resource_version);
