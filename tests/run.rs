@@ -306,3 +306,37 @@ impl Drop for LocalDown {
             .run();
     }
 }
+
+#[test]
+fn a_probe_pod_whose_image_cannot_be_pulled_fails_the_run_with_the_reason() {
+    let (code, results, dir, out) = run(
+        "image-pull",
+        &[
+            "scenarios/specific-port.yaml",
+            "--probe-image",
+            "registry.invalid/netverdict:missing",
+            "--pod-timeout",
+            "60s",
+        ],
+    );
+    assert_eq!(code, 3, "{}", out.stdout);
+    let error = results["error"]
+        .as_str()
+        .expect("the run could not complete");
+    assert!(error.contains("cannot start: ErrImagePull"), "{error}");
+    assert!(
+        error.contains("no such host"),
+        "the kubelet's message: {error}"
+    );
+    assert!(
+        error.contains("Failed to pull image"),
+        "the pod's events: {error}"
+    );
+    // CI still gets a report that says why.
+    let xml = std::fs::read_to_string(dir.path().join("report.xml")).unwrap();
+    assert!(
+        xml.contains(r#"<testcase name="run setup" classname="netverdict""#),
+        "{xml}"
+    );
+    assert!(xml.contains("ErrImagePull"), "{xml}");
+}

@@ -1,5 +1,6 @@
 //! From the engine's model to per-pod allow lists.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -248,6 +249,8 @@ fn compile_rule(
             });
         }
         for &(name, protocol) in &named_elsewhere {
+            // The pods the peer reaches that serve the name, grouped by the number it stands for.
+            let mut by_number: BTreeMap<u16, Vec<IpAddr>> = BTreeMap::new();
             for destination in cluster.pods.iter().filter(|pod| !pod.host_network) {
                 let Some(number) = served_port(destination, name, protocol) else {
                     continue;
@@ -257,14 +260,20 @@ fn compile_rule(
                     .iter()
                     .any(|ip| peer.as_ref().is_none_or(|set| set.contains(*ip)));
                 if reachable {
-                    allows.push(Allow {
-                        peer: Some(AddressSet::hosts(&destination.ips)),
-                        ports: Ports::Only(vec![PortRange {
-                            protocol,
-                            range: Some((number, number)),
-                        }]),
-                    });
+                    by_number
+                        .entry(number)
+                        .or_default()
+                        .extend(&destination.ips);
                 }
+            }
+            for (number, ips) in by_number {
+                allows.push(Allow {
+                    peer: Some(AddressSet::hosts(&ips)),
+                    ports: Ports::Only(vec![PortRange {
+                        protocol,
+                        range: Some((number, number)),
+                    }]),
+                });
             }
         }
     }

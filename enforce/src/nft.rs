@@ -1,5 +1,6 @@
 //! Printing a [`Ruleset`] as an nftables table.
 
+use std::collections::HashMap;
 use std::fmt::Write;
 use std::net::IpAddr;
 
@@ -12,7 +13,7 @@ use crate::compile::{Allow, Direction, PodChain, PortRange, Ports, Ruleset};
 pub const TABLE_NAME: &str = "netverdict-filter";
 
 /// The address families an nftables match is written for.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum Family {
     V4,
     V6,
@@ -21,6 +22,13 @@ enum Family {
 impl Family {
     fn of(ip: IpAddr) -> Family {
         if ip.is_ipv4() { Family::V4 } else { Family::V6 }
+    }
+
+    fn address_type(self) -> &'static str {
+        match self {
+            Family::V4 => "ipv4_addr",
+            Family::V6 => "ipv6_addr",
+        }
     }
 
     fn keyword(self) -> &'static str {
@@ -39,28 +47,76 @@ impl Family {
 /// `table inet netverdict-filter` + `delete table inet netverdict-filter` + this text in one
 /// `nft -f` transaction.
 pub fn render_nft(ruleset: &Ruleset) -> String {
+    let mut sets = Sets::default();
+    // Pods with the same allow list in a direction share one chain (the pods a set of policies
+    // selects usually do), so the ruleset grows with the policies, not with the pods.
+    let mut bodies: HashMap<(Direction, String), String> = HashMap::new();
+    let mut chains = String::new();
+    let mut dispatch: Vec<(Direction, IpAddr, String)> = Vec::new();
+    for chain in &ruleset.chains {
+        let body = chain_body(&mut sets, chain, ruleset.reject);
+        let count = bodies.len();
+        let name = bodies
+            .entry((chain.direction, body.clone()))
+            .or_insert_with(|| {
+                let name = format!("{}-{count}", direction_name(chain.direction));
+                let _ = write!(chains, "\tchain {name} {{\n{body}\t}}\n");
+                name
+            })
+            .clone();
+        dispatch.extend(
+            chain
+                .addresses
+                .iter()
+                .map(|ip| (chain.direction, *ip, name.clone())),
+        );
+    }
+
     let mut out = String::new();
     let _ = writeln!(out, "table inet {TABLE_NAME} {{");
+    sets.render(&mut out);
+    for family in [Family::V4, Family::V6] {
+        let pairs: Vec<String> = ruleset
+            .chains
+            .iter()
+            .flat_map(|chain| &chain.addresses)
+            .filter(|ip| Family::of(**ip) == family)
+            .map(|ip| format!("{ip} . {ip}"))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if !pairs.is_empty() {
+            let kind = family.address_type();
+            let _ = writeln!(
+                out,
+                "\tset self-{} {{ type {kind} . {kind}; elements = {{ {} }} }}",
+                family.keyword(),
+                pairs.join(", ")
+            );
+        }
+    }
     let _ = writeln!(out, "\tchain forward {{");
     let _ = writeln!(
         out,
         "\t\ttype filter hook forward priority filter; policy accept;"
     );
     let _ = writeln!(out, "\t\tct state established,related accept");
+    for family in [Family::V4, Family::V6] {
+        if out.contains(&format!("set self-{} ", family.keyword())) {
+            // A pod's traffic to itself (through a Service) is never judged.
+            let keyword = family.keyword();
+            let _ = writeln!(
+                out,
+                "\t\t{keyword} saddr . {keyword} daddr @self-{keyword} accept"
+            );
+        }
+    }
     for (direction, field) in [(Direction::Egress, "saddr"), (Direction::Ingress, "daddr")] {
         for family in [Family::V4, Family::V6] {
-            let entries: Vec<String> = ruleset
-                .chains
+            let entries: Vec<String> = dispatch
                 .iter()
-                .enumerate()
-                .filter(|(_, chain)| chain.direction == direction)
-                .flat_map(|(index, chain)| {
-                    chain
-                        .addresses
-                        .iter()
-                        .filter(move |ip| Family::of(**ip) == family)
-                        .map(move |ip| format!("{ip} : jump {}", chain_name(index, chain)))
-                })
+                .filter(|(d, ip, _)| *d == direction && Family::of(*ip) == family)
+                .map(|(_, ip, name)| format!("{ip} : jump {name}"))
                 .collect();
             if !entries.is_empty() {
                 let _ = writeln!(
@@ -73,35 +129,67 @@ pub fn render_nft(ruleset: &Ruleset) -> String {
         }
     }
     let _ = writeln!(out, "\t}}");
-    for (index, chain) in ruleset.chains.iter().enumerate() {
-        render_chain(&mut out, index, chain, ruleset.reject);
-    }
+    out.push_str(&chains);
     let _ = writeln!(out, "}}");
     out
 }
 
-fn chain_name(index: usize, chain: &PodChain) -> String {
-    let direction = match chain.direction {
-        Direction::Ingress => "ingress",
-        Direction::Egress => "egress",
-    };
-    format!("{direction}-{index}")
+/// Named address sets, shared by every rule that matches the same addresses (a policy's peer
+/// appears in the chain of every pod the policy selects): the ruleset stays small, and so does
+/// the time the kernel takes to load it.
+#[derive(Default)]
+struct Sets {
+    names: HashMap<(Family, Vec<String>), String>,
+    order: Vec<(String, Family, Vec<String>)>,
 }
 
-fn render_chain(out: &mut String, index: usize, chain: &PodChain, reject: bool) {
+impl Sets {
+    /// The expression matching `elements`: inline for one address, `@name` otherwise.
+    fn reference(&mut self, family: Family, mut elements: Vec<String>) -> String {
+        elements.sort();
+        elements.dedup();
+        if let [single] = elements.as_slice() {
+            return single.clone();
+        }
+        let key = (family, elements);
+        if let Some(name) = self.names.get(&key) {
+            return format!("@{name}");
+        }
+        let name = format!("addr{}", self.order.len());
+        self.order.push((name.clone(), family, key.1.clone()));
+        self.names.insert(key, name.clone());
+        format!("@{name}")
+    }
+
+    fn render(&self, out: &mut String) {
+        for (name, family, elements) in &self.order {
+            let kind = family.address_type();
+            let _ = writeln!(
+                out,
+                "\tset {name} {{ type {kind}; flags interval; auto-merge; elements = {{ {} }} }}",
+                elements.join(", ")
+            );
+        }
+    }
+}
+
+fn direction_name(direction: Direction) -> &'static str {
+    match direction {
+        Direction::Ingress => "ingress",
+        Direction::Egress => "egress",
+    }
+}
+
+/// The rules of one pod's chain: `return` what it admits, then drop (or reject) the rest.
+fn chain_body(sets: &mut Sets, chain: &PodChain, reject: bool) -> String {
     // The peer is the destination of egress traffic and the source of ingress traffic.
     let field = match chain.direction {
         Direction::Ingress => "saddr",
         Direction::Egress => "daddr",
     };
-    let _ = writeln!(out, "\tchain {} {{", chain_name(index, chain));
-    let _ = writeln!(out, "\t\t# {} {}", chain.direction, chain.pod);
-    // A pod's traffic to itself (through a Service) is never judged.
-    for ip in &chain.addresses {
-        let _ = writeln!(out, "\t\t{} {field} {ip} return", Family::of(*ip).keyword());
-    }
+    let mut out = String::new();
     for allow in &chain.allows {
-        for line in allow_lines(allow, field) {
+        for line in allow_lines(allow, field, sets) {
             let _ = writeln!(
                 out,
                 "\t\t{}",
@@ -115,11 +203,11 @@ fn render_chain(out: &mut String, index: usize, chain: &PodChain, reject: bool) 
     } else {
         let _ = writeln!(out, "\t\tdrop");
     }
-    let _ = writeln!(out, "\t}}");
+    out
 }
 
 /// The match expressions of one allow, one line per address family and protocol.
-fn allow_lines(allow: &Allow, field: &str) -> Vec<String> {
+fn allow_lines(allow: &Allow, field: &str, sets: &mut Sets) -> Vec<String> {
     let address_matches: Vec<String> = match &allow.peer {
         None => vec![String::new()],
         Some(set) => [Family::V4, Family::V6]
@@ -130,13 +218,14 @@ fn allow_lines(allow: &Allow, field: &str) -> Vec<String> {
                     return None;
                 }
                 let keyword = family.keyword();
-                let mut expression = format!("{keyword} {field} {{ {} }}", include.join(", "));
+                let mut expression =
+                    format!("{keyword} {field} {}", sets.reference(family, include));
                 let exclude = nets_of(&set.exclude, family);
                 if !exclude.is_empty() {
                     let _ = write!(
                         expression,
-                        " {keyword} {field} != {{ {} }}",
-                        exclude.join(", ")
+                        " {keyword} {field} != {}",
+                        sets.reference(family, exclude)
                     );
                 }
                 Some(expression)

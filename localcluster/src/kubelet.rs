@@ -736,6 +736,12 @@ impl ContainerRunner<'_> {
             .map(|s| Instant::now() + Duration::from_secs(u64::try_from(s.max(0)).unwrap_or(0)));
         let mut backoff = Duration::ZERO;
         let name = self.container.name.clone();
+        if let Some(message) = unpullable(&state.image) {
+            if self.pull_failed(state, delete_rx, deadline, message).await {
+                deadline_exceeded(self, state, delete_rx).await;
+            }
+            return;
+        }
         loop {
             let end = self.run_once(state, delete_rx, deadline).await;
             match end {
@@ -789,6 +795,61 @@ impl ContainerRunner<'_> {
                     backoff = next_backoff(backoff, self.ctx.restart_backoff);
                 }
             }
+        }
+    }
+
+    /// Reports an image that cannot be pulled as a kubelet does (ErrImagePull, then
+    /// ImagePullBackOff with growing delays) until the pod is deleted or its deadline passes;
+    /// `true` for the deadline.
+    async fn pull_failed(
+        &self,
+        state: &mut PodState,
+        delete_rx: &mut watch::Receiver<Option<i64>>,
+        deadline: Option<Instant>,
+        message: String,
+    ) -> bool {
+        let mut backoff = self.ctx.restart_backoff;
+        let mut reason = "ErrImagePull";
+        loop {
+            self.event(
+                false,
+                "Pulling",
+                &format!("Pulling image {:?}", state.image),
+            );
+            self.event(
+                true,
+                "Failed",
+                &format!("Failed to pull image {:?}: {message}", state.image),
+            );
+            self.event(true, "Failed", &format!("Error: {reason}"));
+            state.state = CState::Waiting {
+                reason: reason.into(),
+                message: Some(message.clone()),
+            };
+            state.ready = false;
+            state.write(self.ctx);
+            if self
+                .sleep_or_stop(backoff, delete_rx, deadline)
+                .await
+                .is_some()
+            {
+                return delete_rx.borrow().is_none();
+            }
+            reason = "ImagePullBackOff";
+            state.state = CState::Waiting {
+                reason: reason.into(),
+                message: Some(format!(
+                    "Back-off pulling image {:?}: {message}",
+                    state.image
+                )),
+            };
+            state.write(self.ctx);
+            self.event(
+                false,
+                "BackOff",
+                &format!("Back-off pulling image {:?}", state.image),
+            );
+            backoff = next_backoff(backoff, self.ctx.restart_backoff);
         }
     }
 
@@ -1069,6 +1130,22 @@ fn env_value<'a>(env: &'a [(String, String)], key: &str) -> Option<&'a str> {
 
 /// Finds the executable a container command names, as a runtime does (`$PATH` of the
 /// container); `netverdict` (bare or at any path that does not exist) is the configured binary.
+/// Why `image` cannot be pulled, if it cannot: images are not pulled here (the machine's
+/// binaries run), but one from a registry under the reserved `.invalid` top-level domain
+/// (RFC 6761), which no real registry can have, fails as it would on any cluster.
+pub(crate) fn unpullable(image: &str) -> Option<String> {
+    let registry = image
+        .split('/')
+        .next()
+        .filter(|first| image.contains('/') && first.contains('.'))?;
+    let host = registry.split(':').next().unwrap_or(registry);
+    host.ends_with(".invalid").then(|| {
+        format!(
+            "rpc error: code = Unknown desc = failed to pull and unpack image \"{image}\": failed to resolve reference \"{image}\": failed to do request: Head \"https://{registry}/v2/\": dial tcp: lookup {host}: no such host"
+        )
+    })
+}
+
 pub(crate) fn resolve_program(
     program: &str,
     path_env: &str,
@@ -1358,6 +1435,24 @@ impl ExecHandler for Exec {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn only_images_of_reserved_invalid_registries_fail_to_pull() {
+        let message = super::unpullable("registry.invalid/netverdict:missing").unwrap();
+        assert!(
+            message.contains("lookup registry.invalid: no such host"),
+            "{message}"
+        );
+        assert!(super::unpullable("registry.invalid:5000/a/b:1").is_some());
+        for pullable in [
+            "netverdict",
+            "ghcr.io/netverdict/netverdict:0.1.0",
+            "localhost/x",
+            "invalid/x",
+        ] {
+            assert_eq!(super::unpullable(pullable), None, "{pullable}");
+        }
+    }
     use super::*;
 
     #[test]
