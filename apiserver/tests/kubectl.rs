@@ -619,6 +619,28 @@ async fn more_everyday_commands_work() {
         ])
         .await;
     assert_eq!(patched.trim(), "pod/web patched");
+    assert_eq!(
+        h.kubectl_ok(&["label", "pod", "web", "extra=1"])
+            .await
+            .trim(),
+        "pod/web labeled"
+    );
+    assert_eq!(
+        h.kubectl_ok(&["label", "pod", "web", "extra-"])
+            .await
+            .trim(),
+        "pod/web unlabeled"
+    );
+    let labels = h
+        .kubectl_ok(&["get", "pod", "web", "-o", "jsonpath={.metadata.labels}"])
+        .await;
+    assert!(!labels.contains("extra"), "{labels}");
+    assert_eq!(
+        h.kubectl_ok(&["annotate", "pod", "web", "note=x"])
+            .await
+            .trim(),
+        "pod/web annotated"
+    );
     let json_patched = h
         .kubectl_ok(&[
             "patch",
