@@ -602,3 +602,82 @@ async fn paged_lists_share_one_resource_version() {
     }
     assert_eq!(count, 1201, "the watcher pages through the whole list");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reflector_converges_on_the_store_under_concurrent_writers() {
+    let h = Harness::start().await;
+    let client = h.client().await;
+    let maps: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let (reader, writer) = kube::runtime::reflector::store::<ConfigMap>();
+    let stream =
+        kube::runtime::reflector(writer, watcher(maps.clone(), watcher::Config::default()));
+    let drive = tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        while stream.next().await.is_some() {}
+    });
+    reader.wait_until_ready().await.unwrap();
+
+    let mut writers = Vec::new();
+    for t in 0..6 {
+        let maps = maps.clone();
+        writers.push(tokio::spawn(async move {
+            for i in 0..60 {
+                let name = format!("cm-{t}-{i}");
+                let cm =
+                    serde_json::from_value(json!({"metadata": {"name": name}, "data": {"n": "0"}}))
+                        .unwrap();
+                maps.create(&PostParams::default(), &cm).await.unwrap();
+                let patch =
+                    json!({"metadata": {"labels": {"writer": t.to_string()}}, "data": {"n": "1"}});
+                maps.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                    .unwrap();
+                if i % 3 == 0 {
+                    maps.delete(&name, &DeleteParams::default()).await.unwrap();
+                }
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let sentinel = serde_json::from_value(json!({"metadata": {"name": "done"}})).unwrap();
+    maps.create(&PostParams::default(), &sentinel)
+        .await
+        .unwrap();
+    let done = kube::runtime::reflector::ObjectRef::<ConfigMap>::new("done").within("default");
+    while reader.get(&done).is_none() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut seen: Vec<(String, String)> = reader
+        .state()
+        .iter()
+        .map(|cm| {
+            (
+                cm.metadata.name.clone().unwrap(),
+                cm.metadata.resource_version.clone().unwrap(),
+            )
+        })
+        .collect();
+    seen.sort();
+    let (items, _) = h
+        .store
+        .list(Resource::ConfigMaps, Some("default"), &Default::default())
+        .unwrap();
+    let mut stored: Vec<(String, String)> = items
+        .iter()
+        .map(|cm| {
+            (
+                cm["metadata"]["name"].as_str().unwrap().to_owned(),
+                cm["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            )
+        })
+        .collect();
+    stored.sort();
+    assert_eq!(stored.len(), 6 * 40 + 1);
+    assert_eq!(seen, stored);
+    drive.abort();
+}
