@@ -5,7 +5,9 @@
 #                           the runner's probing phase, and the upstream e2e method (one
 #                           `kubectl exec` per probe, 3 workers) on the same pods and policies
 #   ci/bench.sh scale       100 pods, 10,000 probes: pod start-up and the runner's peak RSS
-#   ci/bench.sh             both
+#   ci/bench.sh enforce     100 pods, 50 policies: policy change to enforcement, ruleset size,
+#                           reconcile CPU; the local cluster's start, pod start-up and exec
+#   ci/bench.sh             all of them
 #
 # Prints one line per measurement; nothing here is a pass/fail test.
 set -euo pipefail
@@ -102,9 +104,16 @@ scale() {
   "$bin" local down --name "$name" >/dev/null
 }
 
+enforce() {
+  cargo run --release --locked -q -p netverdict-enforce --example compile
+  cargo run --release --locked -q -p netverdict-localcluster --example enforce
+  cargo run --release --locked -q -p netverdict-localcluster --example bench
+}
+
 case "${1:-all}" in
   matrix) matrix ;;
   scale) scale ;;
-  all) matrix; scale ;;
-  *) echo "usage: $0 [matrix|scale]" >&2; exit 2 ;;
+  enforce) enforce ;;
+  all) matrix; scale; enforce ;;
+  *) echo "usage: $0 [matrix|scale|enforce]" >&2; exit 2 ;;
 esac

@@ -226,6 +226,7 @@ pub(crate) fn now() -> Value {
 /// process), but blocks the dropping thread while it does.
 pub struct LocalCluster {
     ctx: Arc<Ctx>,
+    cni: CniMode,
     api: Option<ApiServer>,
     api_addr: SocketAddr,
     tasks: Vec<JoinHandle<()>>,
@@ -304,6 +305,7 @@ impl LocalCluster {
         });
         let mut cluster = LocalCluster {
             ctx: ctx.clone(),
+            cni: config.cni,
             api: None,
             api_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             tasks: Vec::new(),
@@ -364,6 +366,12 @@ impl LocalCluster {
     }
 
     /// The API server's address (plain HTTP on loopback).
+    /// The policy ruleset the cluster's current state compiles to: its size, measured by
+    /// compiling it once more (what one reconcile costs).
+    pub fn policy_ruleset_stats(&self) -> enforcement::RulesetStats {
+        enforcement::stats(&self.ctx, self.cni)
+    }
+
     pub fn api_addr(&self) -> SocketAddr {
         self.api_addr
     }

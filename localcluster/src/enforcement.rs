@@ -200,3 +200,24 @@ impl Drop for AbortOnDrop {
         self.0.abort();
     }
 }
+
+/// The size of the policy ruleset a cluster state compiles to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RulesetStats {
+    pub chains: usize,
+    pub rules: usize,
+    pub bytes: usize,
+}
+
+/// Compiles the current state as a reconcile does and measures the result.
+pub(crate) fn stats(ctx: &Ctx, mode: CniMode) -> RulesetStats {
+    let script = render_nft(&compile(&snapshot(ctx), mode));
+    RulesetStats {
+        chains: script.matches("\tchain ").count(),
+        rules: script
+            .lines()
+            .filter(|line| line.starts_with("\t\t") && !line.trim_start().starts_with("type "))
+            .count(),
+        bytes: script.len(),
+    }
+}

@@ -52,7 +52,7 @@ mod cli;
 mod cluster;
 mod dns;
 mod endpoints;
-mod enforcement;
+pub mod enforcement;
 mod events;
 mod external;
 pub mod instance;
