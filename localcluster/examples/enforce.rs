@@ -27,7 +27,7 @@ fn policy(i: usize) -> Value {
     json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
            "metadata": {"name": format!("pol{i}"), "namespace": namespace},
            "spec": {"podSelector": {"matchLabels": {"app": format!("a{}", i % 10)}},
-                    "policyTypes": if i % 2 == 0 { json!(["Ingress", "Egress"]) } else { json!(["Ingress"]) },
+                    "policyTypes": if i.is_multiple_of(2) { json!(["Ingress", "Egress"]) } else { json!(["Ingress"]) },
                     "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": format!("a{}", (i + 1) % 10)}}},
                                           {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ns0"}},
                                            "podSelector": {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["t0", "t1"]}]}},
