@@ -128,6 +128,8 @@ pub(crate) struct Ctx {
     pub pods: Mutex<HashMap<(String, String), kubelet::PodEntry>>,
     /// Used host numbers of each node's range.
     ipam: Mutex<BTreeMap<u8, BTreeSet<u8>>>,
+    /// The host number each node's range gave out last.
+    ipam_cursor: Mutex<BTreeMap<u8, u8>>,
     next_key: AtomicU64,
     /// Round robin position of the scheduler.
     pub next_node: AtomicUsize,
@@ -172,12 +174,27 @@ impl Ctx {
         self.nodes.iter().find(|n| n.name == name)
     }
 
-    /// A free address of the node's range (`.2` to `.254`).
+    /// A free address of the node's range (`.2` to `.254`), the next one after the last given
+    /// out, as host-local IPAM does: an address is reused as late as possible, so connection
+    /// tracking state of a deleted pod never applies to a new one.
     pub fn allocate_ip(&self, node: &NodeInfo) -> Option<Ipv4Addr> {
         let mut ipam = self.ipam.lock().unwrap_or_else(|e| e.into_inner());
         let used = ipam.entry(node.index).or_default();
-        let host = (2..=254u8).find(|h| !used.contains(h))?;
+        let cursor = self
+            .ipam_cursor
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&node.index)
+            .copied();
+        let after = cursor.unwrap_or(1);
+        let host = (after.saturating_add(1)..=254u8)
+            .chain(2..=after)
+            .find(|h| *h >= 2 && !used.contains(h))?;
         used.insert(host);
+        self.ipam_cursor
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(node.index, host);
         Some(Ipv4Addr::new(10, 244, node.index, host))
     }
 
@@ -298,6 +315,7 @@ impl LocalCluster {
             restart_backoff: config.restart_backoff,
             pods: Mutex::new(HashMap::new()),
             ipam: Mutex::new(BTreeMap::new()),
+            ipam_cursor: Mutex::new(BTreeMap::new()),
             next_key: AtomicU64::new(0),
             next_node: AtomicUsize::new(0),
             changed: tokio::sync::Notify::new(),
