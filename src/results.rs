@@ -1,6 +1,6 @@
 //! The result model of a run: what the reporters render and `--json` writes.
 //!
-//! Field names are part of the JSON contract (camelCase; documented in docs/results-format.md).
+//! Field names are part of the JSON contract (camelCase), documented in docs/results-format.md.
 
 use netverdict_probes::Outcome;
 use serde::Serialize;
