@@ -318,28 +318,7 @@ mod tests {
     use crate::verdict::ProbeStatus;
 
     fn with(statuses: &[ProbeStatus], error: Option<&str>) -> RunResult {
-        let probe = |status| ProbeResult {
-            name: String::new(),
-            from: String::new(),
-            to: String::new(),
-            port: 80,
-            port_name: None,
-            protocol: "TCP".to_owned(),
-            via: "tcp".to_owned(),
-            expect: "deny".to_owned(),
-            expect_source: "explicit".to_owned(),
-            deny: "drop".to_owned(),
-            status,
-            message: String::new(),
-            outcome: None,
-            command: String::new(),
-            output: String::new(),
-            attempts: 1,
-            time_to_match_ms: None,
-            duration_ms: 0,
-            prediction: None,
-            history: Vec::new(),
-        };
+        let probe = |status| ProbeResult::example(status, None, "");
         RunResult {
             error: error.map(str::to_owned),
             scenarios: vec![ScenarioResult {

@@ -74,22 +74,47 @@ pub(crate) async fn create_policy(
     run: &RunId,
     policy: &NetworkPolicy,
 ) -> Result<(), CreateError> {
-    let namespace = policy.metadata.namespace.as_deref().unwrap_or("default");
-    let name = policy.metadata.name.clone().unwrap_or_default();
-    let api = Api::<NetworkPolicy>::namespaced(client.clone(), namespace);
     let mut policy = policy.clone();
-    policy
-        .metadata
+    policy.metadata.resource_version = None;
+    create_labelled(client, run, policy, "NetworkPolicy")
+        .await
+        .map(drop)
+}
+
+/// Creates `object` in its namespace with the run's labels added and returns it as the API
+/// stored it. An object of the same name is reported with its owner, never overwritten.
+async fn create_labelled<K>(
+    client: &Client,
+    run: &RunId,
+    mut object: K,
+    kind: &'static str,
+) -> Result<K, CreateError>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + serde::Serialize
+        + serde::de::DeserializeOwned,
+    K::DynamicType: Default,
+{
+    let namespace = object
+        .meta()
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".to_owned());
+    let name = object.meta().name.clone().unwrap_or_default();
+    object
+        .meta_mut()
         .labels
         .get_or_insert_with(BTreeMap::new)
         .extend(run.labels());
-    policy.metadata.resource_version = None;
-    match api.create(&PostParams::default(), &policy).await {
-        Ok(_) => Ok(()),
+    let api = Api::<K>::namespaced(client.clone(), &namespace);
+    match api.create(&PostParams::default(), &object).await {
+        Ok(created) => Ok(created),
         Err(kube::Error::Api(status)) if status.code == 409 => {
             let existing = api.get_opt(&name).await.ok().flatten();
             Err(CreateError::Foreign {
-                kind: "NetworkPolicy",
+                kind,
                 name: format!("{namespace}/{name}"),
                 owner: existing
                     .as_ref()
@@ -98,7 +123,7 @@ pub(crate) async fn create_policy(
             })
         }
         Err(source) => Err(CreateError::Api {
-            kind: "NetworkPolicy",
+            kind,
             name: format!("{namespace}/{name}"),
             source,
         }),
@@ -126,58 +151,12 @@ pub(crate) async fn create_service(
     run: &RunId,
     service: &Service,
 ) -> Result<Service, CreateError> {
-    let namespace = service.metadata.namespace.as_deref().unwrap_or("default");
-    let name = service.metadata.name.clone().unwrap_or_default();
-    let api = Api::<Service>::namespaced(client.clone(), namespace);
-    let mut service = service.clone();
-    service
-        .metadata
-        .labels
-        .get_or_insert_with(BTreeMap::new)
-        .extend(run.labels());
-    match api.create(&PostParams::default(), &service).await {
-        Ok(created) => Ok(created),
-        Err(kube::Error::Api(status)) if status.code == 409 => {
-            let existing = api.get_opt(&name).await.ok().flatten();
-            Err(CreateError::Foreign {
-                kind: "Service",
-                name: format!("{namespace}/{name}"),
-                owner: existing
-                    .as_ref()
-                    .map(owner)
-                    .unwrap_or_else(|| "someone else".to_owned()),
-            })
-        }
-        Err(source) => Err(CreateError::Api {
-            kind: "Service",
-            name: format!("{namespace}/{name}"),
-            source,
-        }),
-    }
+    create_labelled(client, run, service.clone(), "Service").await
 }
 
-/// Creates a probe pod (its run labels are already set).
-pub(crate) async fn create_pod(client: &Client, pod: &Pod) -> Result<(), CreateError> {
-    let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
-    let name = pod.metadata.name.clone().unwrap_or_default();
-    let api = Api::<Pod>::namespaced(client.clone(), namespace);
-    match api.create(&PostParams::default(), pod).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 409 => {
-            let existing = api.get_opt(&name).await.ok().flatten();
-            Err(CreateError::Foreign {
-                kind: "pod",
-                name: format!("{namespace}/{name}"),
-                owner: existing
-                    .as_ref()
-                    .map(owner)
-                    .unwrap_or_else(|| "someone else".to_owned()),
-            })
-        }
-        Err(source) => Err(CreateError::Api {
-            kind: "pod",
-            name: format!("{namespace}/{name}"),
-            source,
-        }),
-    }
+/// Creates a probe pod with the run's labels.
+pub(crate) async fn create_pod(client: &Client, run: &RunId, pod: &Pod) -> Result<(), CreateError> {
+    create_labelled(client, run, pod.clone(), "pod")
+        .await
+        .map(drop)
 }

@@ -232,7 +232,7 @@ async fn run_scenario(
     for pod in &scenario.pods {
         touched.used.insert(pod.namespace.clone());
         let spec = objects::probe_pod(pod, &config.probe_image, config.pod_lifetime);
-        create_pod(client, &spec.to_pod(run))
+        create_pod(client, run, &spec.to_pod(run))
             .await
             .map_err(|e| e.to_string())?;
         wanted.insert(
