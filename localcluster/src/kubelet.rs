@@ -28,7 +28,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Container, EnvVar, Pod, PodSpec};
-use netverdict_apiserver::{ApiError, ExecHandler, ExecProcess, Resource, Selection, WatchEvent};
+use netverdict_apiserver::{
+    ApiError, ExecHandler, ExecProcess, LogOptions, Resource, Selection, WatchEvent,
+};
 use netverdict_netns::{PodNetwork, RunAs};
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -1337,6 +1339,28 @@ fn bad_request(message: String) -> ApiError {
 
 #[async_trait::async_trait]
 impl ExecHandler for Exec {
+    /// What the pod's container wrote to stdout and stderr so far (`follow` ends at the present).
+    async fn logs(
+        &self,
+        namespace: &str,
+        pod: &str,
+        _container: Option<&str>,
+        _options: LogOptions,
+    ) -> Result<Box<dyn tokio::io::AsyncRead + Send + Unpin>, ApiError> {
+        self.ctx.store.get(Resource::Pods, Some(namespace), pod)?;
+        let path = self.ctx.log_dir.join(format!("{namespace}_{pod}.log"));
+        let bytes = match tokio::fs::read(&path).await {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => {
+                return Err(bad_request(format!(
+                    "reading the logs of {namespace}/{pod}: {e}"
+                )));
+            }
+        };
+        Ok(Box::new(std::io::Cursor::new(bytes)))
+    }
+
     async fn exec(
         &self,
         namespace: &str,

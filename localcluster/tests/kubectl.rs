@@ -372,3 +372,43 @@ spec:
     ));
     cluster.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_logs_shows_what_the_container_wrote() {
+    let cluster = start("klog").await;
+    let kc = cluster.kubeconfig_path().to_owned();
+    let pod = "apiVersion: v1
+kind: Pod
+metadata: {name: talker, namespace: default}
+spec:
+  containers:
+  - {name: main, image: netverdict:test, command: [sh, -c, 'echo to-stdout; echo to-stderr >&2; exec sleep 300']}
+";
+    tokio::task::spawn_blocking(move || {
+        ok(&kubectl_stdin(&kc, &["apply", "-f", "-"], pod));
+        ok(&kubectl(
+            &kc,
+            &[
+                "wait",
+                "--for=condition=Ready",
+                "pod/talker",
+                "--timeout=60s",
+            ],
+        ));
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let logs = ok(&kubectl(&kc, &["logs", "talker"]));
+            if logs.contains("to-stdout") && logs.contains("to-stderr") {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "no logs: {logs:?}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let missing = kubectl(&kc, &["logs", "nobody"]);
+        assert!(!missing.status.success());
+        assert!(String::from_utf8_lossy(&missing.stderr).contains("not found"));
+    })
+    .await
+    .unwrap();
+    cluster.shutdown().await.unwrap();
+}
