@@ -97,7 +97,8 @@ scale() {
   setup=$(json_field "$work/scale.json" 'd["scenarios"][0]["setupMs"]')
   probing=$(json_field "$work/scale.json" 'd["scenarios"][0]["probingMs"]')
   probes=$(json_field "$work/scale.json" 'len(d["scenarios"][0]["probes"])')
-  echo "scale: ${probes} probes; runner peak RSS $((rss / 1024)) MB; 100 pods created and started in ${setup} ms; probing ${probing} ms"
+  status=$(json_field "$work/scale.json" '",".join(sorted({p["status"] for p in d["scenarios"][0]["probes"]}))')
+  echo "scale: ${probes} probes (statuses: ${status}); runner peak RSS $((rss / 1024)) MB; 100 pods created and started in ${setup} ms; probing ${probing} ms"
   local cluster_rss
   cluster_rss=$(awk '/VmHWM/ {print int($2/1024)}' "/proc/$(awk '{print $1}' /run/netverdict/$name/pid)/status" 2>/dev/null || echo "?")
   echo "scale: local cluster peak RSS ${cluster_rss} MB"
