@@ -27,12 +27,23 @@ pub enum LocalCommand {
     Serve(ServeOptions),
 }
 
+/// Logs of a cluster running in the foreground go to stderr (`RUST_LOG` filters them).
+fn log_to_stderr() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 pub(crate) fn run(args: &LocalArgs, out: &mut dyn Write) -> Result<u8, ExpectedError> {
     let failed = |error: netverdict_localcluster::ClusterError| {
         ExpectedError::CouldNotJudge(error.to_string())
     };
     match &args.command {
         LocalCommand::Up(options) if options.foreground => {
+            log_to_stderr();
             runtime()?
                 .block_on(netverdict_localcluster::serve_foreground(
                     options.serve.clone(),
@@ -80,6 +91,7 @@ pub(crate) fn run(args: &LocalArgs, out: &mut dyn Write) -> Result<u8, ExpectedE
             }
         }
         LocalCommand::Serve(options) => {
+            log_to_stderr();
             runtime()?
                 .block_on(netverdict_localcluster::serve_foreground(options.clone()))
                 .map_err(failed)?;
