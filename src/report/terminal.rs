@@ -92,10 +92,8 @@ impl ProbeProgress for Progress {
 
 impl RunObserver for Progress {
     fn scenario_started(&self, name: &str, pods: usize, probes: usize) {
-        self.pods.reset();
-        self.pods.set_length(pods as u64);
-        self.probes.reset();
-        self.probes.set_length(0);
+        // Scenarios may run at the same time: the bars count for the whole run.
+        self.pods.inc_length(pods as u64);
         self.pods.set_message(name.to_owned());
         self.line(format!("scenario {name}: {pods} pods, {probes} probes"));
     }

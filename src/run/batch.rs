@@ -3,11 +3,13 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
 use netverdict_probes::{AgentLine, BatchRequest, Outcome, ProbeRecord, ProbeRequest};
+use tokio::sync::Semaphore;
 
 use crate::cluster::exec_lines;
 use crate::k8s::{Api, Client, Pod};
@@ -35,14 +37,18 @@ pub(crate) struct KubeExec {
     pub(crate) slack: Duration,
     /// Exec calls made, for reports and tests.
     pub(crate) calls: AtomicUsize,
+    /// Exec streams open at once across the whole run (`--parallel`), shared by the scenarios
+    /// that run at the same time.
+    streams: Arc<Semaphore>,
 }
 
 impl KubeExec {
-    pub(crate) fn new(client: Client) -> KubeExec {
+    pub(crate) fn new(client: Client, streams: Arc<Semaphore>) -> KubeExec {
         KubeExec {
             client,
             slack: Duration::from_secs(30),
             calls: AtomicUsize::new(0),
+            streams,
         }
     }
 }
@@ -54,6 +60,11 @@ impl BatchExec for KubeExec {
         request: &BatchRequest,
         on_line: &mut (dyn FnMut(&str) + Send),
     ) -> Result<(), String> {
+        let _stream = self
+            .streams
+            .acquire()
+            .await
+            .map_err(|error| error.to_string())?;
         self.calls.fetch_add(1, Ordering::Relaxed);
         let longest = request
             .probes

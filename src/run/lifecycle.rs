@@ -10,11 +10,15 @@
 //! - **Cleanup**: everything the run created is deleted (unless `--keep`), also after an error or
 //!   the first Ctrl-C / SIGTERM; a second one aborts the cleanup.
 //!
-//! Scenarios run one after the other: each one's policies are its own, and the objects of one are
-//! removed before the next begins (namespaces stay until the end: a later scenario may use them).
+//! Scenarios whose namespaces are disjoint run at the same time (in waves, in order); each
+//! one's objects are removed when it ends (namespaces stay until the end: a later scenario may use
+//! them). `--parallel` bounds the exec streams of the whole run.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
 
 use super::batch::KubeExec;
 use super::expectations::resolve_live;
@@ -75,16 +79,16 @@ pub(crate) async fn execute(
         cluster,
         ..RunResult::default()
     };
-    let mut touched = Touched::default();
-    let exec = KubeExec::new(client.clone());
+    let touched = Mutex::new(Touched::default());
+    let streams = Arc::new(Semaphore::new(config.probing.parallel));
     result.error = {
         let work = run_all(
             client,
             scenarios,
             config,
             observer,
-            &exec,
-            &mut touched,
+            &streams,
+            &touched,
             &mut result.scenarios,
         );
         tokio::select! {
@@ -99,6 +103,7 @@ pub(crate) async fn execute(
         });
     } else {
         observer.cleaning_up(&config.run_id);
+        let touched = touched.into_inner().unwrap_or_else(|e| e.into_inner());
         let namespaces: Vec<String> = touched.used.iter().cloned().collect();
         let cleanup = delete_run(
             client,
@@ -122,58 +127,115 @@ pub(crate) async fn execute(
     result
 }
 
+/// Runs the scenarios in waves: a scenario joins the current wave when it shares no namespace
+/// with the scenarios already in it (its pods, Services and policies cannot then touch theirs),
+/// and the scenarios of a wave run at the same time. Results keep the scenarios' order.
 async fn run_all(
     client: &Client,
     scenarios: Vec<Scenario>,
     config: &RunConfig,
     observer: &dyn RunObserver,
-    exec: &KubeExec,
-    touched: &mut Touched,
+    streams: &Arc<Semaphore>,
+    touched: &Mutex<Touched>,
     results: &mut Vec<ScenarioResult>,
 ) -> Result<(), String> {
-    for mut scenario in scenarios {
-        let started = Instant::now();
-        observer.scenario_started(&scenario.name, scenario.pods.len(), scenario.probes.len());
-        let calls_before = exec.calls.load(std::sync::atomic::Ordering::Relaxed);
-        let outcome = run_scenario(client, &mut scenario, config, observer, exec, touched).await;
-        let exec_calls = exec.calls.load(std::sync::atomic::Ordering::Relaxed) - calls_before;
-        // The scenario's objects go before the next scenario begins, whatever happened; with
-        // `--keep` they stay (a later scenario reusing their names then fails to create them).
-        let cleaned = if config.keep {
-            Cleaned::default()
-        } else {
-            let namespaces: Vec<String> = touched.used.iter().cloned().collect();
-            delete_run(
-                client,
-                &config.run_id,
-                &namespaces,
-                &[],
-                Duration::from_secs(60),
-            )
-            .await
-        };
-        let (probes, phases) =
-            outcome.map_err(|error| format!("scenario {}: {error}", scenario.name))?;
-        if !cleaned.failed.is_empty() {
-            return Err(format!(
-                "scenario {}: cleanup failed: {}",
-                scenario.name,
-                cleaned.failed.join("; ")
-            ));
+    for wave in waves(scenarios) {
+        let runs = wave
+            .into_iter()
+            .map(|scenario| run_one(client, scenario, config, observer, streams, touched));
+        let outcomes = futures::future::join_all(runs).await;
+        let mut first_error = None;
+        for outcome in outcomes {
+            match outcome {
+                Ok(result) => results.push(result),
+                Err(error) => first_error = first_error.or(Some(error)),
+            }
         }
-        let result = ScenarioResult {
-            name: scenario.name.clone(),
-            file: scenario.location.file.display().to_string(),
-            duration_ms: millis(started.elapsed()),
-            setup_ms: millis(phases.setup),
-            probing_ms: millis(phases.probing),
-            exec_calls,
-            probes,
-        };
-        observer.scenario_finished(&result);
-        results.push(result);
+        if let Some(error) = first_error {
+            return Err(error);
+        }
     }
     Ok(())
+}
+
+/// Groups scenarios, in order, into waves of scenarios with disjoint namespaces.
+fn waves(scenarios: Vec<Scenario>) -> Vec<Vec<Scenario>> {
+    let mut waves: Vec<(BTreeSet<String>, Vec<Scenario>)> = Vec::new();
+    for scenario in scenarios {
+        let namespaces = namespaces_of(&scenario);
+        match waves.last_mut() {
+            Some((taken, wave)) if taken.is_disjoint(&namespaces) => {
+                taken.extend(namespaces);
+                wave.push(scenario);
+            }
+            _ => waves.push((namespaces, vec![scenario])),
+        }
+    }
+    waves.into_iter().map(|(_, wave)| wave).collect()
+}
+
+/// Every namespace a scenario creates objects in.
+fn namespaces_of(scenario: &Scenario) -> BTreeSet<String> {
+    let namespaces = scenario.namespaces.iter().map(|n| &n.name);
+    let pods = scenario.pods.iter().map(|p| &p.namespace);
+    let services = scenario.services.iter().map(|s| &s.namespace);
+    let policies = scenario.policies.iter().map(|p| &p.namespace);
+    namespaces
+        .chain(pods)
+        .chain(services)
+        .chain(policies)
+        .cloned()
+        .collect()
+}
+
+/// Runs one scenario and removes its objects (unless `--keep`), whatever happened.
+async fn run_one(
+    client: &Client,
+    mut scenario: Scenario,
+    config: &RunConfig,
+    observer: &dyn RunObserver,
+    streams: &Arc<Semaphore>,
+    touched: &Mutex<Touched>,
+) -> Result<ScenarioResult, String> {
+    let started = Instant::now();
+    observer.scenario_started(&scenario.name, scenario.pods.len(), scenario.probes.len());
+    let exec = KubeExec::new(client.clone(), streams.clone());
+    let outcome = run_scenario(client, &mut scenario, config, observer, &exec, touched).await;
+    // With `--keep` the objects stay (a later scenario reusing their names then fails to
+    // create them).
+    let cleaned = if config.keep {
+        Cleaned::default()
+    } else {
+        let namespaces: Vec<String> = namespaces_of(&scenario).into_iter().collect();
+        delete_run(
+            client,
+            &config.run_id,
+            &namespaces,
+            &[],
+            Duration::from_secs(60),
+        )
+        .await
+    };
+    let (probes, phases) =
+        outcome.map_err(|error| format!("scenario {}: {error}", scenario.name))?;
+    if !cleaned.failed.is_empty() {
+        return Err(format!(
+            "scenario {}: cleanup failed: {}",
+            scenario.name,
+            cleaned.failed.join("; ")
+        ));
+    }
+    let result = ScenarioResult {
+        name: scenario.name.clone(),
+        file: scenario.location.file.display().to_string(),
+        duration_ms: millis(started.elapsed()),
+        setup_ms: millis(phases.setup),
+        probing_ms: millis(phases.probing),
+        exec_calls: exec.calls.load(std::sync::atomic::Ordering::Relaxed),
+        probes,
+    };
+    observer.scenario_finished(&result);
+    Ok(result)
 }
 
 async fn run_scenario(
@@ -182,8 +244,12 @@ async fn run_scenario(
     config: &RunConfig,
     observer: &dyn RunObserver,
     exec: &KubeExec,
-    touched: &mut Touched,
+    touched: &Mutex<Touched>,
 ) -> Result<(Vec<crate::results::ProbeResult>, Phases), String> {
+    let touch = |namespace: &str| {
+        let mut touched = touched.lock().unwrap_or_else(|e| e.into_inner());
+        touched.used.insert(namespace.to_owned());
+    };
     let run = &config.run_id;
     let started = Instant::now();
 
@@ -192,14 +258,17 @@ async fn run_scenario(
         let origin = ensure_namespace(client, run, &namespace.name, &namespace.labels)
             .await
             .map_err(|e| e.to_string())?;
-        if origin == NamespaceOrigin::Created && !touched.created.contains(&namespace.name) {
-            touched.created.push(namespace.name.clone());
+        if origin == NamespaceOrigin::Created {
+            let mut touched = touched.lock().unwrap_or_else(|e| e.into_inner());
+            if !touched.created.contains(&namespace.name) {
+                touched.created.push(namespace.name.clone());
+            }
         }
-        touched.used.insert(namespace.name.clone());
+        touch(&namespace.name);
     }
     let mut addresses = LiveAddresses::default();
     for service in &scenario.services {
-        touched.used.insert(service.namespace.clone());
+        touch(&service.namespace);
         let created = create_service(client, run, &objects::service(service))
             .await
             .map_err(|e| e.to_string())?;
@@ -222,7 +291,7 @@ async fn run_scenario(
     // are up, a network that enforces promptly already does, and the first round is final.
     // Time-to-match counts from here.
     for policy in &scenario.policies {
-        touched.used.insert(policy.namespace.clone());
+        touch(&policy.namespace);
         create_policy(client, run, &policy.object)
             .await
             .map_err(|e| e.to_string())?;
@@ -230,7 +299,7 @@ async fn run_scenario(
     let applied = Instant::now();
     let mut wanted = BTreeMap::new();
     for pod in &scenario.pods {
-        touched.used.insert(pod.namespace.clone());
+        touch(&pod.namespace);
         let spec = objects::probe_pod(pod, &config.probe_image, config.pod_lifetime);
         create_pod(client, run, &spec.to_pod(run))
             .await
@@ -364,5 +433,41 @@ async fn shutdown_signal() -> &'static str {
     tokio::select! {
         name = ctrl_c => name,
         name = term => name,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn scenario(name: &str, namespace: &str) -> String {
+        format!(
+            "apiVersion: netverdict.io/v1alpha1\nkind: Scenario\nmetadata: {{name: {name}}}\nspec:\n  namespaces: [{{name: {namespace}}}]\n  pods: [{{name: a, namespace: {namespace}, labels: {{app: a}}, ports: [{{port: 80}}]}}]\n  probes: [{{from: {namespace}/a, to: {namespace}/a, port: 80, expect: allow}}]\n"
+        )
+    }
+
+    #[test]
+    fn scenarios_sharing_a_namespace_never_run_together() {
+        let text = [
+            ("one", "x"),
+            ("two", "y"),
+            ("three", "x"),
+            ("four", "z"),
+            ("five", "z"),
+        ]
+        .map(|(name, namespace)| scenario(name, namespace))
+        .join("---\n");
+        let loaded = crate::scenario::load_str(Path::new("s.yaml"), &text);
+        assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+        let names: Vec<Vec<String>> = waves(loaded.scenarios)
+            .into_iter()
+            .map(|wave| wave.into_iter().map(|s| s.name).collect())
+            .collect();
+        assert_eq!(
+            names,
+            [vec!["one", "two"], vec!["three", "four"], vec!["five"]]
+        );
     }
 }
