@@ -340,3 +340,82 @@ fn a_probe_pod_whose_image_cannot_be_pulled_fails_the_run_with_the_reason() {
     );
     assert!(xml.contains("ErrImagePull"), "{xml}");
 }
+
+#[test]
+fn cleanup_removes_what_a_kept_run_left_and_nothing_of_other_runs() {
+    let name = format!("cln{}", std::process::id() % 100_000);
+    let up = TestCommand::in_repo()
+        .args(["local", "up", "--name", &name])
+        .run();
+    assert_eq!(up.code, 0, "{}", up.stderr);
+    let _down = LocalDown(name.clone());
+    let kubeconfig = format!("/run/netverdict/{name}/kubeconfig");
+    let kubectl = |args: &[&str]| {
+        let out = Command::new("kubectl")
+            .env("KUBECONFIG", &kubeconfig)
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let kept = |scenario: &str, run: &str| {
+        let out = TestCommand::in_repo()
+            .args([
+                "run",
+                scenario,
+                "--kubeconfig",
+                &kubeconfig,
+                "--run-id",
+                run,
+                "--keep",
+                "-q",
+            ])
+            .run();
+        assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    };
+    kept("scenarios/service-target.yaml", "kept-a");
+    kept("scenarios/specific-port.yaml", "kept-b");
+    let of = |run: &str| {
+        kubectl(&[
+            "get",
+            "pods,services,networkpolicies,namespaces",
+            "-A",
+            "-l",
+            &format!("netverdict.io/run={run}"),
+            "-o",
+            "name",
+        ])
+    };
+    assert!(
+        of("kept-a").contains("pod/"),
+        "--keep left the pods: {}",
+        of("kept-a")
+    );
+    assert!(
+        of("kept-a").contains("service/"),
+        "and the Service: {}",
+        of("kept-a")
+    );
+
+    let out = TestCommand::in_repo()
+        .args(["cleanup", "--run-id", "kept-a", "--kubeconfig", &kubeconfig])
+        .run();
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("deleted pod "), "{}", out.stdout);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !of("kept-a").trim().is_empty() {
+        assert!(Instant::now() < deadline, "left: {}", of("kept-a"));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(of("kept-b").contains("pod/"), "another run's objects stay");
+
+    let out = TestCommand::in_repo()
+        .args(["cleanup", "--all", "--kubeconfig", &kubeconfig])
+        .run();
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !of("kept-b").trim().is_empty() {
+        assert!(Instant::now() < deadline, "left: {}", of("kept-b"));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -99,66 +99,33 @@ pub(crate) async fn delete_run(
     cleaned
 }
 
-/// Deletes what killed runs left behind anywhere in the cluster: every namespace, pod and
-/// NetworkPolicy and Service labelled by netverdict (only those of `run` when given).
+/// Deletes what killed runs left behind anywhere in the cluster: every NetworkPolicy, pod,
+/// Service and namespace labelled by netverdict (only those of `run` when given).
 pub(crate) async fn delete_leftovers(client: &Client, run: Option<&RunId>) -> Cleaned {
     let selector = run.map_or_else(all_runs_selector, RunId::selector);
     let params = ListParams::default().labels(&selector);
+    let now = DeleteParams {
+        grace_period_seconds: Some(0),
+        ..DeleteParams::default()
+    };
     let mut cleaned = Cleaned::default();
-    match Api::<NetworkPolicy>::all(client.clone())
-        .list(&params)
-        .await
-    {
-        Ok(list) => {
-            for policy in list.items {
-                let (namespace, name) = (
-                    policy.metadata.namespace.unwrap_or_default(),
-                    policy.metadata.name.unwrap_or_default(),
-                );
-                let result = Api::<NetworkPolicy>::namespaced(client.clone(), &namespace)
-                    .delete(&name, &DeleteParams::default())
-                    .await;
-                cleaned.record(format!("NetworkPolicy {namespace}/{name}"), result);
-            }
-        }
-        Err(error) => cleaned
-            .failed
-            .push(format!("listing NetworkPolicies: {error}")),
-    }
-    match Api::<Pod>::all(client.clone()).list(&params).await {
-        Ok(list) => {
-            for pod in list.items {
-                let (namespace, name) = (
-                    pod.metadata.namespace.unwrap_or_default(),
-                    pod.metadata.name.unwrap_or_default(),
-                );
-                let now = DeleteParams {
-                    grace_period_seconds: Some(0),
-                    ..DeleteParams::default()
-                };
-                let result = Api::<Pod>::namespaced(client.clone(), &namespace)
-                    .delete(&name, &now)
-                    .await;
-                cleaned.record(format!("pod {namespace}/{name}"), result);
-            }
-        }
-        Err(error) => cleaned.failed.push(format!("listing pods: {error}")),
-    }
-    match Api::<Service>::all(client.clone()).list(&params).await {
-        Ok(list) => {
-            for service in list.items {
-                let (namespace, name) = (
-                    service.metadata.namespace.unwrap_or_default(),
-                    service.metadata.name.unwrap_or_default(),
-                );
-                let result = Api::<Service>::namespaced(client.clone(), &namespace)
-                    .delete(&name, &DeleteParams::default())
-                    .await;
-                cleaned.record(format!("service {namespace}/{name}"), result);
-            }
-        }
-        Err(error) => cleaned.failed.push(format!("listing services: {error}")),
-    }
+    delete_labelled::<NetworkPolicy>(
+        client,
+        &params,
+        &DeleteParams::default(),
+        "NetworkPolicy",
+        &mut cleaned,
+    )
+    .await;
+    delete_labelled::<Pod>(client, &params, &now, "pod", &mut cleaned).await;
+    delete_labelled::<Service>(
+        client,
+        &params,
+        &DeleteParams::default(),
+        "service",
+        &mut cleaned,
+    )
+    .await;
     let namespaces = Api::<Namespace>::all(client.clone());
     match namespaces.list(&params).await {
         Ok(list) => {
@@ -171,4 +138,33 @@ pub(crate) async fn delete_leftovers(client: &Client, run: Option<&RunId>) -> Cl
         Err(error) => cleaned.failed.push(format!("listing namespaces: {error}")),
     }
     cleaned
+}
+
+/// Deletes every namespaced object of kind `K` that `params` selects, in all namespaces.
+async fn delete_labelled<K>(
+    client: &Client,
+    params: &ListParams,
+    delete: &DeleteParams,
+    kind: &str,
+    cleaned: &mut Cleaned,
+) where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned,
+    K::DynamicType: Default,
+{
+    match Api::<K>::all(client.clone()).list(params).await {
+        Ok(list) => {
+            for object in list.items {
+                let namespace = object.meta().namespace.clone().unwrap_or_default();
+                let name = object.meta().name.clone().unwrap_or_default();
+                let result = Api::<K>::namespaced(client.clone(), &namespace)
+                    .delete(&name, delete)
+                    .await;
+                cleaned.record(format!("{kind} {namespace}/{name}"), result);
+            }
+        }
+        Err(error) => cleaned.failed.push(format!("listing {kind}s: {error}")),
+    }
 }
