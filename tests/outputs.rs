@@ -1,0 +1,177 @@
+//! Snapshots of what `validate`, `plan` and `explain` print, over the scenario library and over
+//! crafted scenarios that reach every branch of `explain`: exit code, stdout and stderr together.
+
+mod util;
+
+use util::{Dir, Output, TestCommand};
+
+/// Exit code, stdout and stderr in one text, so a snapshot pins all three.
+fn transcript(out: &Output) -> String {
+    format!(
+        "exit: {}\n--- stdout\n{}--- stderr\n{}",
+        out.code, out.stdout, out.stderr
+    )
+}
+
+fn in_repo(args: &[&str]) -> String {
+    transcript(&TestCommand::in_repo().args(args).run())
+}
+
+#[test]
+fn plan_json_of_the_library() {
+    insta::assert_snapshot!(in_repo(&["plan", "--output", "json", "scenarios"]));
+}
+
+#[test]
+fn plan_table_of_the_library() {
+    insta::assert_snapshot!(in_repo(&["plan", "scenarios"]));
+}
+
+#[test]
+fn plan_tables_of_the_library() {
+    insta::assert_snapshot!(in_repo(&["plan", "--output", "tables", "scenarios"]));
+}
+
+#[test]
+fn validate_text_of_the_library() {
+    insta::assert_snapshot!(in_repo(&["validate", "scenarios"]));
+}
+
+#[test]
+fn validate_json_of_the_library() {
+    insta::assert_snapshot!(in_repo(&["validate", "--output", "json", "scenarios"]));
+}
+
+#[test]
+fn validate_json_of_the_invalid_files() {
+    insta::assert_snapshot!(in_repo(&[
+        "validate",
+        "--output",
+        "json",
+        "tests/data/invalid"
+    ]));
+}
+
+#[test]
+fn validate_and_plan_of_the_explain_cases() {
+    let dir = explain_dir();
+    let mut all = String::new();
+    for args in [
+        &["validate", "--deny-warnings", "--output", "json", "."][..],
+        &["plan", "--output", "json", "."],
+    ] {
+        all.push_str(&format!("$ netverdict {}\n", args.join(" ")));
+        all.push_str(&transcript(&dir.command().args(args).run()));
+        all.push('\n');
+    }
+    insta::assert_snapshot!(all);
+}
+
+/// Two scenarios sharing pods `app/web` and `app/db`: `explained` has policies for every branch
+/// of an explanation (a rule that matches, rules that do not and why, an ipBlock that cannot
+/// match offline, a nearest selector), `other` exists to make a choice ambiguous.
+fn explain_dir() -> Dir {
+    let dir = Dir::new("explain-outputs");
+    dir.create(
+        "explained.yaml",
+        r#"apiVersion: netverdict.io/v1alpha1
+kind: Scenario
+metadata: {name: explained}
+spec:
+  namespaces: [{name: app, labels: {team: app}}, {name: mon, labels: {team: mon}}]
+  pods:
+    - {name: web, namespace: app, labels: {app: web, tier: front}}
+    - name: db
+      namespace: app
+      labels: {app: db}
+      ports: [{port: 5432, name: postgres}, {port: 5353, protocol: UDP, name: dns}]
+    - {name: prom, namespace: mon, labels: {app: prom}}
+  policies:
+    - apiVersion: networking.k8s.io/v1
+      kind: NetworkPolicy
+      metadata: {name: db-ingress, namespace: app}
+      spec:
+        podSelector: {matchLabels: {app: db}}
+        ingress:
+          - from: [{namespaceSelector: {matchLabels: {team: mon}}}]
+            ports: [{port: 5432}]
+          - from: [{ipBlock: {cidr: 192.0.2.0/24}}]
+    - apiVersion: networking.k8s.io/v1
+      kind: NetworkPolicy
+      metadata: {name: web-egress, namespace: app}
+      spec:
+        podSelector: {matchLabels: {app: web, tier: back}}
+        policyTypes: [Egress]
+        egress: [{to: [{podSelector: {}}]}]
+    - apiVersion: networking.k8s.io/v1
+      kind: NetworkPolicy
+      metadata: {name: prom-egress, namespace: mon, annotations: {netverdict.io/ignore-lints: no-dns-egress}}
+      spec:
+        podSelector: {matchLabels: {app: prom}}
+        policyTypes: [Egress]
+        egress:
+          - to: [{namespaceSelector: {matchLabels: {team: app}}}]
+            ports: [{port: 5432}, {port: 53, protocol: UDP}]
+  probes:
+    - {from: app/web, to: app/db, port: postgres, expect: allow}
+    - {from: mon/prom, to: app/db, port: 5432}
+    - {from: app/web, to: {host: external.test}, port: 80}
+    - {from: mon/prom, to: {host: external.test}, port: 80}
+"#,
+    );
+    dir.create(
+        "other.yaml",
+        r#"apiVersion: netverdict.io/v1alpha1
+kind: Scenario
+metadata: {name: other}
+spec:
+  namespaces: [{name: app}]
+  pods:
+    - {name: web, namespace: app}
+    - {name: db, namespace: app, ports: [{port: 5432}]}
+  probes:
+    - {from: app/web, to: app/db, port: 5432}
+"#,
+    );
+    dir
+}
+
+#[test]
+fn explain_every_branch() {
+    let dir = explain_dir();
+    let cases = [
+        // Denied on ingress: no rule matches, one of them an ipBlock; egress has a nearest selector.
+        "--from app/web --to app/db --port postgres --scenario explained",
+        // Allowed by the namespaceSelector rule, through an egress rule of the source.
+        "--from mon/prom --to app/db --port 5432 --scenario explained",
+        // A named UDP port the egress rule does not list.
+        "--from mon/prom --to app/db --port dns --protocol udp --scenario explained",
+        // To an address: no policy on the destination side.
+        "--from mon/prom --to 203.0.113.10 --port 80 --scenario explained",
+        "--from app/web --to 203.0.113.10 --port 80 --scenario explained",
+        // A pod to itself.
+        "--from app/db --to app/db --port 5432 --scenario explained",
+        // Usage errors, each with its message.
+        "--from app/web --to app/db --port 5432",
+        "--from web --to app/db --port 5432",
+        "--from app/web --to db --port 5432",
+        "--from app/nope --to app/db --port 5432",
+        "--from app/web --to app/nope --port 5432",
+        "--from app/web --to 192.0.2.1 --port http --scenario explained",
+        "--from app/web --to app/db --port http --scenario explained",
+        "--from app/web --to app/db --port 0 --scenario explained",
+        "--from app/web --to app/db --port 5432 --scenario nope",
+    ];
+    let mut all = String::new();
+    for case in cases {
+        let out = dir
+            .command()
+            .args(["explain", "."])
+            .args(case.split_whitespace())
+            .run();
+        all.push_str(&format!("$ netverdict explain . {case}\n"));
+        all.push_str(&transcript(&out));
+        all.push('\n');
+    }
+    insta::assert_snapshot!(all);
+}
