@@ -4,6 +4,9 @@
 //! - [`plan`]: the concrete probe list as `plan` prints it.
 //! - [`cli`]: the `netverdict` command.
 
+/// The scenario language, its own crate; re-exported so paths stay `crate::scenario::...`.
+pub use netverdict_scenario as scenario;
+
 pub mod cli;
 mod cluster;
 mod k8s;
@@ -11,5 +14,4 @@ pub mod plan;
 mod report;
 mod results;
 mod run;
-pub mod scenario;
 mod verdict;

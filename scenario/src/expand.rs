@@ -8,18 +8,18 @@ use std::time::Duration;
 use netverdict_engine::{LabelSelector, Protocol};
 use serde_saphyr::Spanned;
 
-use crate::scenario::model::{
+use crate::model::{
     Defaults, DnsCheck, Expectation, HttpCheck, PodRef, PodSpec, Probe, ServedPort, ServiceSpec,
     Target, TargetPort, Verdict,
 };
-use crate::scenario::names;
-use crate::scenario::raw::{
+use crate::names;
+use crate::raw::{
     DenyMode, PortRef, RawExpect, RawMatrixPort, RawProbe, RawTarget, Scheme, Via,
 };
-use crate::scenario::source::{Diagnostic, SourceLocation};
+use crate::source::{Diagnostic, SourceLocation};
 
-use crate::scenario::load::{engine_protocol, protocol_str, via_str};
-use crate::scenario::validate::Validator;
+use crate::load::{engine_protocol, protocol_str, via_str};
+use crate::validate::Validator;
 
 /// A probe target resolved against the scenario, before port resolution.
 #[derive(Clone)]

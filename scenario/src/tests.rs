@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use netverdict_engine::Protocol;
 
-use crate::scenario::{
+use crate::{
     DenyMode, ExpectSource, Loaded, PodRef, Scheme, Target, Verdict, Via, load_str,
 };
 
@@ -42,7 +42,7 @@ fn load(policies: &str, probes: &str) -> Loaded {
     load_str(Path::new("t.yaml"), &mk_scenario(policies, probes))
 }
 
-fn ok(policies: &str, probes: &str) -> crate::scenario::Scenario {
+fn ok(policies: &str, probes: &str) -> crate::Scenario {
     let loaded = load(policies, probes);
     let errors: Vec<String> = loaded
         .diagnostics
@@ -620,11 +620,11 @@ fn with_real_ips_an_ip_block_holding_scenario_pods_is_reported() {
         ingress:
           - from: [{ipBlock: {cidr: 192.0.2.0/24}}]"#;
     let scenario = ok(policies, "    - {from: a/web, to: a/api, port: 8080}");
-    let mut addresses = crate::scenario::expect::Addresses::offline();
-    let none = crate::scenario::lint::lint_scenario(&scenario, &addresses);
+    let mut addresses = crate::expect::Addresses::offline();
+    let none = crate::lint::lint_scenario(&scenario, &addresses);
     assert!(
         none.iter()
-            .all(|d| d.lint != Some(crate::scenario::lint::IP_BLOCK_POD_RANGE)),
+            .all(|d| d.lint != Some(crate::lint::IP_BLOCK_POD_RANGE)),
         "offline, IPs are unknown"
     );
     addresses
@@ -634,10 +634,10 @@ fn with_real_ips_an_ip_block_holding_scenario_pods_is_reported() {
         PodRef::new("a", "db"),
         vec!["198.51.100.7".parse().unwrap()],
     );
-    let found = crate::scenario::lint::lint_scenario(&scenario, &addresses);
+    let found = crate::lint::lint_scenario(&scenario, &addresses);
     let lint = found
         .iter()
-        .find(|d| d.lint == Some(crate::scenario::lint::IP_BLOCK_POD_RANGE))
+        .find(|d| d.lint == Some(crate::lint::IP_BLOCK_POD_RANGE))
         .expect("the lint");
     assert_eq!(
         lint.path,
@@ -651,6 +651,6 @@ fn with_real_ips_an_ip_block_holding_scenario_pods_is_reported() {
     );
     // And with the real IP, auto is resolved: a/web is allowed through the ipBlock.
     let mut scenario = scenario;
-    crate::scenario::expect::resolve(&mut scenario, &addresses);
+    crate::expect::resolve(&mut scenario, &addresses);
     assert_eq!(scenario.probes[0].expect.verdict, Some(Verdict::Allow));
 }

@@ -14,7 +14,7 @@ use netverdict_engine::{
     Peer, Pod, Policy, Protocol, ServedPort, SideDecision,
 };
 
-use crate::scenario::model::{ExpectSource, PodRef, Probe, Scenario, Target, Verdict};
+use crate::model::{ExpectSource, PodRef, Probe, Scenario, Target, Verdict};
 
 /// The cluster DNS pod the engine assumes (what kube-dns/CoreDNS deployments label their pods).
 pub const DNS_NAMESPACE: &str = "kube-system";
@@ -182,7 +182,7 @@ impl ScenarioCluster {
     }
 }
 
-pub(crate) fn pod_endpoint(pod: &PodRef) -> Endpoint {
+pub fn pod_endpoint(pod: &PodRef) -> Endpoint {
     Endpoint::Pod {
         namespace: pod.namespace.clone(),
         name: pod.name.clone(),

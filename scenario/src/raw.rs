@@ -1,7 +1,7 @@
 //! The scenario file format as written by users (`netverdict.io/v1alpha1`, kind `Scenario`).
 //!
 //! These types parse YAML strictly (unknown fields are errors) and generate the JSON Schema; the
-//! validated, expanded model lives in [`crate::scenario::model`]. Fields that can take several
+//! validated, expanded model lives in [`crate::model`]. Fields that can take several
 //! shapes (`to`, `port`, `expect`, matrix ports) have hand-written deserializers that dispatch on
 //! the YAML node kind, so errors stay precise (no `untagged` enums).
 
@@ -267,9 +267,9 @@ pub struct RawPolicyItem {
     #[serde(default)]
     pub kind: Option<String>,
     #[serde(default)]
-    pub metadata: Option<crate::scenario::policy::RawObjectMeta>,
+    pub metadata: Option<crate::policy::RawObjectMeta>,
     #[serde(default)]
-    pub spec: Option<crate::scenario::policy::RawPolicySpec>,
+    pub spec: Option<crate::policy::RawPolicySpec>,
 }
 
 #[derive(JsonSchema)]
@@ -289,7 +289,7 @@ impl JsonSchema for RawPolicyItem {
             "description": "A NetworkPolicy (networking.k8s.io/v1) or a reference to a file of them.",
             "oneOf": [
                 generator.subschema_for::<PolicyFileRef>(),
-                generator.subschema_for::<crate::scenario::policy::RawNetworkPolicy>()
+                generator.subschema_for::<crate::policy::RawNetworkPolicy>()
             ]
         })
     }
@@ -476,7 +476,7 @@ pub enum RawTarget {
     },
     Pods {
         namespace: Spanned<String>,
-        selector: crate::scenario::policy::RawLabelSelector,
+        selector: crate::policy::RawLabelSelector,
     },
     Host(Spanned<String>),
     Ip(Spanned<String>),
@@ -508,7 +508,7 @@ struct RawTargetMap {
 struct RawPodsTarget {
     #[schemars(with = "String")]
     namespace: Spanned<String>,
-    selector: crate::scenario::policy::RawLabelSelector,
+    selector: crate::policy::RawLabelSelector,
 }
 
 impl<'de> Deserialize<'de> for RawTarget {
@@ -552,7 +552,7 @@ impl JsonSchema for RawTarget {
         "Target".into()
     }
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
-        let selector = generator.subschema_for::<crate::scenario::policy::RawLabelSelector>();
+        let selector = generator.subschema_for::<crate::policy::RawLabelSelector>();
         json_schema!({
             "description": "A scenario pod \"<namespace>/<pod>\", a service, the scenario pods matching a selector, a host name or an IP address.",
             "oneOf": [

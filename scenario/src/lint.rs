@@ -10,12 +10,12 @@ use std::collections::BTreeMap;
 use ipnet::IpNet;
 use netverdict_engine::{Direction, Endpoint, Pod, PolicyRef, Protocol, SideDecision};
 
-use crate::scenario::expect::{
+use crate::expect::{
     Addresses, DNS_NAMESPACE, DNS_POD, ScenarioCluster, judge, pod_endpoint,
 };
-use crate::scenario::model::{ExpectSource, PodRef, PolicySpec, Probe, Scenario, Target, Via};
-use crate::scenario::policy::RawNetworkPolicy;
-use crate::scenario::source::{Diagnostic, SourceLocation};
+use crate::model::{ExpectSource, PodRef, PolicySpec, Probe, Scenario, Target, Via};
+use crate::policy::RawNetworkPolicy;
+use crate::source::{Diagnostic, SourceLocation};
 
 pub const IGNORE_ANNOTATION: &str = "netverdict.io/ignore-lints";
 
@@ -234,7 +234,7 @@ fn contradiction(
     );
     // `deny` where nothing isolates either side: usually a probe pod whose labels miss the
     // selector meant for it.
-    if computed == crate::scenario::model::Verdict::Allow
+    if computed == crate::model::Verdict::Allow
         && let Target::Pod(to) = &probe.target
         && let Some(decision) =
             cluster.decide(&probe.from, pod_endpoint(to), probe.port, probe.protocol)

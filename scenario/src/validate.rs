@@ -1,5 +1,5 @@
 //! Validation of a raw scenario: names, references, labels, ports, services and policies (as the
-//! API server would check them). Probes are expanded in [`expand`](crate::scenario::expand).
+//! API server would check them). Probes are expanded in [`expand`](crate::expand).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -8,16 +8,16 @@ use std::time::Duration;
 use netverdict_engine::{Labels, NAMESPACE_NAME_LABEL, Policy};
 use serde_saphyr::Spanned;
 
-use crate::scenario::model::{
+use crate::model::{
     Defaults, NamespaceSpec, PodRef, PodSpec, PolicySpec, ServedPort, ServicePort, ServiceSpec,
     TargetPort,
 };
-use crate::scenario::names;
-use crate::scenario::policy::RawNetworkPolicy;
-use crate::scenario::raw::{self, PortRef, RawScenario};
-use crate::scenario::source::{Diagnostic, SourceFile, parse_path, render_path};
+use crate::names;
+use crate::policy::RawNetworkPolicy;
+use crate::raw::{self, PortRef, RawScenario};
+use crate::source::{Diagnostic, SourceFile, parse_path, render_path};
 
-use crate::scenario::load::{
+use crate::load::{
     Document, Loader, MAX_TIMEOUT, engine_protocol, parse_tree, parse_typed, protocol_str,
     split_documents,
 };
@@ -65,7 +65,7 @@ impl Validator<'_, '_> {
             let at = render_path(
                 &[
                     parse_path(path),
-                    vec![crate::scenario::source::Segment::Key(key.clone())],
+                    vec![crate::source::Segment::Key(key.clone())],
                 ]
                 .concat(),
             );
@@ -108,7 +108,7 @@ impl Validator<'_, '_> {
         }
     }
 
-    pub(crate) fn scenario(mut self, raw: RawScenario) -> Option<crate::scenario::model::Scenario> {
+    pub(crate) fn scenario(mut self, raw: RawScenario) -> Option<crate::model::Scenario> {
         if raw.api_version.value != raw::API_VERSION {
             let message = format!(
                 "unsupported apiVersion {:?}; expected {}",
@@ -181,7 +181,7 @@ impl Validator<'_, '_> {
                 "a scenario needs at least one entry in `spec.probes`",
             );
         }
-        Some(crate::scenario::model::Scenario {
+        Some(crate::model::Scenario {
             name,
             description: raw.metadata.description,
             location,
@@ -693,7 +693,7 @@ fn check_policy(
             let path = join(field);
             (doc.at(&path), path)
         };
-        diagnostics.extend(crate::scenario::lint::lint_policy(policy, &at));
+        diagnostics.extend(crate::lint::lint_policy(policy, &at));
     }
     let location = doc.at(&join("metadata.name"));
     ok.then_some(PolicySpec {

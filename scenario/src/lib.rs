@@ -1,5 +1,8 @@
 //! The scenario language (`netverdict.io/v1alpha1`, kind `Scenario`): parsing, validation,
 //! expansion into concrete probes, `expect: auto` and lints.
+//!
+//! Pure: no cluster client, no async runtime, and no I/O beyond reading the scenario and policy
+//! files it is asked to load.
 
 pub(crate) mod expand;
 pub mod expect;

@@ -11,8 +11,8 @@ use std::time::Duration;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use netverdict_engine::{Labels, Protocol};
 
-pub use crate::scenario::raw::{DenyMode, Scheme, Via};
-use crate::scenario::source::SourceLocation;
+pub use crate::raw::{DenyMode, Scheme, Via};
+use crate::source::SourceLocation;
 
 /// A loaded, validated and expanded scenario.
 #[derive(Clone, Debug)]

@@ -1,5 +1,5 @@
 //! Loading: files and folders -> YAML documents -> raw scenarios, handed to validation
-//! (`scenario::validate`) and probe expansion (`scenario::expand`); every problem is reported
+//! (`validate`) and probe expansion (`expand`); every problem is reported
 //! as a located [`Diagnostic`].
 
 use std::collections::BTreeMap;
@@ -9,9 +9,9 @@ use std::time::Duration;
 use netverdict_engine::Protocol;
 use serde_saphyr::{Location, MessageFormatter, Spanned};
 
-use crate::scenario::names;
-use crate::scenario::raw::{self, RawScenario, Via};
-use crate::scenario::source::{
+use crate::names;
+use crate::raw::{self, RawScenario, Via};
+use crate::source::{
     Diagnostic, SourceFile, SourceLocation, Tree, parse_path, render_path,
 };
 
@@ -22,7 +22,7 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(300);
 /// show source lines under diagnostics).
 #[derive(Debug, Default)]
 pub struct Loaded {
-    pub scenarios: Vec<crate::scenario::model::Scenario>,
+    pub scenarios: Vec<crate::model::Scenario>,
     pub diagnostics: Vec<Diagnostic>,
     pub sources: BTreeMap<PathBuf, SourceFile>,
 }
@@ -129,10 +129,10 @@ pub fn load_str(file: &Path, text: &str) -> Loaded {
 }
 
 /// Computes `expect: auto` with what is known offline, and runs the scenario-wide lints.
-fn finish(scenario: &mut crate::scenario::model::Scenario, diagnostics: &mut Vec<Diagnostic>) {
-    let addresses = crate::scenario::expect::Addresses::offline();
-    crate::scenario::expect::resolve(scenario, &addresses);
-    diagnostics.extend(crate::scenario::lint::lint_scenario(scenario, &addresses));
+fn finish(scenario: &mut crate::model::Scenario, diagnostics: &mut Vec<Diagnostic>) {
+    let addresses = crate::expect::Addresses::offline();
+    crate::expect::resolve(scenario, &addresses);
+    diagnostics.extend(crate::lint::lint_scenario(scenario, &addresses));
 }
 
 fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>, diagnostics: &mut Vec<Diagnostic>) {
@@ -347,7 +347,7 @@ impl Loader {
         file: &Path,
         text: &str,
         in_folder: bool,
-    ) -> Vec<crate::scenario::model::Scenario> {
+    ) -> Vec<crate::model::Scenario> {
         let mut docs = Vec::new();
         for doc_text in split_documents(text) {
             if let Some(doc) = parse_tree(file, doc_text, &mut self.diagnostics) {
@@ -379,7 +379,7 @@ impl Loader {
                 continue;
             };
             let before = self.diagnostics.iter().filter(|d| d.is_error()).count();
-            let scenario = crate::scenario::validate::Validator {
+            let scenario = crate::validate::Validator {
                 doc,
                 loader: self,
                 pods: Vec::new(),
