@@ -13,9 +13,7 @@ use crate::model::{
     Target, TargetPort, Verdict,
 };
 use crate::names;
-use crate::raw::{
-    DenyMode, PortRef, RawExpect, RawMatrixPort, RawProbe, RawTarget, Scheme, Via,
-};
+use crate::raw::{DenyMode, PortRef, RawExpect, RawMatrixPort, RawProbe, RawTarget, Scheme, Via};
 use crate::source::{Diagnostic, SourceLocation};
 
 use crate::load::{engine_protocol, protocol_str, via_str};

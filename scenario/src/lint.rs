@@ -10,9 +10,7 @@ use std::collections::BTreeMap;
 use ipnet::IpNet;
 use netverdict_engine::{Direction, Endpoint, Pod, PolicyRef, Protocol, SideDecision};
 
-use crate::expect::{
-    Addresses, DNS_NAMESPACE, DNS_POD, ScenarioCluster, judge, pod_endpoint,
-};
+use crate::expect::{Addresses, DNS_NAMESPACE, DNS_POD, ScenarioCluster, judge, pod_endpoint};
 use crate::model::{ExpectSource, PodRef, PolicySpec, Probe, Scenario, Target, Via};
 use crate::policy::RawNetworkPolicy;
 use crate::source::{Diagnostic, SourceLocation};

@@ -11,9 +11,7 @@ use serde_saphyr::{Location, MessageFormatter, Spanned};
 
 use crate::names;
 use crate::raw::{self, RawScenario, Via};
-use crate::source::{
-    Diagnostic, SourceFile, SourceLocation, Tree, parse_path, render_path,
-};
+use crate::source::{Diagnostic, SourceFile, SourceLocation, Tree, parse_path, render_path};
 
 /// The longest per-probe timeout accepted; a probe that needs longer is not a reachability probe.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(300);

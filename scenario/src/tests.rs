@@ -5,9 +5,7 @@ use std::time::Duration;
 
 use netverdict_engine::Protocol;
 
-use crate::{
-    DenyMode, ExpectSource, Loaded, PodRef, Scheme, Target, Verdict, Via, load_str,
-};
+use crate::{DenyMode, ExpectSource, Loaded, PodRef, Scheme, Target, Verdict, Via, load_str};
 
 /// A scenario with namespaces `a` and `b`, pods `a/web` (no ports), `a/api` (8080 http, 5353/UDP
 /// dns, 9090), `a/db` (5432 postgres), `b/api` (8080 http), a service `a/api` (80 -> http), and
@@ -303,216 +301,277 @@ fn auto_uses_the_scenario_policies() {
     );
 }
 
+/// `(policies, probes, the first error contains)`: one case per validation error.
+const ERROR_CASES: &[(&str, &str, &str)] = &[
+    (
+        NO_POLICIES,
+        "    - {from: a/web, to: a/apii, port: 8080}",
+        "spec.probes[0].to: pod a/apii is not defined in this scenario; did you mean a/api?",
+    ),
+    (
+        NO_POLICIES,
+        "    - {from: a/web, to: a/api}",
+        "spec.probes[0]: `port` is required",
+    ),
+    (
+        NO_POLICIES,
+        "    - {from: a/web, port: 8080}",
+        "spec.probes[0]: `to` is required",
+    ),
+    (
+        NO_POLICIES,
+        "    - {to: a/api, port: 8080}",
+        "spec.probes[0]: a probe needs `from`",
+    ),
+    (
+        NO_POLICIES,
+        "    - {from: web, to: a/api, port: 8080}",
+        "spec.probes[0].from: \"web\" is not a pod reference: write <namespace>/<pod>",
+    ),
+    (
+        NO_POLICIES,
+        "    - {from: a/web, to: a/api, port: 70000}",
+        "spec.probes[0].port: port 70000 is out of range",
+    ),
+    (
+        NO_POLICIES,
+        "    - {from: a/web, to: a/api, port: http, protocol: UDP}",
+        "port http is TCP but the probe says protocol UDP",
+    ),
+    (
+        NO_POLICIES,
+        "    - {from: a/web, to: a/api, port: 8080, via: udp, protocol: TCP}",
+        "via udp cannot run over TCP",
+    ),
+    (
+        NO_POLICIES,
+        "    - {from: a/web, to: a/api, port: 5353}",
+        "port 5353/TCP is not served by a/api (it serves 8080/TCP (http), 5353/UDP (dns), 9090/TCP); add `protocol: UDP`",
+    ),
+    (
+        NO_POLICIES,
+        "    - {from: a/web, to: {pods: {namespace: a, selector: {matchLabels: {app: db}}}}, port: 8080}",
+        "port 8080/TCP is not served by a/db",
+    ),
+    (
+        NO_POLICIES,
+        "    - {matrix: {from: [a/web], to: [a/api], ports: [http, 8080]}}",
+        "this entry yields the probe \"a/web -> a/api:8080/TCP\" twice",
+    ),
+    (
+        NO_POLICIES,
+        "    - {from: a/web, to: a/api, port: 8080, path: /x}",
+        "`path`, `scheme` and `status` only apply to `via: http` probes",
+    ),
+    (
+        NO_POLICIES,
+        "    - {from: a/web, to: a/api, port: 8080, query: x.test}",
+        "`query` only applies to `via: dns` probes",
+    ),
+    (
+        NO_POLICIES,
+        "    - {from: a/web, via: dns}",
+        "a `via: dns` probe needs `query`",
+    ),
+    (
+        NO_POLICIES,
+        "    - {from: a/web, to: a/api, port: 8080, via: http, status: 700}",
+        "700 is not an HTTP status code",
+    ),
+    (
+        NO_POLICIES,
+        "    - {from: a/web, to: {ip: 300.1.1.1}, port: 80}",
+        "spec.probes[0].to.ip: \"300.1.1.1\" is not an IPv4 or IPv6 address",
+    ),
+    (
+        NO_POLICIES,
+        "    - {from: a/web, to: {ip: 203.0.113.10}, port: http}",
+        "port names only work for scenario pods and services",
+    ),
+    (
+        NO_POLICIES,
+        "    - {from: a/web, to: {service: apx, namespace: a}, port: 80}",
+        "spec.probes[0].to.service: service a/apx is not defined in spec.services; did you mean a/api?",
+    ),
+    (
+        NO_POLICIES,
+        "    - {from: a/web, to: {service: api, namespace: a}, port: 81}",
+        "service a/api has no port 81/TCP",
+    ),
+    (
+        NO_POLICIES,
+        "    - {from: a/web, to: {service: api}, port: 80}",
+        "a service target needs `namespace`",
+    ),
+    (
+        NO_POLICIES,
+        "    - {from: a/web, to: {host: a.test, ip: 1.2.3.4}, port: 80}",
+        "a target map holds exactly one of",
+    ),
+    (
+        NO_POLICIES,
+        "    - {from: a/web, to: {pods: {namespace: a, selector: {matchLabels: {app: nope}}}}, port: 80}",
+        "spec.probes[0].to.pods.selector: selector app=nope matches no pod of namespace a",
+    ),
+    (
+        NO_POLICIES,
+        "    - {from: a/web, to: a/api, port: 8080, expect: \"-  a/api\\na/web .\\n\"}",
+        "truth tables are for a `matrix`",
+    ),
+    (
+        NO_POLICIES,
+        "    - {from: a/web, to: a/api, port: 8080, timeout: 0s}",
+        "the timeout must be longer than zero",
+    ),
+    (
+        NO_POLICIES,
+        "    - {from: a/web, to: a/api, port: 8080, timeout: 1h}",
+        "longer than the maximum of 5m",
+    ),
+    (
+        NO_POLICIES,
+        "    - {from: a/web, to: a/api, port: 8080}\n    - {from: a/web, to: a/api, port: 8080}",
+        "spec.probes[1]: probe name \"a/web -> a/api:8080/TCP\" is already used by spec.probes[0]",
+    ),
+    (
+        NO_POLICIES,
+        "    - {name: \"\", from: a/web, to: a/api, port: 8080}",
+        "spec.probes[0].name: \"\" is not a valid probe name",
+    ),
+    (
+        NO_POLICIES,
+        "    - {from: a/web, matrix: {from: [a/web], to: [a/api], ports: [8080]}}",
+        "spec.probes[0].from: `from` cannot be combined with `matrix`",
+    ),
+    (
+        NO_POLICIES,
+        "    - {matrix: {from: [a/web], to: [a/api], ports: []}}",
+        "spec.probes[0].matrix.ports: a matrix needs at least one port",
+    ),
+    (
+        NO_POLICIES,
+        "    - {matrix: {from: [a/web], to: [a/api], ports: [8080, 9090]}, expect: {8080: \"a/api\\na/web .\"}}",
+        "no truth table for port 9090",
+    ),
+    (
+        NO_POLICIES,
+        "    - {matrix: {from: [a/web], to: [a/api], ports: [8080]}, expect: {8081: \"a/api\\na/web .\"}}",
+        "port 8081 is not one of this matrix's ports",
+    ),
+    (
+        NO_POLICIES,
+        "    - {matrix: {from: [a/web], to: [a/api], ports: [8080]}, expect: \"a/api b/api\\na/web . .\"}",
+        "truth table: column b/api is not a target of this matrix",
+    ),
+    (
+        NO_POLICIES,
+        "    - {matrix: {from: [a/web], to: [a/api], ports: [8080]}, expect: \"a/api\\na/web Y\"}",
+        "truth table: \"Y\" is not a mark",
+    ),
+    (
+        NO_POLICIES,
+        "    - {from: a/web, to: a/api, port: 8080, expect: maybe}",
+        "\"maybe\" is not an expectation: use allow, deny or auto",
+    ),
+    (
+        "    - {apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: p}, spec: {podSelector: {}}}",
+        "    - {from: a/web, to: a/api, port: 8080}",
+        "spec.policies[0].metadata: metadata.namespace is required when the scenario does not have exactly one namespace",
+    ),
+    (
+        "    - {apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: p, namespace: c}, spec: {podSelector: {}}}",
+        "    - {from: a/web, to: a/api, port: 8080}",
+        "spec.policies[0].metadata.namespace: namespace c is not defined in spec.namespaces",
+    ),
+    (
+        "    - {apiVersion: networking.k8s.io/v1, kind: Policy, metadata: {name: p, namespace: a}, spec: {podSelector: {}}}",
+        "    - {from: a/web, to: a/api, port: 8080}",
+        "spec.policies[0].kind: unsupported kind \"Policy\"; expected NetworkPolicy",
+    ),
+    (
+        "    - {kind: NetworkPolicy, metadata: {name: p, namespace: a}, spec: {podSelector: {}}}",
+        "    - {from: a/web, to: a/api, port: 8080}",
+        "an inline NetworkPolicy needs apiVersion, kind, metadata and spec (missing: apiVersion)",
+    ),
+    (
+        "    - {file: x.yaml, kind: NetworkPolicy}",
+        "    - {from: a/web, to: a/api, port: 8080}",
+        "a policy entry is either {file: PATH} or an inline NetworkPolicy, not both",
+    ),
+    (
+        "    - {apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: p, namespace: a}, spec: {podSelector: {}, policyTypes: [Inbound]}}",
+        "    - {from: a/web, to: a/api, port: 8080}",
+        "spec.policies[0].spec.policyTypes[0]:",
+    ),
+    (
+        "    - {apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: p, namespace: a}, spec: {podSelector: {}}}\n    - {apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: p, namespace: a}, spec: {podSelector: {}}}",
+        "    - {from: a/web, to: a/api, port: 8080}",
+        "spec.policies[1].metadata.name: policy a/p is defined twice",
+    ),
+];
+
+/// `(text of the base scenario, replaced by, the first error contains)`.
+const POD_CASES: &[(&str, &str, &str)] = &[
+    (
+        "{name: web, namespace: a, labels: {app: web}}",
+        "{name: Web, namespace: a}",
+        "spec.pods[0].name: invalid value \"Web\"",
+    ),
+    (
+        "{name: web, namespace: a, labels: {app: web}}",
+        "{name: web, namespace: c}",
+        "namespace c is not defined in spec.namespaces",
+    ),
+    (
+        "{name: web, namespace: a, labels: {app: web}}",
+        "{name: web, namespace: a, labels: {app: \"-x\"}}",
+        "spec.pods[0].labels.app: invalid value \"-x\"",
+    ),
+    (
+        "{name: web, namespace: a, labels: {app: web}}",
+        "{name: web, namespace: a, ports: [{port: 80, name: HTTP}]}",
+        "spec.pods[0].ports[0].name: invalid value \"HTTP\"",
+    ),
+    (
+        "{name: web, namespace: a, labels: {app: web}}",
+        "{name: web, namespace: a, ports: [{port: 80}, {port: 80}]}",
+        "port 80/TCP is listed twice",
+    ),
+    (
+        "{name: web, namespace: a, labels: {app: web}}",
+        "{name: web, namespace: a, ports: [{port: 0}]}",
+        "port 0 is out of range",
+    ),
+    (
+        "{name: web, namespace: a, labels: {app: web}}",
+        "{name: web, namespace: a, node: \"Node 1\"}",
+        "spec.pods[0].node: invalid value \"Node 1\"",
+    ),
+    (
+        "{name: b}",
+        "{name: a}",
+        "spec.namespaces[1].name: namespace a is defined twice",
+    ),
+    (
+        "{name: b}",
+        "{name: b, labels: {kubernetes.io/metadata.name: c}}",
+        "kubernetes.io/metadata.name is always b",
+    ),
+    (
+        "selector: {app: api}",
+        "selector: {}",
+        "a service needs a non-empty selector",
+    ),
+    (
+        "targetPort: http",
+        "targetPort: 0",
+        "port 0 is out of range",
+    ),
+];
+
 #[test]
 fn every_error_names_its_field() {
-    let cases: &[(&str, &str, &str)] = &[
-        (
-            NO_POLICIES,
-            "    - {from: a/web, to: a/apii, port: 8080}",
-            "spec.probes[0].to: pod a/apii is not defined in this scenario; did you mean a/api?",
-        ),
-        (
-            NO_POLICIES,
-            "    - {from: a/web, to: a/api}",
-            "spec.probes[0]: `port` is required",
-        ),
-        (
-            NO_POLICIES,
-            "    - {from: a/web, port: 8080}",
-            "spec.probes[0]: `to` is required",
-        ),
-        (
-            NO_POLICIES,
-            "    - {to: a/api, port: 8080}",
-            "spec.probes[0]: a probe needs `from`",
-        ),
-        (
-            NO_POLICIES,
-            "    - {from: web, to: a/api, port: 8080}",
-            "spec.probes[0].from: \"web\" is not a pod reference: write <namespace>/<pod>",
-        ),
-        (
-            NO_POLICIES,
-            "    - {from: a/web, to: a/api, port: 70000}",
-            "spec.probes[0].port: port 70000 is out of range",
-        ),
-        (
-            NO_POLICIES,
-            "    - {from: a/web, to: a/api, port: http, protocol: UDP}",
-            "port http is TCP but the probe says protocol UDP",
-        ),
-        (
-            NO_POLICIES,
-            "    - {from: a/web, to: a/api, port: 8080, via: udp, protocol: TCP}",
-            "via udp cannot run over TCP",
-        ),
-        (
-            NO_POLICIES,
-            "    - {from: a/web, to: a/api, port: 5353}",
-            "port 5353/TCP is not served by a/api (it serves 8080/TCP (http), 5353/UDP (dns), 9090/TCP); add `protocol: UDP`",
-        ),
-        (
-            NO_POLICIES,
-            "    - {from: a/web, to: {pods: {namespace: a, selector: {matchLabels: {app: db}}}}, port: 8080}",
-            "port 8080/TCP is not served by a/db",
-        ),
-        (
-            NO_POLICIES,
-            "    - {matrix: {from: [a/web], to: [a/api], ports: [http, 8080]}}",
-            "this entry yields the probe \"a/web -> a/api:8080/TCP\" twice",
-        ),
-        (
-            NO_POLICIES,
-            "    - {from: a/web, to: a/api, port: 8080, path: /x}",
-            "`path`, `scheme` and `status` only apply to `via: http` probes",
-        ),
-        (
-            NO_POLICIES,
-            "    - {from: a/web, to: a/api, port: 8080, query: x.test}",
-            "`query` only applies to `via: dns` probes",
-        ),
-        (
-            NO_POLICIES,
-            "    - {from: a/web, via: dns}",
-            "a `via: dns` probe needs `query`",
-        ),
-        (
-            NO_POLICIES,
-            "    - {from: a/web, to: a/api, port: 8080, via: http, status: 700}",
-            "700 is not an HTTP status code",
-        ),
-        (
-            NO_POLICIES,
-            "    - {from: a/web, to: {ip: 300.1.1.1}, port: 80}",
-            "spec.probes[0].to.ip: \"300.1.1.1\" is not an IPv4 or IPv6 address",
-        ),
-        (
-            NO_POLICIES,
-            "    - {from: a/web, to: {ip: 203.0.113.10}, port: http}",
-            "port names only work for scenario pods and services",
-        ),
-        (
-            NO_POLICIES,
-            "    - {from: a/web, to: {service: apx, namespace: a}, port: 80}",
-            "spec.probes[0].to.service: service a/apx is not defined in spec.services; did you mean a/api?",
-        ),
-        (
-            NO_POLICIES,
-            "    - {from: a/web, to: {service: api, namespace: a}, port: 81}",
-            "service a/api has no port 81/TCP",
-        ),
-        (
-            NO_POLICIES,
-            "    - {from: a/web, to: {service: api}, port: 80}",
-            "a service target needs `namespace`",
-        ),
-        (
-            NO_POLICIES,
-            "    - {from: a/web, to: {host: a.test, ip: 1.2.3.4}, port: 80}",
-            "a target map holds exactly one of",
-        ),
-        (
-            NO_POLICIES,
-            "    - {from: a/web, to: {pods: {namespace: a, selector: {matchLabels: {app: nope}}}}, port: 80}",
-            "spec.probes[0].to.pods.selector: selector app=nope matches no pod of namespace a",
-        ),
-        (
-            NO_POLICIES,
-            "    - {from: a/web, to: a/api, port: 8080, expect: \"-  a/api\\na/web .\\n\"}",
-            "truth tables are for a `matrix`",
-        ),
-        (
-            NO_POLICIES,
-            "    - {from: a/web, to: a/api, port: 8080, timeout: 0s}",
-            "the timeout must be longer than zero",
-        ),
-        (
-            NO_POLICIES,
-            "    - {from: a/web, to: a/api, port: 8080, timeout: 1h}",
-            "longer than the maximum of 5m",
-        ),
-        (
-            NO_POLICIES,
-            "    - {from: a/web, to: a/api, port: 8080}\n    - {from: a/web, to: a/api, port: 8080}",
-            "spec.probes[1]: probe name \"a/web -> a/api:8080/TCP\" is already used by spec.probes[0]",
-        ),
-        (
-            NO_POLICIES,
-            "    - {name: \"\", from: a/web, to: a/api, port: 8080}",
-            "spec.probes[0].name: \"\" is not a valid probe name",
-        ),
-        (
-            NO_POLICIES,
-            "    - {from: a/web, matrix: {from: [a/web], to: [a/api], ports: [8080]}}",
-            "spec.probes[0].from: `from` cannot be combined with `matrix`",
-        ),
-        (
-            NO_POLICIES,
-            "    - {matrix: {from: [a/web], to: [a/api], ports: []}}",
-            "spec.probes[0].matrix.ports: a matrix needs at least one port",
-        ),
-        (
-            NO_POLICIES,
-            "    - {matrix: {from: [a/web], to: [a/api], ports: [8080, 9090]}, expect: {8080: \"a/api\\na/web .\"}}",
-            "no truth table for port 9090",
-        ),
-        (
-            NO_POLICIES,
-            "    - {matrix: {from: [a/web], to: [a/api], ports: [8080]}, expect: {8081: \"a/api\\na/web .\"}}",
-            "port 8081 is not one of this matrix's ports",
-        ),
-        (
-            NO_POLICIES,
-            "    - {matrix: {from: [a/web], to: [a/api], ports: [8080]}, expect: \"a/api b/api\\na/web . .\"}",
-            "truth table: column b/api is not a target of this matrix",
-        ),
-        (
-            NO_POLICIES,
-            "    - {matrix: {from: [a/web], to: [a/api], ports: [8080]}, expect: \"a/api\\na/web Y\"}",
-            "truth table: \"Y\" is not a mark",
-        ),
-        (
-            NO_POLICIES,
-            "    - {from: a/web, to: a/api, port: 8080, expect: maybe}",
-            "\"maybe\" is not an expectation: use allow, deny or auto",
-        ),
-        (
-            "    - {apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: p}, spec: {podSelector: {}}}",
-            "    - {from: a/web, to: a/api, port: 8080}",
-            "spec.policies[0].metadata: metadata.namespace is required when the scenario does not have exactly one namespace",
-        ),
-        (
-            "    - {apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: p, namespace: c}, spec: {podSelector: {}}}",
-            "    - {from: a/web, to: a/api, port: 8080}",
-            "spec.policies[0].metadata.namespace: namespace c is not defined in spec.namespaces",
-        ),
-        (
-            "    - {apiVersion: networking.k8s.io/v1, kind: Policy, metadata: {name: p, namespace: a}, spec: {podSelector: {}}}",
-            "    - {from: a/web, to: a/api, port: 8080}",
-            "spec.policies[0].kind: unsupported kind \"Policy\"; expected NetworkPolicy",
-        ),
-        (
-            "    - {kind: NetworkPolicy, metadata: {name: p, namespace: a}, spec: {podSelector: {}}}",
-            "    - {from: a/web, to: a/api, port: 8080}",
-            "an inline NetworkPolicy needs apiVersion, kind, metadata and spec (missing: apiVersion)",
-        ),
-        (
-            "    - {file: x.yaml, kind: NetworkPolicy}",
-            "    - {from: a/web, to: a/api, port: 8080}",
-            "a policy entry is either {file: PATH} or an inline NetworkPolicy, not both",
-        ),
-        (
-            "    - {apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: p, namespace: a}, spec: {podSelector: {}, policyTypes: [Inbound]}}",
-            "    - {from: a/web, to: a/api, port: 8080}",
-            "spec.policies[0].spec.policyTypes[0]:",
-        ),
-        (
-            "    - {apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: p, namespace: a}, spec: {podSelector: {}}}\n    - {apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: p, namespace: a}, spec: {podSelector: {}}}",
-            "    - {from: a/web, to: a/api, port: 8080}",
-            "spec.policies[1].metadata.name: policy a/p is defined twice",
-        ),
-    ];
-    for (policies, probes, wanted) in cases {
+    for (policies, probes, wanted) in ERROR_CASES {
         let got = error(policies, probes);
         assert!(got.contains(wanted), "wanted {wanted:?}\n   got {got}");
         assert!(got.starts_with("t.yaml:"), "{got}");
@@ -522,64 +581,7 @@ fn every_error_names_its_field() {
 #[test]
 fn pod_namespace_and_service_errors() {
     let text = mk_scenario(NO_POLICIES, "    - {from: a/web, to: a/api, port: 8080}");
-    let cases = [
-        (
-            "{name: web, namespace: a, labels: {app: web}}",
-            "{name: Web, namespace: a}",
-            "spec.pods[0].name: invalid value \"Web\"",
-        ),
-        (
-            "{name: web, namespace: a, labels: {app: web}}",
-            "{name: web, namespace: c}",
-            "namespace c is not defined in spec.namespaces",
-        ),
-        (
-            "{name: web, namespace: a, labels: {app: web}}",
-            "{name: web, namespace: a, labels: {app: \"-x\"}}",
-            "spec.pods[0].labels.app: invalid value \"-x\"",
-        ),
-        (
-            "{name: web, namespace: a, labels: {app: web}}",
-            "{name: web, namespace: a, ports: [{port: 80, name: HTTP}]}",
-            "spec.pods[0].ports[0].name: invalid value \"HTTP\"",
-        ),
-        (
-            "{name: web, namespace: a, labels: {app: web}}",
-            "{name: web, namespace: a, ports: [{port: 80}, {port: 80}]}",
-            "port 80/TCP is listed twice",
-        ),
-        (
-            "{name: web, namespace: a, labels: {app: web}}",
-            "{name: web, namespace: a, ports: [{port: 0}]}",
-            "port 0 is out of range",
-        ),
-        (
-            "{name: web, namespace: a, labels: {app: web}}",
-            "{name: web, namespace: a, node: \"Node 1\"}",
-            "spec.pods[0].node: invalid value \"Node 1\"",
-        ),
-        (
-            "{name: b}",
-            "{name: a}",
-            "spec.namespaces[1].name: namespace a is defined twice",
-        ),
-        (
-            "{name: b}",
-            "{name: b, labels: {kubernetes.io/metadata.name: c}}",
-            "kubernetes.io/metadata.name is always b",
-        ),
-        (
-            "selector: {app: api}",
-            "selector: {}",
-            "a service needs a non-empty selector",
-        ),
-        (
-            "targetPort: http",
-            "targetPort: 0",
-            "port 0 is out of range",
-        ),
-    ];
-    for (from, to, wanted) in cases {
+    for (from, to, wanted) in POD_CASES {
         assert!(text.contains(from), "{from}");
         let loaded = load_str(Path::new("t.yaml"), &text.replacen(from, to, 1));
         let got = loaded
@@ -653,4 +655,157 @@ fn with_real_ips_an_ip_block_holding_scenario_pods_is_reported() {
     let mut scenario = scenario;
     crate::expect::resolve(&mut scenario, &addresses);
     assert_eq!(scenario.probes[0].expect.verdict, Some(Verdict::Allow));
+}
+
+/// `(policies, probes)` whose expansion (or its errors) the snapshot pins, beyond the error cases.
+const EXPANSION_CASES: &[(&str, &str)] = &[
+    (
+        NO_POLICIES,
+        "    - {name: one, from: a/web, to: a/api, port: http, expect: deny, timeout: 750ms, deny: reject}",
+    ),
+    (
+        NO_POLICIES,
+        "    - {from: a/web, to: a/api, port: 8080, via: http, scheme: https, path: /x, status: 204}\n    - {from: a/web, to: {host: external.test}, via: http}\n    - {from: a/web, to: {host: external.test}, via: http, scheme: https}\n    - {from: a/web, to: {ip: 203.0.113.10}, port: 80}\n    - {from: a/web, to: {host: elsewhere.example.}, port: 443}",
+    ),
+    (
+        NO_POLICIES,
+        "    - {from: a/web, via: dns, query: external.test}\n    - {from: a/web, via: dns, protocol: TCP, query: external.test}\n    - {from: a/web, to: a/api, port: dns, via: dns, query: x.test}\n    - {from: a/web, to: a/api, port: 5353, protocol: UDP}\n    - {from: a/web, to: a/api, port: 5353, via: dns, query: x.test}",
+    ),
+    (
+        NO_POLICIES,
+        "    - {name: apis, from: a/web, to: {pods: {namespace: a, selector: {matchLabels: {app: api}}}}, port: 8080}\n    - {name: all, from: a/web, to: {pods: {namespace: a, selector: {}}}, port: 8080}\n    - {from: a/web, to: {service: api, namespace: a}, port: web, via: http}\n    - {from: a/db, to: {service: api, namespace: a}, port: 80}",
+    ),
+    (
+        NO_POLICIES,
+        "    - name: m\n      matrix:\n        from: [a/web, a/db]\n        to: [a/api, {service: api, namespace: a}, {pods: {namespace: b, selector: {}}}]\n        ports: [http, 9090, {port: 5353, protocol: UDP}, {port: 80, via: http}]\n      expect: allow",
+    ),
+    (
+        NO_POLICIES,
+        "    - matrix:\n        from: [a/web, a/db]\n        to: [a/api, b/api]\n        ports: [8080, 9090]\n      expect:\n        8080: |\n          -     a/api b/api\n          a/web .     X\n          a/db  X     ?\n        9090: |\n          a/api b/api\n          a/web ?     .\n          a/db  .     .",
+    ),
+    (
+        NO_POLICIES,
+        "    - {name: b, from: a/web, to: {pods: {namespace: b, selector: {}}}, port: 8080}\n    - name: m\n      matrix:\n        from: [a/web, a/db]\n        to: [a/api, {pods: {namespace: b, selector: {}}}]\n        ports: [http, {port: 8080, via: http}]\n      expect: allow\n    - matrix:\n        from: [a/web, a/db]\n        to: [{service: api, namespace: a}]\n        ports: [web, {port: 80, via: http}]",
+    ),
+    (
+        NO_POLICIES,
+        "    - matrix:\n        from: [a/web, a/db]\n        to: [a/api, b/api]\n        ports: [8080]\n      expect:\n        8080: |\n          -     a/api b/api\n          a/web .     X\n          a/db  X     ?",
+    ),
+    (
+        NO_POLICIES,
+        "    - matrix:\n        from: [a/web, a/db]\n        to: [a/api]\n        ports: [8080]\n      expect: |\n        a/api\n        a/web .",
+    ),
+    (
+        NO_POLICIES,
+        "    - matrix:\n        from: [a/web]\n        to: [a/api, b/api]\n        ports: [8080]\n      expect: |\n        a/api\n        a/web .",
+    ),
+    (
+        NO_POLICIES,
+        "    - matrix:\n        from: [a/web]\n        to: [a/api]\n        ports: [8080]\n      expect: |\n        a/api\n        a/web .\n        a/dbb .",
+    ),
+    (
+        NO_POLICIES,
+        "    - matrix:\n        from: [a/web]\n        to: [a/api]\n        ports: [8080]\n      expect: \"\"",
+    ),
+    (
+        NO_POLICIES,
+        "    - matrix:\n        from: [a/web]\n        to: [a/api]\n        ports: [8080]\n      expect: |\n        a/api\n        a/web . .",
+    ),
+    (
+        NO_POLICIES,
+        "    - matrix:\n        from: [a/web, a/nope, b/api]\n        to: [a/api, a/nope]\n        ports: [http, postgres, 70000, {port: 5353, protocol: TCP, via: udp}]\n      expect: auto",
+    ),
+    (
+        NO_POLICIES,
+        "    - {matrix: {from: [a/web], to: [a/api], ports: [8080]}, to: a/api, port: 8080}",
+    ),
+    (
+        NO_POLICIES,
+        "    - {from: a/web, to: a/api, port: postgre}\n    - {from: a/web, to: {service: api, namespace: a}, port: http}\n    - {from: a/web, to: a/api, port: 53, via: sctp}\n    - {from: a/web, to: a/api, port: 8080, via: dns, protocol: SCTP, query: x.test}",
+    ),
+];
+
+/// `(text of the base scenario, replaced by, probes)`: services whose backends are wrong.
+const SERVICE_CASES: &[(&str, &str, &str)] = &[
+    (
+        "selector: {app: api}, ports: [{port: 80, targetPort: http, name: web}]",
+        "selector: {app: nobody}, ports: [{port: 80, targetPort: http, name: web}]",
+        "    - {from: a/web, to: {service: api, namespace: a}, port: 80}",
+    ),
+    (
+        "selector: {app: api}, ports: [{port: 80, targetPort: http, name: web}]",
+        "selector: {app: api}, ports: [{port: 80, targetPort: metrics, name: web}]",
+        "    - {from: a/web, to: {service: api, namespace: a}, port: 80}",
+    ),
+    (
+        "selector: {app: api}, ports: [{port: 80, targetPort: http, name: web}]",
+        "selector: {app: api}, ports: [{port: 80, targetPort: 9999}]",
+        "    - {from: a/web, to: {service: api, namespace: a}, port: 80}",
+    ),
+    (
+        "{name: api, namespace: b, labels: {app: api}, ports: [{port: 8080, name: http}]}",
+        "{name: api2, namespace: a, labels: {app: api}, ports: [{port: 8081, name: http}]}",
+        "    - {from: a/web, to: {service: api, namespace: a}, port: 80}",
+    ),
+    (
+        "selector: {app: api}, ports: [{port: 80, targetPort: http, name: web}]",
+        "selector: {app: api}, ports: [{port: 80, targetPort: http, name: web}, {port: 80, protocol: UDP, targetPort: dns, name: dns}, {port: 81}]",
+        "    - {from: a/web, to: {service: api, namespace: a}, port: 80}\n    - {from: a/web, to: {service: api, namespace: a}, port: dns}\n    - {from: a/web, to: {service: api, namespace: a}, port: 81}",
+    ),
+];
+
+/// Every diagnostic and every probe of `loaded`, one line each.
+fn transcript(loaded: &Loaded) -> String {
+    let mut out = String::new();
+    for d in &loaded.diagnostics {
+        out.push_str(&format!("  {d}\n"));
+    }
+    for p in loaded.scenarios.iter().flat_map(|s| &s.probes) {
+        out.push_str(&format!(
+            "  probe {:?} at {} {}: {} -> {:?} port {} {:?} {:?} via {:?}; expect {} {:?} ({:?}); {:?} {:?}; http {:?}; dns {:?}\n",
+            p.name,
+            p.location,
+            p.path,
+            p.from,
+            p.target,
+            p.port,
+            p.port_name,
+            p.protocol,
+            p.via,
+            p.expect.source,
+            p.expect.verdict,
+            p.expect.reason,
+            p.timeout,
+            p.deny,
+            p.http,
+            p.dns,
+        ));
+    }
+    out
+}
+
+#[test]
+fn every_case_loads_as_before() {
+    let mut all = String::new();
+    for (policies, probes, _) in ERROR_CASES {
+        all.push_str(&format!("policies:\n{policies}\nprobes:\n{probes}\n"));
+        all.push_str(&transcript(&load(policies, probes)));
+    }
+    for (policies, probes) in EXPANSION_CASES {
+        all.push_str(&format!("policies:\n{policies}\nprobes:\n{probes}\n"));
+        all.push_str(&transcript(&load(policies, probes)));
+    }
+    let base = mk_scenario(NO_POLICIES, "    - {from: a/web, to: a/api, port: 8080}");
+    for (from, to, _) in POD_CASES {
+        all.push_str(&format!("{from} -> {to}\n"));
+        let loaded = load_str(Path::new("t.yaml"), &base.replacen(from, to, 1));
+        all.push_str(&transcript(&loaded));
+    }
+    for (from, to, probes) in SERVICE_CASES {
+        all.push_str(&format!("{from} -> {to}\nprobes:\n{probes}\n"));
+        let text = mk_scenario(NO_POLICIES, probes).replacen(from, to, 1);
+        assert_ne!(text, mk_scenario(NO_POLICIES, probes), "{from}");
+        all.push_str(&transcript(&load_str(Path::new("t.yaml"), &text)));
+    }
+    insta::assert_snapshot!(all);
 }
