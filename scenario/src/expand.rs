@@ -16,7 +16,7 @@ use crate::names;
 use crate::raw::{DenyMode, PortRef, RawExpect, RawMatrixPort, RawProbe, RawTarget, Scheme, Via};
 use crate::source::{Diagnostic, SourceLocation};
 
-use crate::load::{engine_protocol, protocol_str, via_str};
+use crate::model::{engine_protocol, protocol_str, via_str};
 use crate::validate::Validator;
 
 /// A probe target resolved against the scenario, before port resolution.
@@ -63,7 +63,7 @@ impl Validator<'_, '_> {
             if via == Some(Via::Dns) {
                 return Some(vec![Resolved::ClusterDns]);
             }
-            self.error(
+            self.report.error(
                 path.rsplit_once('.').map_or(path, |p| p.0),
                 "`to` is required (only a dns probe may leave it out, to ask the pod's resolver)",
             );
@@ -72,7 +72,9 @@ impl Validator<'_, '_> {
         match &to.value {
             RawTarget::Pod(s) => {
                 let spanned = Spanned::new(s.clone(), to.referenced, to.defined);
-                self.pod_ref(&spanned, path).map(|p| vec![Resolved::Pod(p)])
+                self.report
+                    .pod_ref(&self.pods, &spanned, path)
+                    .map(|p| vec![Resolved::Pod(p)])
             }
             RawTarget::Service { service, namespace } => {
                 if services
@@ -90,7 +92,7 @@ impl Validator<'_, '_> {
                     .collect();
                 let wanted = format!("{}/{}", namespace.value, service.value);
                 let hint = names::suggestion(&wanted, candidates.iter().map(String::as_str));
-                self.error_at(
+                self.report.error_at(
                     service,
                     &format!("{path}.service"),
                     format!("service {wanted} is not defined in spec.services{hint}"),
@@ -107,13 +109,13 @@ impl Validator<'_, '_> {
                     Ok(s) => s,
                     Err(errors) => {
                         for e in errors {
-                            self.error(&e.path, e.message);
+                            self.report.error(&e.path, e.message);
                         }
                         return None;
                     }
                 };
                 if !self.pods.iter().any(|p| p.namespace == namespace.value) {
-                    self.error_at(
+                    self.report.error_at(
                         namespace,
                         &format!("{path}.pods.namespace"),
                         format!("namespace {} has no pod in this scenario", namespace.value),
@@ -127,7 +129,7 @@ impl Validator<'_, '_> {
                     .map(|p| Resolved::Pod(p.pod_ref()))
                     .collect();
                 if matched.is_empty() {
-                    self.error(
+                    self.report.error(
                         &format!("{path}.pods.selector"),
                         format!(
                             "selector {selector} matches no pod of namespace {}",
@@ -143,14 +145,14 @@ impl Validator<'_, '_> {
                     host.value.trim_end_matches('.').to_string(),
                 )]),
                 Err(e) => {
-                    self.error_at(host, &format!("{path}.host"), e);
+                    self.report.error_at(host, &format!("{path}.host"), e);
                     None
                 }
             },
             RawTarget::Ip(ip) => match ip.value.parse::<IpAddr>() {
                 Ok(addr) => Some(vec![Resolved::Ip(addr)]),
                 Err(_) => {
-                    self.error_at(
+                    self.report.error_at(
                         ip,
                         &format!("{path}.ip"),
                         format!("{:?} is not an IPv4 or IPv6 address", ip.value),
@@ -172,6 +174,7 @@ impl Validator<'_, '_> {
         let mut ok = true;
         let timeout = match &raw.timeout {
             Some(t) => self
+                .report
                 .duration(t, &format!("{path}.timeout"))
                 .unwrap_or_else(|| {
                     ok = false;
@@ -182,14 +185,14 @@ impl Validator<'_, '_> {
         let http_fields = raw.path.is_some() || raw.scheme.is_some() || raw.status.is_some();
         let http_possible = matrix || via == Some(Via::Http);
         if http_fields && !http_possible {
-            self.error(
+            self.report.error(
                 path,
                 "`path`, `scheme` and `status` only apply to `via: http` probes",
             );
             ok = false;
         }
         if raw.query.is_some() && via != Some(Via::Dns) && !matrix {
-            self.error(
+            self.report.error(
                 &format!("{path}.query"),
                 "`query` only applies to `via: dns` probes",
             );
@@ -200,7 +203,7 @@ impl Validator<'_, '_> {
             Some(p) => match names::http_path(&p.value) {
                 Ok(()) => p.value.clone(),
                 Err(e) => {
-                    self.error_at(p, &format!("{path}.path"), e);
+                    self.report.error_at(p, &format!("{path}.path"), e);
                     ok = false;
                     String::new()
                 }
@@ -210,7 +213,7 @@ impl Validator<'_, '_> {
         let status = match &raw.status {
             Some(s) if (100..=599).contains(&s.value) => u16::try_from(s.value).ok(),
             Some(s) => {
-                self.error_at(
+                self.report.error_at(
                     s,
                     &format!("{path}.status"),
                     format!("{} is not an HTTP status code (100-599)", s.value),
@@ -224,7 +227,7 @@ impl Validator<'_, '_> {
             Some(q) => match names::dns_name(&q.value) {
                 Ok(()) => Some(q.value.clone()),
                 Err(e) => {
-                    self.error_at(q, &format!("{path}.query"), e);
+                    self.report.error_at(q, &format!("{path}.query"), e);
                     ok = false;
                     None
                 }
@@ -232,7 +235,7 @@ impl Validator<'_, '_> {
             None => None,
         };
         if via == Some(Via::Dns) && query.is_none() && raw.query.is_none() {
-            self.error(
+            self.report.error(
                 path,
                 "a `via: dns` probe needs `query`, the name to resolve",
             );
@@ -262,12 +265,12 @@ impl Validator<'_, '_> {
         let path = format!("spec.probes[{i}]");
         self.current_probe.clone_from(&path);
         let raw = &entry.value;
-        let location = self.doc.spanned(entry, &path);
+        let location = self.report.doc.spanned(entry, &path);
         let name = match &raw.name {
             Some(n) => match names::probe_name(&n.value) {
                 Ok(()) => Some(n.value.clone()),
                 Err(e) => {
-                    self.error_at(n, &format!("{path}.name"), e);
+                    self.report.error_at(n, &format!("{path}.name"), e);
                     return Vec::new();
                 }
             },
@@ -281,10 +284,14 @@ impl Validator<'_, '_> {
 
         let Some(matrix) = &raw.matrix else {
             let Some(from) = raw.from.as_ref() else {
-                self.error(&path, "a probe needs `from` (or a `matrix`)");
+                self.report
+                    .error(&path, "a probe needs `from` (or a `matrix`)");
                 return Vec::new();
             };
-            let Some(from) = self.pod_ref(from, &format!("{path}.from")) else {
+            let Some(from) = self
+                .report
+                .pod_ref(&self.pods, from, &format!("{path}.from"))
+            else {
                 return Vec::new();
             };
             let Some(targets) = self.targets(raw.to.as_ref(), via, services, &format!("{path}.to"))
@@ -299,7 +306,7 @@ impl Validator<'_, '_> {
                         None => return Vec::new(),
                     },
                     RawExpect::Table(_) | RawExpect::Tables(_) => {
-                        self.error_at(e, &format!("{path}.expect"), "truth tables are for a `matrix`; a single probe expects allow, deny or auto");
+                        self.report.error_at(e, &format!("{path}.expect"), "truth tables are for a `matrix`; a single probe expects allow, deny or auto");
                         return Vec::new();
                     }
                 },
@@ -347,7 +354,7 @@ impl Validator<'_, '_> {
             ("port", raw.port.is_some()),
         ] {
             if field.1 {
-                self.error_key(
+                self.report.error_key(
                     &format!("{path}.{}", field.0),
                     format!(
                         "`{}` cannot be combined with `matrix`; list it in the matrix",
@@ -359,7 +366,10 @@ impl Validator<'_, '_> {
         }
         let mut froms = Vec::new();
         for (j, f) in matrix.from.iter().enumerate() {
-            if let Some(p) = self.pod_ref(f, &format!("{path}.matrix.from[{j}]")) {
+            if let Some(p) = self
+                .report
+                .pod_ref(&self.pods, f, &format!("{path}.matrix.from[{j}]"))
+            {
                 froms.push(p);
             }
         }
@@ -375,7 +385,7 @@ impl Validator<'_, '_> {
             return Vec::new();
         }
         if matrix.ports.is_empty() {
-            self.error(
+            self.report.error(
                 &format!("{path}.matrix.ports"),
                 "a matrix needs at least one port",
             );
@@ -404,7 +414,7 @@ impl Validator<'_, '_> {
                             .any(|p| p.value.port.value.to_string() == *key)
                         {
                             let message = format!("port {key} is not one of this matrix's ports");
-                            self.error_key(&at, message);
+                            self.report.error_key(&at, message);
                             return Vec::new();
                         }
                         match self.table(&text.value, text, &at, &froms, &tos) {
@@ -444,7 +454,7 @@ impl Validator<'_, '_> {
                 MatrixExpect::PerPort(map) => match map.get(&key) {
                     Some(t) => Some(t),
                     None => {
-                        self.error(
+                        self.report.error(
                             &format!("{path}.expect"),
                             format!("no truth table for port {key}; give one per matrix port"),
                         );
@@ -467,7 +477,7 @@ impl Validator<'_, '_> {
                         },
                         (_, None) => continue,
                     };
-                    let diagnostics_before = self.loader.diagnostics.len();
+                    let diagnostics_before = self.report.sink.len();
                     let resolved = self.port(
                         target,
                         Some(&port_ref),
@@ -478,18 +488,9 @@ impl Validator<'_, '_> {
                         &port_path,
                     );
                     // Report a port problem once per target, not once per source.
-                    if self.loader.diagnostics.len() > diagnostics_before {
-                        let new: Vec<Diagnostic> = self
-                            .loader
-                            .diagnostics
-                            .drain(diagnostics_before..)
-                            .collect();
-                        for d in new {
-                            if reported.insert((d.path.clone(), d.message.clone())) {
-                                self.loader.diagnostics.push(d);
-                            }
-                        }
-                    }
+                    self.report
+                        .sink
+                        .dedup_since(diagnostics_before, &mut reported);
                     let Some((port, port_name, protocol, via, target)) = resolved else {
                         continue;
                     };
@@ -573,7 +574,7 @@ impl Validator<'_, '_> {
             "auto" => Some(Expectation::auto_unresolved()),
             other => {
                 let hint = names::suggestion(other, ["allow", "deny", "auto"]);
-                self.error_at(
+                self.report.error_at(
                     spanned,
                     path,
                     format!("{other:?} is not an expectation: use allow, deny or auto{hint}"),
@@ -591,11 +592,12 @@ impl Validator<'_, '_> {
         froms: &[PodRef],
         tos: &[Resolved],
     ) -> Option<netverdict_engine::TruthTable> {
-        let at = self.doc.spanned(spanned, path);
+        let at = self.report.doc.spanned(spanned, path);
         // A block scalar's first line follows its `|` indicator.
         let first_line = at.line
             + u64::from(
-                self.doc
+                self.report
+                    .doc
                     .text
                     .lines()
                     .nth(usize::try_from(at.line.saturating_sub(1)).unwrap_or(0))
@@ -620,7 +622,7 @@ impl Validator<'_, '_> {
                     .split_once(": ")
                     .filter(|(l, _)| l.starts_with("line "))
                     .map_or(message.clone(), |(_, m)| m.to_string());
-                self.loader.diagnostics.push(Diagnostic::error(
+                self.report.sink.push(Diagnostic::error(
                     location,
                     path,
                     format!("truth table: {message}"),
@@ -676,7 +678,7 @@ impl Validator<'_, '_> {
             ));
         }
         if let Some((line, problem)) = problems.into_iter().next() {
-            self.loader.diagnostics.push(Diagnostic::error(
+            self.report.sink.push(Diagnostic::error(
                 locate(line),
                 path,
                 format!("truth table: {problem}"),
@@ -713,7 +715,7 @@ impl Validator<'_, '_> {
             Some(PortRef::Number(n)) => match u16::try_from(*n) {
                 Ok(n) if n > 0 => (n, None, None),
                 _ => {
-                    self.error_at(
+                    self.report.error_at(
                         port.expect("a number was given"),
                         &port_path,
                         format!("port {n} is out of range: use 1 to 65535"),
@@ -737,7 +739,7 @@ impl Validator<'_, '_> {
                                     wanted,
                                     pod.ports.iter().filter_map(|sp| sp.name.as_deref()),
                                 );
-                                self.error_at(
+                                self.report.error_at(
                                     spanned,
                                     &port_path,
                                     format!("pod {p} serves no port named {wanted}{hint}"),
@@ -757,7 +759,7 @@ impl Validator<'_, '_> {
                         {
                             Some(sp) => (sp.port, Some(wanted.clone()), Some(sp.protocol)),
                             None => {
-                                self.error_at(
+                                self.report.error_at(
                                     spanned,
                                     &port_path,
                                     format!("service {ns}/{svc} has no port named {wanted}"),
@@ -767,7 +769,7 @@ impl Validator<'_, '_> {
                         }
                     }
                     _ => {
-                        self.error_at(
+                        self.report.error_at(
                             spanned,
                             &port_path,
                             "port names only work for scenario pods and services; give a number",
@@ -788,7 +790,7 @@ impl Validator<'_, '_> {
                     None,
                 ),
                 _ => {
-                    self.error(
+                    self.report.error(
                         path,
                         "`port` is required (only dns and http probes have a default port)",
                     );
@@ -805,7 +807,7 @@ impl Validator<'_, '_> {
                 protocol_str(named),
                 protocol_str(explicit)
             );
-            self.error(&port_path, message);
+            self.report.error(&port_path, message);
             return None;
         }
         let protocol = named_protocol.or(hinted).unwrap_or(Protocol::Tcp);
@@ -826,7 +828,7 @@ impl Validator<'_, '_> {
                 via_str(via),
                 protocol_str(protocol)
             );
-            self.error(path, message);
+            self.report.error(path, message);
             return None;
         }
         let target = match target {
@@ -849,8 +851,8 @@ impl Validator<'_, '_> {
                         ));
                     }
                     match port {
-                        Some(s) => self.error_at(s, &port_path, message),
-                        None => self.error(path, message),
+                        Some(s) => self.report.error_at(s, &port_path, message),
+                        None => self.report.error(path, message),
                     }
                     return None;
                 };
@@ -870,7 +872,7 @@ impl Validator<'_, '_> {
                         "service {ns}/{svc} has no port {number}/{}",
                         protocol_str(protocol)
                     );
-                    self.error(&port_path, message);
+                    self.report.error(&port_path, message);
                     return None;
                 };
                 let backends: Vec<&PodSpec> = self
@@ -885,7 +887,7 @@ impl Validator<'_, '_> {
                     })
                     .collect();
                 if backends.is_empty() {
-                    self.error(
+                    self.report.error(
                         path,
                         format!("service {ns}/{svc} selects no pod of this scenario"),
                     );
@@ -916,13 +918,13 @@ impl Validator<'_, '_> {
                                 },
                                 b.pod_ref()
                             );
-                            self.error(path, message);
+                            self.report.error(path, message);
                             return None;
                         }
                     }
                 }
                 if target_ports.len() > 1 {
-                    self.error(path, format!("service {ns}/{svc}'s pods serve its named target port on different numbers"));
+                    self.report.error(path, format!("service {ns}/{svc}'s pods serve its named target port on different numbers"));
                     return None;
                 }
                 Target::Service {

@@ -4,18 +4,22 @@
 //! Pure: no cluster client, no async runtime, and no I/O beyond reading the scenario and policy
 //! files it is asked to load.
 
-pub(crate) mod expand;
+mod checks;
+mod document;
+mod expand;
 pub mod expect;
 pub mod lint;
 pub mod load;
 pub mod model;
-pub(crate) mod names;
+mod names;
 pub mod policy;
 pub mod raw;
+mod reporter;
+mod sink;
 pub mod source;
 #[cfg(test)]
 mod tests;
-pub(crate) mod validate;
+mod validate;
 
 pub use load::{Loaded, load_paths, load_str};
 pub use model::{

@@ -305,3 +305,32 @@ pub struct DnsCheck {
     /// The name to resolve (restricted to DNS name characters).
     pub query: String,
 }
+
+/// The engine's protocol of a protocol written in a scenario.
+pub(crate) fn engine_protocol(p: crate::raw::Protocol) -> Protocol {
+    match p {
+        crate::raw::Protocol::Tcp => Protocol::Tcp,
+        crate::raw::Protocol::Udp => Protocol::Udp,
+        crate::raw::Protocol::Sctp => Protocol::Sctp,
+    }
+}
+
+/// The protocol as scenarios and reports spell it.
+pub fn protocol_str(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Tcp => "TCP",
+        Protocol::Udp => "UDP",
+        Protocol::Sctp => "SCTP",
+    }
+}
+
+/// `via` as scenarios and reports spell it.
+pub fn via_str(v: Via) -> &'static str {
+    match v {
+        Via::Tcp => "tcp",
+        Via::Http => "http",
+        Via::Dns => "dns",
+        Via::Udp => "udp",
+        Via::Sctp => "sctp",
+    }
+}

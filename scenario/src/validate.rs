@@ -3,108 +3,36 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
-use netverdict_engine::{Labels, NAMESPACE_NAME_LABEL, Policy};
+use netverdict_engine::{NAMESPACE_NAME_LABEL, Policy};
 use serde_saphyr::Spanned;
 
+use crate::document::{Document, parse_tree, parse_typed, split_documents};
 use crate::model::{
-    Defaults, NamespaceSpec, PodRef, PodSpec, PolicySpec, ServedPort, ServicePort, ServiceSpec,
-    TargetPort,
+    Defaults, NamespaceSpec, PodSpec, PolicySpec, ServedPort, ServicePort, ServiceSpec, TargetPort,
+    engine_protocol, protocol_str,
 };
 use crate::names;
 use crate::policy::RawNetworkPolicy;
 use crate::raw::{self, PortRef, RawScenario};
-use crate::source::{Diagnostic, SourceFile, parse_path, render_path};
+use crate::reporter::Reporter;
+use crate::sink::DiagnosticSink;
+use crate::source::{Diagnostic, SourceFile};
 
-use crate::load::{
-    Document, Loader, MAX_TIMEOUT, engine_protocol, parse_tree, parse_typed, protocol_str,
-    split_documents,
-};
-
-/// Validates and expands one scenario document.
+/// Validates and expands one scenario document, writing what is wrong to a sink.
 pub(crate) struct Validator<'a, 'd> {
-    pub(crate) doc: &'a Document<'d>,
-    pub(crate) loader: &'a mut Loader,
+    pub(crate) report: Reporter<'a, 'd>,
     pub(crate) pods: Vec<PodSpec>,
     /// The path of the `spec.probes` entry being expanded.
     pub(crate) current_probe: String,
 }
 
-impl Validator<'_, '_> {
-    pub(crate) fn error(&mut self, path: &str, message: impl Into<String>) {
-        let location = self.doc.at(path);
-        self.loader
-            .diagnostics
-            .push(Diagnostic::error(location, path, message));
-    }
-
-    pub(crate) fn error_key(&mut self, path: &str, message: impl Into<String>) {
-        let location = self
-            .doc
-            .location(&self.doc.tree.locate_key(&parse_path(path)));
-        self.loader
-            .diagnostics
-            .push(Diagnostic::error(location, path, message));
-    }
-
-    pub(crate) fn error_at<T>(
-        &mut self,
-        spanned: &Spanned<T>,
-        path: &str,
-        message: impl Into<String>,
-    ) {
-        let location = self.doc.spanned(spanned, path);
-        self.loader
-            .diagnostics
-            .push(Diagnostic::error(location, path, message));
-    }
-
-    pub(crate) fn labels(&mut self, labels: &BTreeMap<String, String>, path: &str) -> Labels {
-        for (key, value) in labels {
-            let at = render_path(
-                &[
-                    parse_path(path),
-                    vec![crate::source::Segment::Key(key.clone())],
-                ]
-                .concat(),
-            );
-            if let Err(e) = names::label_key(key) {
-                self.error_key(&at, format!("{e} (a label key)"));
-            }
-            if let Err(e) = names::label_value(value) {
-                self.error(&at, format!("{e} (a label value)"));
-            }
-        }
-        labels.clone()
-    }
-
-    pub(crate) fn duration(&mut self, value: &Spanned<String>, path: &str) -> Option<Duration> {
-        match humantime::parse_duration(value.value.trim()) {
-            Ok(d) if d.is_zero() => {
-                self.error_at(value, path, "the timeout must be longer than zero");
-                None
-            }
-            Ok(d) if d > MAX_TIMEOUT => {
-                self.error_at(
-                    value,
-                    path,
-                    format!("{} is longer than the maximum of 5m", value.value),
-                );
-                None
-            }
-            Ok(d) => Some(d),
-            Err(e) => {
-                self.error_at(
-                    value,
-                    path,
-                    format!(
-                        "{:?} is not a duration ({e}); write e.g. 2s, 500ms or 1m",
-                        value.value
-                    ),
-                );
-                None
-            }
+impl<'a, 'd> Validator<'a, 'd> {
+    pub(crate) fn new(doc: &'a Document<'d>, sink: &'a mut DiagnosticSink) -> Self {
+        Self {
+            report: Reporter::new(doc, sink),
+            pods: Vec::new(),
+            current_probe: String::new(),
         }
     }
 
@@ -115,7 +43,8 @@ impl Validator<'_, '_> {
                 raw.api_version.value,
                 raw::API_VERSION
             );
-            self.error_at(&raw.api_version, "apiVersion", message);
+            self.report
+                .error_at(&raw.api_version, "apiVersion", message);
         }
         if raw.kind.value != raw::KIND {
             let message = format!(
@@ -123,23 +52,24 @@ impl Validator<'_, '_> {
                 raw.kind.value,
                 raw::KIND
             );
-            self.error_at(&raw.kind, "kind", message);
+            self.report.error_at(&raw.kind, "kind", message);
         }
         let name = raw.metadata.name.value.clone();
         if let Err(e) = names::dns1123_label(&name) {
-            self.error_at(
+            self.report.error_at(
                 &raw.metadata.name,
                 "metadata.name",
                 format!("{e} (a scenario name)"),
             );
         }
-        let location = self.doc.spanned(&raw.metadata.name, "metadata.name");
+        let location = self.report.doc.spanned(&raw.metadata.name, "metadata.name");
         let spec = raw.spec;
 
         let mut defaults = Defaults::default();
         if let Some(d) = &spec.defaults {
             if let Some(timeout) = &d.timeout {
                 defaults.timeout = self
+                    .report
                     .duration(timeout, "spec.defaults.timeout")
                     .unwrap_or(defaults.timeout);
             }
@@ -168,7 +98,7 @@ impl Validator<'_, '_> {
                             probe.name
                         )
                     };
-                    self.error(&format!("spec.probes[{i}]"), message);
+                    self.report.error(&format!("spec.probes[{i}]"), message);
                     continue;
                 }
                 probe_names.insert(probe.name.clone(), i);
@@ -176,7 +106,7 @@ impl Validator<'_, '_> {
             }
         }
         if spec.probes.is_empty() {
-            self.error(
+            self.report.error(
                 "spec",
                 "a scenario needs at least one entry in `spec.probes`",
             );
@@ -200,32 +130,32 @@ impl Validator<'_, '_> {
             let path = format!("spec.namespaces[{i}]");
             let name = ns.name.value.clone();
             if let Err(e) = names::dns1123_label(&name) {
-                self.error_at(
+                self.report.error_at(
                     &ns.name,
                     &format!("{path}.name"),
                     format!("{e} (a namespace name)"),
                 );
             }
             if out.iter().any(|n| n.name == name) {
-                self.error_at(
+                self.report.error_at(
                     &ns.name,
                     &format!("{path}.name"),
                     format!("namespace {name} is defined twice"),
                 );
                 continue;
             }
-            let mut labels = self.labels(&ns.labels, &format!("{path}.labels"));
+            let mut labels = self.report.labels(&ns.labels, &format!("{path}.labels"));
             if let Some(value) = labels.get(NAMESPACE_NAME_LABEL).filter(|v| **v != name) {
                 let message = format!(
                     "{NAMESPACE_NAME_LABEL} is always {name} (the namespace's name), not {value}"
                 );
-                self.error(&format!("{path}.labels"), message);
+                self.report.error(&format!("{path}.labels"), message);
             }
             labels.insert(NAMESPACE_NAME_LABEL.to_string(), name.clone());
             out.push(NamespaceSpec {
                 name,
                 labels,
-                location: self.doc.spanned(&ns.name, &path),
+                location: self.report.doc.spanned(&ns.name, &path),
             });
         }
         out
@@ -245,7 +175,7 @@ impl Validator<'_, '_> {
             "namespace {} is not defined in spec.namespaces{hint}",
             name.value
         );
-        self.error_at(name, path, message);
+        self.report.error_at(name, path, message);
         false
     }
 
@@ -254,7 +184,7 @@ impl Validator<'_, '_> {
             let path = format!("spec.pods[{i}]");
             let name = pod.name.value.clone();
             if let Err(e) = names::dns1123_label(&name) {
-                self.error_at(
+                self.report.error_at(
                     &pod.name,
                     &format!("{path}.name"),
                     format!("{e} (a pod name)"),
@@ -268,18 +198,19 @@ impl Validator<'_, '_> {
                 .iter()
                 .any(|p| p.name == name && p.namespace == namespace)
             {
-                self.error_at(
+                self.report.error_at(
                     &pod.name,
                     &format!("{path}.name"),
                     format!("pod {namespace}/{name} is defined twice"),
                 );
                 continue;
             }
-            let labels = self.labels(&pod.labels, &format!("{path}.labels"));
+            let labels = self.report.labels(&pod.labels, &format!("{path}.labels"));
             let mut ports: Vec<ServedPort> = Vec::new();
             for (j, port) in pod.ports.iter().enumerate() {
                 let at = format!("{path}.ports[{j}]");
-                let Some(number) = self.port_number(&port.port, &format!("{at}.port")) else {
+                let Some(number) = self.report.port_number(&port.port, &format!("{at}.port"))
+                else {
                     continue;
                 };
                 let protocol = engine_protocol(port.protocol.unwrap_or_default());
@@ -287,7 +218,7 @@ impl Validator<'_, '_> {
                     .iter()
                     .any(|p| p.port == number && p.protocol == protocol)
                 {
-                    self.error(
+                    self.report.error(
                         &at,
                         format!("port {number}/{} is listed twice", protocol_str(protocol)),
                     );
@@ -295,13 +226,17 @@ impl Validator<'_, '_> {
                 let port_name = port.name.as_ref().map(|n| n.value.clone());
                 if let Some(n) = &port.name {
                     if let Err(e) = names::port_name(&n.value) {
-                        self.error_at(n, &format!("{at}.name"), format!("{e} (a port name)"));
+                        self.report.error_at(
+                            n,
+                            &format!("{at}.name"),
+                            format!("{e} (a port name)"),
+                        );
                     }
                     if ports
                         .iter()
                         .any(|p| p.name.as_deref() == Some(n.value.as_str()))
                     {
-                        self.error_at(
+                        self.report.error_at(
                             n,
                             &format!("{at}.name"),
                             format!("port name {} is used twice in this pod", n.value),
@@ -318,7 +253,8 @@ impl Validator<'_, '_> {
                 && !node.is_empty()
                 && let Err(e) = names::dns1123_subdomain(node)
             {
-                self.error(&format!("{path}.node"), format!("{e} (a node name)"));
+                self.report
+                    .error(&format!("{path}.node"), format!("{e} (a node name)"));
             }
             if ns_ok || !namespace.is_empty() {
                 self.pods.push(PodSpec {
@@ -327,22 +263,8 @@ impl Validator<'_, '_> {
                     labels,
                     ports,
                     node: pod.node.clone().filter(|n| !n.is_empty()),
-                    location: self.doc.spanned(&pod.name, &path),
+                    location: self.report.doc.spanned(&pod.name, &path),
                 });
-            }
-        }
-    }
-
-    pub(crate) fn port_number(&mut self, port: &Spanned<u32>, path: &str) -> Option<u16> {
-        match u16::try_from(port.value) {
-            Ok(n) if n > 0 => Some(n),
-            _ => {
-                self.error_at(
-                    port,
-                    path,
-                    format!("port {} is out of range: use 1 to 65535", port.value),
-                );
-                None
             }
         }
     }
@@ -357,7 +279,7 @@ impl Validator<'_, '_> {
             let path = format!("spec.services[{i}]");
             let name = svc.name.value.clone();
             if let Err(e) = names::dns1123_label(&name) {
-                self.error_at(
+                self.report.error_at(
                     &svc.name,
                     &format!("{path}.name"),
                     format!("{e} (a service name)"),
@@ -369,16 +291,18 @@ impl Validator<'_, '_> {
                 .iter()
                 .any(|s| s.name == name && s.namespace == namespace)
             {
-                self.error_at(
+                self.report.error_at(
                     &svc.name,
                     &format!("{path}.name"),
                     format!("service {namespace}/{name} is defined twice"),
                 );
                 continue;
             }
-            let selector = self.labels(&svc.selector, &format!("{path}.selector"));
+            let selector = self
+                .report
+                .labels(&svc.selector, &format!("{path}.selector"));
             if selector.is_empty() {
-                self.error(
+                self.report.error(
                     &format!("{path}.selector"),
                     "a service needs a non-empty selector to pick its pods",
                 );
@@ -386,7 +310,8 @@ impl Validator<'_, '_> {
             let mut ports: Vec<ServicePort> = Vec::new();
             for (j, port) in svc.ports.iter().enumerate() {
                 let at = format!("{path}.ports[{j}]");
-                let Some(number) = self.port_number(&port.port, &format!("{at}.port")) else {
+                let Some(number) = self.report.port_number(&port.port, &format!("{at}.port"))
+                else {
                     continue;
                 };
                 let protocol = engine_protocol(port.protocol.unwrap_or_default());
@@ -396,7 +321,7 @@ impl Validator<'_, '_> {
                         PortRef::Number(n) => match u16::try_from(*n) {
                             Ok(n) if n > 0 => TargetPort::Number(n),
                             _ => {
-                                self.error_at(
+                                self.report.error_at(
                                     t,
                                     &format!("{at}.targetPort"),
                                     format!("port {n} is out of range: use 1 to 65535"),
@@ -406,7 +331,7 @@ impl Validator<'_, '_> {
                         },
                         PortRef::Name(n) => {
                             if let Err(e) = names::port_name(n) {
-                                self.error_at(
+                                self.report.error_at(
                                     t,
                                     &format!("{at}.targetPort"),
                                     format!("{e} (a port name)"),
@@ -419,13 +344,14 @@ impl Validator<'_, '_> {
                 if let Some(n) = &port.name
                     && let Err(e) = names::port_name(n)
                 {
-                    self.error(&format!("{at}.name"), format!("{e} (a port name)"));
+                    self.report
+                        .error(&format!("{at}.name"), format!("{e} (a port name)"));
                 }
                 if ports
                     .iter()
                     .any(|p| p.port == number && p.protocol == protocol)
                 {
-                    self.error(
+                    self.report.error(
                         &at,
                         format!("port {number}/{} is listed twice", protocol_str(protocol)),
                     );
@@ -438,7 +364,7 @@ impl Validator<'_, '_> {
                 });
             }
             if ports.is_empty() {
-                self.error(
+                self.report.error(
                     &format!("{path}.ports"),
                     "a service needs at least one port",
                 );
@@ -448,7 +374,7 @@ impl Validator<'_, '_> {
                 name,
                 selector,
                 ports,
-                location: self.doc.spanned(&svc.name, &path),
+                location: self.report.doc.spanned(&svc.name, &path),
             });
         }
         out
@@ -468,7 +394,7 @@ impl Validator<'_, '_> {
                 || item.spec.is_some();
             match (&item.file, inline) {
                 (Some(_), true) => {
-                    self.error(&path, "a policy entry is either {file: PATH} or an inline NetworkPolicy, not both");
+                    self.report.error(&path, "a policy entry is either {file: PATH} or an inline NetworkPolicy, not both");
                 }
                 (Some(file), false) => {
                     self.policy_file(file, &format!("{path}.file"), namespaces, &mut out)
@@ -490,7 +416,7 @@ impl Validator<'_, '_> {
                             "an inline NetworkPolicy needs apiVersion, kind, metadata and spec (missing: {}), or write {{file: PATH}}",
                             missing.join(", ")
                         );
-                        self.error(&path, message);
+                        self.report.error(&path, message);
                         continue;
                     }
                     let policy = RawNetworkPolicy {
@@ -499,15 +425,9 @@ impl Validator<'_, '_> {
                         metadata: item.metadata.clone().unwrap_or_default(),
                         spec: item.spec.clone().unwrap_or_default(),
                     };
-                    let doc = self.doc;
-                    if let Some(p) = check_policy(
-                        doc,
-                        &path,
-                        &policy,
-                        namespaces,
-                        &out,
-                        &mut self.loader.diagnostics,
-                    ) {
+                    if let Some(p) =
+                        check_policy(&mut self.report, &path, &policy, namespaces, &out)
+                    {
                         out.push(p);
                     }
                 }
@@ -523,12 +443,12 @@ impl Validator<'_, '_> {
         namespaces: &[NamespaceSpec],
         out: &mut Vec<PolicySpec>,
     ) {
-        let base = self.doc.file.parent().unwrap_or(Path::new(""));
+        let base = self.report.doc.file.parent().unwrap_or(Path::new(""));
         let target = base.join(&file.value);
         let text = match std::fs::read_to_string(&target) {
             Ok(text) => text,
             Err(e) => {
-                self.error_at(
+                self.report.error_at(
                     file,
                     path,
                     format!("cannot read policy file {}: {e}", target.display()),
@@ -536,74 +456,45 @@ impl Validator<'_, '_> {
                 return;
             }
         };
-        let mut diagnostics = Vec::new();
+        let sink = &mut *self.report.sink;
+        let mark = sink.len();
         let mut docs = Vec::new();
         for doc_text in split_documents(&text) {
-            if let Some(doc) = parse_tree(&target, doc_text, &mut diagnostics) {
+            if let Some(doc) = parse_tree(&target, doc_text, sink) {
                 docs.push(doc);
             }
         }
-        if docs.is_empty() && diagnostics.is_empty() {
-            self.error_at(
+        if docs.is_empty() && self.report.sink.len() == mark {
+            self.report.error_at(
                 file,
                 path,
                 format!("policy file {} holds no NetworkPolicy", target.display()),
             );
         }
         for doc in &docs {
-            if let Some(policy) = parse_typed::<RawNetworkPolicy>(doc, &mut diagnostics)
-                && let Some(p) = check_policy(doc, "", &policy, namespaces, out, &mut diagnostics)
+            let mut report = Reporter::new(doc, self.report.sink);
+            if let Some(policy) = parse_typed::<RawNetworkPolicy>(doc, report.sink)
+                && let Some(p) = check_policy(&mut report, "", &policy, namespaces, out)
             {
                 out.push(p);
             }
         }
-        self.loader.diagnostics.append(&mut diagnostics);
-        self.loader
-            .sources
-            .insert(target.clone(), SourceFile { path: target, text });
-    }
-
-    pub(crate) fn pod_ref(&mut self, value: &Spanned<String>, path: &str) -> Option<PodRef> {
-        let Some((ns, name)) = value.value.split_once('/') else {
-            self.error_at(
-                value,
-                path,
-                format!(
-                    "{:?} is not a pod reference: write <namespace>/<pod>",
-                    value.value
-                ),
-            );
-            return None;
-        };
-        let pod = PodRef::new(ns, name);
-        if self
-            .pods
-            .iter()
-            .any(|p| p.namespace == ns && p.name == name)
-        {
-            return Some(pod);
-        }
-        let candidates: Vec<String> = self.pods.iter().map(|p| p.pod_ref().to_string()).collect();
-        let hint = names::suggestion(&value.value, candidates.iter().map(String::as_str));
-        self.error_at(
-            value,
-            path,
-            format!("pod {} is not defined in this scenario{hint}", value.value),
-        );
-        None
+        self.report
+            .sink
+            .add_source(SourceFile { path: target, text });
     }
 }
 
 /// Checks one NetworkPolicy (at `path` of `doc`, empty for a whole document): shape, namespace,
 /// uniqueness, and the API server's validation through the engine.
 fn check_policy(
-    doc: &Document<'_>,
+    report: &mut Reporter<'_, '_>,
     path: &str,
     policy: &RawNetworkPolicy,
     namespaces: &[NamespaceSpec],
     existing: &[PolicySpec],
-    diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<PolicySpec> {
+    let doc = report.doc;
     let join = |field: &str| {
         if path.is_empty() {
             field.to_string()
@@ -613,7 +504,9 @@ fn check_policy(
     };
     let mut error = |field: &str, message: String| {
         let at = join(field);
-        diagnostics.push(Diagnostic::error(doc.at(&at), at, message));
+        report
+            .sink
+            .push(Diagnostic::error(doc.at(&at), at, message));
     };
     let mut ok = true;
     if policy.api_version != "networking.k8s.io/v1" {
@@ -693,7 +586,7 @@ fn check_policy(
             let path = join(field);
             (doc.at(&path), path)
         };
-        diagnostics.extend(crate::lint::lint_policy(policy, &at));
+        report.sink.extend(crate::lint::lint_policy(policy, &at));
     }
     let location = doc.at(&join("metadata.name"));
     ok.then_some(PolicySpec {

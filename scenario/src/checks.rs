@@ -1,0 +1,105 @@
+//! Checks shared by validation and expansion: label keys and values, durations, port numbers,
+//! pod references; each reports what is wrong and returns what is right.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use netverdict_engine::Labels;
+use serde_saphyr::Spanned;
+
+use crate::model::{PodRef, PodSpec};
+use crate::names;
+use crate::reporter::Reporter;
+use crate::source::{Segment, parse_path, render_path};
+
+/// The longest per-probe timeout accepted; a probe that needs longer is not a reachability probe.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(300);
+
+impl Reporter<'_, '_> {
+    pub(crate) fn labels(&mut self, labels: &BTreeMap<String, String>, path: &str) -> Labels {
+        for (key, value) in labels {
+            let at = render_path(&[parse_path(path), vec![Segment::Key(key.clone())]].concat());
+            if let Err(e) = names::label_key(key) {
+                self.error_key(&at, format!("{e} (a label key)"));
+            }
+            if let Err(e) = names::label_value(value) {
+                self.error(&at, format!("{e} (a label value)"));
+            }
+        }
+        labels.clone()
+    }
+
+    pub(crate) fn duration(&mut self, value: &Spanned<String>, path: &str) -> Option<Duration> {
+        match humantime::parse_duration(value.value.trim()) {
+            Ok(d) if d.is_zero() => {
+                self.error_at(value, path, "the timeout must be longer than zero");
+                None
+            }
+            Ok(d) if d > MAX_TIMEOUT => {
+                self.error_at(
+                    value,
+                    path,
+                    format!("{} is longer than the maximum of 5m", value.value),
+                );
+                None
+            }
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.error_at(
+                    value,
+                    path,
+                    format!(
+                        "{:?} is not a duration ({e}); write e.g. 2s, 500ms or 1m",
+                        value.value
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    pub(crate) fn port_number(&mut self, port: &Spanned<u32>, path: &str) -> Option<u16> {
+        match u16::try_from(port.value) {
+            Ok(n) if n > 0 => Some(n),
+            _ => {
+                self.error_at(
+                    port,
+                    path,
+                    format!("port {} is out of range: use 1 to 65535", port.value),
+                );
+                None
+            }
+        }
+    }
+
+    pub(crate) fn pod_ref(
+        &mut self,
+        pods: &[PodSpec],
+        value: &Spanned<String>,
+        path: &str,
+    ) -> Option<PodRef> {
+        let Some((ns, name)) = value.value.split_once('/') else {
+            self.error_at(
+                value,
+                path,
+                format!(
+                    "{:?} is not a pod reference: write <namespace>/<pod>",
+                    value.value
+                ),
+            );
+            return None;
+        };
+        let pod = PodRef::new(ns, name);
+        if pods.iter().any(|p| p.namespace == ns && p.name == name) {
+            return Some(pod);
+        }
+        let candidates: Vec<String> = pods.iter().map(|p| p.pod_ref().to_string()).collect();
+        let hint = names::suggestion(&value.value, candidates.iter().map(String::as_str));
+        self.error_at(
+            value,
+            path,
+            format!("pod {} is not defined in this scenario{hint}", value.value),
+        );
+        None
+    }
+}
