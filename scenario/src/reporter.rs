@@ -18,6 +18,14 @@ impl<'d> Reporter<'_, 'd> {
         Reporter { doc, sink }
     }
 
+    /// The same document and sink, for a shorter time (to hand to a helper that holds it).
+    pub(crate) fn reborrow(&mut self) -> Reporter<'_, 'd> {
+        Reporter {
+            doc: self.doc,
+            sink: &mut *self.sink,
+        }
+    }
+
     /// An error at the value at `path`.
     pub(crate) fn error(&mut self, path: &str, message: impl Into<String>) {
         let location = self.doc.at(path);

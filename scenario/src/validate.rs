@@ -1,16 +1,16 @@
 //! Validation of a raw scenario: names, references, labels, ports, services and policies (as the
-//! API server would check them). Probes are expanded in [`expand`](crate::expand).
+//! API server would check them). Probes are expanded by [`Expander`].
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use netverdict_engine::{NAMESPACE_NAME_LABEL, Policy};
 use serde_saphyr::Spanned;
 
 use crate::document::{Document, parse_tree, parse_typed, split_documents};
+use crate::expand::Expander;
 use crate::model::{
-    Defaults, NamespaceSpec, PodSpec, PolicySpec, ServedPort, ServicePort, ServiceSpec, TargetPort,
-    engine_protocol, protocol_str,
+    Defaults, NamespaceSpec, PodSpec, PolicySpec, Scenario, ServedPort, ServicePort, ServiceSpec,
+    TargetPort, engine_protocol, protocol_str,
 };
 use crate::names;
 use crate::policy::RawNetworkPolicy;
@@ -23,8 +23,6 @@ use crate::source::{Diagnostic, SourceFile};
 pub(crate) struct Validator<'a, 'd> {
     pub(crate) report: Reporter<'a, 'd>,
     pub(crate) pods: Vec<PodSpec>,
-    /// The path of the `spec.probes` entry being expanded.
-    pub(crate) current_probe: String,
 }
 
 impl<'a, 'd> Validator<'a, 'd> {
@@ -32,11 +30,42 @@ impl<'a, 'd> Validator<'a, 'd> {
         Self {
             report: Reporter::new(doc, sink),
             pods: Vec::new(),
-            current_probe: String::new(),
         }
     }
 
-    pub(crate) fn scenario(mut self, raw: RawScenario) -> Option<crate::model::Scenario> {
+    pub(crate) fn scenario(mut self, raw: RawScenario) -> Option<Scenario> {
+        self.header(&raw);
+        let name = raw.metadata.name.value.clone();
+        let location = self.report.doc.spanned(&raw.metadata.name, "metadata.name");
+        let spec = raw.spec;
+        let defaults = self.defaults(spec.defaults.as_ref());
+        let namespaces = self.namespaces(&spec.namespaces);
+        self.pods(&spec.pods, &namespaces);
+        let services = self.services(&spec.services, &namespaces);
+        let policies = self.policies(&spec.policies, &namespaces);
+        let probes = Expander {
+            report: self.report.reborrow(),
+            scenario: &name,
+            defaults: &defaults,
+            pods: &self.pods,
+            services: &services,
+        }
+        .probes(&spec.probes);
+        Some(Scenario {
+            name,
+            description: raw.metadata.description,
+            location,
+            defaults,
+            namespaces,
+            pods: std::mem::take(&mut self.pods),
+            services,
+            policies,
+            probes,
+        })
+    }
+
+    /// `apiVersion`, `kind` and `metadata.name`.
+    fn header(&mut self, raw: &RawScenario) {
         if raw.api_version.value != raw::API_VERSION {
             let message = format!(
                 "unsupported apiVersion {:?}; expected {}",
@@ -54,74 +83,30 @@ impl<'a, 'd> Validator<'a, 'd> {
             );
             self.report.error_at(&raw.kind, "kind", message);
         }
-        let name = raw.metadata.name.value.clone();
-        if let Err(e) = names::dns1123_label(&name) {
+        if let Err(e) = names::dns1123_label(&raw.metadata.name.value) {
             self.report.error_at(
                 &raw.metadata.name,
                 "metadata.name",
                 format!("{e} (a scenario name)"),
             );
         }
-        let location = self.report.doc.spanned(&raw.metadata.name, "metadata.name");
-        let spec = raw.spec;
+    }
 
+    fn defaults(&mut self, raw: Option<&raw::RawDefaults>) -> Defaults {
         let mut defaults = Defaults::default();
-        if let Some(d) = &spec.defaults {
-            if let Some(timeout) = &d.timeout {
-                defaults.timeout = self
-                    .report
-                    .duration(timeout, "spec.defaults.timeout")
-                    .unwrap_or(defaults.timeout);
-            }
-            if let Some(deny) = &d.deny {
-                defaults.deny = deny.value;
-            }
+        let Some(d) = raw else {
+            return defaults;
+        };
+        if let Some(timeout) = &d.timeout {
+            defaults.timeout = self
+                .report
+                .duration(timeout, "spec.defaults.timeout")
+                .unwrap_or(defaults.timeout);
         }
-
-        let namespaces = self.namespaces(&spec.namespaces);
-        self.pods(&spec.pods, &namespaces);
-        let services = self.services(&spec.services, &namespaces);
-        let policies = self.policies(&spec.policies, &namespaces);
-        let mut probes = Vec::new();
-        let mut probe_names: BTreeMap<String, usize> = BTreeMap::new();
-        for (i, entry) in spec.probes.iter().enumerate() {
-            for probe in self.probe_entry(&name, i, entry, &defaults, &services) {
-                if let Some(first) = probe_names.get(&probe.name) {
-                    let message = if *first == i {
-                        format!(
-                            "this entry yields the probe {:?} twice (the same cell twice?)",
-                            probe.name
-                        )
-                    } else {
-                        format!(
-                            "probe name {:?} is already used by spec.probes[{first}]; give one of them a distinct `name`",
-                            probe.name
-                        )
-                    };
-                    self.report.error(&format!("spec.probes[{i}]"), message);
-                    continue;
-                }
-                probe_names.insert(probe.name.clone(), i);
-                probes.push(probe);
-            }
+        if let Some(deny) = &d.deny {
+            defaults.deny = deny.value;
         }
-        if spec.probes.is_empty() {
-            self.report.error(
-                "spec",
-                "a scenario needs at least one entry in `spec.probes`",
-            );
-        }
-        Some(crate::model::Scenario {
-            name,
-            description: raw.metadata.description,
-            location,
-            defaults,
-            namespaces,
-            pods: std::mem::take(&mut self.pods),
-            services,
-            policies,
-            probes,
-        })
+        defaults
     }
 
     pub(crate) fn namespaces(&mut self, raw: &[raw::RawNamespace]) -> Vec<NamespaceSpec> {
