@@ -12,7 +12,7 @@ use netverdict_engine::{Direction, Endpoint, Pod, PolicyRef, Protocol, SideDecis
 
 use crate::expect::{Addresses, DNS_NAMESPACE, DNS_POD, ScenarioCluster, judge, pod_endpoint};
 use crate::model::{ExpectSource, PodRef, PolicySpec, Probe, Scenario, Target, Via};
-use crate::policy::RawNetworkPolicy;
+use crate::policy::{RawNetworkPolicy, RawPeer};
 use crate::source::{Diagnostic, SourceLocation};
 
 pub const IGNORE_ANNOTATION: &str = "netverdict.io/ignore-lints";
@@ -51,88 +51,122 @@ pub(crate) fn lint_policy(
 ) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let annotations = Some(&policy.metadata.annotations);
-    let directions = [
-        (
-            "ingress",
-            "from",
-            policy
-                .spec
-                .ingress
-                .iter()
-                .flatten()
-                .map(|r| r.from.as_deref().unwrap_or_default())
-                .collect::<Vec<_>>(),
-        ),
-        (
-            "egress",
-            "to",
-            policy
-                .spec
-                .egress
-                .iter()
-                .flatten()
-                .map(|r| r.to.as_deref().unwrap_or_default())
-                .collect::<Vec<_>>(),
-        ),
-    ];
-    for (direction, field, rules) in directions {
-        for (r, peers) in rules.iter().enumerate() {
-            let ns_only = peers.iter().position(|p| {
-                p.namespace_selector.is_some() && p.pod_selector.is_none() && p.ip_block.is_none()
-            });
-            let pod_only = peers.iter().position(|p| {
-                p.pod_selector.is_some() && p.namespace_selector.is_none() && p.ip_block.is_none()
-            });
-            if let (Some(n), Some(p)) = (ns_only, pod_only)
-                && !ignored(annotations, AND_OR_SELECTOR)
-            {
-                let (location, path) = at(&format!("spec.{direction}[{r}].{field}[{p}]"));
-                out.push(Diagnostic::warning(
-                    AND_OR_SELECTOR,
-                    location,
-                    path,
-                    format!(
-                        "this podSelector is a separate `{field}` element from the namespaceSelector of {field}[{n}], so the two are OR-ed: \
-                         every pod of the selected namespaces, or the selected pods of the policy's own namespace. To mean \
-                         \"the selected pods in the selected namespaces\", write both selectors in one element (drop the `-` before podSelector)"
-                    ),
-                ));
-            }
-            for (i, peer) in peers.iter().enumerate() {
-                let Some(block) = &peer.ip_block else {
-                    continue;
-                };
-                let Ok(cidr) = block.cidr.parse::<IpNet>() else {
-                    continue;
-                };
-                if cidr.prefix_len() == 0 || ignored(annotations, IP_BLOCK_POD_RANGE) {
-                    continue;
-                }
-                let private: [IpNet; 5] = [
-                    "10.0.0.0/8".parse().expect("valid"),
-                    "172.16.0.0/12".parse().expect("valid"),
-                    "192.168.0.0/16".parse().expect("valid"),
-                    "100.64.0.0/10".parse().expect("valid"),
-                    "fc00::/7".parse().expect("valid"),
-                ];
-                if private
-                    .iter()
-                    .any(|p| p.contains(&cidr) || cidr.contains(p))
-                {
-                    let (location, path) =
-                        at(&format!("spec.{direction}[{r}].{field}[{i}].ipBlock.cidr"));
-                    out.push(Diagnostic::warning(
-                        IP_BLOCK_POD_RANGE,
-                        location,
-                        path,
-                        format!(
-                            "ipBlock {cidr} lies in private ranges where pod networks live (the local cluster's pods are in 10.244.0.0/16): \
-                             if it is meant to match pods, use a podSelector; pod IPs change, and CNIs need not apply ipBlock to pod traffic"
-                        ),
-                    ));
-                }
-            }
+    let spec = &policy.spec;
+    let ingress = spec
+        .ingress
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(index, r)| RulePeers {
+            direction: "ingress",
+            field: "from",
+            index,
+            peers: r.from.as_deref().unwrap_or_default(),
+        });
+    let egress = spec
+        .egress
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(index, r)| RulePeers {
+            direction: "egress",
+            field: "to",
+            index,
+            peers: r.to.as_deref().unwrap_or_default(),
+        });
+    for rule in ingress.chain(egress) {
+        if !ignored(annotations, AND_OR_SELECTOR) {
+            out.extend(and_or_trap(&rule, at));
         }
+        if !ignored(annotations, IP_BLOCK_POD_RANGE) {
+            out.extend(ip_blocks_over_pod_ranges(&rule, at));
+        }
+    }
+    out
+}
+
+/// The peers of one rule of a policy, and where they are written.
+struct RulePeers<'p> {
+    /// `ingress` or `egress`.
+    direction: &'static str,
+    /// `from` or `to`.
+    field: &'static str,
+    index: usize,
+    peers: &'p [RawPeer],
+}
+
+impl RulePeers<'_> {
+    fn peer_path(&self, peer: usize) -> String {
+        format!(
+            "spec.{}[{}].{}[{peer}]",
+            self.direction, self.index, self.field
+        )
+    }
+}
+
+/// A namespaceSelector element and a separate podSelector element in one rule: OR-ed, where
+/// AND was likely meant.
+fn and_or_trap(
+    rule: &RulePeers<'_>,
+    at: &dyn Fn(&str) -> (SourceLocation, String),
+) -> Option<Diagnostic> {
+    let ns_only = rule.peers.iter().position(|p| {
+        p.namespace_selector.is_some() && p.pod_selector.is_none() && p.ip_block.is_none()
+    })?;
+    let pod_only = rule.peers.iter().position(|p| {
+        p.pod_selector.is_some() && p.namespace_selector.is_none() && p.ip_block.is_none()
+    })?;
+    let field = rule.field;
+    let (location, path) = at(&rule.peer_path(pod_only));
+    Some(Diagnostic::warning(
+        AND_OR_SELECTOR,
+        location,
+        path,
+        format!(
+            "this podSelector is a separate `{field}` element from the namespaceSelector of {field}[{ns_only}], so the two are OR-ed: \
+             every pod of the selected namespaces, or the selected pods of the policy's own namespace. To mean \
+             \"the selected pods in the selected namespaces\", write both selectors in one element (drop the `-` before podSelector)"
+        ),
+    ))
+}
+
+/// ipBlocks within or around the private ranges pod networks use.
+fn ip_blocks_over_pod_ranges(
+    rule: &RulePeers<'_>,
+    at: &dyn Fn(&str) -> (SourceLocation, String),
+) -> Vec<Diagnostic> {
+    let private: [IpNet; 5] = [
+        "10.0.0.0/8".parse().expect("valid"),
+        "172.16.0.0/12".parse().expect("valid"),
+        "192.168.0.0/16".parse().expect("valid"),
+        "100.64.0.0/10".parse().expect("valid"),
+        "fc00::/7".parse().expect("valid"),
+    ];
+    let mut out = Vec::new();
+    for (i, peer) in rule.peers.iter().enumerate() {
+        let Some(block) = &peer.ip_block else {
+            continue;
+        };
+        let Ok(cidr) = block.cidr.parse::<IpNet>() else {
+            continue;
+        };
+        if cidr.prefix_len() == 0
+            || !private
+                .iter()
+                .any(|p| p.contains(&cidr) || cidr.contains(p))
+        {
+            continue;
+        }
+        let (location, path) = at(&format!("{}.ipBlock.cidr", rule.peer_path(i)));
+        out.push(Diagnostic::warning(
+            IP_BLOCK_POD_RANGE,
+            location,
+            path,
+            format!(
+                "ipBlock {cidr} lies in private ranges where pod networks live (the local cluster's pods are in 10.244.0.0/16): \
+                 if it is meant to match pods, use a podSelector; pod IPs change, and CNIs need not apply ipBlock to pod traffic"
+            ),
+        ));
     }
     out
 }
