@@ -9,6 +9,7 @@ pub use netverdict_scenario as scenario;
 
 pub mod cli;
 mod cluster;
+mod hosts;
 mod k8s;
 pub mod plan;
 mod report;

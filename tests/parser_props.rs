@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use netverdict::scenario::load_str;
+use netverdict::scenario::{HostTable, load_str};
 use proptest::prelude::*;
 
 const VALID: &str = include_str!("../scenarios/three-tier.yaml");
@@ -11,7 +11,7 @@ const MATRIX: &str = include_str!("data/upstream/named-port.yaml");
 const SERVICE: &str = include_str!("../scenarios/service-target.yaml");
 
 fn check(text: &str) -> Result<(), TestCaseError> {
-    let loaded = load_str(Path::new("fuzz.yaml"), text);
+    let loaded = load_str(Path::new("fuzz.yaml"), text, &HostTable::default());
     let errors: Vec<_> = loaded.diagnostics.iter().filter(|d| d.is_error()).collect();
     if loaded.scenarios.is_empty() {
         prop_assert!(!errors.is_empty(), "rejected without an error: {text:?}");
@@ -120,7 +120,7 @@ proptest! {
 #[test]
 fn the_bases_are_valid() {
     for base in [VALID, MATRIX, SERVICE] {
-        let loaded = load_str(Path::new("base.yaml"), base);
+        let loaded = load_str(Path::new("base.yaml"), base, &HostTable::default());
         assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
         assert_eq!(loaded.scenarios.len(), 1);
     }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 use netverdict::scenario::expect::{Addresses, ScenarioCluster, judge};
-use netverdict::scenario::{ExpectSource, PodRef, Scenario, Verdict, load_paths};
+use netverdict::scenario::{ExpectSource, HostTable, PodRef, Scenario, Verdict, load_paths};
 use util::{Dir, yaml_files};
 
 /// `(from, to, port)` -> the table's verdict, for every probed cell.
@@ -31,7 +31,7 @@ fn tables(scenario: &Scenario) -> BTreeMap<(String, String, u16), Verdict> {
 }
 
 fn load(path: &std::path::Path) -> Scenario {
-    let loaded = load_paths(&[path.to_path_buf()]);
+    let loaded = load_paths(&[path.to_path_buf()], &HostTable::default());
     assert!(
         !loaded.has_errors(),
         "{}: {:?}",
@@ -130,7 +130,7 @@ fn plan_with_auto_reproduces_the_upstream_tables() {
 fn with_pod_ips_every_case_is_reproduced() {
     let addresses = Addresses {
         pods: pod_ips(),
-        ..Addresses::offline()
+        ..Addresses::default()
     };
     for file in yaml_files("tests/data/upstream") {
         let scenario = load(&file);
@@ -164,7 +164,7 @@ fn resolve_fills_auto_with_real_ips() {
     }
     let addresses = Addresses {
         pods: pod_ips(),
-        ..Addresses::offline()
+        ..Addresses::default()
     };
     netverdict::scenario::expect::resolve(&mut scenario, &addresses);
     let allowed: Vec<String> = scenario

@@ -7,42 +7,60 @@
 //! the pods' real IPs.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use netverdict_engine::{
     Cluster, Connection, Decision, Direction, Endpoint, Labels, NAMESPACE_NAME_LABEL, Namespace,
     Peer, Pod, Policy, Protocol, ServedPort, SideDecision,
 };
 
-use crate::model::{ExpectSource, PodRef, Probe, Scenario, Target, Verdict};
+use crate::model::{ExpectSource, PodRef, PodSpec, Probe, Scenario, Target, Verdict};
 
 /// The cluster DNS pod the engine assumes (what kube-dns/CoreDNS deployments label their pods).
 pub const DNS_NAMESPACE: &str = "kube-system";
 pub const DNS_POD: &str = "coredns";
 pub const DNS_POD_LABEL: (&str, &str) = ("k8s-app", "kube-dns");
 
-/// The emulated external hosts of the local cluster, and their addresses.
-pub const EXTERNAL_HOSTS: [(&str, Ipv4Addr); 2] = [
-    ("external.test", Ipv4Addr::new(203, 0, 113, 10)),
-    ("external2.test", Ipv4Addr::new(198, 51, 100, 10)),
-];
+/// Hosts outside the cluster and their addresses, as the caller knows them before a run resolves
+/// the names (for the local cluster, its emulated external hosts). A host missing from the table
+/// has an address unknown offline.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostTable(BTreeMap<String, IpAddr>);
+
+impl HostTable {
+    /// The address of `host`, if known.
+    pub fn get(&self, host: &str) -> Option<IpAddr> {
+        self.0.get(host).copied()
+    }
+
+    pub fn insert(&mut self, host: impl Into<String>, address: IpAddr) {
+        self.0.insert(host.into(), address);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl FromIterator<(String, IpAddr)> for HostTable {
+    fn from_iter<I: IntoIterator<Item = (String, IpAddr)>>(hosts: I) -> Self {
+        Self(hosts.into_iter().collect())
+    }
+}
 
 /// Known IP addresses: of pods (at run time) and of hosts.
 #[derive(Clone, Debug, Default)]
 pub struct Addresses {
     pub pods: BTreeMap<PodRef, Vec<IpAddr>>,
-    pub hosts: BTreeMap<String, IpAddr>,
+    pub hosts: HostTable,
 }
 
 impl Addresses {
-    /// What is known offline: the emulated external hosts.
-    pub fn offline() -> Self {
+    /// What is known offline: the hosts of `hosts`, no pod.
+    pub fn offline(hosts: &HostTable) -> Self {
         Self {
             pods: BTreeMap::new(),
-            hosts: EXTERNAL_HOSTS
-                .iter()
-                .map(|(h, ip)| ((*h).to_string(), IpAddr::V4(*ip)))
-                .collect(),
+            hosts: hosts.clone(),
         }
     }
 }
@@ -67,26 +85,7 @@ impl ScenarioCluster {
         let mut pods: Vec<Pod> = scenario
             .pods
             .iter()
-            .map(|p| Pod {
-                namespace: p.namespace.clone(),
-                name: p.name.clone(),
-                labels: p.labels.clone(),
-                ips: addresses
-                    .pods
-                    .get(&p.pod_ref())
-                    .cloned()
-                    .unwrap_or_default(),
-                ports: p
-                    .ports
-                    .iter()
-                    .map(|sp| ServedPort {
-                        name: sp.name.clone(),
-                        port: sp.port,
-                        protocol: sp.protocol,
-                    })
-                    .collect(),
-                host_network: false,
-            })
+            .map(|p| engine_pod(p, addresses))
             .collect();
         if !namespaces.iter().any(|n| n.name == DNS_NAMESPACE) {
             namespaces.push(Namespace {
@@ -101,25 +100,7 @@ impl ScenarioCluster {
             .iter()
             .any(|p| p.namespace == DNS_NAMESPACE && p.name == DNS_POD)
         {
-            pods.push(Pod {
-                namespace: DNS_NAMESPACE.into(),
-                name: DNS_POD.into(),
-                labels: Labels::from([(DNS_POD_LABEL.0.to_string(), DNS_POD_LABEL.1.to_string())]),
-                ips: Vec::new(),
-                ports: vec![
-                    ServedPort {
-                        name: Some("dns".into()),
-                        port: 53,
-                        protocol: Protocol::Udp,
-                    },
-                    ServedPort {
-                        name: Some("dns-tcp".into()),
-                        port: 53,
-                        protocol: Protocol::Tcp,
-                    },
-                ],
-                host_network: false,
-            });
+            pods.push(dns_pod());
         }
         // Loaded policies passed this same validation; a scenario built by hand that holds an
         // invalid one gets it left out rather than a panic.
@@ -182,6 +163,54 @@ impl ScenarioCluster {
     }
 }
 
+/// The engine's pod of a scenario pod, with the IPs `addresses` know.
+fn engine_pod(pod: &PodSpec, addresses: &Addresses) -> Pod {
+    Pod {
+        namespace: pod.namespace.clone(),
+        name: pod.name.clone(),
+        labels: pod.labels.clone(),
+        ips: addresses
+            .pods
+            .get(&pod.pod_ref())
+            .cloned()
+            .unwrap_or_default(),
+        ports: pod
+            .ports
+            .iter()
+            .map(|sp| ServedPort {
+                name: sp.name.clone(),
+                port: sp.port,
+                protocol: sp.protocol,
+            })
+            .collect(),
+        host_network: false,
+    }
+}
+
+/// The cluster DNS pod the engine assumes when the scenario does not define it.
+fn dns_pod() -> Pod {
+    Pod {
+        namespace: DNS_NAMESPACE.into(),
+        name: DNS_POD.into(),
+        labels: Labels::from([(DNS_POD_LABEL.0.to_string(), DNS_POD_LABEL.1.to_string())]),
+        ips: Vec::new(),
+        ports: vec![
+            ServedPort {
+                name: Some("dns".into()),
+                port: 53,
+                protocol: Protocol::Udp,
+            },
+            ServedPort {
+                name: Some("dns-tcp".into()),
+                port: 53,
+                protocol: Protocol::Tcp,
+            },
+        ],
+        host_network: false,
+    }
+}
+
+/// The engine's endpoint of a scenario pod.
 pub fn pod_endpoint(pod: &PodRef) -> Endpoint {
     Endpoint::Pod {
         namespace: pod.namespace.clone(),
@@ -196,88 +225,105 @@ pub fn judge(
     probe: &Probe,
     addresses: &Addresses,
 ) -> Result<(Verdict, String), String> {
-    let one = |to: Endpoint, port: u16| -> Result<(Verdict, String), String> {
-        let decision = cluster
-            .decide(&probe.from, to.clone(), port, probe.protocol)
-            .ok_or_else(|| "the engine does not know one of the pods".to_string())?;
-        if !decision.allowed && cluster.ip_block_may_allow(&decision, &probe.from, &to) {
-            return Err(format!(
-                "{}; an ipBlock may match the pods' IPs, unknown offline: the runner computes it with real IPs",
-                one_line(&decision)
-            ));
-        }
-        Ok((
-            if decision.allowed {
-                Verdict::Allow
-            } else {
-                Verdict::Deny
-            },
-            one_line(&decision),
-        ))
-    };
     match &probe.target {
-        Target::Pod(pod) => one(pod_endpoint(pod), probe.port),
-        Target::ClusterDns => one(
-            pod_endpoint(&PodRef::new(DNS_NAMESPACE, DNS_POD)),
-            probe.port,
-        ),
-        Target::Ip(ip) => one(Endpoint::Ip(*ip), probe.port),
-        Target::Host(host) => {
-            let Some(ip) = addresses.hosts.get(host) else {
-                return Err(format!(
-                    "the address of {host} is unknown offline: the runner computes it once resolved"
-                ));
-            };
-            let dns = cluster
-                .decide(
-                    &probe.from,
-                    pod_endpoint(&PodRef::new(DNS_NAMESPACE, DNS_POD)),
-                    53,
-                    Protocol::Udp,
-                )
-                .ok_or_else(|| "the engine does not know the source pod".to_string())?;
-            if !dns.allowed {
-                return Ok((
-                    Verdict::Deny,
-                    format!("{host} cannot be resolved: DNS is {}", one_line(&dns)),
-                ));
-            }
-            let (verdict, reason) = one(Endpoint::Ip(*ip), probe.port)?;
-            Ok((verdict, format!("{host} is {ip}: {reason}")))
-        }
+        Target::Pod(pod) => judge_one(cluster, probe, pod_endpoint(pod), probe.port),
+        Target::ClusterDns => judge_one(cluster, probe, dns_endpoint(), probe.port),
+        Target::Ip(ip) => judge_one(cluster, probe, Endpoint::Ip(*ip), probe.port),
+        Target::Host(host) => judge_host(cluster, probe, host, addresses),
         Target::Service {
             backends,
             target_port,
             ..
-        } => {
-            let mut verdicts = Vec::new();
-            for backend in backends {
-                let (verdict, reason) = one(pod_endpoint(backend), *target_port)?;
-                verdicts.push((backend, verdict, reason));
-            }
-            let first = verdicts
-                .first()
-                .map(|v| v.1)
-                .ok_or("the service has no backend")?;
-            if verdicts.iter().all(|v| v.1 == first) {
-                let (backend, _, reason) = &verdicts[0];
-                let via = if verdicts.len() == 1 {
-                    format!("its pod {backend}")
-                } else {
-                    format!("all {} pods", verdicts.len())
-                };
-                Ok((first, format!("via {via} on port {target_port}: {reason}")))
-            } else {
-                let list: Vec<String> = verdicts
-                    .iter()
-                    .map(|(b, v, _)| format!("{b}: {v}"))
-                    .collect();
-                Err(format!(
-                    "the service's pods disagree ({}): which one answers is chance",
-                    list.join(", ")
-                ))
-            }
-        }
+        } => judge_service(cluster, probe, backends, *target_port),
+    }
+}
+
+fn dns_endpoint() -> Endpoint {
+    pod_endpoint(&PodRef::new(DNS_NAMESPACE, DNS_POD))
+}
+
+/// The verdict on `probe`'s connection to `to` on `port`.
+fn judge_one(
+    cluster: &ScenarioCluster,
+    probe: &Probe,
+    to: Endpoint,
+    port: u16,
+) -> Result<(Verdict, String), String> {
+    let decision = cluster
+        .decide(&probe.from, to.clone(), port, probe.protocol)
+        .ok_or_else(|| "the engine does not know one of the pods".to_string())?;
+    if !decision.allowed && cluster.ip_block_may_allow(&decision, &probe.from, &to) {
+        return Err(format!(
+            "{}; an ipBlock may match the pods' IPs, unknown offline: the runner computes it with real IPs",
+            one_line(&decision)
+        ));
+    }
+    let verdict = if decision.allowed {
+        Verdict::Allow
+    } else {
+        Verdict::Deny
+    };
+    Ok((verdict, one_line(&decision)))
+}
+
+/// A host is reached once its name resolves: DNS first, then its address from the host table.
+fn judge_host(
+    cluster: &ScenarioCluster,
+    probe: &Probe,
+    host: &str,
+    addresses: &Addresses,
+) -> Result<(Verdict, String), String> {
+    let Some(ip) = addresses.hosts.get(host) else {
+        return Err(format!(
+            "the address of {host} is unknown offline: the runner computes it once resolved"
+        ));
+    };
+    let dns = cluster
+        .decide(&probe.from, dns_endpoint(), 53, Protocol::Udp)
+        .ok_or_else(|| "the engine does not know the source pod".to_string())?;
+    if !dns.allowed {
+        return Ok((
+            Verdict::Deny,
+            format!("{host} cannot be resolved: DNS is {}", one_line(&dns)),
+        ));
+    }
+    let (verdict, reason) = judge_one(cluster, probe, Endpoint::Ip(ip), probe.port)?;
+    Ok((verdict, format!("{host} is {ip}: {reason}")))
+}
+
+/// A service's verdict is its backends' when they all agree.
+fn judge_service(
+    cluster: &ScenarioCluster,
+    probe: &Probe,
+    backends: &[PodRef],
+    target_port: u16,
+) -> Result<(Verdict, String), String> {
+    let mut verdicts = Vec::new();
+    for backend in backends {
+        let (verdict, reason) = judge_one(cluster, probe, pod_endpoint(backend), target_port)?;
+        verdicts.push((backend, verdict, reason));
+    }
+    let first = verdicts
+        .first()
+        .map(|v| v.1)
+        .ok_or("the service has no backend")?;
+    if verdicts.iter().all(|v| v.1 == first) {
+        let (backend, _, reason) = &verdicts[0];
+        let via = if verdicts.len() == 1 {
+            format!("its pod {backend}")
+        } else {
+            format!("all {} pods", verdicts.len())
+        };
+        Ok((first, format!("via {via} on port {target_port}: {reason}")))
+    } else {
+        let list: Vec<String> = verdicts
+            .iter()
+            .map(|(b, v, _)| format!("{b}: {v}"))
+            .collect();
+        Err(format!(
+            "the service's pods disagree ({}): which one answers is chance",
+            list.join(", ")
+        ))
     }
 }
 

@@ -21,6 +21,7 @@ pub mod source;
 mod tests;
 mod validate;
 
+pub use expect::{Addresses, HostTable};
 pub use load::{Loaded, load_paths, load_str};
 pub use model::{
     Defaults, DenyMode, DnsCheck, ExpectSource, Expectation, HttpCheck, NamespaceSpec, PodRef,

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::document::{parse_tree, parse_typed, split_documents};
+use crate::expect::{Addresses, HostTable};
 use crate::model::Scenario;
 use crate::raw::RawScenario;
 use crate::sink::DiagnosticSink;
@@ -32,8 +33,9 @@ impl Loaded {
 
 /// Loads every scenario under `paths` (files, or folders searched recursively for `*.yaml` and
 /// `*.yml` in sorted order). Files in folders whose documents are all NetworkPolicies are policy
-/// files meant for `spec.policies[].file`, and are skipped.
-pub fn load_paths(paths: &[PathBuf]) -> Loaded {
+/// files meant for `spec.policies[].file`, and are skipped. `expect: auto` and the lints know the
+/// addresses of `hosts`, and of no other host.
+pub fn load_paths(paths: &[PathBuf], hosts: &HostTable) -> Loaded {
     let mut loaded = Loaded::default();
     let mut names: BTreeMap<String, SourceLocation> = BTreeMap::new();
     for (file, in_folder) in files(paths, &mut loaded.diagnostics) {
@@ -51,7 +53,7 @@ pub fn load_paths(paths: &[PathBuf]) -> Loaded {
         let mut sink = DiagnosticSink::default();
         let scenarios = load_file(&file, &text, in_folder, &mut sink);
         for mut scenario in scenarios {
-            finish(&mut scenario, &mut sink);
+            finish(&mut scenario, hosts, &mut sink);
             if let Some(first) = names.get(&scenario.name) {
                 sink.push(Diagnostic::error(
                     scenario.location.clone(),
@@ -104,11 +106,11 @@ fn files(paths: &[PathBuf], diagnostics: &mut Vec<Diagnostic>) -> Vec<(PathBuf, 
 }
 
 /// Loads scenarios from YAML text, as if read from `file` (for tests and tools).
-pub fn load_str(file: &Path, text: &str) -> Loaded {
+pub fn load_str(file: &Path, text: &str, hosts: &HostTable) -> Loaded {
     let mut sink = DiagnosticSink::default();
     let mut scenarios = load_file(file, text, false, &mut sink);
     for scenario in &mut scenarios {
-        finish(scenario, &mut sink);
+        finish(scenario, hosts, &mut sink);
     }
     let (diagnostics, mut sources) = sink.into_parts();
     sources.insert(
@@ -126,8 +128,8 @@ pub fn load_str(file: &Path, text: &str) -> Loaded {
 }
 
 /// Computes `expect: auto` with what is known offline, and runs the scenario-wide lints.
-fn finish(scenario: &mut Scenario, sink: &mut DiagnosticSink) {
-    let addresses = crate::expect::Addresses::offline();
+fn finish(scenario: &mut Scenario, hosts: &HostTable, sink: &mut DiagnosticSink) {
+    let addresses = Addresses::offline(hosts);
     crate::expect::resolve(scenario, &addresses);
     sink.extend(crate::lint::lint_scenario(scenario, &addresses));
 }

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use netverdict_engine::Protocol;
 
-use crate::{DenyMode, ExpectSource, Loaded, PodRef, Scheme, Target, Verdict, Via, load_str};
+use crate::{
+    DenyMode, ExpectSource, HostTable, Loaded, PodRef, Scheme, Target, Verdict, Via, load_str,
+};
 
 /// A scenario with namespaces `a` and `b`, pods `a/web` (no ports), `a/api` (8080 http, 5353/UDP
 /// dns, 9090), `a/db` (5432 postgres), `b/api` (8080 http), a service `a/api` (80 -> http), and
@@ -37,7 +39,11 @@ spec:
 }
 
 fn load(policies: &str, probes: &str) -> Loaded {
-    load_str(Path::new("t.yaml"), &mk_scenario(policies, probes))
+    load_str(
+        Path::new("t.yaml"),
+        &mk_scenario(policies, probes),
+        &hosts(),
+    )
 }
 
 fn ok(policies: &str, probes: &str) -> crate::Scenario {
@@ -68,6 +74,11 @@ fn error(policies: &str, probes: &str) -> String {
 }
 
 const NO_POLICIES: &str = "    []";
+
+/// The hosts the tests know: one external host, as a local cluster emulates it.
+fn hosts() -> HostTable {
+    HostTable::from_iter([("external.test".to_string(), "203.0.113.10".parse().unwrap())])
+}
 
 #[test]
 fn a_single_probe_keeps_everything_the_runner_needs() {
@@ -583,7 +594,7 @@ fn pod_namespace_and_service_errors() {
     let text = mk_scenario(NO_POLICIES, "    - {from: a/web, to: a/api, port: 8080}");
     for (from, to, wanted) in POD_CASES {
         assert!(text.contains(from), "{from}");
-        let loaded = load_str(Path::new("t.yaml"), &text.replacen(from, to, 1));
+        let loaded = load_str(Path::new("t.yaml"), &text.replacen(from, to, 1), &hosts());
         let got = loaded
             .diagnostics
             .iter()
@@ -600,7 +611,11 @@ fn several_documents_and_located_type_errors() {
     let two = one
         .replace("name: test", "name: second")
         .replace("port: 8080}", "port: [8080]}");
-    let loaded = load_str(Path::new("t.yaml"), &format!("{one}\n---\n{two}\n"));
+    let loaded = load_str(
+        Path::new("t.yaml"),
+        &format!("{one}\n---\n{two}\n"),
+        &hosts(),
+    );
     assert_eq!(loaded.scenarios.len(), 1, "the first document is valid");
     let errors: Vec<String> = loaded
         .diagnostics
@@ -622,7 +637,7 @@ fn with_real_ips_an_ip_block_holding_scenario_pods_is_reported() {
         ingress:
           - from: [{ipBlock: {cidr: 192.0.2.0/24}}]"#;
     let scenario = ok(policies, "    - {from: a/web, to: a/api, port: 8080}");
-    let mut addresses = crate::expect::Addresses::offline();
+    let mut addresses = crate::expect::Addresses::default();
     let none = crate::lint::lint_scenario(&scenario, &addresses);
     assert!(
         none.iter()
@@ -798,14 +813,55 @@ fn every_case_loads_as_before() {
     let base = mk_scenario(NO_POLICIES, "    - {from: a/web, to: a/api, port: 8080}");
     for (from, to, _) in POD_CASES {
         all.push_str(&format!("{from} -> {to}\n"));
-        let loaded = load_str(Path::new("t.yaml"), &base.replacen(from, to, 1));
+        let loaded = load_str(Path::new("t.yaml"), &base.replacen(from, to, 1), &hosts());
         all.push_str(&transcript(&loaded));
     }
     for (from, to, probes) in SERVICE_CASES {
         all.push_str(&format!("{from} -> {to}\nprobes:\n{probes}\n"));
         let text = mk_scenario(NO_POLICIES, probes).replacen(from, to, 1);
         assert_ne!(text, mk_scenario(NO_POLICIES, probes), "{from}");
-        all.push_str(&transcript(&load_str(Path::new("t.yaml"), &text)));
+        all.push_str(&transcript(&load_str(Path::new("t.yaml"), &text, &hosts())));
     }
     insta::assert_snapshot!(all);
+}
+
+#[test]
+fn hosts_have_the_addresses_of_the_table_given() {
+    let text = mk_scenario(
+        r#"    - apiVersion: networking.k8s.io/v1
+      kind: NetworkPolicy
+      metadata: {name: web-egress, namespace: a}
+      spec:
+        podSelector: {matchLabels: {app: web}}
+        policyTypes: [Egress]
+        egress:
+          - ports: [{port: 53, protocol: UDP}]
+          - to: [{ipBlock: {cidr: 192.0.2.0/24}}]"#,
+        "    - {from: a/web, to: {host: external.test}, port: 80}",
+    );
+    let auto = |hosts: &HostTable| {
+        let loaded = load_str(Path::new("t.yaml"), &text, hosts);
+        let probe = loaded.scenarios[0].probes[0].clone();
+        (
+            probe.expect.verdict,
+            probe.expect.reason.unwrap_or_default(),
+        )
+    };
+    let (verdict, reason) = auto(&HostTable::default());
+    assert_eq!(verdict, None, "no table, no address: {reason}");
+    assert!(reason.contains("unknown offline"), "{reason}");
+    let (verdict, reason) = auto(&hosts());
+    assert_eq!(verdict, Some(Verdict::Deny), "{reason}");
+    assert!(
+        reason.starts_with("external.test is 203.0.113.10: denied"),
+        "{reason}"
+    );
+    let inside =
+        HostTable::from_iter([("external.test".to_string(), "192.0.2.7".parse().unwrap())]);
+    let (verdict, reason) = auto(&inside);
+    assert_eq!(verdict, Some(Verdict::Allow), "{reason}");
+    assert!(
+        reason.starts_with("external.test is 192.0.2.7: allowed"),
+        "{reason}"
+    );
 }

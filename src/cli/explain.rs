@@ -50,7 +50,10 @@ fn pod_ref(s: &str) -> Option<PodRef> {
 }
 
 pub(crate) fn run(args: &ExplainArgs, out: &mut dyn Write) -> Result<u8, ExpectedError> {
-    let loaded = crate::scenario::load_paths(std::slice::from_ref(&args.path));
+    let loaded = crate::scenario::load_paths(
+        std::slice::from_ref(&args.path),
+        &crate::hosts::local_cluster(),
+    );
     let counts = diagnostics::print(&loaded, false);
     if counts.errors > 0 {
         return Ok(exit::INVALID_INPUT);
@@ -126,7 +129,7 @@ pub(crate) fn run(args: &ExplainArgs, out: &mut dyn Write) -> Result<u8, Expecte
             (served.port, format!(" ({})", args.port))
         }
     };
-    let cluster = ScenarioCluster::new(scenario, &Addresses::offline());
+    let cluster = ScenarioCluster::new(scenario, &Addresses::default());
     let to = match (&to_pod, to_ip) {
         (Some(p), _) => pod_endpoint(p),
         (None, Some(ip)) => Endpoint::Ip(ip),

@@ -29,7 +29,10 @@ pub struct PlanArgs {
 }
 
 pub(crate) fn run(args: &PlanArgs, out: &mut dyn Write) -> Result<u8, ExpectedError> {
-    let loaded = crate::scenario::load_paths(&diagnostics::paths_or_default(&args.paths));
+    let loaded = crate::scenario::load_paths(
+        &diagnostics::paths_or_default(&args.paths),
+        &crate::hosts::local_cluster(),
+    );
     let counts = diagnostics::print(&loaded, args.deny_warnings);
     if counts.errors > 0 {
         return Ok(exit::INVALID_INPUT);

@@ -118,7 +118,10 @@ pub(crate) fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, ExpectedErr
         }
         None => RunId::generate(),
     };
-    let loaded = crate::scenario::load_paths(&diagnostics::paths_or_default(&args.paths));
+    let loaded = crate::scenario::load_paths(
+        &diagnostics::paths_or_default(&args.paths),
+        &crate::hosts::local_cluster(),
+    );
     let counts = diagnostics::print(&loaded, false);
     if counts.errors > 0 {
         let failed = RunResult {

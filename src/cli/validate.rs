@@ -65,7 +65,10 @@ impl DiagnosticJson {
 }
 
 pub(crate) fn run(args: &ValidateArgs, out: &mut dyn Write) -> Result<u8, ExpectedError> {
-    let loaded = crate::scenario::load_paths(&diagnostics::paths_or_default(&args.paths));
+    let loaded = crate::scenario::load_paths(
+        &diagnostics::paths_or_default(&args.paths),
+        &crate::hosts::local_cluster(),
+    );
     let probes: usize = loaded.scenarios.iter().map(|s| s.probes.len()).sum();
     let valid = if let Output::Json = args.output {
         let report = Report {

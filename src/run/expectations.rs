@@ -21,7 +21,7 @@ pub(crate) async fn resolve_live(
     scenario: &mut Scenario,
     live: &LiveAddresses,
 ) -> Vec<Option<Prediction>> {
-    let mut addresses = Addresses::offline();
+    let mut addresses = Addresses::offline(&crate::hosts::local_cluster());
     addresses.pods = live
         .pods
         .iter()

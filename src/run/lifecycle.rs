@@ -459,7 +459,7 @@ mod tests {
         ]
         .map(|(name, namespace)| scenario(name, namespace))
         .join("---\n");
-        let loaded = crate::scenario::load_str(Path::new("s.yaml"), &text);
+        let loaded = crate::scenario::load_str(Path::new("s.yaml"), &text, &Default::default());
         assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
         let names: Vec<Vec<String>> = waves(loaded.scenarios)
             .into_iter()

@@ -493,7 +493,7 @@ spec:
 ";
 
     fn scenario() -> (Scenario, LiveAddresses) {
-        let loaded = crate::scenario::load_str(Path::new("t.yaml"), SCENARIO);
+        let loaded = crate::scenario::load_str(Path::new("t.yaml"), SCENARIO, &Default::default());
         assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
         let scenario = loaded.scenarios.into_iter().next().unwrap();
         let mut addresses = LiveAddresses::default();
