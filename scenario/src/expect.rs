@@ -211,7 +211,7 @@ fn dns_pod() -> Pod {
 }
 
 /// The engine's endpoint of a scenario pod.
-pub fn pod_endpoint(pod: &PodRef) -> Endpoint {
+pub(crate) fn pod_endpoint(pod: &PodRef) -> Endpoint {
     Endpoint::Pod {
         namespace: pod.namespace.clone(),
         name: pod.name.clone(),

@@ -8,6 +8,7 @@ mod checks;
 mod document;
 mod expand;
 pub mod expect;
+pub mod explain;
 pub mod lint;
 pub mod load;
 pub mod model;

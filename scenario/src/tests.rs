@@ -865,3 +865,80 @@ fn hosts_have_the_addresses_of_the_table_given() {
         "{reason}"
     );
 }
+
+#[test]
+fn explain_names_the_rule_and_refuses_what_it_cannot_judge() {
+    use crate::explain::{Destination, ExplainError, PortChoice, Query, explain};
+    let policies = r#"    - apiVersion: networking.k8s.io/v1
+      kind: NetworkPolicy
+      metadata: {name: api-from-web, namespace: a}
+      spec:
+        podSelector: {matchLabels: {app: api}}
+        ingress:
+          - from: [{podSelector: {matchLabels: {app: web}}}]
+            ports: [{port: http}]"#;
+    let scenario = ok(policies, "    - {from: a/web, to: a/api, port: 8080}");
+    let query = |from: &str, to: Destination, port: PortChoice| Query {
+        from: PodRef::new("a", from),
+        to,
+        port,
+        protocol: Protocol::Tcp,
+        scenario: None,
+    };
+    let api = || Destination::Pod(PodRef::new("a", "api"));
+    let scenarios = std::slice::from_ref(&scenario);
+    let allowed = explain(
+        scenarios,
+        &query("web", api(), PortChoice::Name("http".into())),
+    )
+    .expect("an explanation");
+    assert!(allowed.decision.allowed);
+    assert_eq!(
+        (allowed.port, allowed.port_name.as_deref()),
+        (8080, Some("http"))
+    );
+    assert_eq!(
+        allowed.sides[1].lines,
+        [
+            "  allowed by:",
+            "    policy a/api-from-web, ingress rule 0 (from[0], ports[0]) at t.yaml:21:24"
+        ]
+    );
+    let denied = explain(scenarios, &query("db", api(), PortChoice::Number(8080))).unwrap();
+    assert!(!denied.decision.allowed);
+    assert!(
+        denied.sides[1]
+            .lines
+            .contains(&"      ingress[0]: no `from` peer matches a/db".to_string()),
+        "{:?}",
+        denied.sides[1].lines
+    );
+    let ip = Destination::Ip("192.0.2.1".parse().unwrap());
+    assert_eq!(
+        explain(
+            scenarios,
+            &query("web", ip, PortChoice::Name("http".into()))
+        )
+        .unwrap_err(),
+        ExplainError::PortNameNeedsPod
+    );
+    assert_eq!(
+        explain(
+            scenarios,
+            &query("web", api(), PortChoice::Name("nope".into()))
+        )
+        .unwrap_err(),
+        ExplainError::NoPortNamed(PodRef::new("a", "api"))
+    );
+    let twice = [scenario.clone(), scenario.clone()];
+    let several = explain(&twice, &query("web", api(), PortChoice::Number(8080))).unwrap_err();
+    assert_eq!(
+        several.to_string(),
+        "several scenarios define these pods (test, test)"
+    );
+    let none = explain(scenarios, &query("nope", api(), PortChoice::Number(1))).unwrap_err();
+    assert_eq!(
+        none.to_string(),
+        "no scenario defines pod a/nope and pod a/api"
+    );
+}
