@@ -6,12 +6,13 @@
 
 /// The scenario language, its own crate; re-exported so paths stay `crate::scenario::...`.
 pub use netverdict_scenario as scenario;
+/// The concrete probe list as `plan` prints it, from the scenario crate.
+pub use netverdict_scenario::plan;
 
 pub mod cli;
 mod cluster;
 mod hosts;
 mod k8s;
-pub mod plan;
 mod report;
 mod results;
 mod run;

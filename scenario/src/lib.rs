@@ -1,6 +1,8 @@
 //! The scenario language (`netverdict.io/v1alpha1`, kind `Scenario`): parsing, validation,
 //! expansion into concrete probes, `expect: auto` and lints.
 //!
+//! [`plan`] renders the expanded probes and [`explain`] one connection, as the CLI prints them.
+//!
 //! Pure: no cluster client, no async runtime, and no I/O beyond reading the scenario and policy
 //! files it is asked to load.
 
@@ -13,6 +15,7 @@ pub mod lint;
 pub mod load;
 pub mod model;
 mod names;
+pub mod plan;
 pub mod policy;
 pub mod raw;
 mod reporter;

@@ -9,8 +9,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::scenario::load::{protocol_str, via_str};
-use crate::scenario::{Probe, Scenario, Target};
+use crate::model::{Probe, Scenario, Target, Verdict, protocol_str, via_str};
 
 #[derive(Debug, Serialize)]
 pub struct PlanJson {
@@ -160,8 +159,8 @@ pub fn to_truth_tables(scenarios: &[Scenario]) -> String {
             let mut table = netverdict_engine::TruthTable::new(rows, columns);
             for p in &probes {
                 let mark = match p.expect.verdict {
-                    Some(crate::scenario::Verdict::Allow) => netverdict_engine::Mark::Allow,
-                    Some(crate::scenario::Verdict::Deny) => netverdict_engine::Mark::Deny,
+                    Some(Verdict::Allow) => netverdict_engine::Mark::Allow,
+                    Some(Verdict::Deny) => netverdict_engine::Mark::Deny,
                     None => netverdict_engine::Mark::Unknown,
                 };
                 table.set(&p.from.to_string(), &target_label(&p.target), mark);
