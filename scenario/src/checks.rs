@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use netverdict_engine::Labels;
+use netverdict_engine::{Labels, Protocol};
 use serde_saphyr::Spanned;
 
-use crate::model::{PodRef, PodSpec};
+use crate::model::{PodRef, PodSpec, protocol_str};
 use crate::names;
 use crate::reporter::Reporter;
 use crate::source::{Segment, parse_path, render_path};
@@ -16,6 +16,13 @@ use crate::source::{Segment, parse_path, render_path};
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(300);
 
 impl Reporter<'_, '_> {
+    /// Checks that `name` (at `path`) is a DNS label, as Kubernetes names `what` objects.
+    pub(crate) fn dns_label(&mut self, name: &Spanned<String>, path: &str, what: &str) {
+        if let Err(e) = names::dns1123_label(&name.value) {
+            self.error_at(name, path, format!("{e} (a {what} name)"));
+        }
+    }
+
     pub(crate) fn labels(&mut self, labels: &BTreeMap<String, String>, path: &str) -> Labels {
         for (key, value) in labels {
             let at = render_path(&[parse_path(path), vec![Segment::Key(key.clone())]].concat());
@@ -27,6 +34,32 @@ impl Reporter<'_, '_> {
             }
         }
         labels.clone()
+    }
+
+    /// Reports `what` `namespace/name` (at `name`, field `path`) as defined twice.
+    pub(crate) fn defined_twice(
+        &mut self,
+        name: &Spanned<String>,
+        path: &str,
+        what: &str,
+        namespace: &str,
+    ) {
+        let message = format!("{what} {namespace}/{} is defined twice", name.value);
+        self.error_at(name, path, message);
+    }
+
+    /// Reports port `number`/`protocol` (at `path`) if it is among the ports `listed` already.
+    pub(crate) fn unique_port(
+        &mut self,
+        mut listed: impl Iterator<Item = (u16, Protocol)>,
+        number: u16,
+        protocol: Protocol,
+        path: &str,
+    ) {
+        if listed.any(|p| p == (number, protocol)) {
+            let message = format!("port {number}/{} is listed twice", protocol_str(protocol));
+            self.error(path, message);
+        }
     }
 
     pub(crate) fn duration(&mut self, value: &Spanned<String>, path: &str) -> Option<Duration> {

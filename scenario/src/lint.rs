@@ -52,29 +52,10 @@ pub(crate) fn lint_policy(
     let mut out = Vec::new();
     let annotations = Some(&policy.metadata.annotations);
     let spec = &policy.spec;
-    let ingress = spec
-        .ingress
-        .iter()
-        .flatten()
-        .enumerate()
-        .map(|(index, r)| RulePeers {
-            direction: "ingress",
-            field: "from",
-            index,
-            peers: r.from.as_deref().unwrap_or_default(),
-        });
-    let egress = spec
-        .egress
-        .iter()
-        .flatten()
-        .enumerate()
-        .map(|(index, r)| RulePeers {
-            direction: "egress",
-            field: "to",
-            index,
-            peers: r.to.as_deref().unwrap_or_default(),
-        });
-    for rule in ingress.chain(egress) {
+    let ingress = spec.ingress.iter().flatten().map(|r| r.from.as_deref());
+    let egress = spec.egress.iter().flatten().map(|r| r.to.as_deref());
+    let rules = rule_peers("ingress", "from", ingress).chain(rule_peers("egress", "to", egress));
+    for rule in rules {
         if !ignored(annotations, AND_OR_SELECTOR) {
             out.extend(and_or_trap(&rule, at));
         }
@@ -93,6 +74,20 @@ struct RulePeers<'p> {
     field: &'static str,
     index: usize,
     peers: &'p [RawPeer],
+}
+
+/// The rules of one direction, in order, with their peers.
+fn rule_peers<'p>(
+    direction: &'static str,
+    field: &'static str,
+    rules: impl Iterator<Item = Option<&'p [RawPeer]>>,
+) -> impl Iterator<Item = RulePeers<'p>> {
+    rules.enumerate().map(move |(index, peers)| RulePeers {
+        direction,
+        field,
+        index,
+        peers: peers.unwrap_or_default(),
+    })
 }
 
 impl RulePeers<'_> {

@@ -1,6 +1,6 @@
 //! `spec.pods`: the probe pods, their labels and the ports they serve.
 
-use crate::model::{NamespaceSpec, PodSpec, ServedPort, engine_protocol, protocol_str};
+use crate::model::{NamespaceSpec, PodSpec, ServedPort, engine_protocol};
 use crate::names;
 use crate::raw;
 
@@ -11,13 +11,8 @@ impl Validator<'_, '_> {
         for (i, pod) in raw.iter().enumerate() {
             let path = format!("spec.pods[{i}]");
             let name = pod.name.value.clone();
-            if let Err(e) = names::dns1123_label(&name) {
-                self.report.error_at(
-                    &pod.name,
-                    &format!("{path}.name"),
-                    format!("{e} (a pod name)"),
-                );
-            }
+            self.report
+                .dns_label(&pod.name, &format!("{path}.name"), "pod");
             let ns_ok =
                 self.namespace_exists(namespaces, &pod.namespace, &format!("{path}.namespace"));
             let namespace = pod.namespace.value.clone();
@@ -26,11 +21,8 @@ impl Validator<'_, '_> {
                 .iter()
                 .any(|p| p.name == name && p.namespace == namespace)
             {
-                self.report.error_at(
-                    &pod.name,
-                    &format!("{path}.name"),
-                    format!("pod {namespace}/{name} is defined twice"),
-                );
+                self.report
+                    .defined_twice(&pod.name, &format!("{path}.name"), "pod", &namespace);
                 continue;
             }
             let labels = self.report.labels(&pod.labels, &format!("{path}.labels"));
@@ -64,15 +56,8 @@ impl Validator<'_, '_> {
                 continue;
             };
             let protocol = engine_protocol(port.protocol.unwrap_or_default());
-            if ports
-                .iter()
-                .any(|p| p.port == number && p.protocol == protocol)
-            {
-                self.report.error(
-                    &at,
-                    format!("port {number}/{} is listed twice", protocol_str(protocol)),
-                );
-            }
+            let listed = ports.iter().map(|p| (p.port, p.protocol));
+            self.report.unique_port(listed, number, protocol, &at);
             let port_name = port.name.as_ref().map(|n| n.value.clone());
             if let Some(n) = &port.name {
                 if let Err(e) = names::port_name(&n.value) {

@@ -76,13 +76,8 @@ impl<'a, 'd> Validator<'a, 'd> {
             );
             self.report.error_at(&raw.kind, "kind", message);
         }
-        if let Err(e) = names::dns1123_label(&raw.metadata.name.value) {
-            self.report.error_at(
-                &raw.metadata.name,
-                "metadata.name",
-                format!("{e} (a scenario name)"),
-            );
-        }
+        self.report
+            .dns_label(&raw.metadata.name, "metadata.name", "scenario");
     }
 
     fn defaults(&mut self, raw: Option<&raw::RawDefaults>) -> Defaults {
@@ -107,13 +102,8 @@ impl<'a, 'd> Validator<'a, 'd> {
         for (i, ns) in raw.iter().enumerate() {
             let path = format!("spec.namespaces[{i}]");
             let name = ns.name.value.clone();
-            if let Err(e) = names::dns1123_label(&name) {
-                self.report.error_at(
-                    &ns.name,
-                    &format!("{path}.name"),
-                    format!("{e} (a namespace name)"),
-                );
-            }
+            self.report
+                .dns_label(&ns.name, &format!("{path}.name"), "namespace");
             if out.iter().any(|n| n.name == name) {
                 self.report.error_at(
                     &ns.name,

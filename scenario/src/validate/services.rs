@@ -2,9 +2,7 @@
 
 use serde_saphyr::Spanned;
 
-use crate::model::{
-    NamespaceSpec, ServicePort, ServiceSpec, TargetPort, engine_protocol, protocol_str,
-};
+use crate::model::{NamespaceSpec, ServicePort, ServiceSpec, TargetPort, engine_protocol};
 use crate::names;
 use crate::raw::{self, PortRef};
 
@@ -20,23 +18,19 @@ impl Validator<'_, '_> {
         for (i, svc) in raw.iter().enumerate() {
             let path = format!("spec.services[{i}]");
             let name = svc.name.value.clone();
-            if let Err(e) = names::dns1123_label(&name) {
-                self.report.error_at(
-                    &svc.name,
-                    &format!("{path}.name"),
-                    format!("{e} (a service name)"),
-                );
-            }
+            self.report
+                .dns_label(&svc.name, &format!("{path}.name"), "service");
             self.namespace_exists(namespaces, &svc.namespace, &format!("{path}.namespace"));
             let namespace = svc.namespace.value.clone();
             if out
                 .iter()
                 .any(|s| s.name == name && s.namespace == namespace)
             {
-                self.report.error_at(
+                self.report.defined_twice(
                     &svc.name,
                     &format!("{path}.name"),
-                    format!("service {namespace}/{name} is defined twice"),
+                    "service",
+                    &namespace,
                 );
                 continue;
             }
@@ -85,15 +79,8 @@ impl Validator<'_, '_> {
                 self.report
                     .error(&format!("{at}.name"), format!("{e} (a port name)"));
             }
-            if ports
-                .iter()
-                .any(|p| p.port == number && p.protocol == protocol)
-            {
-                self.report.error(
-                    &at,
-                    format!("port {number}/{} is listed twice", protocol_str(protocol)),
-                );
-            }
+            let listed = ports.iter().map(|p| (p.port, p.protocol));
+            self.report.unique_port(listed, number, protocol, &at);
             ports.push(ServicePort {
                 name: port.name.clone(),
                 port: number,
