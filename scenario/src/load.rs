@@ -1,6 +1,6 @@
-//! Loading: files and folders -> YAML documents ([`document`](crate::document)) -> raw
-//! scenarios, handed to validation and probe expansion ([`validate`](crate::validate)); every
-//! problem is reported as a located [`Diagnostic`].
+//! Loading: files and folders -> YAML documents (`document`) -> raw scenarios, handed to
+//! validation and probe expansion (`validate`, `expand`); every problem is reported as a located
+//! [`Diagnostic`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

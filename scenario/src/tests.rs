@@ -822,7 +822,11 @@ fn every_case_loads_as_before() {
         assert_ne!(text, mk_scenario(NO_POLICIES, probes), "{from}");
         all.push_str(&transcript(&load_str(Path::new("t.yaml"), &text, &hosts())));
     }
-    insta::assert_snapshot!(all);
+    // An absolute snapshot folder: the workspace root is then not needed (finding it takes
+    // `cargo metadata`, which a user who only runs the test binary may lack).
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/src/snapshots"));
+    settings.bind(|| insta::assert_snapshot!(all));
 }
 
 #[test]
