@@ -15,6 +15,8 @@
 #                        when missing: delete it to rebuild)
 # NETVERDICT_LANE_WORK   the cluster's state, removed at the end (default /var/lib/netverdict/lane)
 # NETVERDICT_LANE_KEEP=1 leave the cluster running after the checks (tear down with Ctrl-C)
+# NETVERDICT_LANE_ALLOWED_SYSCTLS  unsafe sysctls the kubelet allows, comma-separated (default
+#                        none, as a stock kubelet)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,11 +42,13 @@ LANE_NETVERDICT=$PWD/target/debug/netverdict
 
 [ "$(id -u)" = 0 ] || { echo "the real lane needs root" >&2; exit 1; }
 
+BUILT=0
 build() {
-  step packages lane_install_packages
-  step fetch-source lane_fetch_source
-  step build-kubernetes lane_build_kubernetes
-  step pause-image lane_build_pause_image
+  step packages lane_install_packages; passed || return 0
+  step fetch-source lane_fetch_source; passed || return 0
+  step build-kubernetes lane_build_kubernetes; passed || return 0
+  step pause-image lane_build_pause_image; passed || return 0
+  BUILT=1
 }
 
 probe_image() {
@@ -80,25 +84,23 @@ snapshot() {
   echo "host snapshot: $(wc -l <"$LANE_SNAPSHOT/sysctls") tunables, $(wc -l <"$LANE_SNAPSHOT/links") links, $(wc -l <"$LANE_SNAPSHOT/mounts") mounts"
 }
 
+STARTED=0
 start_cluster() {
-  step bridge lane_bridge || return 1
-  step cgroups lane_cgroups || return 1
-  step certificates lane_certs || return 1
-  step etcd lane_etcd || return 1
-  step kube-apiserver lane_apiserver || return 1
-  step kube-controller-manager lane_controller_manager || return 1
-  step kube-scheduler lane_scheduler || return 1
-  step containerd lane_containerd || return 1
-  step import-images lane_import_images || return 1
-  step kubelet lane_kubelet || return 1
-  step kube-proxy lane_kube_proxy || return 1
+  local part
+  for part in bridge cgroups certs etcd apiserver controller_manager scheduler containerd \
+    import_images kubelet kube_proxy; do
+    step "${part//_/-}" "lane_$part"
+    passed || return 0
+  done
+  STARTED=1
 }
 
 CHECK_FAILED=0
 # Runs one check: known-broken checks may fail (and must not pass).
 run_check() {
   local name=$1 reason=${LANE_KNOWN_BROKEN[$1]:-}
-  if step "check $name" "check_$name"; then
+  step "check $name" "check_$name"
+  if passed; then
     if [ -n "$reason" ]; then
       echo "UNEXPECTED PASS $name: remove it from LANE_KNOWN_BROKEN in ci/lane/expectations.sh"
       CHECK_FAILED=1
@@ -119,14 +121,21 @@ teardown() {
   for name in kube-apiserver kubelet containerd kube-proxy; do
     [ -f "$LANE_WORK/logs/$name.log" ] && cp "$LANE_WORK/logs/$name.log" "$LANE_RESULTS/$name.log"
   done
-  step teardown lane_teardown || true
-  step restore-host safety_restore "$LANE_SNAPSHOT" || true
-  rm -rf "$LANE_WORK"
+  step teardown lane_teardown
+  step restore-host safety_restore "$LANE_SNAPSHOT"
+  step remove-work-dir rm -rf "$LANE_WORK"
+  step host-as-before host_as_before
+  passed || HOST_DIFFERS=1
+  step no-leftover-processes no_leftover_processes
+  passed || HOST_DIFFERS=1
+}
+
+host_as_before() {
   rm -rf "$LANE_RESULTS/host-after"
   mkdir -p "$LANE_RESULTS/host-after"
-  for aspect in "${SAFETY_ASPECTS[@]}"; do "safety_$aspect" >"$LANE_RESULTS/host-after/$aspect"; done
-  step host-as-before safety_compare "$LANE_SNAPSHOT" "$LANE_RESULTS/host-after" || HOST_DIFFERS=1
-  step no-leftover-processes no_leftover_processes || HOST_DIFFERS=1
+  local aspect
+  for aspect in "${SAFETY_ASPECTS[@]}"; do "safety_$aspect" >"$LANE_RESULTS/host-after/$aspect" || true; done
+  safety_compare "$LANE_SNAPSHOT" "$LANE_RESULTS/host-after"
 }
 
 no_leftover_processes() {
@@ -140,24 +149,28 @@ no_leftover_processes() {
 all() {
   local start
   start=$(date +%s)
-  build || { steps_summary; return 1; }
+  build
+  [ $BUILT = 1 ] || { steps_summary; return 1; }
   mkdir -p "$LANE_RESULTS"
-  step kernel-features kernel_features || { steps_summary; return 1; }
+  step kernel-features kernel_features
+  passed || { steps_summary; return 1; }
   if [ -d "$LANE_WORK" ]; then
     echo "$LANE_WORK exists: a previous lane did not finish; remove it after checking nothing of it runs" >&2
     return 1
   fi
   mkdir -p "$LANE_WORK"
   chmod 0700 "$LANE_WORK"
-  step probe-image probe_image || { rm -rf "$LANE_WORK"; steps_summary; return 1; }
-  step image-check image_check || CHECK_FAILED=1
+  step probe-image probe_image
+  passed || { rm -rf "$LANE_WORK"; steps_summary; return 1; }
+  step image-check image_check
+  passed || CHECK_FAILED=1
   HOST_DIFFERS=0
-  step snapshot snapshot || { rm -rf "$LANE_WORK"; steps_summary; return 1; }
+  step snapshot snapshot
+  passed || { rm -rf "$LANE_WORK"; steps_summary; return 1; }
   trap 'teardown' EXIT
   trap 'echo "interrupted: tearing down" >&2; exit 130' INT TERM
-  local started=1
-  start_cluster || started=0
-  if [ $started = 1 ]; then
+  start_cluster
+  if [ $STARTED = 1 ]; then
     local c
     for c in "${LANE_CHECKS[@]}"; do run_check "$c"; done
     if [ "${NETVERDICT_LANE_KEEP:-0}" = 1 ]; then
@@ -187,8 +200,9 @@ all() {
 }
 
 mkdir -p "$LANE_CACHE"
+trap 'echo "real lane: aborted at ${BASH_SOURCE[0]}:$LINENO ($BASH_COMMAND)" >&2' ERR
 case "${1:-all}" in
-  build) build; steps_summary ;;
+  build) build; steps_summary; [ $BUILT = 1 ] ;;
   all) all ;;
   *) echo "usage: $0 [build]" >&2; exit 2 ;;
 esac

@@ -6,14 +6,15 @@ STEP_RESULTS=()
 STEP_SECONDS=()
 STEP_FAILED=0
 
-# step NAME COMMAND...: runs COMMAND, records its result; a failure does not stop the lane here.
+# step NAME COMMAND...: runs COMMAND in a subshell with errexit, prints and records its result
+# in STEP_RC, and always returns 0. Callers test STEP_RC (or `passed`) rather than step's status:
+# bash ignores errexit in everything run inside a condition, subshells included.
 step() {
   local name=$1
   shift
   local start end rc=0
   start=$(date +%s.%N)
   echo "== $name"
-  # A subshell with errexit of its own: `(...) || rc=$?` would disable errexit inside.
   set +e
   (set -e; "$@")
   rc=$?
@@ -31,8 +32,12 @@ step() {
     STEP_FAILED=$((STEP_FAILED + 1))
     echo "FAIL $name (${took} s, exit $rc)"
   fi
-  return $rc
+  STEP_RC=$rc
+  return 0
 }
+
+# Whether the last step passed.
+passed() { [ "$STEP_RC" = 0 ]; }
 
 steps_summary() {
   local i
