@@ -203,6 +203,6 @@ mkdir -p "$LANE_CACHE"
 trap 'echo "real lane: aborted at ${BASH_SOURCE[0]}:$LINENO ($BASH_COMMAND)" >&2' ERR
 case "${1:-all}" in
   build) build; steps_summary; [ $BUILT = 1 ] ;;
-  all) all ;;
+  all) all || exit 1 ;;
   *) echo "usage: $0 [build]" >&2; exit 2 ;;
 esac

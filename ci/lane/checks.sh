@@ -81,6 +81,9 @@ check_service-connects() {
   lane_wait "the Service's endpoint" 30 sh -c "'$LANE_CACHE/bin/kubectl' --kubeconfig '$LANE_WORK/admin.kubeconfig' -n $NS get endpoints server -o jsonpath='{.subsets[0].addresses[0].ip}' | grep -q ."
   endpoints=$(lane_kubectl -n "$NS" get endpoints server -o jsonpath='{.subsets[0].addresses[*].ip}')
   echo "service server: cluster IP $ip, endpoints $endpoints"
+  # kube-proxy programs the Service a moment after its endpoints appear.
+  lane_wait "a connection through the Service" 30 \
+    "$LANE_CACHE/bin/kubectl" --kubeconfig "$LANE_WORK/admin.kubeconfig" -n "$NS" exec client -- nc -z -w 2 -n "$ip" 80
   lane_kubectl -n "$NS" exec client -- nc -vz -w 3 -n "$ip" 80
 }
 
