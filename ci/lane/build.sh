@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The real lane's build: Kubernetes from Debian's `kubernetes` source package, the pause binary,
 # the probe image. Sourced by ci/real-cluster.sh; every output lands in $LANE_CACHE and is built
 # only when missing.
@@ -66,7 +67,7 @@ lane_build_kubernetes() {
   mkdir -p "$tree/.go/src/k8s.io" "$out"
   ln -sfn ../../.. "$tree/.go/src/k8s.io/kubernetes"
   (
-    cd "$tree"
+    cd "$tree" || exit 1
     export GOPATH=$tree/.go GOCACHE=$LANE_CACHE/gocache GOPROXY=off CGO_ENABLED=0 HOME=$LANE_CACHE
     export KUBE_GIT_VERSION=$LANE_K8S_VERSION KUBE_GIT_TREE_STATE=archive KUBE_GIT_COMMIT=
     nice -n 15 make WHAT="${LANE_K8S_COMMANDS[*]/#/cmd/}" >"$LANE_CACHE/build.log" 2>&1 \

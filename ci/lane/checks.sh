@@ -1,7 +1,9 @@
+# shellcheck shell=bash
 # The real lane's checks against the real server. Each is a function `check_NAME` run as a named
 # step; ci/lane/expectations.sh says which ones are known to fail today. Sourced by
 # ci/real-cluster.sh.
 
+# shellcheck disable=SC2034 # read by ci/real-cluster.sh
 LANE_CHECKS=(
   pod-runs kubectl-exec no-default-route service-connects exec-protocol
   sa-token-auth missing-permission-creates-nothing interrupt-leaves-nothing

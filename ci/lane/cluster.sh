@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The real lane's single-node cluster: certificates, etcd, kube-apiserver, controller-manager,
 # scheduler, containerd, kubelet, kube-proxy, the CNI bridge. Every process is started through
 # `lane_start`, which records its PID; `lane_stop_all` stops exactly those. Sourced by
@@ -68,7 +69,7 @@ lane_certs() {
   local pki=$LANE_WORK/pki
   mkdir -p "$pki"
   (
-    cd "$pki"
+    cd "$pki" || exit 1
     openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=netverdict-lane-ca" \
       -keyout ca.key -out ca.crt 2>/dev/null
     cat >apiserver.ext <<EXT

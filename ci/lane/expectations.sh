@@ -1,7 +1,9 @@
+# shellcheck shell=bash
 # What the real lane expects of today's netverdict, in one place. Every check of the lane must
 # pass, except those listed here with the reason they fail today; a listed check that passes is
 # reported (and fails the lane) so that this list stays true. Emptying it makes the whole lane a
 # hard gate.
+# shellcheck disable=SC2034 # read by ci/real-cluster.sh
 declare -A LANE_KNOWN_BROKEN=(
   [interrupt-leaves-nothing]="probe pods ask for the sysctl net.ipv4.ip_unprivileged_port_start, which kubelets before 1.22 forbid (SysctlForbidden): the run ends before it can be interrupted mid-run"
   [library-completes]="probe pods ask for the sysctl net.ipv4.ip_unprivileged_port_start, which kubelets before 1.22 forbid (SysctlForbidden); with it allowed, exec fails next: this v1.20 server offers v4.channel.k8s.io only, netverdict shuts stdin down after the batch request, under v4 kube-rs can only close the whole WebSocket, and every probe ends 'exec in POD failed: the API sent no exit status'"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The real lane's host safety: a snapshot of every kernel tunable, netfilter rule, link, route,
 # address, network namespace, mount, kernel module, cgroup and well-known runtime directory before
 # the lane starts; after teardown, everything that changed is restored and compared again. Any
@@ -59,7 +60,12 @@ safety_rules() {
 }
 
 safety_netns() {
-  ls -1 /run/netns 2>/dev/null | grep -v "^$SAFETY_OTHERS" | LC_ALL=C sort || true
+  local ns
+  for ns in /run/netns/*; do
+    [ -e "$ns" ] || continue
+    ns=${ns#/run/netns/}
+    [[ $ns == "$SAFETY_OTHERS"* ]] || echo "$ns"
+  done | LC_ALL=C sort
 }
 
 safety_mounts() {

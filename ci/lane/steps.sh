@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Named steps: each prints one pass/fail line with its duration, and the summary says where the
 # time went. Sourced by ci/real-cluster.sh.
 

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # OCI images from directories, without a container engine or a registry (GNU tar, umoci, skopeo).
 # Sourced by ci/image.sh and ci/real-cluster.sh. Every timestamp is SOURCE_DATE_EPOCH (default
 # 0) and layers are tarred in a fixed order with numeric owners, so the same inputs give the same
