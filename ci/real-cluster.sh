@@ -6,6 +6,7 @@
 #
 #   ci/real-cluster.sh          build what is missing, start the cluster, run the checks, tear down
 #   ci/real-cluster.sh build    only build (and cache) the binaries and images
+#   ci/real-cluster.sh down     tear down and restore the host after a lane that was killed
 #
 # Every check is a named step with a PASS/FAIL line; ci/lane/expectations.sh lists the checks
 # known to fail on today's netverdict. The lane fails when any other step fails, when a listed
@@ -59,7 +60,8 @@ probe_image() {
   tail -9 "$LANE_RESULTS/image.out"
 }
 
-image_check() { ./ci/image.sh check "$LANE_WORK/image/netverdict.oci.tar"; }
+# The archive holds the binaries, user 65532 and the netverdict entrypoint.
+check_image-archive() { ./ci/image.sh check "$LANE_WORK/image/netverdict.oci.tar"; }
 
 # What the lane needs of the kernel; a missing feature is a failure that says which.
 kernel_features() {
@@ -96,6 +98,9 @@ start_cluster() {
 }
 
 CHECK_FAILED=0
+CHECKS_PASSED=0
+CHECKS_FAILED=0
+CHECKS_KNOWN_BROKEN=0
 # Runs one check: known-broken checks may fail (and must not pass).
 run_check() {
   local name=$1 reason=${LANE_KNOWN_BROKEN[$1]:-}
@@ -104,11 +109,16 @@ run_check() {
     if [ -n "$reason" ]; then
       echo "UNEXPECTED PASS $name: remove it from LANE_KNOWN_BROKEN in ci/lane/expectations.sh"
       CHECK_FAILED=1
+      CHECKS_FAILED=$((CHECKS_FAILED + 1))
+    else
+      CHECKS_PASSED=$((CHECKS_PASSED + 1))
     fi
   elif [ -n "$reason" ]; then
     echo "KNOWN-BROKEN $name: $reason"
+    CHECKS_KNOWN_BROKEN=$((CHECKS_KNOWN_BROKEN + 1))
   else
     CHECK_FAILED=1
+    CHECKS_FAILED=$((CHECKS_FAILED + 1))
   fi
 }
 
@@ -155,15 +165,14 @@ all() {
   step kernel-features kernel_features
   passed || { steps_summary; return 1; }
   if [ -d "$LANE_WORK" ]; then
-    echo "$LANE_WORK exists: a previous lane did not finish; remove it after checking nothing of it runs" >&2
+    echo "$LANE_WORK exists: a previous lane did not finish; \`$0 down\` tears it down and restores the host" >&2
     return 1
   fi
   mkdir -p "$LANE_WORK"
   chmod 0700 "$LANE_WORK"
   step probe-image probe_image
   passed || { rm -rf "$LANE_WORK"; steps_summary; return 1; }
-  step image-check image_check
-  passed || CHECK_FAILED=1
+  run_check image-archive
   HOST_DIFFERS=0
   step snapshot snapshot
   passed || { rm -rf "$LANE_WORK"; steps_summary; return 1; }
@@ -179,6 +188,7 @@ all() {
     fi
   else
     CHECK_FAILED=1
+    CHECKS_FAILED=$((CHECKS_FAILED + 1))
     local log
     for log in "$LANE_WORK"/logs/*.log; do
       [ -f "$log" ] || continue
@@ -190,6 +200,8 @@ all() {
   trap - EXIT INT TERM
   steps_summary
   echo "lane total: $(($(date +%s) - start)) s; results in $LANE_RESULTS"
+  echo "checks known to fail today (skipped as failures, listed in ci/lane/expectations.sh): $CHECKS_KNOWN_BROKEN"
+  echo "real-lane: $CHECKS_PASSED passed, $CHECKS_FAILED failed, $CHECKS_KNOWN_BROKEN skipped"
   [ -f "$LANE_RESULTS/comparison.txt" ] && echo "comparison with --local --cni none: $LANE_RESULTS/comparison.txt"
   if [ $CHECK_FAILED = 0 ] && [ $HOST_DIFFERS = 0 ]; then
     echo "real lane: PASS"
@@ -204,5 +216,11 @@ trap 'echo "real lane: aborted at ${BASH_SOURCE[0]}:$LINENO ($BASH_COMMAND)" >&2
 case "${1:-all}" in
   build) build; steps_summary; [ $BUILT = 1 ] ;;
   all) all || exit 1 ;;
-  *) echo "usage: $0 [build]" >&2; exit 2 ;;
+  down)
+    [ -d "$LANE_WORK" ] && [ -d "$LANE_SNAPSHOT" ] || { echo "no unfinished lane to tear down"; exit 0; }
+    HOST_DIFFERS=0
+    teardown
+    steps_summary
+    [ $HOST_DIFFERS = 0 ] ;;
+  *) echo "usage: $0 [all|build|down]" >&2; exit 2 ;;
 esac
