@@ -5,7 +5,6 @@
 # hard gate.
 # shellcheck disable=SC2034 # read by ci/real-cluster.sh
 declare -A LANE_KNOWN_BROKEN=(
-  [interrupt-leaves-nothing]="probe pods ask for the sysctl net.ipv4.ip_unprivileged_port_start, which kubelets before 1.22 forbid (SysctlForbidden): the run ends before it can be interrupted mid-run"
   [library-completes]="probe pods ask for the sysctl net.ipv4.ip_unprivileged_port_start, which kubelets before 1.22 forbid (SysctlForbidden); with it allowed, exec fails next: this v1.20 server offers v4.channel.k8s.io only, netverdict shuts stdin down after the batch request, under v4 kube-rs can only close the whole WebSocket, and every probe ends 'exec in POD failed: the API sent no exit status'"
   [library-allows-pass]="needs exec on v4-only servers and probe pods without the forbidden sysctl (see library-completes)"
   [library-denies-unenforced]="the lane's network (Debian has no NetworkPolicy enforcer) does not enforce policies; netverdict must detect that and report every deny as 'policy not enforced' (and preflight must say so)"

@@ -44,6 +44,6 @@ steps_summary() {
   local i
   echo "== where the time went"
   for i in "${!STEP_NAMES[@]}"; do
-    printf '  %-28s %-5s %8s s\n' "${STEP_NAMES[$i]}" "${STEP_RESULTS[$i]}" "${STEP_SECONDS[$i]}"
+    printf '  %-42s %-5s %8s s\n' "${STEP_NAMES[$i]}" "${STEP_RESULTS[$i]}" "${STEP_SECONDS[$i]}"
   done
 }
