@@ -143,14 +143,16 @@ check_missing-permission-creates-nothing() {
 # Ctrl-C while the run waits for its pods (kept Pending on a cordoned node) leaves nothing.
 check_interrupt-leaves-nothing() {
   lane_kubectl cordon "$LANE_NODE" >/dev/null
-  lane_netverdict run scenarios/three-tier.yaml --kubeconfig "$LANE_WORK/admin.kubeconfig" \
-    --probe-image "$LANE_PROBE_IMAGE" --pod-timeout 2m -q >"$LANE_RESULTS/interrupt.out" 2>&1 &
+  # Background jobs of a script start with SIGINT ignored: restore it, as a terminal would have it.
+  env --default-signal=INT "$LANE_NETVERDICT" run scenarios/three-tier.yaml --kubeconfig "$LANE_WORK/admin.kubeconfig" \
+    --probe-image "$LANE_PROBE_IMAGE" --pod-timeout 60s -q >"$LANE_RESULTS/interrupt.out" 2>&1 &
   local pid=$! rc=0
   lane_wait "the run's pods" 60 sh -c "'$LANE_CACHE/bin/kubectl' --kubeconfig '$LANE_WORK/admin.kubeconfig' get pods -A -l app.kubernetes.io/managed-by=netverdict -o name | grep -q ."
   kill -INT "$pid"
   wait "$pid" || rc=$?
   lane_kubectl uncordon "$LANE_NODE" >/dev/null
   echo "interrupted run exited $rc: $(head -1 "$LANE_RESULTS/interrupt.out")"
+  grep -qi interrupt "$LANE_RESULTS/interrupt.out"
   lane_wait "the interrupted run's objects to go" 60 sh -c "[ -z \"\$('$LANE_CACHE/bin/kubectl' --kubeconfig '$LANE_WORK/admin.kubeconfig' get pods,services,networkpolicies -A -l app.kubernetes.io/managed-by=netverdict -o name)\" ]"
 }
 
