@@ -4,6 +4,9 @@
 #
 #   docker build -t netverdict .
 #   docker run --rm -v ~/.kube:/home/nonroot/.kube:ro netverdict run /scenarios
+#
+# Without Docker, ci/image.sh builds the same contents (the same packages, user and entrypoint)
+# from Debian packages alone, reproducibly, as OCI and docker archives.
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .

@@ -1,0 +1,222 @@
+# shellcheck shell=bash
+# The real lane's checks against the real server. Each is a function `check_NAME` run as a named
+# step; ci/lane/expectations.sh says which ones are known to fail today. Sourced by
+# ci/real-cluster.sh.
+
+# shellcheck disable=SC2034 # read by ci/real-cluster.sh
+LANE_CHECKS=(
+  pod-runs kubectl-exec no-default-route service-connects exec-protocol
+  sa-token-auth missing-permission-creates-nothing interrupt-leaves-nothing
+  library-completes library-allows-pass library-denies-unenforced local-cni-none
+  library-matches-local endport-setup-error back-to-back-runs cleanup-all
+)
+
+NS=lane-checks
+
+lane_pod_yaml() {
+  local name=$1 label=$2
+  shift 2
+  cat <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: $name, namespace: $NS, labels: {app: $label}}
+spec:
+  automountServiceAccountToken: false
+  terminationGracePeriodSeconds: 1
+  securityContext: {runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532}
+  containers:
+  - name: main
+    image: $LANE_PROBE_IMAGE
+    imagePullPolicy: Never
+    args: [$*]
+    readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}
+YAML
+}
+
+check_pod-runs() {
+  lane_kubectl create namespace "$NS" >/dev/null
+  {
+    lane_pod_yaml server server serve, --tcp, "'8080'"
+    echo ---
+    lane_pod_yaml client client serve, --tcp, "'8080'"
+    echo ---
+    cat <<YAML
+apiVersion: v1
+kind: Service
+metadata: {name: server, namespace: $NS}
+spec:
+  selector: {app: server}
+  ports: [{port: 80, targetPort: 8080}]
+YAML
+  } | lane_kubectl apply -f - >/dev/null
+  lane_kubectl -n "$NS" wait --for=condition=Ready pod/server pod/client --timeout=120s
+}
+
+check_kubectl-exec() {
+  local out
+  out=$(lane_kubectl -n "$NS" exec client -- netverdict --version)
+  echo "exec: $out"
+  [ -n "$out" ]
+}
+
+# Inside a pod: routes for the pod and Service ranges only.
+check_no-default-route() {
+  local pid routes
+  pid=$(lane_ctr tasks ls | awk 'NR>1 && $3=="RUNNING" {print $2; exit}')
+  routes=$(nsenter --net="/proc/$pid/ns/net" ip route)
+  echo "ip route in a pod:"
+  echo "$routes" | sed 's/^/  /'
+  if echo "$routes" | grep -q '^default'; then echo "a pod has a default route"; return 1; fi
+  [ "$(echo "$routes" | awk '{print $1}' | sort | tr '\n' ' ')" = "$LANE_POD_CIDR $LANE_SERVICE_CIDR " ]
+  # The same seen by the pod's own process (the image has no ip tool): no 0.0.0.0 destination.
+  local table
+  table=$(lane_kubectl -n "$NS" exec client -- cat /proc/net/route)
+  if echo "$table" | awk 'NR > 1 {print $2}' | grep -qx 00000000; then
+    echo "the pod's /proc/net/route has a default route"
+    return 1
+  fi
+}
+
+check_service-connects() {
+  local ip endpoints
+  ip=$(lane_kubectl -n "$NS" get service server -o jsonpath='{.spec.clusterIP}')
+  lane_wait "the Service's endpoint" 30 sh -c "'$LANE_CACHE/bin/kubectl' --kubeconfig '$LANE_WORK/admin.kubeconfig' -n $NS get endpoints server -o jsonpath='{.subsets[0].addresses[0].ip}' | grep -q ."
+  endpoints=$(lane_kubectl -n "$NS" get endpoints server -o jsonpath='{.subsets[0].addresses[*].ip}')
+  echo "service server: cluster IP $ip, endpoints $endpoints"
+  # kube-proxy programs the Service a moment after its endpoints appear.
+  lane_wait "a connection through the Service" 30 \
+    "$LANE_CACHE/bin/kubectl" --kubeconfig "$LANE_WORK/admin.kubeconfig" -n "$NS" exec client -- nc -z -w 2 -n "$ip" 80
+  lane_kubectl -n "$NS" exec client -- nc -vz -w 3 -n "$ip" 80
+}
+
+# Which exec subprotocol the server picks when offered v5 and v4.
+check_exec-protocol() {
+  local token answer
+  token=$(awk -F, '$2=="admin" {print $1}' "$LANE_WORK/pki/tokens.csv")
+  answer=$(curl -s --http1.1 --max-time 5 -o /dev/null -D - --cacert "$LANE_WORK/pki/ca.crt" \
+    -H "Authorization: Bearer $token" -H "Connection: Upgrade" -H "Upgrade: websocket" \
+    -H "Sec-WebSocket-Version: 13" -H "Sec-WebSocket-Key: bmV0dmVyZGljdGxhbmUxMg==" \
+    -H "Sec-WebSocket-Protocol: v5.channel.k8s.io, v4.channel.k8s.io" \
+    "https://$LANE_NODE_IP:$LANE_API_PORT/api/v1/namespaces/$NS/pods/client/exec?command=true&stdout=1" || true)
+  local chosen
+  chosen=$(echo "$answer" | tr -d '\r' | awk -F': ' 'tolower($1)=="sec-websocket-protocol" {print $2}')
+  echo "offered v5.channel.k8s.io and v4.channel.k8s.io; the server chose: ${chosen:-nothing}"
+  [ "$chosen" = v4.channel.k8s.io ]
+}
+
+check_sa-token-auth() {
+  lane_kubectl -n "$NS" create serviceaccount limited >/dev/null
+  lane_wait "the ServiceAccount's token" 30 sh -c "'$LANE_CACHE/bin/kubectl' --kubeconfig '$LANE_WORK/admin.kubeconfig' -n $NS get serviceaccount limited -o jsonpath='{.secrets[0].name}' | grep -q ."
+  lane_sa_kubeconfig limited "$LANE_WORK/limited.kubeconfig"
+  local whoami
+  whoami=$("$LANE_CACHE/bin/kubectl" --kubeconfig "$LANE_WORK/limited.kubeconfig" auth can-i list pods -n "$NS" 2>&1 || true)
+  echo "limited ServiceAccount may list pods: $whoami"
+  [ "$whoami" = no ]
+}
+
+lane_sa_kubeconfig() {
+  local sa=$1 file=$2 secret token
+  secret=$(lane_kubectl -n "$NS" get serviceaccount "$sa" -o jsonpath='{.secrets[0].name}')
+  token=$(lane_kubectl -n "$NS" get secret "$secret" -o jsonpath='{.data.token}' | base64 -d)
+  lane_kubeconfig "$file" "system:serviceaccount:$NS:$sa" "$token"
+  chmod 0600 "$file"
+}
+
+lane_netverdict() { "$LANE_NETVERDICT" "$@"; }
+
+# Objects any run of netverdict left in the cluster (namespaces that are going away excepted).
+lane_leftovers() {
+  lane_kubectl get pods,services,networkpolicies --all-namespaces -l app.kubernetes.io/managed-by=netverdict -o name
+  lane_kubectl get namespaces -l app.kubernetes.io/managed-by=netverdict \
+    -o jsonpath='{range .items[?(@.status.phase=="Active")]}{.metadata.name}{"\n"}{end}'
+}
+
+# A ServiceAccount without any permission: netverdict stops before creating anything.
+check_missing-permission-creates-nothing() {
+  local rc=0
+  lane_netverdict run scenarios/allow-from-pod.yaml --kubeconfig "$LANE_WORK/limited.kubeconfig" \
+    --probe-image "$LANE_PROBE_IMAGE" -q >"$LANE_RESULTS/limited.out" 2>&1 || rc=$?
+  echo "exit $rc: $(head -c 300 "$LANE_RESULTS/limited.out")"
+  [ $rc != 0 ] && [ -z "$(lane_leftovers)" ]
+}
+
+# Ctrl-C while the run waits for its pods (kept Pending on a cordoned node) leaves nothing.
+check_interrupt-leaves-nothing() {
+  lane_kubectl cordon "$LANE_NODE" >/dev/null
+  # Background jobs of a script start with SIGINT ignored: restore it, as a terminal would have it.
+  env --default-signal=INT "$LANE_NETVERDICT" run scenarios/three-tier.yaml --kubeconfig "$LANE_WORK/admin.kubeconfig" \
+    --probe-image "$LANE_PROBE_IMAGE" --pod-timeout 60s -q >"$LANE_RESULTS/interrupt.out" 2>&1 &
+  local pid=$! rc=0
+  lane_wait "the run's pods" 60 sh -c "'$LANE_CACHE/bin/kubectl' --kubeconfig '$LANE_WORK/admin.kubeconfig' get pods -A -l app.kubernetes.io/managed-by=netverdict -o name | grep -q ."
+  kill -INT "$pid"
+  wait "$pid" || rc=$?
+  lane_kubectl uncordon "$LANE_NODE" >/dev/null
+  echo "interrupted run exited $rc: $(head -1 "$LANE_RESULTS/interrupt.out")"
+  grep -qi interrupt "$LANE_RESULTS/interrupt.out"
+  lane_wait "the interrupted run's objects to go" 60 sh -c "[ -z \"\$('$LANE_CACHE/bin/kubectl' --kubeconfig '$LANE_WORK/admin.kubeconfig' get pods,services,networkpolicies -A -l app.kubernetes.io/managed-by=netverdict -o name)\" ]"
+}
+
+check_library-completes() {
+  local rc=0
+  lane_netverdict run scenarios/ --kubeconfig "$LANE_WORK/admin.kubeconfig" \
+    --probe-image "$LANE_PROBE_IMAGE" --pod-timeout 2m --json "$LANE_RESULTS/real.json" \
+    --junit "$LANE_RESULTS/real.xml" >"$LANE_RESULTS/real.out" 2>&1 || rc=$?
+  echo "netverdict run exited $rc (0 or 1 = every probe judged); last lines:"
+  tail -5 "$LANE_RESULTS/real.out" | sed 's/^/  /'
+  [ $rc = 0 ] || [ $rc = 1 ]
+}
+
+# lane_probes FILE FILTER: count of probes matching a jq filter.
+lane_probes() { jq "[.scenarios[].probes[] | select($2)] | length" "$1" 2>/dev/null || echo -1; }
+
+check_library-allows-pass() {
+  local all bad
+  all=$(lane_probes "$LANE_RESULTS/real.json" '.expect == "allow"')
+  bad=$(lane_probes "$LANE_RESULTS/real.json" '.expect == "allow" and .status != "pass"')
+  echo "allow probes: $all, not passing: $bad"
+  [ "$all" -gt 0 ] && [ "$bad" = 0 ]
+}
+
+check_library-denies-unenforced() {
+  local all bad
+  all=$(lane_probes "$LANE_RESULTS/real.json" '.expect == "deny"')
+  bad=$(lane_probes "$LANE_RESULTS/real.json" '.expect == "deny" and (.status != "fail" or ((.message // "") | test("not enforced") | not))')
+  echo "deny probes: $all, not reported as a failure of an unenforced policy: $bad"
+  [ "$all" -gt 0 ] && [ "$bad" = 0 ]
+}
+
+check_local-cni-none() {
+  local rc=0
+  lane_netverdict run scenarios/ --local --cni none --json "$LANE_RESULTS/local.json" \
+    --junit "$LANE_RESULTS/local.xml" >"$LANE_RESULTS/local.out" 2>&1 || rc=$?
+  echo "netverdict run --local --cni none exited $rc (1 expected: denies are not enforced)"
+  [ $rc = 1 ]
+}
+
+check_library-matches-local() {
+  python3 ci/lane/compare.py "$LANE_RESULTS/real.json" "$LANE_RESULTS/local.json" \
+    | tee "$LANE_RESULTS/comparison.txt"
+}
+
+check_endport-setup-error() {
+  local rc=0
+  lane_netverdict run scenarios/port-range.yaml --kubeconfig "$LANE_WORK/admin.kubeconfig" \
+    --probe-image "$LANE_PROBE_IMAGE" --pod-timeout 2m >"$LANE_RESULTS/endport.out" 2>&1 || rc=$?
+  echo "exit $rc: $(grep -m1 -i endport "$LANE_RESULTS/endport.out" || echo 'no mention of endPort')"
+  [ $rc = 3 ] && grep -qi endport "$LANE_RESULTS/endport.out"
+}
+
+check_back-to-back-runs() {
+  local first=0 second=0
+  lane_netverdict run scenarios/allow-from-pod.yaml --kubeconfig "$LANE_WORK/admin.kubeconfig" \
+    --probe-image "$LANE_PROBE_IMAGE" -q >"$LANE_RESULTS/first.out" 2>&1 || first=$?
+  lane_netverdict run scenarios/allow-from-pod.yaml --kubeconfig "$LANE_WORK/admin.kubeconfig" \
+    --probe-image "$LANE_PROBE_IMAGE" -q >"$LANE_RESULTS/second.out" 2>&1 || second=$?
+  echo "first run exited $first, second $second; second: $(tail -2 "$LANE_RESULTS/second.out" | tr '\n' ' ' | cut -c1-300)"
+  [ $first = 1 ] && [ $second = 1 ]
+}
+
+check_cleanup-all() {
+  lane_netverdict cleanup --all --kubeconfig "$LANE_WORK/admin.kubeconfig"
+  lane_wait "no netverdict objects" 90 sh -c "[ -z \"\$('$LANE_CACHE/bin/kubectl' --kubeconfig '$LANE_WORK/admin.kubeconfig' get pods,services,networkpolicies,namespaces -A -l app.kubernetes.io/managed-by=netverdict -o name)\" ]"
+}
