@@ -255,7 +255,7 @@ fn an_interrupted_run_removes_everything_it_created() {
         .unwrap();
     let selector = "netverdict.io/run=interrupted";
     let kubectl = |args: &[&str]| {
-        let out = Command::new("kubectl")
+        let out = util::kubectl::command()
             .env("KUBECONFIG", &kubeconfig)
             .args(args)
             .output()
@@ -351,7 +351,7 @@ fn cleanup_removes_what_a_kept_run_left_and_nothing_of_other_runs() {
     let _down = LocalDown(name.clone());
     let kubeconfig = format!("/run/netverdict/{name}/kubeconfig");
     let kubectl = |args: &[&str]| {
-        let out = Command::new("kubectl")
+        let out = util::kubectl::command()
             .env("KUBECONFIG", &kubeconfig)
             .args(args)
             .output()

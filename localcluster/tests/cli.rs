@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -25,7 +24,7 @@ fn up_options(name: &str, kubeconfig: Option<std::path::PathBuf>) -> UpOptions {
 }
 
 fn kubectl_ok(kubeconfig: &std::path::Path, args: &[&str]) -> String {
-    let out = Command::new("/usr/bin/kubectl")
+    let out = kubectl::command()
         .arg("--kubeconfig")
         .arg(kubeconfig)
         .args(args)

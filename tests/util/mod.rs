@@ -6,6 +6,8 @@
     reason = "Each test binary uses a different part of the harness."
 )]
 
+pub mod kubectl;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -4,6 +4,9 @@
 // Each test binary uses a different subset of these helpers, so `expect` would fail in some.
 #![allow(dead_code)]
 
+#[path = "../../../tests/util/kubectl.rs"]
+pub mod kubectl;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
