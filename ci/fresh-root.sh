@@ -131,7 +131,7 @@ inside() {
   mount --rbind /dev "$root/dev"
   mount -t tmpfs -o mode=0755 tmpfs "$root/run"
   copy_toolchain "$root"
-  install -m 0644 /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
+  install -D -m 0644 /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
   cat /etc/resolv.conf >"$root/etc/resolv.conf.new"
   mv "$root/etc/resolv.conf.new" "$root/etc/resolv.conf"
   git clone -q --no-hardlinks --no-checkout "$repo" "$root/root/netverdict"
