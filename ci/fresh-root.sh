@@ -9,8 +9,8 @@
 # apt uses), made once and cached in $NETVERDICT_FRESH_ROOT_CACHE (default
 # /var/cache/netverdict/fresh-root-v1; a new layout gets a new version). Each run gets an overlay
 # of it of its own, into which go only: rustup's active toolchain (~/.rustup without its HTML
-# docs, ~/.cargo/bin), the machine's CA bundle and resolv.conf (so the package registries are
-# reachable), and a clone of this repository's committed HEAD at /root/netverdict (git is needed
+# docs, ~/.cargo/bin), the machine's CA bundle (also as local certificates, which Debian's
+# ca-certificates keeps) and resolv.conf (so the package registries are reachable), and a clone of this repository's committed HEAD at /root/netverdict (git is needed
 # here, not inside).
 #
 # The run has mount and PID namespaces of its own: the overlay, /proc, /sys and /dev bound in and
@@ -123,7 +123,7 @@ run_command() {
 
 # The run itself, as PID 1 of its own PID namespace in a private mount namespace.
 inside() {
-  local root=$run/root head
+  local root=$run/root head started=$SECONDS
   head=$(cat "$run/head")
   mount -t overlay overlay -o "lowerdir=$base,upperdir=$run/upper,workdir=$run/work" "$root"
   mount -t proc proc "$root/proc"
@@ -132,70 +132,87 @@ inside() {
   mount -t tmpfs -o mode=0755 tmpfs "$root/run"
   copy_toolchain "$root"
   install -D -m 0644 /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
+  # The same certificates as local ones, so that installing ca-certificates inside (which
+  # rewrites the bundle from its own set and the local ones) keeps every one the machine trusts.
+  local local_certs=$root/usr/local/share/ca-certificates/machine
+  mkdir -p "$local_certs"
+  awk -v dir="$local_certs" '
+    /-----BEGIN CERTIFICATE-----/ { file = sprintf("%s/%03d.crt", dir, ++n) }
+    file != "" { print > file }
+    /-----END CERTIFICATE-----/ { close(file); file = "" }' /etc/ssl/certs/ca-certificates.crt
   cat /etc/resolv.conf >"$root/etc/resolv.conf.new"
   mv "$root/etc/resolv.conf.new" "$root/etc/resolv.conf"
   git clone -q --no-hardlinks --no-checkout "$repo" "$root/root/netverdict"
   git -C "$root/root/netverdict" checkout -q --detach "$head"
+  echo "setup 0 $((SECONDS - started))" >>"$run/results"
   local command
   for command in "${commands[@]}"; do
     run_command "$root" "$command"
   done
 }
 
+# Checks, prepares, runs in the namespaces, reports, and removes the run's files.
+main() {
+
+  [ "$(id -u)" = 0 ] || { echo "ci/fresh-root.sh needs root" >&2; exit 2; }
+  if [ -n "${NETVERDICT_IN_FRESH_ROOT:-}" ]; then
+    echo "ci/fresh-root.sh does not nest (NETVERDICT_IN_FRESH_ROOT is set)" >&2
+    exit 2
+  fi
+  ensure_packages git util-linux
+  mkdir -p "$logs" "$cache/runs"
+  [ -z "$(git status --porcelain --untracked-files=no)" ] ||
+    echo "fresh root: uncommitted changes are not part of the check (it clones HEAD)" >&2
+  remove_dead_runs
+  started=$SECONDS
+  ensure_base
+  prepared=$((SECONDS - started))
+
+  run=$(mktemp -d "$cache/runs/run.XXXXXX")
+  child=""
+  cleanup() {
+    if [ -n "$child" ] && kill -0 "$child" 2>/dev/null; then
+      kill -TERM "$child" 2>/dev/null || true
+      wait "$child" 2>/dev/null || true
+    fi
+    rm -rf "$run"
+  }
+  trap cleanup EXIT
+  trap 'exit 130' INT TERM
+  echo $$ >"$run/pid"
+  git rev-parse HEAD >"$run/head"
+  mkdir "$run/upper" "$run/work" "$run/root"
+  : >"$run/results"
+
+  # --kill-child: if this script dies, the namespace's first process gets SIGKILL, and with it
+  # every process inside.
+  unshare --mount --propagation private --pid --fork --kill-child -- "$repo/ci/fresh-root.sh" --inside "$run" &
+  child=$!
+  wait "$child" || { echo "fresh root: the run failed before its commands ended" >&2; }
+  child=""
+
+  local setup
+  setup=$(awk '$1 == "setup" { print $3 }' "$run/results")
+  echo "fresh root ($suite minbase, $(git rev-parse --short HEAD)): base root ready in ${prepared} s, toolchain and clone in ${setup:-?} s"
+  failed=0
+  for command in "${commands[@]}"; do
+    read -r _ code seconds < <(grep "^$command " "$run/results" || echo "$command none 0")
+    log=$logs/$(basename "$command" .sh).log
+    if [ "$code" = 0 ]; then
+      echo "fresh root: $command passed in ${seconds} s"
+    else
+      failed=1
+      echo "fresh root: $command FAILED (exit $code) after ${seconds} s; last lines of $log:"
+      tail -n 40 "$log" 2>/dev/null | sed 's/^/    /'
+    fi
+  done
+  exit "$failed"
+}
+
+# The whole file is read before anything runs (functions), so editing it meanwhile is safe.
 if [ "${1:-}" = --inside ]; then
   run=$2
   inside
-  exit 0
+else
+  main "$@"
 fi
-
-[ "$(id -u)" = 0 ] || { echo "ci/fresh-root.sh needs root" >&2; exit 2; }
-if [ -n "${NETVERDICT_IN_FRESH_ROOT:-}" ]; then
-  echo "ci/fresh-root.sh does not nest (NETVERDICT_IN_FRESH_ROOT is set)" >&2
-  exit 2
-fi
-ensure_packages git util-linux
-mkdir -p "$logs" "$cache/runs"
-[ -z "$(git status --porcelain --untracked-files=no)" ] ||
-  echo "fresh root: uncommitted changes are not part of the check (it clones HEAD)" >&2
-remove_dead_runs
-started=$SECONDS
-ensure_base
-prepared=$((SECONDS - started))
-
-run=$(mktemp -d "$cache/runs/run.XXXXXX")
-child=""
-cleanup() {
-  if [ -n "$child" ] && kill -0 "$child" 2>/dev/null; then
-    kill -TERM "$child" 2>/dev/null || true
-    wait "$child" 2>/dev/null || true
-  fi
-  rm -rf "$run"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-echo $$ >"$run/pid"
-git rev-parse HEAD >"$run/head"
-mkdir "$run/upper" "$run/work" "$run/root"
-: >"$run/results"
-
-# --kill-child: if this script dies, the namespace's first process gets SIGKILL, and with it
-# every process inside.
-unshare --mount --propagation private --pid --fork --kill-child -- "$repo/ci/fresh-root.sh" --inside "$run" &
-child=$!
-wait "$child" || { echo "fresh root: the run failed before its commands ended" >&2; }
-child=""
-
-echo "fresh root ($suite minbase, $(git rev-parse --short HEAD)): base ready in ${prepared} s"
-failed=0
-for command in "${commands[@]}"; do
-  read -r _ code seconds < <(grep "^$command " "$run/results" || echo "$command none 0")
-  log=$logs/$(basename "$command" .sh).log
-  if [ "$code" = 0 ]; then
-    echo "fresh root: $command passed in ${seconds} s"
-  else
-    failed=1
-    echo "fresh root: $command FAILED (exit $code) after ${seconds} s; last lines of $log:"
-    tail -n 40 "$log" 2>/dev/null | sed 's/^/    /'
-  fi
-done
-exit "$failed"
