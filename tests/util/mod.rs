@@ -65,7 +65,12 @@ pub struct Output {
 
 impl TestCommand {
     pub fn new(dir: &Path) -> Self {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_netverdict"));
+        Self::of(Path::new(env!("CARGO_BIN_EXE_netverdict")), dir)
+    }
+
+    /// A command running `program` (a copy of the `netverdict` binary) in `dir`.
+    pub fn of(program: &Path, dir: &Path) -> Self {
+        let mut cmd = Command::new(program);
         cmd.current_dir(dir)
             .env("NO_COLOR", "1")
             .env_remove("RUST_LOG");
