@@ -20,7 +20,9 @@ pinned() {
   [[ $out == "Client Version: v$version"$'\n'* ]]
 }
 if ! pinned; then
-  ensure_packages python3 python3-venv
+  ensure_packages python3 python3-venv ca-certificates
+  # pip trusts the machine's certificate authorities, as apt, curl and cargo do.
+  export PIP_CERT=${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}
   echo "installing kubectl $version into $venv" >&2
   rm -rf "$venv"
   /usr/bin/python3 -m venv "$venv"
