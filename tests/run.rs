@@ -236,7 +236,7 @@ fn an_interrupted_run_removes_everything_it_created() {
         "stuck.yaml",
         "apiVersion: netverdict.io/v1alpha1\nkind: Scenario\nmetadata: {name: stuck}\nspec:\n  namespaces: [{name: stuck}]\n  pods:\n    - {name: a, namespace: stuck, labels: {app: a}, ports: [{port: 80}]}\n    - {name: b, namespace: stuck, labels: {app: b}}\n  policies:\n    - {apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: deny, namespace: stuck}, spec: {podSelector: {}, policyTypes: [Ingress]}}\n  services:\n    - {name: a, namespace: stuck, selector: {app: a}, ports: [{port: 80}]}\n  probes:\n    - {from: stuck/b, to: stuck/a, port: 80, expect: allow}\n",
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_netverdict"))
+    let child = Command::new(env!("CARGO_BIN_EXE_netverdict"))
         .current_dir(dir.path())
         .args([
             "run",
@@ -253,6 +253,7 @@ fn an_interrupted_run_removes_everything_it_created() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut child = util::KillOnDrop(child);
     let selector = "netverdict.io/run=interrupted";
     let kubectl = |args: &[&str]| {
         let out = util::kubectl::command()
