@@ -171,8 +171,10 @@ main() {
   run=$(mktemp -d "$cache/runs/run.XXXXXX")
   child=""
   cleanup() {
+    # unshare ignores SIGTERM while it waits; SIGKILL ends it and, through --kill-child, the
+    # namespace's first process, whose end ends every process inside.
     if [ -n "$child" ] && kill -0 "$child" 2>/dev/null; then
-      kill -TERM "$child" 2>/dev/null || true
+      kill -KILL "$child" 2>/dev/null || true
       wait "$child" 2>/dev/null || true
     fi
     rm -rf "$run"
