@@ -62,8 +62,7 @@ fn deliberately_failing_background_instance() {
 
 #[test]
 fn failing_cluster_tests_leave_nothing_behind() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: needs root");
+    if !running_as_root() {
         return;
     }
     for (test, tag) in [

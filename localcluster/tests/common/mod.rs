@@ -33,6 +33,15 @@ pub fn config(tag: &str) -> LocalClusterConfig {
     c
 }
 
+/// Whether the test can run: local clusters need root. Says why it is skipped when not.
+pub fn running_as_root() -> bool {
+    let root = nix::unistd::geteuid().is_root();
+    if !root {
+        eprintln!("skipped: needs root");
+    }
+    root
+}
+
 /// Options of `up` for a background instance of one node, run by this crate's binary.
 pub fn up_options(name: &str, kubeconfig: Option<std::path::PathBuf>) -> UpOptions {
     UpOptions {
