@@ -153,7 +153,6 @@ inside() {
 
 # Checks, prepares, runs in the namespaces, reports, and removes the run's files.
 main() {
-
   [ "$(id -u)" = 0 ] || { echo "ci/fresh-root.sh needs root" >&2; exit 2; }
   if [ -n "${NETVERDICT_IN_FRESH_ROOT:-}" ]; then
     echo "ci/fresh-root.sh does not nest (NETVERDICT_IN_FRESH_ROOT is set)" >&2
