@@ -160,6 +160,9 @@ main() {
   fi
   ensure_packages git util-linux
   mkdir -p "$logs" "$cache/runs"
+  # One run per checkout at a time: they share the logs.
+  exec 8>"$logs/.lock"
+  flock -n 8 || { echo "another ci/fresh-root.sh of this checkout is running" >&2; exit 2; }
   [ -z "$(git status --porcelain --untracked-files=no)" ] ||
     echo "fresh root: uncommitted changes are not part of the check (it clones HEAD)" >&2
   remove_dead_runs
@@ -187,7 +190,7 @@ main() {
 
   # --kill-child: if this script dies, the namespace's first process gets SIGKILL, and with it
   # every process inside.
-  unshare --mount --propagation private --pid --fork --kill-child -- "$repo/ci/fresh-root.sh" --inside "$run" &
+  unshare --mount --propagation private --pid --fork --kill-child -- "$repo/ci/fresh-root.sh" --inside "$run" 8>&- &
   child=$!
   wait "$child" || { echo "fresh root: the run failed before its commands ended" >&2; }
   child=""
@@ -210,10 +213,12 @@ main() {
   exit "$failed"
 }
 
-# The whole file is read before anything runs (functions), so editing it meanwhile is safe.
+# Everything is in functions, read before anything runs, and each branch exits: editing the file
+# while it runs changes nothing of a run.
 if [ "${1:-}" = --inside ]; then
   run=$2
   inside
-else
-  main "$@"
+  exit 0
 fi
+main "$@"
+exit
