@@ -197,7 +197,7 @@ main() {
 
   local setup
   setup=$(awk '$1 == "setup" { print $3 }' "$run/results")
-  echo "fresh root ($suite minbase, $(git rev-parse --short HEAD)): base root ready in ${prepared} s, toolchain and clone in ${setup:-?} s"
+  echo "fresh root ($suite minbase, $(cut -c1-7 "$run/head")): base root ready in ${prepared} s, toolchain and clone in ${setup:-?} s"
   failed=0
   for command in "${commands[@]}"; do
     read -r _ code seconds < <(grep "^$command " "$run/results" || echo "$command none 0")
