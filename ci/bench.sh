@@ -14,7 +14,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./ci/install-deps.sh
-command -v /usr/bin/time >/dev/null || { apt-get install -y -qq time >/dev/null; }
+. ci/apt.sh
+ensure_packages time python3
+NETVERDICT_KUBECTL=$(./ci/kubectl.sh)
+export NETVERDICT_KUBECTL
+kubectl() { "$NETVERDICT_KUBECTL" "$@"; }
 cargo build --release --locked --bin netverdict >/dev/null
 bin=$PWD/target/release/netverdict
 work=$(mktemp -d)
@@ -77,7 +81,7 @@ matrix() {
   done <"$work/ips" >"$work/pairs"
   local start end
   start=$(date +%s.%N)
-  xargs -P 3 -L 1 sh -c 'kubectl exec -n bench "$0" -- nc -vz -w 1 -n "$1" 80 >/dev/null 2>&1 || true' <"$work/pairs"
+  xargs -P 3 -L 1 sh -c '"$NETVERDICT_KUBECTL" exec -n bench "$0" -- nc -vz -w 1 -n "$1" 80 >/dev/null 2>&1 || true' <"$work/pairs"
   end=$(date +%s.%N)
   local baseline
   baseline=$(python3 -c "print(round(($end - $start) * 1000))")

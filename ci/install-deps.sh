@@ -1,21 +1,20 @@
 #!/usr/bin/env bash
-# Installs what netverdict's build, tests and local cluster need on a Debian machine, idempotently.
-# Needs root (apt-get). Safe to run again: it installs only what is missing.
+# Installs what netverdict's build, tests and local cluster need on a Debian machine, idempotently
+# (only what is missing). Needs root (apt-get) and a Rust toolchain (rustup) on PATH.
+#
+#   gcc, libc6-dev                     the C compiler and libc headers: ring's build and the link
+#   curl, netcat-openbsd, bind9-dnsutils  the probe tools pods run (curl, nc, nslookup)
+#   nftables, iproute2                 the local cluster's fabric (nft, ip)
+#   procps                             ps, kill, used by tests
+#   ca-certificates                    TLS roots for the package registries
+#   libxml2-utils                      xmllint, which checks the JUnit report against its schema
 set -euo pipefail
-
-packages=(curl netcat-openbsd bind9-dnsutils nftables iproute2 procps ca-certificates libxml2-utils)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "installing: ${missing[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+cd "$(dirname "$0")/.."
+. ci/apt.sh
 
 if ! command -v cargo >/dev/null 2>&1; then
-  echo "cargo is not installed: install a Rust toolchain (rustup) first" >&2
+  echo "cargo is not on PATH: install a Rust toolchain with rustup first (https://rustup.rs)" >&2
   exit 1
 fi
+ensure_packages gcc libc6-dev curl netcat-openbsd bind9-dnsutils nftables iproute2 procps \
+  ca-certificates libxml2-utils

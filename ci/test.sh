@@ -1,16 +1,34 @@
 #!/usr/bin/env bash
 # Runs netverdict's whole test suite: unit, property, snapshot and local-cluster tests, then the
-# real Kubernetes lane (ci/real-cluster.sh; NETVERDICT_LANE=0 skips it, saying so).
+# real Kubernetes lane (ci/real-cluster.sh) and the fresh-machine check (ci/fresh-root.sh: the
+# README's two commands in a fresh debootstrap root).
 # Run as root on Debian (the local-cluster tests create network namespaces and nftables tables).
+#
+# Tests run the pinned kubectl that ci/kubectl.sh installs, named by NETVERDICT_KUBECTL.
+# NETVERDICT_LANE=0 skips the lane and NETVERDICT_FRESH_ROOT=0 the fresh-machine check, saying so. Inside the fresh root
+# NETVERDICT_IN_FRESH_ROOT=1 is set, which skips every check that cannot nest: the fresh-machine
+# check itself and the real-Kubernetes lane.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./ci/install-deps.sh
+NETVERDICT_KUBECTL=$(./ci/kubectl.sh)
+export NETVERDICT_KUBECTL
 cargo build --workspace --all-targets --locked
 cargo test --workspace --locked --no-fail-fast -- --test-threads="${NETVERDICT_TEST_THREADS:-4}"
 
-if [ "${NETVERDICT_LANE:-1}" = 0 ]; then
-  echo "real Kubernetes lane skipped: NETVERDICT_LANE=0"
+if [ -n "${NETVERDICT_IN_FRESH_ROOT:-}" ]; then
+  echo "real Kubernetes lane: skipped (this run is inside a fresh root)"
+elif [ "${NETVERDICT_LANE:-1}" = 0 ]; then
+  echo "real Kubernetes lane: skipped (NETVERDICT_LANE=0)"
 else
   ./ci/real-cluster.sh
+fi
+
+if [ -n "${NETVERDICT_IN_FRESH_ROOT:-}" ]; then
+  echo "fresh root: skipped (this run is inside one)"
+elif [ "${NETVERDICT_FRESH_ROOT:-1}" = 0 ]; then
+  echo "fresh root: skipped (NETVERDICT_FRESH_ROOT=0)"
+else
+  ./ci/fresh-root.sh
 fi

@@ -236,7 +236,7 @@ fn an_interrupted_run_removes_everything_it_created() {
         "stuck.yaml",
         "apiVersion: netverdict.io/v1alpha1\nkind: Scenario\nmetadata: {name: stuck}\nspec:\n  namespaces: [{name: stuck}]\n  pods:\n    - {name: a, namespace: stuck, labels: {app: a}, ports: [{port: 80}]}\n    - {name: b, namespace: stuck, labels: {app: b}}\n  policies:\n    - {apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: deny, namespace: stuck}, spec: {podSelector: {}, policyTypes: [Ingress]}}\n  services:\n    - {name: a, namespace: stuck, selector: {app: a}, ports: [{port: 80}]}\n  probes:\n    - {from: stuck/b, to: stuck/a, port: 80, expect: allow}\n",
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_netverdict"))
+    let child = Command::new(env!("CARGO_BIN_EXE_netverdict"))
         .current_dir(dir.path())
         .args([
             "run",
@@ -253,9 +253,10 @@ fn an_interrupted_run_removes_everything_it_created() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut child = util::KillOnDrop(child);
     let selector = "netverdict.io/run=interrupted";
     let kubectl = |args: &[&str]| {
-        let out = Command::new("kubectl")
+        let out = util::kubectl::command()
             .env("KUBECONFIG", &kubeconfig)
             .args(args)
             .output()
@@ -351,7 +352,7 @@ fn cleanup_removes_what_a_kept_run_left_and_nothing_of_other_runs() {
     let _down = LocalDown(name.clone());
     let kubeconfig = format!("/run/netverdict/{name}/kubeconfig");
     let kubectl = |args: &[&str]| {
-        let out = Command::new("kubectl")
+        let out = util::kubectl::command()
             .env("KUBECONFIG", &kubeconfig)
             .args(args)
             .output()
@@ -418,4 +419,47 @@ fn cleanup_removes_what_a_kept_run_left_and_nothing_of_other_runs() {
         assert!(Instant::now() < deadline, "left: {}", of("kept-b"));
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// The binary of a checkout under `/root` (0700, as Debian makes it) is out of reach of the probe
+/// pods' user: the local cluster runs them from its own copy, so they start all the same.
+#[test]
+fn probe_pods_start_when_the_binary_sits_in_a_private_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = Dir::new("private-bin");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let binary = dir.path().join("netverdict");
+    std::fs::copy(env!("CARGO_BIN_EXE_netverdict"), &binary).unwrap();
+    dir.create(
+        "scenario.yaml",
+        "apiVersion: netverdict.io/v1alpha1
+kind: Scenario
+metadata: {name: private-binary}
+spec:
+  namespaces: [{name: pb}]
+  pods:
+    - {name: client, namespace: pb, labels: {app: client}}
+    - {name: server, namespace: pb, labels: {app: server}, ports: [{port: 80}]}
+  probes:
+    - {from: pb/client, to: pb/server, port: 80, expect: allow}
+",
+    );
+    let out = TestCommand::of(&binary, dir.path())
+        .args([
+            "run",
+            "scenario.yaml",
+            "--local",
+            "-q",
+            "--json",
+            "results.json",
+        ])
+        .run();
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("results.json")).unwrap())
+            .unwrap();
+    let all = probes(&results);
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0]["status"], "pass", "{}", all[0]);
+    assert_eq!(outcome(all[0]), "connected");
 }

@@ -228,7 +228,7 @@ async fn a_pod_is_applied_printed_watched_labelled_and_deleted() {
     let output = delete.wait_with_output().await.unwrap();
     assert_eq!(
         String::from_utf8_lossy(&output.stdout).trim(),
-        "pod \"web\" deleted"
+        "pod \"web\" deleted from default namespace"
     );
     let line = watched.next_line().await.unwrap().unwrap();
     assert_eq!(
@@ -427,7 +427,7 @@ async fn services_and_network_policies_are_applied_and_validated() {
         h.kubectl_ok(&["delete", "netpol", "allow-front"])
             .await
             .trim(),
-        "networkpolicy.networking.k8s.io \"allow-front\" deleted"
+        "networkpolicy.networking.k8s.io \"allow-front\" deleted from default namespace"
     );
 }
 
@@ -695,7 +695,7 @@ async fn more_everyday_commands_work() {
     );
     assert_eq!(
         h.kubectl_ok(&["delete", "-f", &replaced]).await.trim(),
-        "configmap \"c\" deleted"
+        "configmap \"c\" deleted from default namespace"
     );
     let created = h
         .kubectl_ok(&[

@@ -3,6 +3,10 @@
 //!
 //! `cargo run --release -p netverdict-localcluster --example bench [PODS]`
 
+#[path = "../../tests/util/kubectl.rs"]
+#[allow(dead_code, reason = "the benchmark runs kubectl only one way")]
+mod kubectl;
+
 use std::time::{Duration, Instant};
 
 use netverdict_apiserver::{Resource, Selection};
@@ -149,7 +153,7 @@ async fn main() {
     let mut rtts = Vec::new();
     for i in 0..50 {
         let t = Instant::now();
-        let out = tokio::process::Command::new("kubectl")
+        let out = kubectl::tokio_command()
             .arg("--kubeconfig")
             .arg(&kc)
             .args(["exec", &format!("p{}", i % count), "--", "true"])

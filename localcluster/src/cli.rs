@@ -263,6 +263,7 @@ fn remove_instance_files(dir: &InstanceDir) {
         let _ = std::fs::remove_file(f);
     }
     let _ = std::fs::remove_dir_all(dir.path.join("logs"));
+    dir.remove_pod_binary();
     let _ = std::fs::remove_dir(&dir.path);
 }
 

@@ -49,7 +49,8 @@ pub struct LocalClusterConfig {
     pub name: String,
     /// Number of nodes (at least 1, at most 250).
     pub nodes: usize,
-    /// What the pod command `netverdict` runs.
+    /// What the pod command `netverdict` runs: copied at start to
+    /// `/run/netverdict/<name>/bin/netverdict`, which pods run.
     pub netverdict_bin: PathBuf,
     pub cni: CniMode,
     /// Every policy change is enforced only after this delay (slow policy propagation).
@@ -121,6 +122,7 @@ pub(crate) struct Ctx {
     fabric: RwLock<Option<Arc<Fabric>>>,
     pub dns: DnsRecords,
     pub nodes: Vec<NodeInfo>,
+    /// The instance's copy of the netverdict binary, which the pod command `netverdict` runs.
     pub netverdict_bin: PathBuf,
     pub log_dir: PathBuf,
     pub restart_backoff: Duration,
@@ -310,7 +312,7 @@ impl LocalCluster {
             fabric: RwLock::new(Some(fabric.clone())),
             dns: DnsRecords::new(EXTERNAL_HOSTS.iter().map(|(n, ip)| ((*n).to_owned(), *ip))),
             nodes,
-            netverdict_bin: config.netverdict_bin.clone(),
+            netverdict_bin: dir.pod_binary(),
             log_dir,
             restart_backoff: config.restart_backoff,
             pods: Mutex::new(HashMap::new()),
@@ -332,6 +334,14 @@ impl LocalCluster {
             dir,
         };
         // From here on, an error drops `cluster`, which removes the fabric.
+        cluster
+            .dir
+            .install_pod_binary(&config.netverdict_bin)
+            .map_err(io_err(format!(
+                "copy {} to {}",
+                config.netverdict_bin.display(),
+                cluster.dir.pod_binary().display()
+            )))?;
         cluster.tasks.extend(start_external_hosts(&fabric)?);
         bootstrap(&ctx)?;
         cluster.tasks.push(tokio::spawn(kubelet::run(ctx.clone())));
@@ -435,6 +445,11 @@ impl LocalCluster {
         format!("{}{}_", netverdict_netns::NAME_PREFIX, self.dir.name)
     }
 
+    /// The copy of [`LocalClusterConfig::netverdict_bin`] that pods run.
+    pub fn pod_binary(&self) -> &Path {
+        &self.ctx.netverdict_bin
+    }
+
     /// Where the containers' output goes: `<namespace>_<pod>.log`, appended across restarts.
     pub fn log_dir(&self) -> &Path {
         &self.ctx.log_dir
@@ -478,6 +493,7 @@ impl LocalCluster {
         }
         let _ = std::fs::remove_dir_all(&self.ctx.log_dir);
         let _ = std::fs::remove_file(self.dir.log_file());
+        self.dir.remove_pod_binary();
         // Removed only when empty: the fabric keeps its own files there.
         let _ = std::fs::remove_dir(&self.dir.path);
     }

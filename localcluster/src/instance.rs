@@ -6,7 +6,8 @@
 //! - `api`: the API server address (`127.0.0.1:PORT`);
 //! - `kubeconfig`: a kubeconfig for it, current-context set;
 //! - `ready`: written once the API answers and cluster DNS is ready;
-//! - `log`: the serving process's output when started in the background.
+//! - `log`: the serving process's output when started in the background;
+//! - `bin/netverdict`: the copy of the netverdict binary that pods run (directory and file 0755).
 
 use std::io;
 use std::net::SocketAddr;
@@ -66,6 +67,33 @@ impl InstanceDir {
 
     pub fn log_file(&self) -> PathBuf {
         self.path.join("log")
+    }
+
+    /// Where pods find the netverdict binary: `bin/netverdict`.
+    pub fn pod_binary(&self) -> PathBuf {
+        self.path.join("bin").join("netverdict")
+    }
+
+    /// Copies `source` to [`InstanceDir::pod_binary`] (directory and file 0755), so that pod users
+    /// can run it wherever it was built (a checkout under `/root`, which is 0700, included), and a
+    /// rebuild of `source` does not change what a running cluster runs.
+    pub fn install_pod_binary(&self, source: &Path) -> io::Result<PathBuf> {
+        use std::os::unix::fs::PermissionsExt;
+        let target = self.pod_binary();
+        let dir = self.path.join("bin");
+        std::fs::create_dir_all(&dir)?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
+        let tmp = target.with_extension(format!("tmp{}", std::process::id()));
+        std::fs::copy(source, &tmp)?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))?;
+        std::fs::rename(&tmp, &target)?;
+        Ok(target)
+    }
+
+    /// Removes [`InstanceDir::pod_binary`] and its directory.
+    pub fn remove_pod_binary(&self) {
+        let _ = std::fs::remove_file(self.pod_binary());
+        let _ = std::fs::remove_dir(self.path.join("bin"));
     }
 
     pub fn create(&self) -> io::Result<()> {

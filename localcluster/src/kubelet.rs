@@ -39,7 +39,7 @@ use tokio::time::Instant;
 use crate::cluster::{Ctx, DNS_SERVICE_IP, KUBERNETES_SERVICE_IP, NodeInfo, clone_network, now};
 use crate::dns::CLUSTER_DOMAIN;
 use crate::events::ObjectRef;
-use crate::probe;
+use crate::{exec_access, probe};
 
 /// Annotation marking a pod whose process is emulated by the local cluster itself.
 pub(crate) const BUILTIN_ANNOTATION: &str = "netverdict.io/builtin";
@@ -918,7 +918,7 @@ impl ContainerRunner<'_> {
         let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {
-                let message = format!("exec: {:?}: {e}", argv[0]);
+                let message = exec_access::exec_failure(&argv[0], &program, &e, self.info.run_as);
                 return self.start_failed(state, delete_rx, deadline, message).await;
             }
         };
@@ -1429,7 +1429,10 @@ impl ExecHandler for Exec {
             .kill_on_drop(true);
         let mut child = match cmd.spawn() {
             Ok(c) => c,
-            Err(e) => return Ok(failed(format!("exec: {first:?}: {e}"), 126)),
+            Err(e) => {
+                let message = exec_access::exec_failure(first, &program, &e, info.run_as);
+                return Ok(failed(message, 126));
+            }
         };
         let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
             return Err(bad_request("exec: no output pipes".into()));

@@ -24,11 +24,14 @@
 //! pod's network namespace, with the pod's resolv.conf (`search <ns>.svc.cluster.local
 //! svc.cluster.local cluster.local`, `options ndots:5`), the spec's environment (downward API
 //! fieldRefs, ConfigMap refs, `$(VAR)`), and `runAsUser`/`runAsGroup`. Images are not pulled;
-//! the command `netverdict` runs [`LocalClusterConfig::netverdict_bin`]. Status follows a
+//! the command `netverdict` runs the instance's copy of [`LocalClusterConfig::netverdict_bin`]
+//! (`/run/netverdict/<name>/bin/netverdict`, 0755, so any pod user can run it wherever it was
+//! built; a rebuild does not change a running cluster's). Status follows a
 //! kubelet's: phases, conditions, container states with reasons and exit codes, restart policies
 //! with CrashLoopBackOff, readiness probes (exec, tcpSocket, httpGet; from inside the pod),
-//! `activeDeadlineSeconds`, Events. A command that cannot be found leaves the container Waiting
-//! with reason `RunContainerError`. Deletion is graceful: SIGTERM to the container's process
+//! `activeDeadlineSeconds`, Events. A command that cannot be found or executed leaves the
+//! container Waiting with reason `RunContainerError`; when the pod's user may not execute it, the
+//! message says why (the first directory on the way it cannot search, or the file's mode). Deletion is graceful: SIGTERM to the container's process
 //! group, SIGKILL after the grace period, then the network goes and the object with it.
 //! Container output goes to `<log dir>/<namespace>_<pod>.log` ([`LocalCluster::log_dir`]).
 //!
@@ -54,6 +57,7 @@ mod dns;
 mod endpoints;
 pub mod enforcement;
 mod events;
+mod exec_access;
 mod external;
 pub mod instance;
 mod kubelet;

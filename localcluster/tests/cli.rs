@@ -3,29 +3,11 @@
 
 mod common;
 
-use std::process::Command;
-use std::time::Duration;
-
 use common::*;
-use netverdict_localcluster::{DownOptions, ServeOptions, UpOptions, down, status, up};
-
-fn up_options(name: &str, kubeconfig: Option<std::path::PathBuf>) -> UpOptions {
-    UpOptions {
-        serve: ServeOptions {
-            name: name.to_owned(),
-            nodes: 1,
-            kubeconfig,
-            netverdict_bin: None,
-        },
-        foreground: false,
-        timeout: Duration::from_secs(120),
-        program: Some(env!("CARGO_BIN_EXE_netverdict-localcluster").into()),
-        serve_args: vec!["serve".into()],
-    }
-}
+use netverdict_localcluster::{DownOptions, down, status, up};
 
 fn kubectl_ok(kubeconfig: &std::path::Path, args: &[&str]) -> String {
-    let out = Command::new("/usr/bin/kubectl")
+    let out = kubectl::command()
         .arg("--kubeconfig")
         .arg(kubeconfig)
         .args(args)
@@ -41,6 +23,7 @@ fn up_status_down_and_cleanup_after_sigkill() {
     let prefix = format!("nvl-{name}_");
     let kubeconfig = std::env::temp_dir().join(format!("{name}.kubeconfig"));
     let report = up(up_options(&name, Some(kubeconfig.clone()))).expect("up");
+    let _down = DownOnDrop(name.clone());
     let out = kubectl_ok(&kubeconfig, &["get", "nodes"]);
     assert!(out.contains(&format!("{name}-control-plane")), "{out}");
     let out = kubectl_ok(&kubeconfig, &["config", "current-context"]);

@@ -1,20 +1,18 @@
-//! The local cluster through its HTTP API, as `kubectl` (the machine's) and kube-rs use it.
+//! The local cluster through its HTTP API, as `kubectl` (the pinned one) and kube-rs use it.
 
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use common::*;
 use netverdict_localcluster::LocalCluster;
 
-const KUBECTL: &str = "/usr/bin/kubectl";
-
 fn kubectl(kubeconfig: &Path, args: &[&str]) -> Output {
-    Command::new(KUBECTL)
+    kubectl::command()
         .arg("--kubeconfig")
         .arg(kubeconfig)
         .args(args)
@@ -23,7 +21,7 @@ fn kubectl(kubeconfig: &Path, args: &[&str]) -> Output {
 }
 
 fn kubectl_stdin(kubeconfig: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(KUBECTL)
+    let mut child = kubectl::command()
         .arg("--kubeconfig")
         .arg(kubeconfig)
         .args(args)
@@ -163,7 +161,7 @@ async fn kubectl_drives_the_cluster() {
     );
 
     // A watch streams the label change and the graceful deletion.
-    let mut watch = Command::new(KUBECTL)
+    let mut watch = kubectl::command()
         .arg("--kubeconfig")
         .arg(&kc)
         .args(["get", "pods", "-n", "demo", "-w", "--show-labels"])

@@ -6,6 +6,8 @@
     reason = "Each test binary uses a different part of the harness."
 )]
 
+pub mod kubectl;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -63,7 +65,12 @@ pub struct Output {
 
 impl TestCommand {
     pub fn new(dir: &Path) -> Self {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_netverdict"));
+        Self::of(Path::new(env!("CARGO_BIN_EXE_netverdict")), dir)
+    }
+
+    /// A command running `program` (a copy of the `netverdict` binary) in `dir`.
+    pub fn of(program: &Path, dir: &Path) -> Self {
+        let mut cmd = Command::new(program);
         cmd.current_dir(dir)
             .env("NO_COLOR", "1")
             .env_remove("RUST_LOG");
@@ -90,6 +97,32 @@ impl TestCommand {
             code: out.status.code().expect("netverdict exited normally"),
             stdout: String::from_utf8(out.stdout).expect("UTF-8 stdout"),
             stderr: String::from_utf8(out.stderr).expect("UTF-8 stderr"),
+        }
+    }
+}
+
+/// A child process that is killed (and reaped) when dropped unless it has exited, so a failing
+/// test does not leave it running.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
         }
     }
 }

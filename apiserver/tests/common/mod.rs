@@ -11,6 +11,9 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 
+#[path = "../../../tests/util/kubectl.rs"]
+pub mod kubectl;
+
 use netverdict_apiserver::{ApiError, ApiServer, ExecHandler, ExecProcess, Resource, Store};
 use serde_json::{Value, json};
 
@@ -108,7 +111,7 @@ impl Harness {
 
     /// A kubectl command bound to this server, with its own cache directory.
     pub fn kubectl_command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut command = tokio::process::Command::new("kubectl");
+        let mut command = kubectl::tokio_command();
         command
             .env("KUBECONFIG", self.kubeconfig())
             .env("HOME", self.dir.path())

@@ -4,11 +4,16 @@
 // Each test binary uses a different subset of these helpers, so `expect` would fail in some.
 #![allow(dead_code)]
 
+#[path = "../../../tests/util/kubectl.rs"]
+pub mod kubectl;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use netverdict_apiserver::{Resource, Store};
-use netverdict_localcluster::{LocalCluster, LocalClusterConfig};
+use netverdict_localcluster::{
+    DownOptions, LocalCluster, LocalClusterConfig, ServeOptions, UpOptions, down,
+};
 use serde_json::Value;
 use tokio::io::AsyncReadExt;
 
@@ -26,6 +31,44 @@ pub fn config(tag: &str) -> LocalClusterConfig {
     let mut c = LocalClusterConfig::new(unique_name(tag), "/bin/false");
     c.restart_backoff = Duration::from_millis(500);
     c
+}
+
+/// Whether the test can run: local clusters need root. Says why it is skipped when not.
+pub fn running_as_root() -> bool {
+    let root = nix::unistd::geteuid().is_root();
+    if !root {
+        eprintln!("skipped: needs root");
+    }
+    root
+}
+
+/// Options of `up` for a background instance of one node, run by this crate's binary.
+pub fn up_options(name: &str, kubeconfig: Option<std::path::PathBuf>) -> UpOptions {
+    UpOptions {
+        serve: ServeOptions {
+            name: name.to_owned(),
+            nodes: 1,
+            kubeconfig,
+            netverdict_bin: None,
+        },
+        foreground: false,
+        timeout: Duration::from_secs(120),
+        program: Some(env!("CARGO_BIN_EXE_netverdict-localcluster").into()),
+        serve_args: vec!["serve".into()],
+    }
+}
+
+/// Stops the background instance of that name (and only it) when dropped, also when the test
+/// fails.
+pub struct DownOnDrop(pub String);
+
+impl Drop for DownOnDrop {
+    fn drop(&mut self) {
+        let _ = down(DownOptions {
+            name: Some(self.0.clone()),
+            all: false,
+        });
+    }
 }
 
 /// Starts a store-only cluster (no HTTP).
@@ -129,4 +172,19 @@ pub fn netns_with_prefix(prefix: &str) -> Vec<String> {
         .filter(|n| n.starts_with(prefix))
         .map(str::to_owned)
         .collect()
+}
+
+/// Processes whose command line contains `marker`.
+pub fn processes_with(marker: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(marker) {
+            found.push(cmdline);
+        }
+    }
+    found
 }
