@@ -48,6 +48,7 @@
 //! LoadBalancers and ExternalName Services, IPv6. `hostNetwork` pods get a namespace of their
 //! own like any other: nothing a pod runs ever joins the machine's network.
 
+mod access;
 mod cli;
 mod cluster;
 mod dns;
@@ -58,12 +59,15 @@ mod external;
 pub mod instance;
 mod kubelet;
 mod probe;
+mod security;
 
+pub use access::{ADMIN_GROUP, ADMIN_USER};
 pub use cli::{
     DEFAULT_NAME, DownOptions, InstanceStatus, ServeOptions, UpOptions, UpReport, down,
     serve_foreground, status, up,
 };
 pub use cluster::{
     API_ENDPOINT_PORT, ClusterError, CniMode, DNS_SERVICE_IP, EXTERNAL_HOSTS,
-    KUBERNETES_SERVICE_IP, LocalCluster, LocalClusterConfig,
+    KUBERNETES_SERVICE_IP, LocalCluster, LocalClusterConfig, PodSecurityOptions,
 };
+pub use security::{DEFAULT_GID, DEFAULT_UID};

@@ -16,6 +16,7 @@ fn up_options(name: &str, kubeconfig: Option<std::path::PathBuf>) -> UpOptions {
             nodes: 1,
             kubeconfig,
             netverdict_bin: None,
+            pods: Default::default(),
         },
         foreground: false,
         timeout: Duration::from_secs(120),
