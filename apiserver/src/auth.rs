@@ -42,13 +42,22 @@ impl UserInfo {
 #[derive(Clone, Debug)]
 pub struct ClientCertificate(pub Arc<Vec<CertificateDer<'static>>>);
 
-/// What an authenticator sees of a request.
-#[derive(Clone, Copy, Debug)]
+/// What an authenticator sees of a request (its `Debug` never shows the token).
+#[derive(Clone, Copy)]
 pub struct Credentials<'a> {
     /// The token of an `Authorization: Bearer <token>` header.
     pub bearer_token: Option<&'a str>,
     /// The verified client certificate chain, leaf first.
     pub client_certificate: Option<&'a [CertificateDer<'static>]>,
+}
+
+impl std::fmt::Debug for Credentials<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("bearer_token", &self.bearer_token.map(|_| "<redacted>"))
+            .field("client_certificate", &self.client_certificate.is_some())
+            .finish()
+    }
 }
 
 impl<'a> Credentials<'a> {
