@@ -20,6 +20,16 @@
 //!   with a `410 Expired` Status for a compacted one, streaming lists (`sendInitialEvents`).
 //! - `pods/exec` over WebSocket (`v5.channel.k8s.io`, `v4.channel.k8s.io`), `pods/log`.
 //!
+//! # Security
+//!
+//! HTTPS only ([`tls::ServerTls`]; HTTP/1.1), no plain-HTTP listener. Every request passes an
+//! [`auth::Authenticator`] first (client certificates verified against the client CA, bearer
+//! tokens compared in constant time); a request without a valid credential gets `401
+//! Unauthorized` as a Status, and an accepted one carries its [`auth::UserInfo`] in its
+//! extensions. [`tls::Pki`] generates a CA with serving and client certificates, and
+//! [`kubeconfig::Kubeconfig`] writes the kubeconfig that reaches a server. With the feature
+//! `test-support`, `testing::SecureServer` starts a secured server for tests.
+//!
 //! # Caveats
 //!
 //! - Paged lists (`limit`, `continue`) are cut from a snapshot the first page takes; tokens last
@@ -27,10 +37,13 @@
 //! - Server-side apply tracks the fields of apply managers only (`managedFields` with operation
 //!   `Apply`): a field a manager stops applying is removed unless another manager applies it;
 //!   fields set by updates are owned by nobody, and there are no conflicts.
-//! - Attach, port-forward, SPDY and TLS are not served; pod logs only as [`ExecHandler::logs`]
-//!   provides them.
+//! - Attach, port-forward, SPDY and HTTP/2 are not served; pod logs only as
+//!   [`ExecHandler::logs`] provides them.
+//! - Authentication only: every authenticated user may do everything (no authorization).
 
+pub mod auth;
 mod error;
+pub mod kubeconfig;
 mod patch;
 mod resource;
 mod selector;
@@ -39,13 +52,16 @@ mod ssa;
 mod store;
 #[cfg(test)]
 mod store_tests;
+#[cfg(feature = "test-support")]
+pub mod testing;
 mod time;
+pub mod tls;
 mod validate;
 
 pub use error::ApiError;
 pub use resource::Resource;
 pub use selector::Selection;
-pub use server::{ApiServer, ServerOptions};
+pub use server::{ApiServer, Security, ServerOptions, StartError};
 pub use store::{INITIAL_NAMESPACES, Store, StoreOptions, WatchEvent};
 
 /// A process started by an exec request: its standard streams and its exit.

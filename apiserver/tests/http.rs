@@ -3,19 +3,14 @@
 mod common;
 
 use common::{Harness, http};
+use netverdict_apiserver::testing::Credential;
 use serde_json::Value;
 
 const POD: &str = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"web"},"spec":{"containers":[{"name":"web","image":"busybox"}]}}"#;
 
 /// The raw text of a GET response body (chunked framing included).
-async fn raw(addr: std::net::SocketAddr, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(head.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.unwrap();
-    String::from_utf8_lossy(&response).into_owned()
+async fn raw(h: &Harness, path: &str) -> String {
+    common::exchange(h, Credential::Token, "GET", path, "application/json", b"").await
 }
 
 fn reason(body: &Value) -> &str {
@@ -26,16 +21,15 @@ fn reason(body: &Value) -> &str {
 #[tokio::test]
 async fn bad_requests_get_the_right_status() {
     let h = Harness::start().await;
-    let addr = h.server.addr;
     let pods = "/api/v1/namespaces/default/pods";
     let json = "application/json";
 
-    let (code, body) = http(addr, "POST", pods, json, b"{\"metadata\":").await;
+    let (code, body) = http(&h, "POST", pods, json, b"{\"metadata\":").await;
     assert_eq!((code, reason(&body)), (400, "BadRequest"));
-    let (code, body) = http(addr, "POST", pods, json, b"[1,2]").await;
+    let (code, body) = http(&h, "POST", pods, json, b"[1,2]").await;
     assert_eq!((code, reason(&body)), (400, "BadRequest"));
     let (code, body) = http(
-        addr,
+        &h,
         "POST",
         pods,
         json,
@@ -44,7 +38,7 @@ async fn bad_requests_get_the_right_status() {
     .await;
     assert_eq!((code, reason(&body)), (400, "BadRequest"));
     let (code, body) = http(
-        addr,
+        &h,
         "POST",
         "/api/v1/namespaces/default/widgets",
         json,
@@ -52,24 +46,24 @@ async fn bad_requests_get_the_right_status() {
     )
     .await;
     assert_eq!((code, reason(&body)), (404, "NotFound"));
-    let (code, body) = http(addr, "GET", "/apis/example.com/v1/things", json, b"").await;
+    let (code, body) = http(&h, "GET", "/apis/example.com/v1/things", json, b"").await;
     assert_eq!((code, reason(&body)), (404, "NotFound"));
-    let (code, body) = http(addr, "PUT", pods, json, POD.as_bytes()).await;
+    let (code, body) = http(&h, "PUT", pods, json, POD.as_bytes()).await;
     assert_eq!((code, reason(&body)), (405, "MethodNotAllowed"));
-    let (code, body) = http(addr, "POST", "/version", json, b"{}").await;
+    let (code, body) = http(&h, "POST", "/version", json, b"{}").await;
     assert_eq!((code, reason(&body)), (405, "MethodNotAllowed"));
-    let (code, body) = http(addr, "POST", pods, "text/plain", POD.as_bytes()).await;
+    let (code, body) = http(&h, "POST", pods, "text/plain", POD.as_bytes()).await;
     assert_eq!((code, reason(&body)), (415, "UnsupportedMediaType"));
 
-    let (code, created) = http(addr, "POST", pods, json, POD.as_bytes()).await;
+    let (code, created) = http(&h, "POST", pods, json, POD.as_bytes()).await;
     assert_eq!(code, 201);
-    let (code, body) = http(addr, "POST", pods, json, POD.as_bytes()).await;
+    let (code, body) = http(&h, "POST", pods, json, POD.as_bytes()).await;
     assert_eq!((code, reason(&body)), (409, "AlreadyExists"));
     assert_eq!(body["details"]["name"], "web");
     let mut stale = created.clone();
     stale["metadata"]["resourceVersion"] = "1".into();
     let (code, body) = http(
-        addr,
+        &h,
         "PUT",
         &format!("{pods}/web"),
         json,
@@ -77,10 +71,10 @@ async fn bad_requests_get_the_right_status() {
     )
     .await;
     assert_eq!((code, reason(&body)), (409, "Conflict"));
-    let (code, body) = http(addr, "PATCH", &format!("{pods}/web"), json, b"{}").await;
+    let (code, body) = http(&h, "PATCH", &format!("{pods}/web"), json, b"{}").await;
     assert_eq!((code, reason(&body)), (415, "UnsupportedMediaType"));
     let (code, body) = http(
-        addr,
+        &h,
         "PATCH",
         &format!("{pods}/web"),
         "application/merge-patch+json",
@@ -89,7 +83,7 @@ async fn bad_requests_get_the_right_status() {
     .await;
     assert_eq!((code, reason(&body)), (400, "BadRequest"));
     let (code, body) = http(
-        addr,
+        &h,
         "PATCH",
         &format!("{pods}/web"),
         "application/apply-patch+yaml",
@@ -102,7 +96,7 @@ async fn bad_requests_get_the_right_status() {
         "apply needs a field manager"
     );
     let (code, patched) = http(
-        addr,
+        &h,
         "PATCH",
         &format!("{pods}/web?fieldManager=t"),
         "application/apply-patch+yaml",
@@ -115,7 +109,7 @@ async fn bad_requests_get_the_right_status() {
     );
 
     let invalid = br#"{"metadata":{"name":"bad"},"spec":{"containers":[{"name":"c","image":"i","ports":[{"containerPort":0}]}]}}"#;
-    let (code, body) = http(addr, "POST", pods, json, invalid).await;
+    let (code, body) = http(&h, "POST", pods, json, invalid).await;
     assert_eq!((code, reason(&body)), (422, "Invalid"));
     assert_eq!(body["details"]["kind"], "Pod");
     assert_eq!(
@@ -125,7 +119,7 @@ async fn bad_requests_get_the_right_status() {
     assert_eq!(body["details"]["causes"][0]["reason"], "FieldValueRequired");
 
     let (code, body) = http(
-        addr,
+        &h,
         "GET",
         "/api/v1/pods?labelSelector=a%20in%20b",
         json,
@@ -134,7 +128,7 @@ async fn bad_requests_get_the_right_status() {
     .await;
     assert_eq!((code, reason(&body)), (400, "BadRequest"));
     let (code, body) = http(
-        addr,
+        &h,
         "GET",
         "/api/v1/pods?fieldSelector=spec.bogus%3D1",
         json,
@@ -143,7 +137,7 @@ async fn bad_requests_get_the_right_status() {
     .await;
     assert_eq!((code, reason(&body)), (400, "BadRequest"));
     let (code, body) = http(
-        addr,
+        &h,
         "GET",
         "/api/v1/pods?watch=true&resourceVersion=abc",
         json,
@@ -152,7 +146,7 @@ async fn bad_requests_get_the_right_status() {
     .await;
     assert_eq!((code, reason(&body)), (400, "BadRequest"));
     let (code, body) = http(
-        addr,
+        &h,
         "GET",
         &format!("{pods}/web/exec?command=true&stdout=true"),
         json,
@@ -165,7 +159,7 @@ async fn bad_requests_get_the_right_status() {
         "exec without an upgrade"
     );
     let (code, body) = http(
-        addr,
+        &h,
         "GET",
         &format!("{pods}/web/exec?stdout=true"),
         json,
@@ -177,7 +171,7 @@ async fn bad_requests_get_the_right_status() {
         (400, Some("you must specify at least 1 command"))
     );
 
-    let (code, list) = http(addr, "GET", "/api/v1/namespaces/default/pods", json, b"").await;
+    let (code, list) = http(&h, "GET", "/api/v1/namespaces/default/pods", json, b"").await;
     assert_eq!(
         (code, list["kind"].as_str(), list["apiVersion"].as_str()),
         (200, Some("PodList"), Some("v1"))
@@ -190,10 +184,10 @@ async fn bad_requests_get_the_right_status() {
             .unwrap()
             > 0
     );
-    let (code, version) = http(addr, "GET", "/version", json, b"").await;
+    let (code, version) = http(&h, "GET", "/version", json, b"").await;
     assert_eq!((code, version["major"].as_str()), (200, Some("1")));
     let (code, body) = http(
-        addr,
+        &h,
         "DELETE",
         &format!("{pods}/web"),
         json,
@@ -201,13 +195,13 @@ async fn bad_requests_get_the_right_status() {
     )
     .await;
     assert_eq!((code, reason(&body)), (409, "Conflict"));
-    let (code, status) = http(addr, "GET", &format!("{pods}/web/status"), json, b"").await;
+    let (code, status) = http(&h, "GET", &format!("{pods}/web/status"), json, b"").await;
     assert_eq!((code, status["kind"].as_str()), (200, Some("Pod")));
     let mut running = status.clone();
     running["status"]["phase"] = "Running".into();
     running["metadata"]["labels"] = serde_json::json!({"ignored": "by the status subresource"});
     let (code, updated) = http(
-        addr,
+        &h,
         "PUT",
         &format!("{pods}/web/status"),
         json,
@@ -221,7 +215,7 @@ async fn bad_requests_get_the_right_status() {
     assert_eq!(updated["metadata"]["labels"], status["metadata"]["labels"]);
 
     // A watch spelled `watch=1` streams the existing objects; the timeout ends it.
-    let response = raw(addr, &format!("{pods}?watch=1&timeoutSeconds=1")).await;
+    let response = raw(&h, &format!("{pods}?watch=1&timeoutSeconds=1")).await;
     let events: Vec<Value> = response
         .lines()
         .filter(|l| l.starts_with('{'))
@@ -236,7 +230,7 @@ async fn bad_requests_get_the_right_status() {
         (Some("ADDED"), Some("web"))
     );
 
-    let (code, deleted) = http(addr, "DELETE", &format!("{pods}/web"), json, b"").await;
+    let (code, deleted) = http(&h, "DELETE", &format!("{pods}/web"), json, b"").await;
     assert_eq!((code, deleted["kind"].as_str()), (200, Some("Pod")));
 }
 
@@ -283,7 +277,6 @@ fn mangle(rng: &mut Lcg, body: &str) -> Vec<u8> {
 #[tokio::test]
 async fn mangled_requests_never_break_the_server() {
     let h = Harness::start().await;
-    let addr = h.server.addr;
     let bodies = [
         POD,
         r#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"web"},"spec":{"ports":[{"port":80,"targetPort":"http"}],"selector":{"app":"web"}}}"#,
@@ -325,7 +318,7 @@ async fn mangled_requests_never_break_the_server() {
         let content_type = rng.pick(&content_types);
         let original = rng.pick(&bodies);
         let body = mangle(&mut rng, original);
-        let (code, response) = http(addr, method, path, content_type, &body).await;
+        let (code, response) = http(&h, method, path, content_type, &body).await;
         assert!(
             (200..500).contains(&code),
             "{method} {path} {content_type}: {code} {response}"
@@ -335,6 +328,6 @@ async fn mangled_requests_never_break_the_server() {
             assert_eq!(response["code"], code);
         }
     }
-    let (code, _) = http(addr, "GET", "/version", "application/json", b"").await;
+    let (code, _) = http(&h, "GET", "/version", "application/json", b"").await;
     assert_eq!(code, 200);
 }

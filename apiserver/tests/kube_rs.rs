@@ -467,7 +467,7 @@ async fn shutdown_ends_open_watches_and_exec_streams() {
         .unwrap();
     let mut stdout = process.stdout().unwrap();
     let Harness { server, dir, .. } = h;
-    server.shutdown().await;
+    server.server.shutdown().await;
     let mut rest = Vec::new();
     stdout.read_to_end(&mut rest).await.unwrap();
     assert!(rest.is_empty());

@@ -517,8 +517,7 @@ async fn discovery_lists_the_served_resources() {
     );
     let versions = h.kubectl_ok(&["api-versions"]).await;
     assert_eq!(versions, "discovery.k8s.io/v1\nnetworking.k8s.io/v1\nv1\n");
-    let (code, legacy) =
-        common::http(h.server.addr, "GET", "/api/v1", "application/json", b"").await;
+    let (code, legacy) = common::http(&h, "GET", "/api/v1", "application/json", b"").await;
     assert_eq!(
         (code, legacy["kind"].as_str()),
         (200, Some("APIResourceList"))

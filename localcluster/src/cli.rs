@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::cluster::{ClusterError, LocalCluster, LocalClusterConfig, io_err};
+use crate::cluster::{ClusterError, LocalCluster, LocalClusterConfig, PodSecurityOptions, io_err};
 use crate::instance::{self, InstanceDir};
 
 /// Default instance name.
@@ -33,6 +33,8 @@ pub struct ServeOptions {
     /// What the pod command `netverdict` runs (default: this executable).
     #[arg(long)]
     pub netverdict_bin: Option<PathBuf>,
+    #[command(flatten)]
+    pub pods: PodSecurityOptions,
 }
 
 /// `netverdict local up`.
@@ -112,13 +114,14 @@ pub async fn serve_foreground(options: ServeOptions) -> Result<(), ClusterError>
     let mut config = LocalClusterConfig::new(options.name, bin);
     config.nodes = options.nodes;
     config.kubeconfig = options.kubeconfig;
+    config.allow_privileged_pods = options.pods.allow_privileged_pods;
     let mut term = signal(SignalKind::terminate()).map_err(io_err("install a SIGTERM handler"))?;
     let mut int = signal(SignalKind::interrupt()).map_err(io_err("install a SIGINT handler"))?;
     let cluster = LocalCluster::start(config).await?;
     eprintln!(
-        "local cluster {:?} ready: API http://{}, kubeconfig {}",
+        "local cluster {:?} ready: API {}, kubeconfig {}",
         cluster.name(),
-        cluster.api_addr(),
+        cluster.api_url(),
         cluster.kubeconfig_path().display()
     );
     tokio::select! {
@@ -160,7 +163,9 @@ pub fn up(options: UpOptions) -> Result<UpReport, ClusterError> {
         Some(p) => p,
         None => std::env::current_exe().map_err(io_err("find the current executable"))?,
     };
-    let log = std::fs::File::create(dir.log_file()).map_err(io_err("create the log file"))?;
+    let _ = std::fs::remove_file(dir.log_file());
+    let log =
+        instance::open_private_append(&dir.log_file()).map_err(io_err("create the log file"))?;
     let log2 = log.try_clone().map_err(io_err("clone the log file"))?;
     let mut cmd = std::process::Command::new(&program);
     cmd.args(&options.serve_args)
@@ -173,6 +178,9 @@ pub fn up(options: UpOptions) -> Result<UpReport, ClusterError> {
     }
     if let Some(b) = &options.serve.netverdict_bin {
         cmd.arg("--netverdict-bin").arg(b);
+    }
+    if options.serve.pods.allow_privileged_pods {
+        cmd.arg("--allow-privileged-pods");
     }
     cmd.stdin(Stdio::null()).stdout(log).stderr(log2);
     // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
@@ -262,7 +270,8 @@ fn remove_instance_files(dir: &InstanceDir) {
     ] {
         let _ = std::fs::remove_file(f);
     }
-    let _ = std::fs::remove_dir_all(dir.path.join("logs"));
+    let _ = std::fs::remove_dir_all(dir.logs_dir());
+    let _ = std::fs::remove_dir_all(dir.secrets_dir());
     dir.remove_pod_binary();
     let _ = std::fs::remove_dir(&dir.path);
 }

@@ -12,11 +12,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use netverdict_apiserver::{ApiError, ApiServer, ExecHandler, Resource, Store};
+use netverdict_apiserver::{ApiError, ApiServer, ExecHandler, Resource, ServerOptions, Store};
 use netverdict_netns::{Fabric, FabricConfig, INFRA_IP, NetError, PodNetwork};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
+use crate::access::ApiAccess;
 use crate::dns::DnsRecords;
 use crate::events::Recorder;
 use crate::instance::{self, InstanceDir};
@@ -42,6 +43,16 @@ pub const KUBELET_VERSION: &str = "v1.33.0";
 /// Calico style): see `crate::enforcement`.
 pub use netverdict_enforce::CniMode;
 
+/// How much a local cluster trusts its pods: one option for every command that starts one.
+#[derive(Clone, Copy, Debug, Default, clap::Args)]
+pub struct PodSecurityOptions {
+    /// DANGEROUS: run pods that ask for root (runAsUser 0), privileged containers, added
+    /// capabilities, hostPath volumes or host namespaces. Pod processes are processes of this
+    /// machine: such pods get root on it, and anyone who can create pods in the cluster can too.
+    #[arg(long)]
+    pub allow_privileged_pods: bool,
+}
+
 /// What a local cluster is started with.
 #[derive(Clone, Debug)]
 pub struct LocalClusterConfig {
@@ -66,6 +77,9 @@ pub struct LocalClusterConfig {
     /// First delay before restarting a crashed container (doubles up to 5 minutes, as a
     /// kubelet's CrashLoopBackOff); 10 s by default.
     pub restart_backoff: Duration,
+    /// Run pods that ask for root, privileges, capabilities, host paths or host namespaces
+    /// (see [`PodSecurityOptions`]). Dangerous: such pods are root on this machine.
+    pub allow_privileged_pods: bool,
 }
 
 impl LocalClusterConfig {
@@ -79,6 +93,7 @@ impl LocalClusterConfig {
             kubeconfig: None,
             api_bind: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
             restart_backoff: Duration::from_secs(10),
+            allow_privileged_pods: false,
         }
     }
 }
@@ -126,6 +141,7 @@ pub(crate) struct Ctx {
     pub netverdict_bin: PathBuf,
     pub log_dir: PathBuf,
     pub restart_backoff: Duration,
+    pub allow_privileged_pods: bool,
     /// Pods the kubelet runs, by (namespace, name).
     pub pods: Mutex<HashMap<(String, String), kubelet::PodEntry>>,
     /// Used host numbers of each node's range.
@@ -220,6 +236,7 @@ pub(crate) fn clone_network(net: &PodNetwork) -> PodNetwork {
         netns: net.netns.clone(),
         ip: net.ip,
         resolv_conf: net.resolv_conf.clone(),
+        scratch: net.scratch.clone(),
         router_link: net.router_link.clone(),
     }
 }
@@ -302,8 +319,8 @@ impl LocalCluster {
         let fabric = Arc::new(fabric);
 
         let nodes = node_infos(&config.name, config.nodes);
-        let log_dir = dir.path.join("logs");
-        std::fs::create_dir_all(&log_dir)
+        let log_dir = dir.logs_dir();
+        instance::create_dir_with_mode(&log_dir, 0o700)
             .map_err(io_err(format!("create {}", log_dir.display())))?;
         let store = Store::new();
         let ctx = Arc::new(Ctx {
@@ -315,6 +332,7 @@ impl LocalCluster {
             netverdict_bin: dir.pod_binary(),
             log_dir,
             restart_backoff: config.restart_backoff,
+            allow_privileged_pods: config.allow_privileged_pods,
             pods: Mutex::new(HashMap::new()),
             ipam: Mutex::new(BTreeMap::new()),
             ipam_cursor: Mutex::new(BTreeMap::new()),
@@ -357,14 +375,29 @@ impl LocalCluster {
         instance::write_atomic(&cluster.dir.pid_file(), &pid)
             .map_err(io_err("write the pid file"))?;
         if let Some(bind) = config.api_bind {
+            let access = ApiAccess::generate()?;
             let exec = Arc::new(kubelet::Exec { ctx: ctx.clone() });
-            let api = ApiServer::start(ctx.store.clone(), exec, bind)
-                .await
-                .map_err(io_err(format!("start the API server on {bind}")))?;
+            let api = ApiServer::start(
+                ctx.store.clone(),
+                exec,
+                bind,
+                ServerOptions::default(),
+                access.security(),
+            )
+            .await
+            .map_err(|e| ClusterError::Other(format!("start the API server: {e}")))?;
             cluster.api_addr = api.addr;
+            let kubeconfig =
+                instance::kubeconfig_yaml(&config.name, access.kubeconfig("", api.url()));
             cluster.api = Some(api);
-            let kubeconfig = instance::kubeconfig_yaml(&config.name, cluster.api_addr);
             let d = &cluster.dir;
+            let secrets = d.secrets_dir();
+            instance::create_dir_with_mode(&secrets, 0o700)
+                .map_err(io_err(format!("create {}", secrets.display())))?;
+            instance::write_atomic(&secrets.join("ca.crt"), access.ca_pem())
+                .map_err(io_err("write the CA certificate"))?;
+            instance::write_atomic(&secrets.join("token"), &format!("{}\n", access.token()))
+                .map_err(io_err("write the token"))?;
             instance::write_atomic(&d.api_file(), &cluster.api_addr.to_string())
                 .map_err(io_err("write the api file"))?;
             instance::write_atomic(&d.kubeconfig(), &kubeconfig)
@@ -393,15 +426,30 @@ impl LocalCluster {
         &self.dir.name
     }
 
-    /// The API server's address (plain HTTP on loopback).
     /// The policy ruleset the cluster's current state compiles to: its size, measured by
     /// compiling it once more (what one reconcile costs).
     pub fn policy_ruleset_stats(&self) -> enforcement::RulesetStats {
         enforcement::stats(&self.ctx, self.cni)
     }
 
+    /// The API server's address (HTTPS on loopback).
     pub fn api_addr(&self) -> SocketAddr {
         self.api_addr
+    }
+
+    /// `https://127.0.0.1:PORT`.
+    pub fn api_url(&self) -> String {
+        format!("https://{}", self.api_addr)
+    }
+
+    /// `secrets/` of the instance directory: `ca.crt` and the admin's `token`.
+    pub fn secrets_dir(&self) -> PathBuf {
+        self.dir.secrets_dir()
+    }
+
+    /// The instance directory, `/run/netverdict/<name>/`.
+    pub fn instance_dir(&self) -> &Path {
+        &self.dir.path
     }
 
     /// The kubeconfig of this instance (current-context set).
@@ -409,7 +457,8 @@ impl LocalCluster {
         &self.kubeconfig
     }
 
-    /// A kube client of this instance (its kubeconfig: plain HTTP, no credentials).
+    /// A kube client of this instance (its kubeconfig: the CA and the admin's client
+    /// certificate).
     ///
     /// # Errors
     /// Fails when the cluster runs without an API server.
@@ -492,6 +541,7 @@ impl LocalCluster {
             let _ = std::fs::remove_file(path);
         }
         let _ = std::fs::remove_dir_all(&self.ctx.log_dir);
+        let _ = std::fs::remove_dir_all(self.dir.secrets_dir());
         let _ = std::fs::remove_file(self.dir.log_file());
         self.dir.remove_pod_binary();
         // Removed only when empty: the fabric keeps its own files there.

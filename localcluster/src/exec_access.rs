@@ -14,7 +14,7 @@ pub(crate) fn exec_failure(
     command: &str,
     program: &Path,
     error: &std::io::Error,
-    run_as: RunAs,
+    run_as: &RunAs,
 ) -> String {
     let message = format!("exec: {command:?}: {error}");
     if error.kind() != std::io::ErrorKind::PermissionDenied {
@@ -26,15 +26,14 @@ pub(crate) fn exec_failure(
     }
 }
 
-/// Why `program` cannot be executed by `run_as` (a missing uid or gid is root's 0, as the pod's
-/// process keeps it; supplementary groups are dropped, as the pod's process drops them), if a
-/// file mode or mount flag says so.
+/// Why `program` cannot be executed by `run_as` (its uid, gid and supplementary groups, as the
+/// pod's process has them), if a file mode or mount flag says so.
 ///
 /// # Caveats
 /// ACLs and security modules are not consulted: a denial only they explain gets no reason.
-pub(crate) fn why_not_executable(program: &Path, run_as: RunAs) -> Option<String> {
-    let uid = run_as.uid.unwrap_or(0);
-    let gid = run_as.gid.unwrap_or(0);
+pub(crate) fn why_not_executable(program: &Path, run_as: &RunAs) -> Option<String> {
+    let uid = run_as.uid;
+    let in_group = |group: u32| run_as.gid == group || run_as.groups.contains(&group);
     let who = format!("the pod user {uid}");
     let absolute = std::path::absolute(program).ok()?;
     for dir in absolute
@@ -45,7 +44,7 @@ pub(crate) fn why_not_executable(program: &Path, run_as: RunAs) -> Option<String
         .rev()
     {
         let meta = std::fs::metadata(dir).ok()?;
-        if !permits(meta.mode(), meta.uid(), meta.gid(), uid, gid) {
+        if !permits(meta.mode(), meta.uid(), uid, in_group(meta.gid())) {
             return Some(format!(
                 "{who} cannot execute {}: a parent directory ({}) is not searchable for it ({})",
                 absolute.display(),
@@ -55,7 +54,7 @@ pub(crate) fn why_not_executable(program: &Path, run_as: RunAs) -> Option<String
         }
     }
     let meta = std::fs::metadata(&absolute).ok()?;
-    if !permits(meta.mode(), meta.uid(), meta.gid(), uid, gid) {
+    if !permits(meta.mode(), meta.uid(), uid, in_group(meta.gid())) {
         return Some(format!(
             "{who} cannot execute {}: the file is not executable for it ({})",
             absolute.display(),
@@ -81,15 +80,15 @@ fn describe(meta: &std::fs::Metadata) -> String {
     )
 }
 
-/// Whether the execute (for a directory: search) bit applies to `uid`/`gid` on a file of `mode`
-/// owned by `owner:group`: the owner's bits for its owner, else the group's for its group, else
-/// the others'; root needs any one of the three.
-fn permits(mode: u32, owner: u32, group: u32, uid: u32, gid: u32) -> bool {
+/// Whether the execute (for a directory: search) bit applies to `uid` on a file of `mode` owned
+/// by `owner`, `in_group` saying whether the user is in the file's group: the owner's bits for
+/// its owner, else the group's for its group, else the others'; root needs any one of the three.
+fn permits(mode: u32, owner: u32, uid: u32, in_group: bool) -> bool {
     let bit = if uid == 0 {
         0o111
     } else if uid == owner {
         0o100
-    } else if gid == group {
+    } else if in_group {
         0o010
     } else {
         0o001
@@ -112,14 +111,13 @@ mod tests {
             (0o710, 0, 0, 65532, 65532, false),
             // The owner's bits, not the others', apply to the owner.
             (0o601, 65532, 0, 65532, 65532, false),
-            // A pod user without a group keeps group 0.
             (0o750, 0, 0, 65532, 0, true),
             (0o644, 0, 0, 0, 0, false),
             (0o744, 0, 0, 0, 0, true),
         ];
         for (mode, owner, group, uid, gid, want) in cases {
             assert_eq!(
-                permits(mode, owner, group, uid, gid),
+                permits(mode, owner, uid, gid == group),
                 want,
                 "{mode:o} {owner}:{group} for {uid}:{gid}"
             );
@@ -138,11 +136,8 @@ mod tests {
         std::fs::write(&program, "#!/bin/sh\n").unwrap();
         std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o700)).unwrap();
         let me = nix::unistd::geteuid().as_raw();
-        let stranger = RunAs {
-            uid: Some(if me == 65532 { 65533 } else { 65532 }),
-            gid: Some(65532),
-        };
-        let why = why_not_executable(&program, stranger).expect("a reason");
+        let stranger = RunAs::user(if me == 65532 { 65533 } else { 65532 }, 65532);
+        let why = why_not_executable(&program, &stranger).expect("a reason");
         assert!(
             why.ends_with(&format!(
                 "cannot execute {}: a parent directory ({}) is not searchable for it (mode 0700, owner {me}:{})",
@@ -153,27 +148,24 @@ mod tests {
             "{why}"
         );
         std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let why = why_not_executable(&program, stranger).expect("a reason");
+        let why = why_not_executable(&program, &stranger).expect("a reason");
         assert!(
             why.contains("the file is not executable for it (mode 0700"),
             "{why}"
         );
-        let owner = RunAs {
-            uid: Some(me),
-            gid: None,
-        };
+        let owner = RunAs::user(me, nix::unistd::getegid().as_raw());
         if me != 0 {
-            assert_eq!(why_not_executable(&program, owner), None);
+            assert_eq!(why_not_executable(&program, &owner), None);
         }
         let error = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
-        let message = exec_failure("tool", &program, &error, stranger);
+        let message = exec_failure("tool", &program, &error, &stranger);
         assert!(
             message.starts_with("exec: \"tool\": permission denied: the pod user"),
             "{message}"
         );
         let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
         assert_eq!(
-            exec_failure("tool", &program, &missing, stranger),
+            exec_failure("tool", &program, &missing, &stranger),
             "exec: \"tool\": entity not found"
         );
         std::fs::remove_dir_all(&top).unwrap();

@@ -1,13 +1,21 @@
 //! The instance registry: what a running local cluster records under `/run/netverdict/<name>/`
 //! so that `netverdict local down/status` (other processes) can find it, and its kubeconfig.
 //!
-//! Files of an instance directory:
+//! Files of an instance directory (mode 0711: others may reach `bin/`, not list or read
+//! anything):
 //! - `pid`: the PID of the serving process (the one `down` sends SIGTERM to);
 //! - `api`: the API server address (`127.0.0.1:PORT`);
-//! - `kubeconfig`: a kubeconfig for it, current-context set;
+//! - `kubeconfig`: the admin's kubeconfig (the CA, the client certificate and its key),
+//!   current-context set;
+//! - `secrets/` (0700): `ca.crt`, the CA of the API's serving certificate, and `token`, a
+//!   bearer token of the admin (for clients without the kubeconfig, e.g. `curl --cacert`);
 //! - `ready`: written once the API answers and cluster DNS is ready;
 //! - `log`: the serving process's output when started in the background;
 //! - `bin/netverdict`: the copy of the netverdict binary that pods run (directory and file 0755).
+//! - `logs/` (0700): the containers' output;
+//! - `netns/` (0700): the fabric's files (the pods' resolv.conf and scratch space).
+//!
+//! Every file is 0600 and root's: only root can use the API.
 
 use std::io;
 use std::net::SocketAddr;
@@ -96,8 +104,21 @@ impl InstanceDir {
         let _ = std::fs::remove_dir(self.path.join("bin"));
     }
 
+    pub fn logs_dir(&self) -> PathBuf {
+        self.path.join("logs")
+    }
+
+    pub fn secrets_dir(&self) -> PathBuf {
+        self.path.join("secrets")
+    }
+
+    /// Creates the directory (and [`RUN_DIR`]) with mode 0711, correcting the mode of one that
+    /// exists.
     pub fn create(&self) -> io::Result<()> {
-        std::fs::create_dir_all(&self.path)
+        for dir in [Path::new(RUN_DIR), self.path.as_path()] {
+            create_dir_with_mode(dir, 0o711)?;
+        }
+        Ok(())
     }
 
     /// The recorded PID, if any.
@@ -212,31 +233,36 @@ pub fn kubeconfig_is_ours_or_absent(path: &Path, instance: &str) -> bool {
     }
 }
 
-/// A kubeconfig for a plain-HTTP API server on `addr`, current-context set.
-pub fn kubeconfig_yaml(instance: &str, addr: SocketAddr) -> String {
-    let ctx = context_name(instance);
+/// The instance's kubeconfig text: `kubeconfig` under [`kubeconfig_header`], names from
+/// [`context_name`].
+pub(crate) fn kubeconfig_yaml(
+    instance: &str,
+    mut kubeconfig: netverdict_apiserver::kubeconfig::Kubeconfig,
+) -> String {
+    kubeconfig.name = context_name(instance);
     let header = kubeconfig_header(instance);
-    format!(
-        "{header}
-apiVersion: v1
-kind: Config
-clusters:
-- name: {ctx}
-  cluster:
-    server: http://{addr}
-contexts:
-- name: {ctx}
-  context:
-    cluster: {ctx}
-    user: {ctx}
-    namespace: default
-current-context: {ctx}
-users:
-- name: {ctx}
-  user: {{}}
-preferences: {{}}
-"
-    )
+    kubeconfig.to_yaml(Some(header.trim_start_matches("# ")))
+}
+
+/// Creates `dir` (not its parents) with `mode`, or sets the mode of the one that exists.
+pub(crate) fn create_dir_with_mode(dir: &Path, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    match std::fs::DirBuilder::new().mode(mode).create(dir) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        other => other?,
+    }
+    // The umask may have taken bits away, and an existing directory may have others.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+}
+
+/// Opens `path` for appending, creating it with mode 0600.
+pub(crate) fn open_private_append(path: &Path) -> io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
 }
 
 /// Writes `contents` to `path` atomically (temporary file, then rename), mode 0600.
@@ -272,13 +298,26 @@ mod tests {
         }
     }
 
+    fn kubeconfig(instance: &str) -> String {
+        use netverdict_apiserver::kubeconfig::{Kubeconfig, KubeconfigCredential};
+        kubeconfig_yaml(
+            instance,
+            Kubeconfig {
+                name: String::new(),
+                server: "https://127.0.0.1:6443".to_owned(),
+                ca_pem: "CA".to_owned(),
+                credential: KubeconfigCredential::Token("t".to_owned()),
+            },
+        )
+    }
+
     #[test]
     fn kubeconfig_guard() {
         let dir = std::env::temp_dir().join(format!("nv-kc-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("config");
         assert!(kubeconfig_is_ours_or_absent(&path, "a"));
-        std::fs::write(&path, kubeconfig_yaml("a", "127.0.0.1:1".parse().unwrap())).unwrap();
+        std::fs::write(&path, kubeconfig("a")).unwrap();
         assert!(kubeconfig_is_ours_or_absent(&path, "a"));
         assert!(!kubeconfig_is_ours_or_absent(&path, "b"));
         std::fs::write(&path, "apiVersion: v1\nkind: Config\n").unwrap();
@@ -288,9 +327,11 @@ mod tests {
 
     #[test]
     fn kubeconfig_has_current_context() {
-        let y = kubeconfig_yaml("t1", "127.0.0.1:6443".parse().unwrap());
+        let y = kubeconfig("t1");
+        assert!(y.starts_with(&kubeconfig_header("t1")), "{y}");
         assert!(y.contains("current-context: netverdict-t1\n"));
-        assert!(y.contains("server: http://127.0.0.1:6443\n"));
+        assert!(y.contains("server: https://127.0.0.1:6443\n"));
+        assert!(y.contains("certificate-authority-data: Q0E=\n"), "{y}");
     }
 
     #[test]

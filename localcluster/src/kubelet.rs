@@ -551,8 +551,15 @@ async fn run_pod(
             );
         }
     }
+    let run_as = match crate::security::identity(&spec, 0, ctx.allow_privileged_pods) {
+        Ok(run_as) => run_as,
+        Err(message) => {
+            refuse_container(&ctx, &object, host, &mut state, &mut delete_rx, message).await;
+            finish(&ctx, &object, Some(network)).await;
+            return;
+        }
+    };
     let env = container_env(&ctx, &pod, &first, ip, &node);
-    let run_as = run_as(&spec, &first);
     let info = Arc::new(RunInfo {
         network: clone_network(&network),
         run_as,
@@ -590,6 +597,32 @@ async fn run_pod(
         runner.run(&mut state, &mut delete_rx).await;
     }
     finish(&ctx, &object, Some(network)).await;
+}
+
+/// The container may not run (see `crate::security`): it waits with the reason, as a
+/// kubelet reports a `CreateContainerConfigError`, until the pod is deleted.
+async fn refuse_container(
+    ctx: &Ctx,
+    object: &ObjectRef,
+    host: &str,
+    state: &mut PodState,
+    delete_rx: &mut watch::Receiver<Option<i64>>,
+    message: String,
+) {
+    state.state = CState::Waiting {
+        reason: "CreateContainerConfigError".into(),
+        message: Some(message.clone()),
+    };
+    state.write(ctx);
+    ctx.events.record(
+        object,
+        "kubelet",
+        Some(host),
+        true,
+        "Failed",
+        &format!("Error: {message}"),
+    );
+    wait_deleted(delete_rx).await;
 }
 
 async fn wait_deleted(delete_rx: &mut watch::Receiver<Option<i64>>) -> i64 {
@@ -893,8 +926,9 @@ impl ContainerRunner<'_> {
             Ok(p) => p,
             Err(message) => return self.start_failed(state, delete_rx, deadline, message).await,
         };
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(
-            self.ctx
+        let log = crate::instance::open_private_append(
+            &self
+                .ctx
                 .log_dir
                 .join(format!("{}_{}.log", state.ns, state.name)),
         );
@@ -905,7 +939,7 @@ impl ContainerRunner<'_> {
         let mut cmd = self
             .info
             .network
-            .command(program.as_os_str(), self.info.run_as);
+            .command(program.as_os_str(), self.info.run_as.clone());
         cmd.args(&argv[1..])
             .env_clear()
             .envs(self.info.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -918,7 +952,7 @@ impl ContainerRunner<'_> {
         let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {
-                let message = exec_access::exec_failure(&argv[0], &program, &e, self.info.run_as);
+                let message = exec_access::exec_failure(&argv[0], &program, &e, &self.info.run_as);
                 return self.start_failed(state, delete_rx, deadline, message).await;
             }
         };
@@ -1183,32 +1217,6 @@ pub(crate) fn resolve_program(
         .ok_or_else(|| format!("exec: {program:?}: executable file not found in $PATH"))
 }
 
-/// The user of the project's image (`USER 65532:65532`): what a container with `runAsNonRoot`
-/// and no `runAsUser` runs as, since the machine's binaries have no image user of their own.
-const IMAGE_USER: i64 = 65532;
-
-fn run_as(spec: &PodSpec, c: &Container) -> RunAs {
-    let pod = spec.security_context.as_ref();
-    let ctr = c.security_context.as_ref();
-    let non_root = ctr
-        .and_then(|s| s.run_as_non_root)
-        .or_else(|| pod.and_then(|s| s.run_as_non_root));
-    let uid = ctr
-        .and_then(|s| s.run_as_user)
-        .or_else(|| pod.and_then(|s| s.run_as_user));
-    let gid = ctr
-        .and_then(|s| s.run_as_group)
-        .or_else(|| pod.and_then(|s| s.run_as_group));
-    let (uid, gid) = match (uid, non_root) {
-        (None, Some(true)) => (Some(IMAGE_USER), gid.or(Some(IMAGE_USER))),
-        _ => (uid, gid),
-    };
-    RunAs {
-        uid: uid.and_then(|u| u32::try_from(u).ok()),
-        gid: gid.and_then(|g| u32::try_from(g).ok()),
-    }
-}
-
 /// The container's environment: defaults, the `kubernetes` Service variables, then `env`
 /// (values, downward API fieldRefs, ConfigMap keys) and `envFrom` ConfigMaps.
 fn container_env(
@@ -1418,7 +1426,9 @@ impl ExecHandler for Exec {
                 return Ok(failed(message, code));
             }
         };
-        let mut cmd = info.network.command(program.as_os_str(), info.run_as);
+        let mut cmd = info
+            .network
+            .command(program.as_os_str(), info.run_as.clone());
         cmd.args(&command[1..])
             .env_clear()
             .envs(info.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -1430,7 +1440,7 @@ impl ExecHandler for Exec {
         let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {
-                let message = exec_access::exec_failure(first, &program, &e, info.run_as);
+                let message = exec_access::exec_failure(first, &program, &e, &info.run_as);
                 return Ok(failed(message, 126));
             }
         };
@@ -1509,25 +1519,6 @@ mod tests {
                 .unwrap_err()
                 .contains("no such file")
         );
-    }
-
-    #[test]
-    fn identities() {
-        let spec = |v: serde_json::Value| -> PodSpec { serde_json::from_value(v).unwrap() };
-        let c = Container::default();
-        let ids = |s: &PodSpec| {
-            let r = run_as(s, &c);
-            (r.uid, r.gid)
-        };
-        assert_eq!(ids(&spec(json!({"containers": []}))), (None, None));
-        let s = spec(json!({"containers": [], "securityContext": {"runAsUser": 1000}}));
-        assert_eq!(ids(&s), (Some(1000), None));
-        let s = spec(json!({"containers": [], "securityContext": {"runAsNonRoot": true}}));
-        assert_eq!(ids(&s), (Some(65532), Some(65532)));
-        let s = spec(
-            json!({"containers": [], "securityContext": {"runAsNonRoot": true, "runAsUser": 7, "runAsGroup": 8}}),
-        );
-        assert_eq!(ids(&s), (Some(7), Some(8)));
     }
 
     #[test]

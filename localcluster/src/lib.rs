@@ -23,7 +23,10 @@
 //! The first container's `command` + `args` run as real processes of the machine inside the
 //! pod's network namespace, with the pod's resolv.conf (`search <ns>.svc.cluster.local
 //! svc.cluster.local cluster.local`, `options ndots:5`), the spec's environment (downward API
-//! fieldRefs, ConfigMap refs, `$(VAR)`), and `runAsUser`/`runAsGroup`. Images are not pulled;
+//! fieldRefs, ConfigMap refs, `$(VAR)`), and `runAsUser`/`runAsGroup` (65532:65532 when unset;
+//! root and host access are refused unless [`LocalClusterConfig::allow_privileged_pods`], see
+//! `security`), contained as `PodNetwork::command` describes (read-only machine, the pod's own
+//! `/tmp`, no capabilities, `no_new_privs`). Images are not pulled;
 //! the command `netverdict` runs the instance's copy of [`LocalClusterConfig::netverdict_bin`]
 //! (`/run/netverdict/<name>/bin/netverdict`, 0755, so any pod user can run it wherever it was
 //! built; a rebuild does not change a running cluster's). Status follows a
@@ -48,9 +51,15 @@
 //! Other containers than the first, init containers, liveness and startup probes, volumes,
 //! Secrets, sysctls other than `net.*` (refused with a `SysctlForbidden` event), `kubectl logs`
 //! (the API has no log endpoint; output is in [`LocalCluster::log_dir`]), NodePorts,
-//! LoadBalancers and ExternalName Services, IPv6. `hostNetwork` pods get a namespace of their
-//! own like any other: nothing a pod runs ever joins the machine's network.
+//! LoadBalancers and ExternalName Services, IPv6. `hostNetwork` pods (allowed only with
+//! privileged pods) get a namespace of their own like any other: nothing a pod runs ever joins
+//! the machine's network; their `hostPath` volumes are not mounted.
+//!
+//! # The API
+//! HTTPS on loopback with the instance's own CA; the kubeconfig carries the admin's client
+//! certificate, `secrets/token` a bearer token (see `access` and `instance`).
 
+mod access;
 mod cli;
 mod cluster;
 mod dns;
@@ -62,12 +71,15 @@ mod external;
 pub mod instance;
 mod kubelet;
 mod probe;
+mod security;
 
+pub use access::{ADMIN_GROUP, ADMIN_USER};
 pub use cli::{
     DEFAULT_NAME, DownOptions, InstanceStatus, ServeOptions, UpOptions, UpReport, down,
     serve_foreground, status, up,
 };
 pub use cluster::{
     API_ENDPOINT_PORT, ClusterError, CniMode, DNS_SERVICE_IP, EXTERNAL_HOSTS,
-    KUBERNETES_SERVICE_IP, LocalCluster, LocalClusterConfig,
+    KUBERNETES_SERVICE_IP, LocalCluster, LocalClusterConfig, PodSecurityOptions,
 };
+pub use security::{DEFAULT_GID, DEFAULT_UID};

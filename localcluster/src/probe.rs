@@ -108,7 +108,7 @@ async fn probe_once(probe: &Probe, target: &Target, timeout: Duration) -> Result
         let mut cmd = target
             .info
             .network
-            .command(program.as_os_str(), target.info.run_as);
+            .command(program.as_os_str(), target.info.run_as.clone());
         cmd.args(&argv[1..])
             .env_clear()
             .envs(

@@ -204,7 +204,6 @@ async fn readiness_probes_env_and_identity() {
     assert!(!is_ready(
         &store.get(Resource::Pods, Some("default"), "tcp").unwrap()
     ));
-    let _ = std::fs::remove_file(format!("/tmp/nv-ready-exec-{}", cluster.name()));
     cluster.shutdown().await.unwrap();
 }
 
@@ -387,7 +386,9 @@ async fn scheduling_grace_periods_and_leftover_processes() {
 async fn a_container_starts_once_its_command_appears() {
     let cluster = start_store_only("later").await;
     let store = cluster.store().clone();
-    let path = std::env::temp_dir().join(format!("nv-later-{}", cluster.name()));
+    // Not in /tmp: a pod's /tmp is its own.
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("nv-later-{}", cluster.name()));
     let command = path.to_str().unwrap();
     let p = pod("later", ctr(&[command]), json!({"restartPolicy": "Never"}));
     store.create(Resource::Pods, Some("default"), p).unwrap();

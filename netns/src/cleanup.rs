@@ -89,6 +89,8 @@ pub(crate) fn destroy_instance(instance: &str) -> Result<Vec<String>, NetError> 
             .map(|pid| format!("pid {pid}")),
     );
     let dir = names::runtime_dir(instance);
+    // The pods' scratch tmpfs: removing the files would empty it, not remove the mount.
+    sys::unmount_all_under(&dir)?;
     match fs::remove_dir_all(&dir) {
         Ok(()) => removed.push(dir.display().to_string()),
         Err(err) if err.kind() == io::ErrorKind::NotFound => {}

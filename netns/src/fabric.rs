@@ -60,6 +60,10 @@ pub struct PodNetwork {
     pub ip: Ipv4Addr,
     /// File bind-mounted over `/etc/resolv.conf` for every process started in the pod.
     pub resolv_conf: PathBuf,
+    /// The pod's own tmpfs, mounted on the machine in a directory only root can reach; its
+    /// `tmp`, `var-tmp` and `shm` are bind-mounted over `/tmp`, `/var/tmp` and `/dev/shm` for
+    /// every process started in the pod.
+    pub scratch: PathBuf,
     /// The pod's veth end in the router namespace.
     pub router_link: String,
 }
@@ -74,11 +78,43 @@ pub struct ServiceRule {
     pub endpoints: Vec<(Ipv4Addr, u16)>,
 }
 
-/// Identity a pod's processes run as (from the pod's securityContext); `None` keeps root.
-#[derive(Clone, Copy, Debug, Default)]
+/// Who a pod's processes are on the machine and what they may do there.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunAs {
-    pub uid: Option<u32>,
-    pub gid: Option<u32>,
+    pub uid: u32,
+    pub gid: u32,
+    /// Supplementary groups (beside `gid`).
+    pub groups: Vec<u32>,
+    /// Capabilities a root process keeps, as a bit set (bit n = capability n). A process of
+    /// another user has none, whatever this says.
+    pub capabilities: u64,
+    /// A privileged container: every capability, the machine's mounts stay writable and
+    /// `no_new_privs` is not set. Only for a cluster that allows privileged pods.
+    pub privileged: bool,
+}
+
+impl RunAs {
+    /// An unprivileged identity: no supplementary groups, no capabilities.
+    pub fn user(uid: u32, gid: u32) -> RunAs {
+        RunAs {
+            uid,
+            gid,
+            groups: Vec::new(),
+            capabilities: 0,
+            privileged: false,
+        }
+    }
+
+    /// Root with every capability and the machine's mounts writable.
+    pub fn privileged_root() -> RunAs {
+        RunAs {
+            uid: 0,
+            gid: 0,
+            groups: Vec::new(),
+            capabilities: u64::MAX,
+            privileged: true,
+        }
+    }
 }
 
 /// The network fabric of one local-cluster instance.
@@ -178,6 +214,9 @@ impl Fabric {
 
     fn setup(&self, hosts: &[Ipv4Addr]) -> Result<(), NetError> {
         make_dir(&self.runtime_dir.join("pods"))?;
+        sys::private_mount_point(&self.runtime_dir.join("pods"))?;
+        fs::set_permissions(&self.runtime_dir, fs::Permissions::from_mode(0o700))
+            .context(|| format!("restrict {}", self.runtime_dir.display()))?;
         let mut external = sys::create_netns(&self.external.path, &COMMON_SYSCTLS)?;
         let ext_mac = pod_mac(Ipv4Addr::UNSPECIFIED);
         let router_name = &self.router.name;
@@ -275,6 +314,7 @@ impl Fabric {
             netns: handle(names::pod_netns(&self.config.instance, key)),
             ip,
             resolv_conf: self.runtime_dir.join("pods").join(key).join("resolv.conf"),
+            scratch: self.runtime_dir.join("pods").join(key).join("scratch"),
             router_link: format!("pod{}", self.next_link.fetch_add(1, Ordering::Relaxed)),
         };
         // The namespace first: creating it fails when the key is taken, before anything else.
@@ -306,6 +346,7 @@ impl Fabric {
         fs::write(&pod.resolv_conf, resolv_conf)
             .and_then(|()| fs::set_permissions(&pod.resolv_conf, fs::Permissions::from_mode(0o644)))
             .context(|| format!("write {}", pod.resolv_conf.display()))?;
+        sys::mount_scratch(&pod.scratch)?;
         let (ip, link, mac) = (pod.ip, &pod.router_link, pod_mac(pod.ip));
         {
             let mut router = self
@@ -364,6 +405,7 @@ impl Fabric {
         if let Some(id) = id {
             sys::kill_all_in(&[id])?;
         }
+        sys::unmount_all_under(&pod.scratch)?;
         if let Some(dir) = pod.resolv_conf.parent() {
             match fs::remove_dir_all(dir) {
                 Err(err) if err.kind() != io::ErrorKind::NotFound => {
@@ -484,10 +526,12 @@ fn check_unicast(what: &str, ip: Ipv4Addr) -> Result<(), NetError> {
     Ok(())
 }
 
+/// Creates `dir` and its missing parents, mode 0700: only root reaches the fabric's files
+/// (pods get theirs through mounts made before they drop root).
 fn make_dir(dir: &std::path::Path) -> Result<(), NetError> {
     fs::DirBuilder::new()
         .recursive(true)
-        .mode(0o755)
+        .mode(0o700)
         .create(dir)
         .context(|| format!("create {}", dir.display()))
 }

@@ -223,6 +223,115 @@ pub(crate) fn enter_netns(path: &CString) -> io::Result<()> {
     Ok(())
 }
 
+/// Size of a pod's scratch tmpfs (its `/tmp`, `/var/tmp` and `/dev/shm` together).
+pub(crate) const SCRATCH_SIZE: &str = "256m";
+
+/// The directories of a pod's scratch tmpfs and where pod processes see them.
+pub(crate) const SCRATCH_MOUNTS: [(&str, &str); 3] = [
+    ("tmp", "/tmp"),
+    ("var-tmp", "/var/tmp"),
+    ("shm", "/dev/shm"),
+];
+
+/// Mounts a pod's scratch tmpfs at `dir` (created, mode 0700) with one world-writable, sticky
+/// directory per entry of [`SCRATCH_MOUNTS`], as `/tmp` is.
+pub(crate) fn mount_scratch(dir: &Path) -> Result<(), NetError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let what = || format!("mount the scratch tmpfs at {}", dir.display());
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .create(dir)
+        .context(what)?;
+    let options = format!("size={SCRATCH_SIZE},mode=0700");
+    nix::mount::mount(
+        Some("tmpfs"),
+        dir,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some(options.as_str()),
+    )
+    .map_err(io::Error::from)
+    .context(what)?;
+    for (sub, _) in SCRATCH_MOUNTS {
+        let path = dir.join(sub);
+        fs::create_dir(&path)
+            .and_then(|()| fs::set_permissions(&path, fs::Permissions::from_mode(0o1777)))
+            .context(|| format!("create {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Makes `dir` a mount point of its own (a bind mount onto itself), private: mounts under it
+/// (the pods' scratch) then go with one detach of `dir`, and propagate nowhere.
+pub(crate) fn private_mount_point(dir: &Path) -> Result<(), NetError> {
+    let what = || format!("make {} a private mount point", dir.display());
+    nix::mount::mount(Some(dir), dir, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+        .and_then(|()| {
+            nix::mount::mount(
+                None::<&str>,
+                dir,
+                None::<&str>,
+                MsFlags::MS_PRIVATE,
+                None::<&str>,
+            )
+        })
+        .map_err(io::Error::from)
+        .context(what)
+}
+
+/// Detaches every mount at or under `dir` in this mount namespace, deepest first.
+pub(crate) fn unmount_all_under(dir: &Path) -> Result<(), NetError> {
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo")
+        .context(|| "read /proc/self/mountinfo".to_owned())?;
+    let mut points: Vec<PathBuf> = mountinfo
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(unescape_mount_point)
+        .filter(|p| p.starts_with(dir))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    points.dedup();
+    for point in points {
+        match nix::mount::umount2(&point, MntFlags::MNT_DETACH) {
+            Ok(()) | Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT) => {}
+            Err(e) => {
+                return Err(NetError::io(
+                    format!("unmount {}", point.display()),
+                    io::Error::from(e),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A mount point of `/proc/self/mountinfo`, whose spaces, tabs, newlines and backslashes are
+/// written as octal escapes.
+fn unescape_mount_point(field: &str) -> PathBuf {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes.get(i + 1..i + 4).and_then(|d| {
+            std::str::from_utf8(d)
+                .ok()
+                .and_then(|d| u8::from_str_radix(d, 8).ok())
+        });
+        match (bytes[i], octal) {
+            (b'\\', Some(b)) => {
+                out.push(b);
+                i += 4;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    use std::os::unix::ffi::OsStringExt;
+    PathBuf::from(std::ffi::OsString::from_vec(out))
+}
+
 /// Identity of a network namespace: device and inode of its nsfs file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct NsId {

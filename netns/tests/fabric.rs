@@ -76,7 +76,7 @@ async fn nc(pod: &PodNetwork, ip: Ipv4Addr, port: u16) -> Output {
     run(
         pod,
         &["nc", "-vz", "-w", "2", &ip.to_string(), &port.to_string()],
-        RunAs::default(),
+        RunAs::privileged_root(),
     )
     .await
 }
@@ -130,7 +130,7 @@ async fn assert_times_out(pod: &PodNetwork, ip: Ipv4Addr, port: u16) {
 /// Starts `nc -lk <port>` in the pod and waits until it accepts connections.
 async fn listen(pod: &PodNetwork, port: u16) -> tokio::process::Child {
     let child = pod
-        .command(OsStr::new("nc"), RunAs::default())
+        .command(OsStr::new("nc"), RunAs::privileged_root())
         .args(["-lk", &port.to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -307,40 +307,29 @@ async fn pod_processes_see_their_resolv_conf_and_identity() {
     let a = fabric.add_pod("a", ip4("10.244.1.2"), RESOLV).unwrap();
     let machine_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap();
 
-    let out = run(&a, &["cat", "/etc/resolv.conf"], RunAs::default()).await;
+    let out = run(&a, &["cat", "/etc/resolv.conf"], RunAs::privileged_root()).await;
     assert_eq!(out.stdout, RESOLV);
-    let out = run(
-        &a,
-        &["id", "-u"],
-        RunAs {
-            uid: Some(65534),
-            gid: None,
-        },
-    )
-    .await;
+    let out = run(&a, &["id", "-u"], RunAs::user(65534, 65534)).await;
     assert_eq!(out.stdout.trim(), "65534", "{}", out.stderr);
-    let out = run(&a, &["id", "-u"], RunAs::default()).await;
+    let out = run(&a, &["id", "-u"], RunAs::privileged_root()).await;
     assert_eq!(out.stdout.trim(), "0");
-    let out = run(
-        &a,
-        &["id", "-G"],
-        RunAs {
-            uid: Some(1000),
-            gid: Some(2000),
-        },
-    )
-    .await;
+    let out = run(&a, &["id", "-G"], RunAs::user(1000, 2000)).await;
     assert_eq!(out.stdout.trim(), "2000", "{}", out.stderr);
     // The pod's view of the network is its own.
     let out = run(
         &a,
         &["ip", "-4", "-o", "address", "show", "dev", "eth0"],
-        RunAs::default(),
+        RunAs::privileged_root(),
     )
     .await;
     assert!(out.stdout.contains("inet 10.244.1.2/32"), "{}", out.stdout);
     // Other namespaces are not reachable from the pod's mounts.
-    let out = run(&a, &["cat", "/proc/self/mountinfo"], RunAs::default()).await;
+    let out = run(
+        &a,
+        &["cat", "/proc/self/mountinfo"],
+        RunAs::privileged_root(),
+    )
+    .await;
     assert!(out.stdout.contains("/etc/resolv.conf"), "{}", out.stdout);
     assert!(!out.stdout.contains("nsfs"), "{}", out.stdout);
 
@@ -362,10 +351,11 @@ async fn command_aborts_when_the_namespace_cannot_be_entered() {
         },
         ip: ip4("10.244.9.9"),
         resolv_conf: "/nonexistent/resolv.conf".into(),
+        scratch: "/nonexistent/scratch".into(),
         router_link: "pod0".into(),
     };
     let err = missing
-        .command(OsStr::new("true"), RunAs::default())
+        .command(OsStr::new("true"), RunAs::privileged_root())
         .status()
         .await
         .expect_err("must not run outside the pod");
@@ -497,7 +487,7 @@ async fn udp_services_translate_too() {
         }])
         .unwrap();
     let mut child = a
-        .command(OsStr::new("nc"), RunAs::default())
+        .command(OsStr::new("nc"), RunAs::privileged_root())
         .args(["-u", "-w", "2", "10.96.0.10", "53"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -565,13 +555,13 @@ async fn remove_pod_ends_its_processes_and_links() {
     let a = fabric.add_pod("a", ip4("10.244.1.2"), RESOLV).unwrap();
     let b = fabric.add_pod("b", ip4("10.244.2.2"), RESOLV).unwrap();
     let mut sleeper = a
-        .command(OsStr::new("sleep"), RunAs::default())
+        .command(OsStr::new("sleep"), RunAs::privileged_root())
         .arg("1000")
         .spawn()
         .unwrap();
     // A process of another pod must not keep a's namespace alive.
     let _other = b
-        .command(OsStr::new("sleep"), RunAs::default())
+        .command(OsStr::new("sleep"), RunAs::privileged_root())
         .arg("1000")
         .kill_on_drop(true)
         .spawn()
@@ -615,7 +605,7 @@ async fn leftovers_of_a_killed_instance_are_removed() {
     let a = fabric.add_pod("a", ip4("10.244.1.2"), RESOLV).unwrap();
     let _b = fabric.add_pod("b", ip4("10.244.2.2"), RESOLV).unwrap();
     let mut sleeper = a
-        .command(OsStr::new("sleep"), RunAs::default())
+        .command(OsStr::new("sleep"), RunAs::privileged_root())
         .arg("1000")
         .spawn()
         .unwrap();
@@ -753,4 +743,103 @@ fn external_hosts_must_be_routable_unicast() {
         assert!(Fabric::create(config).is_err(), "{host}");
         assert_nothing_left(&instance.0);
     }
+}
+
+/// A capability set of `/proc/self/status` (`CapEff`, `CapBnd`, …) as a number.
+fn status_field(status: &str, field: &str) -> u64 {
+    let line = status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in {status}"));
+    u64::from_str_radix(line.trim(), 16)
+        .or_else(|_| line.trim().parse())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn pod_processes_are_contained() {
+    if !root() {
+        return;
+    }
+    let instance = Instance::new("jail");
+    let fabric = instance.fabric();
+    let a = fabric.add_pod("a", ip4("10.244.1.2"), RESOLV).unwrap();
+    let b = fabric.add_pod("b", ip4("10.244.1.3"), RESOLV).unwrap();
+    let user = RunAs::user(65534, 65534);
+    let marker = format!("nv-jail-{}", std::process::id());
+
+    // No capabilities, no way to gain any.
+    let out = run(&a, &["cat", "/proc/self/status"], user.clone()).await;
+    for field in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        assert_eq!(status_field(&out.stdout, field), 0, "{field}");
+    }
+    assert_eq!(status_field(&out.stdout, "NoNewPrivs"), 1);
+    // Root without capabilities (what an allowed root container without any gets) is held
+    // by the read-only mounts too.
+    let bare_root = RunAs {
+        capabilities: 0,
+        ..RunAs::user(0, 0)
+    };
+    let out = run(&a, &["cat", "/proc/self/status"], bare_root.clone()).await;
+    assert_eq!(status_field(&out.stdout, "CapEff"), 0);
+    for run_as in [user.clone(), bare_root] {
+        let script =
+            format!("echo x > /var/lib/{marker} || echo x > /etc/{marker} || echo refused");
+        let out = run(&a, &["sh", "-c", &script], run_as).await;
+        assert_eq!(out.stdout.trim(), "refused", "{}", out.stderr);
+        assert!(
+            out.stderr.contains("Read-only file system"),
+            "{}",
+            out.stderr
+        );
+    }
+    assert!(!std::path::Path::new(&format!("/etc/{marker}")).exists());
+
+    // /tmp is the pod's: shared by its processes, unseen by the machine and other pods.
+    let path = format!("/tmp/{marker}");
+    let out = run(
+        &a,
+        &[
+            "sh",
+            "-c",
+            &format!("id -u > {path} && stat -c %u:%g {path}"),
+        ],
+        user.clone(),
+    )
+    .await;
+    assert_eq!(out.stdout.trim(), "65534:65534", "{}", out.stderr);
+    let out = run(&a, &["cat", &path], user.clone()).await;
+    assert_eq!(out.stdout.trim(), "65534", "{}", out.stderr);
+    assert!(
+        !std::path::Path::new(&path).exists(),
+        "the machine's /tmp is untouched"
+    );
+    let out = run(&b, &["cat", &path], user.clone()).await;
+    assert_ne!(out.code, Some(0), "another pod's /tmp: {}", out.stdout);
+    for dir in ["/var/tmp", "/dev/shm"] {
+        let out = run(
+            &a,
+            &["sh", "-c", &format!("touch {dir}/{marker} && echo ok")],
+            user.clone(),
+        )
+        .await;
+        assert_eq!(out.stdout.trim(), "ok", "{dir}: {}", out.stderr);
+    }
+    // The fabric's files are out of reach: the pods' scratch mounts are detached (those of
+    // other instances on the machine stay, below directories only root may enter).
+    let out = run(&a, &["cat", "/proc/self/mountinfo"], user.clone()).await;
+    for pod in [&a, &b] {
+        let scratch = pod.scratch.to_str().unwrap();
+        assert!(!out.stdout.contains(scratch), "{}", out.stdout);
+    }
+    let fabric_dir = b.scratch.parent().unwrap().parent().unwrap();
+    let out = run(&a, &["ls", fabric_dir.to_str().unwrap()], user.clone()).await;
+    assert!(out.stderr.contains("Permission denied"), "{}", out.stderr);
+
+    // The scratch goes with the pod.
+    let scratch = a.scratch.clone();
+    fabric.remove_pod(a).unwrap();
+    assert!(!scratch.exists());
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(scratch.to_str().unwrap()), "{mounts}");
 }

@@ -54,7 +54,7 @@ pub(crate) fn run(args: &LocalArgs, out: &mut dyn Write) -> Result<u8, ExpectedE
             let report = netverdict_localcluster::up(options.clone()).map_err(failed)?;
             writeln!(
                 out,
-                "local cluster {} is up (pid {}, API http://{})\nexport KUBECONFIG={}",
+                "local cluster {} is up (pid {}, API https://{})\nexport KUBECONFIG={}",
                 report.name,
                 report.pid,
                 report.api_addr,
@@ -81,7 +81,7 @@ pub(crate) fn run(args: &LocalArgs, out: &mut dyn Write) -> Result<u8, ExpectedE
                 };
                 let api = instance
                     .api_addr
-                    .map_or_else(|| "-".to_owned(), |addr| format!("http://{addr}"));
+                    .map_or_else(|| "-".to_owned(), |addr| format!("https://{addr}"));
                 writeln!(
                     out,
                     "{}\t{state}\t{api}\t{}",

@@ -31,6 +31,8 @@ pub struct RunArgs {
     /// With --local: how the local network treats NetworkPolicies.
     #[arg(long, value_enum, default_value_t = CniArg::Enforcing, requires = "local")]
     pub cni: CniArg,
+    #[command(flatten)]
+    pub pods: netverdict_localcluster::PodSecurityOptions,
     /// With --local: enforce every policy change only after this delay (slow propagation).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "local")]
     pub policy_delay: Option<Duration>,
@@ -102,6 +104,7 @@ enum Target {
     Local {
         cni: CniArg,
         policy_delay: Option<Duration>,
+        pods: netverdict_localcluster::PodSecurityOptions,
     },
     Cluster(ClusterTarget),
 }
@@ -118,6 +121,11 @@ pub(crate) fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, ExpectedErr
         }
         None => RunId::generate(),
     };
+    if args.pods.allow_privileged_pods && !args.local {
+        return Err(ExpectedError::InvalidInput(
+            "--allow-privileged-pods needs --local: it is an option of the local cluster".into(),
+        ));
+    }
     let loaded = crate::scenario::load_paths(
         &diagnostics::paths_or_default(&args.paths),
         &crate::hosts::local_cluster(),
@@ -147,6 +155,7 @@ pub(crate) fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, ExpectedErr
             Target::Local {
                 cni: args.cni,
                 policy_delay: args.policy_delay,
+                pods: args.pods,
             }
         } else {
             Target::Cluster(ClusterTarget {
@@ -200,9 +209,11 @@ async fn execute_plan(plan: &RunPlan) -> RunResult {
             }
             Err(error) => setup_failed(plan, error.to_string()),
         },
-        Target::Local { cni, policy_delay } => {
-            run_local(plan, *cni, *policy_delay, scenarios, &progress).await
-        }
+        Target::Local {
+            cni,
+            policy_delay,
+            pods,
+        } => run_local(plan, *cni, *policy_delay, *pods, scenarios, &progress).await,
     };
     progress.finish();
     result
@@ -212,6 +223,7 @@ async fn run_local(
     plan: &RunPlan,
     cni: CniArg,
     policy_delay: Option<Duration>,
+    pods: netverdict_localcluster::PodSecurityOptions,
     scenarios: Vec<Scenario>,
     progress: &Progress,
 ) -> RunResult {
@@ -230,6 +242,7 @@ async fn run_local(
         CniArg::Reject => netverdict_localcluster::CniMode::Reject,
     };
     config.policy_delay = policy_delay.unwrap_or_default();
+    config.allow_privileged_pods = pods.allow_privileged_pods;
     let cluster = match netverdict_localcluster::LocalCluster::start(config).await {
         Ok(cluster) => cluster,
         Err(error) => {
@@ -244,7 +257,7 @@ async fn run_local(
         Ok(client) => {
             execute(
                 &client,
-                format!("local cluster (http://{})", cluster.api_addr()),
+                format!("local cluster ({})", cluster.api_url()),
                 scenarios,
                 &plan.config,
                 progress,

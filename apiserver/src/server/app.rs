@@ -5,17 +5,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::response::Response;
-use http::{Method, StatusCode};
+use http::{Method, Request, StatusCode};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
 
 use super::negotiate::{Query, error_response, json_response};
 use super::{discovery, exec, openapi, rest};
 use crate::ExecHandler;
+use crate::auth::{Authentication, Authenticator, ClientCertificate, Credentials};
 use crate::error::ApiError;
 use crate::resource::Resource;
 use crate::store::Store;
+use crate::tls::{ServerTls, TlsError};
 
 /// How an [`ApiServer`] behaves beyond what the store decides.
 #[derive(Clone, Debug)]
@@ -45,9 +51,33 @@ pub(super) struct AppState {
     pub(super) options: Arc<ServerOptions>,
     pub(super) shutdown: CancellationToken,
     pub(super) pages: Arc<super::pages::Pages>,
+    pub(super) authenticator: Arc<dyn Authenticator>,
 }
 
-/// The HTTP server: binds to a loopback address and serves the store.
+/// How the server protects itself: the TLS it serves and who may talk to it.
+#[derive(Clone)]
+pub struct Security {
+    pub tls: ServerTls,
+    /// Decides who sent each request; a request it does not accept gets `401 Unauthorized`.
+    pub authenticator: Arc<dyn Authenticator>,
+}
+
+/// Why a server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("bind {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+}
+
+/// How long a client may take to complete the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The API server: HTTPS only, every request authenticated, on a loopback address.
 pub struct ApiServer {
     pub store: Store,
     pub addr: SocketAddr,
@@ -56,30 +86,22 @@ pub struct ApiServer {
 }
 
 impl ApiServer {
-    /// Starts serving on `bind` (port 0 picks a free port) with plain HTTP.
+    /// Starts serving HTTPS on `bind` (port 0 picks a free port). There is no plain-HTTP
+    /// listener: a client that does not speak TLS gets no answer.
     ///
     /// # Errors
-    /// The address cannot be bound.
+    /// The address cannot be bound, or the TLS material is unusable.
     pub async fn start(
         store: Store,
         exec: Arc<dyn ExecHandler>,
         bind: SocketAddr,
-    ) -> std::io::Result<ApiServer> {
-        ApiServer::start_with_options(store, exec, bind, ServerOptions::default()).await
-    }
-
-    /// [`ApiServer::start`] with [`ServerOptions`].
-    ///
-    /// # Errors
-    /// The address cannot be bound.
-    pub async fn start_with_options(
-        store: Store,
-        exec: Arc<dyn ExecHandler>,
-        bind: SocketAddr,
         options: ServerOptions,
-    ) -> std::io::Result<ApiServer> {
-        let listener = tokio::net::TcpListener::bind(bind).await?;
-        let addr = listener.local_addr()?;
+        security: Security,
+    ) -> Result<ApiServer, StartError> {
+        let acceptor = TlsAcceptor::from(security.tls.server_config()?);
+        let bound = |source| StartError::Bind { addr: bind, source };
+        let listener = tokio::net::TcpListener::bind(bind).await.map_err(bound)?;
+        let addr = listener.local_addr().map_err(bound)?;
         let shutdown = CancellationToken::new();
         let state = AppState {
             store: store.clone(),
@@ -87,17 +109,10 @@ impl ApiServer {
             options: Arc::new(options),
             shutdown: shutdown.clone(),
             pages: Arc::default(),
+            authenticator: security.authenticator,
         };
         let app = axum::Router::new().fallback(handle).with_state(state);
-        let stop = shutdown.clone();
-        let task = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await;
-            if let Err(e) = served {
-                tracing::warn!(error = %e, "the API server stopped");
-            }
-        });
+        let task = tokio::spawn(accept_loop(listener, acceptor, app, shutdown.clone()));
         Ok(ApiServer {
             store,
             addr,
@@ -106,9 +121,9 @@ impl ApiServer {
         })
     }
 
-    /// The `http://127.0.0.1:PORT` clients use.
+    /// The `https://127.0.0.1:PORT` clients use.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("https://{}", self.addr)
     }
 
     /// Stops accepting and ends open watches and exec streams.
@@ -121,6 +136,137 @@ impl ApiServer {
         {
             tracing::warn!("the API server did not stop within 5s");
         }
+    }
+}
+
+/// Accepts connections until `stop`, then waits for the open ones to finish.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    acceptor: TlsAcceptor,
+    app: axum::Router,
+    stop: CancellationToken,
+) {
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => {
+                    connections.spawn(serve_connection(tcp, acceptor.clone(), app.clone(), stop.clone()));
+                }
+                Err(e) => {
+                    // Out of file descriptors, most likely: let connections end first.
+                    tracing::warn!(error = %e, "accept");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    drop(listener);
+    while connections.join_next().await.is_some() {}
+}
+
+/// One connection: the TLS handshake, then HTTP/1.1 (with upgrades, for exec) until the client
+/// closes or the server stops. The verified client certificate goes into every request's
+/// extensions.
+async fn serve_connection(
+    tcp: tokio::net::TcpStream,
+    acceptor: TlsAcceptor,
+    app: axum::Router,
+    stop: CancellationToken,
+) {
+    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "TLS handshake");
+            return;
+        }
+        Err(_) => return,
+    };
+    let certificate = tls.get_ref().1.peer_certificates().map(|chain| {
+        ClientCertificate(Arc::new(
+            chain.iter().map(|c| c.clone().into_owned()).collect(),
+        ))
+    });
+    let tls = ClosingTls(tls);
+    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+        if let Some(certificate) = &certificate {
+            request.extensions_mut().insert(certificate.clone());
+        }
+        app.clone().oneshot(request.map(Body::new))
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(tls), service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        () = stop.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
+    }
+}
+
+/// A server TLS stream that sends `close_notify` when dropped (best effort, without blocking),
+/// as Go's `tls.Conn.Close` does: a client then reads a clean end of stream also from a
+/// connection that was dropped rather than shut down (an upgraded exec stream, for one).
+struct ClosingTls(tokio_rustls::server::TlsStream<tokio::net::TcpStream>);
+
+impl Drop for ClosingTls {
+    fn drop(&mut self) {
+        /// Writes to the socket only as far as it takes data without waiting.
+        struct NonBlocking<'a>(&'a tokio::net::TcpStream);
+        impl std::io::Write for NonBlocking<'_> {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.try_write(buf)
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let (tcp, connection) = self.0.get_mut();
+        connection.send_close_notify();
+        while connection.wants_write() {
+            if !matches!(connection.write_tls(&mut NonBlocking(tcp)), Ok(n) if n > 0) {
+                break;
+            }
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for ClosingTls {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for ClosingTls {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
     }
 }
 
@@ -229,7 +375,20 @@ pub(super) fn route(path: &str) -> Result<Route, ApiError> {
     Ok(routed)
 }
 
-async fn handle(State(state): State<AppState>, request: Request) -> Response {
+/// The Status kube-apiserver answers a request without a valid credential with.
+fn unauthorized() -> Response {
+    error_response(&ApiError::new(401, "Unauthorized", "Unauthorized"), None)
+}
+
+async fn handle(State(state): State<AppState>, mut request: Request<Body>) -> Response {
+    let user = match state.authenticator.authenticate(&Credentials::of(&request)) {
+        Authentication::User(user) => user,
+        Authentication::NotMine | Authentication::Invalid => {
+            tracing::debug!(path = %request.uri().path(), "unauthenticated request");
+            return unauthorized();
+        }
+    };
+    request.extensions_mut().insert(user);
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let query = match Query::parse(request.uri().query()) {

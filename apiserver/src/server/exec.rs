@@ -289,8 +289,21 @@ async fn run(
             reason: "".into(),
         })))
         .await;
-    reader.abort();
+    // The client answers the close frame: read its answer before closing, or the unread bytes
+    // make the kernel reset the connection, which clients report as an error instead of the
+    // end of the output. Then the shutdown (a TLS close_notify, then FIN).
+    let mut reader = reader;
+    if tokio::time::timeout(CLOSE_HANDSHAKE_TIMEOUT, &mut reader)
+        .await
+        .is_err()
+    {
+        reader.abort();
+    }
+    let _ = tokio::time::timeout(CLOSE_HANDSHAKE_TIMEOUT, sink.close()).await;
 }
+
+/// How long an ending exec waits for the client's part of the closing handshake.
+const CLOSE_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// `GET pods/{name}/log`: the container's output as `text/plain`, streamed when following.
 pub(super) async fn logs(

@@ -11,4 +11,4 @@ mod rest;
 mod table;
 mod watch;
 
-pub use app::{ApiServer, ServerOptions};
+pub use app::{ApiServer, Security, ServerOptions, StartError};

@@ -1,5 +1,6 @@
-//! What the integration tests share: a server on loopback with an exec handler that runs
-//! commands as local child processes, a kubectl bound to it, and a kube-rs client.
+//! What the integration tests share: a secured server on loopback (TLS, client certificate and
+//! token) with an exec handler that runs commands as local child processes, a kubectl bound to
+//! it, and a kube-rs client.
 
 #![allow(
     dead_code,
@@ -14,7 +15,8 @@ use std::sync::Arc;
 #[path = "../../../tests/util/kubectl.rs"]
 pub mod kubectl;
 
-use netverdict_apiserver::{ApiError, ApiServer, ExecHandler, ExecProcess, Resource, Store};
+use netverdict_apiserver::testing::{Credential, SecureServer};
+use netverdict_apiserver::{ApiError, ExecHandler, ExecProcess, Resource, Store};
 use serde_json::{Value, json};
 
 /// Runs exec commands on this machine, for pods that exist in the store and are Running.
@@ -78,7 +80,7 @@ impl ExecHandler for LocalExec {
 }
 
 pub struct Harness {
-    pub server: ApiServer,
+    pub server: SecureServer,
     pub store: Store,
     pub dir: tempfile::TempDir,
 }
@@ -92,17 +94,18 @@ impl Harness {
         let exec = Arc::new(LocalExec {
             store: store.clone(),
         });
-        let bind: SocketAddr = "127.0.0.1:0".parse().unwrap();
-        let server = ApiServer::start_with_options(store.clone(), exec, bind, options)
-            .await
-            .unwrap();
+        let server = SecureServer::start(store.clone(), exec, options).await;
         let dir = tempfile::tempdir().unwrap();
-        let kubeconfig = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n    server: {}\ncontexts:\n- name: local\n  context:\n    cluster: local\n    user: local\n    namespace: default\ncurrent-context: local\nusers:\n- name: local\n  user: {{}}\n",
-            server.url()
-        );
-        std::fs::write(dir.path().join("kubeconfig"), kubeconfig).unwrap();
+        std::fs::write(
+            dir.path().join("kubeconfig"),
+            server.kubeconfig_yaml(Credential::ClientCertificate),
+        )
+        .unwrap();
         Harness { server, store, dir }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.server.server.addr
     }
 
     pub fn kubeconfig(&self) -> PathBuf {
@@ -150,8 +153,18 @@ impl Harness {
         path.to_string_lossy().into_owned()
     }
 
+    /// A kube-rs client authenticated with the server's client certificate.
     pub async fn client(&self) -> kube::Client {
-        let config = kube::Config::new(self.server.url().parse().unwrap());
+        self.client_with(Credential::ClientCertificate).await
+    }
+
+    /// A kube-rs client configured from a kubeconfig carrying `credential`.
+    pub async fn client_with(&self, credential: Credential) -> kube::Client {
+        let yaml = self.server.kubeconfig_yaml(credential);
+        let kubeconfig = kube::config::Kubeconfig::from_yaml(&yaml).unwrap();
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+            .await
+            .unwrap();
         kube::Client::try_from(config).unwrap()
     }
 
@@ -187,26 +200,57 @@ impl Harness {
     }
 }
 
-/// A plain HTTP/1.1 exchange with the server: (status code, body as JSON or `Null`).
+/// An HTTP/1.1 exchange over TLS with the server's token: (status code, body as JSON or `Null`).
 pub async fn http(
-    addr: SocketAddr,
+    h: &Harness,
     method: &str,
     path: &str,
     content_type: &str,
     body: &[u8],
 ) -> (u16, Value) {
+    http_as(h, Credential::Token, method, path, content_type, body).await
+}
+
+/// [`http`] with `credential`.
+pub async fn http_as(
+    h: &Harness,
+    credential: Credential,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+) -> (u16, Value) {
+    let text = exchange(h, credential, method, path, content_type, body).await;
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let code = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (code, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+/// The raw response text of one request over TLS (`Connection: close`).
+pub async fn exchange(
+    h: &Harness,
+    credential: Credential,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut stream = h.server.connect(credential).await;
+    let authorization = h
+        .server
+        .authorization(credential)
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {}\r\n{authorization}Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        h.addr(),
         body.len()
     );
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.write_all(body).await.unwrap();
     let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.unwrap();
-    let text = String::from_utf8_lossy(&response);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    let code = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (code, serde_json::from_str(body).unwrap_or(Value::Null))
+    // A server closing without TLS close_notify is an error for rustls; what arrived counts.
+    let _ = stream.read_to_end(&mut response).await;
+    String::from_utf8_lossy(&response).into_owned()
 }

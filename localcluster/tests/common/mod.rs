@@ -50,6 +50,7 @@ pub fn up_options(name: &str, kubeconfig: Option<std::path::PathBuf>) -> UpOptio
             nodes: 1,
             kubeconfig,
             netverdict_bin: None,
+            pods: Default::default(),
         },
         foreground: false,
         timeout: Duration::from_secs(120),
