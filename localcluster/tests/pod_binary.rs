@@ -11,13 +11,13 @@ use netverdict_apiserver::Resource;
 use netverdict_localcluster::LocalCluster;
 use serde_json::{Value, json};
 
-/// A directory like a checkout under `/root`: `<tmp>/<name>/private` is 0700, owned by root.
-/// Removed on drop, also when the test fails.
+/// A directory like a checkout under `/root`: `/run/nv-<name>/private` is 0700, owned by root.
+/// Removed on drop, also when the test fails. Not under `/tmp`, which is each pod's own.
 struct PrivateDir(PathBuf);
 
 impl PrivateDir {
     fn new(name: &str) -> PrivateDir {
-        let top = std::env::temp_dir().join(format!("nv-{name}"));
+        let top = Path::new("/run").join(format!("nv-{name}"));
         let private = top.join("private");
         std::fs::create_dir_all(private.join("bin")).unwrap();
         std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
@@ -168,13 +168,19 @@ async fn a_command_the_pod_user_cannot_reach_says_why() {
     assert_eq!(code, 126, "{err}");
     assert!(err.contains(&why), "{err}");
 
-    // Root, as a pod without a user runs, may search the directory.
-    let mut as_root = pod("root", &[tool_path], json!({}));
-    as_root["spec"]["restartPolicy"] = json!("Never");
+    // A user the directory's group lets in may search it.
+    std::fs::set_permissions(dir.private(), std::fs::Permissions::from_mode(0o710)).unwrap();
+    std::os::unix::fs::chown(dir.private(), None, Some(65532)).unwrap();
+    let mut allowed = pod(
+        "allowed",
+        &[tool_path],
+        json!({"runAsUser": 65532, "runAsGroup": 65532}),
+    );
+    allowed["spec"]["restartPolicy"] = json!("Never");
     store
-        .create(Resource::Pods, Some("default"), as_root)
+        .create(Resource::Pods, Some("default"), allowed)
         .unwrap();
-    wait_pod(&store, "default", "root", "Succeeded", |p| {
+    wait_pod(&store, "default", "allowed", "Succeeded", |p| {
         p["status"]["phase"] == "Succeeded"
     })
     .await;
