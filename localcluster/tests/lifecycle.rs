@@ -386,9 +386,8 @@ async fn scheduling_grace_periods_and_leftover_processes() {
 async fn a_container_starts_once_its_command_appears() {
     let cluster = start_store_only("later").await;
     let store = cluster.store().clone();
-    // Not in /tmp: a pod's /tmp is its own.
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("nv-later-{}", cluster.name()));
+    let dir = ReachableDir::new(&format!("later-{}", cluster.name()));
+    let path = dir.path().join("command");
     let command = path.to_str().unwrap();
     let p = pod("later", ctr(&[command]), json!({"restartPolicy": "Never"}));
     store.create(Resource::Pods, Some("default"), p).unwrap();

@@ -12,20 +12,20 @@ use netverdict_localcluster::LocalCluster;
 use serde_json::{Value, json};
 
 /// A directory like a checkout under `/root`: `/run/nv-<name>/private` is 0700, owned by root.
-/// Removed on drop, also when the test fails. Not under `/tmp`, which is each pod's own.
-struct PrivateDir(PathBuf);
+/// Removed on drop, also when the test fails.
+struct PrivateDir(ReachableDir);
 
 impl PrivateDir {
     fn new(name: &str) -> PrivateDir {
-        let top = Path::new("/run").join(format!("nv-{name}"));
-        let private = top.join("private");
+        let top = ReachableDir::new(name);
+        let private = top.path().join("private");
         std::fs::create_dir_all(private.join("bin")).unwrap();
         std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
         PrivateDir(top)
     }
 
     fn private(&self) -> PathBuf {
-        self.0.join("private")
+        self.0.path().join("private")
     }
 
     /// Copies the machine's `program` to `private/bin/<name>`, 0755.
@@ -34,12 +34,6 @@ impl PrivateDir {
         std::fs::copy(program, &path).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
         path
-    }
-}
-
-impl Drop for PrivateDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

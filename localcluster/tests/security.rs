@@ -234,7 +234,8 @@ async fn pods_run_unprivileged_and_cannot_touch_the_machine() {
     );
 
     // Nothing outside the pod's /tmp is writable, not even a world-writable directory.
-    let open = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("open-{}", cluster.name()));
+    let reachable = ReachableDir::new(&format!("open-{}", cluster.name()));
+    let open = reachable.path().join("open");
     std::fs::create_dir_all(&open).unwrap();
     std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o1777)).unwrap();
     let target = open.join("x");
@@ -246,7 +247,7 @@ async fn pods_run_unprivileged_and_cannot_touch_the_machine() {
     let (_, err, code) = exec(&cluster, "default", "writer", &["cat", "/etc/shadow"]).await;
     assert_ne!(code, 0, "/etc/shadow is root's");
     assert!(err.contains("Permission denied"), "{err}");
-    std::fs::remove_dir_all(&open).unwrap();
+    drop(reachable);
 
     // Root is refused with the reason in the status and an event.
     create(pod(

@@ -72,6 +72,31 @@ impl Drop for DownOnDrop {
     }
 }
 
+/// A directory on the machine that pod users can reach, unlike the checkout's own directories
+/// (which may sit under `/root`, 0700): `/run/nv-<name>`, 0755, removed on drop, also when the
+/// test fails. Not under `/tmp`, which is each pod's own.
+pub struct ReachableDir(std::path::PathBuf);
+
+impl ReachableDir {
+    pub fn new(name: &str) -> ReachableDir {
+        use std::os::unix::fs::PermissionsExt;
+        let path = std::path::Path::new("/run").join(format!("nv-{name}"));
+        std::fs::create_dir_all(&path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        ReachableDir(path)
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for ReachableDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Starts a store-only cluster (no HTTP).
 pub async fn start_store_only(tag: &str) -> LocalCluster {
     let mut c = config(tag);
