@@ -463,3 +463,64 @@ spec:
     assert_eq!(all[0]["status"], "pass", "{}", all[0]);
     assert_eq!(outcome(all[0]), "connected");
 }
+
+#[test]
+fn the_library_passes_on_an_exec_v4_only_server_with_a_kubelet_before_1_22() {
+    // Such a server loses the exit status of an exec whose client closes stdin, and such a
+    // kubelet refuses pods that ask for net.ipv4.ip_unprivileged_port_start.
+    let (code, results, _dir, out) = run(
+        "old-server",
+        &[
+            "scenarios/",
+            "--emulate",
+            "exec-v4-only,kubelet-before-1.22",
+        ],
+    );
+    assert!(results["error"].is_null(), "{}", results["error"]);
+    assert_eq!(code, 0, "{}{}", out.stdout, out.stderr);
+    let all = probes(&results);
+    assert!(all.len() >= 50, "the whole library ran: {}", all.len());
+    for probe in all {
+        assert_eq!(probe["status"], "pass", "{}", probe);
+    }
+}
+
+#[test]
+fn a_port_below_1024_on_a_kubelet_before_1_22_says_what_to_do() {
+    let dir = Dir::new("low-port");
+    let scenario = dir.path().join("low-port.yaml");
+    std::fs::write(
+        &scenario,
+        "apiVersion: netverdict.io/v1alpha1
+kind: Scenario
+metadata: {name: low-port}
+spec:
+  namespaces: [{name: lowport}]
+  pods:
+    - {name: web, namespace: lowport, labels: {app: web}, ports: [{port: 80}]}
+    - {name: client, namespace: lowport, labels: {app: client}}
+  probes:
+    - {name: web, from: lowport/client, to: lowport/web, port: 80, expect: allow}
+",
+    )
+    .unwrap();
+    let (code, results, _dir, out) = run(
+        "low-port",
+        &[
+            scenario.to_str().unwrap(),
+            "--emulate",
+            "kubelet-before-1.22",
+        ],
+    );
+    assert_eq!(code, 3, "{}", out.stdout);
+    let error = results["error"].as_str().expect("the run could not start");
+    assert!(
+        error.contains(r#"cannot start: SysctlForbidden: Pod forbidden sysctl: "net.ipv4.ip_unprivileged_port_start" not whitelisted"#),
+        "{error}"
+    );
+    assert!(error.contains("serve ports >= 1024"), "the hint: {error}");
+    assert!(
+        error.contains("--allowed-unsafe-sysctls=net.ipv4.ip_unprivileged_port_start"),
+        "{error}"
+    );
+}

@@ -681,3 +681,45 @@ async fn a_reflector_converges_on_the_store_under_concurrent_writers() {
     assert_eq!(seen, stored);
     drive.abort();
 }
+
+#[tokio::test]
+async fn a_v4_only_server_loses_the_status_of_a_client_that_closes_stdin() {
+    let options = netverdict_apiserver::ServerOptions {
+        exec_v5: false,
+        ..Default::default()
+    };
+    let h = Harness::start_with(netverdict_apiserver::Store::new(), options).await;
+    let pods: Api<Pod> = Api::namespaced(h.client().await, "default");
+    pods.create(&PostParams::default(), &mk_pod("web"))
+        .await
+        .unwrap();
+    h.run_pod("default", "web", "10.244.1.3");
+    let params = AttachParams::default()
+        .stdin(true)
+        .stdout(true)
+        .stderr(false);
+
+    // Under v4 a client can only close stdin by closing the whole stream, which ends the session.
+    let mut process = pods.exec("web", ["cat"], &params).await.unwrap();
+    let mut stdin = process.stdin().unwrap();
+    let status = process.take_status().unwrap();
+    stdin.write_all(b"netverdict\n").await.unwrap();
+    stdin.shutdown().await.unwrap();
+    assert!(status.await.is_none(), "no status after the client's close");
+
+    // Kept open until the command ends, stdin costs nothing and the status arrives.
+    let mut process = pods
+        .exec("web", ["head", "-n", "1"], &params)
+        .await
+        .unwrap();
+    let mut stdin = process.stdin().unwrap();
+    let mut stdout = process.stdout().unwrap();
+    let status = process.take_status().unwrap();
+    stdin.write_all(b"netverdict\n").await.unwrap();
+    let mut out = String::new();
+    stdout.read_to_string(&mut out).await.unwrap();
+    assert_eq!(out, "netverdict\n");
+    let status = status.await.expect("the status arrives");
+    assert_eq!(status.status.as_deref(), Some("Success"));
+    drop(stdin);
+}

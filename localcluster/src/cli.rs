@@ -13,6 +13,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::cluster::{ClusterError, LocalCluster, LocalClusterConfig, PodSecurityOptions, io_err};
+use crate::emulation::EmulationOptions;
 use crate::instance::{self, InstanceDir};
 
 /// Default instance name.
@@ -35,6 +36,8 @@ pub struct ServeOptions {
     pub netverdict_bin: Option<PathBuf>,
     #[command(flatten)]
     pub pods: PodSecurityOptions,
+    #[command(flatten)]
+    pub emulation: EmulationOptions,
 }
 
 /// `netverdict local up`.
@@ -115,6 +118,7 @@ pub async fn serve_foreground(options: ServeOptions) -> Result<(), ClusterError>
     config.nodes = options.nodes;
     config.kubeconfig = options.kubeconfig;
     config.allow_privileged_pods = options.pods.allow_privileged_pods;
+    config.emulation = options.emulation;
     let mut term = signal(SignalKind::terminate()).map_err(io_err("install a SIGTERM handler"))?;
     let mut int = signal(SignalKind::interrupt()).map_err(io_err("install a SIGINT handler"))?;
     let cluster = LocalCluster::start(config).await?;
@@ -182,6 +186,7 @@ pub fn up(options: UpOptions) -> Result<UpReport, ClusterError> {
     if options.serve.pods.allow_privileged_pods {
         cmd.arg("--allow-privileged-pods");
     }
+    cmd.args(options.serve.emulation.to_args());
     cmd.stdin(Stdio::null()).stdout(log).stderr(log2);
     // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
     unsafe {

@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 
 use crate::access::ApiAccess;
 use crate::dns::DnsRecords;
+use crate::emulation::{Behaviour, EmulationOptions};
 use crate::events::Recorder;
 use crate::instance::{self, InstanceDir};
 use crate::{endpoints, enforcement, external, kubelet};
@@ -80,6 +81,8 @@ pub struct LocalClusterConfig {
     /// Run pods that ask for root, privileges, capabilities, host paths or host namespaces
     /// (see [`PodSecurityOptions`]). Dangerous: such pods are root on this machine.
     pub allow_privileged_pods: bool,
+    /// Behaviours of other Kubernetes servers to take on.
+    pub emulation: EmulationOptions,
 }
 
 impl LocalClusterConfig {
@@ -94,6 +97,7 @@ impl LocalClusterConfig {
             api_bind: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
             restart_backoff: Duration::from_secs(10),
             allow_privileged_pods: false,
+            emulation: EmulationOptions::default(),
         }
     }
 }
@@ -142,6 +146,7 @@ pub(crate) struct Ctx {
     pub log_dir: PathBuf,
     pub restart_backoff: Duration,
     pub allow_privileged_pods: bool,
+    pub emulation: EmulationOptions,
     /// Pods the kubelet runs, by (namespace, name).
     pub pods: Mutex<HashMap<(String, String), kubelet::PodEntry>>,
     /// Used host numbers of each node's range.
@@ -333,6 +338,7 @@ impl LocalCluster {
             log_dir,
             restart_backoff: config.restart_backoff,
             allow_privileged_pods: config.allow_privileged_pods,
+            emulation: config.emulation.clone(),
             pods: Mutex::new(HashMap::new()),
             ipam: Mutex::new(BTreeMap::new()),
             ipam_cursor: Mutex::new(BTreeMap::new()),
@@ -381,7 +387,10 @@ impl LocalCluster {
                 ctx.store.clone(),
                 exec,
                 bind,
-                ServerOptions::default(),
+                ServerOptions {
+                    exec_v5: !config.emulation.has(Behaviour::ExecV4Only),
+                    ..ServerOptions::default()
+                },
                 access.security(),
             )
             .await

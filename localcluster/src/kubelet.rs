@@ -497,6 +497,20 @@ async fn run_pod(
     state.write(&ctx);
 
     let host = node.name.as_str();
+    if let Some((sysctl, message)) = forbidden_sysctl(&ctx, &spec) {
+        reject_pod(&ctx, &mut state, "SysctlForbidden", message);
+        ctx.events.record(
+            &object,
+            "kubelet",
+            Some(host),
+            true,
+            "SysctlForbidden",
+            &format!("forbidden sysctl: {sysctl:?} not whitelisted"),
+        );
+        wait_deleted(&mut delete_rx).await;
+        finish(&ctx, &object, None).await;
+        return;
+    }
     let Some(ip) = ctx.allocate_ip(&node) else {
         let message = format!("no free address in 10.244.{}.0/24", node.index);
         ctx.events.record(
@@ -597,6 +611,23 @@ async fn run_pod(
         runner.run(&mut state, &mut delete_rx).await;
     }
     finish(&ctx, &object, Some(network)).await;
+}
+
+/// The first sysctl of the pod that the emulated kubelet refuses, with its status message.
+fn forbidden_sysctl(ctx: &Ctx, spec: &PodSpec) -> Option<(String, String)> {
+    let sysctls = spec.security_context.as_ref()?.sysctls.as_ref()?;
+    sysctls.iter().find_map(|sysctl| {
+        let message = ctx.emulation.forbidden_sysctl(&sysctl.name)?;
+        Some((sysctl.name.clone(), message))
+    })
+}
+
+/// The kubelet does not admit the pod: Failed with the reason, before any sandbox exists.
+fn reject_pod(ctx: &Ctx, state: &mut PodState, reason: &'static str, message: String) {
+    state.phase = "Failed";
+    state.reason = Some(reason);
+    state.message = Some(message);
+    state.write(ctx);
 }
 
 /// The container may not run (see `crate::security`): it waits with the reason, as a

@@ -63,6 +63,7 @@ mod access;
 mod cli;
 mod cluster;
 mod dns;
+mod emulation;
 mod endpoints;
 pub mod enforcement;
 mod events;
@@ -82,4 +83,5 @@ pub use cluster::{
     API_ENDPOINT_PORT, ClusterError, CniMode, DNS_SERVICE_IP, EXTERNAL_HOSTS,
     KUBERNETES_SERVICE_IP, LocalCluster, LocalClusterConfig, PodSecurityOptions,
 };
+pub use emulation::{Behaviour, EmulationOptions};
 pub use security::{DEFAULT_GID, DEFAULT_UID};

@@ -33,6 +33,8 @@ pub struct RunArgs {
     pub cni: CniArg,
     #[command(flatten)]
     pub pods: netverdict_localcluster::PodSecurityOptions,
+    #[command(flatten)]
+    pub emulation: netverdict_localcluster::EmulationOptions,
     /// With --local: enforce every policy change only after this delay (slow propagation).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "local")]
     pub policy_delay: Option<Duration>,
@@ -105,6 +107,7 @@ enum Target {
         cni: CniArg,
         policy_delay: Option<Duration>,
         pods: netverdict_localcluster::PodSecurityOptions,
+        emulation: netverdict_localcluster::EmulationOptions,
     },
     Cluster(ClusterTarget),
 }
@@ -124,6 +127,11 @@ pub(crate) fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, ExpectedErr
     if args.pods.allow_privileged_pods && !args.local {
         return Err(ExpectedError::InvalidInput(
             "--allow-privileged-pods needs --local: it is an option of the local cluster".into(),
+        ));
+    }
+    if !args.emulation.is_empty() && !args.local {
+        return Err(ExpectedError::InvalidInput(
+            "--emulate needs --local: it is an option of the local cluster".into(),
         ));
     }
     let loaded = crate::scenario::load_paths(
@@ -156,6 +164,7 @@ pub(crate) fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, ExpectedErr
                 cni: args.cni,
                 policy_delay: args.policy_delay,
                 pods: args.pods,
+                emulation: args.emulation.clone(),
             }
         } else {
             Target::Cluster(ClusterTarget {
@@ -213,17 +222,32 @@ async fn execute_plan(plan: &RunPlan) -> RunResult {
             cni,
             policy_delay,
             pods,
-        } => run_local(plan, *cni, *policy_delay, *pods, scenarios, &progress).await,
+            emulation,
+        } => {
+            let options = LocalOptions {
+                cni: *cni,
+                policy_delay: *policy_delay,
+                pods: *pods,
+                emulation: emulation.clone(),
+            };
+            run_local(plan, options, scenarios, &progress).await
+        }
     };
     progress.finish();
     result
 }
 
-async fn run_local(
-    plan: &RunPlan,
+/// How `run --local` starts its cluster.
+struct LocalOptions {
     cni: CniArg,
     policy_delay: Option<Duration>,
     pods: netverdict_localcluster::PodSecurityOptions,
+    emulation: netverdict_localcluster::EmulationOptions,
+}
+
+async fn run_local(
+    plan: &RunPlan,
+    options: LocalOptions,
     scenarios: Vec<Scenario>,
     progress: &Progress,
 ) -> RunResult {
@@ -235,14 +259,15 @@ async fn run_local(
         format!("r-{}", short(&plan.config.run_id)),
         binary,
     );
-    config.cni = match cni {
+    config.cni = match options.cni {
         CniArg::Enforcing => netverdict_localcluster::CniMode::Enforcing,
         CniArg::None => netverdict_localcluster::CniMode::None,
         CniArg::IngressOnly => netverdict_localcluster::CniMode::IngressOnly,
         CniArg::Reject => netverdict_localcluster::CniMode::Reject,
     };
-    config.policy_delay = policy_delay.unwrap_or_default();
-    config.allow_privileged_pods = pods.allow_privileged_pods;
+    config.policy_delay = options.policy_delay.unwrap_or_default();
+    config.allow_privileged_pods = options.pods.allow_privileged_pods;
+    config.emulation = options.emulation;
     let cluster = match netverdict_localcluster::LocalCluster::start(config).await {
         Ok(cluster) => cluster,
         Err(error) => {

@@ -31,8 +31,8 @@ pub(crate) enum ExecError {
     Stream { pod: String, source: std::io::Error },
 }
 
-/// Runs `command` in `pod`, writes `stdin` to it (then closes it), and calls `on_line` with each
-/// stdout line as it arrives.
+/// Runs `command` in `pod`, writes `stdin` to it (left open until the command has ended), and
+/// calls `on_line` with each stdout line as it arrives.
 ///
 /// # Errors
 /// An exec that cannot start, ends without an exit status, or outlives `limit`.
@@ -65,12 +65,18 @@ pub(crate) async fn exec_lines(
         let stderr = process.stderr();
         let writer = process.stdin();
 
+        // stdin stays open until the exit status is in: under `v4.channel.k8s.io` (servers
+        // before Kubernetes 1.30) closing it closes the whole stream, status included. The
+        // command must therefore not wait for the end of its input (the agent reads one line).
         let feed = async move {
-            if let (Some(mut writer), Some(bytes)) = (writer, stdin) {
-                writer.write_all(&bytes).await?;
-                writer.shutdown().await?;
+            match (writer, stdin) {
+                (Some(mut writer), Some(bytes)) => {
+                    writer.write_all(&bytes).await?;
+                    writer.flush().await?;
+                    Ok::<_, std::io::Error>(Some(writer))
+                }
+                (writer, _) => Ok(writer),
             }
-            Ok::<(), std::io::Error>(())
         };
         let read_stdout = async {
             if let Some(stdout) = stdout {
@@ -103,10 +109,11 @@ pub(crate) async fn exec_lines(
             pod: pod.to_owned(),
             source,
         };
-        fed.map_err(stream_error)?;
+        let open_stdin = fed.map_err(stream_error)?;
         read.map_err(stream_error)?;
         let stderr = String::from_utf8_lossy(&err.map_err(stream_error)?).into_owned();
         let _ = process.join().await;
+        drop(open_stdin);
         let exit_code =
             exit_code(status.flatten().as_ref()).map_err(|message| ExecError::Failed {
                 pod: pod.to_owned(),

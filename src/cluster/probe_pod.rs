@@ -19,6 +19,12 @@ use crate::k8s::{
 /// The non-root identity of probe pods (the image's user).
 pub(crate) const PROBE_UID: i64 = 65532;
 
+/// The sysctl that lets a non-root process bind ports below 1024.
+pub(crate) const UNPRIVILEGED_PORT_START: &str = "net.ipv4.ip_unprivileged_port_start";
+
+/// Ports below this one need privileges (or [`UNPRIVILEGED_PORT_START`]) to bind.
+const PRIVILEGED_PORTS_END: u16 = 1024;
+
 /// The container's name in every probe pod.
 pub(crate) const CONTAINER: &str = "probe";
 
@@ -71,11 +77,7 @@ impl ProbePodSpec {
                         type_: "RuntimeDefault".to_owned(),
                         ..SeccompProfile::default()
                     }),
-                    // A safe sysctl: lets the non-root responder bind ports below 1024.
-                    sysctls: Some(vec![k8s_openapi::api::core::v1::Sysctl {
-                        name: "net.ipv4.ip_unprivileged_port_start".to_owned(),
-                        value: "0".to_owned(),
-                    }]),
+                    sysctls: self.sysctls(),
                     ..PodSecurityContext::default()
                 }),
                 containers: vec![self.container()],
@@ -83,6 +85,20 @@ impl ProbePodSpec {
             }),
             status: None,
         }
+    }
+
+    /// Lets the non-root responder bind ports below 1024, only when it serves one: the sysctl is
+    /// safe since Kubernetes 1.22, and kubelets before that refuse pods that ask for it.
+    fn sysctls(&self) -> Option<Vec<k8s_openapi::api::core::v1::Sysctl>> {
+        self.ports
+            .iter()
+            .any(|port| port.port < PRIVILEGED_PORTS_END)
+            .then(|| {
+                vec![k8s_openapi::api::core::v1::Sysctl {
+                    name: UNPRIVILEGED_PORT_START.to_owned(),
+                    value: "0".to_owned(),
+                }]
+            })
     }
 
     fn container(&self) -> Container {
@@ -278,6 +294,35 @@ mod tests {
             container.command.as_deref().unwrap(),
             ["netverdict", "serve", "--idle"]
         );
+    }
+
+    #[test]
+    fn only_pods_serving_a_port_below_1024_ask_for_the_unprivileged_port_sysctl() {
+        let sysctls = |ports| {
+            spec(ports)
+                .to_pod(&RunId::parse("r1").unwrap())
+                .spec
+                .unwrap()
+                .security_context
+                .unwrap()
+                .sysctls
+        };
+        assert_eq!(sysctls(vec![]), None);
+        assert_eq!(
+            sysctls(vec![
+                port(1024, Protocol::Tcp, None),
+                port(8080, Protocol::Udp, None)
+            ]),
+            None
+        );
+        let asked = sysctls(vec![
+            port(8080, Protocol::Tcp, None),
+            port(53, Protocol::Udp, None),
+        ])
+        .unwrap();
+        assert_eq!(asked.len(), 1);
+        assert_eq!(asked[0].name, UNPRIVILEGED_PORT_START);
+        assert_eq!(asked[0].value, "0");
     }
 
     #[test]

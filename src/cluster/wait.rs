@@ -44,7 +44,7 @@ pub(crate) struct Placement {
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum PodStartError {
-    #[error("pod {pod} cannot start: {reason}: {message}{}", events_suffix(.events))]
+    #[error("pod {pod} cannot start: {reason}: {message}{}{}", hint_suffix(reason), events_suffix(.events))]
     CannotStart {
         pod: PodKey,
         reason: String,
@@ -59,6 +59,28 @@ pub(crate) enum PodStartError {
     },
     #[error("watching pods failed: {0}")]
     Watch(#[from] watcher::Error),
+}
+
+/// What to do about the reasons a user can act on.
+fn start_hint(reason: &str) -> Option<&'static str> {
+    match reason {
+        "SysctlForbidden" => Some(
+            "probe pods ask for net.ipv4.ip_unprivileged_port_start only to serve a port below 1024, \
+             and kubelets before Kubernetes 1.22 forbid it: serve ports >= 1024, or start the \
+             kubelet with --allowed-unsafe-sysctls=net.ipv4.ip_unprivileged_port_start",
+        ),
+        "ErrImagePull" | "ImagePullBackOff" | "ErrImageNeverPull" | "InvalidImageName" => Some(
+            "the nodes cannot get the probe image: build it with ci/image.sh and load it on \
+             every node (it prints how), or name a reachable one with --probe-image",
+        ),
+        _ => None,
+    }
+}
+
+fn hint_suffix(reason: &str) -> String {
+    start_hint(reason)
+        .map(|hint| format!("\n  hint: {hint}"))
+        .unwrap_or_default()
 }
 
 fn events_suffix(events: &[String]) -> String {

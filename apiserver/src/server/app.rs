@@ -32,6 +32,10 @@ pub struct ServerOptions {
     pub default_watch_timeout: Duration,
     /// The `gitVersion` `/version` reports.
     pub git_version: String,
+    /// Offer `v5.channel.k8s.io` for exec (Kubernetes 1.30 and later), besides
+    /// `v4.channel.k8s.io`. Without it a client cannot close stdin alone: closing it closes the
+    /// whole stream, and the exit status is never sent.
+    pub exec_v5: bool,
 }
 
 impl Default for ServerOptions {
@@ -40,6 +44,7 @@ impl Default for ServerOptions {
             bookmark_interval: Duration::from_secs(60),
             default_watch_timeout: Duration::from_secs(1800),
             git_version: "v1.33.0".to_owned(),
+            exec_v5: true,
         }
     }
 }

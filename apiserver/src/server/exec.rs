@@ -1,6 +1,8 @@
 //! `pods/{name}/exec` over WebSocket, subprotocols `v5.channel.k8s.io` and `v4.channel.k8s.io`:
 //! binary frames whose first byte is the channel (0 stdin, 1 stdout, 2 stderr, 3 status,
 //! 4 resize; v5 adds 255 to close a stream), the `metav1.Status` last, then a normal close.
+//! A client's close frame ends the session: nothing more is sent, not even the status (under v4
+//! that is how a client that closes stdin loses the exit status, as on a real server).
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, Request};
@@ -26,6 +28,11 @@ const CLOSE: u8 = 255;
 
 /// The subprotocols served, in order of preference.
 const PROTOCOLS: [&str; 2] = ["v5.channel.k8s.io", "v4.channel.k8s.io"];
+
+/// The subprotocols this server offers.
+fn protocols(v5: bool) -> &'static [&'static str] {
+    if v5 { &PROTOCOLS } else { &PROTOCOLS[1..] }
+}
 
 /// What the client asked to run.
 struct ExecRequest {
@@ -85,7 +92,8 @@ async fn start(
     let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, &state)
         .await
         .map_err(|_| ApiError::bad_request("Upgrade request required"))?;
-    let upgrade = upgrade.protocols(PROTOCOLS);
+    let offered = protocols(state.options.exec_v5);
+    let upgrade = upgrade.protocols(offered.iter().copied());
     let Some(protocol) = upgrade
         .selected_protocol()
         .and_then(|p| p.to_str().ok())
@@ -93,7 +101,7 @@ async fn start(
     else {
         return Err(ApiError::bad_request(format!(
             "the WebSocket subprotocol must be one of {}",
-            PROTOCOLS.join(", ")
+            offered.join(", ")
         )));
     };
     let exec = ExecRequest {
@@ -231,7 +239,9 @@ async fn run(
     let (tx, mut rx) = mpsc::channel::<Message>(16);
     tokio::spawn(pump(out, STDOUT, stdout, tx.clone()));
     tokio::spawn(pump(err, STDERR, stderr, tx));
-    // The client's frames: stdin data, the v5 close signal, resize (ignored), close.
+    // The client's frames: stdin data, the v5 close signal, resize (ignored), close. The task
+    // ends when the client closes or goes away, and `closed` says so.
+    let (closed_tx, mut closed) = tokio::sync::oneshot::channel::<()>();
     let reader = tokio::spawn(async move {
         let mut stdin = stdin;
         while let Some(Ok(message)) = stream.next().await {
@@ -255,10 +265,18 @@ async fn run(
                 _ => {}
             }
         }
+        // Said before stdin closes, which may end the command.
+        drop(closed_tx);
+        drop(stdin);
     });
     let mut client_gone = false;
     loop {
         tokio::select! {
+            biased;
+            _ = &mut closed => {
+                client_gone = true;
+                break;
+            }
             message = rx.recv() => {
                 let Some(message) = message else { break };
                 if sink.send(message).await.is_err() {
