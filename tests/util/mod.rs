@@ -137,3 +137,14 @@ pub fn yaml_files(folder: &str) -> Vec<PathBuf> {
     files.sort();
     files
 }
+
+/// Whether this test can run: it needs root (network namespaces, nftables). Says why it is
+/// skipped when not.
+pub fn running_as_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("skipped: needs root");
+    }
+    root
+}
