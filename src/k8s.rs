@@ -2,8 +2,8 @@
 //! and aliases live in one module.
 
 pub(crate) use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, Event, ExecAction, Namespace,
-    ObjectFieldSelector, Pod, PodSecurityContext, PodSpec, Probe, ResourceRequirements,
+    Capabilities, Container, ContainerPort, Endpoints, EnvVar, EnvVarSource, Event, ExecAction,
+    Namespace, ObjectFieldSelector, Pod, PodSecurityContext, PodSpec, Probe, ResourceRequirements,
     SeccompProfile, SecurityContext, Service, ServicePort, ServiceSpec, TCPSocketAction,
 };
 pub(crate) use k8s_openapi::api::discovery::v1::EndpointSlice;

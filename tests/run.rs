@@ -554,3 +554,36 @@ spec:
         "{error}"
     );
 }
+
+#[test]
+fn on_the_api_of_kubernetes_1_20_a_dropped_end_port_stops_the_run_and_services_still_resolve() {
+    if !util::running_as_root() {
+        return;
+    }
+    // That server drops NetworkPolicy endPort silently and has no EndpointSlice v1.
+    let (code, results, _dir, out) = run(
+        "api-1-20-endport",
+        &["scenarios/port-range.yaml", "--emulate", "api-1.20"],
+    );
+    assert_eq!(code, 3, "{}", out.stdout);
+    let error = results["error"].as_str().expect("a setup error");
+    assert!(
+        error.contains("the API server (Kubernetes v1.20.2) did not store NetworkPolicy"),
+        "{error}"
+    );
+    assert!(
+        error.contains("spec.ingress[0].ports[0].endPort (sent 8010) was dropped"),
+        "{error}"
+    );
+    assert!(probes(&results).is_empty(), "no probe ran");
+
+    let (code, results, _dir, out) = run(
+        "api-1-20-service",
+        &["scenarios/service-target.yaml", "--emulate", "api-1.20"],
+    );
+    assert!(results["error"].is_null(), "{}", results["error"]);
+    assert_eq!(code, 0, "{}", out.stdout);
+    for probe in probes(&results) {
+        assert_eq!(probe["status"], "pass", "{probe}");
+    }
+}

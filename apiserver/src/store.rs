@@ -34,6 +34,9 @@ pub struct StoreOptions {
     /// How many undelivered events a watch may fall behind before it is closed (the client then
     /// resumes from the last resourceVersion it saw, as it does after any closed watch).
     pub watch_buffer: usize,
+    /// Whether NetworkPolicy ports know `endPort` (on by default since Kubernetes 1.22); a
+    /// server without it drops the field silently, storing a single port.
+    pub network_policy_end_port: bool,
 }
 
 impl Default for StoreOptions {
@@ -42,6 +45,7 @@ impl Default for StoreOptions {
             service_cidr: "10.96.0.0/16".parse().expect("a valid CIDR"),
             history_limit: 10_000,
             watch_buffer: 4_096,
+            network_policy_end_port: true,
         }
     }
 }
@@ -789,6 +793,7 @@ impl Inner {
             _ => {}
         }
         apply_defaults(resource, &mut object);
+        self.drop_unknown_fields(resource, &mut object);
         let object = normalize(resource, object)?;
         validate(resource, &object)?;
         let name = meta_str(&object, "name").unwrap_or_default().to_owned();
@@ -1072,9 +1077,35 @@ impl Inner {
         Ok(())
     }
 
+    /// Drops what this server's API version does not know, silently, as an older server does.
+    fn drop_unknown_fields(&self, resource: Resource, object: &mut Value) {
+        if resource != Resource::NetworkPolicies || self.options.network_policy_end_port {
+            return;
+        }
+        for direction in ["ingress", "egress"] {
+            let rules = object
+                .pointer_mut(&format!("/spec/{direction}"))
+                .and_then(Value::as_array_mut);
+            for rule in rules.into_iter().flatten() {
+                let ports = rule.get_mut("ports").and_then(Value::as_array_mut);
+                for port in ports.into_iter().flatten() {
+                    if let Some(port) = port.as_object_mut() {
+                        port.remove("endPort");
+                    }
+                }
+            }
+        }
+    }
+
     /// Stores `new` in place of `old` if it differs; keeps identity metadata; bumps the
     /// resourceVersion and generation; completes a deletion whose finalizers are gone.
-    fn replace(&mut self, resource: Resource, old: &Value, new: Value) -> Result<Value, ApiError> {
+    fn replace(
+        &mut self,
+        resource: Resource,
+        old: &Value,
+        mut new: Value,
+    ) -> Result<Value, ApiError> {
+        self.drop_unknown_fields(resource, &mut new);
         let mut new = normalize(resource, new)?;
         {
             let meta = metadata_mut(&mut new);

@@ -723,3 +723,42 @@ async fn a_v4_only_server_loses_the_status_of_a_client_that_closes_stdin() {
     assert_eq!(status.status.as_deref(), Some("Success"));
     drop(stdin);
 }
+
+#[tokio::test]
+async fn the_api_of_kubernetes_1_20_drops_end_port_and_serves_no_endpoint_slice_v1() {
+    let store = netverdict_apiserver::Store::with_options(netverdict_apiserver::StoreOptions {
+        network_policy_end_port: false,
+        ..Default::default()
+    });
+    let options = netverdict_apiserver::ServerOptions {
+        endpoint_slices_v1: false,
+        ..Default::default()
+    };
+    let h = Harness::start_with(store, options).await;
+    let client = h.client().await;
+    let policies: Api<k8s_openapi::api::networking::v1::NetworkPolicy> =
+        Api::namespaced(client.clone(), "default");
+    let policy = serde_json::from_value(json!({
+        "metadata": {"name": "range"},
+        "spec": {"podSelector": {}, "ingress": [{"ports": [{"port": 8000, "endPort": 8010}]}]},
+    }))
+    .unwrap();
+    let stored = policies
+        .create(&PostParams::default(), &policy)
+        .await
+        .unwrap();
+    let ingress = stored.spec.unwrap().ingress.unwrap();
+    let port = &ingress[0].ports.as_ref().unwrap()[0];
+    assert_eq!(port.end_port, None, "dropped silently");
+    assert!(port.port.is_some());
+
+    let slices: Api<k8s_openapi::api::discovery::v1::EndpointSlice> =
+        Api::namespaced(client.clone(), "default");
+    let error = slices.list(&ListParams::default()).await.unwrap_err();
+    assert_eq!(api_code(error), 404);
+    let groups = client.list_api_groups().await.unwrap();
+    assert!(
+        groups.groups.iter().all(|g| g.name != "discovery.k8s.io"),
+        "not in discovery"
+    );
+}

@@ -12,14 +12,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use netverdict_apiserver::{ApiError, ApiServer, ExecHandler, Resource, ServerOptions, Store};
+use netverdict_apiserver::{ApiError, ApiServer, ExecHandler, Resource, Store};
 use netverdict_netns::{Fabric, FabricConfig, INFRA_IP, NetError, PodNetwork};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 use crate::access::ApiAccess;
 use crate::dns::DnsRecords;
-use crate::emulation::{Behaviour, EmulationOptions};
+use crate::emulation::EmulationOptions;
 use crate::events::Recorder;
 use crate::instance::{self, InstanceDir};
 use crate::{endpoints, enforcement, external, kubelet};
@@ -327,7 +327,7 @@ impl LocalCluster {
         let log_dir = dir.logs_dir();
         instance::create_dir_with_mode(&log_dir, 0o700)
             .map_err(io_err(format!("create {}", log_dir.display())))?;
-        let store = Store::new();
+        let store = Store::with_options(config.emulation.store_options());
         let ctx = Arc::new(Ctx {
             events: Arc::new(Recorder::new(store.clone())),
             store,
@@ -387,10 +387,7 @@ impl LocalCluster {
                 ctx.store.clone(),
                 exec,
                 bind,
-                ServerOptions {
-                    exec_v5: !config.emulation.has(Behaviour::ExecV4Only),
-                    ..ServerOptions::default()
-                },
+                config.emulation.server_options(),
                 access.security(),
             )
             .await

@@ -4,6 +4,8 @@
 
 use std::ffi::OsString;
 
+use netverdict_apiserver::{ServerOptions, StoreOptions};
+
 /// One behaviour of another Kubernetes release or server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Behaviour {
@@ -17,6 +19,11 @@ pub enum Behaviour {
     /// `SysctlForbidden`.
     #[value(name = "kubelet-before-1.22")]
     KubeletBefore1_22,
+    /// The API of Kubernetes 1.20: NetworkPolicy ports have no `endPort` (the server drops it
+    /// silently and stores a single port), EndpointSlices are not served as
+    /// `discovery.k8s.io/v1`, and `/version` says v1.20.2.
+    #[value(name = "api-1.20")]
+    Api1_20,
 }
 
 impl Behaviour {
@@ -24,6 +31,7 @@ impl Behaviour {
         match self {
             Behaviour::ExecV4Only => "exec-v4-only",
             Behaviour::KubeletBefore1_22 => "kubelet-before-1.22",
+            Behaviour::Api1_20 => "api-1.20",
         }
     }
 }
@@ -41,7 +49,8 @@ const SAFE_SYSCTLS_BEFORE_1_22: [&str; 4] = [
 #[derive(Clone, Debug, Default, PartialEq, Eq, clap::Args)]
 pub struct EmulationOptions {
     /// Behave like other Kubernetes servers, comma-separated: exec-v4-only (an API server before
-    /// 1.30), kubelet-before-1.22 (refuses pods asking for sysctls it does not know as safe).
+    /// 1.30), kubelet-before-1.22 (refuses pods asking for sysctls it does not know as safe),
+    /// api-1.20 (no NetworkPolicy endPort, no EndpointSlice v1).
     #[arg(
         long = "emulate",
         value_enum,
@@ -67,6 +76,27 @@ impl EmulationOptions {
         }
         let names: Vec<&str> = self.behaviours.iter().map(|b| b.name()).collect();
         vec!["--emulate".into(), names.join(",").into()]
+    }
+
+    /// The API server's options under these behaviours.
+    pub(crate) fn server_options(&self) -> ServerOptions {
+        let mut options = ServerOptions {
+            exec_v5: !self.has(Behaviour::ExecV4Only),
+            ..ServerOptions::default()
+        };
+        if self.has(Behaviour::Api1_20) {
+            options.endpoint_slices_v1 = false;
+            options.git_version = "v1.20.2".to_owned();
+        }
+        options
+    }
+
+    /// The store's options under these behaviours.
+    pub(crate) fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            network_policy_end_port: !self.has(Behaviour::Api1_20),
+            ..StoreOptions::default()
+        }
     }
 
     /// Why the kubelet refuses a pod that asks for `sysctl`, if it does: the message of the

@@ -3,14 +3,17 @@
 
 mod cleanup;
 mod client;
+mod endpoints;
 mod exec;
 mod labels;
 mod objects;
 mod probe_pod;
+mod stored;
 mod wait;
 
 pub(crate) use cleanup::{Cleaned, delete_leftovers, delete_run};
 pub(crate) use client::{ClusterTarget, connect};
+pub(crate) use endpoints::{endpoint_source, has_ready_endpoint};
 pub(crate) use exec::exec_lines;
 pub(crate) use labels::RunId;
 pub(crate) use objects::{

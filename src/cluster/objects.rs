@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use kube::api::ObjectMeta;
 
 use super::labels::{MANAGED_BY_KEY, RUN_KEY, RunId};
+use super::stored::{Altered, altered_fields};
 use crate::k8s::{Api, Client, Namespace, NetworkPolicy, Pod, PostParams, Service};
 
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +24,25 @@ pub(crate) enum CreateError {
         name: String,
         owner: String,
     },
+    #[error(
+        "the API server ({server}) did not store {kind} {name} as sent: {}; it does not know \
+         these fields, so what is in force is not what the scenario describes",
+        describe(.changes)
+    )]
+    Altered {
+        kind: &'static str,
+        name: String,
+        server: String,
+        changes: Vec<Altered>,
+    },
+}
+
+fn describe(changes: &[Altered]) -> String {
+    changes
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Whether the run created a namespace (and so deletes it) or found it.
@@ -110,7 +130,10 @@ where
         .extend(run.labels());
     let api = Api::<K>::namespaced(client.clone(), &namespace);
     match api.create(&PostParams::default(), &object).await {
-        Ok(created) => Ok(created),
+        Ok(created) => {
+            check_stored(client, &object, &created, kind, &namespace, &name).await?;
+            Ok(created)
+        }
         Err(kube::Error::Api(status)) if status.code == 409 => {
             let existing = api.get_opt(&name).await.ok().flatten();
             Err(CreateError::Foreign {
@@ -128,6 +151,34 @@ where
             source,
         }),
     }
+}
+
+/// Fails when the server dropped or changed a field of what was sent.
+async fn check_stored<K: serde::Serialize>(
+    client: &Client,
+    sent: &K,
+    stored: &K,
+    kind: &'static str,
+    namespace: &str,
+    name: &str,
+) -> Result<(), CreateError> {
+    let (Ok(sent), Ok(stored)) = (serde_json::to_value(sent), serde_json::to_value(stored)) else {
+        return Ok(());
+    };
+    let changes = altered_fields(&sent, &stored);
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let server = match client.apiserver_version().await {
+        Ok(info) => format!("Kubernetes {}", info.git_version),
+        Err(_) => "version unknown".to_owned(),
+    };
+    Err(CreateError::Altered {
+        kind,
+        name: format!("{namespace}/{name}"),
+        server,
+        changes,
+    })
 }
 
 /// Says who made an object, from its labels.

@@ -27,9 +27,9 @@ use super::probing::{ProbeProgress, ProbingOptions, probe_scenario};
 use super::requests::LiveAddresses;
 use crate::cluster::{
     Cleaned, NamespaceOrigin, PodKey, RunId, create_pod, create_policy, create_service, delete_run,
-    ensure_namespace, wait_started,
+    endpoint_source, ensure_namespace, has_ready_endpoint, wait_started,
 };
-use crate::k8s::{Api, Client, EndpointSlice, ListParams};
+use crate::k8s::Client;
 use crate::results::{RunResult, ScenarioResult};
 use crate::scenario::{PodRef, Scenario, Target};
 
@@ -322,7 +322,7 @@ async fn run_scenario(
             .pods
             .insert(PodRef::new(key.namespace, key.name), placement.ip);
     }
-    let ready_services = wait_for_endpoints(client, scenario, Duration::from_secs(10)).await;
+    let ready_services = wait_for_endpoints(client, scenario, Duration::from_secs(10)).await?;
 
     let predictions = resolve_live(client, scenario, &addresses).await;
 
@@ -362,12 +362,12 @@ fn millis(duration: Duration) -> u64 {
 }
 
 /// Waits until the scenario's Services that probes target have a ready endpoint, up to `limit`;
-/// returns those that do.
+/// returns those that do. An API error ends the wait as a setup error, never as "no endpoint".
 async fn wait_for_endpoints(
     client: &Client,
     scenario: &Scenario,
     limit: Duration,
-) -> BTreeSet<(String, String)> {
+) -> Result<BTreeSet<(String, String)>, String> {
     let targeted: BTreeSet<(String, String)> = scenario
         .probes
         .iter()
@@ -378,35 +378,27 @@ async fn wait_for_endpoints(
             _ => None,
         })
         .collect();
-    let deadline = Instant::now() + limit;
     let mut ready = BTreeSet::new();
+    if targeted.is_empty() {
+        return Ok(ready);
+    }
+    let source = endpoint_source(client)
+        .await
+        .map_err(|e| format!("cannot find where the API server keeps endpoints: {e}"))?;
+    let deadline = Instant::now() + limit;
     loop {
         for (namespace, name) in targeted.difference(&ready.clone()) {
-            let api = Api::<EndpointSlice>::namespaced(client.clone(), namespace);
-            let params =
-                ListParams::default().labels(&format!("kubernetes.io/service-name={name}"));
-            let Ok(slices) = api.list(&params).await else {
-                continue;
-            };
-            let has_ready =
-                slices
-                    .items
-                    .iter()
-                    .flat_map(|slice| &slice.endpoints)
-                    .any(|endpoint| {
-                        endpoint
-                            .conditions
-                            .as_ref()
-                            .and_then(|c| c.ready)
-                            .unwrap_or(true)
-                            && !endpoint.addresses.is_empty()
-                    });
-            if has_ready {
+            let found = has_ready_endpoint(client, source, namespace, name)
+                .await
+                .map_err(|e| {
+                    format!("cannot read the endpoints of Service {namespace}/{name}: {e}")
+                })?;
+            if found {
                 ready.insert((namespace.clone(), name.clone()));
             }
         }
         if ready.len() == targeted.len() || Instant::now() >= deadline {
-            return ready;
+            return Ok(ready);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

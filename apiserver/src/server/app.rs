@@ -36,6 +36,16 @@ pub struct ServerOptions {
     /// `v4.channel.k8s.io`. Without it a client cannot close stdin alone: closing it closes the
     /// whole stream, and the exit status is never sent.
     pub exec_v5: bool,
+    /// Serve `discovery.k8s.io/v1` EndpointSlices (Kubernetes 1.21 and later); without it the
+    /// group is absent from discovery and its paths are 404, as on older servers.
+    pub endpoint_slices_v1: bool,
+}
+
+impl ServerOptions {
+    /// Whether this server serves `resource` at all.
+    fn serves(&self, resource: Resource) -> bool {
+        resource != Resource::EndpointSlices || self.endpoint_slices_v1
+    }
 }
 
 impl Default for ServerOptions {
@@ -45,6 +55,7 @@ impl Default for ServerOptions {
             default_watch_timeout: Duration::from_secs(1800),
             git_version: "v1.33.0".to_owned(),
             exec_v5: true,
+            endpoint_slices_v1: true,
         }
     }
 }
@@ -402,6 +413,18 @@ async fn handle(State(state): State<AppState>, mut request: Request<Body>) -> Re
     };
     tracing::debug!(%method, %path, "request");
     let routed = match route(&path) {
+        Ok(Route::Collection { resource, .. } | Route::Object { resource, .. })
+            if !state.options.serves(resource) =>
+        {
+            return error_response(
+                &ApiError::new(
+                    404,
+                    "NotFound",
+                    "the server could not find the requested resource",
+                ),
+                None,
+            );
+        }
         Ok(routed) => routed,
         Err(e) => return error_response(&e, None),
     };
@@ -432,8 +455,8 @@ async fn handle(State(state): State<AppState>, mut request: Request<Body>) -> Re
         Route::CoreResources => {
             get_only(json_response(StatusCode::OK, &discovery::resource_list("")))
         }
-        Route::Groups => get_only(discovery::groups(request.headers())),
-        Route::Group(group) => get_only(match discovery::group(&group) {
+        Route::Groups => get_only(discovery::groups(request.headers(), &state.options)),
+        Route::Group(group) => get_only(match discovery::group(&group, &state.options) {
             Some(body) => json_response(StatusCode::OK, &body),
             None => error_response(
                 &ApiError::new(
@@ -444,8 +467,8 @@ async fn handle(State(state): State<AppState>, mut request: Request<Body>) -> Re
                 None,
             ),
         }),
-        Route::GroupResources(group, version) => {
-            get_only(if version == "v1" && discovery::group(&group).is_some() {
+        Route::GroupResources(group, version) => get_only(
+            if version == "v1" && discovery::group(&group, &state.options).is_some() {
                 json_response(StatusCode::OK, &discovery::resource_list(&group))
             } else {
                 error_response(
@@ -456,8 +479,8 @@ async fn handle(State(state): State<AppState>, mut request: Request<Body>) -> Re
                     ),
                     None,
                 )
-            })
-        }
+            },
+        ),
         Route::OpenApiV2 => get_only(openapi::v2(request.headers())),
         Route::OpenApiV3Root => get_only(json_response(StatusCode::OK, &openapi::v3_root())),
         Route::OpenApiV3(path) => get_only(openapi::v3(&path)),

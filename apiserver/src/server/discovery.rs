@@ -13,6 +13,14 @@ use crate::resource::Resource;
 
 pub(super) const GROUPS: [&str; 2] = ["networking.k8s.io", "discovery.k8s.io"];
 
+/// The groups this server serves: `discovery.k8s.io/v1` (EndpointSlices) only when it has it.
+fn served_groups(options: &ServerOptions) -> Vec<&'static str> {
+    GROUPS
+        .into_iter()
+        .filter(|group| *group != "discovery.k8s.io" || options.endpoint_slices_v1)
+        .collect()
+}
+
 pub(super) fn version(options: &ServerOptions) -> Value {
     let version = options.git_version.trim_start_matches('v');
     let mut parts = version.split('.');
@@ -58,19 +66,20 @@ fn group_body(group: &str) -> Value {
     })
 }
 
-pub(super) fn groups(headers: &HeaderMap) -> Response {
+pub(super) fn groups(headers: &HeaderMap, options: &ServerOptions) -> Response {
+    let served = served_groups(options);
     if wants_aggregated(headers) {
-        return aggregated(&GROUPS);
+        return aggregated(&served);
     }
-    let groups: Vec<Value> = GROUPS.iter().map(|g| group_body(g)).collect();
+    let groups: Vec<Value> = served.iter().map(|g| group_body(g)).collect();
     json_response(
         StatusCode::OK,
         &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}),
     )
 }
 
-pub(super) fn group(group: &str) -> Option<Value> {
-    if !GROUPS.contains(&group) {
+pub(super) fn group(group: &str, options: &ServerOptions) -> Option<Value> {
+    if !served_groups(options).contains(&group) {
         return None;
     }
     let mut body = group_body(group);
