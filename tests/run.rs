@@ -587,3 +587,77 @@ fn on_the_api_of_kubernetes_1_20_a_dropped_end_port_stops_the_run_and_services_s
         assert_eq!(probe["status"], "pass", "{probe}");
     }
 }
+
+#[test]
+fn probe_pods_go_where_node_selectors_and_tolerations_let_them() {
+    if !util::running_as_root() {
+        return;
+    }
+    let name = format!("tnt{}", std::process::id() % 100_000);
+    let up = TestCommand::in_repo()
+        .args(["local", "up", "--name", &name])
+        .run();
+    assert_eq!(up.code, 0, "{}", up.stderr);
+    let _down = LocalDown(name.clone());
+    let kubeconfig = format!("/run/netverdict/{name}/kubeconfig");
+    let kubectl = |args: &[&str]| {
+        let out = util::kubectl::command()
+            .env("KUBECONFIG", &kubeconfig)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    kubectl(&["taint", "nodes", "--all", "dedicated=probes:NoSchedule"]);
+    let run = |extra: &[&str]| {
+        TestCommand::in_repo()
+            .args([
+                "run",
+                "scenarios/specific-port.yaml",
+                "--kubeconfig",
+                &kubeconfig,
+            ])
+            .args(["-q", "--pod-timeout", "5s"])
+            .args(extra)
+            .run()
+    };
+
+    let out = run(&[]);
+    assert_eq!(out.code, 3, "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("2 node(s) had untolerated taint {dedicated: probes}"),
+        "the scheduler's reason: {}",
+        out.stdout
+    );
+
+    let worker = format!("{name}-worker");
+    let selector = format!("kubernetes.io/hostname={worker}");
+    let out = run(&[
+        "--toleration",
+        "dedicated=probes:NoSchedule",
+        "--node-selector",
+        &selector,
+        "--keep",
+        "--run-id",
+        "placed",
+    ]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let nodes = kubectl(&[
+        "get",
+        "pods",
+        "-A",
+        "-l",
+        "netverdict.io/run=placed",
+        "-o",
+        "jsonpath={.items[*].spec.nodeName}",
+    ]);
+    let nodes: Vec<&str> = nodes.split_whitespace().collect();
+    assert_eq!(nodes.len(), 2, "{nodes:?}");
+    assert!(nodes.iter().all(|n| *n == worker), "{nodes:?}");
+}

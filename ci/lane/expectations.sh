@@ -5,10 +5,8 @@
 # hard gate.
 # shellcheck disable=SC2034 # read by ci/real-cluster.sh
 declare -A LANE_KNOWN_BROKEN=(
-  [library-completes]="probe pods ask for the sysctl net.ipv4.ip_unprivileged_port_start, which kubelets before 1.22 forbid (SysctlForbidden); with it allowed, exec fails next: this v1.20 server offers v4.channel.k8s.io only, netverdict shuts stdin down after the batch request, under v4 kube-rs can only close the whole WebSocket, and every probe ends 'exec in POD failed: the API sent no exit status'"
-  [library-allows-pass]="needs exec on v4-only servers and probe pods without the forbidden sysctl (see library-completes)"
+  [library-allows-pass]="the lane has no cluster DNS (Debian packages no CoreDNS) and no emulated external hosts (external.test, 198.51.100.10): the allows of DNS and of external hosts cannot pass there"
   [library-denies-unenforced]="the lane's network (Debian has no NetworkPolicy enforcer) does not enforce policies; netverdict must detect that and report every deny as 'policy not enforced' (and preflight must say so)"
-  [library-matches-local]="the real run cannot judge probes yet (see library-completes); external hosts (external.test, 198.51.100.10) and cluster DNS exist only in the local cluster"
-  [endport-setup-error]="a v1.20 server drops spec.ingress[].ports[].endPort silently; netverdict must compare what was stored with what was sent and report a setup error naming the field"
-  [back-to-back-runs]="needs exec on v4-only servers (see library-completes); the second run must also wait for the first run's Terminating namespaces"
+  [library-matches-local]="cluster DNS and external hosts (external.test, 198.51.100.10) exist only in the local cluster, and this v1.20 server stops port-range with the setup error of its dropped endPort"
+  [back-to-back-runs]="the second run must wait for the first run's Terminating namespaces instead of failing with 'unable to create new content in namespace ... because it is being terminated'"
 )

@@ -207,13 +207,33 @@ fn handle_deleted(ctx: &Ctx, pod: &Value) {
     }
 }
 
-/// Binds an unscheduled pod to a node its nodeSelector matches.
+/// What the scheduler says of a pod no node takes: the nodes with a taint it does not tolerate,
+/// the others failing its node selector.
+fn unschedulable_message(nodes: usize, taints: &[String]) -> String {
+    let mut reasons = Vec::new();
+    let mut counted = std::collections::BTreeMap::<&str, usize>::new();
+    for taint in taints {
+        *counted.entry(taint).or_default() += 1;
+    }
+    for (taint, count) in counted {
+        reasons.push(format!("{count} node(s) had untolerated taint {taint}"));
+    }
+    let unselected = nodes - taints.len();
+    if unselected > 0 {
+        reasons.push(format!(
+            "{unselected} node(s) didn't match Pod's node affinity/selector"
+        ));
+    }
+    format!("0/{nodes} nodes are available: {}.", reasons.join(", "))
+}
+
+/// Binds an unscheduled pod to a node its nodeSelector matches and whose taints it tolerates.
 fn schedule(ctx: &Ctx, pod: &Value) {
     let selector = pod["spec"]["nodeSelector"]
         .as_object()
         .cloned()
         .unwrap_or_default();
-    let matching: Vec<&NodeInfo> = ctx
+    let selected: Vec<&NodeInfo> = ctx
         .nodes
         .iter()
         .filter(|n| {
@@ -229,6 +249,20 @@ fn schedule(ctx: &Ctx, pod: &Value) {
             })
         })
         .collect();
+    let mut taints = Vec::new();
+    let matching: Vec<&NodeInfo> = selected
+        .iter()
+        .copied()
+        .filter(|n| {
+            let node = ctx
+                .store
+                .get(Resource::Nodes, None, &n.name)
+                .unwrap_or_default();
+            let taint = crate::taints::untolerated_taint(&node, pod);
+            taints.extend(taint.clone());
+            taint.is_none()
+        })
+        .collect();
     let (ns, name) = (meta_str(pod, "namespace"), meta_str(pod, "name"));
     let object = object_ref(pod);
     let Some(node) = (!matching.is_empty())
@@ -241,10 +275,7 @@ fn schedule(ctx: &Ctx, pod: &Value) {
         if already {
             return;
         }
-        let message = format!(
-            "0/{n} nodes are available: {n} node(s) didn't match Pod's node affinity/selector.",
-            n = ctx.nodes.len()
-        );
+        let message = unschedulable_message(ctx.nodes.len(), &taints);
         let _ = ctx.store.mutate(Resource::Pods, Some(ns), name, |p| {
             p["status"] = json!({"phase": "Pending", "conditions": [{
                 "type": "PodScheduled", "status": "False", "reason": "Unschedulable",

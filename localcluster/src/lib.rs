@@ -73,6 +73,7 @@ pub mod instance;
 mod kubelet;
 mod probe;
 mod security;
+mod taints;
 
 pub use access::{ADMIN_GROUP, ADMIN_USER};
 pub use cli::{

@@ -9,6 +9,7 @@ pub mod exit;
 mod explain;
 mod local;
 mod plan;
+mod probe_pods;
 mod run;
 mod schema;
 mod serve;

@@ -17,9 +17,7 @@ use crate::results::RunResult;
 use crate::run::{ProbingOptions, RunConfig, execute};
 use crate::scenario::Scenario;
 
-/// The probe image: netverdict with curl, nc and nslookup (see the Dockerfile).
-pub const DEFAULT_PROBE_IMAGE: &str =
-    concat!("ghcr.io/netverdict/netverdict:", env!("CARGO_PKG_VERSION"));
+use super::probe_pods::ProbePodArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -59,9 +57,8 @@ pub struct RunArgs {
     /// Concurrent exec streams against the API server, at most.
     #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub parallel: u16,
-    /// The image of the probe pods.
-    #[arg(long, value_name = "IMAGE", default_value = DEFAULT_PROBE_IMAGE)]
-    pub probe_image: String,
+    #[command(flatten)]
+    pub probe_pods: ProbePodArgs,
     /// Leave everything the run created in place (remove it later with `netverdict cleanup`).
     #[arg(long)]
     pub keep: bool,
@@ -174,7 +171,7 @@ pub(crate) fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, ExpectedErr
         },
         config: RunConfig {
             run_id,
-            probe_image: args.probe_image.clone(),
+            probe_pods: args.probe_pods.options(),
             probing: ProbingOptions {
                 settle: args.settle,
                 parallel: usize::from(args.parallel),

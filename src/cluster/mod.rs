@@ -19,5 +19,5 @@ pub(crate) use labels::RunId;
 pub(crate) use objects::{
     NamespaceOrigin, create_pod, create_policy, create_service, ensure_namespace,
 };
-pub(crate) use probe_pod::{ProbePodSpec, protocol_name};
+pub(crate) use probe_pod::{ProbePodOptions, ProbePodSpec, protocol_name};
 pub(crate) use wait::{PodKey, wait_started};

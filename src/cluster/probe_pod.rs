@@ -12,8 +12,8 @@ use netverdict_engine::{Protocol, ServedPort};
 use super::labels::RunId;
 use crate::k8s::{
     Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, ExecAction, IntOrString,
-    ObjectFieldSelector, ObjectMeta, Pod, PodSecurityContext, PodSpec, Probe, Quantity,
-    ResourceRequirements, SeccompProfile, SecurityContext, TCPSocketAction,
+    LocalObjectReference, ObjectFieldSelector, ObjectMeta, Pod, PodSecurityContext, PodSpec, Probe,
+    Quantity, ResourceRequirements, SeccompProfile, SecurityContext, TCPSocketAction, Toleration,
 };
 
 /// The non-root identity of probe pods (the image's user).
@@ -28,6 +28,19 @@ const PRIVILEGED_PORTS_END: u16 = 1024;
 /// The container's name in every probe pod.
 pub(crate) const CONTAINER: &str = "probe";
 
+/// How a cluster gets the probe pods: their image and where they may run. The same for every
+/// probe pod of a run.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct ProbePodOptions {
+    pub(crate) image: String,
+    /// `Always`, `IfNotPresent` or `Never`.
+    pub(crate) pull_policy: String,
+    /// Secrets (in each pod's namespace) to pull the image with.
+    pub(crate) pull_secrets: Vec<String>,
+    pub(crate) node_selector: BTreeMap<String, String>,
+    pub(crate) tolerations: Vec<Toleration>,
+}
+
 /// What the runner knows of a pod to spawn.
 #[derive(Clone, Debug)]
 pub(crate) struct ProbePodSpec {
@@ -37,7 +50,7 @@ pub(crate) struct ProbePodSpec {
     pub(crate) ports: Vec<ServedPort>,
     /// Pins the pod to a node.
     pub(crate) node: Option<String>,
-    pub(crate) image: String,
+    pub(crate) options: ProbePodOptions,
     /// How long the pod may live at most.
     pub(crate) lifetime: Duration,
 }
@@ -69,6 +82,18 @@ impl ProbePodSpec {
                 automount_service_account_token: Some(false),
                 enable_service_links: Some(false),
                 node_name: self.node.clone(),
+                node_selector: Some(self.options.node_selector.clone())
+                    .filter(|selector| !selector.is_empty()),
+                tolerations: Some(self.options.tolerations.clone())
+                    .filter(|tolerations| !tolerations.is_empty()),
+                image_pull_secrets: Some(
+                    self.options
+                        .pull_secrets
+                        .iter()
+                        .map(|name| LocalObjectReference { name: name.clone() })
+                        .collect(),
+                )
+                .filter(|secrets: &Vec<_>| !secrets.is_empty()),
                 security_context: Some(PodSecurityContext {
                     run_as_non_root: Some(true),
                     run_as_user: Some(PROBE_UID),
@@ -104,8 +129,8 @@ impl ProbePodSpec {
     fn container(&self) -> Container {
         Container {
             name: CONTAINER.to_owned(),
-            image: Some(self.image.clone()),
-            image_pull_policy: Some("IfNotPresent".to_owned()),
+            image: Some(self.options.image.clone()),
+            image_pull_policy: Some(self.options.pull_policy.clone()),
             command: Some(self.command()),
             ports: Some(
                 self.ports
@@ -240,7 +265,11 @@ mod tests {
             labels: BTreeMap::from([("app".to_owned(), "api".to_owned())]),
             ports,
             node: None,
-            image: "netverdict:test".to_owned(),
+            options: ProbePodOptions {
+                image: "netverdict:test".to_owned(),
+                pull_policy: "IfNotPresent".to_owned(),
+                ..ProbePodOptions::default()
+            },
             lifetime: Duration::from_secs(600),
         }
     }

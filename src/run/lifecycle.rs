@@ -26,8 +26,9 @@ use super::objects;
 use super::probing::{ProbeProgress, ProbingOptions, probe_scenario};
 use super::requests::LiveAddresses;
 use crate::cluster::{
-    Cleaned, NamespaceOrigin, PodKey, RunId, create_pod, create_policy, create_service, delete_run,
-    endpoint_source, ensure_namespace, has_ready_endpoint, wait_started,
+    Cleaned, NamespaceOrigin, PodKey, ProbePodOptions, RunId, create_pod, create_policy,
+    create_service, delete_run, endpoint_source, ensure_namespace, has_ready_endpoint,
+    wait_started,
 };
 use crate::k8s::Client;
 use crate::results::{RunResult, ScenarioResult};
@@ -37,7 +38,7 @@ use crate::scenario::{PodRef, Scenario, Target};
 #[derive(Clone, Debug)]
 pub(crate) struct RunConfig {
     pub(crate) run_id: RunId,
-    pub(crate) probe_image: String,
+    pub(crate) probe_pods: ProbePodOptions,
     pub(crate) probing: ProbingOptions,
     /// How long pods may take to start.
     pub(crate) pod_start_limit: Duration,
@@ -300,7 +301,7 @@ async fn run_scenario(
     let mut wanted = BTreeMap::new();
     for pod in &scenario.pods {
         touch(&pod.namespace);
-        let spec = objects::probe_pod(pod, &config.probe_image, config.pod_lifetime);
+        let spec = objects::probe_pod(pod, &config.probe_pods, config.pod_lifetime);
         create_pod(client, run, &spec.to_pod(run))
             .await
             .map_err(|e| e.to_string())?;

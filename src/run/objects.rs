@@ -5,12 +5,16 @@ use std::time::Duration;
 
 use netverdict_engine::ServedPort;
 
-use crate::cluster::{ProbePodSpec, protocol_name};
+use crate::cluster::{ProbePodOptions, ProbePodSpec, protocol_name};
 use crate::k8s::{IntOrString, ObjectMeta, Service, ServicePort, ServiceSpec};
 use crate::scenario::{PodSpec, ServiceSpec as ScenarioService, TargetPort};
 
 /// The probe pod for a scenario pod.
-pub(crate) fn probe_pod(pod: &PodSpec, image: &str, lifetime: Duration) -> ProbePodSpec {
+pub(crate) fn probe_pod(
+    pod: &PodSpec,
+    options: &ProbePodOptions,
+    lifetime: Duration,
+) -> ProbePodSpec {
     ProbePodSpec {
         namespace: pod.namespace.clone(),
         name: pod.name.clone(),
@@ -25,7 +29,7 @@ pub(crate) fn probe_pod(pod: &PodSpec, image: &str, lifetime: Duration) -> Probe
             })
             .collect(),
         node: pod.node.clone(),
-        image: image.to_owned(),
+        options: options.clone(),
         lifetime,
     }
 }
