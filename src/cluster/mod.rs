@@ -4,13 +4,14 @@
 mod cleanup;
 mod client;
 mod exec;
+mod failure;
 mod labels;
 mod objects;
 mod probe_pod;
 mod wait;
 
 pub(crate) use cleanup::{Cleaned, delete_leftovers, delete_run};
-pub(crate) use client::{ClusterTarget, connect};
+pub(crate) use client::{ClusterTarget, ConnectError, connect};
 pub(crate) use exec::exec_lines;
 pub(crate) use labels::RunId;
 pub(crate) use objects::{
