@@ -32,6 +32,9 @@ pub struct ServerOptions {
     pub default_watch_timeout: Duration,
     /// The `gitVersion` `/version` reports.
     pub git_version: String,
+    /// Authenticated users that RBAC grants nothing: each of their resource requests gets the
+    /// `403 Forbidden` kube-apiserver answers (discovery and `/version` stay open).
+    pub users_without_roles: Vec<String>,
 }
 
 impl Default for ServerOptions {
@@ -40,6 +43,7 @@ impl Default for ServerOptions {
             bookmark_interval: Duration::from_secs(60),
             default_watch_timeout: Duration::from_secs(1800),
             git_version: "v1.33.0".to_owned(),
+            users_without_roles: Vec::new(),
         }
     }
 }
@@ -388,6 +392,8 @@ async fn handle(State(state): State<AppState>, mut request: Request<Body>) -> Re
             return unauthorized();
         }
     };
+    let without_roles = state.options.users_without_roles.contains(&user.name);
+    let user_name = user.name.clone();
     request.extensions_mut().insert(user);
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
@@ -400,6 +406,12 @@ async fn handle(State(state): State<AppState>, mut request: Request<Body>) -> Re
         Ok(routed) => routed,
         Err(e) => return error_response(&e, None),
     };
+    if without_roles
+        && let Some(denied) =
+            super::rbac::forbidden(&user_name, &method, request.uri().query(), &routed)
+    {
+        return denied;
+    }
     let get_only = |response: Response| {
         if method == Method::GET || method == Method::HEAD {
             response
