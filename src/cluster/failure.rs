@@ -127,8 +127,9 @@ pub(crate) enum Cause {
 /// Why a TLS handshake failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum TlsProblem {
-    /// The server's certificate is signed by no CA the client trusts.
-    UnknownCa,
+    /// The server's certificate is signed by no CA the client trusts (`why`: no trusted CA
+    /// has its issuer's name, or one has the name but did not sign it).
+    UnknownCa(&'static str),
     /// The certificate does not name the address connected to.
     NameMismatch(String),
     /// The certificate has expired.
@@ -223,9 +224,9 @@ impl fmt::Display for Cause {
 impl fmt::Display for TlsProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TlsProblem::UnknownCa => write!(
+            TlsProblem::UnknownCa(why) => write!(
                 f,
-                "TLS verification failed: the server's certificate is not signed by a CA the kubeconfig trusts (unknown CA; check certificate-authority-data)"
+                "TLS verification failed: the server's certificate is not signed by the CA the kubeconfig trusts (unknown CA: {why}; check certificate-authority-data)"
             ),
             TlsProblem::NameMismatch(detail) => write!(
                 f,
@@ -316,7 +317,11 @@ fn tls_problem(error: &rustls::Error) -> TlsProblem {
     use rustls::CertificateError as C;
     match error {
         rustls::Error::InvalidCertificate(certificate) => match certificate {
-            C::UnknownIssuer => TlsProblem::UnknownCa,
+            C::UnknownIssuer => TlsProblem::UnknownCa("no trusted CA has its issuer's name"),
+            // Same-named CAs are common (kubeadm names every cluster's CA `kubernetes`).
+            C::BadSignature => {
+                TlsProblem::UnknownCa("a trusted CA has its issuer's name but did not sign it")
+            }
             C::NotValidForName | C::NotValidForNameContext { .. } => {
                 TlsProblem::NameMismatch(certificate.to_string())
             }
@@ -324,7 +329,11 @@ fn tls_problem(error: &rustls::Error) -> TlsProblem {
             C::NotValidYet | C::NotValidYetContext { .. } => {
                 TlsProblem::NotValidYet(certificate.to_string())
             }
-            other => TlsProblem::Other(other.to_string()),
+            C::Revoked => TlsProblem::Other("the server's certificate is revoked".to_owned()),
+            C::InvalidPurpose | C::InvalidPurposeContext { .. } => TlsProblem::Other(
+                "the server's certificate is not for serving TLS (extended key usage)".to_owned(),
+            ),
+            other => TlsProblem::Other(format!("the server's certificate is invalid ({other})")),
         },
         rustls::Error::AlertReceived(alert) => {
             TlsProblem::AlertReceived(format!("alert {}", format!("{alert:?}").to_lowercase()))
@@ -429,10 +438,12 @@ mod tests {
             );
             Failure::of(&transport(Box::new(io))).cause
         };
-        assert_eq!(
-            tls(rustls::CertificateError::UnknownIssuer),
-            Cause::Tls(TlsProblem::UnknownCa)
-        );
+        for unknown in [
+            rustls::CertificateError::UnknownIssuer,
+            rustls::CertificateError::BadSignature,
+        ] {
+            assert!(matches!(tls(unknown), Cause::Tls(TlsProblem::UnknownCa(_))));
+        }
         assert!(matches!(
             tls(rustls::CertificateError::NotValidForName),
             Cause::Tls(TlsProblem::NameMismatch(_))
