@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::failure::{Failure, NameRequests};
+use super::failure::{Cause, Failure, NameRequests};
 use crate::k8s::{Client, Config, KubeConfigOptions, Kubeconfig};
 
 /// How long connecting (TCP and TLS) and the first answer may take unless told otherwise.
@@ -73,6 +73,8 @@ pub(crate) enum ConnectError {
     NoAnswer { server: String, limit: Duration },
     #[error("the API server {server} refused GET /version: {failure}")]
     Refused { server: String, failure: Failure },
+    #[error("GET /version from the API server {server} failed: {failure}")]
+    Failed { server: String, failure: Failure },
 }
 
 impl ConnectError {
@@ -118,10 +120,10 @@ pub(crate) async fn connect(target: &ClusterTarget) -> Result<Connected, Connect
         Ok(Ok(_)) => Ok(Connected { client, server }),
         Ok(Err(error)) => {
             let failure = Failure::of(&error);
-            Err(if failure.is_transport() {
-                ConnectError::Unreachable { server, failure }
-            } else {
-                ConnectError::Refused { server, failure }
+            Err(match failure.cause {
+                Cause::Status { .. } => ConnectError::Refused { server, failure },
+                Cause::Other(_) => ConnectError::Failed { server, failure },
+                _ => ConnectError::Unreachable { server, failure },
             })
         }
         Err(_) => Err(ConnectError::NoAnswer { server, limit }),

@@ -168,11 +168,6 @@ impl Failure {
             },
         }
     }
-
-    /// Whether nothing reached the server (no HTTP answer at all).
-    pub(crate) fn is_transport(&self) -> bool {
-        !matches!(self.cause, Cause::Status { .. } | Cause::Other(_))
-    }
 }
 
 impl fmt::Display for Failure {
@@ -192,7 +187,8 @@ impl fmt::Display for Cause {
                 reason,
                 message,
             } => {
-                let reason = if reason.is_empty() {
+                // kube-rs's reason for an error body that is not a Status (a proxy's page).
+                let reason = if reason.is_empty() || reason == "Failed to parse error data" {
                     http::StatusCode::from_u16(*code)
                         .ok()
                         .and_then(|c| c.canonical_reason())
