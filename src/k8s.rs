@@ -14,5 +14,6 @@ pub(crate) use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Stat
 pub(crate) use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 pub(crate) use kube::api::{Api, AttachParams, DeleteParams, ListParams, PostParams};
 pub(crate) use kube::config::{KubeConfigOptions, Kubeconfig};
+pub(crate) use kube::core::Status as KubeStatus;
 pub(crate) use kube::runtime::watcher;
 pub(crate) use kube::{Client, Config};

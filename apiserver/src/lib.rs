@@ -39,7 +39,9 @@
 //!   fields set by updates are owned by nobody, and there are no conflicts.
 //! - Attach, port-forward, SPDY and HTTP/2 are not served; pod logs only as
 //!   [`ExecHandler::logs`] provides them.
-//! - Authentication only: every authenticated user may do everything (no authorization).
+//! - Authentication only: every authenticated user may do everything (no authorization), except
+//!   the users of [`ServerOptions::users_without_roles`], which emulate an account RBAC grants
+//!   nothing: each of their resource requests gets kube-apiserver's `403 Forbidden`.
 
 pub mod auth;
 mod error;

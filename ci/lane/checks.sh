@@ -131,13 +131,16 @@ lane_leftovers() {
     -o jsonpath='{range .items[?(@.status.phase=="Active")]}{.metadata.name}{"\n"}{end}'
 }
 
-# A ServiceAccount without any permission: netverdict stops before creating anything.
+# A ServiceAccount without any permission: netverdict stops before creating anything, and says
+# what the server answered.
 check_missing-permission-creates-nothing() {
   local rc=0
   lane_netverdict run scenarios/allow-from-pod.yaml --kubeconfig "$LANE_WORK/limited.kubeconfig" \
     --probe-image "$LANE_PROBE_IMAGE" -q >"$LANE_RESULTS/limited.out" 2>&1 || rc=$?
   echo "exit $rc: $(head -c 300 "$LANE_RESULTS/limited.out")"
-  [ $rc != 0 ] && [ -z "$(lane_leftovers)" ]
+  # The server's 403 in its own words, not a Debug dump of it.
+  [ $rc != 0 ] && [ -z "$(lane_leftovers)" ] && grep -q '403 Forbidden: ' "$LANE_RESULTS/limited.out" \
+    && ! grep -q 'Status {' "$LANE_RESULTS/limited.out"
 }
 
 # Ctrl-C while the run waits for its pods (kept Pending on a cordoned node) leaves nothing.

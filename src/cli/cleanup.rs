@@ -22,6 +22,9 @@ pub struct CleanupArgs {
     /// The kubeconfig context to use.
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
+    /// How long connecting to the API server (TCP and TLS) and its first answer may take.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub connect_timeout: std::time::Duration,
 }
 
 pub(crate) fn run(args: &CleanupArgs, out: &mut dyn Write) -> Result<u8, ExpectedError> {
@@ -34,12 +37,17 @@ pub(crate) fn run(args: &CleanupArgs, out: &mut dyn Write) -> Result<u8, Expecte
     let target = ClusterTarget {
         kubeconfig: args.kubeconfig.clone(),
         context: args.context.clone(),
+        connect_timeout: args.connect_timeout,
     };
     let cleaned = runtime()?.block_on(async {
-        let client = connect(&target)
-            .await
-            .map_err(|e| ExpectedError::CouldNotJudge(e.to_string()))?;
-        Ok::<_, ExpectedError>(delete_leftovers(&client, run.as_ref()).await)
+        let connected = connect(&target).await.map_err(|e| {
+            if e.is_invalid_input() {
+                ExpectedError::InvalidInput(e.to_string())
+            } else {
+                ExpectedError::CouldNotJudge(e.to_string())
+            }
+        })?;
+        Ok::<_, ExpectedError>(delete_leftovers(&connected.client, run.as_ref()).await)
     })?;
     for deleted in &cleaned.deleted {
         writeln!(out, "deleted {deleted}")?;

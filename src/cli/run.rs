@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::cli::diagnostics;
 use crate::cli::exit::{self, ExpectedError};
 use crate::cli::serve::runtime;
-use crate::cluster::{ClusterTarget, RunId, connect};
+use crate::cluster::{ClusterTarget, ConnectError, RunId, connect};
 use crate::report::terminal::{Palette, Progress, Verbosity, summary};
 use crate::report::{json, junit};
 use crate::results::RunResult;
@@ -42,6 +42,9 @@ pub struct RunArgs {
     /// The kubeconfig context to use.
     #[arg(long, value_name = "NAME", conflicts_with = "local")]
     pub context: Option<String>,
+    /// How long connecting to the API server (TCP and TLS) and its first answer may take.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub connect_timeout: Duration,
     /// Write a JUnit XML report here (also when the run cannot complete).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
@@ -167,6 +170,7 @@ pub(crate) fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, ExpectedErr
             Target::Cluster(ClusterTarget {
                 kubeconfig: args.kubeconfig.clone(),
                 context: args.context.clone(),
+                connect_timeout: args.connect_timeout,
             })
         },
         config: RunConfig {
@@ -184,11 +188,15 @@ pub(crate) fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, ExpectedErr
         json: args.json.clone(),
         verbosity,
     };
-    let result = runtime()?.block_on(execute_plan(&plan));
+    let (result, invalid_target) = runtime()?.block_on(execute_plan(&plan));
     write_reports(&result, plan.junit.as_deref(), plan.json.as_deref())?;
     let palette = Palette::detect(std::io::stdout().is_terminal());
     write!(out, "{}", summary(&result, palette, plan.verbosity))?;
-    Ok(exit_code(&result))
+    Ok(if invalid_target {
+        exit::INVALID_INPUT
+    } else {
+        exit_code(&result)
+    })
 }
 
 /// 1 when an expectation failed; else 3 when something could not be judged or the run could
@@ -204,16 +212,29 @@ fn exit_code(result: &RunResult) -> u8 {
     }
 }
 
-async fn execute_plan(plan: &RunPlan) -> RunResult {
+/// Runs the plan; `true` with the result when the cluster configuration is invalid input (a
+/// kubeconfig that is missing or wrong), in which case nothing was created.
+async fn execute_plan(plan: &RunPlan) -> (RunResult, bool) {
     let progress = Progress::new(plan.verbosity);
     let scenarios = plan.scenarios.clone();
-    let result = match &plan.target {
+    let (result, invalid_target) = match &plan.target {
         Target::Cluster(target) => match connect(target).await {
-            Ok(client) => {
-                let server = client_server(target);
-                execute(&client, server, scenarios, &plan.config, &progress).await
+            Ok(connected) => {
+                let cluster = describe_cluster(&connected.server, target);
+                let mut result = execute(
+                    &connected.client,
+                    cluster.clone(),
+                    scenarios,
+                    &plan.config,
+                    &progress,
+                )
+                .await;
+                result.error = result
+                    .error
+                    .map(|e| name_server(e, &connected.server, &cluster));
+                (result, false)
             }
-            Err(error) => setup_failed(plan, error.to_string()),
+            Err(error) => connect_failed(plan, &error),
         },
         Target::Local {
             cni,
@@ -227,11 +248,32 @@ async fn execute_plan(plan: &RunPlan) -> RunResult {
                 pods: *pods,
                 emulation: emulation.clone(),
             };
-            run_local(plan, options, scenarios, &progress).await
+            (run_local(plan, options, scenarios, &progress).await, false)
         }
     };
     progress.finish();
-    result
+    (result, invalid_target)
+}
+
+fn connect_failed(plan: &RunPlan, error: &ConnectError) -> (RunResult, bool) {
+    if error.is_invalid_input() {
+        let message = format!("invalid input (nothing was created): {error}");
+        (setup_failed(plan, message), true)
+    } else {
+        (
+            setup_failed(plan, format!("{error} (nothing was created)")),
+            false,
+        )
+    }
+}
+
+/// A run error names the API server it came from (an API Status does not say).
+fn name_server(error: String, server: &str, cluster: &str) -> String {
+    if error.contains(server) {
+        error
+    } else {
+        format!("{error}\n  API server: {cluster}")
+    }
 }
 
 /// How `run --local` starts its cluster.
@@ -273,12 +315,12 @@ async fn run_local(
     };
     let target = ClusterTarget {
         kubeconfig: Some(cluster.kubeconfig_path().to_path_buf()),
-        context: None,
+        ..ClusterTarget::default()
     };
     let result = match connect(&target).await {
-        Ok(client) => {
+        Ok(connected) => {
             execute(
-                &client,
+                &connected.client,
                 format!("local cluster ({})", cluster.api_url()),
                 scenarios,
                 &plan.config,
@@ -310,12 +352,18 @@ fn short(run: &RunId) -> String {
         .to_owned()
 }
 
-fn client_server(target: &ClusterTarget) -> String {
+/// The API server and where its address came from.
+fn describe_cluster(server: &str, target: &ClusterTarget) -> String {
     match (&target.kubeconfig, &target.context) {
-        (Some(path), Some(context)) => format!("{} (context {context})", path.display()),
-        (Some(path), None) => path.display().to_string(),
-        (None, Some(context)) => format!("context {context}"),
-        (None, None) => "the default kubeconfig".to_owned(),
+        (Some(path), Some(context)) => {
+            format!(
+                "{server} (kubeconfig {}, context {context})",
+                path.display()
+            )
+        }
+        (Some(path), None) => format!("{server} (kubeconfig {})", path.display()),
+        (None, Some(context)) => format!("{server} (context {context})"),
+        (None, None) => server.to_owned(),
     }
 }
 

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 
+use super::failure::Failure;
 use super::labels::{RunId, all_runs_selector};
 use crate::k8s::{Api, Client, DeleteParams, ListParams, Namespace, NetworkPolicy, Pod, Service};
 
@@ -19,7 +20,9 @@ impl Cleaned {
         match result {
             Ok(_) => self.deleted.push(what),
             Err(kube::Error::Api(status)) if status.code == 404 => {}
-            Err(error) => self.failed.push(format!("{what}: {error}")),
+            Err(error) => self
+                .failed
+                .push(format!("deleting {what}: {}", Failure::of(&error))),
         }
     }
 }
@@ -61,9 +64,10 @@ pub(crate) async fn delete_run(
                     cleaned.record(format!("service {namespace}/{name}"), result);
                 }
             }
-            Err(error) => cleaned
-                .failed
-                .push(format!("listing services in {namespace}: {error}")),
+            Err(error) => cleaned.failed.push(format!(
+                "listing services in {namespace}: {}",
+                Failure::of(&error)
+            )),
         }
     }
     let namespaces_api = Api::<Namespace>::all(client.clone());
@@ -81,7 +85,12 @@ pub(crate) async fn delete_run(
             loop {
                 match pods.list(&selector).await {
                     Ok(list) if list.items.is_empty() => return None,
-                    Err(error) => return Some(format!("listing pods in {namespace}: {error}")),
+                    Err(error) => {
+                        return Some(format!(
+                            "listing pods in {namespace}: {}",
+                            Failure::of(&error)
+                        ));
+                    }
                     Ok(list) if tokio::time::Instant::now() >= deadline => {
                         return Some(format!(
                             "{} pod(s) of the run still terminating in {namespace}",
@@ -135,7 +144,9 @@ pub(crate) async fn delete_leftovers(client: &Client, run: Option<&RunId>) -> Cl
                 cleaned.record(format!("namespace {name}"), result);
             }
         }
-        Err(error) => cleaned.failed.push(format!("listing namespaces: {error}")),
+        Err(error) => cleaned
+            .failed
+            .push(format!("listing namespaces: {}", Failure::of(&error))),
     }
     cleaned
 }
@@ -165,6 +176,8 @@ async fn delete_labelled<K>(
                 cleaned.record(format!("{kind} {namespace}/{name}"), result);
             }
         }
-        Err(error) => cleaned.failed.push(format!("listing {kind}s: {error}")),
+        Err(error) => cleaned
+            .failed
+            .push(format!("listing {kind}s: {}", Failure::of(&error))),
     }
 }

@@ -21,7 +21,7 @@ pub(crate) struct ExecOutput {
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ExecError {
-    #[error("exec in {pod} failed to start: {source}")]
+    #[error("exec in {pod} failed to start: {}", super::failure::Failure::of(.source))]
     Start { pod: String, source: kube::Error },
     #[error("exec in {pod} did not finish within {}", humantime::format_duration(*.limit))]
     Deadline { pod: String, limit: Duration },

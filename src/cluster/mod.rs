@@ -5,6 +5,7 @@ mod cleanup;
 mod client;
 mod endpoints;
 mod exec;
+mod failure;
 mod labels;
 mod objects;
 mod probe_pod;
@@ -12,9 +13,10 @@ mod stored;
 mod wait;
 
 pub(crate) use cleanup::{Cleaned, delete_leftovers, delete_run};
-pub(crate) use client::{ClusterTarget, connect};
+pub(crate) use client::{ClusterTarget, ConnectError, connect};
 pub(crate) use endpoints::{endpoint_source, has_ready_endpoint};
 pub(crate) use exec::exec_lines;
+pub(crate) use failure::Failure;
 pub(crate) use labels::RunId;
 pub(crate) use objects::{
     NamespaceOrigin, create_pod, create_policy, create_service, ensure_namespace,

@@ -4,14 +4,17 @@ use std::collections::BTreeMap;
 
 use kube::api::ObjectMeta;
 
+use super::failure::Failure;
 use super::labels::{MANAGED_BY_KEY, RUN_KEY, RunId};
 use super::stored::{Altered, altered_fields};
 use crate::k8s::{Api, Client, Namespace, NetworkPolicy, Pod, PostParams, Service};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum CreateError {
-    #[error("cannot create {kind} {name}: {source}")]
+    #[error("cannot {verb} {kind} {name}: {}", Failure::of(.source))]
     Api {
+        /// What was attempted: `get` or `create`.
+        verb: &'static str,
         kind: &'static str,
         name: String,
         source: kube::Error,
@@ -61,12 +64,15 @@ pub(crate) async fn ensure_namespace(
     labels: &BTreeMap<String, String>,
 ) -> Result<NamespaceOrigin, CreateError> {
     let api = Api::<Namespace>::all(client.clone());
-    let api_error = |source| CreateError::Api {
-        kind: "namespace",
-        name: name.to_owned(),
-        source,
+    let api_error = |verb| {
+        move |source| CreateError::Api {
+            verb,
+            kind: "namespace",
+            name: name.to_owned(),
+            source,
+        }
     };
-    if api.get_opt(name).await.map_err(api_error)?.is_some() {
+    if api.get_opt(name).await.map_err(api_error("get"))?.is_some() {
         return Ok(NamespaceOrigin::Existing);
     }
     let mut all_labels = labels.clone();
@@ -83,7 +89,7 @@ pub(crate) async fn ensure_namespace(
         Ok(_) => Ok(NamespaceOrigin::Created),
         // Created by someone else between the look-up and now: use it, as any existing one.
         Err(kube::Error::Api(status)) if status.code == 409 => Ok(NamespaceOrigin::Existing),
-        Err(source) => Err(api_error(source)),
+        Err(source) => Err(api_error("create")(source)),
     }
 }
 
@@ -146,6 +152,7 @@ where
             })
         }
         Err(source) => Err(CreateError::Api {
+            verb: "create",
             kind,
             name: format!("{namespace}/{name}"),
             source,

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 
+use super::failure::Failure;
 use super::labels::RunId;
 use crate::k8s::{Api, Client, Event, ListParams, Pod, watcher};
 
@@ -57,8 +58,24 @@ pub(crate) enum PodStartError {
         /// Each pod still pending with what it waits for.
         pending: Vec<(PodKey, String)>,
     },
-    #[error("watching pods failed: {0}")]
-    Watch(#[from] watcher::Error),
+    #[error("{}", watch_failure(.namespace, .source))]
+    Watch {
+        namespace: String,
+        source: watcher::Error,
+    },
+}
+
+/// A failed pod watch, saying whether its list or its watch failed.
+fn watch_failure(namespace: &str, error: &watcher::Error) -> String {
+    let (verb, failure) = match error {
+        watcher::Error::InitialListFailed(e) => ("list", Failure::of(e)),
+        watcher::Error::WatchStartFailed(e) | watcher::Error::WatchFailed(e) => {
+            ("watch", Failure::of(e))
+        }
+        watcher::Error::WatchError(status) => ("watch", Failure::status(status)),
+        other => return format!("cannot watch pods in {namespace}: {other}"),
+    };
+    format!("cannot {verb} pods in {namespace}: {failure}")
 }
 
 /// What to do about the reasons a user can act on.
@@ -201,10 +218,17 @@ pub(crate) async fn wait_started(
     let namespaces: BTreeSet<&str> = wanted.keys().map(|key| key.namespace.as_str()).collect();
     let config = watcher::Config::default().labels(&run.selector());
     let streams = namespaces.iter().map(|namespace| {
+        let namespace = (*namespace).to_owned();
         watcher(
-            Api::<Pod>::namespaced(client.clone(), namespace),
+            Api::<Pod>::namespaced(client.clone(), &namespace),
             config.clone(),
         )
+        .map(move |event| {
+            event.map_err(|source| PodStartError::Watch {
+                namespace: namespace.clone(),
+                source,
+            })
+        })
         .boxed()
     });
     let mut events = futures::stream::select_all(streams);
@@ -225,7 +249,7 @@ pub(crate) async fn wait_started(
         let pod = match event {
             Some(Ok(watcher::Event::Apply(pod) | watcher::Event::InitApply(pod))) => pod,
             Some(Ok(_)) => continue,
-            Some(Err(error)) => return Err(error.into()),
+            Some(Err(error)) => return Err(error),
             None => break,
         };
         let key = PodKey {

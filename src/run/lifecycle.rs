@@ -25,6 +25,7 @@ use super::expectations::resolve_live;
 use super::objects;
 use super::probing::{ProbeProgress, ProbingOptions, probe_scenario};
 use super::requests::LiveAddresses;
+use crate::cluster::Failure;
 use crate::cluster::{
     Cleaned, NamespaceOrigin, PodKey, ProbePodOptions, RunId, create_pod, create_policy,
     create_service, delete_run, endpoint_source, ensure_namespace, has_ready_endpoint,
@@ -383,9 +384,12 @@ async fn wait_for_endpoints(
     if targeted.is_empty() {
         return Ok(ready);
     }
-    let source = endpoint_source(client)
-        .await
-        .map_err(|e| format!("cannot find where the API server keeps endpoints: {e}"))?;
+    let source = endpoint_source(client).await.map_err(|e| {
+        format!(
+            "cannot find where the API server keeps endpoints: {}",
+            Failure::of(&e)
+        )
+    })?;
     let deadline = Instant::now() + limit;
     loop {
         for (namespace, name) in targeted.difference(&ready.clone()) {

@@ -39,6 +39,9 @@ pub struct ServerOptions {
     /// Serve `discovery.k8s.io/v1` EndpointSlices (Kubernetes 1.21 and later); without it the
     /// group is absent from discovery and its paths are 404, as on older servers.
     pub endpoint_slices_v1: bool,
+    /// Authenticated users that RBAC grants nothing: each of their resource requests gets the
+    /// `403 Forbidden` kube-apiserver answers (discovery and `/version` stay open).
+    pub users_without_roles: Vec<String>,
 }
 
 impl ServerOptions {
@@ -56,6 +59,7 @@ impl Default for ServerOptions {
             git_version: "v1.33.0".to_owned(),
             exec_v5: true,
             endpoint_slices_v1: true,
+            users_without_roles: Vec::new(),
         }
     }
 }
@@ -404,6 +408,8 @@ async fn handle(State(state): State<AppState>, mut request: Request<Body>) -> Re
             return unauthorized();
         }
     };
+    let without_roles = state.options.users_without_roles.contains(&user.name);
+    let user_name = user.name.clone();
     request.extensions_mut().insert(user);
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
@@ -428,6 +434,12 @@ async fn handle(State(state): State<AppState>, mut request: Request<Body>) -> Re
         Ok(routed) => routed,
         Err(e) => return error_response(&e, None),
     };
+    if without_roles
+        && let Some(denied) =
+            super::rbac::forbidden(&user_name, &method, request.uri().query(), &routed)
+    {
+        return denied;
+    }
     let get_only = |response: Response| {
         if method == Method::GET || method == Method::HEAD {
             response

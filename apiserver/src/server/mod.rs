@@ -7,6 +7,7 @@ mod negotiate;
 mod openapi;
 mod pages;
 mod protobuf;
+mod rbac;
 mod rest;
 mod table;
 mod watch;
