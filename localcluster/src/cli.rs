@@ -35,6 +35,10 @@ pub struct ServeOptions {
     pub netverdict_bin: Option<PathBuf>,
     #[command(flatten)]
     pub pods: PodSecurityOptions,
+    /// Emulate slow namespace deletion: a deleted namespace stays Terminating, refusing new
+    /// content, this long after its contents are gone (real clusters take seconds), e.g. 5s.
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    pub namespace_deletion: Duration,
 }
 
 /// `netverdict local up`.
@@ -115,6 +119,7 @@ pub async fn serve_foreground(options: ServeOptions) -> Result<(), ClusterError>
     config.nodes = options.nodes;
     config.kubeconfig = options.kubeconfig;
     config.allow_privileged_pods = options.pods.allow_privileged_pods;
+    config.namespace_deletion = options.namespace_deletion;
     let mut term = signal(SignalKind::terminate()).map_err(io_err("install a SIGTERM handler"))?;
     let mut int = signal(SignalKind::interrupt()).map_err(io_err("install a SIGINT handler"))?;
     let cluster = LocalCluster::start(config).await?;
@@ -182,6 +187,10 @@ pub fn up(options: UpOptions) -> Result<UpReport, ClusterError> {
     if options.serve.pods.allow_privileged_pods {
         cmd.arg("--allow-privileged-pods");
     }
+    cmd.arg("--namespace-deletion").arg(format!(
+        "{}ms",
+        options.serve.namespace_deletion.as_millis()
+    ));
     cmd.stdin(Stdio::null()).stdout(log).stderr(log2);
     // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
     unsafe {

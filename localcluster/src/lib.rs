@@ -70,6 +70,7 @@ mod exec_access;
 mod external;
 pub mod instance;
 mod kubelet;
+mod namespaces;
 mod probe;
 mod security;
 
