@@ -36,6 +36,10 @@ pub struct RunArgs {
     /// With --local: enforce every policy change only after this delay (slow propagation).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "local")]
     pub policy_delay: Option<Duration>,
+    /// With --local: a deleted namespace stays Terminating this long after its contents are
+    /// gone (slow namespace deletion, as on real clusters).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "local")]
+    pub namespace_deletion: Option<Duration>,
     /// The kubeconfig to use (default: KUBECONFIG, ~/.kube/config, or the in-cluster service account).
     #[arg(long, value_name = "FILE", conflicts_with = "local")]
     pub kubeconfig: Option<PathBuf>,
@@ -63,6 +67,14 @@ pub struct RunArgs {
     /// Leave everything the run created in place (remove it later with `netverdict cleanup`).
     #[arg(long)]
     pub keep: bool,
+    /// At the end, wait until the namespaces the run created are really gone (up to
+    /// --namespace-wait), so that a following run starts clean.
+    #[arg(long, conflicts_with = "keep")]
+    pub wait_cleanup: bool,
+    /// How long to wait for a namespace the run needs that is still terminating (left by an
+    /// earlier run) before creating it, and for the run's own with --wait-cleanup.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub namespace_wait: Duration,
     /// The run's id, a label value on everything it creates (default: random).
     #[arg(long, value_name = "ID")]
     pub run_id: Option<String>,
@@ -101,12 +113,16 @@ struct RunPlan {
 }
 
 enum Target {
-    Local {
-        cni: CniArg,
-        policy_delay: Option<Duration>,
-        pods: netverdict_localcluster::PodSecurityOptions,
-    },
+    Local(LocalTarget),
     Cluster(ClusterTarget),
+}
+
+/// What the local cluster of a `--local` run emulates.
+struct LocalTarget {
+    cni: CniArg,
+    policy_delay: Option<Duration>,
+    namespace_deletion: Option<Duration>,
+    pods: netverdict_localcluster::PodSecurityOptions,
 }
 
 pub(crate) fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, ExpectedError> {
@@ -152,11 +168,12 @@ pub(crate) fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, ExpectedErr
     let plan = RunPlan {
         scenarios,
         target: if args.local {
-            Target::Local {
+            Target::Local(LocalTarget {
                 cni: args.cni,
                 policy_delay: args.policy_delay,
+                namespace_deletion: args.namespace_deletion,
                 pods: args.pods,
-            }
+            })
         } else {
             Target::Cluster(ClusterTarget {
                 kubeconfig: args.kubeconfig.clone(),
@@ -173,6 +190,8 @@ pub(crate) fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, ExpectedErr
             pod_start_limit: args.pod_timeout,
             pod_lifetime: Duration::from_secs(3600).max(args.pod_timeout * 4),
             keep: args.keep,
+            namespace_wait: args.namespace_wait,
+            wait_cleanup: args.wait_cleanup,
         },
         junit: args.junit.clone(),
         json: args.json.clone(),
@@ -209,11 +228,7 @@ async fn execute_plan(plan: &RunPlan) -> RunResult {
             }
             Err(error) => setup_failed(plan, error.to_string()),
         },
-        Target::Local {
-            cni,
-            policy_delay,
-            pods,
-        } => run_local(plan, *cni, *policy_delay, *pods, scenarios, &progress).await,
+        Target::Local(local) => run_local(plan, local, scenarios, &progress).await,
     };
     progress.finish();
     result
@@ -221,9 +236,7 @@ async fn execute_plan(plan: &RunPlan) -> RunResult {
 
 async fn run_local(
     plan: &RunPlan,
-    cni: CniArg,
-    policy_delay: Option<Duration>,
-    pods: netverdict_localcluster::PodSecurityOptions,
+    local: &LocalTarget,
     scenarios: Vec<Scenario>,
     progress: &Progress,
 ) -> RunResult {
@@ -235,14 +248,15 @@ async fn run_local(
         format!("r-{}", short(&plan.config.run_id)),
         binary,
     );
-    config.cni = match cni {
+    config.cni = match local.cni {
         CniArg::Enforcing => netverdict_localcluster::CniMode::Enforcing,
         CniArg::None => netverdict_localcluster::CniMode::None,
         CniArg::IngressOnly => netverdict_localcluster::CniMode::IngressOnly,
         CniArg::Reject => netverdict_localcluster::CniMode::Reject,
     };
-    config.policy_delay = policy_delay.unwrap_or_default();
-    config.allow_privileged_pods = pods.allow_privileged_pods;
+    config.policy_delay = local.policy_delay.unwrap_or_default();
+    config.namespace_deletion = local.namespace_deletion.unwrap_or_default();
+    config.allow_privileged_pods = local.pods.allow_privileged_pods;
     let cluster = match netverdict_localcluster::LocalCluster::start(config).await {
         Ok(cluster) => cluster,
         Err(error) => {

@@ -5,6 +5,7 @@ mod cleanup;
 mod client;
 mod exec;
 mod labels;
+mod namespace;
 mod objects;
 mod probe_pod;
 mod wait;
@@ -13,8 +14,7 @@ pub(crate) use cleanup::{Cleaned, delete_leftovers, delete_run};
 pub(crate) use client::{ClusterTarget, connect};
 pub(crate) use exec::exec_lines;
 pub(crate) use labels::RunId;
-pub(crate) use objects::{
-    NamespaceOrigin, create_pod, create_policy, create_service, ensure_namespace,
-};
+pub(crate) use namespace::{NamespaceOrigin, Terminating, ensure_namespace, wait_all_gone};
+pub(crate) use objects::{CreateError, create_pod, create_policy, create_service};
 pub(crate) use probe_pod::{ProbePodSpec, protocol_name};
 pub(crate) use wait::{PodKey, wait_started};
