@@ -1,14 +1,16 @@
 //! The life of a run, as an explicit sequence of phases; cleanup is reachable from every one.
 //!
 //! - **Setup**: the scenario's namespaces, Services and probe pods are created, labelled with the
-//!   run id; the run waits (with watches) until the pods have started.
+//!   run id (a namespace an earlier run left terminating is waited for, then created anew); the
+//!   run waits (with watches) until the pods have started.
 //! - **Ready**: the pods' and Services' addresses are known; the policies are applied, which
 //!   starts the clock of time-to-match; `expect: auto` is computed from the live cluster.
 //! - **Probing**: rounds of batched probes until every probe matches or the settle time is over,
 //!   then one confirming round.
 //! - **Reporting**: results are handed to the reporters.
 //! - **Cleanup**: everything the run created is deleted (unless `--keep`), also after an error or
-//!   the first Ctrl-C / SIGTERM; a second one aborts the cleanup.
+//!   the first Ctrl-C / SIGTERM; a second one aborts the cleanup. With `wait_cleanup` the run
+//!   then waits until the namespaces it created are gone.
 //!
 //! Scenarios whose namespaces are disjoint run at the same time (in waves, in order); each
 //! one's objects are removed when it ends (namespaces stay until the end: a later scenario may use
