@@ -323,6 +323,81 @@ impl Drop for LocalDown {
     }
 }
 
+/// On a real cluster a deleted namespace stays Terminating for seconds. Runs back to back against
+/// a local cluster that emulates it: the second waits for the namespace the first left, then
+/// passes; one that may not wait long enough fails its setup naming the namespace, without a
+/// verdict; `--wait-cleanup` returns only once the run's namespaces are gone.
+#[test]
+fn runs_back_to_back_wait_for_the_namespace_the_previous_run_left_terminating() {
+    if !util::running_as_root() {
+        return;
+    }
+    let name = format!("nsd{}", std::process::id() % 100_000);
+    let up = TestCommand::in_repo()
+        .args(["local", "up", "--name", &name, "--namespace-deletion", "4s"])
+        .run();
+    assert_eq!(up.code, 0, "{}", up.stderr);
+    let _down = LocalDown(name.clone());
+    let kubeconfig = format!("/run/netverdict/{name}/kubeconfig");
+    let dir = Dir::new("ns-deletion");
+    let run = |id: &str, extra: &[&str]| {
+        let json = dir.path().join(format!("{id}.json"));
+        let out = TestCommand::in_repo()
+            .args(["run", "scenarios/specific-port.yaml", "--kubeconfig"])
+            .args([&kubeconfig, "--run-id", id, "--json"])
+            .args([&json])
+            .args(extra)
+            .run();
+        let results: Value = std::fs::read_to_string(&json)
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_else(|| panic!("no JSON results: {}\n{}", out.stdout, out.stderr));
+        (out, results)
+    };
+
+    let (first, _) = run("first", &[]);
+    assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
+    let (second, _) = run("second", &[]);
+    assert_eq!(second.code, 0, "{}\n{}", second.stdout, second.stderr);
+    assert!(
+        second.stderr.contains(
+            "waiting for namespace port to finish terminating (left by an earlier run, netverdict run first)"
+        ),
+        "{}",
+        second.stderr
+    );
+
+    let (hurried, results) = run("hurried", &["--namespace-wait", "1s"]);
+    assert_eq!(hurried.code, 3, "{}\n{}", hurried.stdout, hurried.stderr);
+    let error = results["error"].as_str().expect("a setup error");
+    assert!(
+        error.contains(
+            "namespace port is still terminating after 1s (left by an earlier run, netverdict run second)"
+        ),
+        "{error}"
+    );
+    assert!(probes(&results).is_empty(), "no verdict: {results}");
+
+    let (tidy, _) = run("tidy", &["--wait-cleanup"]);
+    assert_eq!(tidy.code, 0, "{}\n{}", tidy.stdout, tidy.stderr);
+    assert!(
+        tidy.stderr
+            .contains("cleanup: the run's 1 namespace(s) are gone (waited "),
+        "{}",
+        tidy.stderr
+    );
+    let out = util::kubectl::command()
+        .env("KUBECONFIG", &kubeconfig)
+        .args(["get", "namespaces", "-o", "name"])
+        .output()
+        .unwrap();
+    let namespaces = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !namespaces.contains("namespace/port"),
+        "--wait-cleanup returned with the namespace still there: {namespaces}"
+    );
+}
+
 #[test]
 fn a_probe_pod_whose_image_cannot_be_pulled_fails_the_run_with_the_reason() {
     if !util::running_as_root() {

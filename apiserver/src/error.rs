@@ -61,6 +61,27 @@ impl ApiError {
         ApiError::new(403, "Forbidden", message)
     }
 
+    /// `403 Forbidden` for a create in a namespace that is being deleted, worded as the
+    /// NamespaceLifecycle admission plugin words it, with its `NamespaceTerminating` cause.
+    pub fn namespace_terminating(plural_and_group: &str, name: &str, namespace: &str) -> ApiError {
+        let object = if name.is_empty() {
+            plural_and_group.to_owned()
+        } else {
+            format!("{plural_and_group} \"{name}\"")
+        };
+        ApiError {
+            code: 403,
+            reason: "Forbidden".to_owned(),
+            message: format!(
+                "{object} is forbidden: unable to create new content in namespace {namespace} because it is being terminated"
+            ),
+            causes: vec![(
+                "metadata.namespace".to_owned(),
+                format!("namespace {namespace} is being terminated"),
+            )],
+        }
+    }
+
     pub fn method_not_allowed(message: impl Into<String>) -> ApiError {
         ApiError::new(405, "MethodNotAllowed", message)
     }
@@ -139,9 +160,12 @@ impl ApiError {
     }
 }
 
-/// The `CauseType` the API server derives from a field error's wording.
+/// The `CauseType` of a cause, told by its wording (field errors start with their type; the
+/// NamespaceLifecycle plugin's only cause says the namespace is being terminated).
 fn cause_reason(message: &str) -> &'static str {
-    if message.starts_with("Required value") {
+    if message.starts_with("namespace ") && message.ends_with(" is being terminated") {
+        "NamespaceTerminating"
+    } else if message.starts_with("Required value") {
         "FieldValueRequired"
     } else if message.starts_with("Duplicate value") {
         "FieldValueDuplicate"

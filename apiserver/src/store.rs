@@ -37,6 +37,11 @@ pub struct StoreOptions {
     /// Whether NetworkPolicy ports know `endPort` (on by default since Kubernetes 1.22); a
     /// server without it drops the field silently, storing a single port.
     pub network_policy_end_port: bool,
+    /// A terminating namespace goes as soon as it is empty, the store playing the namespace
+    /// controller (`true`, the default). With `false` it stays Terminating, empty, until its
+    /// `kubernetes` finalizer is removed ([`Store::finalize_namespace`], or `PUT
+    /// namespaces/{name}/finalize`), as a namespace controller does once it gets to it.
+    pub finalize_empty_namespaces: bool,
 }
 
 impl Default for StoreOptions {
@@ -46,6 +51,7 @@ impl Default for StoreOptions {
             history_limit: 10_000,
             watch_buffer: 4_096,
             network_policy_end_port: true,
+            finalize_empty_namespaces: true,
         }
     }
 }
@@ -468,6 +474,34 @@ impl Store {
         Ok(())
     }
 
+    /// Whether no object lives in `namespace` any more.
+    pub fn namespace_is_empty(&self, namespace: &str) -> bool {
+        self.lock().namespace_is_empty(namespace)
+    }
+
+    /// What the namespace controller does last: removes the `kubernetes` finalizer of the
+    /// terminating namespace `name` (the one with `uid`) once it is empty, and the namespace
+    /// goes. Returns whether it went; a namespace that is not terminating, not empty, or was
+    /// replaced by another of the same name stays.
+    ///
+    /// # Errors
+    /// `NotFound`.
+    pub fn finalize_namespace(&self, name: &str, uid: &str) -> Result<bool, ApiError> {
+        let mut inner = self.lock();
+        let old = inner.get(Resource::Namespaces, None, name)?.clone();
+        if meta_str(&old, "uid") != Some(uid)
+            || meta_str(&old, "deletionTimestamp").is_none()
+            || !inner.namespace_is_empty(name)
+        {
+            return Ok(false);
+        }
+        let mut new = old.clone();
+        new["spec"]["finalizers"] = json!([]);
+        inner.replace(Resource::Namespaces, &old, new)?;
+        inner.remove(Resource::Namespaces, None, name);
+        Ok(true)
+    }
+
     /// A stream of changes after `resource_version` (`None` or `Some(0)`: from now, after
     /// synthetic ADDED events for what exists, as a watch without resourceVersion does). An
     /// object that stops matching the selection arrives as DELETED, one that starts as ADDED.
@@ -792,27 +826,44 @@ impl Inner {
             Resource::Services => object["status"] = json!({"loadBalancer": {}}),
             _ => {}
         }
+        if resource.namespaced() {
+            let name = meta_str(&object, "name").unwrap_or_default();
+            self.admit_in_namespace(resource, &ns, name)?;
+        }
         apply_defaults(resource, &mut object);
         self.drop_unknown_fields(resource, &mut object);
         let object = normalize(resource, object)?;
         validate(resource, &object)?;
         let name = meta_str(&object, "name").unwrap_or_default().to_owned();
-        if resource.namespaced() {
-            match self.get(Resource::Namespaces, None, &ns) {
-                Err(_) => return Err(ApiError::not_found("namespaces", &ns)),
-                Ok(namespace) if meta_str(namespace, "deletionTimestamp").is_some() => {
-                    return Err(ApiError::forbidden(format!(
-                        "{} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
-                        resource.qualified()
-                    )));
-                }
-                Ok(_) => {}
+        if let Ok(existing) = self.get(resource, Some(&ns), &name) {
+            let mut error = ApiError::already_exists(&resource.qualified(), &name);
+            if meta_str(existing, "deletionTimestamp").is_some() {
+                error.message = format!("object is being deleted: {}", error.message);
             }
-        }
-        if self.get(resource, Some(&ns), &name).is_ok() {
-            return Err(ApiError::already_exists(&resource.qualified(), &name));
+            return Err(error);
         }
         Ok(object)
+    }
+
+    /// The NamespaceLifecycle admission plugin's check of a create, made (as admission is)
+    /// before validation: the namespace must exist and not be terminating.
+    fn admit_in_namespace(
+        &self,
+        resource: Resource,
+        namespace: &str,
+        name: &str,
+    ) -> Result<(), ApiError> {
+        let Ok(found) = self.get(Resource::Namespaces, None, namespace) else {
+            return Err(ApiError::not_found("namespaces", namespace));
+        };
+        if found.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating") {
+            return Err(ApiError::namespace_terminating(
+                &resource.qualified(),
+                name,
+                namespace,
+            ));
+        }
+        Ok(())
     }
 
     /// Gives a Service its ClusterIP (unless headless or ExternalName) and node ports.
@@ -1202,6 +1253,9 @@ impl Inner {
     }
 
     fn finish_namespace_if_empty(&mut self, namespace: &str) {
+        if !self.options.finalize_empty_namespaces {
+            return;
+        }
         let terminating = self
             .get(Resource::Namespaces, None, namespace)
             .is_ok_and(|ns| meta_str(ns, "deletionTimestamp").is_some());
@@ -1274,6 +1328,19 @@ impl Inner {
                     return Err(ApiError::forbidden(format!(
                         "namespaces \"{name}\" is forbidden: this namespace may not be deleted"
                     )));
+                }
+                let finalizers_left = old
+                    .pointer("/spec/finalizers")
+                    .and_then(Value::as_array)
+                    .is_some_and(|f| !f.is_empty());
+                if marked && finalizers_left {
+                    return Err(ApiError::new(
+                        409,
+                        "Conflict",
+                        format!(
+                            "Operation cannot be fulfilled on namespaces \"{name}\": The system is ensuring all content is removed from this namespace.  Upon completion, this namespace will automatically be purged by the system."
+                        ),
+                    ));
                 }
                 let result = if marked {
                     old

@@ -416,6 +416,141 @@ fn pods_bound_to_a_node_wait_for_the_kubelet() {
     );
 }
 
+/// A namespace `demo` holding a running pod, deleted: Terminating until the pod is finalized.
+fn terminating_demo(store: &Store) -> Value {
+    store
+        .create(
+            Resource::Namespaces,
+            None,
+            json!({"metadata": {"name": "demo"}}),
+        )
+        .unwrap();
+    store
+        .create(Resource::Pods, Some("demo"), mk_pod("p", json!({})))
+        .unwrap();
+    bind(store, "demo", "p");
+    store
+        .delete(Resource::Namespaces, None, "demo", None)
+        .unwrap()
+}
+
+#[test]
+fn creates_in_a_terminating_namespace_are_refused_as_namespace_lifecycle_refuses_them() {
+    let store = Store::new();
+    let ns = terminating_demo(&store);
+    assert_eq!(ns["status"]["phase"], "Terminating");
+    assert!(ns["metadata"]["deletionTimestamp"].is_string());
+    assert_eq!(ns["spec"]["finalizers"], json!(["kubernetes"]));
+
+    let err = store
+        .create(Resource::Pods, Some("demo"), mk_pod("late", json!({})))
+        .unwrap_err();
+    assert_eq!((err.code, err.reason.as_str()), (403, "Forbidden"));
+    assert_eq!(
+        err.message,
+        "pods \"late\" is forbidden: unable to create new content in namespace demo because it is being terminated"
+    );
+    let status = err.to_status(Some(("late", "", "pods")));
+    assert_eq!(
+        status["details"],
+        json!({"name": "late", "kind": "pods", "causes": [{
+            "reason": "NamespaceTerminating",
+            "message": "namespace demo is being terminated",
+            "field": "metadata.namespace",
+        }]})
+    );
+    // Admission comes before validation: even an invalid object gets the 403.
+    let invalid = store
+        .create(
+            Resource::NetworkPolicies,
+            Some("demo"),
+            json!({"metadata": {"name": "np"}, "spec": {"policyTypes": ["Sideways"]}}),
+        )
+        .unwrap_err();
+    assert_eq!(
+        invalid.message,
+        "networkpolicies.networking.k8s.io \"np\" is forbidden: unable to create new content in namespace demo because it is being terminated"
+    );
+
+    let again = store
+        .create(
+            Resource::Namespaces,
+            None,
+            json!({"metadata": {"name": "demo"}}),
+        )
+        .unwrap_err();
+    assert_eq!(
+        (again.code, again.message.as_str()),
+        (
+            409,
+            "object is being deleted: namespaces \"demo\" already exists"
+        )
+    );
+    let delete_again = store
+        .delete(Resource::Namespaces, None, "demo", None)
+        .unwrap_err();
+    assert_eq!(
+        (delete_again.code, delete_again.reason.as_str()),
+        (409, "Conflict")
+    );
+    assert!(
+        delete_again
+            .message
+            .ends_with("this namespace will automatically be purged by the system."),
+        "{}",
+        delete_again.message
+    );
+}
+
+#[test]
+fn without_its_own_namespace_controller_an_emptied_namespace_waits_for_its_finalizer() {
+    let store = Store::with_options(StoreOptions {
+        finalize_empty_namespaces: false,
+        ..StoreOptions::default()
+    });
+    let ns = terminating_demo(&store);
+    let uid = ns["metadata"]["uid"].as_str().unwrap().to_owned();
+    assert!(
+        !store.finalize_namespace("demo", &uid).unwrap(),
+        "not empty"
+    );
+    store
+        .finalize_delete(Resource::Pods, Some("demo"), "p")
+        .unwrap();
+    assert!(store.namespace_is_empty("demo"));
+    let ns = store.get(Resource::Namespaces, None, "demo").unwrap();
+    assert_eq!(ns["status"]["phase"], "Terminating");
+    assert_eq!(ns["spec"]["finalizers"], json!(["kubernetes"]));
+
+    let mut rx = store
+        .watch(
+            Resource::Namespaces,
+            None,
+            &Selection::default(),
+            Some(store.resource_version()),
+        )
+        .unwrap();
+    assert!(!store.finalize_namespace("demo", "another-uid").unwrap());
+    assert!(store.finalize_namespace("demo", &uid).unwrap());
+    assert_eq!(
+        store
+            .get(Resource::Namespaces, None, "demo")
+            .unwrap_err()
+            .code,
+        404
+    );
+    let mut events = Vec::new();
+    while let Ok(event) = rx.try_recv() {
+        events.push(event);
+    }
+    match events.as_slice() {
+        [WatchEvent::Modified(finalized), WatchEvent::Deleted(_)] => {
+            assert_eq!(finalized["spec"]["finalizers"], json!([]));
+        }
+        other => panic!("the finalizer goes, then the namespace: {other:?}"),
+    }
+}
+
 #[test]
 fn a_namespace_terminates_until_its_contents_are_gone() {
     let store = Store::new();

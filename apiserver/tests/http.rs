@@ -234,6 +234,99 @@ async fn bad_requests_get_the_right_status() {
     assert_eq!((code, deleted["kind"].as_str()), (200, Some("Pod")));
 }
 
+/// What kube-apiserver answers when content is created in a namespace that is being deleted
+/// (the NamespaceLifecycle admission plugin), on the wire, and to a second delete of it.
+#[tokio::test]
+async fn a_terminating_namespace_refuses_new_content_as_kube_apiserver_does() {
+    let h = Harness::start().await;
+    let json = "application/json";
+    let (code, _) = http(
+        &h,
+        "POST",
+        "/api/v1/namespaces",
+        json,
+        br#"{"metadata":{"name":"shop"}}"#,
+    )
+    .await;
+    assert_eq!(code, 201);
+    let (code, _) = http(
+        &h,
+        "POST",
+        "/api/v1/namespaces/shop/pods",
+        json,
+        POD.as_bytes(),
+    )
+    .await;
+    assert_eq!(code, 201);
+    h.run_pod("shop", "web", "10.244.0.5");
+
+    let (code, deleted) = http(&h, "DELETE", "/api/v1/namespaces/shop", json, b"").await;
+    assert_eq!(code, 200);
+    assert_eq!(deleted["status"]["phase"], "Terminating", "{deleted}");
+    assert_eq!(
+        deleted["spec"]["finalizers"],
+        serde_json::json!(["kubernetes"])
+    );
+
+    let (code, body) = http(
+        &h,
+        "POST",
+        "/api/v1/namespaces/shop/configmaps",
+        json,
+        br#"{"metadata":{"name":"late"}}"#,
+    )
+    .await;
+    assert_eq!(code, 403);
+    assert_eq!(
+        body,
+        serde_json::json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": "configmaps \"late\" is forbidden: unable to create new content in namespace shop because it is being terminated",
+            "reason": "Forbidden",
+            "details": {
+                "name": "late",
+                "kind": "configmaps",
+                "causes": [{
+                    "reason": "NamespaceTerminating",
+                    "message": "namespace shop is being terminated",
+                    "field": "metadata.namespace",
+                }],
+            },
+            "code": 403,
+        })
+    );
+    let (code, body) = http(
+        &h,
+        "POST",
+        "/apis/networking.k8s.io/v1/namespaces/shop/networkpolicies",
+        json,
+        br#"{"metadata":{"name":"deny"},"spec":{"podSelector":{}}}"#,
+    )
+    .await;
+    assert_eq!(code, 403);
+    assert_eq!(body["details"]["group"], "networking.k8s.io");
+    assert_eq!(body["details"]["kind"], "networkpolicies");
+
+    let (code, body) = http(
+        &h,
+        "POST",
+        "/api/v1/namespaces",
+        json,
+        br#"{"metadata":{"name":"shop"}}"#,
+    )
+    .await;
+    assert_eq!((code, reason(&body)), (409, "AlreadyExists"));
+    assert_eq!(
+        body["message"],
+        "object is being deleted: namespaces \"shop\" already exists"
+    );
+    let (code, body) = http(&h, "DELETE", "/api/v1/namespaces/shop", json, b"").await;
+    assert_eq!((code, reason(&body)), (409, "Conflict"));
+}
+
 /// A small deterministic generator, so a failure replays.
 struct Lcg(u64);
 

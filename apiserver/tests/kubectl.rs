@@ -88,6 +88,14 @@ async fn namespaces_are_listed_created_and_deleted_with_their_contents() {
             .is_err(),
         "contents go first"
     );
+    let (code, _, err) = h
+        .kubectl(&["create", "configmap", "-n", "demo", "late"])
+        .await;
+    assert_eq!(code, 1);
+    assert_eq!(
+        err.trim(),
+        "error: failed to create configmap: configmaps \"late\" is forbidden: unable to create new content in namespace demo because it is being terminated"
+    );
     // The kubelet stops the pod's processes, then the namespace goes by itself.
     until(|| {
         store

@@ -38,6 +38,10 @@ pub struct ServeOptions {
     pub pods: PodSecurityOptions,
     #[command(flatten)]
     pub emulation: EmulationOptions,
+    /// Emulate slow namespace deletion: a deleted namespace stays Terminating, refusing new
+    /// content, this long after its contents are gone (real clusters take seconds), e.g. 5s.
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    pub namespace_deletion: Duration,
 }
 
 /// `netverdict local up`.
@@ -119,6 +123,7 @@ pub async fn serve_foreground(options: ServeOptions) -> Result<(), ClusterError>
     config.kubeconfig = options.kubeconfig;
     config.allow_privileged_pods = options.pods.allow_privileged_pods;
     config.emulation = options.emulation;
+    config.namespace_deletion = options.namespace_deletion;
     let mut term = signal(SignalKind::terminate()).map_err(io_err("install a SIGTERM handler"))?;
     let mut int = signal(SignalKind::interrupt()).map_err(io_err("install a SIGINT handler"))?;
     let cluster = LocalCluster::start(config).await?;
@@ -187,6 +192,10 @@ pub fn up(options: UpOptions) -> Result<UpReport, ClusterError> {
         cmd.arg("--allow-privileged-pods");
     }
     cmd.args(options.serve.emulation.to_args());
+    cmd.arg("--namespace-deletion").arg(format!(
+        "{}ms",
+        options.serve.namespace_deletion.as_millis()
+    ));
     cmd.stdin(Stdio::null()).stdout(log).stderr(log2);
     // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
     unsafe {

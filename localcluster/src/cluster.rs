@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use netverdict_apiserver::{ApiError, ApiServer, ExecHandler, Resource, Store};
+use netverdict_apiserver::{ApiError, ApiServer, ExecHandler, Resource, Store, StoreOptions};
 use netverdict_netns::{Fabric, FabricConfig, INFRA_IP, NetError, PodNetwork};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
@@ -22,7 +22,7 @@ use crate::dns::DnsRecords;
 use crate::emulation::EmulationOptions;
 use crate::events::Recorder;
 use crate::instance::{self, InstanceDir};
-use crate::{endpoints, enforcement, external, kubelet};
+use crate::{endpoints, enforcement, external, kubelet, namespaces};
 
 /// ClusterIP of the `kubernetes` Service.
 pub const KUBERNETES_SERVICE_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 1);
@@ -67,6 +67,10 @@ pub struct LocalClusterConfig {
     pub cni: CniMode,
     /// Every policy change is enforced only after this delay (slow policy propagation).
     pub policy_delay: Duration,
+    /// Slow namespace deletion: a deleted namespace stays Terminating (refusing new content)
+    /// this long after its contents are gone, as on a real cluster, where the namespace
+    /// controller takes seconds. Zero (the default): it goes as soon as it is empty.
+    pub namespace_deletion: Duration,
     /// Also write the kubeconfig here (it always goes to `/run/netverdict/<name>/kubeconfig`).
     /// The file must not exist or be one this instance wrote: a kubeconfig of the user's is
     /// never replaced.
@@ -93,6 +97,7 @@ impl LocalClusterConfig {
             netverdict_bin: netverdict_bin.into(),
             cni: CniMode::Enforcing,
             policy_delay: Duration::ZERO,
+            namespace_deletion: Duration::ZERO,
             kubeconfig: None,
             api_bind: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
             restart_backoff: Duration::from_secs(10),
@@ -327,7 +332,10 @@ impl LocalCluster {
         let log_dir = dir.logs_dir();
         instance::create_dir_with_mode(&log_dir, 0o700)
             .map_err(io_err(format!("create {}", log_dir.display())))?;
-        let store = Store::with_options(config.emulation.store_options());
+        let store = Store::with_options(StoreOptions {
+            finalize_empty_namespaces: config.namespace_deletion.is_zero(),
+            ..config.emulation.store_options()
+        });
         let ctx = Arc::new(Ctx {
             events: Arc::new(Recorder::new(store.clone())),
             store,
@@ -377,6 +385,12 @@ impl LocalCluster {
             config.cni,
             config.policy_delay,
         )));
+        if !config.namespace_deletion.is_zero() {
+            cluster.tasks.push(tokio::spawn(namespaces::run(
+                ctx.store.clone(),
+                config.namespace_deletion,
+            )));
+        }
         let pid = instance::own_pid_record();
         instance::write_atomic(&cluster.dir.pid_file(), &pid)
             .map_err(io_err("write the pid file"))?;

@@ -38,6 +38,11 @@
 //! group, SIGKILL after the grace period, then the network goes and the object with it.
 //! Container output goes to `<log dir>/<namespace>_<pod>.log` ([`LocalCluster::log_dir`]).
 //!
+//! # Namespaces
+//! A deleted namespace is Terminating (deletionTimestamp, `kubernetes` finalizer) while its
+//! contents go; the API refuses new content in it as kube-apiserver does. It goes once empty, or
+//! [`LocalClusterConfig::namespace_deletion`] later (slow namespace deletion, as on real clusters).
+//!
 //! # Services
 //! Endpoints and EndpointSlices list the selected pods; the fabric translates ClusterIP:port to
 //! one ready endpoint before any policy sees the packet, as kube-proxy does. A Service port with
@@ -71,6 +76,7 @@ mod exec_access;
 mod external;
 pub mod instance;
 mod kubelet;
+mod namespaces;
 mod probe;
 mod security;
 mod taints;

@@ -459,3 +459,67 @@ async fn network_sysctls_apply_inside_the_pod_only() {
     );
     cluster.shutdown().await.unwrap();
 }
+
+/// With slow namespace deletion, a deleted namespace outlives its contents: Terminating, with
+/// its `kubernetes` finalizer, refusing new content, until the namespace controller lets it go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_namespace_stays_terminating_after_its_contents_when_deletion_is_slow() {
+    if !running_as_root() {
+        return;
+    }
+    let mut config = config("nsdel");
+    config.api_bind = None;
+    config.namespace_deletion = std::time::Duration::from_secs(3);
+    let cluster = netverdict_localcluster::LocalCluster::start(config)
+        .await
+        .expect("the local cluster starts");
+    let store = cluster.store().clone();
+    let namespace = json!({"metadata": {"name": "slow"}});
+    store
+        .create(Resource::Namespaces, None, namespace.clone())
+        .unwrap();
+    let mut sleeper = pod("sleeper", ctr(&["sleep", "3600"]), json!({}));
+    sleeper["metadata"]["namespace"] = json!("slow");
+    store.create(Resource::Pods, Some("slow"), sleeper).unwrap();
+    wait_pod(&store, "slow", "sleeper", "Running", |p| {
+        p["status"]["phase"] == "Running"
+    })
+    .await;
+
+    store
+        .delete(Resource::Namespaces, None, "slow", None)
+        .unwrap();
+    wait_gone(&store, "slow", "sleeper").await;
+    let left = store.get(Resource::Namespaces, None, "slow").unwrap();
+    assert_eq!(left["status"]["phase"], "Terminating", "{left}");
+    assert_eq!(left["spec"]["finalizers"], json!(["kubernetes"]));
+    let refused = store
+        .create(
+            Resource::ConfigMaps,
+            Some("slow"),
+            json!({"metadata": {"name": "late"}}),
+        )
+        .unwrap_err();
+    assert_eq!((refused.code, refused.reason.as_str()), (403, "Forbidden"));
+    assert_eq!(
+        store
+            .create(Resource::Namespaces, None, namespace.clone())
+            .unwrap_err()
+            .code,
+        409
+    );
+
+    let mut gone = false;
+    for _ in 0..1200 {
+        if store.get(Resource::Namespaces, None, "slow").is_err() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(gone, "the namespace never went");
+    store
+        .create(Resource::Namespaces, None, namespace)
+        .expect("the name is free again");
+    cluster.shutdown().await.unwrap();
+}

@@ -36,6 +36,10 @@ pub struct RunArgs {
     /// With --local: enforce every policy change only after this delay (slow propagation).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "local")]
     pub policy_delay: Option<Duration>,
+    /// With --local: a deleted namespace stays Terminating this long after its contents are
+    /// gone (slow namespace deletion, as on real clusters).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "local")]
+    pub namespace_deletion: Option<Duration>,
     /// The kubeconfig to use (default: KUBECONFIG, ~/.kube/config, or the in-cluster service account).
     #[arg(long, value_name = "FILE", conflicts_with = "local")]
     pub kubeconfig: Option<PathBuf>,
@@ -65,6 +69,14 @@ pub struct RunArgs {
     /// Leave everything the run created in place (remove it later with `netverdict cleanup`).
     #[arg(long)]
     pub keep: bool,
+    /// At the end, wait until the namespaces the run created are really gone (up to
+    /// --namespace-wait), so that a following run starts clean.
+    #[arg(long, conflicts_with = "keep")]
+    pub wait_cleanup: bool,
+    /// How long to wait for a namespace the run needs that is still terminating (left by an
+    /// earlier run) before creating it, and for the run's own with --wait-cleanup.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub namespace_wait: Duration,
     /// The run's id, a label value on everything it creates (default: random).
     #[arg(long, value_name = "ID")]
     pub run_id: Option<String>,
@@ -103,13 +115,17 @@ struct RunPlan {
 }
 
 enum Target {
-    Local {
-        cni: CniArg,
-        policy_delay: Option<Duration>,
-        pods: netverdict_localcluster::PodSecurityOptions,
-        emulation: netverdict_localcluster::EmulationOptions,
-    },
+    Local(LocalTarget),
     Cluster(ClusterTarget),
+}
+
+/// What the local cluster of a `--local` run emulates.
+struct LocalTarget {
+    cni: CniArg,
+    policy_delay: Option<Duration>,
+    namespace_deletion: Option<Duration>,
+    pods: netverdict_localcluster::PodSecurityOptions,
+    emulation: netverdict_localcluster::EmulationOptions,
 }
 
 pub(crate) fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, ExpectedError> {
@@ -160,12 +176,13 @@ pub(crate) fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, ExpectedErr
     let plan = RunPlan {
         scenarios,
         target: if args.local {
-            Target::Local {
+            Target::Local(LocalTarget {
                 cni: args.cni,
                 policy_delay: args.policy_delay,
+                namespace_deletion: args.namespace_deletion,
                 pods: args.pods,
                 emulation: args.emulation.clone(),
-            }
+            })
         } else {
             Target::Cluster(ClusterTarget {
                 kubeconfig: args.kubeconfig.clone(),
@@ -183,6 +200,8 @@ pub(crate) fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, ExpectedErr
             pod_start_limit: args.pod_timeout,
             pod_lifetime: Duration::from_secs(3600).max(args.pod_timeout * 4),
             keep: args.keep,
+            namespace_wait: args.namespace_wait,
+            wait_cleanup: args.wait_cleanup,
         },
         junit: args.junit.clone(),
         json: args.json.clone(),
@@ -236,20 +255,7 @@ async fn execute_plan(plan: &RunPlan) -> (RunResult, bool) {
             }
             Err(error) => connect_failed(plan, &error),
         },
-        Target::Local {
-            cni,
-            policy_delay,
-            pods,
-            emulation,
-        } => {
-            let options = LocalOptions {
-                cni: *cni,
-                policy_delay: *policy_delay,
-                pods: *pods,
-                emulation: emulation.clone(),
-            };
-            (run_local(plan, options, scenarios, &progress).await, false)
-        }
+        Target::Local(local) => (run_local(plan, local, scenarios, &progress).await, false),
     };
     progress.finish();
     (result, invalid_target)
@@ -276,17 +282,9 @@ fn name_server(error: String, server: &str, cluster: &str) -> String {
     }
 }
 
-/// How `run --local` starts its cluster.
-struct LocalOptions {
-    cni: CniArg,
-    policy_delay: Option<Duration>,
-    pods: netverdict_localcluster::PodSecurityOptions,
-    emulation: netverdict_localcluster::EmulationOptions,
-}
-
 async fn run_local(
     plan: &RunPlan,
-    options: LocalOptions,
+    local: &LocalTarget,
     scenarios: Vec<Scenario>,
     progress: &Progress,
 ) -> RunResult {
@@ -298,15 +296,16 @@ async fn run_local(
         format!("r-{}", short(&plan.config.run_id)),
         binary,
     );
-    config.cni = match options.cni {
+    config.cni = match local.cni {
         CniArg::Enforcing => netverdict_localcluster::CniMode::Enforcing,
         CniArg::None => netverdict_localcluster::CniMode::None,
         CniArg::IngressOnly => netverdict_localcluster::CniMode::IngressOnly,
         CniArg::Reject => netverdict_localcluster::CniMode::Reject,
     };
-    config.policy_delay = options.policy_delay.unwrap_or_default();
-    config.allow_privileged_pods = options.pods.allow_privileged_pods;
-    config.emulation = options.emulation;
+    config.policy_delay = local.policy_delay.unwrap_or_default();
+    config.namespace_deletion = local.namespace_deletion.unwrap_or_default();
+    config.allow_privileged_pods = local.pods.allow_privileged_pods;
+    config.emulation = local.emulation.clone();
     let cluster = match netverdict_localcluster::LocalCluster::start(config).await {
         Ok(cluster) => cluster,
         Err(error) => {

@@ -27,6 +27,16 @@ impl Cleaned {
     }
 }
 
+/// A delete of a namespace that is already terminating is answered `409 Conflict` ("The system
+/// is ensuring all content is removed from this namespace"): it is going, as asked.
+fn going<T>(result: Result<T, kube::Error>) -> Result<(), kube::Error> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
 /// Deletes the run's policies, pods and Services in `namespaces`, then the namespaces in `created`, and
 /// waits (up to `limit`) until the run's pods are gone.
 pub(crate) async fn delete_run(
@@ -75,7 +85,7 @@ pub(crate) async fn delete_run(
         let result = namespaces_api
             .delete(namespace, &DeleteParams::default())
             .await;
-        cleaned.record(format!("namespace {namespace}"), result);
+        cleaned.record(format!("namespace {namespace}"), going(result));
     }
     let waits = namespaces.iter().map(|namespace| {
         let pods = Api::<Pod>::namespaced(client.clone(), namespace);
@@ -141,7 +151,7 @@ pub(crate) async fn delete_leftovers(client: &Client, run: Option<&RunId>) -> Cl
             for namespace in list.items {
                 let name = namespace.metadata.name.unwrap_or_default();
                 let result = namespaces.delete(&name, &DeleteParams::default()).await;
-                cleaned.record(format!("namespace {name}"), result);
+                cleaned.record(format!("namespace {name}"), going(result));
             }
         }
         Err(error) => cleaned

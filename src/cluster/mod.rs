@@ -7,6 +7,7 @@ mod endpoints;
 mod exec;
 mod failure;
 mod labels;
+mod namespace;
 mod objects;
 mod probe_pod;
 mod stored;
@@ -18,8 +19,7 @@ pub(crate) use endpoints::{endpoint_source, has_ready_endpoint};
 pub(crate) use exec::exec_lines;
 pub(crate) use failure::Failure;
 pub(crate) use labels::RunId;
-pub(crate) use objects::{
-    NamespaceOrigin, create_pod, create_policy, create_service, ensure_namespace,
-};
+pub(crate) use namespace::{NamespaceOrigin, Terminating, ensure_namespace, wait_all_gone};
+pub(crate) use objects::{CreateError, create_pod, create_policy, create_service};
 pub(crate) use probe_pod::{ProbePodOptions, ProbePodSpec, protocol_name};
 pub(crate) use wait::{PodKey, wait_started};

@@ -1,13 +1,12 @@
-//! Creating a run's namespaces and NetworkPolicies, labelled so that cleanup finds exactly them.
+//! Creating a run's Services, NetworkPolicies and pods, labelled so that cleanup finds exactly
+//! them.
 
 use std::collections::BTreeMap;
-
-use kube::api::ObjectMeta;
 
 use super::failure::Failure;
 use super::labels::{MANAGED_BY_KEY, RUN_KEY, RunId};
 use super::stored::{Altered, altered_fields};
-use crate::k8s::{Api, Client, Namespace, NetworkPolicy, Pod, PostParams, Service};
+use crate::k8s::{Api, Client, NetworkPolicy, Pod, PostParams, Service};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum CreateError {
@@ -38,6 +37,13 @@ pub(crate) enum CreateError {
         server: String,
         changes: Vec<Altered>,
     },
+    /// The API server refused the create: the namespace is being deleted.
+    #[error("cannot create {kind} {name}: namespace {namespace} is being terminated")]
+    NamespaceTerminating {
+        kind: &'static str,
+        name: String,
+        namespace: String,
+    },
 }
 
 fn describe(changes: &[Altered]) -> String {
@@ -48,49 +54,16 @@ fn describe(changes: &[Altered]) -> String {
         .join("; ")
 }
 
-/// Whether the run created a namespace (and so deletes it) or found it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum NamespaceOrigin {
-    Created,
-    Existing,
-}
-
-/// Creates namespace `name` with `labels` plus the run's labels, or uses it as it is when it
-/// exists already (an existing namespace is never relabelled nor deleted).
-pub(crate) async fn ensure_namespace(
-    client: &Client,
-    run: &RunId,
-    name: &str,
-    labels: &BTreeMap<String, String>,
-) -> Result<NamespaceOrigin, CreateError> {
-    let api = Api::<Namespace>::all(client.clone());
-    let api_error = |verb| {
-        move |source| CreateError::Api {
-            verb,
-            kind: "namespace",
-            name: name.to_owned(),
-            source,
-        }
-    };
-    if api.get_opt(name).await.map_err(api_error("get"))?.is_some() {
-        return Ok(NamespaceOrigin::Existing);
-    }
-    let mut all_labels = labels.clone();
-    all_labels.extend(run.labels());
-    let namespace = Namespace {
-        metadata: ObjectMeta {
-            name: Some(name.to_owned()),
-            labels: Some(all_labels),
-            ..ObjectMeta::default()
-        },
-        ..Namespace::default()
-    };
-    match api.create(&PostParams::default(), &namespace).await {
-        Ok(_) => Ok(NamespaceOrigin::Created),
-        // Created by someone else between the look-up and now: use it, as any existing one.
-        Err(kube::Error::Api(status)) if status.code == 409 => Ok(NamespaceOrigin::Existing),
-        Err(source) => Err(api_error("create")(source)),
-    }
+/// Whether the API server refused a create because the namespace is being deleted (the
+/// NamespaceLifecycle admission plugin's `403` with its `NamespaceTerminating` cause).
+fn refused_as_terminating(status: &kube::core::Status) -> bool {
+    let has_cause = status.details.as_ref().is_some_and(|details| {
+        details
+            .causes
+            .iter()
+            .any(|c| c.reason == "NamespaceTerminating")
+    });
+    status.code == 403 && (has_cause || status.message.contains("because it is being terminated"))
 }
 
 /// Creates `policy` with the run's labels added. A policy of the same name that another run or a
@@ -149,6 +122,13 @@ where
                     .as_ref()
                     .map(owner)
                     .unwrap_or_else(|| "someone else".to_owned()),
+            })
+        }
+        Err(kube::Error::Api(status)) if refused_as_terminating(&status) => {
+            Err(CreateError::NamespaceTerminating {
+                kind,
+                name: format!("{namespace}/{name}"),
+                namespace,
             })
         }
         Err(source) => Err(CreateError::Api {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cluster::{Cleaned, PodKey, RunId};
+use crate::cluster::{Cleaned, PodKey, RunId, Terminating};
 use crate::results::{ProbeResult, RunResult, ScenarioResult};
 use crate::run::{ProbeProgress, RunObserver};
 use crate::verdict::ProbeStatus;
@@ -117,6 +117,13 @@ impl RunObserver for Progress {
         ));
     }
 
+    fn waiting_for_namespace(&self, terminating: &Terminating) {
+        self.line(format!(
+            "waiting for namespace {} to finish terminating (left by {})",
+            terminating.name, terminating.left_by
+        ));
+    }
+
     fn cleaning_up(&self, run: &RunId) {
         if self.verbosity == Verbosity::Verbose {
             self.line(format!("cleaning up run {run}"));
@@ -127,6 +134,16 @@ impl RunObserver for Progress {
         for failure in &cleaned.failed {
             self.line(format!("cleanup: {failure}"));
         }
+    }
+
+    fn namespaces_gone(&self, count: usize, waited: Duration) {
+        let tenths = Duration::from_millis(
+            u64::try_from(waited.as_millis() / 100 * 100).unwrap_or(u64::MAX),
+        );
+        self.line(format!(
+            "cleanup: the run's {count} namespace(s) are gone (waited {})",
+            humantime::format_duration(tenths)
+        ));
     }
 }
 

@@ -1,14 +1,16 @@
 //! The life of a run, as an explicit sequence of phases; cleanup is reachable from every one.
 //!
 //! - **Setup**: the scenario's namespaces, Services and probe pods are created, labelled with the
-//!   run id; the run waits (with watches) until the pods have started.
+//!   run id (a namespace an earlier run left terminating is waited for, then created anew); the
+//!   run waits (with watches) until the pods have started.
 //! - **Ready**: the pods' and Services' addresses are known; the policies are applied, which
 //!   starts the clock of time-to-match; `expect: auto` is computed from the live cluster.
 //! - **Probing**: rounds of batched probes until every probe matches or the settle time is over,
 //!   then one confirming round.
 //! - **Reporting**: results are handed to the reporters.
 //! - **Cleanup**: everything the run created is deleted (unless `--keep`), also after an error or
-//!   the first Ctrl-C / SIGTERM; a second one aborts the cleanup.
+//!   the first Ctrl-C / SIGTERM; a second one aborts the cleanup. With `wait_cleanup` the run
+//!   then waits until the namespaces it created are gone.
 //!
 //! Scenarios whose namespaces are disjoint run at the same time (in waves, in order); each
 //! one's objects are removed when it ends (namespaces stay until the end: a later scenario may use
@@ -27,13 +29,13 @@ use super::probing::{ProbeProgress, ProbingOptions, probe_scenario};
 use super::requests::LiveAddresses;
 use crate::cluster::Failure;
 use crate::cluster::{
-    Cleaned, NamespaceOrigin, PodKey, ProbePodOptions, RunId, create_pod, create_policy,
-    create_service, delete_run, endpoint_source, ensure_namespace, has_ready_endpoint,
-    wait_started,
+    Cleaned, CreateError, NamespaceOrigin, PodKey, ProbePodOptions, RunId, Terminating, create_pod,
+    create_policy, create_service, delete_run, endpoint_source, ensure_namespace,
+    has_ready_endpoint, wait_all_gone, wait_started,
 };
 use crate::k8s::Client;
 use crate::results::{RunResult, ScenarioResult};
-use crate::scenario::{PodRef, Scenario, Target};
+use crate::scenario::{NamespaceSpec, PodRef, Scenario, Target};
 
 /// What a run does beyond its scenarios.
 #[derive(Clone, Debug)]
@@ -47,6 +49,11 @@ pub(crate) struct RunConfig {
     pub(crate) pod_lifetime: Duration,
     /// Leave everything in place for debugging.
     pub(crate) keep: bool,
+    /// How long to wait for a namespace that is still terminating (an earlier run's) to go
+    /// before creating it, and for the run's own to go with `wait_cleanup`.
+    pub(crate) namespace_wait: Duration,
+    /// At the end, wait until the namespaces the run created are gone.
+    pub(crate) wait_cleanup: bool,
 }
 
 /// What the terminal shows while a run goes.
@@ -54,8 +61,12 @@ pub(crate) trait RunObserver: ProbeProgress {
     fn scenario_started(&self, name: &str, pods: usize, probes: usize);
     fn pod_started(&self, pod: &PodKey);
     fn scenario_finished(&self, result: &ScenarioResult);
+    /// A namespace the run needs is still terminating: the run waits for it to go.
+    fn waiting_for_namespace(&self, terminating: &Terminating);
     fn cleaning_up(&self, run: &RunId);
     fn cleaned(&self, cleaned: &Cleaned);
+    /// With `wait_cleanup`: the `count` namespaces the run created are gone, after `waited`.
+    fn namespaces_gone(&self, count: usize, waited: Duration);
 }
 
 /// Namespaces a run touched.
@@ -106,27 +117,53 @@ pub(crate) async fn execute(
     } else {
         observer.cleaning_up(&config.run_id);
         let touched = touched.into_inner().unwrap_or_else(|e| e.into_inner());
-        let namespaces: Vec<String> = touched.used.iter().cloned().collect();
-        let cleanup = delete_run(
-            client,
-            &config.run_id,
-            &namespaces,
-            &touched.created,
-            Duration::from_secs(60),
-        );
-        tokio::select! {
-            cleaned = cleanup => observer.cleaned(&cleaned),
-            signal = shutdown_signal() => {
-                let message = format!(
-                    "cleanup aborted by a second {signal}; remove what is left with `netverdict cleanup --run-id {}`",
-                    config.run_id
-                );
-                result.error = Some(result.error.map_or(message.clone(), |e| format!("{e}\n{message}")));
-            }
+        let failed = tokio::select! {
+            cleaned = clean_up(client, config, &touched, observer) => cleaned.err(),
+            signal = shutdown_signal() => Some(format!(
+                "cleanup aborted by a second {signal}; remove what is left with `netverdict cleanup --run-id {}`",
+                config.run_id
+            )),
+        };
+        if let Some(message) = failed {
+            result.error = Some(
+                result
+                    .error
+                    .map_or(message.clone(), |e| format!("{e}\n{message}")),
+            );
         }
     }
     result.duration_ms = millis(started.elapsed());
     result
+}
+
+/// Deletes what the run created; with `wait_cleanup`, then waits until the namespaces it created
+/// are gone.
+///
+/// # Errors
+/// With `wait_cleanup`, a namespace still there after `namespace_wait`.
+async fn clean_up(
+    client: &Client,
+    config: &RunConfig,
+    touched: &Touched,
+    observer: &dyn RunObserver,
+) -> Result<(), String> {
+    let namespaces: Vec<String> = touched.used.iter().cloned().collect();
+    let cleaned = delete_run(
+        client,
+        &config.run_id,
+        &namespaces,
+        &touched.created,
+        Duration::from_secs(60),
+    )
+    .await;
+    observer.cleaned(&cleaned);
+    if config.wait_cleanup {
+        let waited = wait_all_gone(client, &touched.created, config.namespace_wait)
+            .await
+            .map_err(|e| format!("--wait-cleanup: {e}"))?;
+        observer.namespaces_gone(touched.created.len(), waited);
+    }
+    Ok(())
 }
 
 /// Runs the scenarios in waves: a scenario joins the current wave when it shares no namespace
@@ -248,82 +285,15 @@ async fn run_scenario(
     exec: &KubeExec,
     touched: &Mutex<Touched>,
 ) -> Result<(Vec<crate::results::ProbeResult>, Phases), String> {
-    let touch = |namespace: &str| {
-        let mut touched = touched.lock().unwrap_or_else(|e| e.into_inner());
-        touched.used.insert(namespace.to_owned());
-    };
-    let run = &config.run_id;
     let started = Instant::now();
-
-    // Setup.
-    for namespace in &scenario.namespaces {
-        let origin = ensure_namespace(client, run, &namespace.name, &namespace.labels)
-            .await
-            .map_err(|e| e.to_string())?;
-        if origin == NamespaceOrigin::Created {
-            let mut touched = touched.lock().unwrap_or_else(|e| e.into_inner());
-            if !touched.created.contains(&namespace.name) {
-                touched.created.push(namespace.name.clone());
-            }
-        }
-        touch(&namespace.name);
-    }
-    let mut addresses = LiveAddresses::default();
-    for service in &scenario.services {
-        touch(&service.namespace);
-        let created = create_service(client, run, &objects::service(service))
-            .await
-            .map_err(|e| e.to_string())?;
-        let cluster_ip = created
-            .spec
-            .and_then(|spec| spec.cluster_ip)
-            .and_then(|ip| ip.parse().ok())
-            .ok_or_else(|| {
-                format!(
-                    "service {}/{} got no ClusterIP",
-                    service.namespace, service.name
-                )
-            })?;
-        addresses.services.insert(
-            (service.namespace.clone(), service.name.clone()),
-            cluster_ip,
-        );
-    }
-    // The policies go in before the pods start, as in a real deployment: by the time the pods
-    // are up, a network that enforces promptly already does, and the first round is final.
-    // Time-to-match counts from here.
-    for policy in &scenario.policies {
-        touch(&policy.namespace);
-        create_policy(client, run, &policy.object)
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    let applied = Instant::now();
-    let mut wanted = BTreeMap::new();
-    for pod in &scenario.pods {
-        touch(&pod.namespace);
-        let spec = objects::probe_pod(pod, &config.probe_pods, config.pod_lifetime);
-        create_pod(client, run, &spec.to_pod(run))
-            .await
-            .map_err(|e| e.to_string())?;
-        wanted.insert(
-            PodKey {
-                namespace: pod.namespace.clone(),
-                name: pod.name.clone(),
-            },
-            spec.becomes_ready(),
-        );
-    }
-    let placements = wait_started(client, run, &wanted, config.pod_start_limit, |pod, _| {
-        observer.pod_started(pod)
-    })
-    .await
-    .map_err(|e| e.to_string())?;
-    for (key, placement) in placements {
-        addresses
-            .pods
-            .insert(PodRef::new(key.namespace, key.name), placement.ip);
-    }
+    let setup = Setup {
+        client,
+        config,
+        observer,
+        touched,
+        namespaces: &scenario.namespaces,
+    };
+    let (addresses, applied) = setup.run(scenario).await?;
     let ready_services = wait_for_endpoints(client, scenario, Duration::from_secs(10)).await?;
 
     let predictions = resolve_live(client, scenario, &addresses).await;
@@ -351,6 +321,134 @@ async fn run_scenario(
             probing: probing_started.elapsed(),
         },
     ))
+}
+
+/// The Setup phase of one scenario: its namespaces, Services, policies and pods, recording the
+/// namespaces it touches (and those it created).
+struct Setup<'a> {
+    client: &'a Client,
+    config: &'a RunConfig,
+    observer: &'a dyn RunObserver,
+    touched: &'a Mutex<Touched>,
+    namespaces: &'a [NamespaceSpec],
+}
+
+impl Setup<'_> {
+    /// Creates everything and waits for the pods; returns their addresses and the Services',
+    /// and when the policies were applied.
+    async fn run(&self, scenario: &Scenario) -> Result<(LiveAddresses, Instant), String> {
+        let (client, run) = (self.client, &self.config.run_id);
+        for namespace in self.namespaces {
+            self.namespace(&namespace.name).await?;
+        }
+        let mut addresses = LiveAddresses::default();
+        for service in &scenario.services {
+            let object = objects::service(service);
+            let created = self
+                .create(&service.namespace, || create_service(client, run, &object))
+                .await?;
+            let cluster_ip = created
+                .spec
+                .and_then(|spec| spec.cluster_ip)
+                .and_then(|ip| ip.parse().ok())
+                .ok_or_else(|| {
+                    format!(
+                        "service {}/{} got no ClusterIP",
+                        service.namespace, service.name
+                    )
+                })?;
+            addresses.services.insert(
+                (service.namespace.clone(), service.name.clone()),
+                cluster_ip,
+            );
+        }
+        // The policies go in before the pods start, as in a real deployment: by the time the
+        // pods are up, a network that enforces promptly already does, and the first round is
+        // final. Time-to-match counts from here.
+        for policy in &scenario.policies {
+            self.create(&policy.namespace, || {
+                create_policy(client, run, &policy.object)
+            })
+            .await?;
+        }
+        let applied = Instant::now();
+        let mut wanted = BTreeMap::new();
+        for pod in &scenario.pods {
+            let spec = objects::probe_pod(pod, &self.config.probe_pods, self.config.pod_lifetime);
+            let object = spec.to_pod(run);
+            self.create(&pod.namespace, || create_pod(client, run, &object))
+                .await?;
+            let key = PodKey {
+                namespace: pod.namespace.clone(),
+                name: pod.name.clone(),
+            };
+            wanted.insert(key, spec.becomes_ready());
+        }
+        let limit = self.config.pod_start_limit;
+        let placements = wait_started(client, run, &wanted, limit, |pod, _| {
+            self.observer.pod_started(pod)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        for (key, placement) in placements {
+            addresses
+                .pods
+                .insert(PodRef::new(key.namespace, key.name), placement.ip);
+        }
+        Ok((addresses, applied))
+    }
+
+    fn touch(&self, namespace: &str) {
+        let mut touched = self.touched.lock().unwrap_or_else(|e| e.into_inner());
+        touched.used.insert(namespace.to_owned());
+    }
+
+    /// Creates a scenario namespace or finds it, after waiting for one still terminating.
+    async fn namespace(&self, name: &str) -> Result<(), String> {
+        let labels = self
+            .namespaces
+            .iter()
+            .find(|n| n.name == name)
+            .map(|n| n.labels.clone())
+            .unwrap_or_default();
+        let waiting = |terminating: &Terminating| self.observer.waiting_for_namespace(terminating);
+        let origin = ensure_namespace(
+            self.client,
+            &self.config.run_id,
+            name,
+            &labels,
+            self.config.namespace_wait,
+            &waiting,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        if origin == NamespaceOrigin::Created {
+            let mut touched = self.touched.lock().unwrap_or_else(|e| e.into_inner());
+            if !touched.created.iter().any(|n| n == name) {
+                touched.created.push(name.to_owned());
+            }
+        }
+        self.touch(name);
+        Ok(())
+    }
+
+    /// Runs `create` in `namespace`. When the API server refuses it because the namespace is
+    /// being deleted (since the run looked at it: an earlier run's cleanup, or someone else),
+    /// waits for the namespace to go, creates it anew and tries once more.
+    async fn create<T, F, Fut>(&self, namespace: &str, create: F) -> Result<T, String>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, CreateError>>,
+    {
+        self.touch(namespace);
+        match create().await {
+            Err(CreateError::NamespaceTerminating { .. }) => {
+                self.namespace(namespace).await?;
+                create().await.map_err(|e| e.to_string())
+            }
+            result => result.map_err(|e| e.to_string()),
+        }
+    }
 }
 
 /// How long a scenario's phases took.
