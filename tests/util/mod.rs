@@ -127,6 +127,17 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// Whether the test can run: local clusters need root. Says why it is skipped when not.
+pub fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    // /proc/self belongs to the process's effective user.
+    let root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+    if !root {
+        eprintln!("skipped: needs root (it starts a local cluster)");
+    }
+    root
+}
+
 /// The `*.yaml` files of a folder of the repository, sorted.
 pub fn yaml_files(folder: &str) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join(folder))
