@@ -204,6 +204,53 @@ impl RunResult {
 }
 
 #[cfg(test)]
+impl ProbeResult {
+    /// A deny probe from shop/web to shop/db that ended with `status`, for reporters' tests.
+    pub(crate) fn example(
+        status: ProbeStatus,
+        outcome: Option<Outcome>,
+        message: &str,
+    ) -> ProbeResult {
+        ProbeResult {
+            name: format!("web to db {status}"),
+            from: "shop/web".to_owned(),
+            to: "shop/db".to_owned(),
+            port: 5432,
+            port_name: Some("pg".to_owned()),
+            protocol: "TCP".to_owned(),
+            via: "tcp".to_owned(),
+            expect: "deny".to_owned(),
+            expect_source: "explicit".to_owned(),
+            deny: "drop".to_owned(),
+            status,
+            message: message.to_owned(),
+            outcome: outcome.clone(),
+            command: "kubectl exec -n shop web -- nc -vz -w 2 -n 10.244.0.5 5432".to_owned(),
+            output: "nc: connect to 10.244.0.5 port 5432 (tcp) failed: Connection refused"
+                .to_owned(),
+            attempts: 2,
+            time_to_match_ms: Some(1500),
+            duration_ms: 12,
+            prediction: Some(Prediction {
+                verdict: "allow".to_owned(),
+                agrees: false,
+                explanation: "no policy isolates shop/db for ingress".to_owned(),
+            }),
+            history: outcome
+                .map(|outcome| {
+                    vec![Attempt {
+                        round: 1,
+                        outcome,
+                        at_ms: 10,
+                        elapsed_ms: 12,
+                    }]
+                })
+                .unwrap_or_default(),
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -253,52 +300,5 @@ mod tests {
         let mut allowed = denied(Pass, &[Timeout]);
         allowed.expect = "allow".to_owned();
         assert_eq!(behaviour(vec![allowed]), None);
-    }
-}
-
-#[cfg(test)]
-impl ProbeResult {
-    /// A deny probe from shop/web to shop/db that ended with `status`, for reporters' tests.
-    pub(crate) fn example(
-        status: ProbeStatus,
-        outcome: Option<Outcome>,
-        message: &str,
-    ) -> ProbeResult {
-        ProbeResult {
-            name: format!("web to db {status}"),
-            from: "shop/web".to_owned(),
-            to: "shop/db".to_owned(),
-            port: 5432,
-            port_name: Some("pg".to_owned()),
-            protocol: "TCP".to_owned(),
-            via: "tcp".to_owned(),
-            expect: "deny".to_owned(),
-            expect_source: "explicit".to_owned(),
-            deny: "drop".to_owned(),
-            status,
-            message: message.to_owned(),
-            outcome: outcome.clone(),
-            command: "kubectl exec -n shop web -- nc -vz -w 2 -n 10.244.0.5 5432".to_owned(),
-            output: "nc: connect to 10.244.0.5 port 5432 (tcp) failed: Connection refused"
-                .to_owned(),
-            attempts: 2,
-            time_to_match_ms: Some(1500),
-            duration_ms: 12,
-            prediction: Some(Prediction {
-                verdict: "allow".to_owned(),
-                agrees: false,
-                explanation: "no policy isolates shop/db for ingress".to_owned(),
-            }),
-            history: outcome
-                .map(|outcome| {
-                    vec![Attempt {
-                        round: 1,
-                        outcome,
-                        at_ms: 10,
-                        elapsed_ms: 12,
-                    }]
-                })
-                .unwrap_or_default(),
-        }
     }
 }

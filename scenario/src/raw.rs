@@ -78,7 +78,7 @@ pub struct RawDefaults {
     pub timeout: Option<Spanned<String>>,
     /// Which outcomes satisfy `expect: deny`: `any` (the default), `drop` or `reject`.
     #[serde(default)]
-    #[schemars(with = "Option<DenyMode>")]
+    #[schemars(with = "Option<DenyMode>", extend("default" = "any"))]
     pub deny: Option<Spanned<DenyMode>>,
 }
 
