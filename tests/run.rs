@@ -184,19 +184,19 @@ fn a_run_that_requires_drops_fails_the_denies_of_a_rejecting_network() {
     );
     assert!(results["error"].is_null(), "{}", results["error"]);
     assert_eq!(code, 1, "{}", out.stdout);
+    let mut denies = 0;
     let mut failed = 0;
     for probe in probes(&results) {
         assert_eq!(probe["deny"], "drop", "--deny overrides every file");
-        let refused = probe["history"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|a| a["outcome"]["kind"] == "refused");
-        if probe["expect"] != "deny" || !refused {
+        if probe["expect"] != "deny" {
             continue;
         }
-        // A refusal the kernel's ICMP rate limit turned into silence may pass one round; the
-        // refused ones never do.
+        denies += 1;
+        // The kernel's ICMP rate limit may turn a refusal into silence, which `drop` accepts;
+        // a probe last seen refused never passes.
+        if outcome(probe) != "refused" {
+            continue;
+        }
         failed += 1;
         assert!(
             matches!(probe["status"].as_str(), Some("fail" | "flapping")),
@@ -213,7 +213,10 @@ fn a_run_that_requires_drops_fails_the_denies_of_a_rejecting_network() {
             probe["message"]
         );
     }
-    assert!(failed >= 20, "the library's denies were refused: {failed}");
+    assert!(
+        failed * 2 >= denies,
+        "most of the library's {denies} denies were refused, {failed} failed"
+    );
     assert!(
         out.stdout.contains("deny behaviour: this network"),
         "{}",

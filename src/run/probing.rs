@@ -89,7 +89,7 @@ pub(crate) async fn probe_scenario<E: BatchExec>(
         .collect();
 
     let controls: BTreeMap<ControlKey, Job> = control_jobs(scenario);
-    let mut control_results: BTreeMap<ControlKey, Result<(), String>> = BTreeMap::new();
+    let mut control_results = BTreeMap::new();
 
     let runnable: Vec<usize> = (0..tracked.len())
         .filter(|&i| tracked[i].spec.is_ok())
@@ -111,19 +111,7 @@ pub(crate) async fn probe_scenario<E: BatchExec>(
         progress.round_started(round, jobs.len(), false);
         let observed = observe(exec, &jobs, options.parallel, progress).await;
         if with_controls {
-            for (key, job) in &controls {
-                let result = match observed.get(&job.request.id) {
-                    Some(o) if reached(&o.outcome) => Ok(()),
-                    Some(o) => Err(format!(
-                        "the control from inside {} to 127.0.0.1:{} saw {}",
-                        key.pod,
-                        key.port,
-                        crate::verdict::outcome_name(&o.outcome)
-                    )),
-                    None => Err("the control did not run".to_owned()),
-                };
-                control_results.insert(key.clone(), result);
-            }
+            control_results = control_outcomes(&controls, &observed);
         }
         let at_ms = millis(applied.elapsed());
         for &i in &pending {
@@ -159,7 +147,29 @@ pub(crate) async fn probe_scenario<E: BatchExec>(
     progress.round_started(round, jobs.len(), true);
     let observed = observe(exec, &jobs, options.parallel, progress).await;
     let at_ms = millis(applied.elapsed());
-    let confirmed: Vec<Option<bool>> = tracked
+    let confirmed = record_confirming(scenario, &mut tracked, &observed, round, at_ms);
+    let reached = reached_destinations(scenario, &tracked);
+    tracked
+        .iter()
+        .zip(confirmed)
+        .zip(&scenario.probes)
+        .map(|((state, confirmed), probe)| {
+            let liveness = liveness(probe, &control_results, ready_services, &reached);
+            finish(probe, state, confirmed, &liveness)
+        })
+        .collect()
+}
+
+/// Records the confirming round; per probe, `None` when it did not run, else whether it had
+/// matched before.
+fn record_confirming(
+    scenario: &Scenario,
+    tracked: &mut [Tracked],
+    observed: &BTreeMap<String, Observation>,
+    round: u32,
+    at_ms: u64,
+) -> Vec<Option<bool>> {
+    tracked
         .iter_mut()
         .enumerate()
         .map(|(i, state)| {
@@ -175,15 +185,29 @@ pub(crate) async fn probe_scenario<E: BatchExec>(
                 matched_before
             })
         })
-        .collect();
-    let reached = reached_destinations(scenario, &tracked);
-    tracked
+        .collect()
+}
+
+/// What the positive controls of the first round showed: `Err` says what a control saw when it
+/// did not reach its target.
+fn control_outcomes(
+    controls: &BTreeMap<ControlKey, Job>,
+    observed: &BTreeMap<String, Observation>,
+) -> BTreeMap<ControlKey, Result<(), String>> {
+    controls
         .iter()
-        .zip(confirmed)
-        .zip(&scenario.probes)
-        .map(|((state, confirmed), probe)| {
-            let liveness = liveness(probe, &control_results, ready_services, &reached);
-            finish(probe, state, confirmed, &liveness)
+        .map(|(key, job)| {
+            let result = match observed.get(&job.request.id) {
+                Some(o) if reached(&o.outcome) => Ok(()),
+                Some(o) => Err(format!(
+                    "the control from inside {} to 127.0.0.1:{} saw {}",
+                    key.pod,
+                    key.port,
+                    crate::verdict::outcome_name(&o.outcome)
+                )),
+                None => Err("the control did not run".to_owned()),
+            };
+            (key.clone(), result)
         })
         .collect()
 }
