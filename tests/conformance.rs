@@ -220,6 +220,9 @@ fn mark(outcome: &serde_json::Value) -> Mark {
 
 #[test]
 fn every_case_enforces_what_the_engine_predicts() {
+    if !util::running_as_root() {
+        return;
+    }
     assert!(CASES.len() >= 30, "at least 30 cases");
     let dir = Dir::new("conformance");
     for (name, policies) in CASES {

@@ -11,6 +11,17 @@ use netverdict_engine::{
     PortSpec, Protocol, Rule, ServedPort,
 };
 
+/// Whether the test can run: network namespaces need root. Says why it is skipped when not.
+fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    // /proc/self belongs to the process's effective user.
+    let root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+    if !root {
+        eprintln!("skipped: needs root (it creates a network namespace)");
+    }
+    root
+}
+
 /// A network namespace that is deleted on drop, also when the test fails.
 struct ScratchNetns(String);
 
@@ -159,6 +170,9 @@ fn cluster() -> Cluster {
 
 #[test]
 fn rendered_rulesets_load_and_replace_atomically() {
+    if !running_as_root() {
+        return;
+    }
     let netns = ScratchNetns::new("load");
     for mode in [
         CniMode::Enforcing,
@@ -205,6 +219,9 @@ fn rendered_rulesets_load_and_replace_atomically() {
 
 #[test]
 fn a_broken_ruleset_leaves_the_previous_one_in_force() {
+    if !running_as_root() {
+        return;
+    }
     let netns = ScratchNetns::new("atomic");
     let table = render_nft(&compile(&cluster(), CniMode::Enforcing));
     assert!(
