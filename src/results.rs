@@ -16,7 +16,85 @@ pub(crate) struct RunResult {
     pub(crate) duration_ms: u64,
     /// Why the run could not complete (setup, pods, cluster access); the probes then did not run.
     pub(crate) error: Option<String>,
+    /// How the network blocked the denied probes; `None` when none was blocked.
+    pub(crate) deny_behaviour: Option<DenyBehaviour>,
     pub(crate) scenarios: Vec<ScenarioResult>,
+}
+
+/// How the network answered the attempts of denied probes whose targets were not shown dead:
+/// by silence (a drop) or by a refusal (a reject).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct DenyBehaviour {
+    pub(crate) network: DenyKind,
+    /// Attempts that timed out.
+    pub(crate) dropped: usize,
+    /// Attempts that were refused.
+    pub(crate) rejected: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum DenyKind {
+    Drops,
+    Rejects,
+    Mixed,
+}
+
+impl DenyBehaviour {
+    /// What the denied probes of `scenarios` observed, or `None` when none was blocked.
+    /// Probes that could not be judged say nothing about the network and are left out.
+    pub(crate) fn observed(scenarios: &[ScenarioResult]) -> Option<DenyBehaviour> {
+        let (mut dropped, mut rejected) = (0, 0);
+        let attempts = scenarios
+            .iter()
+            .flat_map(|s| &s.probes)
+            .filter(|p| p.expect == "deny")
+            .filter(|p| !matches!(p.status, ProbeStatus::Error | ProbeStatus::Inconclusive))
+            .flat_map(|p| &p.history);
+        for attempt in attempts {
+            match attempt.outcome {
+                Outcome::Timeout | Outcome::DnsTimeout => dropped += 1,
+                Outcome::Refused => rejected += 1,
+                _ => {}
+            }
+        }
+        let network = match (dropped, rejected) {
+            (0, 0) => return None,
+            (_, 0) => DenyKind::Drops,
+            (0, _) => DenyKind::Rejects,
+            _ => DenyKind::Mixed,
+        };
+        Some(DenyBehaviour {
+            network,
+            dropped,
+            rejected,
+        })
+    }
+}
+
+impl std::fmt::Display for DenyBehaviour {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let DenyBehaviour {
+            dropped, rejected, ..
+        } = self;
+        match self.network {
+            DenyKind::Drops => write!(
+                f,
+                "this network drops denied connections ({dropped} timed out)"
+            ),
+            DenyKind::Rejects => write!(
+                f,
+                "this network rejects denied connections ({rejected} refused)"
+            ),
+            DenyKind::Mixed => write!(
+                f,
+                "this network both drops and rejects denied connections ({rejected} refused, \
+                 {dropped} timed out; a rejecting network whose ICMP errors the kernel \
+                 rate-limits looks like this too)"
+            ),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -169,5 +247,58 @@ impl ProbeResult {
                 })
                 .unwrap_or_default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn denied(status: ProbeStatus, outcomes: &[Outcome]) -> ProbeResult {
+        let mut probe = ProbeResult::example(status, outcomes.last().cloned(), "");
+        probe.history = outcomes
+            .iter()
+            .enumerate()
+            .map(|(n, outcome)| Attempt {
+                round: u32::try_from(n).unwrap() + 1,
+                outcome: outcome.clone(),
+                at_ms: 0,
+                elapsed_ms: 0,
+            })
+            .collect();
+        probe
+    }
+
+    fn behaviour(probes: Vec<ProbeResult>) -> Option<DenyBehaviour> {
+        DenyBehaviour::observed(&[ScenarioResult {
+            probes,
+            ..ScenarioResult::default()
+        }])
+    }
+
+    #[test]
+    fn the_deny_behaviour_comes_from_the_denied_attempts_that_could_be_judged() {
+        use Outcome::{Connected, Refused, Timeout};
+        use ProbeStatus::{Fail, Inconclusive, Pass};
+        let drops = behaviour(vec![denied(Pass, &[Timeout, Timeout])]).unwrap();
+        assert_eq!(
+            (drops.network, drops.dropped, drops.rejected),
+            (DenyKind::Drops, 2, 0)
+        );
+        assert!(drops.to_string().contains("drops"), "{drops}");
+        let rejects = behaviour(vec![
+            denied(Fail, &[Refused]),
+            denied(Inconclusive, &[Timeout]),
+        ])
+        .unwrap();
+        assert_eq!(rejects.network, DenyKind::Rejects);
+        assert!(rejects.to_string().contains("rejects"), "{rejects}");
+        let mixed = behaviour(vec![denied(Pass, &[Refused, Timeout])]).unwrap();
+        assert_eq!(mixed.network, DenyKind::Mixed);
+        assert!(mixed.to_string().contains("rate-limits"), "{mixed}");
+        assert_eq!(behaviour(vec![denied(Fail, &[Connected])]), None);
+        let mut allowed = denied(Pass, &[Timeout]);
+        allowed.expect = "allow".to_owned();
+        assert_eq!(behaviour(vec![allowed]), None);
     }
 }

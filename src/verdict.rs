@@ -2,8 +2,12 @@
 //!
 //! `allow` is met by a connection (http: a response, with the expected status when one is
 //! given; dns: an answer with addresses). `deny` is met by a timeout (`deny: drop`), a refusal
-//! (`deny: reject`) or either (`deny: any`). An `error` outcome never meets anything: it says
-//! nothing about the network.
+//! (`deny: reject`) or either (`deny: any`, the default). An `error` outcome never meets
+//! anything: it says nothing about the network.
+//!
+//! A refusal is also what a target that does not listen answers, so under `deny: any` it counts
+//! as a deny only when the target is known to listen ([`Liveness`], settled by [`qualify`]
+//! once every round has run).
 
 use std::fmt;
 
@@ -152,6 +156,82 @@ pub(crate) fn looks_denied(outcome: &Outcome) -> bool {
     )
 }
 
+/// Whether an outcome shows that something answered at the destination: a connection, an HTTP
+/// response, a DNS answer of any kind.
+pub(crate) fn answered(outcome: &Outcome) -> bool {
+    matches!(
+        outcome,
+        Outcome::Connected
+            | Outcome::HttpStatus { .. }
+            | Outcome::DnsNxdomain
+            | Outcome::DnsServfail
+    )
+}
+
+/// What a run knows of whether a probe's target listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Liveness {
+    /// The target's positive control connected, or a probe of the scenario reached the same
+    /// destination.
+    Listening,
+    /// The target's positive control failed (the text says how): a deny proves nothing.
+    NotListening(String),
+    /// Nothing checked it: hosts, addresses and the cluster DNS have no control of their own.
+    Unknown,
+}
+
+/// The final judgement of a probe from the judgement of its last observation, given what is
+/// known of its target.
+///
+/// A deny-looking outcome from a target that does not listen proves nothing, whatever the mode.
+/// Under `deny: any` a refusal is a deny only from a target known to listen: a closed port
+/// refuses too. `deny: reject` accepts every refusal, as the user asked.
+pub(crate) fn qualify(
+    judgement: Judgement,
+    deny: DenyMode,
+    outcome: &Outcome,
+    liveness: &Liveness,
+) -> Judgement {
+    match liveness {
+        Liveness::NotListening(why)
+            if looks_denied(outcome) && judgement.status != ProbeStatus::Error =>
+        {
+            Judgement::new(
+                ProbeStatus::Inconclusive,
+                format!(
+                    "{}; but {why}, so this proves nothing about policy",
+                    judgement.message
+                ),
+            )
+        }
+        Liveness::Unknown
+            if deny == DenyMode::Any
+                && *outcome == Outcome::Refused
+                && judgement.status == ProbeStatus::Pass =>
+        {
+            Judgement::new(
+                ProbeStatus::Inconclusive,
+                "refused, but nothing shows that the target listens there (a closed port refuses \
+                 too): add a probe that reaches it, or use `deny: reject` to accept any refusal",
+            )
+        }
+        _ => judgement,
+    }
+}
+
+/// Why a deny that alternated between a refusal and a timeout may be no flap at all: the
+/// kernel rate-limits the ICMP errors a rejecting network answers with.
+pub(crate) fn rate_limit_hint(deny: DenyMode, outcomes: &[&Outcome]) -> Option<&'static str> {
+    let refused = outcomes.iter().any(|o| **o == Outcome::Refused);
+    let timed_out = outcomes
+        .iter()
+        .any(|o| matches!(o, Outcome::Timeout | Outcome::DnsTimeout));
+    (deny != DenyMode::Any && refused && timed_out).then_some(
+        "refused and timed out in turn: a rejecting network does this when the kernel \
+         rate-limits its ICMP errors (net.ipv4.icmp_ratelimit); `deny: any` accepts both",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,6 +273,97 @@ mod tests {
                 judgement.message
             );
         }
+    }
+
+    fn passed(message: &str) -> Judgement {
+        Judgement::new(ProbeStatus::Pass, message)
+    }
+
+    #[test]
+    fn under_any_a_refusal_is_a_deny_only_from_a_target_known_to_listen() {
+        use Liveness::{Listening, NotListening, Unknown};
+        let refused = Outcome::Refused;
+        let dead = NotListening("the control saw refused".to_owned());
+        let cases = [
+            (DenyMode::Any, &refused, Listening, ProbeStatus::Pass),
+            (DenyMode::Any, &refused, Unknown, ProbeStatus::Inconclusive),
+            (
+                DenyMode::Any,
+                &refused,
+                dead.clone(),
+                ProbeStatus::Inconclusive,
+            ),
+            (DenyMode::Any, &Outcome::Timeout, Unknown, ProbeStatus::Pass),
+            (
+                DenyMode::Any,
+                &Outcome::Timeout,
+                dead.clone(),
+                ProbeStatus::Inconclusive,
+            ),
+            (DenyMode::Reject, &refused, Unknown, ProbeStatus::Pass),
+            (DenyMode::Reject, &refused, dead, ProbeStatus::Inconclusive),
+            (
+                DenyMode::Drop,
+                &Outcome::Timeout,
+                Unknown,
+                ProbeStatus::Pass,
+            ),
+        ];
+        for (deny, outcome, liveness, status) in cases {
+            let judged = judge(Verdict::Deny, deny, NO_CHECKS, outcome);
+            assert_eq!(judged.status, ProbeStatus::Pass, "{deny:?} {outcome:?}");
+            let qualified = qualify(judged, deny, outcome, &liveness);
+            assert_eq!(
+                qualified.status, status,
+                "{deny:?} {outcome:?} {liveness:?}: {}",
+                qualified.message
+            );
+        }
+        let unknown = qualify(
+            passed("refused: blocked"),
+            DenyMode::Any,
+            &refused,
+            &Unknown,
+        );
+        assert!(
+            unknown.message.contains("deny: reject"),
+            "{}",
+            unknown.message
+        );
+    }
+
+    #[test]
+    fn qualifying_leaves_failures_and_errors_alone() {
+        let failed = judge(Verdict::Deny, DenyMode::Drop, NO_CHECKS, &Outcome::Refused);
+        let kept = qualify(
+            failed.clone(),
+            DenyMode::Drop,
+            &Outcome::Refused,
+            &Liveness::Unknown,
+        );
+        assert_eq!(kept, failed);
+        let error = judge(
+            Verdict::Deny,
+            DenyMode::Any,
+            NO_CHECKS,
+            &Outcome::error("x"),
+        );
+        let dead = Liveness::NotListening("no".to_owned());
+        assert_eq!(
+            qualify(error.clone(), DenyMode::Any, &Outcome::error("x"), &dead),
+            error
+        );
+    }
+
+    #[test]
+    fn alternating_refusals_and_timeouts_hint_at_icmp_rate_limiting_in_strict_modes() {
+        let seen = [&Outcome::Refused, &Outcome::Timeout];
+        assert!(rate_limit_hint(DenyMode::Drop, &seen).is_some());
+        assert!(rate_limit_hint(DenyMode::Reject, &seen).is_some());
+        assert!(rate_limit_hint(DenyMode::Any, &seen).is_none());
+        assert!(
+            rate_limit_hint(DenyMode::Drop, &[&Outcome::Connected, &Outcome::Timeout]).is_none()
+        );
     }
 
     #[test]

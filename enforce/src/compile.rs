@@ -18,6 +18,11 @@ pub enum CniMode {
     IngressOnly,
     /// Enforces both, answering denied connections with a TCP reset or an ICMP unreachable.
     Reject,
+    /// Enforces both, answering every denied packet, TCP and UDP alike, with an ICMP port
+    /// unreachable, as iptables `REJECT` does by default (kube-router, k3s's policy
+    /// controller). The kernel rate-limits ICMP errors (`net.ipv4.icmp_ratelimit`,
+    /// `icmp_msgs_per_sec`), so past a burst some denied connections see silence instead.
+    IptablesReject,
     /// Stores policies without enforcing them (Flannel, kubenet).
     None,
 }
@@ -27,8 +32,20 @@ pub enum CniMode {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Ruleset {
     pub chains: Vec<PodChain>,
-    /// Denied connections are refused rather than dropped.
-    pub reject: bool,
+    /// What denied packets get.
+    pub denial: Denial,
+}
+
+/// How a network answers a denied packet.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Denial {
+    /// Silence: the packet is dropped.
+    #[default]
+    Drop,
+    /// A TCP reset for TCP, an ICMP port unreachable for the rest.
+    ResetOrUnreachable,
+    /// An ICMP port unreachable for every protocol.
+    PortUnreachable,
 }
 
 /// The traffic one direction of one isolated pod admits: anything matching one of `allows`.
@@ -148,7 +165,9 @@ pub fn compile(cluster: &Cluster, mode: CniMode) -> Ruleset {
     let directions: &[Direction] = match mode {
         CniMode::None => &[],
         CniMode::IngressOnly => &[Direction::Ingress],
-        CniMode::Enforcing | CniMode::Reject => &[Direction::Ingress, Direction::Egress],
+        CniMode::Enforcing | CniMode::Reject | CniMode::IptablesReject => {
+            &[Direction::Ingress, Direction::Egress]
+        }
     };
     let mut chains = Vec::new();
     for pod in cluster
@@ -181,7 +200,11 @@ pub fn compile(cluster: &Cluster, mode: CniMode) -> Ruleset {
     }
     Ruleset {
         chains,
-        reject: mode == CniMode::Reject,
+        denial: match mode {
+            CniMode::Reject => Denial::ResetOrUnreachable,
+            CniMode::IptablesReject => Denial::PortUnreachable,
+            CniMode::Enforcing | CniMode::IngressOnly | CniMode::None => Denial::Drop,
+        },
     }
 }
 

@@ -14,5 +14,5 @@
 mod compile;
 mod nft;
 
-pub use compile::{Allow, CniMode, Direction, PodChain, Ports, Ruleset, compile};
+pub use compile::{Allow, CniMode, Denial, Direction, PodChain, Ports, Ruleset, compile};
 pub use nft::{TABLE_NAME, render_nft};

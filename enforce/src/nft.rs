@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use netverdict_engine::Protocol;
 
-use crate::compile::{Allow, Direction, PodChain, PortRange, Ports, Ruleset};
+use crate::compile::{Allow, Denial, Direction, PodChain, PortRange, Ports, Ruleset};
 
 /// The table the ruleset defines (family `inet`).
 pub const TABLE_NAME: &str = "netverdict-filter";
@@ -54,7 +54,7 @@ pub fn render_nft(ruleset: &Ruleset) -> String {
     let mut chains = String::new();
     let mut dispatch: Vec<(Direction, IpAddr, String)> = Vec::new();
     for chain in &ruleset.chains {
-        let body = chain_body(&mut sets, chain, ruleset.reject);
+        let body = chain_body(&mut sets, chain, ruleset.denial);
         let count = bodies.len();
         let name = bodies
             .entry((chain.direction, body.clone()))
@@ -181,7 +181,7 @@ fn direction_name(direction: Direction) -> &'static str {
 }
 
 /// The rules of one pod's chain: `return` what it admits, then drop (or reject) the rest.
-fn chain_body(sets: &mut Sets, chain: &PodChain, reject: bool) -> String {
+fn chain_body(sets: &mut Sets, chain: &PodChain, denial: Denial) -> String {
     // The peer is the destination of egress traffic and the source of ingress traffic.
     let field = match chain.direction {
         Direction::Ingress => "saddr",
@@ -197,11 +197,19 @@ fn chain_body(sets: &mut Sets, chain: &PodChain, reject: bool) -> String {
             );
         }
     }
-    if reject {
-        let _ = writeln!(out, "\t\tmeta l4proto tcp reject with tcp reset");
-        let _ = writeln!(out, "\t\treject with icmpx type port-unreachable");
-    } else {
-        let _ = writeln!(out, "\t\tdrop");
+    match denial {
+        Denial::Drop => {
+            let _ = writeln!(out, "\t\tdrop");
+        }
+        Denial::ResetOrUnreachable => {
+            let _ = writeln!(out, "\t\tmeta l4proto tcp reject with tcp reset");
+            let _ = writeln!(out, "\t\treject with icmpx type port-unreachable");
+        }
+        // iptables' `REJECT` without `--reject-with`: the kernel sends the ICMP error through
+        // its rate limiter, as it does for the rejecting CNIs built on iptables.
+        Denial::PortUnreachable => {
+            let _ = writeln!(out, "\t\treject with icmpx type port-unreachable");
+        }
     }
     out
 }

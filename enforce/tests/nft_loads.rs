@@ -166,6 +166,7 @@ fn rendered_rulesets_load_and_replace_atomically() {
     for mode in [
         CniMode::Enforcing,
         CniMode::Reject,
+        CniMode::IptablesReject,
         CniMode::IngressOnly,
         CniMode::None,
     ] {
@@ -182,7 +183,7 @@ fn rendered_rulesets_load_and_replace_atomically() {
         // Pods a and b have the same allow lists: they share one chain per direction.
         let chains = listed.matches("chain ").count();
         let expected = match mode {
-            CniMode::Enforcing | CniMode::Reject => 3,
+            CniMode::Enforcing | CniMode::Reject | CniMode::IptablesReject => 3,
             CniMode::IngressOnly => 2,
             CniMode::None => 1,
         };
@@ -191,6 +192,16 @@ fn rendered_rulesets_load_and_replace_atomically() {
             listed.contains("reject with tcp reset"),
             mode == CniMode::Reject,
             "{listed}"
+        );
+        assert_eq!(
+            listed.contains("drop"),
+            matches!(mode, CniMode::Enforcing | CniMode::IngressOnly),
+            "{mode:?}: {listed}"
+        );
+        assert_eq!(
+            listed.contains("reject"),
+            matches!(mode, CniMode::Reject | CniMode::IptablesReject),
+            "{mode:?}: {listed}"
         );
     }
 }

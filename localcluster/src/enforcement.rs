@@ -10,7 +10,10 @@
 //!
 //! The CNI modes imitate other networks: `none` stores policies but enforces nothing,
 //! `ingress-only` ignores egress rules, `reject` answers denied connections with a TCP reset or
-//! an ICMP port unreachable, and a policy delay applies every change only after that delay.
+//! an ICMP port unreachable, `iptables-reject` answers every denied packet with an ICMP port
+//! unreachable as iptables `REJECT` does (kube-router, k3s), under the kernel's ICMP rate limit
+//! of the router namespace (the kernel's defaults: a burst of about 6 errors per destination,
+//! then one a second), and a policy delay applies every change only after that delay.
 //!
 //! # Caveats
 //! A new pod's rules follow its IP assignment by one reconcile (typically a few milliseconds);

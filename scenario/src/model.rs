@@ -45,6 +45,7 @@ impl Scenario {
 pub struct Defaults {
     /// Per-probe timeout; 2 s unless the scenario says otherwise.
     pub timeout: Duration,
+    /// What satisfies `expect: deny`; `any` unless the scenario says otherwise.
     pub deny: DenyMode,
 }
 
@@ -52,7 +53,7 @@ impl Default for Defaults {
     fn default() -> Self {
         Self {
             timeout: Duration::from_secs(2),
-            deny: DenyMode::Drop,
+            deny: DenyMode::Any,
         }
     }
 }

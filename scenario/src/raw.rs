@@ -76,9 +76,9 @@ pub struct RawDefaults {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub timeout: Option<Spanned<String>>,
-    /// Which outcomes satisfy `expect: deny`.
+    /// Which outcomes satisfy `expect: deny`: `any` (the default), `drop` or `reject`.
     #[serde(default)]
-    #[schemars(with = "Option<DenyMode>")]
+    #[schemars(with = "Option<DenyMode>", extend("default" = "any"))]
     pub deny: Option<Spanned<DenyMode>>,
 }
 
@@ -86,12 +86,26 @@ pub struct RawDefaults {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DenyMode {
-    /// The connection times out (packets dropped), as most CNIs enforce policies.
+    /// Only a timeout (packets dropped), as Calico and Cilium enforce policies: for suites that
+    /// require a silent drop.
     Drop,
-    /// The connection is refused (RST / ICMP unreachable).
+    /// Only a refusal (a TCP reset or an ICMP unreachable), as kube-router and k3s enforce
+    /// policies: for suites that require a reject.
     Reject,
-    /// Either a drop or a reject.
+    /// The default: a timeout, or a refusal from a target shown to listen (by its positive
+    /// control or an allowed probe), so a deny holds whether the network drops or rejects.
     Any,
+}
+
+impl DenyMode {
+    /// The name scenarios and reports use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DenyMode::Drop => "drop",
+            DenyMode::Reject => "reject",
+            DenyMode::Any => "any",
+        }
+    }
 }
 
 #[derive(Debug, serde::Deserialize, JsonSchema)]

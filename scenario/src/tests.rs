@@ -125,7 +125,7 @@ fn defaults_and_generated_names() {
     );
     assert_eq!(
         (udp.timeout, udp.deny),
-        (Duration::from_secs(2), DenyMode::Drop)
+        (Duration::from_secs(2), DenyMode::Any)
     );
     assert_eq!(udp.expect.source, ExpectSource::Auto);
     assert_eq!(

@@ -13,9 +13,9 @@ use crate::cli::serve::runtime;
 use crate::cluster::{ClusterTarget, ConnectError, RunId, connect};
 use crate::report::terminal::{Palette, Progress, Verbosity, summary};
 use crate::report::{json, junit};
-use crate::results::RunResult;
+use crate::results::{DenyBehaviour, RunResult};
 use crate::run::{ProbingOptions, RunConfig, execute};
-use crate::scenario::Scenario;
+use crate::scenario::{DenyMode, Scenario};
 
 use super::probe_pods::ProbePodArgs;
 
@@ -55,6 +55,10 @@ pub struct RunArgs {
     /// Write the full results as JSON here.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// What satisfies `expect: deny` for every probe, overriding the scenarios' `deny`: `any`
+    /// (a drop, or a refusal from a target known to listen), `drop` or `reject`.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub deny: Option<DenyArg>,
     /// Per-probe timeout for every probe, overriding the scenarios' (whole seconds; e.g. 1s).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub timeout: Option<Duration>,
@@ -102,6 +106,30 @@ pub enum CniArg {
     IngressOnly,
     /// Deny with a TCP reset or ICMP unreachable instead of dropping.
     Reject,
+    /// Deny with an ICMP port unreachable for TCP and UDP, rate-limited by the kernel, as
+    /// iptables REJECT does (kube-router, k3s).
+    IptablesReject,
+}
+
+/// What satisfies `expect: deny` (the scenarios' `deny`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DenyArg {
+    /// A timeout, or a refusal from a target known to listen: holds on every network.
+    Any,
+    /// Only a timeout: the network must drop denied packets.
+    Drop,
+    /// Only a refusal: the network must reject denied connections.
+    Reject,
+}
+
+impl From<DenyArg> for DenyMode {
+    fn from(arg: DenyArg) -> DenyMode {
+        match arg {
+            DenyArg::Any => DenyMode::Any,
+            DenyArg::Drop => DenyMode::Drop,
+            DenyArg::Reject => DenyMode::Reject,
+        }
+    }
 }
 
 /// What will run, validated.
@@ -168,9 +196,12 @@ pub(crate) fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, ExpectedErr
         return Ok(exit::INVALID_INPUT);
     }
     let mut scenarios = loaded.scenarios;
-    if let Some(timeout) = args.timeout {
-        for probe in scenarios.iter_mut().flat_map(|s| s.probes.iter_mut()) {
+    for probe in scenarios.iter_mut().flat_map(|s| s.probes.iter_mut()) {
+        if let Some(timeout) = args.timeout {
             probe.timeout = timeout;
+        }
+        if let Some(deny) = args.deny {
+            probe.deny = deny.into();
         }
     }
     let plan = RunPlan {
@@ -207,7 +238,8 @@ pub(crate) fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, ExpectedErr
         json: args.json.clone(),
         verbosity,
     };
-    let (result, invalid_target) = runtime()?.block_on(execute_plan(&plan));
+    let (mut result, invalid_target) = runtime()?.block_on(execute_plan(&plan));
+    result.deny_behaviour = DenyBehaviour::observed(&result.scenarios);
     write_reports(&result, plan.junit.as_deref(), plan.json.as_deref())?;
     let palette = Palette::detect(std::io::stdout().is_terminal());
     write!(out, "{}", summary(&result, palette, plan.verbosity))?;
@@ -301,6 +333,7 @@ async fn run_local(
         CniArg::None => netverdict_localcluster::CniMode::None,
         CniArg::IngressOnly => netverdict_localcluster::CniMode::IngressOnly,
         CniArg::Reject => netverdict_localcluster::CniMode::Reject,
+        CniArg::IptablesReject => netverdict_localcluster::CniMode::IptablesReject,
     };
     config.policy_delay = local.policy_delay.unwrap_or_default();
     config.namespace_deletion = local.namespace_deletion.unwrap_or_default();

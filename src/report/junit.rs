@@ -134,6 +134,7 @@ mod tests {
             cluster: "http://127.0.0.1:6443".to_owned(),
             duration_ms: 2500,
             error: None,
+            deny_behaviour: None,
             scenarios: vec![ScenarioResult {
                 name: "shop-isolation".to_owned(),
                 file: "scenarios/shop.yaml".to_owned(),

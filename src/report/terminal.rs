@@ -249,6 +249,9 @@ pub(crate) fn summary(run: &RunResult, palette: Palette, verbosity: Verbosity) -
             }
         }
     }
+    if let Some(behaviour) = &run.deny_behaviour {
+        let _ = writeln!(out, "deny behaviour: {behaviour}");
+    }
     let tally = run.tally();
     let _ = writeln!(
         out,

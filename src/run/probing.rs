@@ -8,13 +8,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use netverdict_engine::Protocol;
 use netverdict_probes::{Outcome, ProbeSpec};
 
 use super::batch::{BatchExec, Job, Observation, run_round};
 use super::requests::{LiveAddresses, probe_spec, request, rerun_command};
 use crate::results::{Attempt, ProbeResult};
 use crate::scenario::{PodRef, Probe, Scenario, Target, Verdict, Via};
-use crate::verdict::{Checks, Judgement, ProbeStatus, judge, looks_denied};
+use crate::verdict::{
+    Checks, Judgement, Liveness, ProbeStatus, answered, judge, qualify, rate_limit_hint,
+};
 
 /// How a scenario is probed.
 #[derive(Clone, Copy, Debug)]
@@ -86,7 +89,7 @@ pub(crate) async fn probe_scenario<E: BatchExec>(
         .collect();
 
     let controls: BTreeMap<ControlKey, Job> = control_jobs(scenario);
-    let mut control_results: BTreeMap<ControlKey, Result<(), String>> = BTreeMap::new();
+    let mut control_results = BTreeMap::new();
 
     let runnable: Vec<usize> = (0..tracked.len())
         .filter(|&i| tracked[i].spec.is_ok())
@@ -108,19 +111,7 @@ pub(crate) async fn probe_scenario<E: BatchExec>(
         progress.round_started(round, jobs.len(), false);
         let observed = observe(exec, &jobs, options.parallel, progress).await;
         if with_controls {
-            for (key, job) in &controls {
-                let result = match observed.get(&job.request.id) {
-                    Some(o) if reached(&o.outcome) => Ok(()),
-                    Some(o) => Err(format!(
-                        "the control from inside {} to 127.0.0.1:{} saw {}",
-                        key.pod,
-                        key.port,
-                        crate::verdict::outcome_name(&o.outcome)
-                    )),
-                    None => Err("the control did not run".to_owned()),
-                };
-                control_results.insert(key.clone(), result);
-            }
+            control_results = control_outcomes(&controls, &observed);
         }
         let at_ms = millis(applied.elapsed());
         for &i in &pending {
@@ -156,18 +147,105 @@ pub(crate) async fn probe_scenario<E: BatchExec>(
     progress.round_started(round, jobs.len(), true);
     let observed = observe(exec, &jobs, options.parallel, progress).await;
     let at_ms = millis(applied.elapsed());
-    let mut results = Vec::with_capacity(tracked.len());
-    for (i, state) in tracked.iter_mut().enumerate() {
-        let probe = &scenario.probes[i];
-        let confirmed = observed.get(&i.to_string()).map(|observation| {
-            let matched_before = state.first_match_ms.is_some();
-            record(state, probe, round, at_ms, observation.clone());
-            matched_before
-        });
-        let control = control_for(probe, &control_results, ready_services);
-        results.push(finish(probe, state, confirmed, control));
+    let confirmed = record_confirming(scenario, &mut tracked, &observed, round, at_ms);
+    let reached = reached_destinations(scenario, &tracked);
+    tracked
+        .iter()
+        .zip(confirmed)
+        .zip(&scenario.probes)
+        .map(|((state, confirmed), probe)| {
+            let liveness = liveness(probe, &control_results, ready_services, &reached);
+            finish(probe, state, confirmed, &liveness)
+        })
+        .collect()
+}
+
+/// Records the confirming round; per probe, `None` when it did not run, else whether it had
+/// matched before.
+fn record_confirming(
+    scenario: &Scenario,
+    tracked: &mut [Tracked],
+    observed: &BTreeMap<String, Observation>,
+    round: u32,
+    at_ms: u64,
+) -> Vec<Option<bool>> {
+    tracked
+        .iter_mut()
+        .enumerate()
+        .map(|(i, state)| {
+            observed.get(&i.to_string()).map(|observation| {
+                let matched_before = state.first_match_ms.is_some();
+                record(
+                    state,
+                    &scenario.probes[i],
+                    round,
+                    at_ms,
+                    observation.clone(),
+                );
+                matched_before
+            })
+        })
+        .collect()
+}
+
+/// What the positive controls of the first round showed: `Err` says what a control saw when it
+/// did not reach its target.
+fn control_outcomes(
+    controls: &BTreeMap<ControlKey, Job>,
+    observed: &BTreeMap<String, Observation>,
+) -> BTreeMap<ControlKey, Result<(), String>> {
+    controls
+        .iter()
+        .map(|(key, job)| {
+            let result = match observed.get(&job.request.id) {
+                Some(o) if reached(&o.outcome) => Ok(()),
+                Some(o) => Err(format!(
+                    "the control from inside {} to 127.0.0.1:{} saw {}",
+                    key.pod,
+                    key.port,
+                    crate::verdict::outcome_name(&o.outcome)
+                )),
+                None => Err("the control did not run".to_owned()),
+            };
+            (key.clone(), result)
+        })
+        .collect()
+}
+
+/// Where a probe goes, as far as whether something listens there: the target, port and
+/// protocol (a TCP connection and an HTTP request to the same port prove the same listener).
+fn destination(probe: &Probe) -> (String, u16, Protocol) {
+    (probe.target.to_string(), probe.port, probe.protocol)
+}
+
+/// The destinations some probe of the scenario reached in some round: they listen.
+fn reached_destinations(
+    scenario: &Scenario,
+    tracked: &[Tracked],
+) -> BTreeSet<(String, u16, Protocol)> {
+    scenario
+        .probes
+        .iter()
+        .zip(tracked)
+        .filter(|(_, state)| state.history.iter().any(|a| answered(&a.outcome)))
+        .map(|(probe, _)| destination(probe))
+        .collect()
+}
+
+/// What the run knows of whether the target of `probe` listens: its positive control, else a
+/// probe that reached the same destination.
+fn liveness(
+    probe: &Probe,
+    controls: &BTreeMap<ControlKey, Result<(), String>>,
+    ready_services: &BTreeSet<(String, String)>,
+    reached: &BTreeSet<(String, u16, Protocol)>,
+) -> Liveness {
+    match control_for(probe, controls, ready_services) {
+        Some(Ok(())) => Liveness::Listening,
+        Some(Err(why)) => Liveness::NotListening(why),
+        None if reached.contains(&destination(probe)) => Liveness::Listening,
+        None => Liveness::Unknown,
     }
-    results
 }
 
 async fn observe<E: BatchExec>(
@@ -225,7 +303,7 @@ fn finish(
     probe: &Probe,
     state: &Tracked,
     confirmed: Option<bool>,
-    control: Option<Result<(), String>>,
+    liveness: &Liveness,
 ) -> ProbeResult {
     let (status, message, outcome, output, elapsed) = match (&state.spec, &state.last) {
         (Err(why), _) => (ProbeStatus::Error, why.clone(), None, String::new(), 0),
@@ -237,27 +315,26 @@ fn finish(
             0,
         ),
         (Ok(_), Some((observation, judgement))) => {
-            let mut status = judgement.status;
-            let mut message = judgement.message.clone();
-            if status != ProbeStatus::Pass && confirmed == Some(true) {
-                status = ProbeStatus::Flapping;
-                message = format!(
-                    "matched at {} ms, then in the confirming round: {message}",
-                    state.first_match_ms.unwrap_or_default()
+            let mut judgement = judgement.clone();
+            if judgement.status != ProbeStatus::Pass && confirmed == Some(true) {
+                let seen: Vec<&Outcome> = state.history.iter().map(|a| &a.outcome).collect();
+                let mut message = format!(
+                    "matched at {} ms, then in the confirming round: {}",
+                    state.first_match_ms.unwrap_or_default(),
+                    judgement.message
                 );
+                if let Some(hint) = rate_limit_hint(probe.deny, &seen) {
+                    message = format!("{message}; {hint}");
+                }
+                judgement = Judgement {
+                    status: ProbeStatus::Flapping,
+                    message,
+                };
             }
-            // A probe that did not reach its target says nothing about policy when the target
-            // itself was not reachable from inside.
-            if let Some(Err(why)) = &control
-                && looks_denied(&observation.outcome)
-                && status != ProbeStatus::Error
-            {
-                status = ProbeStatus::Inconclusive;
-                message = format!("{message}; but {why}, so this proves nothing about policy");
-            }
+            let judgement = qualify(judgement, probe.deny, &observation.outcome, liveness);
             (
-                status,
-                message,
+                judgement.status,
+                judgement.message,
                 Some(observation.outcome.clone()),
                 observation.output.clone(),
                 observation.elapsed_ms,
@@ -284,7 +361,7 @@ fn finish(
             .verdict
             .map_or_else(|| "unknown".to_owned(), |v| v.to_string()),
         expect_source: probe.expect.source.to_string(),
-        deny: format!("{:?}", probe.deny).to_lowercase(),
+        deny: probe.deny.as_str().to_owned(),
         status,
         message,
         outcome,
@@ -492,8 +569,8 @@ spec:
     - {name: denied, from: t/client, to: t/server, port: 80, expect: deny}
 ";
 
-    fn scenario() -> (Scenario, LiveAddresses) {
-        let loaded = crate::scenario::load_str(Path::new("t.yaml"), SCENARIO, &Default::default());
+    fn scenario_of(yaml: &str) -> (Scenario, LiveAddresses) {
+        let loaded = crate::scenario::load_str(Path::new("t.yaml"), yaml, &Default::default());
         assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
         let scenario = loaded.scenarios.into_iter().next().unwrap();
         let mut addresses = LiveAddresses::default();
@@ -513,12 +590,16 @@ spec:
     }
 
     async fn probe(exec: &ScriptedExec) -> ProbeResult {
-        let (scenario, addresses) = scenario();
+        probe_all(exec, SCENARIO).await.remove(0)
+    }
+
+    async fn probe_all(exec: &ScriptedExec, yaml: &str) -> Vec<ProbeResult> {
+        let (scenario, addresses) = scenario_of(yaml);
         let options = ProbingOptions {
             settle: Duration::from_secs(2),
             parallel: 4,
         };
-        let mut results = probe_scenario(
+        probe_scenario(
             &scenario,
             &addresses,
             &BTreeSet::new(),
@@ -527,8 +608,7 @@ spec:
             Instant::now(),
             &Silent,
         )
-        .await;
-        results.remove(0)
+        .await
     }
 
     struct Silent;
@@ -604,6 +684,108 @@ spec:
         let result = probe(&exec).await;
         assert_eq!(result.status, ProbeStatus::Flapping, "{}", result.message);
         assert!(result.time_to_match_ms.is_none());
+    }
+
+    /// Refused in odd rounds, timed out in even ones: a rejecting network whose ICMP errors the
+    /// kernel rate-limits.
+    fn rate_limited(pod: &str, spec: &ProbeSpec, round: u32) -> Outcome {
+        match (pod, is_control(spec)) {
+            (_, true) => Outcome::Connected,
+            _ if round % 2 == 1 => Outcome::Refused,
+            _ => Outcome::Timeout,
+        }
+    }
+
+    #[tokio::test]
+    async fn refusals_and_timeouts_in_turn_are_no_flap_under_the_default_deny() {
+        let exec = ScriptedExec::new(rate_limited);
+        let result = probe(&exec).await;
+        assert_eq!(result.deny, "any");
+        assert_eq!(result.status, ProbeStatus::Pass, "{}", result.message);
+        let seen: Vec<_> = result.history.iter().map(|a| a.outcome.clone()).collect();
+        assert_eq!(seen, [Outcome::Refused, Outcome::Timeout]);
+    }
+
+    #[tokio::test]
+    async fn a_strict_deny_that_alternates_is_flapping_and_says_why_it_may_be() {
+        let exec = ScriptedExec::new(rate_limited);
+        let yaml = SCENARIO.replace("expect: deny}", "expect: deny, deny: drop}");
+        let result = probe_all(&exec, &yaml).await.remove(0);
+        assert_eq!(result.status, ProbeStatus::Flapping, "{}", result.message);
+        assert!(
+            result.message.contains("net.ipv4.icmp_ratelimit"),
+            "{}",
+            result.message
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refusal_from_a_target_that_does_not_listen_is_no_deny() {
+        let exec = ScriptedExec::new(|_, _, _| Outcome::Refused);
+        let result = probe(&exec).await;
+        assert_eq!(
+            result.status,
+            ProbeStatus::Inconclusive,
+            "{}",
+            result.message
+        );
+        assert!(result.message.contains("control"), "{}", result.message);
+    }
+
+    const TO_AN_ADDRESS: &str = "apiVersion: netverdict.io/v1alpha1
+kind: Scenario
+metadata: {name: t}
+spec:
+  namespaces: [{name: t}]
+  pods:
+    - {name: client, namespace: t, labels: {app: client}}
+    - {name: server, namespace: t, labels: {app: server}, ports: [{port: 80}]}
+  probes:
+    - {name: denied, from: t/client, to: {ip: 203.0.113.10}, port: 80, expect: deny}
+";
+
+    #[tokio::test]
+    async fn a_refusal_from_an_address_counts_only_once_a_probe_reached_it() {
+        let refused = |_: &str, _: &ProbeSpec, _: u32| Outcome::Refused;
+        let unknown = probe_all(&ScriptedExec::new(refused), TO_AN_ADDRESS).await;
+        assert_eq!(
+            unknown[0].status,
+            ProbeStatus::Inconclusive,
+            "{}",
+            unknown[0].message
+        );
+        let strict = TO_AN_ADDRESS.replace("expect: deny}", "expect: deny, deny: reject}");
+        let accepted = probe_all(&ScriptedExec::new(refused), &strict).await;
+        assert_eq!(
+            accepted[0].status,
+            ProbeStatus::Pass,
+            "{}",
+            accepted[0].message
+        );
+
+        let witnessed = format!(
+            "{TO_AN_ADDRESS}    - {{name: reached, from: t/server, to: {{ip: 203.0.113.10}}, port: 80, expect: allow}}\n"
+        );
+        let exec = ScriptedExec::new(|pod, _, _| {
+            if pod == "t/server" {
+                Outcome::Connected
+            } else {
+                Outcome::Refused
+            }
+        });
+        let results = probe_all(&exec, &witnessed).await;
+        assert_eq!(
+            results[0].status,
+            ProbeStatus::Pass,
+            "{}",
+            results[0].message
+        );
+        assert_eq!(
+            results[1].status,
+            ProbeStatus::Pass,
+            "{}",
+            results[1].message
+        );
     }
 
     #[tokio::test]
