@@ -8,5 +8,4 @@ declare -A LANE_KNOWN_BROKEN=(
   [library-allows-pass]="the lane has no cluster DNS (Debian packages no CoreDNS) and no emulated external hosts (external.test, 198.51.100.10): the allows of DNS and of external hosts cannot pass there"
   [library-denies-unenforced]="the lane's network (Debian has no NetworkPolicy enforcer) does not enforce policies; netverdict must detect that and report every deny as 'policy not enforced' (and preflight must say so)"
   [library-matches-local]="cluster DNS and external hosts (external.test, 198.51.100.10) exist only in the local cluster, and this v1.20 server stops port-range with the setup error of its dropped endPort"
-  [back-to-back-runs]="the second run must wait for the first run's Terminating namespaces instead of failing with 'unable to create new content in namespace ... because it is being terminated'"
 )
