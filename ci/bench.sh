@@ -7,6 +7,8 @@
 #   ci/bench.sh scale       100 pods, 10,000 probes: pod start-up and the runner's peak RSS
 #   ci/bench.sh enforce     100 pods, 50 policies: policy change to enforcement, ruleset size,
 #                           reconcile CPU; the local cluster's start, pod start-up and exec
+#   ci/bench.sh main        the main job (the scenario library on a local cluster): wall time,
+#                           each scenario's setup and probing times and when its first round ran
 #   ci/bench.sh             all of them
 #
 # Prints one line per measurement; nothing here is a pass/fail test.
@@ -109,6 +111,29 @@ scale() {
   "$bin" local down --name "$name" >/dev/null
 }
 
+main_job() {
+  local start end
+  start=$(date +%s.%N)
+  "$bin" run scenarios/ --local --json "$work/main.json" -q >/dev/null || true
+  end=$(date +%s.%N)
+  python3 - "$work/main.json" "$start" "$end" <<'PY'
+import json, sys
+results = json.load(open(sys.argv[1]))
+wall = float(sys.argv[3]) - float(sys.argv[2])
+scenarios = results["scenarios"]
+probes = sum(len(s["probes"]) for s in scenarios)
+print(f"main job: {len(scenarios)} scenarios, {probes} probes, wall time {wall:.1f} s")
+latest = 0
+for s in scenarios:
+    first = [p["history"][0]["atMs"] for p in s["probes"] if p.get("history")]
+    first_round = min(first) if first else 0
+    latest = max(latest, first_round)
+    print(f"main job: {s['name']}: setup {s['setupMs']} ms, probing {s['probingMs']} ms, "
+          f"first round {first_round} ms after its policies")
+print(f"main job: latest first round {latest} ms after its policies")
+PY
+}
+
 enforce() {
   cargo run --release --locked -q -p netverdict-enforce --example compile
   cargo run --release --locked -q -p netverdict-localcluster --example enforce
@@ -119,6 +144,7 @@ case "${1:-all}" in
   matrix) matrix ;;
   scale) scale ;;
   enforce) enforce ;;
-  all) matrix; scale; enforce ;;
-  *) echo "usage: $0 [matrix|scale|enforce]" >&2; exit 2 ;;
+  main) main_job ;;
+  all) main_job; matrix; scale; enforce ;;
+  *) echo "usage: $0 [main|matrix|scale|enforce]" >&2; exit 2 ;;
 esac
