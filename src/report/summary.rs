@@ -47,6 +47,15 @@ pub(crate) fn render(run: &RunResult) -> String {
 }
 
 fn headline(out: &mut String, run: &RunResult) {
+    if !run.problems.is_empty() {
+        let _ = writeln!(
+            out,
+            "## ⚠️ netverdict run `{}`: invalid input, {}\n",
+            run.run_id,
+            count(run.problems.len(), "error", "errors")
+        );
+        return;
+    }
     let tally = run.tally();
     let mark = if tally.failed > 0 {
         "❌"
