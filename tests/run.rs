@@ -101,7 +101,8 @@ fn without_enforcement_every_deny_fails_as_connected() {
     assert_eq!(cases.len(), all.len());
     for case in cases {
         assert!(
-            case.contains("\ncommand:  kubectl exec") || case.contains(">command:  kubectl exec"),
+            case.lines()
+                .any(|l| l.contains("command:  ") && l.contains("kubectl exec")),
             "every testcase has its command: {case}"
         );
         assert!(
