@@ -2,6 +2,9 @@
 //!
 //! Field names are part of the JSON contract (camelCase), documented in docs/results-format.md.
 
+use std::fmt;
+use std::path::Path;
+
 use netverdict_probes::Outcome;
 use serde::Serialize;
 
@@ -18,7 +21,31 @@ pub(crate) struct RunResult {
     pub(crate) error: Option<String>,
     /// How the network blocked the denied probes; `None` when none was blocked.
     pub(crate) deny_behaviour: Option<DenyBehaviour>,
+    /// What is wrong with the input when the run stopped before it started (exit 2).
+    pub(crate) problems: Vec<InputProblem>,
+    /// Where each scenario the run read is named, so a setup error can point at the input.
+    pub(crate) inputs: Vec<SourceLine>,
     pub(crate) scenarios: Vec<ScenarioResult>,
+}
+
+/// A line of a scenario file, the file relative to the working directory when it is below it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SourceLine {
+    pub(crate) file: String,
+    pub(crate) line: u64,
+}
+
+/// One error found in the input, where it is written.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct InputProblem {
+    pub(crate) file: String,
+    pub(crate) line: u64,
+    pub(crate) column: u64,
+    /// The field path inside the document, e.g. `spec.probes[3].to`; empty for the document.
+    pub(crate) path: String,
+    pub(crate) message: String,
 }
 
 /// How the network answered the attempts of denied probes whose targets were not shown dead:
@@ -117,6 +144,12 @@ pub(crate) struct ScenarioResult {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ProbeResult {
     pub(crate) name: String,
+    /// Whether `name` is the one the scenario gives (else netverdict made it up).
+    pub(crate) named: bool,
+    /// The scenario file, relative to the working directory when it is below it.
+    pub(crate) file: String,
+    /// The line of the probe (or of the matrix it belongs to) in `file`.
+    pub(crate) line: u64,
     /// `namespace/pod`.
     pub(crate) from: String,
     /// `namespace/pod`, `service ns/name`, `host NAME`, `ip ADDRESS` or `cluster DNS`.
@@ -133,6 +166,10 @@ pub(crate) struct ProbeResult {
     pub(crate) expect_source: String,
     /// `drop`, `reject` or `any`: what satisfies `deny`.
     pub(crate) deny: String,
+    /// The name a `dns` probe resolves.
+    pub(crate) query: Option<String>,
+    /// The path an `http` probe requests.
+    pub(crate) http_path: Option<String>,
     pub(crate) status: ProbeStatus,
     /// What was seen and what it means.
     pub(crate) message: String,
@@ -179,13 +216,106 @@ pub(crate) struct Tally {
     pub(crate) errors: usize,
 }
 
+impl SourceLine {
+    /// `file` relative to the working directory when it is below it, as CI systems expect.
+    pub(crate) fn new(file: &Path, line: u64) -> SourceLine {
+        let relative = std::env::current_dir()
+            .ok()
+            .and_then(|cwd| file.strip_prefix(cwd).ok().map(Path::to_path_buf))
+            .unwrap_or_else(|| file.to_path_buf());
+        let text = relative.display().to_string();
+        SourceLine {
+            file: text.strip_prefix("./").map_or(text.clone(), str::to_owned),
+            line,
+        }
+    }
+}
+
+impl fmt::Display for SourceLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
 impl ProbeResult {
-    /// The testcase name reports use: `from -> to:port/PROTO (via) expect VERDICT`.
+    /// `from -> to:port/PROTO (via) expect VERDICT`, with the query or path when there is one:
+    /// every field that tells two probes of a scenario apart.
     pub(crate) fn title(&self) -> String {
+        let mut kind = self.via.clone();
+        if let Some(query) = &self.query {
+            kind.push_str(&format!(" {query}"));
+        }
+        if let Some(path) = &self.http_path {
+            kind.push_str(&format!(" {path}"));
+        }
         format!(
-            "{} -> {}:{}/{} ({}) expect {}",
-            self.from, self.to, self.port, self.protocol, self.via, self.expect
+            "{} -> {}:{}/{} ({kind}) expect {}",
+            self.from, self.to, self.port, self.protocol, self.expect
         )
+    }
+
+    /// The scenario's own name for the probe when it gives one, else [`title`](Self::title).
+    pub(crate) fn label(&self) -> String {
+        if self.named {
+            self.name.clone()
+        } else {
+            self.title()
+        }
+    }
+
+    pub(crate) fn location(&self) -> SourceLine {
+        SourceLine {
+            file: self.file.clone(),
+            line: self.line,
+        }
+    }
+
+    /// What was observed, in words: `connected`, `nothing (the probe did not run)`.
+    pub(crate) fn observed(&self) -> String {
+        self.outcome
+            .as_ref()
+            .map_or_else(|| "nothing".to_owned(), crate::verdict::outcome_name)
+    }
+
+    /// The expectation in words: `deny (drop)`, `allow`.
+    pub(crate) fn expected(&self) -> String {
+        if self.expect == "deny" {
+            format!("deny ({})", self.deny)
+        } else {
+            self.expect.clone()
+        }
+    }
+
+    /// The message without the outcome it starts with: `policy not enforced?`.
+    pub(crate) fn why(&self) -> &str {
+        self.message
+            .strip_prefix(self.observed().as_str())
+            .and_then(|rest| rest.strip_prefix(": "))
+            .unwrap_or(&self.message)
+    }
+
+    /// Where the expectation comes from, in words.
+    pub(crate) fn expect_origin(&self) -> &'static str {
+        match self.expect_source.as_str() {
+            "auto" => "computed by the engine (expect: auto)",
+            "table" => "from the matrix's truth table",
+            _ => "written in the scenario",
+        }
+    }
+
+    /// One line: the status, expected versus observed, and why.
+    pub(crate) fn verdict_line(&self) -> String {
+        let observed = self.observed();
+        let why = self.why();
+        let line = format!(
+            "{}: expected {}, observed {observed}: {why}",
+            self.status,
+            self.expected()
+        );
+        line.split(['\n', '\r'])
+            .filter(|part| !part.trim().is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
@@ -213,6 +343,9 @@ impl ProbeResult {
     ) -> ProbeResult {
         ProbeResult {
             name: format!("web to db {status}"),
+            named: true,
+            file: "scenarios/shop.yaml".to_owned(),
+            line: 14,
             from: "shop/web".to_owned(),
             to: "shop/db".to_owned(),
             port: 5432,
@@ -222,6 +355,8 @@ impl ProbeResult {
             expect: "deny".to_owned(),
             expect_source: "explicit".to_owned(),
             deny: "drop".to_owned(),
+            query: None,
+            http_path: None,
             status,
             message: message.to_owned(),
             outcome: outcome.clone(),

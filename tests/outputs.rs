@@ -175,3 +175,26 @@ fn explain_every_branch() {
     }
     insta::assert_snapshot!(all);
 }
+
+/// A run stopped by invalid input writes one JUnit testcase per error, at its file and line, and
+/// a Markdown summary listing them; nothing touches a cluster.
+#[test]
+fn reports_of_a_run_with_invalid_input() {
+    let dir = Dir::new("invalid-input-reports");
+    let junit = dir.path().join("report.xml");
+    let summary = dir.path().join("summary.md");
+    let out = TestCommand::in_repo()
+        .args(["run", "--run-id", "invalid-input", "--junit"])
+        .args([&junit])
+        .args(["--summary"])
+        .args([&summary])
+        .args([
+            "tests/data/invalid/bad-expect.yaml",
+            "tests/data/invalid/duplicate-pod.yaml",
+        ])
+        .run();
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let markdown = std::fs::read_to_string(&summary).unwrap();
+    insta::assert_snapshot!(format!("{xml}\n--- summary\n{markdown}"));
+}

@@ -16,11 +16,14 @@ fn run(test: &str, args: &[&str]) -> (i32, Value, Dir, util::Output) {
     let dir = Dir::new(test);
     let json = dir.path().join("results.json");
     let junit = dir.path().join("report.xml");
+    let summary = dir.path().join("summary.md");
     let out = TestCommand::in_repo()
         .args(["run", "--local", "-q", "--json"])
         .args([&json])
         .args(["--junit"])
         .args([&junit])
+        .args(["--summary"])
+        .args([&summary])
         .args(args)
         .run();
     let results = std::fs::read_to_string(&json)
@@ -95,16 +98,23 @@ fn without_enforcement_every_deny_fails_as_connected() {
     );
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert_eq!(xml.matches("<testcase ").count(), all.len());
-    let outputs: Vec<&str> = xml.split("<system-out>").skip(1).collect();
-    assert_eq!(outputs.len(), all.len());
-    for output in outputs {
-        let command = output.lines().next().unwrap_or_default();
+    let cases: Vec<&str> = xml.split("<testcase ").skip(1).collect();
+    assert_eq!(cases.len(), all.len());
+    for case in cases {
         assert!(
-            command.starts_with("$ ") && command.contains("kubectl exec"),
-            "every testcase has its command: {output}"
+            case.lines()
+                .any(|l| l.contains("command:  ") && l.contains("kubectl exec")),
+            "every testcase has its command: {case}"
+        );
+        assert!(
+            case.contains(r#" file="scenarios/"#) && case.contains(" line=\""),
+            "every testcase has its file and line: {case}"
         );
     }
     assert_eq!(xml.matches("<failure ").count(), denies.len());
+    let summary = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+    assert!(summary.contains("### Failures"), "{summary}");
+    assert!(summary.contains("### Truth tables"), "{summary}");
 }
 
 /// Runs the scenario library on a local network of `cni` and checks that every probe passes

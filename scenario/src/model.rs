@@ -168,6 +168,8 @@ pub struct Probe {
     pub scenario: String,
     /// Unique within the scenario; stable across runs (used as the JUnit testcase name).
     pub name: String,
+    /// Whether `name` comes from the entry's own `name` (else it was generated).
+    pub named: bool,
     pub from: PodRef,
     pub target: Target,
     /// The destination port number (for a service: the service port).

@@ -30,7 +30,7 @@ pub enum Command {
     /// Prints the JSON Schema of the scenario format (for editors' YAML language servers).
     Schema(schema::SchemaArgs),
     /// Runs scenarios: spawns probe pods, probes in parallel, judges every verdict, reports.
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Deletes what killed runs left behind in a cluster.
     Cleanup(cleanup::CleanupArgs),
     /// Starts, stops and lists embedded local clusters.
@@ -80,7 +80,7 @@ impl Args {
             Err(e) => {
                 let code = e.exit_code();
                 if !matches!(e, ExpectedError::InvalidInput(_)) || !e.to_string().is_empty() {
-                    eprintln!("{:?}", miette::Report::new(e));
+                    eprintln!("error: {e}");
                 }
                 exit::code(code)
             }

@@ -11,7 +11,7 @@ pub const INVALID_INPUT: u8 = 2;
 /// Could not judge: the cluster or a probe failed in a way that says nothing about the network.
 pub const COULD_NOT_JUDGE: u8 = 3;
 
-/// An error the command expects and maps to an exit code, reported with miette.
+/// An error the command expects and maps to an exit code, printed as `error: message`.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum ExpectedError {
     /// The input was invalid; the diagnostics have been printed already.

@@ -11,9 +11,9 @@ use crate::cli::diagnostics;
 use crate::cli::exit::{self, ExpectedError};
 use crate::cli::serve::runtime;
 use crate::cluster::{ClusterTarget, ConnectError, RunId, connect};
-use crate::report::terminal::{Palette, Progress, Verbosity, summary};
-use crate::report::{json, junit};
-use crate::results::{DenyBehaviour, RunResult};
+use crate::report::terminal::{self, Palette, Progress, Verbosity};
+use crate::report::{json, junit, summary};
+use crate::results::{DenyBehaviour, InputProblem, RunResult, SourceLine};
 use crate::run::{ProbingOptions, RunConfig, execute};
 use crate::scenario::{DenyMode, Scenario};
 
@@ -59,6 +59,10 @@ pub struct RunArgs {
     /// (a drop, or a refusal from a target known to listen), `drop` or `reject`.
     #[arg(long, value_enum, value_name = "MODE")]
     pub deny: Option<DenyArg>,
+    /// Write a Markdown summary here (GitHub-flavoured: for $GITHUB_STEP_SUMMARY or a
+    /// merge-request note; also when the run cannot complete).
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
     /// Per-probe timeout for every probe, overriding the scenarios' (whole seconds; e.g. 1s).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub timeout: Option<Duration>,
@@ -137,9 +141,15 @@ struct RunPlan {
     scenarios: Vec<Scenario>,
     target: Target,
     config: RunConfig,
+    reports: Reports,
+    verbosity: Verbosity,
+}
+
+/// Where the reports go.
+struct Reports {
     junit: Option<PathBuf>,
     json: Option<PathBuf>,
-    verbosity: Verbosity,
+    summary: Option<PathBuf>,
 }
 
 enum Target {
@@ -190,9 +200,10 @@ pub(crate) fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, ExpectedErr
                 "invalid input: {}; nothing was created",
                 diagnostics::summary(counts)
             )),
+            problems: problems(&loaded),
             ..RunResult::default()
         };
-        write_reports(&failed, args.junit.as_deref(), args.json.as_deref())?;
+        write_reports(&failed, &reports(args))?;
         return Ok(exit::INVALID_INPUT);
     }
     let mut scenarios = loaded.scenarios;
@@ -234,15 +245,23 @@ pub(crate) fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, ExpectedErr
             namespace_wait: args.namespace_wait,
             wait_cleanup: args.wait_cleanup,
         },
-        junit: args.junit.clone(),
-        json: args.json.clone(),
+        reports: reports(args),
         verbosity,
     };
     let (mut result, invalid_target) = runtime()?.block_on(execute_plan(&plan));
     result.deny_behaviour = DenyBehaviour::observed(&result.scenarios);
-    write_reports(&result, plan.junit.as_deref(), plan.json.as_deref())?;
+    result.inputs = plan
+        .scenarios
+        .iter()
+        .map(|s| SourceLine::new(&s.location.file, s.location.line))
+        .collect();
+    write_reports(&result, &plan.reports)?;
     let palette = Palette::detect(std::io::stdout().is_terminal());
-    write!(out, "{}", summary(&result, palette, plan.verbosity))?;
+    write!(
+        out,
+        "{}",
+        terminal::summary(&result, palette, plan.verbosity)
+    )?;
     Ok(if invalid_target {
         exit::INVALID_INPUT
     } else {
@@ -407,11 +426,38 @@ fn setup_failed(plan: &RunPlan, error: String) -> RunResult {
     }
 }
 
-fn write_reports(
-    result: &RunResult,
-    junit_path: Option<&Path>,
-    json_path: Option<&Path>,
-) -> Result<(), ExpectedError> {
+fn reports(args: &RunArgs) -> Reports {
+    Reports {
+        junit: args.junit.clone(),
+        json: args.json.clone(),
+        summary: args.summary.clone(),
+    }
+}
+
+/// The input's errors, for the reports of a run that stopped before it started.
+fn problems(loaded: &crate::scenario::Loaded) -> Vec<InputProblem> {
+    let mut problems: Vec<InputProblem> = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == crate::scenario::Severity::Error)
+        .map(|d| {
+            let at = SourceLine::new(&d.location.file, d.location.line);
+            InputProblem {
+                file: at.file,
+                line: at.line,
+                column: d.location.column,
+                path: d.path.clone(),
+                message: d.message.clone(),
+            }
+        })
+        .collect();
+    problems.dedup_by(|a, b| {
+        (&a.file, a.line, a.column, &a.message) == (&b.file, b.line, b.column, &b.message)
+    });
+    problems
+}
+
+fn write_reports(result: &RunResult, reports: &Reports) -> Result<(), ExpectedError> {
     let write = |path: &Path, text: String| {
         std::fs::write(path, text).map_err(|error| {
             ExpectedError::CouldNotJudge(format!(
@@ -420,11 +466,14 @@ fn write_reports(
             ))
         })
     };
-    if let Some(path) = junit_path {
+    if let Some(path) = &reports.junit {
         write(path, junit::render(result))?;
     }
-    if let Some(path) = json_path {
+    if let Some(path) = &reports.json {
         write(path, json::render(result))?;
+    }
+    if let Some(path) = &reports.summary {
+        write(path, summary::render(result))?;
     }
     Ok(())
 }

@@ -2,4 +2,8 @@
 
 pub(crate) mod json;
 pub(crate) mod junit;
+pub(crate) mod summary;
 pub(crate) mod terminal;
+
+#[cfg(test)]
+pub(crate) mod fixtures;

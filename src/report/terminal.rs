@@ -81,7 +81,7 @@ impl ProbeProgress for Progress {
         };
         self.probes.set_message(what.clone());
         if self.verbosity == Verbosity::Verbose {
-            self.line(format!("  {what}: {probes} probes"));
+            self.line(format!("  {what}: {}", count(probes, "probe")));
         }
     }
 
@@ -95,7 +95,11 @@ impl RunObserver for Progress {
         // Scenarios may run at the same time: the bars count for the whole run.
         self.pods.inc_length(pods as u64);
         self.pods.set_message(name.to_owned());
-        self.line(format!("scenario {name}: {pods} pods, {probes} probes"));
+        self.line(format!(
+            "scenario {name}: {}, {}",
+            count(pods, "pod"),
+            count(probes, "probe")
+        ));
     }
 
     fn pod_started(&self, pod: &PodKey) {
@@ -108,11 +112,9 @@ impl RunObserver for Progress {
     fn scenario_finished(&self, result: &ScenarioResult) {
         let tally = tally(&result.probes);
         self.line(format!(
-            "scenario {}: {} passed, {} failed, {} errors ({})",
+            "scenario {}: {} ({})",
             result.name,
-            tally.0,
-            tally.1,
-            tally.2,
+            tallied(tally),
             humantime::format_duration(Duration::from_millis(result.duration_ms / 100 * 100))
         ));
     }
@@ -215,8 +217,9 @@ pub(crate) fn summary(run: &RunResult, palette: Palette, verbosity: Verbosity) -
         };
         let _ = writeln!(
             out,
-            "{mark} {}: {passed} passed, {failed} failed, {errors} errors",
-            palette.bold(&scenario.name)
+            "{mark} {}: {}",
+            palette.bold(&scenario.name),
+            tallied((passed, failed, errors))
         );
         if verbosity != Verbosity::Quiet {
             out.push_str(&matrices(&scenario.probes, palette));
@@ -233,7 +236,16 @@ pub(crate) fn summary(run: &RunResult, palette: Palette, verbosity: Verbosity) -
                     palette.yellow(&probe.status.to_string())
                 }
             };
-            let _ = writeln!(out, "  {label} {}: {}", probe.title(), probe.message);
+            let _ = writeln!(
+                out,
+                "  {label} {} ({}): {}",
+                probe.label(),
+                probe.location(),
+                probe.message
+            );
+            if probe.named && probe.status != ProbeStatus::Pass {
+                let _ = writeln!(out, "    {}", probe.title());
+            }
             if probe.status != ProbeStatus::Pass {
                 let _ = writeln!(out, "    $ {}", probe.command);
                 for line in probe.output.lines().take(5) {
@@ -255,10 +267,26 @@ pub(crate) fn summary(run: &RunResult, palette: Palette, verbosity: Verbosity) -
     let tally = run.tally();
     let _ = writeln!(
         out,
-        "run {}: {} probes passed, {} failed, {} could not be judged",
-        run.run_id, tally.passed, tally.failed, tally.errors
+        "run {}: {} passed, {} failed, {} could not be judged",
+        run.run_id,
+        count(tally.passed, "probe"),
+        tally.failed,
+        tally.errors
     );
     out
+}
+
+/// `1 probe`, `2 probes`.
+fn count(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
+/// `2 passed, 1 failed, 1 error`.
+fn tallied((passed, failed, errors): (usize, usize, usize)) -> String {
+    format!(
+        "{passed} passed, {failed} failed, {}",
+        count(errors, "error")
+    )
 }
 
 /// A truth table per port among the probes between pods: `.` allowed, `X` denied, as observed;

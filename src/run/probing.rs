@@ -13,7 +13,7 @@ use netverdict_probes::{Outcome, ProbeSpec};
 
 use super::batch::{BatchExec, Job, Observation, run_round};
 use super::requests::{LiveAddresses, probe_spec, request, rerun_command};
-use crate::results::{Attempt, ProbeResult};
+use crate::results::{Attempt, ProbeResult, SourceLine};
 use crate::scenario::{PodRef, Probe, Scenario, Target, Verdict, Via};
 use crate::verdict::{
     Checks, Judgement, Liveness, ProbeStatus, answered, judge, qualify, rate_limit_hint,
@@ -348,8 +348,12 @@ fn finish(
         ),
         Err(_) => String::new(),
     };
+    let location = SourceLine::new(&probe.location.file, probe.location.line);
     ProbeResult {
         name: probe.name.clone(),
+        named: probe.named,
+        file: location.file,
+        line: location.line,
         from: probe.from.to_string(),
         to: probe.target.to_string(),
         port: probe.port,
@@ -362,6 +366,8 @@ fn finish(
             .map_or_else(|| "unknown".to_owned(), |v| v.to_string()),
         expect_source: probe.expect.source.to_string(),
         deny: probe.deny.as_str().to_owned(),
+        query: probe.dns.as_ref().map(|dns| dns.query.clone()),
+        http_path: probe.http.as_ref().map(|http| http.path.clone()),
         status,
         message,
         outcome,

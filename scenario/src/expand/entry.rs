@@ -214,6 +214,7 @@ impl Expander<'_, '_> {
         Probe {
             scenario: self.scenario.to_string(),
             name,
+            named: entry.name.is_some(),
             from,
             target,
             port: port.number,
