@@ -463,7 +463,7 @@ async fn handle(State(state): State<AppState>, mut request: Request<Body>) -> Re
         Ok(routed) => routed,
         Err(e) => return error_response(&e, None),
     };
-    if let Err(denied) = super::rbac::authorize(&state, &user, &method, &path, &query, &routed) {
+    if let Some(denied) = super::rbac::denial(&state, &user, &method, &path, &query, &routed) {
         return denied;
     }
     let get_only = |response: Response| {

@@ -9,7 +9,8 @@
 //! namespace of a request on it. Exec over POST (SPDY) is `create` on `pods/exec`; over GET (a
 //! WebSocket upgrade) it is `get`, and, as kube-apiserver 1.35 and later check it (feature
 //! `AuthorizePodWebsocketUpgradeCreatePermission`, on by default), also `create`
-//! ([`super::ServerOptions::websocket_exec_requires_create`]).
+//! ([`super::ServerOptions::websocket_exec_requires_create`]). It is on by default whatever
+//! version `/version` reports, so that a Role that works here works on every version.
 
 use axum::extract::Request;
 use axum::response::Response;
@@ -133,23 +134,23 @@ pub(super) fn forbidden(user: &str, attributes: &Attributes) -> Response {
     }
 }
 
-/// `Err` with the 403 when `user` may not send this request.
-pub(super) fn authorize(
+/// The 403 when `user` may not send this request.
+pub(super) fn denial(
     state: &AppState,
     user: &UserInfo,
     method: &Method,
     path: &str,
     query: &Query,
     route: &Route,
-) -> Result<(), Response> {
+) -> Option<Response> {
     let attributes = attributes(method, path, query, route);
     let resource_request = matches!(attributes.target, Target::Resource { .. });
     if resource_request && state.options.users_without_roles.contains(&user.name) {
-        return Err(forbidden(&user.name, &attributes));
+        return Some(forbidden(&user.name, &attributes));
     }
     let policy = policy(&state.store);
     if policy.authorize(user, &attributes).is_none() {
-        return Err(forbidden(&user.name, &attributes));
+        return Some(forbidden(&user.name, &attributes));
     }
     let websocket_exec = matches!(
         route,
@@ -161,10 +162,10 @@ pub(super) fn authorize(
             ..attributes
         };
         if policy.authorize(user, &create).is_none() {
-            return Err(forbidden(&user.name, &create));
+            return Some(forbidden(&user.name, &create));
         }
     }
-    Ok(())
+    None
 }
 
 fn text<'a>(value: &'a Value, pointer: &str) -> &'a str {
