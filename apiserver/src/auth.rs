@@ -266,6 +266,171 @@ impl<'a> Der<'a> {
     }
 }
 
+/// The issuer of ServiceAccount tokens, as kube-apiserver's default `--service-account-issuer`.
+pub const SERVICE_ACCOUNT_ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
+
+/// ServiceAccount tokens: minted for a TokenRequest (`kubectl create token`), accepted as
+/// `system:serviceaccount:NS:NAME` in the groups `system:serviceaccounts` and
+/// `system:serviceaccounts:NS` while they have not expired and the ServiceAccount (with the
+/// same uid) still exists, as kube-apiserver's service account authenticator decides.
+///
+/// Tokens are JWTs signed with HS256 under a key that lives in memory only: a server's tokens
+/// do not outlive it.
+pub struct ServiceAccountTokens {
+    key: ring::hmac::Key,
+    store: crate::Store,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Claims {
+    iss: String,
+    sub: String,
+    aud: Vec<String>,
+    exp: i64,
+    iat: i64,
+    #[serde(rename = "kubernetes.io")]
+    kubernetes: KubernetesClaims,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct KubernetesClaims {
+    namespace: String,
+    serviceaccount: NamedUid,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct NamedUid {
+    name: String,
+    uid: String,
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn unb64(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .ok()
+}
+
+impl ServiceAccountTokens {
+    /// Tokens for the ServiceAccounts of `store`, under a fresh random key.
+    ///
+    /// # Errors
+    /// The system's random source fails.
+    pub fn new(store: crate::Store) -> Result<ServiceAccountTokens, ring::error::Unspecified> {
+        let rng = ring::rand::SystemRandom::new();
+        let key = ring::hmac::Key::generate(ring::hmac::HMAC_SHA256, &rng)?;
+        Ok(ServiceAccountTokens { key, store })
+    }
+
+    /// A token for the ServiceAccount `namespace/name`, valid for `seconds`, and when it expires
+    /// (seconds since the epoch).
+    ///
+    /// # Errors
+    /// `NotFound` when the ServiceAccount does not exist.
+    pub fn mint(
+        &self,
+        namespace: &str,
+        name: &str,
+        audiences: Vec<String>,
+        seconds: i64,
+    ) -> Result<(String, i64), crate::ApiError> {
+        let account = self
+            .store
+            .get(crate::Resource::ServiceAccounts, Some(namespace), name)?;
+        let uid = account
+            .pointer("/metadata/uid")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let iat = crate::time::now_seconds();
+        let audiences = if audiences.is_empty() {
+            vec![SERVICE_ACCOUNT_ISSUER.to_owned()]
+        } else {
+            audiences
+        };
+        let claims = Claims {
+            iss: SERVICE_ACCOUNT_ISSUER.to_owned(),
+            sub: crate::authz::service_account_user(namespace, name),
+            aud: audiences,
+            exp: iat.saturating_add(seconds),
+            iat,
+            kubernetes: KubernetesClaims {
+                namespace: namespace.to_owned(),
+                serviceaccount: NamedUid {
+                    name: name.to_owned(),
+                    uid,
+                },
+            },
+        };
+        let payload =
+            serde_json::to_vec(&claims).map_err(|e| crate::ApiError::internal(e.to_string()))?;
+        let signed = format!(
+            "{}.{}",
+            b64(br#"{"alg":"HS256","typ":"JWT"}"#),
+            b64(&payload)
+        );
+        let tag = ring::hmac::sign(&self.key, signed.as_bytes());
+        Ok((format!("{signed}.{}", b64(tag.as_ref())), claims.exp))
+    }
+
+    fn claims(&self, token: &str) -> Option<Result<Claims, ()>> {
+        let (signed, tag) = token.rsplit_once('.')?;
+        let (_, payload) = signed.split_once('.')?;
+        let claims: Claims = serde_json::from_slice(&unb64(payload)?).ok()?;
+        if claims.iss != SERVICE_ACCOUNT_ISSUER {
+            return None;
+        }
+        let valid = unb64(tag)
+            .is_some_and(|tag| ring::hmac::verify(&self.key, signed.as_bytes(), &tag).is_ok());
+        Some(if valid { Ok(claims) } else { Err(()) })
+    }
+}
+
+impl Authenticator for ServiceAccountTokens {
+    fn authenticate(&self, credentials: &Credentials<'_>) -> Authentication {
+        let Some(token) = credentials.bearer_token else {
+            return Authentication::NotMine;
+        };
+        let claims = match self.claims(token) {
+            None => return Authentication::NotMine,
+            Some(Err(())) => return Authentication::Invalid,
+            Some(Ok(claims)) => claims,
+        };
+        let KubernetesClaims {
+            namespace,
+            serviceaccount,
+        } = &claims.kubernetes;
+        let live = self
+            .store
+            .get(
+                crate::Resource::ServiceAccounts,
+                Some(namespace),
+                &serviceaccount.name,
+            )
+            .ok()
+            .and_then(|sa| {
+                sa.pointer("/metadata/uid")
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_owned)
+            });
+        if claims.exp <= crate::time::now_seconds()
+            || live.as_deref() != Some(serviceaccount.uid.as_str())
+        {
+            return Authentication::Invalid;
+        }
+        let namespaced = format!("system:serviceaccounts:{namespace}");
+        Authentication::User(UserInfo::new(
+            crate::authz::service_account_user(namespace, &serviceaccount.name),
+            &["system:serviceaccounts", &namespaced],
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,6 +18,9 @@
 //!   `kubectl create namespace|configmap|service` send.
 //! - Watches: ADDED/MODIFIED/DELETED/BOOKMARK, replay from a resourceVersion, an ERROR event
 //!   with a `410 Expired` Status for a compacted one, streaming lists (`sendInitialEvents`).
+//! - RBAC (`rbac.authorization.k8s.io/v1` Roles, ClusterRoles, RoleBindings,
+//!   ClusterRoleBindings), ServiceAccounts with `serviceaccounts/{name}/token` (TokenRequest),
+//!   and `authorization.k8s.io/v1` SelfSubjectAccessReview and SelfSubjectRulesReview.
 //! - `pods/exec` over WebSocket (`v5.channel.k8s.io`, `v4.channel.k8s.io`), `pods/log`.
 //!
 //! # Security
@@ -39,11 +42,17 @@
 //!   fields set by updates are owned by nobody, and there are no conflicts.
 //! - Attach, port-forward, SPDY and HTTP/2 are not served; pod logs only as
 //!   [`ExecHandler::logs`] provides them.
-//! - Authentication only: every authenticated user may do everything (no authorization), except
-//!   the users of [`ServerOptions::users_without_roles`], which emulate an account RBAC grants
-//!   nothing: each of their resource requests gets kube-apiserver's `403 Forbidden`.
+//! - Authorization is RBAC ([`authz`]): `system:masters` may do everything; everyone else what
+//!   Roles, ClusterRoles and their bindings grant (no aggregation), plus the bootstrap roles of
+//!   authenticated users (access reviews, discovery, `/version`, health), which are built in
+//!   rather than stored: `kubectl get clusterroles` does not list them, and there is no stored
+//!   `cluster-admin`, `admin`, `edit` or `view`. No controller creates a namespace's `default`
+//!   ServiceAccount. The users of [`ServerOptions::users_without_roles`] are denied every
+//!   resource request whatever their bindings. A route the server does not know is 404 before it
+//!   is authorized (kube-apiserver authorizes first).
 
 pub mod auth;
+pub mod authz;
 mod error;
 pub mod kubeconfig;
 mod patch;

@@ -12,10 +12,24 @@ pub enum Resource {
     ConfigMaps,
     Events,
     NetworkPolicies,
+    ServiceAccounts,
+    Roles,
+    ClusterRoles,
+    RoleBindings,
+    ClusterRoleBindings,
+    /// Create-only: answered for the requesting user, never stored.
+    SelfSubjectAccessReviews,
+    /// Create-only: answered for the requesting user, never stored.
+    SelfSubjectRulesReviews,
 }
 
+/// The group of Roles, ClusterRoles and their bindings.
+pub const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
+/// The group of the access reviews.
+pub const AUTHORIZATION_GROUP: &str = "authorization.k8s.io";
+
 impl Resource {
-    pub const ALL: [Resource; 9] = [
+    pub const ALL: [Resource; 16] = [
         Resource::Namespaces,
         Resource::Nodes,
         Resource::Pods,
@@ -25,6 +39,13 @@ impl Resource {
         Resource::ConfigMaps,
         Resource::Events,
         Resource::NetworkPolicies,
+        Resource::ServiceAccounts,
+        Resource::Roles,
+        Resource::ClusterRoles,
+        Resource::RoleBindings,
+        Resource::ClusterRoleBindings,
+        Resource::SelfSubjectAccessReviews,
+        Resource::SelfSubjectRulesReviews,
     ];
 
     /// The API group; empty for the core group.
@@ -32,6 +53,13 @@ impl Resource {
         match self {
             Resource::EndpointSlices => "discovery.k8s.io",
             Resource::NetworkPolicies => "networking.k8s.io",
+            Resource::Roles
+            | Resource::ClusterRoles
+            | Resource::RoleBindings
+            | Resource::ClusterRoleBindings => RBAC_GROUP,
+            Resource::SelfSubjectAccessReviews | Resource::SelfSubjectRulesReviews => {
+                AUTHORIZATION_GROUP
+            }
             _ => "",
         }
     }
@@ -45,6 +73,13 @@ impl Resource {
         match self {
             Resource::EndpointSlices => "discovery.k8s.io/v1",
             Resource::NetworkPolicies => "networking.k8s.io/v1",
+            Resource::Roles
+            | Resource::ClusterRoles
+            | Resource::RoleBindings
+            | Resource::ClusterRoleBindings => "rbac.authorization.k8s.io/v1",
+            Resource::SelfSubjectAccessReviews | Resource::SelfSubjectRulesReviews => {
+                "authorization.k8s.io/v1"
+            }
             _ => "v1",
         }
     }
@@ -60,6 +95,13 @@ impl Resource {
             Resource::ConfigMaps => "ConfigMap",
             Resource::Events => "Event",
             Resource::NetworkPolicies => "NetworkPolicy",
+            Resource::ServiceAccounts => "ServiceAccount",
+            Resource::Roles => "Role",
+            Resource::ClusterRoles => "ClusterRole",
+            Resource::RoleBindings => "RoleBinding",
+            Resource::ClusterRoleBindings => "ClusterRoleBinding",
+            Resource::SelfSubjectAccessReviews => "SelfSubjectAccessReview",
+            Resource::SelfSubjectRulesReviews => "SelfSubjectRulesReview",
         }
     }
 
@@ -74,6 +116,13 @@ impl Resource {
             Resource::ConfigMaps => "configmaps",
             Resource::Events => "events",
             Resource::NetworkPolicies => "networkpolicies",
+            Resource::ServiceAccounts => "serviceaccounts",
+            Resource::Roles => "roles",
+            Resource::ClusterRoles => "clusterroles",
+            Resource::RoleBindings => "rolebindings",
+            Resource::ClusterRoleBindings => "clusterrolebindings",
+            Resource::SelfSubjectAccessReviews => "selfsubjectaccessreviews",
+            Resource::SelfSubjectRulesReviews => "selfsubjectrulesreviews",
         }
     }
 
@@ -88,6 +137,13 @@ impl Resource {
             Resource::ConfigMaps => "configmap",
             Resource::Events => "event",
             Resource::NetworkPolicies => "networkpolicy",
+            Resource::ServiceAccounts => "serviceaccount",
+            Resource::Roles => "role",
+            Resource::ClusterRoles => "clusterrole",
+            Resource::RoleBindings => "rolebinding",
+            Resource::ClusterRoleBindings => "clusterrolebinding",
+            Resource::SelfSubjectAccessReviews => "selfsubjectaccessreview",
+            Resource::SelfSubjectRulesReviews => "selfsubjectrulesreview",
         }
     }
 
@@ -98,10 +154,11 @@ impl Resource {
             Resource::Pods => &["po"],
             Resource::Services => &["svc"],
             Resource::Endpoints => &["ep"],
-            Resource::EndpointSlices => &[],
             Resource::ConfigMaps => &["cm"],
             Resource::Events => &["ev"],
             Resource::NetworkPolicies => &["netpol"],
+            Resource::ServiceAccounts => &["sa"],
+            _ => &[],
         }
     }
 
@@ -113,7 +170,15 @@ impl Resource {
     }
 
     pub fn namespaced(self) -> bool {
-        !matches!(self, Resource::Namespaces | Resource::Nodes)
+        !matches!(
+            self,
+            Resource::Namespaces
+                | Resource::Nodes
+                | Resource::ClusterRoles
+                | Resource::ClusterRoleBindings
+                | Resource::SelfSubjectAccessReviews
+                | Resource::SelfSubjectRulesReviews
+        )
     }
 
     /// Whether the resource has a `/status` subresource (which the main resource ignores).
@@ -146,6 +211,9 @@ impl Resource {
 
     /// The verbs discovery lists.
     pub fn verbs(self) -> &'static [&'static str] {
+        if self.is_review() {
+            return &["create"];
+        }
         &[
             "create",
             "delete",
@@ -156,6 +224,14 @@ impl Resource {
             "update",
             "watch",
         ]
+    }
+
+    /// A create-only review answered for the requesting user, never stored.
+    pub fn is_review(self) -> bool {
+        matches!(
+            self,
+            Resource::SelfSubjectAccessReviews | Resource::SelfSubjectRulesReviews
+        )
     }
 
     /// Field labels a field selector may use besides `metadata.name` and `metadata.namespace`.

@@ -10,7 +10,8 @@ use crate::resource::Resource;
 /// clients can decode; a body of the wrong shape is a `400 BadRequest`.
 pub(crate) fn normalize(resource: Resource, object: Value) -> Result<Value, ApiError> {
     use k8s_openapi::api::{
-        core::v1 as core, discovery::v1 as discovery, networking::v1 as networking,
+        authorization::v1 as authorization, core::v1 as core, discovery::v1 as discovery,
+        networking::v1 as networking, rbac::v1 as rbac,
     };
     fn round_trip<T: serde::de::DeserializeOwned + serde::Serialize>(
         resource: Resource,
@@ -35,6 +36,17 @@ pub(crate) fn normalize(resource: Resource, object: Value) -> Result<Value, ApiE
         Resource::ConfigMaps => round_trip::<core::ConfigMap>(resource, object),
         Resource::Events => round_trip::<core::Event>(resource, object),
         Resource::NetworkPolicies => round_trip::<networking::NetworkPolicy>(resource, object),
+        Resource::ServiceAccounts => round_trip::<core::ServiceAccount>(resource, object),
+        Resource::Roles => round_trip::<rbac::Role>(resource, object),
+        Resource::ClusterRoles => round_trip::<rbac::ClusterRole>(resource, object),
+        Resource::RoleBindings => round_trip::<rbac::RoleBinding>(resource, object),
+        Resource::ClusterRoleBindings => round_trip::<rbac::ClusterRoleBinding>(resource, object),
+        Resource::SelfSubjectAccessReviews => {
+            round_trip::<authorization::SelfSubjectAccessReview>(resource, object)
+        }
+        Resource::SelfSubjectRulesReviews => {
+            round_trip::<authorization::SelfSubjectRulesReview>(resource, object)
+        }
     }
 }
 

@@ -499,7 +499,16 @@ async fn discovery_lists_the_served_resources() {
     let h = Harness::start().await;
     let out = h.kubectl_ok(&["api-resources", "--no-headers"]).await;
     let rows: Vec<Vec<&str>> = out.lines().map(columns).collect();
-    assert_eq!(rows.len(), 9, "{out}");
+    assert_eq!(rows.len(), 16, "{out}");
+    assert!(
+        rows.contains(&vec![
+            "rolebindings",
+            "rbac.authorization.k8s.io/v1",
+            "true",
+            "RoleBinding"
+        ]),
+        "{out}"
+    );
     assert!(
         rows.contains(&vec!["pods", "po", "v1", "true", "Pod"]),
         "{out}"
@@ -524,7 +533,10 @@ async fn discovery_lists_the_served_resources() {
         "{out}"
     );
     let versions = h.kubectl_ok(&["api-versions"]).await;
-    assert_eq!(versions, "discovery.k8s.io/v1\nnetworking.k8s.io/v1\nv1\n");
+    assert_eq!(
+        versions,
+        "authorization.k8s.io/v1\ndiscovery.k8s.io/v1\nnetworking.k8s.io/v1\nrbac.authorization.k8s.io/v1\nv1\n"
+    );
     let (code, legacy) = common::http(&h, "GET", "/api/v1", "application/json", b"").await;
     assert_eq!(
         (code, legacy["kind"].as_str()),

@@ -17,7 +17,9 @@ use tower::ServiceExt;
 use super::negotiate::{Query, error_response, json_response};
 use super::{discovery, exec, openapi, rest};
 use crate::ExecHandler;
-use crate::auth::{Authentication, Authenticator, ClientCertificate, Credentials};
+use crate::auth::{
+    AnyOf, Authentication, Authenticator, ClientCertificate, Credentials, ServiceAccountTokens,
+};
 use crate::error::ApiError;
 use crate::resource::Resource;
 use crate::store::Store;
@@ -39,9 +41,14 @@ pub struct ServerOptions {
     /// Serve `discovery.k8s.io/v1` EndpointSlices (Kubernetes 1.21 and later); without it the
     /// group is absent from discovery and its paths are 404, as on older servers.
     pub endpoint_slices_v1: bool,
-    /// Authenticated users that RBAC grants nothing: each of their resource requests gets the
-    /// `403 Forbidden` kube-apiserver answers (discovery and `/version` stay open).
+    /// Authenticated users that RBAC grants nothing, whatever their groups and bindings: each
+    /// of their resource requests gets the `403 Forbidden` kube-apiserver answers (discovery and
+    /// `/version` stay open).
     pub users_without_roles: Vec<String>,
+    /// Exec over a WebSocket (a GET) needs `create` on `pods/exec` besides `get`, as
+    /// kube-apiserver 1.35 and later check it (`AuthorizePodWebsocketUpgradeCreatePermission`);
+    /// without it `get` is enough, as on older servers.
+    pub websocket_exec_requires_create: bool,
 }
 
 impl ServerOptions {
@@ -60,6 +67,7 @@ impl Default for ServerOptions {
             exec_v5: true,
             endpoint_slices_v1: true,
             users_without_roles: Vec::new(),
+            websocket_exec_requires_create: true,
         }
     }
 }
@@ -72,6 +80,7 @@ pub(super) struct AppState {
     pub(super) shutdown: CancellationToken,
     pub(super) pages: Arc<super::pages::Pages>,
     pub(super) authenticator: Arc<dyn Authenticator>,
+    pub(super) service_account_tokens: Arc<ServiceAccountTokens>,
 }
 
 /// How the server protects itself: the TLS it serves and who may talk to it.
@@ -92,6 +101,8 @@ pub enum StartError {
     },
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error("the system's random source failed")]
+    Random,
 }
 
 /// How long a client may take to complete the TLS handshake.
@@ -101,6 +112,7 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct ApiServer {
     pub store: Store,
     pub addr: SocketAddr,
+    service_account_tokens: Arc<ServiceAccountTokens>,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
@@ -123,22 +135,35 @@ impl ApiServer {
         let listener = tokio::net::TcpListener::bind(bind).await.map_err(bound)?;
         let addr = listener.local_addr().map_err(bound)?;
         let shutdown = CancellationToken::new();
+        let service_account_tokens =
+            Arc::new(ServiceAccountTokens::new(store.clone()).map_err(|_| StartError::Random)?);
+        let authenticator: Arc<dyn Authenticator> = Arc::new(AnyOf(vec![
+            service_account_tokens.clone(),
+            security.authenticator,
+        ]));
         let state = AppState {
             store: store.clone(),
             exec,
             options: Arc::new(options),
             shutdown: shutdown.clone(),
             pages: Arc::default(),
-            authenticator: security.authenticator,
+            authenticator,
+            service_account_tokens: service_account_tokens.clone(),
         };
         let app = axum::Router::new().fallback(handle).with_state(state);
         let task = tokio::spawn(accept_loop(listener, acceptor, app, shutdown.clone()));
         Ok(ApiServer {
             store,
             addr,
+            service_account_tokens,
             shutdown,
             task,
         })
+    }
+
+    /// Mints the ServiceAccount tokens this server accepts (for pods' projected tokens).
+    pub fn service_account_tokens(&self) -> Arc<ServiceAccountTokens> {
+        self.service_account_tokens.clone()
     }
 
     /// The `https://127.0.0.1:PORT` clients use.
@@ -395,6 +420,12 @@ pub(super) fn route(path: &str) -> Result<Route, ApiError> {
     Ok(routed)
 }
 
+fn rest_method_not_allowed(method: &Method) -> ApiError {
+    ApiError::method_not_allowed(format!(
+        "the server does not allow this method on the requested resource ({method})"
+    ))
+}
+
 /// The Status kube-apiserver answers a request without a valid credential with.
 fn unauthorized() -> Response {
     error_response(&ApiError::new(401, "Unauthorized", "Unauthorized"), None)
@@ -408,9 +439,7 @@ async fn handle(State(state): State<AppState>, mut request: Request<Body>) -> Re
             return unauthorized();
         }
     };
-    let without_roles = state.options.users_without_roles.contains(&user.name);
-    let user_name = user.name.clone();
-    request.extensions_mut().insert(user);
+    request.extensions_mut().insert(user.clone());
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let query = match Query::parse(request.uri().query()) {
@@ -434,10 +463,7 @@ async fn handle(State(state): State<AppState>, mut request: Request<Body>) -> Re
         Ok(routed) => routed,
         Err(e) => return error_response(&e, None),
     };
-    if without_roles
-        && let Some(denied) =
-            super::rbac::forbidden(&user_name, &method, request.uri().query(), &routed)
-    {
+    if let Some(denied) = super::rbac::denial(&state, &user, &method, &path, &query, &routed) {
         return denied;
     }
     let get_only = |response: Response| {
@@ -496,6 +522,30 @@ async fn handle(State(state): State<AppState>, mut request: Request<Body>) -> Re
         Route::OpenApiV2 => get_only(openapi::v2(request.headers())),
         Route::OpenApiV3Root => get_only(json_response(StatusCode::OK, &openapi::v3_root())),
         Route::OpenApiV3(path) => get_only(openapi::v3(&path)),
+        Route::Collection { resource, .. } if resource.is_review() => {
+            if method != Method::POST {
+                return error_response(&rest_method_not_allowed(&method), None);
+            }
+            if resource == Resource::SelfSubjectAccessReviews {
+                super::rbac::access_review(&state, &user, request).await
+            } else {
+                super::rbac::rules_review(&state, &user, request).await
+            }
+        }
+        Route::Object { resource, .. } if resource.is_review() => {
+            error_response(&rest_method_not_allowed(&method), None)
+        }
+        Route::Object {
+            resource: Resource::ServiceAccounts,
+            namespace: Some(namespace),
+            name,
+            subresource: Some(sub),
+        } if sub == "token" => {
+            if method != Method::POST {
+                return error_response(&rest_method_not_allowed(&method), None);
+            }
+            super::token::request(&state, &namespace, &name, request).await
+        }
         Route::Object {
             resource: Resource::Pods,
             namespace: Some(namespace),

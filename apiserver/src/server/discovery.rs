@@ -11,7 +11,12 @@ use super::app::ServerOptions;
 use super::negotiate::json_response;
 use crate::resource::Resource;
 
-pub(super) const GROUPS: [&str; 2] = ["networking.k8s.io", "discovery.k8s.io"];
+pub(super) const GROUPS: [&str; 4] = [
+    "networking.k8s.io",
+    "discovery.k8s.io",
+    "rbac.authorization.k8s.io",
+    "authorization.k8s.io",
+];
 
 /// The groups this server serves: `discovery.k8s.io/v1` (EndpointSlices) only when it has it.
 fn served_groups(options: &ServerOptions) -> Vec<&'static str> {
@@ -178,8 +183,14 @@ fn subresources(resource: Resource) -> Vec<(&'static str, &'static str, Vec<&'st
     if resource == Resource::Pods {
         out.push(("exec", "PodExecOptions", vec!["create", "get"]));
     }
+    if resource == Resource::Pods {
+        out.push(("log", "Pod", vec!["get"]));
+    }
     if resource == Resource::Namespaces {
         out.push(("finalize", "Namespace", vec!["update"]));
+    }
+    if resource == Resource::ServiceAccounts {
+        out.push(("token", "TokenRequest", vec!["create"]));
     }
     out
 }

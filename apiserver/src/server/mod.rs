@@ -10,6 +10,7 @@ mod protobuf;
 mod rbac;
 mod rest;
 mod table;
+mod token;
 mod watch;
 
 pub use app::{ApiServer, Security, ServerOptions, StartError};

@@ -69,6 +69,8 @@ fn schema_name(resource: Resource) -> String {
         "" => "core",
         "networking.k8s.io" => "networking",
         "discovery.k8s.io" => "discovery",
+        "rbac.authorization.k8s.io" => "rbac",
+        "authorization.k8s.io" => "authorization",
         other => other,
     };
     format!("io.k8s.api.{package}.v1.{}", resource.kind())
@@ -108,10 +110,13 @@ fn document(path: &str) -> Option<Value> {
             "{}{}",
             if group.is_empty() {
                 "CoreV1"
-            } else if group == "networking.k8s.io" {
-                "NetworkingV1"
             } else {
-                "DiscoveryV1"
+                match group {
+                    "networking.k8s.io" => "NetworkingV1",
+                    "rbac.authorization.k8s.io" => "RbacAuthorizationV1",
+                    "authorization.k8s.io" => "AuthorizationV1",
+                    _ => "DiscoveryV1",
+                }
             },
             if resource.namespaced() {
                 format!("Namespaced{}", resource.kind())

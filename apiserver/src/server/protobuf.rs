@@ -88,6 +88,61 @@ const SERVICE: &[(u64, &str, Field)] = &[
     (2, "spec", Field::Message(SERVICE_SPEC)),
 ];
 
+const SERVICE_ACCOUNT: &[(u64, &str, Field)] = &[
+    (1, "metadata", Field::Message(OBJECT_META)),
+    (4, "automountServiceAccountToken", Field::Bool),
+];
+
+const RESOURCE_ATTRIBUTES: &[(u64, &str, Field)] = &[
+    (1, "namespace", Field::String),
+    (2, "verb", Field::String),
+    (3, "group", Field::String),
+    (4, "version", Field::String),
+    (5, "resource", Field::String),
+    (6, "subresource", Field::String),
+    (7, "name", Field::String),
+];
+
+const NON_RESOURCE_ATTRIBUTES: &[(u64, &str, Field)] =
+    &[(1, "path", Field::String), (2, "verb", Field::String)];
+
+const SELF_SUBJECT_ACCESS_REVIEW: &[(u64, &str, Field)] = &[
+    (1, "metadata", Field::Message(OBJECT_META)),
+    (
+        2,
+        "spec",
+        Field::Message(&[
+            (1, "resourceAttributes", Field::Message(RESOURCE_ATTRIBUTES)),
+            (
+                2,
+                "nonResourceAttributes",
+                Field::Message(NON_RESOURCE_ATTRIBUTES),
+            ),
+        ]),
+    ),
+];
+
+const SELF_SUBJECT_RULES_REVIEW: &[(u64, &str, Field)] = &[
+    (1, "metadata", Field::Message(OBJECT_META)),
+    (
+        2,
+        "spec",
+        Field::Message(&[(1, "namespace", Field::String)]),
+    ),
+];
+
+const TOKEN_REQUEST: &[(u64, &str, Field)] = &[
+    (1, "metadata", Field::Message(OBJECT_META)),
+    (
+        2,
+        "spec",
+        Field::Message(&[
+            (1, "audiences", Field::StringList),
+            (4, "expirationSeconds", Field::Int),
+        ]),
+    ),
+];
+
 const TYPE_META: &[(u64, &str, Field)] =
     &[(1, "apiVersion", Field::String), (2, "kind", Field::String)];
 
@@ -303,6 +358,10 @@ pub(super) fn decode_object(body: &[u8]) -> Result<Value, ApiError> {
         ("v1", "Namespace") => NAMESPACE,
         ("v1", "ConfigMap") => CONFIG_MAP,
         ("v1", "Service") => SERVICE,
+        ("v1", "ServiceAccount") => SERVICE_ACCOUNT,
+        ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => SELF_SUBJECT_ACCESS_REVIEW,
+        ("authorization.k8s.io/v1", "SelfSubjectRulesReview") => SELF_SUBJECT_RULES_REVIEW,
+        ("authentication.k8s.io/v1", "TokenRequest") => TOKEN_REQUEST,
         _ => {
             return Err(ApiError::unsupported_media_type(&format!(
                 "{MEDIA_TYPE} for {api_version}/{kind}"

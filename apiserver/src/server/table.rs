@@ -241,6 +241,21 @@ fn columns(resource: Resource) -> Vec<Column> {
                 "Name must be unique within a namespace.",
             ),
         ],
+        Resource::ServiceAccounts
+        | Resource::Roles
+        | Resource::ClusterRoles
+        | Resource::SelfSubjectAccessReviews
+        | Resource::SelfSubjectRulesReviews => vec![NAME, AGE],
+        Resource::RoleBindings | Resource::ClusterRoleBindings => vec![
+            NAME,
+            (
+                "Role",
+                "string",
+                0,
+                "RoleRef references a Role or ClusterRole.",
+            ),
+            AGE,
+        ],
         Resource::NetworkPolicies => vec![
             NAME,
             (
@@ -457,6 +472,15 @@ fn cells(resource: Resource, object: &Value) -> Vec<Value> {
             let selector = format_label_selector(object.pointer("/spec/podSelector"));
             vec![name, json!(selector), json!(created)]
         }
+        Resource::RoleBindings | Resource::ClusterRoleBindings => {
+            let role = format!(
+                "{}/{}",
+                text(object, "/roleRef/kind"),
+                text(object, "/roleRef/name")
+            );
+            vec![name, json!(role), json!(created)]
+        }
+        _ => vec![name, json!(created)],
     }
 }
 
