@@ -131,8 +131,8 @@ impl RunObserver for Progress {
     }
 
     fn cleaned(&self, cleaned: &Cleaned) {
-        for failure in &cleaned.failed {
-            self.line(format!("cleanup: {failure}"));
+        for line in cleaned.failed.iter().chain(&cleaned.kept) {
+            self.line(format!("cleanup: {line}"));
         }
     }
 

@@ -239,7 +239,8 @@ fn finish(
         (Ok(_), Some((observation, judgement))) => {
             let mut status = judgement.status;
             let mut message = judgement.message.clone();
-            if status != ProbeStatus::Pass && confirmed == Some(true) {
+            // Only a contrary observation flaps: an error says nothing about the network.
+            if status == ProbeStatus::Fail && confirmed == Some(true) {
                 status = ProbeStatus::Flapping;
                 message = format!(
                     "matched at {} ms, then in the confirming round: {message}",
@@ -604,6 +605,17 @@ spec:
         let result = probe(&exec).await;
         assert_eq!(result.status, ProbeStatus::Flapping, "{}", result.message);
         assert!(result.time_to_match_ms.is_none());
+    }
+
+    #[tokio::test]
+    async fn an_error_in_the_confirming_round_is_an_error_not_flapping() {
+        let exec = ScriptedExec::new(|pod, spec, round| match (pod, is_control(spec), round) {
+            (_, true, _) => Outcome::Connected,
+            ("t/client", false, 1) => Outcome::Timeout,
+            _ => Outcome::error("exec in t/client failed to start: 404 Not Found".to_owned()),
+        });
+        let result = probe(&exec).await;
+        assert_eq!(result.status, ProbeStatus::Error, "{}", result.message);
     }
 
     #[tokio::test]
