@@ -81,8 +81,8 @@ fn left_by(namespace: &Namespace) -> String {
 
 /// Creates namespace `name` with `labels` plus the run's labels, or uses it as it is when it
 /// exists already (an existing namespace is never relabelled; one not made by netverdict is never
-/// deleted). One that is still
-/// terminating is waited for (`waiting` is told first), up to `limit`, and then created.
+/// deleted). One that is still terminating is waited for (`waiting` is told first), up to
+/// `limit`, and then created.
 ///
 /// # Errors
 /// API failures; [`NamespaceError::StillTerminating`] when the namespace did not go within
