@@ -14,8 +14,25 @@ use crate::k8s::{Api, Client, DeleteParams, ListParams, Namespace, NetworkPolicy
 pub(crate) struct Cleaned {
     pub(crate) deleted: Vec<String>,
     pub(crate) failed: Vec<String>,
-    /// Namespaces the run created but left in place, and why: others' objects are in them.
-    pub(crate) kept: Vec<String>,
+    /// Namespaces the run created but left in place: others' objects are in them.
+    pub(crate) kept: Vec<Kept>,
+}
+
+/// A namespace cleanup left in place, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Kept {
+    pub(crate) namespace: String,
+    pub(crate) why: String,
+}
+
+impl std::fmt::Display for Kept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "namespace {} left in place: {}",
+            self.namespace, self.why
+        )
+    }
 }
 
 impl Cleaned {
@@ -139,7 +156,7 @@ pub(crate) async fn delete_run(
 }
 
 /// Why a namespace the run created stays: whose objects are still in it.
-fn kept_because(namespace: &str, others: &[(String, Option<String>)]) -> String {
+fn kept_because(namespace: &str, others: &[(String, Option<String>)]) -> Kept {
     let owners: std::collections::BTreeSet<String> = others
         .iter()
         .map(|(_, run)| match run {
@@ -151,11 +168,14 @@ fn kept_because(namespace: &str, others: &[(String, Option<String>)]) -> String 
         .first()
         .map(|(object, _)| object.as_str())
         .unwrap_or_default();
-    format!(
-        "namespace {namespace} left in place: it holds {} object(s) of {} (such as {first})",
-        others.len(),
-        owners.into_iter().collect::<Vec<_>>().join(", ")
-    )
+    Kept {
+        namespace: namespace.to_owned(),
+        why: format!(
+            "it holds {} object(s) of {} (such as {first})",
+            others.len(),
+            owners.into_iter().collect::<Vec<_>>().join(", ")
+        ),
+    }
 }
 
 /// Deletes what killed runs left behind anywhere in the cluster: every NetworkPolicy, pod,

@@ -284,8 +284,9 @@ mod tests {
             let who = owner.map_or("someone else (not netverdict)".to_owned(), |run| {
                 format!("netverdict run {run}")
             });
+            let kept: Vec<String> = cleaned.kept.iter().map(ToString::to_string).collect();
             assert_eq!(
-                cleaned.kept,
+                kept,
                 [format!(
                     "namespace shop3 left in place: it holds 1 object(s) of {who} (such as pod shop3/probe-y)"
                 )]

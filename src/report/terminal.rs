@@ -131,8 +131,11 @@ impl RunObserver for Progress {
     }
 
     fn cleaned(&self, cleaned: &Cleaned) {
-        for line in cleaned.failed.iter().chain(&cleaned.kept) {
-            self.line(format!("cleanup: {line}"));
+        for failure in &cleaned.failed {
+            self.line(format!("cleanup: {failure}"));
+        }
+        for kept in &cleaned.kept {
+            self.line(format!("cleanup: {kept}"));
         }
     }
 

@@ -172,10 +172,17 @@ async fn clean_up(
     .await;
     observer.cleaned(&cleaned);
     if config.wait_cleanup {
-        let waited = wait_all_gone(client, &touched.created, config.namespace_wait)
+        // A namespace left in place for others' objects is not waited for.
+        let deleted: Vec<String> = touched
+            .created
+            .iter()
+            .filter(|name| !cleaned.kept.iter().any(|kept| &kept.namespace == *name))
+            .cloned()
+            .collect();
+        let waited = wait_all_gone(client, &deleted, config.namespace_wait)
             .await
             .map_err(|e| format!("--wait-cleanup: {e}"))?;
-        observer.namespaces_gone(touched.created.len(), waited);
+        observer.namespaces_gone(deleted.len(), waited);
     }
     Ok(())
 }
