@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use super::failure::Failure;
 use super::labels::{MANAGED_BY_KEY, MANAGED_BY_VALUE, RUN_KEY, RunId};
-use crate::k8s::{Api, Client, ListParams, NetworkPolicy, Pod, Service};
+use crate::k8s::{Api, Client, ListParams, Namespace, NetworkPolicy, Pod, Service};
 
 /// Another run's objects in a namespace this run needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,6 +22,8 @@ pub(crate) struct Occupant {
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum SharingError {
+    #[error("cannot get namespace {name}: {}", Failure::of(.source))]
+    Look { name: String, source: kube::Error },
     #[error("cannot list the {kind} of namespace {namespace}: {}", Failure::of(.source))]
     List {
         kind: &'static str,
@@ -126,7 +128,18 @@ pub(crate) async fn other_runs(
     namespaces: &[String],
 ) -> Result<Vec<Occupant>, SharingError> {
     let mut occupants = Vec::new();
+    let api = Api::<Namespace>::all(client.clone());
     for namespace in namespaces {
+        let found = api
+            .get_opt(namespace)
+            .await
+            .map_err(|source| SharingError::Look {
+                name: namespace.clone(),
+                source,
+            })?;
+        if found.is_none() {
+            continue;
+        }
         let mut by_run: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (object, owner_run) in others_objects(client, run, namespace).await? {
             if let Some(other) = owner_run {
