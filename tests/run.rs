@@ -858,3 +858,306 @@ fn probe_pods_go_where_node_selectors_and_tolerations_let_them() {
     assert_eq!(nodes.len(), 2, "{nodes:?}");
     assert!(nodes.iter().all(|n| *n == worker), "{nodes:?}");
 }
+
+/// A local cluster started with `local up` for one test, stopped when dropped; its kubeconfig.
+fn local_up(prefix: &str) -> (LocalDown, String) {
+    let name = format!("{prefix}{}", std::process::id() % 100_000);
+    let up = TestCommand::in_repo()
+        .args(["local", "up", "--name", &name])
+        .run();
+    assert_eq!(up.code, 0, "{}", up.stderr);
+    let kubeconfig = format!("/run/netverdict/{name}/kubeconfig");
+    (LocalDown(name), kubeconfig)
+}
+
+/// Runs kubectl against `kubeconfig` and returns its stdout.
+fn kubectl_at(kubeconfig: &str, args: &[&str]) -> String {
+    let out = util::kubectl::command()
+        .env("KUBECONFIG", kubeconfig)
+        .args(args)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Waits (up to a minute) until `kubectl get` of `what` prints something.
+fn wait_for(kubeconfig: &str, what: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while kubectl_at(kubeconfig, what).trim().is_empty() {
+        assert!(Instant::now() < deadline, "never appeared: {what:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn read_json(path: &std::path::Path, out: &str) -> Value {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_else(|| panic!("no JSON results at {}: {out}", path.display()))
+}
+
+/// Run a's policy denies every ingress in shop3; run b's opens port 80 to every pod there, which
+/// a's `a-web` needs; a's `a-wait` settles until the test opens port 9090 (after b ended), so a
+/// outlives b; b's `b-admin` is denied by both policies.
+const RUN_A: &str = "apiVersion: netverdict.io/v1alpha1
+kind: Scenario
+metadata: {name: run-a}
+spec:
+  namespaces: [{name: shop3}]
+  pods:
+    - {name: a-client, namespace: shop3, labels: {app: a-client}}
+    - {name: a-server, namespace: shop3, labels: {app: a-server}, ports: [{port: 80}, {port: 9090}]}
+  policies:
+    - {apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: a-deny, namespace: shop3}, spec: {podSelector: {}, policyTypes: [Ingress]}}
+  probes:
+    - {name: a-web, from: shop3/a-client, to: shop3/a-server, port: 80, expect: allow}
+    - {name: a-wait, from: shop3/a-client, to: shop3/a-server, port: 9090, expect: allow}
+";
+
+const RUN_B: &str = "apiVersion: netverdict.io/v1alpha1
+kind: Scenario
+metadata: {name: run-b}
+spec:
+  namespaces: [{name: shop3}]
+  pods:
+    - {name: b-client, namespace: shop3, labels: {app: b-client}}
+    - {name: b-server, namespace: shop3, labels: {app: b-server}, ports: [{port: 80}, {port: 8080}]}
+  policies:
+    - {apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: b-open, namespace: shop3}, spec: {podSelector: {}, ingress: [{ports: [{port: 80}]}]}}
+  probes:
+    - {name: b-web, from: shop3/b-client, to: shop3/b-server, port: 80, expect: allow}
+    - {name: b-admin, from: shop3/b-client, to: shop3/b-server, port: 8080, expect: auto}
+";
+
+/// Two runs against one cluster with the same namespace name: the second is refused before it
+/// creates anything, naming the first; with --share-namespaces both run and each one's
+/// predictions include the other's policy, named with its run; the namespace the first created
+/// stays while the second's objects are in it.
+#[test]
+fn runs_sharing_a_namespace_are_refused_unless_they_opt_in_and_then_see_each_others_policies() {
+    if !util::running_as_root() {
+        return;
+    }
+    let (_down, kubeconfig) = local_up("shr");
+    let dir = Dir::new("sharing");
+    dir.create("a.yaml", RUN_A);
+    dir.create("b.yaml", RUN_B);
+    let run_args = |file: &str, id: &str| {
+        vec![
+            "run".to_owned(),
+            file.to_owned(),
+            "--kubeconfig".to_owned(),
+            kubeconfig.clone(),
+            "--run-id".to_owned(),
+            id.to_owned(),
+            "--json".to_owned(),
+            format!("{id}.json"),
+        ]
+    };
+    let a = Command::new(env!("CARGO_BIN_EXE_netverdict"))
+        .current_dir(dir.path())
+        .args(run_args("a.yaml", "a"))
+        .args(["--share-namespaces", "--settle", "120s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let a = util::KillOnDrop(a);
+    wait_for(
+        &kubeconfig,
+        &[
+            "get",
+            "networkpolicy",
+            "-n",
+            "shop3",
+            "a-deny",
+            "-o",
+            "name",
+        ],
+    );
+
+    let refused = dir.command().args(run_args("b.yaml", "c")).run();
+    assert_eq!(refused.code, 3, "{}\n{}", refused.stdout, refused.stderr);
+    let results = read_json(&dir.path().join("c.json"), &refused.stdout);
+    let error = results["error"].as_str().expect("a run error");
+    assert!(
+        error.contains("namespace shop3 is in use by netverdict run a"),
+        "{error}"
+    );
+    assert!(error.contains("--share-namespaces"), "{error}");
+    assert!(probes(&results).is_empty(), "no verdict: {results}");
+    let of_c = kubectl_at(
+        &kubeconfig,
+        &[
+            "get",
+            "pods,services,networkpolicies,namespaces",
+            "-A",
+            "-l",
+            "netverdict.io/run=c",
+            "-o",
+            "name",
+        ],
+    );
+    assert_eq!(of_c.trim(), "", "the refused run created nothing");
+
+    let shared = dir
+        .command()
+        .args(run_args("b.yaml", "b"))
+        .args(["--share-namespaces", "--keep"])
+        .run();
+    assert_eq!(shared.code, 0, "{}\n{}", shared.stdout, shared.stderr);
+    let results = read_json(&dir.path().join("b.json"), &shared.stdout);
+    let admin = probes(&results)
+        .into_iter()
+        .find(|p| p["name"] == "b-admin")
+        .expect("probe b-admin");
+    assert_eq!(admin["status"], "pass", "{admin}");
+    let explanation = admin["prediction"]["explanation"].as_str().unwrap();
+    assert!(
+        explanation.contains("shop3/a-deny is not the scenario's: it belongs to netverdict run a"),
+        "{explanation}"
+    );
+    assert!(explanation.contains("shop3/b-open"), "{explanation}");
+
+    // Someone else opens port 9090: a's last probe matches and a ends.
+    dir.create(
+        "opener.yaml",
+        "{apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: opener, namespace: shop3}, spec: {podSelector: {matchLabels: {app: a-server}}, ingress: [{ports: [{port: 9090}]}]}}\n",
+    );
+    let applied = util::kubectl::command()
+        .env("KUBECONFIG", &kubeconfig)
+        .arg("apply")
+        .arg("-f")
+        .arg(dir.path().join("opener.yaml"))
+        .output()
+        .unwrap();
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+
+    let mut a = a;
+    let exit = a.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(a.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    let results = read_json(&dir.path().join("a.json"), &stderr);
+    assert_eq!(exit.code(), Some(0), "{results}\n{stderr}");
+    let web = probes(&results)
+        .into_iter()
+        .find(|p| p["name"] == "a-web")
+        .expect("probe a-web");
+    assert_eq!(web["status"], "pass", "{web}");
+    let prediction = &web["prediction"];
+    assert_eq!(prediction["verdict"], "allow", "{web}");
+    assert!(
+        prediction["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("shop3/b-open is not the scenario's: it belongs to netverdict run b"),
+        "{web}"
+    );
+    assert!(
+        stderr.contains("namespace shop3 left in place: it holds"),
+        "{stderr}"
+    );
+    let namespaces = kubectl_at(&kubeconfig, &["get", "namespace", "shop3", "-o", "name"]);
+    assert_eq!(
+        namespaces.trim(),
+        "namespace/shop3",
+        "b's objects are still in it"
+    );
+    let pods = kubectl_at(&kubeconfig, &["get", "pods", "-n", "shop3", "-o", "name"]);
+    assert!(pods.contains("pod/b-server"), "{pods}");
+}
+
+/// A pod deleted by someone else mid-run makes every probe from or to it an error naming it,
+/// never a failure nor `flapping`, and no report shows a Rust value.
+#[test]
+fn a_pod_someone_deletes_during_the_run_is_an_error_not_flapping() {
+    if !util::running_as_root() {
+        return;
+    }
+    let (_down, kubeconfig) = local_up("del");
+    let dir = Dir::new("deleted-pod");
+    // `stuck` keeps the run settling; `from-y` matches in the first round.
+    dir.create(
+        "deleted.yaml",
+        "apiVersion: netverdict.io/v1alpha1
+kind: Scenario
+metadata: {name: deleted}
+spec:
+  namespaces: [{name: shop3}]
+  pods:
+    - {name: client, namespace: shop3, labels: {app: client}}
+    - {name: probe-y, namespace: shop3, labels: {app: y}, ports: [{port: 80}]}
+    - {name: server, namespace: shop3, labels: {app: server}, ports: [{port: 80}]}
+  policies:
+    - {apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: deny, namespace: shop3}, spec: {podSelector: {}, policyTypes: [Ingress]}}
+  probes:
+    - {name: stuck, from: shop3/client, to: shop3/probe-y, port: 80, expect: allow}
+    - {name: from-y, from: shop3/probe-y, to: shop3/server, port: 80, expect: deny}
+",
+    );
+    let child = Command::new(env!("CARGO_BIN_EXE_netverdict"))
+        .current_dir(dir.path())
+        .args(["run", "deleted.yaml", "--kubeconfig", &kubeconfig])
+        .args(["--settle", "30s", "--json", "results.json"])
+        .args(["--junit", "report.xml"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = util::KillOnDrop(child);
+    let running = [
+        "get",
+        "pods",
+        "-n",
+        "shop3",
+        "--field-selector",
+        "status.phase=Running",
+        "-o",
+        "name",
+    ];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while kubectl_at(&kubeconfig, &running).lines().count() < 3 {
+        assert!(Instant::now() < deadline, "the run never started its pods");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Let it reach the probing rounds, then delete a pod as someone else would.
+    std::thread::sleep(Duration::from_secs(3));
+    let deleted = util::kubectl::command()
+        .env("KUBECONFIG", &kubeconfig)
+        .args(["delete", "pod", "-n", "shop3", "probe-y", "--wait=false"])
+        .output()
+        .unwrap();
+    assert!(
+        deleted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&deleted.stderr)
+    );
+    let exit = child.wait().unwrap();
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    assert_eq!(exit.code(), Some(3), "could not judge: {stdout}");
+    let json = std::fs::read_to_string(dir.path().join("results.json")).unwrap();
+    let results: Value = serde_json::from_str(&json).unwrap();
+    for probe in probes(&results) {
+        assert_eq!(probe["status"], "error", "{probe}");
+        assert_eq!(
+            probe["message"], "pod shop3/probe-y was deleted by someone else during the run",
+            "{probe}"
+        );
+    }
+    let junit = std::fs::read_to_string(dir.path().join("report.xml")).unwrap();
+    for (report, text) in [("terminal", &stdout), ("JSON", &json), ("JUnit", &junit)] {
+        assert!(!text.contains("flapping"), "{report}: {text}");
+        for debug in ["Status {", "ErrorResponse", "Api(", "Some("] {
+            assert!(!text.contains(debug), "{report} shows a Rust value: {text}");
+        }
+    }
+    assert!(
+        stdout.contains("pod shop3/probe-y was deleted by someone else during the run"),
+        "{stdout}"
+    );
+}

@@ -85,6 +85,10 @@ pub struct RunArgs {
     /// earlier run) before creating it, and for the run's own with --wait-cleanup.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
     pub namespace_wait: Duration,
+    /// Run also in namespaces other netverdict runs have objects in (by default the run is
+    /// refused before anything is created); their policies then count in the predictions.
+    #[arg(long)]
+    pub share_namespaces: bool,
     /// The run's id, a label value on everything it creates (default: random).
     #[arg(long, value_name = "ID")]
     pub run_id: Option<String>,
@@ -244,6 +248,7 @@ pub(crate) fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, ExpectedErr
             keep: args.keep,
             namespace_wait: args.namespace_wait,
             wait_cleanup: args.wait_cleanup,
+            share_namespaces: args.share_namespaces,
         },
         reports: reports(args),
         verbosity,

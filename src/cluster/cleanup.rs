@@ -6,6 +6,7 @@ use futures::future::join_all;
 
 use super::failure::Failure;
 use super::labels::{RunId, all_runs_selector};
+use super::sharing::others_objects;
 use crate::k8s::{Api, Client, DeleteParams, ListParams, Namespace, NetworkPolicy, Pod, Service};
 
 /// What a cleanup removed, and what it could not.
@@ -13,6 +14,25 @@ use crate::k8s::{Api, Client, DeleteParams, ListParams, Namespace, NetworkPolicy
 pub(crate) struct Cleaned {
     pub(crate) deleted: Vec<String>,
     pub(crate) failed: Vec<String>,
+    /// Namespaces the run created but left in place: others' objects are in them.
+    pub(crate) kept: Vec<Kept>,
+}
+
+/// A namespace cleanup left in place, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Kept {
+    pub(crate) namespace: String,
+    pub(crate) why: String,
+}
+
+impl std::fmt::Display for Kept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "namespace {} left in place: {}",
+            self.namespace, self.why
+        )
+    }
 }
 
 impl Cleaned {
@@ -37,8 +57,12 @@ fn going<T>(result: Result<T, kube::Error>) -> Result<(), kube::Error> {
     }
 }
 
-/// Deletes the run's policies, pods and Services in `namespaces`, then the namespaces in `created`, and
+/// Deletes the run's policies, pods and Services in `namespaces`, then the namespaces in `created`
+/// that hold no pod, Service or NetworkPolicy of anyone else (another run, or not netverdict), and
 /// waits (up to `limit`) until the run's pods are gone.
+///
+/// # Caveats
+/// An object someone creates between the look and the delete goes with the namespace.
 pub(crate) async fn delete_run(
     client: &Client,
     run: &RunId,
@@ -82,6 +106,19 @@ pub(crate) async fn delete_run(
     }
     let namespaces_api = Api::<Namespace>::all(client.clone());
     for namespace in created {
+        match others_objects(client, run, namespace).await {
+            Ok(others) if others.is_empty() => {}
+            Ok(others) => {
+                cleaned.kept.push(kept_because(namespace, &others));
+                continue;
+            }
+            Err(error) => {
+                cleaned
+                    .failed
+                    .push(format!("namespace {namespace} left in place: {error}"));
+                continue;
+            }
+        }
         let result = namespaces_api
             .delete(namespace, &DeleteParams::default())
             .await;
@@ -116,6 +153,29 @@ pub(crate) async fn delete_run(
         .failed
         .extend(join_all(waits).await.into_iter().flatten());
     cleaned
+}
+
+/// Why a namespace the run created stays: whose objects are still in it.
+fn kept_because(namespace: &str, others: &[(String, Option<String>)]) -> Kept {
+    let owners: std::collections::BTreeSet<String> = others
+        .iter()
+        .map(|(_, run)| match run {
+            Some(run) => format!("netverdict run {run}"),
+            None => "someone else (not netverdict)".to_owned(),
+        })
+        .collect();
+    let first = others
+        .first()
+        .map(|(object, _)| object.as_str())
+        .unwrap_or_default();
+    Kept {
+        namespace: namespace.to_owned(),
+        why: format!(
+            "it holds {} object(s) of {} (such as {first})",
+            others.len(),
+            owners.into_iter().collect::<Vec<_>>().join(", ")
+        ),
+    }
 }
 
 /// Deletes what killed runs left behind anywhere in the cluster: every NetworkPolicy, pod,

@@ -10,6 +10,7 @@ mod labels;
 mod namespace;
 mod objects;
 mod probe_pod;
+mod sharing;
 mod stored;
 mod wait;
 
@@ -20,6 +21,7 @@ pub(crate) use exec::exec_lines;
 pub(crate) use failure::Failure;
 pub(crate) use labels::RunId;
 pub(crate) use namespace::{NamespaceOrigin, Terminating, ensure_namespace, wait_all_gone};
-pub(crate) use objects::{CreateError, create_pod, create_policy, create_service};
+pub(crate) use objects::{CreateError, create_pod, create_policy, create_service, owner};
 pub(crate) use probe_pod::{ProbePodOptions, ProbePodSpec, protocol_name};
+pub(crate) use sharing::refuse_shared;
 pub(crate) use wait::{PodKey, wait_started};

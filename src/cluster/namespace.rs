@@ -14,6 +14,7 @@ use kube::api::ObjectMeta;
 use super::failure::Failure;
 use super::labels::RunId;
 use super::objects::owner;
+use super::sharing::run_of;
 use crate::k8s::{Api, Client, Namespace, PostParams};
 
 /// How often a terminating namespace is looked at. A GET, not a watch: it needs only the `get`
@@ -25,6 +26,9 @@ const POLL: Duration = Duration::from_millis(250);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum NamespaceOrigin {
     Created,
+    /// Made by a netverdict run (another, or an earlier one): deleted at the end like the run's
+    /// own, when nobody else's objects are left in it.
+    MadeByNetverdict,
     Existing,
 }
 
@@ -76,8 +80,9 @@ fn left_by(namespace: &Namespace) -> String {
 }
 
 /// Creates namespace `name` with `labels` plus the run's labels, or uses it as it is when it
-/// exists already (an existing namespace is never relabelled nor deleted). One that is still
-/// terminating is waited for (`waiting` is told first), up to `limit`, and then created.
+/// exists already (an existing namespace is never relabelled; one not made by netverdict is never
+/// deleted). One that is still terminating is waited for (`waiting` is told first), up to
+/// `limit`, and then created.
 ///
 /// # Errors
 /// API failures; [`NamespaceError::StillTerminating`] when the namespace did not go within
@@ -117,6 +122,9 @@ pub(crate) async fn ensure_namespace(
                     });
                 }
                 continue;
+            }
+            Some(found) if run_of(found.metadata.labels.as_ref()).is_some() => {
+                return Ok(NamespaceOrigin::MadeByNetverdict);
             }
             Some(_) => return Ok(NamespaceOrigin::Existing),
             None => {}

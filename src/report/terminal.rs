@@ -136,6 +136,9 @@ impl RunObserver for Progress {
         for failure in &cleaned.failed {
             self.line(format!("cleanup: {failure}"));
         }
+        for kept in &cleaned.kept {
+            self.line(format!("cleanup: {kept}"));
+        }
     }
 
     fn namespaces_gone(&self, count: usize, waited: Duration) {

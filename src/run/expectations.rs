@@ -1,18 +1,29 @@
 //! `expect: auto` at run time, and the engine's second opinion on explicit expectations, from
-//! the policies and labels as they are in the cluster: the scenario's, plus any NetworkPolicy
-//! that already existed in the namespaces involved.
+//! the policies and labels as they are in the cluster: the scenario's, plus every other
+//! NetworkPolicy of the namespaces of the probes' pods (a policy selects pods of its own
+//! namespace only), whoever made it: another run sharing the namespace, or someone else.
+//!
+//! The policies are read twice: when the scenario's are applied (to fill `auto`), and after the
+//! confirming round (the prediction reported), so a policy another run added meanwhile is in the
+//! report, named with its owner.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use netverdict_engine::Policy;
 
 use super::requests::LiveAddresses;
+use crate::cluster::owner;
 use crate::k8s::{Api, Client, ListParams, Namespace, NetworkPolicy, Pod};
-use crate::results::Prediction;
+use crate::results::{Prediction, ProbeResult};
 use crate::scenario::expect::{
     Addresses, DNS_NAMESPACE, DNS_POD, DNS_POD_LABEL, ScenarioCluster, judge,
 };
 use crate::scenario::{ExpectSource, Scenario};
+use crate::verdict::{ProbeStatus, outcome_name};
+
+/// The policies in the probes' namespaces that are not the scenario's, and who made each:
+/// `netverdict run X` or `someone else (not netverdict)`.
+type Foreign = BTreeMap<(String, String), String>;
 
 /// Fills `auto` expectations with the live cluster's verdict and returns, per probe, the
 /// engine's prediction to report (`agrees: false` where an explicit expectation contradicts it).
@@ -21,19 +32,12 @@ pub(crate) async fn resolve_live(
     scenario: &mut Scenario,
     live: &LiveAddresses,
 ) -> Vec<Option<Prediction>> {
-    let mut addresses = Addresses::offline(&crate::hosts::local_cluster());
-    addresses.pods = live
-        .pods
-        .iter()
-        .map(|(pod, ip)| (pod.clone(), vec![*ip]))
-        .collect();
-    let mut engine = ScenarioCluster::new(scenario, &addresses);
-    add_live_state(client, scenario, &mut engine).await;
-
+    let (engine, addresses, foreign) = live_engine(client, scenario, live).await;
     let mut predictions = Vec::with_capacity(scenario.probes.len());
     for probe in &mut scenario.probes {
         let prediction = match judge(&engine, probe, &addresses) {
             Ok((verdict, explanation)) => {
+                let explanation = name_owners(explanation, &foreign);
                 if probe.expect.source == ExpectSource::Auto {
                     probe.expect.verdict = Some(verdict);
                     probe.expect.reason = Some(explanation.clone());
@@ -57,9 +61,122 @@ pub(crate) async fn resolve_live(
     predictions
 }
 
+/// The engine's prediction per probe from the policies in the cluster now, for the report.
+pub(crate) async fn predict_live(
+    client: &Client,
+    scenario: &Scenario,
+    live: &LiveAddresses,
+) -> Vec<Option<Prediction>> {
+    let (engine, addresses, foreign) = live_engine(client, scenario, live).await;
+    scenario
+        .probes
+        .iter()
+        .map(|probe| {
+            judge(&engine, probe, &addresses)
+                .ok()
+                .map(|(verdict, explanation)| Prediction {
+                    verdict: verdict.to_string(),
+                    agrees: probe.expect.verdict == Some(verdict),
+                    explanation: name_owners(explanation, &foreign),
+                })
+        })
+        .collect()
+}
+
+async fn live_engine(
+    client: &Client,
+    scenario: &Scenario,
+    live: &LiveAddresses,
+) -> (ScenarioCluster, Addresses, Foreign) {
+    let mut addresses = Addresses::offline(&crate::hosts::local_cluster());
+    addresses.pods = live
+        .pods
+        .iter()
+        .map(|(pod, ip)| (pod.clone(), vec![*ip]))
+        .collect();
+    let mut engine = ScenarioCluster::new(scenario, &addresses);
+    let foreign = add_live_state(client, scenario, &mut engine).await;
+    (engine, addresses, foreign)
+}
+
+/// Appends who made each foreign policy an explanation names.
+fn name_owners(explanation: String, foreign: &Foreign) -> String {
+    let owners: Vec<String> = foreign
+        .iter()
+        .filter(|((namespace, name), _)| mentions(&explanation, &format!("{namespace}/{name}")))
+        .map(|((namespace, name), owner)| {
+            format!("{namespace}/{name} is not the scenario's: it belongs to {owner}")
+        })
+        .collect();
+    if owners.is_empty() {
+        explanation
+    } else {
+        format!("{explanation}; {}", owners.join("; "))
+    }
+}
+
+/// Whether `text` names `reference` (`namespace/name`) as a whole, not as the start of a longer
+/// name.
+fn mentions(text: &str, reference: &str) -> bool {
+    text.match_indices(reference).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + reference.len()..].chars().next();
+        let part_of_name = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '/';
+        !before.is_some_and(part_of_name) && !after.is_some_and(part_of_name)
+    })
+}
+
+/// Settles a probe's result with the prediction from the policies at the end of the run:
+/// - an `auto` expectation computed from other policies than those in force at the end says
+///   nothing: the probe could not be judged, and the result says which policies changed;
+/// - a failure the cluster's policies explain says so, instead of suspecting enforcement.
+pub(crate) fn reconcile(
+    result: &mut ProbeResult,
+    auto: bool,
+    at_start: Option<Prediction>,
+    at_end: Option<Prediction>,
+) {
+    if let (true, Some(start), Some(end)) = (auto, &at_start, &at_end)
+        && start.verdict != end.verdict
+    {
+        result.status = ProbeStatus::Error;
+        result.message = format!(
+            "the cluster's policies changed during the run: `auto` expected {} ({}), but at the end they {} this ({})",
+            start.verdict,
+            start.explanation,
+            if end.verdict == "allow" {
+                "allow"
+            } else {
+                "deny"
+            },
+            end.explanation
+        );
+    } else if let (ProbeStatus::Fail, Some(end), Some(outcome)) =
+        (result.status, &at_end, &result.outcome)
+        && !end.agrees
+    {
+        result.message = format!(
+            "{}: the cluster's policies {} this, not the scenario's expectation: {}",
+            outcome_name(outcome),
+            if end.verdict == "allow" {
+                "allow"
+            } else {
+                "deny"
+            },
+            end.explanation
+        );
+    }
+    result.prediction = at_end.or(at_start);
+}
+
 /// Replaces what the scenario assumed with what the cluster holds, where it can be read:
-/// namespace labels, pre-existing policies, the cluster DNS pod's labels and address.
-async fn add_live_state(client: &Client, scenario: &Scenario, engine: &mut ScenarioCluster) {
+/// namespace labels, every other policy in the pods' namespaces (returned with their owners), the cluster DNS pod's labels and address.
+async fn add_live_state(
+    client: &Client,
+    scenario: &Scenario,
+    engine: &mut ScenarioCluster,
+) -> Foreign {
+    let mut foreign = Foreign::new();
     let cluster = &mut engine.cluster;
     let namespaces_api = Api::<Namespace>::all(client.clone());
     for namespace in &mut cluster.namespaces {
@@ -115,8 +232,109 @@ async fn add_live_state(client: &Client, scenario: &Scenario, engine: &mut Scena
                 continue;
             }
             if let Ok(policy) = Policy::from_k8s(&object) {
+                foreign.insert(key, owner(&object));
                 cluster.policies.push(policy);
             }
         }
+    }
+    foreign
+}
+
+#[cfg(test)]
+mod tests {
+    use netverdict_probes::Outcome;
+
+    use super::*;
+
+    fn prediction(verdict: &str, agrees: bool, explanation: &str) -> Prediction {
+        Prediction {
+            verdict: verdict.to_owned(),
+            agrees,
+            explanation: explanation.to_owned(),
+        }
+    }
+
+    #[test]
+    fn an_explanation_names_the_owner_of_every_foreign_policy_it_mentions() {
+        let foreign = Foreign::from([
+            (
+                ("shop3".to_owned(), "allow-everything".to_owned()),
+                "netverdict run b".to_owned(),
+            ),
+            (
+                ("shop3".to_owned(), "allow".to_owned()),
+                "someone else (not netverdict)".to_owned(),
+            ),
+        ]);
+        let explained = name_owners(
+            "allowed; egress: allowed: no policy isolates the source pod for egress; ingress: allowed by policy shop3/allow-everything, ingress rule 0 (any peer, any port)".to_owned(),
+            &foreign,
+        );
+        assert!(
+            explained.ends_with(
+                "; shop3/allow-everything is not the scenario's: it belongs to netverdict run b"
+            ),
+            "{explained}"
+        );
+        assert!(
+            !explained.contains("shop3/allow is"),
+            "a prefix of another name is not a mention: {explained}"
+        );
+        let untouched = name_owners("denied".to_owned(), &foreign);
+        assert_eq!(untouched, "denied");
+    }
+
+    #[test]
+    fn an_auto_expectation_the_policies_overtook_during_the_run_is_an_error() {
+        let mut result = ProbeResult::example(ProbeStatus::Fail, Some(Outcome::Connected), "x");
+        reconcile(
+            &mut result,
+            true,
+            Some(prediction("deny", true, "denied by shop3/deny-all")),
+            Some(prediction(
+                "allow",
+                false,
+                "allowed by policy shop3/open; shop3/open is not the scenario's: it belongs to netverdict run b",
+            )),
+        );
+        assert_eq!(result.status, ProbeStatus::Error);
+        assert!(
+            result
+                .message
+                .starts_with("the cluster's policies changed during the run: `auto` expected deny"),
+            "{}",
+            result.message
+        );
+        assert!(
+            result.message.contains("netverdict run b"),
+            "{}",
+            result.message
+        );
+        assert_eq!(result.prediction.unwrap().verdict, "allow");
+    }
+
+    #[test]
+    fn a_failure_the_policies_explain_does_not_blame_enforcement() {
+        let mut result = ProbeResult::example(
+            ProbeStatus::Fail,
+            Some(Outcome::Connected),
+            "connected: policy not enforced?",
+        );
+        let end = prediction("allow", false, "allowed by policy shop3/open");
+        reconcile(&mut result, false, Some(end.clone()), Some(end));
+        assert_eq!(result.status, ProbeStatus::Fail);
+        assert_eq!(
+            result.message,
+            "connected: the cluster's policies allow this, not the scenario's expectation: allowed by policy shop3/open"
+        );
+
+        let mut enforced = ProbeResult::example(
+            ProbeStatus::Fail,
+            Some(Outcome::Connected),
+            "connected: policy not enforced?",
+        );
+        let agreeing = prediction("deny", true, "denied");
+        reconcile(&mut enforced, false, Some(agreeing.clone()), Some(agreeing));
+        assert_eq!(enforced.message, "connected: policy not enforced?");
     }
 }

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 use super::batch::KubeExec;
-use super::expectations::resolve_live;
+use super::expectations::{predict_live, reconcile, resolve_live};
 use super::objects;
 use super::probing::{ProbeProgress, ProbingOptions, probe_scenario};
 use super::requests::LiveAddresses;
@@ -31,11 +31,12 @@ use crate::cluster::Failure;
 use crate::cluster::{
     Cleaned, CreateError, NamespaceOrigin, PodKey, ProbePodOptions, RunId, Terminating, create_pod,
     create_policy, create_service, delete_run, endpoint_source, ensure_namespace,
-    has_ready_endpoint, wait_all_gone, wait_started,
+    has_ready_endpoint, refuse_shared, wait_all_gone, wait_started,
 };
-use crate::k8s::Client;
+use crate::k8s::{Api, Client, Pod};
 use crate::results::{RunResult, ScenarioResult};
-use crate::scenario::{NamespaceSpec, PodRef, Scenario, Target};
+use crate::scenario::{ExpectSource, NamespaceSpec, PodRef, Scenario, Target};
+use crate::verdict::ProbeStatus;
 
 /// What a run does beyond its scenarios.
 #[derive(Clone, Debug)]
@@ -54,6 +55,9 @@ pub(crate) struct RunConfig {
     pub(crate) namespace_wait: Duration,
     /// At the end, wait until the namespaces the run created are gone.
     pub(crate) wait_cleanup: bool,
+    /// Use namespaces other netverdict runs have objects in (their policies then count in the
+    /// predictions); by default such a run is refused before anything is created.
+    pub(crate) share_namespaces: bool,
 }
 
 /// What the terminal shows while a run goes.
@@ -92,6 +96,15 @@ pub(crate) async fn execute(
         cluster,
         ..RunResult::default()
     };
+    if !config.share_namespaces {
+        let namespaces: BTreeSet<String> = scenarios.iter().flat_map(namespaces_of).collect();
+        let namespaces: Vec<String> = namespaces.into_iter().collect();
+        if let Err(error) = refuse_shared(client, &config.run_id, &namespaces).await {
+            result.error = Some(error.to_string());
+            result.duration_ms = millis(started.elapsed());
+            return result;
+        }
+    }
     let touched = Mutex::new(Touched::default());
     let streams = Arc::new(Semaphore::new(config.probing.parallel));
     result.error = {
@@ -112,6 +125,7 @@ pub(crate) async fn execute(
     if config.keep {
         observer.cleaned(&Cleaned {
             deleted: Vec::new(),
+            kept: Vec::new(),
             failed: vec![format!("--keep: objects of run {} left in place; remove them with `netverdict cleanup --run-id {}`", config.run_id, config.run_id)],
         });
     } else {
@@ -158,10 +172,17 @@ async fn clean_up(
     .await;
     observer.cleaned(&cleaned);
     if config.wait_cleanup {
-        let waited = wait_all_gone(client, &touched.created, config.namespace_wait)
+        // A namespace left in place for others' objects is not waited for.
+        let deleted: Vec<String> = touched
+            .created
+            .iter()
+            .filter(|name| !cleaned.kept.iter().any(|kept| &kept.namespace == *name))
+            .cloned()
+            .collect();
+        let waited = wait_all_gone(client, &deleted, config.namespace_wait)
             .await
             .map_err(|e| format!("--wait-cleanup: {e}"))?;
-        observer.namespaces_gone(touched.created.len(), waited);
+        observer.namespaces_gone(deleted.len(), waited);
     }
     Ok(())
 }
@@ -311,9 +332,17 @@ async fn run_scenario(
         observer,
     )
     .await;
-    for (probe, prediction) in probes.iter_mut().zip(predictions) {
-        probe.prediction = prediction;
+    let at_end = predict_live(client, scenario, &addresses).await;
+    for (((result, probe), at_start), at_end) in probes
+        .iter_mut()
+        .zip(&scenario.probes)
+        .zip(predictions)
+        .zip(at_end)
+    {
+        let auto = probe.expect.source == ExpectSource::Auto;
+        reconcile(result, auto, at_start, at_end);
     }
+    mark_deleted_pods(client, scenario, &mut probes).await;
     Ok((
         probes,
         Phases {
@@ -422,7 +451,10 @@ impl Setup<'_> {
         )
         .await
         .map_err(|e| e.to_string())?;
-        if origin == NamespaceOrigin::Created {
+        // A namespace another run made is deleted at the end as if this run had made it, once
+        // nobody else's objects are left in it: the run that made it may have left it for that
+        // reason.
+        if origin != NamespaceOrigin::Existing {
             let mut touched = self.touched.lock().unwrap_or_else(|e| e.into_inner());
             if !touched.created.iter().any(|n| n == name) {
                 touched.created.push(name.to_owned());
@@ -447,6 +479,44 @@ impl Setup<'_> {
                 create().await.map_err(|e| e.to_string())
             }
             result => result.map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// Turns every probe from or to a scenario pod that is gone (or going) into an error: someone
+/// else deleted it during the run (this run deletes its pods only after probing), so what the
+/// probe saw says nothing about the network.
+async fn mark_deleted_pods(
+    client: &Client,
+    scenario: &Scenario,
+    probes: &mut [crate::results::ProbeResult],
+) {
+    let mut deleted = BTreeSet::new();
+    for pod in &scenario.pods {
+        let api = Api::<Pod>::namespaced(client.clone(), &pod.namespace);
+        let gone = match api.get_opt(&pod.name).await {
+            Ok(None) => true,
+            Ok(Some(found)) => found.metadata.deletion_timestamp.is_some(),
+            // Unknown: the probes' own results stand.
+            Err(_) => false,
+        };
+        if gone {
+            deleted.insert(PodRef::new(pod.namespace.clone(), pod.name.clone()));
+        }
+    }
+    if deleted.is_empty() {
+        return;
+    }
+    for (result, probe) in probes.iter_mut().zip(&scenario.probes) {
+        let mut touched = std::iter::once(&probe.from).chain(match &probe.target {
+            Target::Pod(pod) => std::slice::from_ref(pod),
+            Target::Service { backends, .. } => backends.as_slice(),
+            _ => &[],
+        });
+        if let Some(pod) = touched.find(|pod| deleted.contains(*pod)) {
+            result.status = ProbeStatus::Error;
+            result.message = format!("pod {pod} was deleted by someone else during the run");
+            result.time_to_match_ms = None;
         }
     }
 }

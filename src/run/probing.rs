@@ -316,7 +316,8 @@ fn finish(
         ),
         (Ok(_), Some((observation, judgement))) => {
             let mut judgement = judgement.clone();
-            if judgement.status != ProbeStatus::Pass && confirmed == Some(true) {
+            // Only a contrary observation flaps: an error says nothing about the network.
+            if judgement.status == ProbeStatus::Fail && confirmed == Some(true) {
                 let seen: Vec<&Outcome> = state.history.iter().map(|a| &a.outcome).collect();
                 let mut message = format!(
                     "matched at {} ms, then in the confirming round: {}",
@@ -792,6 +793,17 @@ spec:
             "{}",
             results[1].message
         );
+    }
+
+    #[tokio::test]
+    async fn an_error_in_the_confirming_round_is_an_error_not_flapping() {
+        let exec = ScriptedExec::new(|pod, spec, round| match (pod, is_control(spec), round) {
+            (_, true, _) => Outcome::Connected,
+            ("t/client", false, 1) => Outcome::Timeout,
+            _ => Outcome::error("exec in t/client failed to start: 404 Not Found".to_owned()),
+        });
+        let result = probe(&exec).await;
+        assert_eq!(result.status, ProbeStatus::Error, "{}", result.message);
     }
 
     #[tokio::test]
