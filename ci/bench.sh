@@ -128,7 +128,8 @@ for s in scenarios:
     first = [p["history"][0]["atMs"] for p in s["probes"] if p.get("history")]
     first_round = min(first) if first else 0
     latest = max(latest, first_round)
-    print(f"main job: {s['name']}: setup {s['setupMs']} ms, probing {s['probingMs']} ms, "
+    phases = ", ".join(f"{k[:-2]} {v}" for k, v in s.get("setupPhases", {}).items())
+    print(f"main job: {s['name']}: setup {s['setupMs']} ms ({phases}), probing {s['probingMs']} ms, "
           f"first round {first_round} ms after its policies")
 print(f"main job: latest first round {latest} ms after its policies")
 PY

@@ -124,6 +124,24 @@ impl std::fmt::Display for DenyBehaviour {
     }
 }
 
+/// The parts of a scenario's setup, in milliseconds, in the order they run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SetupPhases {
+    /// Creating (or waiting for, or finding) the namespaces.
+    pub(crate) namespaces_ms: u64,
+    pub(crate) services_ms: u64,
+    pub(crate) policies_ms: u64,
+    /// Creating the probe pods.
+    pub(crate) pods_ms: u64,
+    /// From the last pod created to every pod started (Ready, for pods that serve).
+    pub(crate) pods_started_ms: u64,
+    /// Waiting for the targeted Services to have a ready endpoint.
+    pub(crate) endpoints_ms: u64,
+    /// Reading the cluster's policies, pods and namespaces for `expect: auto`.
+    pub(crate) predictions_ms: u64,
+}
+
 #[derive(Clone, Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ScenarioResult {
@@ -133,6 +151,8 @@ pub(crate) struct ScenarioResult {
     pub(crate) duration_ms: u64,
     /// Creating the objects and waiting for the pods.
     pub(crate) setup_ms: u64,
+    /// Where the setup time went.
+    pub(crate) setup_phases: SetupPhases,
     /// From the policies being applied to the end of the confirming round.
     pub(crate) probing_ms: u64,
     /// Exec calls the probing made (one per source pod and round, plus controls).

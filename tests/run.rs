@@ -151,6 +151,23 @@ fn library_passes_on(cni: &str, behaviour: &[&str]) {
         "{}",
         out.stdout
     );
+    for scenario in results["scenarios"].as_array().unwrap() {
+        let phases = scenario["setupPhases"].as_object().expect("setup phases");
+        let keys = [
+            "namespacesMs",
+            "servicesMs",
+            "policiesMs",
+            "podsMs",
+            "podsStartedMs",
+            "endpointsMs",
+            "predictionsMs",
+        ];
+        let sum: u64 = keys.iter().map(|k| phases[*k].as_u64().unwrap()).sum();
+        assert!(
+            sum <= scenario["setupMs"].as_u64().unwrap(),
+            "the phases are parts of the setup: {scenario}"
+        );
+    }
 }
 
 #[test]

@@ -5,7 +5,8 @@
 use netverdict_probes::Outcome;
 
 use crate::results::{
-    Attempt, InputProblem, Prediction, ProbeResult, RunResult, ScenarioResult, SourceLine,
+    Attempt, InputProblem, Prediction, ProbeResult, RunResult, ScenarioResult, SetupPhases,
+    SourceLine,
 };
 use crate::verdict::ProbeStatus;
 
@@ -184,6 +185,15 @@ fn shop() -> ScenarioResult {
         file: file.to_owned(),
         duration_ms: 4210,
         setup_ms: 1500,
+        setup_phases: SetupPhases {
+            namespaces_ms: 40,
+            services_ms: 0,
+            policies_ms: 20,
+            pods_ms: 30,
+            pods_started_ms: 1390,
+            endpoints_ms: 0,
+            predictions_ms: 20,
+        },
         probing_ms: 2700,
         exec_calls: 6,
         probes,
@@ -237,6 +247,7 @@ fn dns_scenario() -> ScenarioResult {
         setup_ms: 1000,
         probing_ms: 2000,
         exec_calls: 3,
+        setup_phases: SetupPhases::default(),
         probes,
     }
 }

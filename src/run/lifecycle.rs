@@ -34,7 +34,7 @@ use crate::cluster::{
     has_ready_endpoint, refuse_shared, wait_all_gone, wait_started,
 };
 use crate::k8s::{Api, Client, Pod};
-use crate::results::{RunResult, ScenarioResult};
+use crate::results::{RunResult, ScenarioResult, SetupPhases};
 use crate::scenario::{ExpectSource, NamespaceSpec, PodRef, Scenario, Target};
 use crate::verdict::ProbeStatus;
 
@@ -290,6 +290,7 @@ async fn run_one(
         file: scenario.location.file.display().to_string(),
         duration_ms: millis(started.elapsed()),
         setup_ms: millis(phases.setup),
+        setup_phases: phases.setup_phases,
         probing_ms: millis(phases.probing),
         exec_calls: exec.calls.load(std::sync::atomic::Ordering::Relaxed),
         probes,
@@ -314,10 +315,12 @@ async fn run_scenario(
         touched,
         namespaces: &scenario.namespaces,
     };
-    let (addresses, applied) = setup.run(scenario).await?;
+    let (addresses, applied, mut setup_phases) = setup.run(scenario).await?;
+    let mut clock = Clock::start();
     let ready_services = wait_for_endpoints(client, scenario, Duration::from_secs(10)).await?;
-
+    setup_phases.endpoints_ms = clock.lap();
     let predictions = resolve_live(client, scenario, &addresses).await;
+    setup_phases.predictions_ms = clock.lap();
 
     // Probing.
     let probing_started = Instant::now();
@@ -347,6 +350,7 @@ async fn run_scenario(
         probes,
         Phases {
             setup,
+            setup_phases,
             probing: probing_started.elapsed(),
         },
     ))
@@ -365,11 +369,17 @@ struct Setup<'a> {
 impl Setup<'_> {
     /// Creates everything and waits for the pods; returns their addresses and the Services',
     /// and when the policies were applied.
-    async fn run(&self, scenario: &Scenario) -> Result<(LiveAddresses, Instant), String> {
+    async fn run(
+        &self,
+        scenario: &Scenario,
+    ) -> Result<(LiveAddresses, Instant, SetupPhases), String> {
         let (client, run) = (self.client, &self.config.run_id);
+        let mut clock = Clock::start();
+        let mut phases = SetupPhases::default();
         for namespace in self.namespaces {
             self.namespace(&namespace.name).await?;
         }
+        phases.namespaces_ms = clock.lap();
         let mut addresses = LiveAddresses::default();
         for service in &scenario.services {
             let object = objects::service(service);
@@ -391,6 +401,7 @@ impl Setup<'_> {
                 cluster_ip,
             );
         }
+        phases.services_ms = clock.lap();
         // The policies go in before the pods start, as in a real deployment: by the time the
         // pods are up, a network that enforces promptly already does, and the first round is
         // final. Time-to-match counts from here.
@@ -401,6 +412,7 @@ impl Setup<'_> {
             .await?;
         }
         let applied = Instant::now();
+        phases.policies_ms = clock.lap();
         let mut wanted = BTreeMap::new();
         for pod in &scenario.pods {
             let spec = objects::probe_pod(pod, &self.config.probe_pods, self.config.pod_lifetime);
@@ -413,6 +425,7 @@ impl Setup<'_> {
             };
             wanted.insert(key, spec.becomes_ready());
         }
+        phases.pods_ms = clock.lap();
         let limit = self.config.pod_start_limit;
         let placements = wait_started(client, run, &wanted, limit, |pod, _| {
             self.observer.pod_started(pod)
@@ -424,7 +437,8 @@ impl Setup<'_> {
                 .pods
                 .insert(PodRef::new(key.namespace, key.name), placement.ip);
         }
-        Ok((addresses, applied))
+        phases.pods_started_ms = clock.lap();
+        Ok((addresses, applied, phases))
     }
 
     fn touch(&self, namespace: &str) {
@@ -524,7 +538,25 @@ async fn mark_deleted_pods(
 /// How long a scenario's phases took.
 struct Phases {
     setup: Duration,
+    setup_phases: SetupPhases,
     probing: Duration,
+}
+
+/// Milliseconds between successive laps.
+struct Clock(Instant);
+
+impl Clock {
+    fn start() -> Clock {
+        Clock(Instant::now())
+    }
+
+    /// The time since the last lap (or the start), and a new lap.
+    fn lap(&mut self) -> u64 {
+        let now = Instant::now();
+        let lap = millis(now - self.0);
+        self.0 = now;
+        lap
+    }
 }
 
 fn millis(duration: Duration) -> u64 {
