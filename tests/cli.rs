@@ -495,3 +495,115 @@ fn plan_prints_auto_as_upstream_truth_tables() {
     // Self cells are computed too (a pod always reaches itself), unlike upstream's `?`.
     insta::assert_snapshot!(out.stdout);
 }
+
+/// Every duration flag is checked with the arguments: exit 2, the flag named with its range,
+/// before any scenario is read or any cluster (here a kubeconfig that does not exist, or a
+/// local cluster, which would need root) is contacted.
+#[test]
+fn bad_durations_are_usage_errors_naming_the_flag_and_its_range() {
+    let cases = [
+        (
+            &["--timeout", "10m"][..],
+            "'--timeout <DURATION>'",
+            "100ms to 5m",
+        ),
+        (&["--timeout", "0"], "'--timeout <DURATION>'", "100ms to 5m"),
+        (
+            &["--timeout", "50ms"],
+            "'--timeout <DURATION>'",
+            "100ms to 5m",
+        ),
+        (
+            &["--pod-timeout", "0s"],
+            "'--pod-timeout <DURATION>'",
+            "1s to 1h",
+        ),
+        (&["--settle", "1h"], "'--settle <DURATION>'", "0s to 30m"),
+        (
+            &["--settle", "soon"],
+            "'--settle <DURATION>'",
+            "such as 2s, 500ms",
+        ),
+        (
+            &["--namespace-wait", "2h"],
+            "'--namespace-wait <DURATION>'",
+            "0s to 1h",
+        ),
+        (
+            &["--connect-timeout", "0s"],
+            "'--connect-timeout <DURATION>'",
+            "100ms to 5m",
+        ),
+        (
+            &["--local", "--policy-delay", "1h"],
+            "'--policy-delay <DURATION>'",
+            "0s to 10m",
+        ),
+        (
+            &["--local", "--namespace-deletion", "11m"],
+            "'--namespace-deletion <DURATION>'",
+            "0s to 10m",
+        ),
+    ];
+    let dir = Dir::new("durations");
+    for (flags, flag, range) in cases {
+        let mut args = vec!["run"];
+        if !flags.contains(&"--local") {
+            args.extend(["--kubeconfig", "missing-kubeconfig"]);
+        }
+        args.extend(flags);
+        args.push("scenarios/three-tier.yaml");
+        let out = TestCommand::in_repo().args(&args).run();
+        assert_eq!(out.code, 2, "{flags:?}: {}", out.stderr);
+        assert!(out.stderr.contains(flag), "{flags:?}: {}", out.stderr);
+        assert!(out.stderr.contains(range), "{flags:?}: {}", out.stderr);
+        assert!(
+            !out.stderr.contains("kubeconfig"),
+            "{flags:?}: {}",
+            out.stderr
+        );
+    }
+    let out = dir
+        .command()
+        .args(["cleanup", "--all", "--connect-timeout", "0s"])
+        .run();
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("'--connect-timeout <DURATION>'"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// A scenario timeout out of range stops `run` before anything is contacted, at its line.
+#[test]
+fn a_scenario_timeout_out_of_range_is_located() {
+    let dir = Dir::new("timeout-field");
+    dir.create(
+        "t.yaml",
+        &format!(
+            "{LINT_BASE}  probes:\n    - {{from: app/web, to: app/db, port: 5432, timeout: 50ms}}\n"
+        ),
+    );
+    let out = dir
+        .command()
+        .args(["run", "--kubeconfig", "missing-kubeconfig", "t.yaml"])
+        .run();
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(
+            "t.yaml:11:56: error: spec.probes[0].timeout: a timeout of 50ms is out of range: use 100ms to 5m"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("missing-kubeconfig"), "{}", out.stderr);
+    let ok = dir.create(
+        "ok.yaml",
+        &format!(
+            "{LINT_BASE}  probes:\n    - {{from: app/web, to: app/db, port: 5432, timeout: 500ms}}\n"
+        ),
+    );
+    let out = dir.command().args(["validate"]).args([ok]).run();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}

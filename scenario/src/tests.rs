@@ -432,12 +432,17 @@ const ERROR_CASES: &[(&str, &str, &str)] = &[
     (
         NO_POLICIES,
         "    - {from: a/web, to: a/api, port: 8080, timeout: 0s}",
-        "the timeout must be longer than zero",
+        "spec.probes[0].timeout: a timeout of 0s is out of range: use 100ms to 5m",
+    ),
+    (
+        NO_POLICIES,
+        "    - {from: a/web, to: a/api, port: 8080, timeout: 50ms}",
+        "spec.probes[0].timeout: a timeout of 50ms is out of range: use 100ms to 5m",
     ),
     (
         NO_POLICIES,
         "    - {from: a/web, to: a/api, port: 8080, timeout: 1h}",
-        "longer than the maximum of 5m",
+        "spec.probes[0].timeout: a timeout of 1h is out of range: use 100ms to 5m",
     ),
     (
         NO_POLICIES,
