@@ -607,3 +607,61 @@ fn a_scenario_timeout_out_of_range_is_located() {
     let out = dir.command().args(["validate"]).args([ok]).run();
     assert_eq!(out.code, 0, "{}", out.stderr);
 }
+
+/// A probe listed on its own and covered by a matrix is one probe: the written expectation is
+/// judged and the engine's disagreement stays a warning; contradicting written expectations
+/// are invalid input naming both entries.
+#[test]
+fn duplicate_probes_merge_and_contradictions_name_both_places() {
+    let dir = Dir::new("duplicates");
+    let matrix = "    - {matrix: {from: [app/web, mon/prom], to: [app/db], ports: [5432]}}\n";
+    dir.create(
+        "merge.yaml",
+        &format!(
+            "{LINT_BASE}  probes:\n    - {{name: web-db, from: app/web, to: app/db, port: 5432, expect: deny}}\n{matrix}"
+        ),
+    );
+    let out = dir
+        .command()
+        .args(["plan", "-o", "json", "merge.yaml"])
+        .run();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let plan: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let probes = plan["probes"].as_array().unwrap();
+    assert_eq!(probes.len(), 2, "{}", out.stdout);
+    let web = probes.iter().find(|p| p["from"] == "app/web").unwrap();
+    assert_eq!(
+        (&web["name"], &web["expect"], &web["expectSource"]),
+        (&"web-db".into(), &"deny".into(), &"explicit".into())
+    );
+    assert!(
+        out.stderr.contains("warning[contradicted-expectation]"),
+        "the engine's opinion is reported: {}",
+        out.stderr
+    );
+
+    dir.create(
+        "contradict.yaml",
+        &format!(
+            "{LINT_BASE}  probes:\n    - {{from: app/web, to: app/db, port: 5432, expect: deny}}\n{}",
+            matrix.replace("}}\n", "}, expect: allow}\n")
+        ),
+    );
+    let out = dir
+        .command()
+        .args([
+            "run",
+            "--kubeconfig",
+            "missing-kubeconfig",
+            "contradict.yaml",
+        ])
+        .run();
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(
+            "contradict.yaml:12:7: error: spec.probes[1]: this entry expects allow for \"app/web -> app/db:5432/TCP\", which spec.probes[0] (contradict.yaml:11:7) expects deny"
+        ),
+        "{}",
+        out.stderr
+    );
+}
