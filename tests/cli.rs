@@ -495,3 +495,173 @@ fn plan_prints_auto_as_upstream_truth_tables() {
     // Self cells are computed too (a pod always reaches itself), unlike upstream's `?`.
     insta::assert_snapshot!(out.stdout);
 }
+
+/// Every duration flag is checked with the arguments: exit 2, the flag named with its range,
+/// before any scenario is read or any cluster (here a kubeconfig that does not exist, or a
+/// local cluster, which would need root) is contacted.
+#[test]
+fn bad_durations_are_usage_errors_naming_the_flag_and_its_range() {
+    let cases = [
+        (
+            &["--timeout", "10m"][..],
+            "'--timeout <DURATION>'",
+            "100ms to 5m",
+        ),
+        (&["--timeout", "0"], "'--timeout <DURATION>'", "100ms to 5m"),
+        (
+            &["--timeout", "50ms"],
+            "'--timeout <DURATION>'",
+            "100ms to 5m",
+        ),
+        (
+            &["--pod-timeout", "0s"],
+            "'--pod-timeout <DURATION>'",
+            "1s to 1h",
+        ),
+        (&["--settle", "1h"], "'--settle <DURATION>'", "0s to 30m"),
+        (
+            &["--settle", "soon"],
+            "'--settle <DURATION>'",
+            "such as 2s, 500ms",
+        ),
+        (
+            &["--namespace-wait", "2h"],
+            "'--namespace-wait <DURATION>'",
+            "0s to 1h",
+        ),
+        (
+            &["--connect-timeout", "0s"],
+            "'--connect-timeout <DURATION>'",
+            "100ms to 5m",
+        ),
+        (
+            &["--local", "--policy-delay", "1h"],
+            "'--policy-delay <DURATION>'",
+            "0s to 10m",
+        ),
+        (
+            &["--local", "--namespace-deletion", "11m"],
+            "'--namespace-deletion <DURATION>'",
+            "0s to 10m",
+        ),
+    ];
+    let dir = Dir::new("durations");
+    for (flags, flag, range) in cases {
+        let mut args = vec!["run"];
+        if !flags.contains(&"--local") {
+            args.extend(["--kubeconfig", "missing-kubeconfig"]);
+        }
+        args.extend(flags);
+        args.push("scenarios/three-tier.yaml");
+        let out = TestCommand::in_repo().args(&args).run();
+        assert_eq!(out.code, 2, "{flags:?}: {}", out.stderr);
+        assert!(out.stderr.contains(flag), "{flags:?}: {}", out.stderr);
+        assert!(out.stderr.contains(range), "{flags:?}: {}", out.stderr);
+        assert!(
+            !out.stderr.contains("kubeconfig"),
+            "{flags:?}: {}",
+            out.stderr
+        );
+    }
+    let out = dir
+        .command()
+        .args(["cleanup", "--all", "--connect-timeout", "0s"])
+        .run();
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("'--connect-timeout <DURATION>'"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// A scenario timeout out of range stops `run` before anything is contacted, at its line.
+#[test]
+fn a_scenario_timeout_out_of_range_is_located() {
+    let dir = Dir::new("timeout-field");
+    dir.create(
+        "t.yaml",
+        &format!(
+            "{LINT_BASE}  probes:\n    - {{from: app/web, to: app/db, port: 5432, timeout: 50ms}}\n"
+        ),
+    );
+    let out = dir
+        .command()
+        .args(["run", "--kubeconfig", "missing-kubeconfig", "t.yaml"])
+        .run();
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(
+            "t.yaml:11:56: error: spec.probes[0].timeout: a timeout of 50ms is out of range: use 100ms to 5m"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("missing-kubeconfig"), "{}", out.stderr);
+    let ok = dir.create(
+        "ok.yaml",
+        &format!(
+            "{LINT_BASE}  probes:\n    - {{from: app/web, to: app/db, port: 5432, timeout: 500ms}}\n"
+        ),
+    );
+    let out = dir.command().args(["validate"]).args([ok]).run();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}
+
+/// A probe listed on its own and covered by a matrix is one probe: the written expectation is
+/// judged and the engine's disagreement stays a warning; contradicting written expectations
+/// are invalid input naming both entries.
+#[test]
+fn duplicate_probes_merge_and_contradictions_name_both_places() {
+    let dir = Dir::new("duplicates");
+    let matrix = "    - {matrix: {from: [app/web, mon/prom], to: [app/db], ports: [5432]}}\n";
+    dir.create(
+        "merge.yaml",
+        &format!(
+            "{LINT_BASE}  probes:\n    - {{name: web-db, from: app/web, to: app/db, port: 5432, expect: deny}}\n{matrix}"
+        ),
+    );
+    let out = dir
+        .command()
+        .args(["plan", "-o", "json", "merge.yaml"])
+        .run();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let plan: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let probes = plan["probes"].as_array().unwrap();
+    assert_eq!(probes.len(), 2, "{}", out.stdout);
+    let web = probes.iter().find(|p| p["from"] == "app/web").unwrap();
+    assert_eq!(
+        (&web["name"], &web["expect"], &web["expectSource"]),
+        (&"web-db".into(), &"deny".into(), &"explicit".into())
+    );
+    assert!(
+        out.stderr.contains("warning[contradicted-expectation]"),
+        "the engine's opinion is reported: {}",
+        out.stderr
+    );
+
+    dir.create(
+        "contradict.yaml",
+        &format!(
+            "{LINT_BASE}  probes:\n    - {{from: app/web, to: app/db, port: 5432, expect: deny}}\n{}",
+            matrix.replace("}}\n", "}, expect: allow}\n")
+        ),
+    );
+    let out = dir
+        .command()
+        .args([
+            "run",
+            "--kubeconfig",
+            "missing-kubeconfig",
+            "contradict.yaml",
+        ])
+        .run();
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(
+            "contradict.yaml:12:7: error: spec.probes[1]: this entry expects allow for \"app/web -> app/db:5432/TCP\", which spec.probes[0] (contradict.yaml:11:7) expects deny"
+        ),
+        "{}",
+        out.stderr
+    );
+}

@@ -57,7 +57,7 @@ done
 # Probe i: even ones are dropped (tcp 81 / udp 54), odd ones answered (tcp, http, udp on 80/53).
 request() {
   local n=$1 i sep="" kind
-  printf '{"version":1,"probes":['
+  printf '{"version":2,"probes":['
   for ((i = 0; i < n; i++)); do
     case $((i % 6)) in
       0) kind='"kind":"tcp","host":"10.250.0.2","port":81' ;;
@@ -67,7 +67,7 @@ request() {
       4) kind='"kind":"tcp","host":"10.250.0.2","port":81' ;;
       5) kind='"kind":"udp","host":"10.250.0.2","port":53' ;;
     esac
-    printf '%s{"id":"p%d","timeout_secs":1,"probe":{%s}}' "$sep" "$i" "$kind"
+    printf '%s{"id":"p%d","timeout_ms":1000,"probe":{%s}}' "$sep" "$i" "$kind"
     sep=","
   done
   printf ']}\n'

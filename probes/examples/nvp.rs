@@ -3,7 +3,7 @@
 //!
 //! ```sh
 //! cargo run -p netverdict-probes --example nvp -- serve --tcp 8080 --udp 5353 &
-//! echo '{"version":1,"probes":[{"id":"a","timeout_secs":1,"probe":{"kind":"tcp","host":"127.0.0.1","port":8080}}]}' \
+//! echo '{"version":2,"probes":[{"id":"a","timeout_ms":1000,"probe":{"kind":"tcp","host":"127.0.0.1","port":8080}}]}' \
 //!   | cargo run -p netverdict-probes --example nvp -- probe-batch
 //! ```
 //!

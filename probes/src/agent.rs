@@ -18,8 +18,9 @@
 //!
 //! Tools run concurrently, at most [`BatchRequest::concurrency`] at once, each as an argv with
 //! no shell, `LC_ALL=C`, stdin empty (or the UDP token line) and output captured up to
-//! [`CAPTURE_BYTES`] per stream. A tool still running after its [`watchdog`] is killed and its
-//! record says so.
+//! [`CAPTURE_BYTES`] per stream. A tool that cannot take the probe's exact timeout (nc and
+//! nslookup take whole seconds) is ended at its [`ToolCommand::deadline`], which counts as the
+//! tool's timeout. A tool still running after its [`watchdog`] is killed and its record says so.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, BufRead as _};
@@ -299,8 +300,8 @@ async fn write_line(
 /// How long a probe's tool may run before the agent kills it: three times its timeout plus five
 /// seconds. The tools enforce the timeout themselves (curl may take twice as long, nslookup one
 /// timeout per search domain that times out); this only catches a tool that hangs.
-pub fn watchdog(timeout_secs: u32) -> Duration {
-    Duration::from_secs(u64::from(timeout_secs) * 3 + 5)
+pub fn watchdog(timeout: Duration) -> Duration {
+    timeout * 3 + Duration::from_secs(5)
 }
 
 /// Runs one probe and classifies its result. `udp_token` is what a UDP probe sends; it should
@@ -317,17 +318,23 @@ pub async fn run_probe(request: &ProbeRequest, udp_token: &str) -> ProbeRecord {
             );
         }
     };
-    let run = run_tool(&command, watchdog(request.timeout_secs)).await;
+    let timeout = Duration::from_millis(request.timeout_ms.into());
+    let run = run_tool(&command, watchdog(timeout)).await;
     let stdout = String::from_utf8_lossy(&run.stdout.kept);
     let stderr = String::from_utf8_lossy(&run.stderr.kept);
-    let timeout = Duration::from_secs(request.timeout_secs.into());
     let mut classified = classify_timed(kind, &run.exit, &stdout, &stderr, run.elapsed, timeout);
     if run.killed {
         classified.outcome = Outcome::error(format!(
             "{} still ran after {} s: the agent killed it",
             command.tool.program(),
-            watchdog(request.timeout_secs).as_secs()
+            watchdog(timeout).as_secs()
         ));
+    } else if run.at_deadline {
+        // What the tool would have said had it taken the exact timeout.
+        classified.outcome = match kind {
+            ProbeKind::Dns => Outcome::DnsTimeout,
+            ProbeKind::Tcp | ProbeKind::Udp | ProbeKind::Http => Outcome::Timeout,
+        };
     }
     if kind == ProbeKind::Udp && classified.echoed.as_deref() != Some(udp_token) {
         // Something answered, but not a netverdict responder echoing this probe's token.
@@ -341,6 +348,7 @@ pub async fn run_probe(request: &ProbeRequest, udp_token: &str) -> ProbeRecord {
         stdin: command.stdin,
         exit: run.exit,
         elapsed_ms: millis(run.elapsed),
+        deadline_ms: command.deadline.map(millis),
         stdout: run.stdout.excerpt(),
         stderr: run.stderr.excerpt(),
         outcome: classified.outcome,
@@ -358,6 +366,7 @@ fn failed_record(id: String, kind: ProbeKind, reason: String) -> ProbeRecord {
         stdin: None,
         exit: Exit::NotStarted(reason.clone()),
         elapsed_ms: 0,
+        deadline_ms: None,
         stdout: String::new(),
         stderr: String::new(),
         outcome: Outcome::error(reason),
@@ -376,6 +385,8 @@ pub struct ToolRun {
     pub stdout: Captured,
     pub stderr: Captured,
     pub elapsed: Duration,
+    /// The agent ended the tool at its [`ToolCommand::deadline`].
+    pub at_deadline: bool,
     /// The agent killed the tool at its watchdog.
     pub killed: bool,
 }
@@ -399,7 +410,7 @@ impl Captured {
     }
 }
 
-/// Runs `command`, killing it after `watchdog`.
+/// Runs `command`, ending it at its deadline, if it has one, and killing it after `watchdog`.
 pub async fn run_tool(command: &ToolCommand, watchdog: Duration) -> ToolRun {
     let mut process = tokio::process::Command::new(&command.argv[0]);
     process
@@ -422,6 +433,7 @@ pub async fn run_tool(command: &ToolCommand, watchdog: Duration) -> ToolRun {
                 stdout: Captured::default(),
                 stderr: Captured::default(),
                 elapsed: start.elapsed(),
+                at_deadline: false,
                 killed: false,
             };
         }
@@ -436,7 +448,8 @@ pub async fn run_tool(command: &ToolCommand, watchdog: Duration) -> ToolRun {
         }
     };
     let wait = async {
-        match tokio::time::timeout(watchdog, child.wait()).await {
+        let limit = command.deadline.map_or(watchdog, |d| d.min(watchdog));
+        match tokio::time::timeout(limit, child.wait()).await {
             Ok(status) => (status, false),
             Err(_) => {
                 let _ = child.start_kill();
@@ -444,8 +457,9 @@ pub async fn run_tool(command: &ToolCommand, watchdog: Duration) -> ToolRun {
             }
         }
     };
-    let ((status, killed), out, err, ()) =
+    let ((status, ended), out, err, ()) =
         tokio::join!(wait, capture(stdout), capture(stderr), feed);
+    let at_deadline = ended && command.deadline.is_some_and(|d| d < watchdog);
     let elapsed = start.elapsed();
     let exit = match status {
         Ok(status) => match (status.code(), status.signal()) {
@@ -460,7 +474,8 @@ pub async fn run_tool(command: &ToolCommand, watchdog: Duration) -> ToolRun {
         stdout: out,
         stderr: err,
         elapsed,
-        killed,
+        at_deadline,
+        killed: ended && !at_deadline,
     }
 }
 
@@ -487,21 +502,21 @@ mod tests {
 
     #[test]
     fn requests_are_checked_as_a_whole() {
-        let ok = br#"{"version":1,"probes":[]}"#;
+        let ok = br#"{"version":2,"probes":[]}"#;
         assert!(parse_request(ok).is_ok());
-        let v2 = br#"{"version":2,"probes":[]}"#;
+        let v1 = br#"{"version":1,"probes":[]}"#;
         assert!(matches!(
-            parse_request(v2),
-            Err(AgentError::Version { got: 2 })
+            parse_request(v1),
+            Err(AgentError::Version { got: 1 })
         ));
-        let zero = br#"{"version":1,"concurrency":0,"probes":[]}"#;
+        let zero = br#"{"version":2,"concurrency":0,"probes":[]}"#;
         assert!(matches!(
             parse_request(zero),
             Err(AgentError::Concurrency(0))
         ));
-        let dup = br#"{"version":1,"probes":[
-            {"id":"a","timeout_secs":1,"probe":{"kind":"tcp","host":"h","port":1}},
-            {"id":"a","timeout_secs":1,"probe":{"kind":"udp","host":"h","port":1}}]}"#;
+        let dup = br#"{"version":2,"probes":[
+            {"id":"a","timeout_ms":1000,"probe":{"kind":"tcp","host":"h","port":1}},
+            {"id":"a","timeout_ms":1000,"probe":{"kind":"udp","host":"h","port":1}}]}"#;
         assert!(matches!(parse_request(dup), Err(AgentError::DuplicateId(id)) if id == "a"));
         assert!(matches!(
             parse_request(b"{garbage"),
@@ -514,7 +529,7 @@ mod tests {
     async fn the_request_ends_at_the_newline_not_at_eof() {
         let (mut client, agent) = tokio::io::duplex(1024);
         client
-            .write_all(b"{\"version\":1,\"probes\":[]}\n")
+            .write_all(b"{\"version\":2,\"probes\":[]}\n")
             .await
             .unwrap();
         // `client` stays open: reading must not wait for it to close.
@@ -552,6 +567,7 @@ mod tests {
             tool: crate::wire::Tool::Nc,
             argv: vec!["/nonexistent/nc".into(), "-h".into()],
             stdin: None,
+            deadline: None,
         };
         let run = run_tool(&command, Duration::from_secs(5)).await;
         assert!(matches!(&run.exit, Exit::NotStarted(why) if why.contains("No such file")));
@@ -563,17 +579,32 @@ mod tests {
             tool: crate::wire::Tool::Nc,
             argv: vec!["sleep".into(), "30".into()],
             stdin: None,
+            deadline: None,
         };
         let run = run_tool(&command, Duration::from_millis(100)).await;
         assert!(run.killed);
+        assert!(!run.at_deadline);
         assert_eq!(run.exit, Exit::Signal(9));
+    }
+
+    #[tokio::test]
+    async fn a_tool_past_its_deadline_is_ended_as_a_timeout_not_killed() {
+        let command = ToolCommand {
+            tool: crate::wire::Tool::Nc,
+            argv: vec!["sleep".into(), "30".into()],
+            stdin: None,
+            deadline: Some(Duration::from_millis(300)),
+        };
+        let run = run_tool(&command, Duration::from_secs(30)).await;
+        assert!(run.at_deadline);
+        assert!(!run.killed);
     }
 
     #[tokio::test]
     async fn an_invalid_probe_gets_a_record_not_a_run() {
         let request = ProbeRequest {
             id: "bad".into(),
-            timeout_secs: 1,
+            timeout_ms: 1000,
             probe: crate::wire::ProbeSpec::Tcp {
                 host: "-e /bin/sh".into(),
                 port: 1,

@@ -6,20 +6,24 @@
 //! with `-`, hold whitespace, quotes or shell syntax, or make curl glob.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use thiserror::Error;
 
 use crate::wire::{ProbeRecord, ProbeRequest, ProbeSpec, Tool};
 
-/// Longest timeout a probe may ask for.
-pub const MAX_TIMEOUT_SECS: u32 = 300;
+/// Shortest timeout a probe may ask for, in milliseconds: below it a healthy connection across
+/// a busy node may not make it.
+pub const MIN_TIMEOUT_MS: u32 = 100;
+/// Longest timeout a probe may ask for, in milliseconds (5 minutes).
+pub const MAX_TIMEOUT_MS: u32 = 300_000;
 
 /// A probe request the agent refuses to run.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum InvalidProbe {
     #[error("id must be 1 to 200 printable characters, got {0:?}")]
     Id(String),
-    #[error("timeout_secs must be 1 to {MAX_TIMEOUT_SECS}, got {0}")]
+    #[error("timeout_ms must be {MIN_TIMEOUT_MS} to {MAX_TIMEOUT_MS}, got {0}")]
     Timeout(u32),
     #[error("port must be 1 to 65535, got 0")]
     Port,
@@ -40,6 +44,10 @@ pub struct ToolCommand {
     pub argv: Vec<String>,
     /// Written to stdin, which is then closed; stdin is empty otherwise.
     pub stdin: Option<String>,
+    /// When the agent ends the tool and takes it for a timeout: set where the tool only takes
+    /// whole seconds and the probe's timeout is not whole seconds (its argv then has the timeout
+    /// rounded up).
+    pub deadline: Option<Duration>,
 }
 
 impl ToolCommand {
@@ -51,12 +59,18 @@ impl ToolCommand {
     /// [`InvalidProbe`] when a field is outside its character set or range.
     pub fn build(request: &ProbeRequest, udp_token: &str) -> Result<Self, InvalidProbe> {
         validate_id(&request.id)?;
-        let t = request.timeout_secs;
-        if !(1..=MAX_TIMEOUT_SECS).contains(&t) {
-            return Err(InvalidProbe::Timeout(t));
+        let ms = request.timeout_ms;
+        if !(MIN_TIMEOUT_MS..=MAX_TIMEOUT_MS).contains(&ms) {
+            return Err(InvalidProbe::Timeout(ms));
         }
-        let t = t.to_string();
-        let tool = request.probe.kind().tool();
+        // nc and nslookup take whole seconds: they get the timeout rounded up, and the agent
+        // ends them at the exact deadline.
+        let t = ms.div_ceil(1000).to_string();
+        let whole = ms.is_multiple_of(1000);
+        let kind = request.probe.kind();
+        let deadline = (!whole && kind != crate::wire::ProbeKind::Http)
+            .then(|| Duration::from_millis(ms.into()));
+        let tool = kind.tool();
         let mut argv: Vec<String> = vec![tool.program().into()];
         let mut stdin = None;
         match &request.probe {
@@ -92,8 +106,10 @@ impl ToolCommand {
                 validate_path(path)?;
                 // -v is for the classifier: curl exits 7 alike for refused and unreachable, and
                 // 28 alike before and after the connection; only its verbose lines tell them
-                // apart. The whole transfer may take twice the connect timeout.
-                let max_time = (request.timeout_secs * 2).to_string();
+                // apart. The whole transfer may take twice the connect timeout. curl takes
+                // fractions of a second.
+                let connect = seconds(ms);
+                let max_time = seconds(ms * 2);
                 argv.extend(
                     [
                         "-sS",
@@ -102,7 +118,7 @@ impl ToolCommand {
                         "--noproxy",
                         "*",
                         "--connect-timeout",
-                        &t,
+                        &connect,
                         "--max-time",
                         &max_time,
                         "-o",
@@ -144,7 +160,12 @@ impl ToolCommand {
                 }
             }
         }
-        Ok(Self { tool, argv, stdin })
+        Ok(Self {
+            tool,
+            argv,
+            stdin,
+            deadline,
+        })
     }
 
     /// The command a record ran, for rendering; `None` when nothing ran.
@@ -153,11 +174,13 @@ impl ToolCommand {
             tool: record.tool,
             argv: record.argv.clone(),
             stdin: record.stdin.clone(),
+            deadline: record.deadline_ms.map(Duration::from_millis),
         })
     }
 
     /// The command as a POSIX shell line, e.g. `nc -vz -w 2 -n 10.0.0.5 5432`. A command with
-    /// stdin is piped its input: `printf '%s\n' TOKEN | nc -u ...`.
+    /// stdin is piped its input: `printf '%s\n' TOKEN | nc -u ...`; one with a deadline runs
+    /// under coreutils' `timeout`: `timeout 0.3 nc -vz -w 1 ...`.
     pub fn render(&self) -> String {
         self.stdin_pipe() + &self.argv_line()
     }
@@ -177,7 +200,10 @@ impl ToolCommand {
 
     fn argv_line(&self) -> String {
         let words: Vec<String> = self.argv.iter().map(|a| shell_quote(a)).collect();
-        words.join(" ")
+        match self.deadline {
+            Some(deadline) => format!("timeout {} {}", seconds(millis(deadline)), words.join(" ")),
+            None => words.join(" "),
+        }
     }
 
     fn stdin_pipe(&self) -> String {
@@ -186,6 +212,22 @@ impl ToolCommand {
             Some(input) => format!("printf '%s\\n' {} | ", shell_quote(input.trim_end())),
         }
     }
+}
+
+/// Milliseconds as seconds with no trailing zeros: 2000 is `2`, 1500 is `1.5`, 300 is `0.3`.
+fn seconds(ms: u32) -> String {
+    let (whole, rest) = (ms / 1000, ms % 1000);
+    if rest == 0 {
+        whole.to_string()
+    } else {
+        format!("{whole}.{rest:03}")
+            .trim_end_matches('0')
+            .to_owned()
+    }
+}
+
+fn millis(d: Duration) -> u32 {
+    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
 }
 
 fn validate_id(id: &str) -> Result<(), InvalidProbe> {
@@ -295,7 +337,7 @@ mod tests {
     fn mk(probe: ProbeSpec) -> ProbeRequest {
         ProbeRequest {
             id: "p".into(),
-            timeout_secs: 2,
+            timeout_ms: 2000,
             probe,
         }
     }
@@ -397,6 +439,48 @@ mod tests {
     }
 
     #[test]
+    fn sub_second_timeouts_are_kept_exactly() {
+        let mut req = tcp("10.0.0.5");
+        req.timeout_ms = 300;
+        let cmd = ToolCommand::build(&req, "t").unwrap();
+        assert_eq!(cmd.deadline, Some(Duration::from_millis(300)));
+        assert_eq!(cmd.argv, ["nc", "-vz", "-w", "1", "-n", "10.0.0.5", "5432"]);
+        assert_eq!(cmd.render(), "timeout 0.3 nc -vz -w 1 -n 10.0.0.5 5432");
+        assert_eq!(
+            cmd.render_kubectl_exec("shop", "client-0"),
+            "kubectl exec -n shop client-0 -- timeout 0.3 nc -vz -w 1 -n 10.0.0.5 5432"
+        );
+        req.timeout_ms = 1500;
+        let cmd = ToolCommand::build(&req, "t").unwrap();
+        assert_eq!(cmd.render(), "timeout 1.5 nc -vz -w 2 -n 10.0.0.5 5432");
+        let mut web = http("/");
+        web.timeout_ms = 500;
+        let cmd = ToolCommand::build(&web, "t").unwrap();
+        assert_eq!(cmd.deadline, None, "curl takes fractions itself");
+        assert!(
+            cmd.render()
+                .contains("--connect-timeout 0.5 --max-time 1 -o"),
+            "{}",
+            cmd.render()
+        );
+        let mut dns = mk(ProbeSpec::Dns {
+            name: "web.shop".into(),
+            server: None,
+            port: None,
+            tcp: false,
+        });
+        dns.timeout_ms = 250;
+        let cmd = ToolCommand::build(&dns, "t").unwrap();
+        assert_eq!(
+            cmd.render(),
+            "timeout 0.25 nslookup -timeout=1 -retry=1 web.shop"
+        );
+        assert_eq!(seconds(100), "0.1");
+        assert_eq!(seconds(1010), "1.01");
+        assert_eq!(seconds(300_000), "300");
+    }
+
+    #[test]
     fn hostile_fields_are_rejected() {
         let hosts = [
             "-oProxyCommand=x",
@@ -427,9 +511,14 @@ mod tests {
             );
         }
         let mut req = tcp("10.0.0.1");
-        req.timeout_secs = 0;
-        assert_eq!(ToolCommand::build(&req, "t"), Err(InvalidProbe::Timeout(0)));
-        req.timeout_secs = 1;
+        for ms in [0, 99, 300_001] {
+            req.timeout_ms = ms;
+            assert_eq!(
+                ToolCommand::build(&req, "t"),
+                Err(InvalidProbe::Timeout(ms))
+            );
+        }
+        req.timeout_ms = 1000;
         req.id = String::new();
         assert!(matches!(
             ToolCommand::build(&req, "t"),

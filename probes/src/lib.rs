@@ -19,7 +19,7 @@ pub use agent::{
     run_batch, run_probe, run_tool, watchdog,
 };
 pub use classify::{Classified, classify, classify_timed};
-pub use command::{InvalidProbe, MAX_TIMEOUT_SECS, ToolCommand};
+pub use command::{InvalidProbe, MAX_TIMEOUT_MS, MIN_TIMEOUT_MS, ToolCommand};
 pub use serve::{
     Identity, PortList, RAW_CLIENT_WAIT, ServeArgs, ServeConfig, ServeError, Server, serve,
 };

@@ -6,11 +6,11 @@
 //! single [`AgentLine::Rejected`].
 //!
 //! ```json
-//! {"version":1,"probes":[
-//!   {"id":"db","timeout_secs":2,"probe":{"kind":"tcp","host":"10.0.0.5","port":5432}},
-//!   {"id":"web","timeout_secs":2,"probe":{"kind":"http","scheme":"http","host":"web.shop","port":80,"path":"/"}},
-//!   {"id":"dns","timeout_secs":2,"probe":{"kind":"dns","name":"web.shop.svc.cluster.local."}},
-//!   {"id":"syslog","timeout_secs":2,"probe":{"kind":"udp","host":"10.0.0.7","port":514}}]}
+//! {"version":2,"probes":[
+//!   {"id":"db","timeout_ms":2000,"probe":{"kind":"tcp","host":"10.0.0.5","port":5432}},
+//!   {"id":"web","timeout_ms":2000,"probe":{"kind":"http","scheme":"http","host":"web.shop","port":80,"path":"/"}},
+//!   {"id":"dns","timeout_ms":2000,"probe":{"kind":"dns","name":"web.shop.svc.cluster.local."}},
+//!   {"id":"syslog","timeout_ms":2000,"probe":{"kind":"udp","host":"10.0.0.7","port":514}}]}
 //! ```
 //!
 //! All names are stable: the runner and the agent may come from different builds, and the
@@ -21,7 +21,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 /// Version of this wire format. The agent rejects requests of any other version.
-pub const WIRE_VERSION: u32 = 1;
+pub const WIRE_VERSION: u32 = 2;
 
 /// Tools the agent runs at most at once when the request does not say.
 pub const DEFAULT_CONCURRENCY: usize = 256;
@@ -60,9 +60,10 @@ impl BatchRequest {
 pub struct ProbeRequest {
     /// The runner's name for this probe, echoed in its record (1 to 200 printable characters).
     pub id: String,
-    /// Seconds the tool may wait for the network (1 to 300). How each tool applies it is described
-    /// on [`ProbeSpec`].
-    pub timeout_secs: u32,
+    /// Milliseconds the tool may wait for the network (100 to 300000). How each tool applies it
+    /// is described on [`ProbeSpec`]; nc and nslookup take whole seconds, so for a timeout that
+    /// is not whole seconds they get it rounded up and the agent ends them at the deadline.
+    pub timeout_ms: u32,
     pub probe: ProbeSpec,
 }
 
@@ -73,7 +74,8 @@ pub struct ProbeRequest {
 pub enum ProbeSpec {
     /// A TCP connection: `nc -vz -w T [-n] HOST PORT`.
     Tcp { host: String, port: u16 },
-    /// An HTTP request: `curl` with `--connect-timeout T --max-time 2T`, reporting the status.
+    /// An HTTP request: `curl` with `--connect-timeout T --max-time 2T` (in seconds, with
+    /// fractions), reporting the status.
     Http {
         scheme: Scheme,
         host: String,
@@ -232,6 +234,10 @@ pub struct ProbeRecord {
     pub exit: Exit,
     /// From spawn to exit.
     pub elapsed_ms: u64,
+    /// When the agent was to end the tool, if the tool could not take the exact timeout itself
+    /// (see [`ProbeRequest::timeout_ms`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_ms: Option<u64>,
     /// Bounded excerpts of the tool's output; see [`crate::EXCERPT_BYTES`].
     pub stdout: String,
     pub stderr: String,
@@ -303,11 +309,11 @@ mod tests {
 
     #[test]
     fn the_documented_request_parses() {
-        let json = r#"{"version":1,"probes":[
-          {"id":"db","timeout_secs":2,"probe":{"kind":"tcp","host":"10.0.0.5","port":5432}},
-          {"id":"web","timeout_secs":2,"probe":{"kind":"http","scheme":"http","host":"web.shop","port":80,"path":"/"}},
-          {"id":"dns","timeout_secs":2,"probe":{"kind":"dns","name":"web.shop.svc.cluster.local."}},
-          {"id":"syslog","timeout_secs":2,"probe":{"kind":"udp","host":"10.0.0.7","port":514}}]}"#;
+        let json = r#"{"version":2,"probes":[
+          {"id":"db","timeout_ms":2000,"probe":{"kind":"tcp","host":"10.0.0.5","port":5432}},
+          {"id":"web","timeout_ms":2000,"probe":{"kind":"http","scheme":"http","host":"web.shop","port":80,"path":"/"}},
+          {"id":"dns","timeout_ms":2000,"probe":{"kind":"dns","name":"web.shop.svc.cluster.local."}},
+          {"id":"syslog","timeout_ms":2000,"probe":{"kind":"udp","host":"10.0.0.7","port":514}}]}"#;
         let request: BatchRequest = serde_json::from_str(json).unwrap();
         let kinds: Vec<_> = request.probes.iter().map(|p| p.probe.kind()).collect();
         assert_eq!(
@@ -326,7 +332,7 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_rejected() {
-        let json = r#"{"version":1,"probes":[{"id":"a","timeout_secs":1,
+        let json = r#"{"version":2,"probes":[{"id":"a","timeout_ms":1000,
             "probe":{"kind":"tcp","host":"a","port":1,"shell":"rm -rf /"}}]}"#;
         assert!(serde_json::from_str::<BatchRequest>(json).is_err());
     }

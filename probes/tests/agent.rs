@@ -8,8 +8,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use netverdict_probes::{
-    AgentLine, BatchRequest, BatchSummary, Outcome, ProbeRecord, ProbeRequest, ProbeSpec, Scheme,
-    ServeConfig, Server, ToolCommand, read_request, run_batch,
+    AgentLine, BatchRequest, BatchSummary, Exit, Outcome, ProbeRecord, ProbeRequest, ProbeSpec,
+    Scheme, ServeConfig, Server, ToolCommand, read_request, run_batch,
 };
 use support::{DROPPED_TCP, DROPPED_UDP, NetnsPair, SERVER_IP, Zone};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -17,9 +17,13 @@ use tokio::net::UdpSocket;
 use tokio::sync::oneshot;
 
 fn probe(id: &str, timeout_secs: u32, probe: ProbeSpec) -> ProbeRequest {
+    probe_ms(id, timeout_secs * 1000, probe)
+}
+
+fn probe_ms(id: &str, timeout_ms: u32, probe: ProbeSpec) -> ProbeRequest {
     ProbeRequest {
         id: id.into(),
-        timeout_secs,
+        timeout_ms,
         probe,
     }
 }
@@ -314,6 +318,82 @@ fn across_namespaces_drops_time_out_and_the_rest_connects() {
         Some("server-pod")
     );
     assert_eq!(outcome("udp-dropped"), Outcome::Timeout);
+}
+
+/// A 300 ms timeout is 300 ms for every kind: curl takes it itself, nc and nslookup (whole
+/// seconds, so `-w 1`) are ended by the agent at the deadline, before their own second is up,
+/// which their exit (a signal, not nc's own exit 1) shows.
+#[test]
+fn sub_second_timeouts_are_honoured_for_every_kind() {
+    if !support::running_as_root() {
+        return;
+    }
+    let pair = NetnsPair::new();
+    let (ready, is_ready) = std::sync::mpsc::channel();
+    let _server = pair.server.spawn(move || async move {
+        let server = Server::bind(ServeConfig {
+            tcp: vec![80, DROPPED_TCP],
+            udp: vec![53, DROPPED_UDP],
+            sctp: vec![],
+            bind: None,
+            identity: support::identity("server-pod"),
+        })
+        .unwrap();
+        ready.send(()).unwrap();
+        server.run_until(std::future::pending()).await;
+    });
+    is_ready.recv().unwrap();
+    let target = SERVER_IP;
+    let dns = ProbeSpec::Dns {
+        name: "db.test.".into(),
+        server: Some(target.to_string()),
+        port: Some(DROPPED_UDP),
+        tcp: false,
+    };
+    let request = BatchRequest::new(vec![
+        probe_ms("tcp-allowed", 300, tcp(target, 80)),
+        probe_ms("tcp-dropped", 300, tcp(target, DROPPED_TCP)),
+        probe_ms("http-dropped", 300, http(target, DROPPED_TCP, "/")),
+        probe_ms("udp-dropped", 300, udp(target, DROPPED_UDP)),
+        probe_ms("dns-dropped", 300, dns),
+    ]);
+    let output = pair.client.block_on(|| async {
+        let mut output = Vec::new();
+        run_batch(request, &mut output).await.unwrap();
+        output
+    });
+    let (records, _) = parse_output(&output);
+    assert_eq!(records["tcp-allowed"].outcome, Outcome::Connected);
+    assert_eq!(records["tcp-allowed"].exit, Exit::Code(0));
+    for (id, outcome) in [
+        ("tcp-dropped", Outcome::Timeout),
+        ("udp-dropped", Outcome::Timeout),
+        ("dns-dropped", Outcome::DnsTimeout),
+    ] {
+        let record = &records[id];
+        assert_eq!(record.outcome, outcome, "{id}: {record:?}");
+        assert_eq!(record.deadline_ms, Some(300), "{id}");
+        assert_eq!(
+            record.exit,
+            Exit::Signal(9),
+            "{id}: ended by the agent: {record:?}"
+        );
+        let command = ToolCommand::from_record(record).unwrap();
+        assert!(
+            command.render().contains("| timeout 0.3 nc")
+                || command.render().starts_with("timeout 0.3 "),
+            "{id}"
+        );
+    }
+    let http = &records["http-dropped"];
+    assert_eq!(http.outcome, Outcome::Timeout, "{http:?}");
+    assert_eq!(http.exit, Exit::Code(28), "curl's own timeout");
+    assert_eq!(http.deadline_ms, None);
+    assert!(
+        http.argv
+            .windows(2)
+            .any(|w| w == ["--connect-timeout", "0.3"])
+    );
 }
 
 /// The rerun line of a record, pasted into a shell, reproduces the record's outcome.

@@ -34,7 +34,7 @@ fn concurrency_is_bounded_by_the_request() {
     let probes = (0..PROBES)
         .map(|i| ProbeRequest {
             id: format!("p{i}"),
-            timeout_secs: 5,
+            timeout_ms: 5000,
             probe: ProbeSpec::Tcp {
                 host: "127.0.0.1".into(),
                 port: 9,

@@ -77,7 +77,7 @@ fn check(fixture: &Fixture) -> Result<(), String> {
         &fixture.stdout,
         &fixture.stderr,
         Duration::from_millis(fixture.elapsed_ms),
-        Duration::from_secs(fixture.request.timeout_secs.into()),
+        Duration::from_millis(fixture.request.timeout_ms.into()),
     );
     let outcome_ok = match (&fixture.expected, &got.outcome) {
         (Outcome::Error { reason: want }, Outcome::Error { reason }) => reason.contains(want),
@@ -181,7 +181,7 @@ fn case(name: &'static str, setup: &'static str, probe: ProbeSpec, expected: Out
         setup,
         request: ProbeRequest {
             id: name.into(),
-            timeout_secs: 1,
+            timeout_ms: 1000,
             probe,
         },
         expected,
@@ -236,7 +236,11 @@ type SocketAddrLike = (IpAddr, u16);
 async fn capture(case: Case) -> (String, Fixture) {
     let token = format!("nvp-capture-{}", case.name);
     let command = ToolCommand::build(&case.request, &token).unwrap();
-    let run = run_tool(&command, watchdog(case.request.timeout_secs)).await;
+    let run = run_tool(
+        &command,
+        watchdog(Duration::from_millis(case.request.timeout_ms.into())),
+    )
+    .await;
     let fixture = Fixture {
         setup: case.setup.into(),
         request: case.request,
@@ -443,7 +447,7 @@ fn loopback_cases(
                 ];
             }
             "dns-answer-v4-only" => c.expected_addresses = vec!["192.0.2.11".parse().unwrap()],
-            "http-no-response" => c.request.timeout_secs = 1,
+            "http-no-response" => c.request.timeout_ms = 1000,
             _ => {}
         }
     }

@@ -68,7 +68,7 @@ proptest! {
     ) {
         let request = ProbeRequest {
             id: "p".into(),
-            timeout_secs: 1,
+            timeout_ms: 1000,
             probe: ProbeSpec::Http { scheme: Scheme::Http, host: host.clone(), port, path: path.clone() },
         };
         if let Ok(command) = ToolCommand::build(&request, "t") {
@@ -81,7 +81,7 @@ proptest! {
         }
         let request = ProbeRequest {
             id: "p".into(),
-            timeout_secs: 1,
+            timeout_ms: 1000,
             probe: ProbeSpec::Tcp { host: host.clone(), port },
         };
         if let Ok(command) = ToolCommand::build(&request, "t") {

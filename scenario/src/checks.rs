@@ -12,6 +12,9 @@ use crate::names;
 use crate::reporter::Reporter;
 use crate::source::{Segment, parse_path, render_path};
 
+/// The shortest per-probe timeout accepted: below it a healthy connection across a busy node
+/// may not make it.
+pub const MIN_TIMEOUT: Duration = Duration::from_millis(100);
 /// The longest per-probe timeout accepted; a probe that needs longer is not a reachability probe.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -62,17 +65,19 @@ impl Reporter<'_, '_> {
         }
     }
 
+    /// A probe timeout: a duration from [`MIN_TIMEOUT`] to [`MAX_TIMEOUT`].
     pub(crate) fn duration(&mut self, value: &Spanned<String>, path: &str) -> Option<Duration> {
         match humantime::parse_duration(value.value.trim()) {
-            Ok(d) if d.is_zero() => {
-                self.error_at(value, path, "the timeout must be longer than zero");
-                None
-            }
-            Ok(d) if d > MAX_TIMEOUT => {
+            Ok(d) if !(MIN_TIMEOUT..=MAX_TIMEOUT).contains(&d) => {
                 self.error_at(
                     value,
                     path,
-                    format!("{} is longer than the maximum of 5m", value.value),
+                    format!(
+                        "a timeout of {} is out of range: use {} to {}",
+                        value.value.trim(),
+                        humantime::format_duration(MIN_TIMEOUT),
+                        humantime::format_duration(MAX_TIMEOUT)
+                    ),
                 );
                 None
             }

@@ -25,6 +25,7 @@ pub mod source;
 mod tests;
 mod validate;
 
+pub use checks::{MAX_TIMEOUT, MIN_TIMEOUT};
 pub use expect::{Addresses, HostTable};
 pub use load::{Loaded, load_paths, load_str};
 pub use model::{

@@ -111,6 +111,48 @@ fn a_single_probe_keeps_everything_the_runner_needs() {
     );
 }
 
+/// A probe listed on its own and covered by a matrix as well is one probe: the explicit
+/// expectation is judged (the engine's `auto` is its opinion), whichever comes first.
+#[test]
+fn identical_probes_are_one_probe_and_the_written_expectation_wins() {
+    let matrix = "    - {matrix: {from: [a/web], to: [a/api, b/api], ports: [8080]}}";
+    let explicit =
+        "    - {name: api-closed, from: a/web, to: a/api, port: 8080, expect: deny, timeout: 1s}";
+    for probes in [
+        format!("{explicit}\n{matrix}"),
+        format!("{matrix}\n{explicit}"),
+    ] {
+        let s = ok(NO_POLICIES, &probes);
+        assert_eq!(s.probes.len(), 2, "{probes}");
+        let api = s
+            .probes
+            .iter()
+            .find(|p| p.port == 8080 && p.target == Target::Pod(PodRef::new("a", "api")))
+            .unwrap();
+        assert_eq!(api.name, "api-closed");
+        assert_eq!(
+            (api.expect.source, api.expect.verdict),
+            (ExpectSource::Explicit, Some(Verdict::Deny))
+        );
+        assert_eq!(api.timeout, Duration::from_secs(1));
+        let names: Vec<&str> = s.probes.iter().map(|p| p.name.as_str()).collect();
+        assert!(names.contains(&"a/web -> b/api:8080/TCP"), "{names:?}");
+    }
+    // Agreeing expectations merge; so do two `auto`s.
+    let s = ok(
+        NO_POLICIES,
+        "    - {from: a/web, to: a/api, port: 8080, expect: allow}\n    - {from: a/web, to: a/api, port: 8080, expect: allow}\n    - {from: a/web, to: a/api, port: 8080}",
+    );
+    assert_eq!(s.probes.len(), 1);
+    assert_eq!(s.probes[0].path, "spec.probes[0]");
+    // Another path or kind is another probe.
+    let s = ok(
+        NO_POLICIES,
+        "    - {from: a/web, to: a/api, port: 8080, via: http, path: /a}\n    - {name: b, from: a/web, to: a/api, port: 8080, via: http, path: /b}\n    - {name: c, from: a/web, to: a/api, port: 8080}",
+    );
+    assert_eq!(s.probes.len(), 3);
+}
+
 #[test]
 fn defaults_and_generated_names() {
     let s = ok(
@@ -432,17 +474,32 @@ const ERROR_CASES: &[(&str, &str, &str)] = &[
     (
         NO_POLICIES,
         "    - {from: a/web, to: a/api, port: 8080, timeout: 0s}",
-        "the timeout must be longer than zero",
+        "spec.probes[0].timeout: a timeout of 0s is out of range: use 100ms to 5m",
+    ),
+    (
+        NO_POLICIES,
+        "    - {from: a/web, to: a/api, port: 8080, timeout: 50ms}",
+        "spec.probes[0].timeout: a timeout of 50ms is out of range: use 100ms to 5m",
     ),
     (
         NO_POLICIES,
         "    - {from: a/web, to: a/api, port: 8080, timeout: 1h}",
-        "longer than the maximum of 5m",
+        "spec.probes[0].timeout: a timeout of 1h is out of range: use 100ms to 5m",
     ),
     (
         NO_POLICIES,
-        "    - {from: a/web, to: a/api, port: 8080}\n    - {from: a/web, to: a/api, port: 8080}",
-        "spec.probes[1]: probe name \"a/web -> a/api:8080/TCP\" is already used by spec.probes[0]",
+        "    - {name: x, from: a/web, to: a/api, port: 8080}\n    - {name: x, from: a/web, to: a/db, port: 5432}",
+        "spec.probes[1]: probe name \"x\" is already used by spec.probes[0]",
+    ),
+    (
+        NO_POLICIES,
+        "    - {from: a/web, to: a/api, port: 8080, expect: allow}\n    - {matrix: {from: [a/web], to: [a/api, b/api], ports: [8080]}, expect: deny}",
+        "t.yaml:22:7: error: spec.probes[1]: this entry expects deny for \"a/web -> a/api:8080/TCP\", which spec.probes[0] (t.yaml:21:7) expects allow: an identical probe cannot expect both",
+    ),
+    (
+        NO_POLICIES,
+        "    - {from: a/web, to: a/api, port: 8080, expect: deny}\n    - {from: a/web, to: a/api, port: 8080, expect: deny, deny: reject}",
+        "spec.probes[1]: this entry's `deny` mode for \"a/web -> a/api:8080/TCP\" is not the one spec.probes[0] (t.yaml:21:7) gives it",
     ),
     (
         NO_POLICIES,

@@ -22,8 +22,9 @@ pub struct CleanupArgs {
     /// The kubeconfig context to use.
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
-    /// How long connecting to the API server (TCP and TLS) and its first answer may take.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    /// How long connecting to the API server (TCP and TLS) and its first answer may take (100ms
+    /// to 5m).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = super::durations::CONNECT_TIMEOUT.parser())]
     pub connect_timeout: std::time::Duration,
 }
 

@@ -5,6 +5,7 @@
 mod args;
 mod cleanup;
 mod diagnostics;
+mod durations;
 pub mod exit;
 mod explain;
 mod local;

@@ -7,9 +7,9 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::diagnostics;
 use crate::cli::exit::{self, ExpectedError};
 use crate::cli::serve::runtime;
+use crate::cli::{diagnostics, durations};
 use crate::cluster::{ClusterTarget, ConnectError, RunId, connect};
 use crate::report::terminal::{self, Palette, Progress, Verbosity};
 use crate::report::{json, junit, summary};
@@ -33,12 +33,13 @@ pub struct RunArgs {
     pub pods: netverdict_localcluster::PodSecurityOptions,
     #[command(flatten)]
     pub emulation: netverdict_localcluster::EmulationOptions,
-    /// With --local: enforce every policy change only after this delay (slow propagation).
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "local")]
+    /// With --local: enforce every policy change only after this delay (slow propagation; 0s
+    /// to 10m).
+    #[arg(long, value_name = "DURATION", value_parser = durations::EMULATED_DELAY.parser(), requires = "local")]
     pub policy_delay: Option<Duration>,
     /// With --local: a deleted namespace stays Terminating this long after its contents are
-    /// gone (slow namespace deletion, as on real clusters).
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "local")]
+    /// gone (slow namespace deletion, as on real clusters; 0s to 10m).
+    #[arg(long, value_name = "DURATION", value_parser = durations::EMULATED_DELAY.parser(), requires = "local")]
     pub namespace_deletion: Option<Duration>,
     /// The kubeconfig to use (default: KUBECONFIG, ~/.kube/config, or the in-cluster service account).
     #[arg(long, value_name = "FILE", conflicts_with = "local")]
@@ -46,8 +47,9 @@ pub struct RunArgs {
     /// The kubeconfig context to use.
     #[arg(long, value_name = "NAME", conflicts_with = "local")]
     pub context: Option<String>,
-    /// How long connecting to the API server (TCP and TLS) and its first answer may take.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    /// How long connecting to the API server (TCP and TLS) and its first answer may take (100ms
+    /// to 5m).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = durations::CONNECT_TIMEOUT.parser())]
     pub connect_timeout: Duration,
     /// Write a JUnit XML report here (also when the run cannot complete).
     #[arg(long, value_name = "FILE")]
@@ -63,11 +65,12 @@ pub struct RunArgs {
     /// merge-request note; also when the run cannot complete).
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
-    /// Per-probe timeout for every probe, overriding the scenarios' (whole seconds; e.g. 1s).
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    /// Per-probe timeout for every probe, overriding the scenarios' (100ms to 5m; e.g. 1s, 500ms).
+    #[arg(long, value_name = "DURATION", value_parser = durations::PROBE_TIMEOUT.parser())]
     pub timeout: Option<Duration>,
-    /// How long probes that do not match yet are retried after the policies were applied.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    /// How long probes that do not match yet are retried after the policies were applied (0s,
+    /// no retries, to 30m).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = durations::SETTLE.parser())]
     pub settle: Duration,
     /// Concurrent exec streams against the API server, at most.
     #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=1024))]
@@ -82,8 +85,8 @@ pub struct RunArgs {
     #[arg(long, conflicts_with = "keep")]
     pub wait_cleanup: bool,
     /// How long to wait for a namespace the run needs that is still terminating (left by an
-    /// earlier run) before creating it, and for the run's own with --wait-cleanup.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    /// earlier run) before creating it, and for the run's own with --wait-cleanup (0s to 1h).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = durations::NAMESPACE_WAIT.parser())]
     pub namespace_wait: Duration,
     /// Run also in namespaces other netverdict runs have objects in (by default the run is
     /// refused before anything is created); their policies then count in the predictions.
@@ -92,8 +95,8 @@ pub struct RunArgs {
     /// The run's id, a label value on everything it creates (default: random).
     #[arg(long, value_name = "ID")]
     pub run_id: Option<String>,
-    /// How long probe pods may take to start.
-    #[arg(long, value_name = "DURATION", default_value = "3m", value_parser = humantime::parse_duration)]
+    /// How long probe pods may take to start (1s to 1h).
+    #[arg(long, value_name = "DURATION", default_value = "3m", value_parser = durations::POD_TIMEOUT.parser())]
     pub pod_timeout: Duration,
     /// Print only the summary.
     #[arg(short, long, conflicts_with = "verbose")]

@@ -69,11 +69,11 @@ impl BatchExec for KubeExec {
         let longest = request
             .probes
             .iter()
-            .map(|p| p.timeout_secs)
+            .map(|p| p.timeout_ms)
             .max()
-            .unwrap_or(1);
+            .unwrap_or(1000);
         // curl may take twice its timeout (connect, then transfer); the agent bounds each tool.
-        let limit = Duration::from_secs(u64::from(longest) * 2) + self.slack;
+        let limit = Duration::from_millis(u64::from(longest) * 2) + self.slack;
         let mut json = serde_json::to_vec(request).map_err(|error| error.to_string())?;
         json.push(b'\n');
         let api = Api::<Pod>::namespaced(self.client.clone(), &pod.namespace);

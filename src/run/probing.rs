@@ -546,6 +546,7 @@ mod tests {
                     stdin: None,
                     exit: Exit::Code(0),
                     elapsed_ms: 1,
+                    deadline_ms: None,
                     stdout: String::new(),
                     stderr: String::new(),
                     outcome: (self.script)(&pod.to_string(), &probe.probe, round),

@@ -90,15 +90,16 @@ pub(crate) fn probe_spec(probe: &Probe, addresses: &LiveAddresses) -> Result<Pro
 pub(crate) fn request(id: String, timeout: Duration, spec: ProbeSpec) -> ProbeRequest {
     ProbeRequest {
         id,
-        timeout_secs: timeout_secs(timeout),
+        timeout_ms: timeout_ms(timeout),
         probe: spec,
     }
 }
 
-/// The tools take whole seconds; a timeout below one second is one second.
-pub(crate) fn timeout_secs(timeout: Duration) -> u32 {
-    let secs = timeout.as_secs() + u64::from(timeout.subsec_nanos() > 0);
-    u32::try_from(secs.max(1)).unwrap_or(u32::MAX)
+/// The timeout in whole milliseconds, as the agent takes it (validation keeps it within the
+/// agent's range; a fraction of a millisecond is rounded up).
+pub(crate) fn timeout_ms(timeout: Duration) -> u32 {
+    let ms = timeout.as_millis() + u128::from(!timeout.subsec_nanos().is_multiple_of(1_000_000));
+    u32::try_from(ms).unwrap_or(u32::MAX)
 }
 
 /// The line a person runs to see what the probe saw.
@@ -118,10 +119,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn timeouts_round_up_to_whole_seconds() {
-        assert_eq!(timeout_secs(Duration::from_millis(1)), 1);
-        assert_eq!(timeout_secs(Duration::from_millis(1000)), 1);
-        assert_eq!(timeout_secs(Duration::from_millis(1500)), 2);
-        assert_eq!(timeout_secs(Duration::ZERO), 1);
+    fn timeouts_are_sent_as_they_were_asked_for() {
+        assert_eq!(timeout_ms(Duration::from_millis(500)), 500);
+        assert_eq!(timeout_ms(Duration::from_millis(1500)), 1500);
+        assert_eq!(timeout_ms(Duration::from_secs(2)), 2000);
+        assert_eq!(timeout_ms(Duration::from_micros(300_001)), 301);
     }
 }

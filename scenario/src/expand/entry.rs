@@ -1,11 +1,11 @@
 //! One `spec.probes` entry at a time: its name and settings, then a single probe (with `from`
-//! and `to`) or a [`matrix`](super::matrix); probe names unique within the scenario.
-
-use std::collections::BTreeMap;
+//! and `to`) or a [`matrix`](super::matrix); probe names unique within the scenario, identical
+//! probes merged ([`super::duplicates`]).
 
 use netverdict_engine::Protocol;
 use serde_saphyr::Spanned;
 
+use super::duplicates::ProbeSet;
 use super::port::{Destination, PortRequest, default_via};
 use super::settings::Settings;
 use crate::model::{
@@ -43,29 +43,13 @@ pub(super) struct Entry<'e> {
 pub(super) struct Reported;
 
 impl Expander<'_, '_> {
-    /// Every probe of `spec.probes`; a name used twice is reported and its second probe left out.
+    /// Every probe of `spec.probes`; identical probes of different entries are one
+    /// ([`ProbeSet`]), a name used twice is reported and its second probe left out.
     pub(crate) fn probes(&mut self, entries: &[Spanned<RawProbe>]) -> Vec<Probe> {
-        let mut probes = Vec::new();
-        let mut probe_names: BTreeMap<String, usize> = BTreeMap::new();
+        let mut probes = ProbeSet::default();
         for (i, entry) in entries.iter().enumerate() {
             for probe in self.entry(i, entry) {
-                if let Some(first) = probe_names.get(&probe.name) {
-                    let message = if *first == i {
-                        format!(
-                            "this entry yields the probe {:?} twice (the same cell twice?)",
-                            probe.name
-                        )
-                    } else {
-                        format!(
-                            "probe name {:?} is already used by spec.probes[{first}]; give one of them a distinct `name`",
-                            probe.name
-                        )
-                    };
-                    self.report.error(&format!("spec.probes[{i}]"), message);
-                    continue;
-                }
-                probe_names.insert(probe.name.clone(), i);
-                probes.push(probe);
+                probes.add(&mut self.report, i, probe);
             }
         }
         if entries.is_empty() {
@@ -74,7 +58,7 @@ impl Expander<'_, '_> {
                 "a scenario needs at least one entry in `spec.probes`",
             );
         }
-        probes
+        probes.into_probes()
     }
 
     fn entry(&mut self, i: usize, entry: &Spanned<RawProbe>) -> Vec<Probe> {
