@@ -11,29 +11,13 @@ use std::sync::Arc;
 
 use netverdict_apiserver::auth::UserInfo;
 use netverdict_apiserver::kubeconfig::{Kubeconfig, KubeconfigCredential};
+use netverdict_apiserver::testing::NoExec;
 use netverdict_apiserver::testing::{Credential, SecureServer, TEST_USER};
 use netverdict_apiserver::tls::Pki;
-use netverdict_apiserver::{ApiError, ExecHandler, ExecProcess, ServerOptions, Store};
+use netverdict_apiserver::{ServerOptions, Store};
 use util::{Dir, Output, TestCommand};
 
 const SCENARIO: &str = "scenarios/allow-from-pod.yaml";
-
-/// Runs no command: these tests never get as far as exec.
-struct NoExec;
-
-#[async_trait::async_trait]
-impl ExecHandler for NoExec {
-    async fn exec(
-        &self,
-        _namespace: &str,
-        pod: &str,
-        _container: Option<&str>,
-        _command: Vec<String>,
-        _stdin: bool,
-    ) -> Result<ExecProcess, ApiError> {
-        Err(ApiError::bad_request(format!("no exec in {pod}")))
-    }
-}
 
 /// A kubeconfig for `server` trusting a CA of its own (none serves there).
 fn kubeconfig_for(server: &str) -> String {

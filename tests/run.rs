@@ -579,21 +579,8 @@ fn cleanup_removes_what_a_kept_run_left_and_nothing_of_other_runs() {
     if !util::running_as_root() {
         return;
     }
-    let name = format!("cln{}", std::process::id() % 100_000);
-    let up = TestCommand::in_repo()
-        .args(["local", "up", "--name", &name])
-        .run();
-    assert_eq!(up.code, 0, "{}", up.stderr);
-    let _down = LocalDown(name.clone());
-    let kubeconfig = format!("/run/netverdict/{name}/kubeconfig");
-    let kubectl = |args: &[&str]| {
-        let out = util::kubectl::command()
-            .env("KUBECONFIG", &kubeconfig)
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let (_down, kubeconfig) = local_up("cln");
+    let kubectl = |args: &[&str]| kubectl_at(&kubeconfig, args);
     let kept = |scenario: &str, run: &str| {
         let out = TestCommand::in_repo()
             .args([
@@ -807,27 +794,11 @@ fn probe_pods_go_where_node_selectors_and_tolerations_let_them() {
     if !util::running_as_root() {
         return;
     }
-    let name = format!("tnt{}", std::process::id() % 100_000);
-    let up = TestCommand::in_repo()
-        .args(["local", "up", "--name", &name])
-        .run();
-    assert_eq!(up.code, 0, "{}", up.stderr);
-    let _down = LocalDown(name.clone());
-    let kubeconfig = format!("/run/netverdict/{name}/kubeconfig");
-    let kubectl = |args: &[&str]| {
-        let out = util::kubectl::command()
-            .env("KUBECONFIG", &kubeconfig)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    kubectl(&["taint", "nodes", "--all", "dedicated=probes:NoSchedule"]);
+    let (down, kubeconfig) = local_up("tnt");
+    let name = down.0.clone();
+    let kubectl = |args: &[&str]| kubectl_at(&kubeconfig, args);
+    let tainted = kubectl(&["taint", "nodes", "--all", "dedicated=probes:NoSchedule"]);
+    assert_eq!(tainted.matches("tainted").count(), 2, "{tainted}");
     let run = |extra: &[&str]| {
         TestCommand::in_repo()
             .args([

@@ -12,12 +12,29 @@ use tokio_rustls::rustls::pki_types::ServerName;
 use crate::auth::{AnyOf, ClientCertificates, StaticTokens, UserInfo};
 use crate::kubeconfig::{Kubeconfig, KubeconfigCredential};
 use crate::tls::Pki;
-use crate::{ApiServer, ExecHandler, Security, ServerOptions, Store};
+use crate::{ApiError, ApiServer, ExecHandler, ExecProcess, Security, ServerOptions, Store};
 
 /// The user of [`SecureServer`]'s credentials.
 pub const TEST_USER: &str = "test-admin";
 /// Its group.
 pub const TEST_GROUP: &str = "system:masters";
+
+/// Runs no command: for tests that never get as far as exec.
+pub struct NoExec;
+
+#[async_trait::async_trait]
+impl ExecHandler for NoExec {
+    async fn exec(
+        &self,
+        _namespace: &str,
+        pod: &str,
+        _container: Option<&str>,
+        _command: Vec<String>,
+        _stdin: bool,
+    ) -> Result<ExecProcess, ApiError> {
+        Err(ApiError::bad_request(format!("no exec in {pod}")))
+    }
+}
 
 /// How a test authenticates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

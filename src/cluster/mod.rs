@@ -12,6 +12,8 @@ mod objects;
 mod probe_pod;
 mod sharing;
 mod stored;
+#[cfg(test)]
+mod testing;
 mod wait;
 
 pub(crate) use cleanup::{Cleaned, delete_leftovers, delete_run};

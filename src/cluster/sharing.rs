@@ -179,46 +179,15 @@ pub(crate) async fn refuse_shared(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
     use std::time::Duration;
 
-    use netverdict_apiserver::testing::{Credential, SecureServer};
-    use netverdict_apiserver::{ApiError, ExecHandler, ExecProcess, Resource, Store};
+    use netverdict_apiserver::{Resource, Store};
     use serde_json::json;
 
     use super::*;
     use crate::cluster::delete_run;
 
-    struct NoExec;
-
-    #[async_trait::async_trait]
-    impl ExecHandler for NoExec {
-        async fn exec(
-            &self,
-            _namespace: &str,
-            _pod: &str,
-            _container: Option<&str>,
-            _command: Vec<String>,
-            _stdin: bool,
-        ) -> Result<ExecProcess, ApiError> {
-            Err(ApiError::bad_request("no exec in these tests"))
-        }
-    }
-
-    async fn serve(store: &Store) -> (SecureServer, Client) {
-        let server = SecureServer::start(
-            store.clone(),
-            Arc::new(NoExec),
-            netverdict_apiserver::ServerOptions::default(),
-        )
-        .await;
-        let yaml = server.kubeconfig_yaml(Credential::ClientCertificate);
-        let kubeconfig = crate::k8s::Kubeconfig::from_yaml(&yaml).unwrap();
-        let config = crate::k8s::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-            .await
-            .unwrap();
-        (server, Client::try_from(config).unwrap())
-    }
+    use crate::cluster::testing::serve;
 
     /// Namespace `shop3` made by run `a`, with a policy of run `a` and a pod of `owner`.
     fn shop3(store: &Store, owner: Option<&str>) {
