@@ -170,7 +170,7 @@ async fn other_users_get_no_access_to_the_api_or_the_instance_files() {
         )
         .unwrap();
     wait_pod(&store, "default", "who", "Ready", is_ready).await;
-    let out = Command::new("kubectl")
+    let out = kubectl::command()
         .arg("--kubeconfig")
         .arg(kubeconfig)
         .args(["exec", "who", "--", "id", "-u"])
