@@ -111,7 +111,7 @@ pub(crate) fn namespace_needs(namespace: &str, endpoints: EndpointsRead) -> Vec<
         "get",
         "",
         "pods/exec",
-        "run probes over a WebSocket (a GET)",
+        "run probes over a WebSocket, which is a GET",
     ));
     for (verb, why) in [
         ("create", "create the scenario's Services"),
