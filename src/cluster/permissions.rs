@@ -202,6 +202,13 @@ pub(crate) struct ReviewError {
     source: kube::Error,
 }
 
+impl ReviewError {
+    /// The server refused the review itself (a cluster that took `system:basic-user` away).
+    pub(crate) fn is_forbidden(&self) -> bool {
+        matches!(&self.source, kube::Error::Api(status) if status.code == 403)
+    }
+}
+
 /// Every need of a run in `namespaces`, checked. A namespace that cannot be looked at (no
 /// `get namespaces`) is taken to exist.
 ///
