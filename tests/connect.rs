@@ -157,7 +157,7 @@ async fn an_account_without_roles_shows_the_servers_403() {
     let output = netverdict(run_args(&kubeconfig, &[])).await;
     assert_eq!(output.code, 3, "{output:?}");
     let expected = format!(
-        r#"cannot get namespace afp: 403 Forbidden: namespaces "afp" is forbidden: User "{TEST_USER}" cannot get resource "namespaces" in API group "" in the namespace "afp""#
+        r#"403 Forbidden: pods is forbidden: User "{TEST_USER}" cannot list resource "pods" in API group "" in the namespace "afp""#
     );
     assert!(output.stdout.contains(&expected), "{output:?}");
     assert!(

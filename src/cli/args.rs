@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::cli::exit::{self, ExpectedError};
-use crate::cli::{cleanup, explain, local, plan, run, schema, serve, validate};
+use crate::cli::{cleanup, explain, local, plan, preflight, run, schema, serve, validate};
 
 /// Proves what a Kubernetes network can and cannot do.
 #[derive(Debug, Parser)]
@@ -31,6 +31,8 @@ pub enum Command {
     Schema(schema::SchemaArgs),
     /// Runs scenarios: spawns probe pods, probes in parallel, judges every verdict, reports.
     Run(Box<run::RunArgs>),
+    /// Checks, creating nothing, that the API answers and this identity may do all a run needs.
+    Preflight(preflight::PreflightArgs),
     /// Deletes what killed runs left behind in a cluster.
     Cleanup(cleanup::CleanupArgs),
     /// Starts, stops and lists embedded local clusters.
@@ -69,6 +71,7 @@ impl Args {
             Command::Explain(a) => explain::run(a, &mut out),
             Command::Schema(a) => schema::run(a, &mut out),
             Command::Run(a) => run::run(a, &mut out),
+            Command::Preflight(a) => preflight::run(a, &mut out),
             Command::Cleanup(a) => cleanup::run(a, &mut out),
             Command::Local(a) => local::run(a, &mut out),
             Command::Serve(a) => serve::serve(a, &mut out),

@@ -10,6 +10,7 @@ pub mod exit;
 mod explain;
 mod local;
 mod plan;
+mod preflight;
 mod probe_pods;
 mod run;
 mod schema;

@@ -299,6 +299,11 @@ async fn execute_plan(plan: &RunPlan) -> (RunResult, bool) {
         Target::Cluster(target) => match connect(target).await {
             Ok(connected) => {
                 let cluster = describe_cluster(&connected.server, target);
+                if let Err(refused) = permitted(&connected.client, &scenarios).await {
+                    let message = name_server(refused, &connected.server, &cluster);
+                    progress.finish();
+                    return (setup_failed(plan, message), false);
+                }
                 let mut result = execute(
                     &connected.client,
                     cluster.clone(),
@@ -318,6 +323,14 @@ async fn execute_plan(plan: &RunPlan) -> (RunResult, bool) {
     };
     progress.finish();
     (result, invalid_target)
+}
+
+/// Checks the run's permissions before anything is created; notes what it goes without.
+async fn permitted(client: &crate::k8s::Client, scenarios: &[Scenario]) -> Result<(), String> {
+    for note in super::preflight::check_run_permissions(client, scenarios).await? {
+        eprintln!("note: {note}");
+    }
+    Ok(())
 }
 
 fn connect_failed(plan: &RunPlan, error: &ConnectError) -> (RunResult, bool) {

@@ -76,33 +76,28 @@ pub(crate) async fn delete_run(
         grace_period_seconds: Some(0),
         ..DeleteParams::default()
     };
+    // One delete per object rather than deletecollection: the manifests grant `delete` only.
     for namespace in namespaces {
         let policies = Api::<NetworkPolicy>::namespaced(client.clone(), namespace);
-        let result = policies
-            .delete_collection(&DeleteParams::default(), &selector)
-            .await;
-        cleaned.record(
-            format!("NetworkPolicies of run {run} in {namespace}"),
-            result,
-        );
+        delete_each(
+            &policies,
+            &selector,
+            &DeleteParams::default(),
+            "NetworkPolicy",
+            &mut cleaned,
+        )
+        .await;
         let pods = Api::<Pod>::namespaced(client.clone(), namespace);
-        let result = pods.delete_collection(&now, &selector).await;
-        cleaned.record(format!("pods of run {run} in {namespace}"), result);
-        // Services have no deletecollection in the API.
+        delete_each(&pods, &selector, &now, "pod", &mut cleaned).await;
         let services = Api::<Service>::namespaced(client.clone(), namespace);
-        match services.list(&selector).await {
-            Ok(list) => {
-                for service in list.items {
-                    let name = service.metadata.name.unwrap_or_default();
-                    let result = services.delete(&name, &DeleteParams::default()).await;
-                    cleaned.record(format!("service {namespace}/{name}"), result);
-                }
-            }
-            Err(error) => cleaned.failed.push(format!(
-                "listing services in {namespace}: {}",
-                Failure::of(&error)
-            )),
-        }
+        delete_each(
+            &services,
+            &selector,
+            &DeleteParams::default(),
+            "service",
+            &mut cleaned,
+        )
+        .await;
     }
     let namespaces_api = Api::<Namespace>::all(client.clone());
     for namespace in created {
@@ -153,6 +148,31 @@ pub(crate) async fn delete_run(
         .failed
         .extend(join_all(waits).await.into_iter().flatten());
     cleaned
+}
+
+/// Deletes every object of `api`'s namespace that `selector` selects, one by one.
+async fn delete_each<K>(
+    api: &Api<K>,
+    selector: &ListParams,
+    delete: &DeleteParams,
+    kind: &str,
+    cleaned: &mut Cleaned,
+) where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+{
+    match api.list(selector).await {
+        Ok(list) => {
+            for object in list.items {
+                let namespace = object.meta().namespace.clone().unwrap_or_default();
+                let name = object.meta().name.clone().unwrap_or_default();
+                let result = api.delete(&name, delete).await;
+                cleaned.record(format!("{kind} {namespace}/{name}"), result);
+            }
+        }
+        Err(error) => cleaned
+            .failed
+            .push(format!("listing {kind}s: {}", Failure::of(&error))),
+    }
 }
 
 /// Why a namespace the run created stays: whose objects are still in it.

@@ -107,7 +107,16 @@ pub(crate) async fn ensure_namespace(
         ..Namespace::default()
     };
     loop {
-        match api.get_opt(name).await.map_err(look_error(name))? {
+        let found = match api.get_opt(name).await {
+            Ok(found) => found,
+            // Namespaced mode without the optional `get namespaces`: the namespace is taken to
+            // exist (the preflight said so); a missing one fails the first create in it.
+            Err(kube::Error::Api(status)) if status.code == 403 => {
+                return Ok(NamespaceOrigin::Existing);
+            }
+            Err(source) => return Err(look_error(name)(source)),
+        };
+        match found {
             Some(found) if is_terminating(&found) => {
                 let terminating = Terminating {
                     name: name.to_owned(),

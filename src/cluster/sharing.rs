@@ -130,15 +130,17 @@ pub(crate) async fn other_runs(
     let mut occupants = Vec::new();
     let api = Api::<Namespace>::all(client.clone());
     for namespace in namespaces {
-        let found = api
-            .get_opt(namespace)
-            .await
-            .map_err(|source| SharingError::Look {
-                name: namespace.clone(),
-                source,
-            })?;
-        if found.is_none() {
-            continue;
+        match api.get_opt(namespace).await {
+            Ok(Some(_)) => {}
+            Ok(None) => continue,
+            // Without `get namespaces`, the namespace is taken to exist: its objects are listed.
+            Err(kube::Error::Api(status)) if status.code == 403 => {}
+            Err(source) => {
+                return Err(SharingError::Look {
+                    name: namespace.clone(),
+                    source,
+                });
+            }
         }
         let mut by_run: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (object, owner_run) in others_objects(client, run, namespace).await? {

@@ -1,0 +1,215 @@
+//! `netverdict preflight [PATHS]`: checks, without creating anything, that the API server answers
+//! and that this identity may do everything a run of the scenarios needs; one line per check, or
+//! JSON with `-o json`. `netverdict run` makes the same permission checks before its setup.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::cli::exit::{self, ExpectedError};
+use crate::cli::serve::runtime;
+use crate::cli::{diagnostics, durations};
+use crate::cluster::{Checked, ClusterTarget, check_run, connect, degraded, missing, refusal};
+use crate::k8s::Client;
+use crate::scenario::Scenario;
+
+#[derive(Debug, clap::Args)]
+pub struct PreflightArgs {
+    /// Scenario files, or folders searched for *.yaml and *.yml (default: scenarios/).
+    pub paths: Vec<PathBuf>,
+    /// The kubeconfig to use (default: KUBECONFIG, ~/.kube/config, or the in-cluster service account).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// How long connecting to the API server (TCP and TLS) and its first answer may take (100ms
+    /// to 5m).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = durations::CONNECT_TIMEOUT.parser())]
+    pub connect_timeout: Duration,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// One line per check.
+    Text,
+    /// One JSON document: `{"ok": bool, "checks": [...]}`.
+    Json,
+}
+
+/// Every namespace the scenarios create objects in.
+pub(crate) fn namespaces(scenarios: &[Scenario]) -> BTreeSet<String> {
+    scenarios
+        .iter()
+        .flat_map(|s| {
+            let namespaces = s.namespaces.iter().map(|n| &n.name);
+            let pods = s.pods.iter().map(|p| &p.namespace);
+            let services = s.services.iter().map(|x| &x.namespace);
+            let policies = s.policies.iter().map(|p| &p.namespace);
+            namespaces
+                .chain(pods)
+                .chain(services)
+                .chain(policies)
+                .cloned()
+        })
+        .collect()
+}
+
+/// The check `netverdict run` makes before creating anything: `Err` with the missing permissions
+/// and their rules; `Ok` with a note for each optional permission the run goes without.
+pub(crate) async fn check_run_permissions(
+    client: &Client,
+    scenarios: &[Scenario],
+) -> Result<Vec<String>, String> {
+    let checked = match check_run(client, &namespaces(scenarios)).await {
+        Ok(checked) => checked,
+        // The run's own requests then meet the server's 403 where they would.
+        Err(error) if error.is_forbidden() => {
+            return Ok(vec![format!(
+                "{error}; the permissions are not checked in advance"
+            )]);
+        }
+        Err(error) => return Err(format!("{error} (nothing was created)")),
+    };
+    let lacking = missing(&checked);
+    if !lacking.is_empty() {
+        return Err(refusal(&lacking));
+    }
+    Ok(degraded(&checked).into_iter().map(note).collect())
+}
+
+fn note(checked: &Checked) -> String {
+    format!(
+        "not allowed to {}: {}",
+        checked.need.describe(),
+        checked.need.without
+    )
+}
+
+pub(crate) fn run(args: &PreflightArgs, out: &mut dyn Write) -> Result<u8, ExpectedError> {
+    let loaded = crate::scenario::load_paths(
+        &diagnostics::paths_or_default(&args.paths),
+        &crate::hosts::local_cluster(),
+    );
+    let counts = diagnostics::print(&loaded, false);
+    if counts.errors > 0 {
+        return Ok(exit::INVALID_INPUT);
+    }
+    let target = ClusterTarget {
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+        connect_timeout: args.connect_timeout,
+    };
+    let checks = runtime()?.block_on(checks(&target, &loaded.scenarios))?;
+    let ok = checks
+        .iter()
+        .all(|c| c["status"] != "missing" && c["status"] != "failed");
+    match args.output {
+        Format::Json => {
+            let document = json!({"ok": ok, "checks": checks});
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&document).unwrap_or_default()
+            )?;
+        }
+        Format::Text => {
+            for check in &checks {
+                writeln!(out, "{}", line(check))?;
+            }
+            let failed = checks
+                .iter()
+                .filter(|c| c["status"] == "missing" || c["status"] == "failed")
+                .count();
+            if ok {
+                writeln!(out, "preflight: {} checks passed", checks.len())?;
+            } else {
+                writeln!(out, "preflight: {failed} of {} checks failed", checks.len())?;
+            }
+        }
+    }
+    Ok(if ok { exit::OK } else { exit::COULD_NOT_JUDGE })
+}
+
+/// Every check, in order: the API, then each permission.
+async fn checks(
+    target: &ClusterTarget,
+    scenarios: &[Scenario],
+) -> Result<Vec<Value>, ExpectedError> {
+    let connected = match connect(target).await {
+        Ok(connected) => connected,
+        Err(error) if error.is_invalid_input() => {
+            return Err(ExpectedError::InvalidInput(error.to_string()));
+        }
+        Err(error) => {
+            return Ok(vec![
+                json!({"check": "api", "status": "failed", "message": error.to_string()}),
+            ]);
+        }
+    };
+    let version = match connected.client.apiserver_version().await {
+        Ok(info) => info.git_version,
+        Err(_) => "unknown".to_owned(),
+    };
+    let mut checks = vec![json!({
+        "check": "api",
+        "status": "ok",
+        "server": connected.server,
+        "version": version,
+        "message": format!("the API server {} answers: Kubernetes {version}", connected.server),
+    })];
+    match check_run(&connected.client, &namespaces(scenarios)).await {
+        Ok(checked) => checks.extend(checked.iter().map(permission)),
+        Err(error) => checks.push(
+            json!({"check": "permissions", "status": "failed", "message": error.to_string()}),
+        ),
+    }
+    Ok(checks)
+}
+
+fn permission(checked: &Checked) -> Value {
+    let need = &checked.need;
+    let (status, message) = match (checked.allowed, need.required) {
+        (true, _) => ("ok", format!("{} ({})", need.describe(), need.why)),
+        (false, true) => (
+            "missing",
+            format!("{} ({}): {}", need.describe(), need.why, need.rule()),
+        ),
+        (false, false) => (
+            "degraded",
+            format!(
+                "{}: not allowed, so {}; to allow it, {}",
+                need.describe(),
+                need.without,
+                need.rule()
+            ),
+        ),
+    };
+    json!({
+        "check": "permission",
+        "status": status,
+        "verb": need.verb,
+        "group": need.group,
+        "resource": need.resource,
+        "namespace": need.namespace,
+        "required": need.required,
+        "why": need.why,
+        "rule": (!checked.allowed).then(|| need.rule()),
+        "message": message,
+    })
+}
+
+fn line(check: &Value) -> String {
+    format!(
+        "{:<9}{}: {}",
+        check["status"].as_str().unwrap_or_default(),
+        check["check"].as_str().unwrap_or_default(),
+        check["message"].as_str().unwrap_or_default()
+    )
+}
