@@ -283,7 +283,7 @@ fn exit_code(result: &RunResult) -> u8 {
     let tally = result.tally();
     if tally.failed > 0 {
         exit::EXPECTATION_FAILED
-    } else if tally.errors > 0 || result.error.is_some() {
+    } else if tally.errors > 0 || tally.skipped > 0 || result.error.is_some() {
         exit::COULD_NOT_JUDGE
     } else {
         exit::OK

@@ -138,6 +138,11 @@ fn setup_suite(run: &RunResult, error: &str) -> TestSuite {
 fn test_case(scenario: &str, name: &str, probe: &ProbeResult) -> TestCase {
     let status = match probe.status {
         ProbeStatus::Pass => TestCaseStatus::success(),
+        ProbeStatus::Skipped => {
+            let mut status = TestCaseStatus::skipped();
+            status.set_message(text(&probe.message));
+            status
+        }
         other => {
             let kind = match other {
                 ProbeStatus::Fail | ProbeStatus::Flapping => NonSuccessKind::Failure,

@@ -25,7 +25,7 @@ use tokio::sync::Semaphore;
 use super::batch::KubeExec;
 use super::expectations::{predict_live, reconcile, resolve_live};
 use super::objects;
-use super::probing::{ProbeProgress, ProbingOptions, probe_scenario};
+use super::probing::{ProbeProgress, ProbingOptions, not_run, probe_scenario};
 use super::requests::LiveAddresses;
 use crate::cluster::Failure;
 use crate::cluster::{
@@ -199,23 +199,21 @@ async fn run_all(
     touched: &Mutex<Touched>,
     results: &mut Vec<ScenarioResult>,
 ) -> Result<(), String> {
+    let mut problems = Vec::new();
     for wave in waves(scenarios) {
         let runs = wave
             .into_iter()
             .map(|scenario| run_one(client, scenario, config, observer, streams, touched));
-        let outcomes = futures::future::join_all(runs).await;
-        let mut first_error = None;
-        for outcome in outcomes {
-            match outcome {
-                Ok(result) => results.push(result),
-                Err(error) => first_error = first_error.or(Some(error)),
-            }
-        }
-        if let Some(error) = first_error {
-            return Err(error);
+        for (result, problem) in futures::future::join_all(runs).await {
+            results.push(result);
+            problems.extend(problem);
         }
     }
-    Ok(())
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
 }
 
 /// Groups scenarios, in order, into waves of scenarios with disjoint namespaces.
@@ -248,7 +246,9 @@ fn namespaces_of(scenario: &Scenario) -> BTreeSet<String> {
         .collect()
 }
 
-/// Runs one scenario and removes its objects (unless `--keep`), whatever happened.
+/// Runs one scenario and removes its objects (unless `--keep`), whatever happened. A scenario
+/// whose setup fails keeps every probe, as an error saying why; the run goes on with the other
+/// scenarios. The second value is a problem of the run beyond the scenario (its cleanup failed).
 async fn run_one(
     client: &Client,
     mut scenario: Scenario,
@@ -256,7 +256,7 @@ async fn run_one(
     observer: &dyn RunObserver,
     streams: &Arc<Semaphore>,
     touched: &Mutex<Touched>,
-) -> Result<ScenarioResult, String> {
+) -> (ScenarioResult, Option<String>) {
     let started = Instant::now();
     observer.scenario_started(&scenario.name, scenario.pods.len(), scenario.probes.len());
     let exec = KubeExec::new(client.clone(), streams.clone());
@@ -276,27 +276,38 @@ async fn run_one(
         )
         .await
     };
-    let (probes, phases) =
-        outcome.map_err(|error| format!("scenario {}: {error}", scenario.name))?;
-    if !cleaned.failed.is_empty() {
-        return Err(format!(
+    let (probes, phases, setup_error) = match outcome {
+        Ok((probes, phases)) => (probes, phases, None),
+        Err(error) => {
+            let message = format!("setup failed: {error}");
+            let probes = scenario
+                .probes
+                .iter()
+                .map(|probe| not_run(probe, ProbeStatus::Error, message.clone()))
+                .collect();
+            (probes, Phases::failed(started.elapsed()), Some(error))
+        }
+    };
+    let problem = (!cleaned.failed.is_empty()).then(|| {
+        format!(
             "scenario {}: cleanup failed: {}",
             scenario.name,
             cleaned.failed.join("; ")
-        ));
-    }
+        )
+    });
     let result = ScenarioResult {
         name: scenario.name.clone(),
         file: scenario.location.file.display().to_string(),
         duration_ms: millis(started.elapsed()),
         setup_ms: millis(phases.setup),
         setup_phases: phases.setup_phases,
+        setup_error,
         probing_ms: millis(phases.probing),
         exec_calls: exec.calls.load(std::sync::atomic::Ordering::Relaxed),
         probes,
     };
     observer.scenario_finished(&result);
-    Ok(result)
+    (result, problem)
 }
 
 async fn run_scenario(
@@ -540,6 +551,17 @@ struct Phases {
     setup: Duration,
     setup_phases: SetupPhases,
     probing: Duration,
+}
+
+impl Phases {
+    /// A setup that failed after `setup`: nothing was probed.
+    fn failed(setup: Duration) -> Phases {
+        Phases {
+            setup,
+            setup_phases: SetupPhases::default(),
+            probing: Duration::ZERO,
+        }
+    }
 }
 
 /// Milliseconds between successive laps.

@@ -342,13 +342,40 @@ fn finish(
             )
         }
     };
-    let command = match &state.spec {
-        Ok(spec) => rerun_command(
+    let mut result = described(probe, state.spec.as_ref().ok());
+    result.status = status;
+    result.message = message;
+    result.outcome = outcome;
+    result.output = output;
+    result.attempts = state.attempts;
+    result.time_to_match_ms = if status == ProbeStatus::Pass {
+        state.first_match_ms
+    } else {
+        None
+    };
+    result.duration_ms = elapsed;
+    result.history = state.history.clone();
+    result
+}
+
+/// The result of a probe that never ran, with `status` and why: its scenario's setup failed, or
+/// the run was interrupted before it.
+pub(crate) fn not_run(probe: &Probe, status: ProbeStatus, message: String) -> ProbeResult {
+    let mut result = described(probe, None);
+    result.status = status;
+    result.message = message;
+    result
+}
+
+/// What the scenario says of `probe`, with the command to rerun it when its request is known;
+/// nothing observed yet.
+fn described(probe: &Probe, spec: Option<&ProbeSpec>) -> ProbeResult {
+    let command = spec.map_or_else(String::new, |spec| {
+        rerun_command(
             &request(String::from("probe"), probe.timeout, spec.clone()),
             &probe.from,
-        ),
-        Err(_) => String::new(),
-    };
+        )
+    });
     let location = SourceLine::new(&probe.location.file, probe.location.line);
     ProbeResult {
         name: probe.name.clone(),
@@ -369,20 +396,16 @@ fn finish(
         deny: probe.deny.as_str().to_owned(),
         query: probe.dns.as_ref().map(|dns| dns.query.clone()),
         http_path: probe.http.as_ref().map(|http| http.path.clone()),
-        status,
-        message,
-        outcome,
+        status: ProbeStatus::Error,
+        message: String::new(),
+        outcome: None,
         command,
-        output,
-        attempts: state.attempts,
-        time_to_match_ms: if status == ProbeStatus::Pass {
-            state.first_match_ms
-        } else {
-            None
-        },
-        duration_ms: elapsed,
+        output: String::new(),
+        attempts: 0,
+        time_to_match_ms: None,
+        duration_ms: 0,
         prediction: None,
-        history: state.history.clone(),
+        history: Vec::new(),
     }
 }
 
