@@ -54,6 +54,9 @@ fn scenario_suite(run: &RunResult, scenario: &ScenarioResult) -> TestSuite {
     suite.set_time(Duration::from_millis(scenario.duration_ms));
     suite.add_property(Property::new("file", text(&scenario.file)));
     suite.add_property(Property::new("run", text(&run.run_id)));
+    if let Some(error) = &scenario.setup_error {
+        suite.add_property(Property::new("setup-error", text(&one_line(error))));
+    }
     let mut names = Names::default();
     for probe in &scenario.probes {
         let name = names.unique(probe.label());

@@ -6,7 +6,9 @@
 //! probe that matched and then stopped matching in the confirming round is `flapping`.
 //!
 //! An interruption ends probing at once: what was observed (also in the round it cut short)
-//! is judged, and the probes that never ran are `skipped`.
+//! is kept, and the probes that never ran are `skipped`. A probe that did not match yet when
+//! an interruption cut its settle time short is an error (its policies may still have been
+//! propagating), never a failure.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -164,6 +166,7 @@ pub(crate) async fn probe_scenario<E: BatchExec>(
     }
 
     // The confirming round: every runnable probe once more.
+    let settled = !interrupted;
     let confirmed = if interrupted {
         vec![None; tracked.len()]
     } else {
@@ -186,7 +189,7 @@ pub(crate) async fn probe_scenario<E: BatchExec>(
             let liveness = liveness(probe, &control_results, ready_services, &reached);
             let ended = match (confirmed, interrupted) {
                 (Some(matched_before), _) => Ended::Confirmed { matched_before },
-                (None, true) => Ended::Interrupted,
+                (None, true) => Ended::Interrupted { settled },
                 (None, false) => Ended::NotConfirmed,
             };
             finish(probe, state, ended, &liveness)
@@ -206,8 +209,9 @@ fn attempt_start(applied: Instant, observation: &Observation) -> u64 {
 enum Ended {
     /// It ran in the confirming round, and had or had not matched before it.
     Confirmed { matched_before: bool },
-    /// The run was interrupted before its confirming round.
-    Interrupted,
+    /// The run was interrupted before its confirming round, after the settle time (or while
+    /// it lasted).
+    Interrupted { settled: bool },
     /// It did not run in the confirming round.
     NotConfirmed,
 }
@@ -366,7 +370,7 @@ fn checks(probe: &Probe) -> Checks {
 fn finish(probe: &Probe, state: &Tracked, ended: Ended, liveness: &Liveness) -> ProbeResult {
     let (status, message, outcome, output, elapsed) = match (&state.spec, &state.last) {
         (Err(why), _) => (ProbeStatus::Error, why.clone(), None, String::new(), 0),
-        (Ok(_), None) if ended == Ended::Interrupted => (
+        (Ok(_), None) if matches!(ended, Ended::Interrupted { .. }) => (
             ProbeStatus::Skipped,
             INTERRUPTED.to_owned(),
             None,
@@ -404,10 +408,8 @@ fn finish(probe: &Probe, state: &Tracked, ended: Ended, liveness: &Liveness) -> 
                 };
             }
             let mut judgement = qualify(judgement, probe.deny, &observation.outcome, liveness);
-            if ended == Ended::Interrupted {
-                judgement
-                    .message
-                    .push_str(" (interrupted before the confirming round)");
+            if let Ended::Interrupted { settled } = ended {
+                judgement = interrupted(judgement, settled);
             }
             (
                 judgement.status,
@@ -482,6 +484,32 @@ fn described(probe: &Probe, spec: Option<&ProbeSpec>) -> ProbeResult {
         duration_ms: 0,
         prediction: None,
         history: Vec::new(),
+    }
+}
+
+/// The judgement of a probe the run was interrupted before confirming. One that had not
+/// matched while it was still settling is an error: it was not given its settle time.
+fn interrupted(judgement: Judgement, settled: bool) -> Judgement {
+    let final_already = matches!(
+        judgement.status,
+        ProbeStatus::Pass | ProbeStatus::Error | ProbeStatus::Inconclusive
+    );
+    if final_already || settled {
+        Judgement {
+            message: format!(
+                "{} (interrupted before the confirming round)",
+                judgement.message
+            ),
+            ..judgement
+        }
+    } else {
+        Judgement {
+            status: ProbeStatus::Error,
+            message: format!(
+                "interrupted before its settle time was over; it had not matched yet: {}",
+                judgement.message
+            ),
+        }
     }
 }
 
@@ -612,8 +640,8 @@ mod tests {
         fail: Option<&'static str>,
         /// How long every probe says it took.
         elapsed_ms: u64,
-        /// The first batch for this pod interrupts the run and never ends.
-        interrupts: Option<(&'static str, Interrupter)>,
+        /// The batch of this round for this pod interrupts the run and never ends.
+        interrupts: Option<(&'static str, u32, Interrupter)>,
     }
 
     impl ScriptedExec {
@@ -643,8 +671,9 @@ mod tests {
             if let Some(error) = self.fail {
                 return Err(error.to_owned());
             }
-            if let Some((victim, interrupter)) = &self.interrupts
+            if let Some((victim, at, interrupter)) = &self.interrupts
                 && pod.to_string() == *victim
+                && round == *at
             {
                 interrupter.interrupt("SIGTERM");
                 std::future::pending::<()>().await;
@@ -992,7 +1021,7 @@ spec:
     async fn an_interrupted_round_keeps_what_it_observed_and_skips_the_rest() {
         let (interrupter, interrupt) = Interrupt::new();
         let mut exec = ScriptedExec::new(|_, _, _| Outcome::Connected);
-        exec.interrupts = Some(("t/client", interrupter));
+        exec.interrupts = Some(("t/client", 1, interrupter));
         let results = probe_with(&exec, BOTH_WAYS, &interrupt, Instant::now()).await;
         assert_eq!(
             results[0].status,
@@ -1017,5 +1046,20 @@ spec:
         // No confirming round after the interruption.
         let calls = exec.calls.lock().unwrap();
         assert_eq!(calls.len(), 2, "{calls:?}");
+    }
+
+    #[tokio::test]
+    async fn a_probe_interrupted_while_it_settled_is_an_error_with_its_observations() {
+        let (interrupter, interrupt) = Interrupt::new();
+        // The deny probe is still connected in round 1; round 2 is interrupted.
+        let mut exec = ScriptedExec::new(|_, _, _| Outcome::Connected);
+        exec.interrupts = Some(("t/client", 2, interrupter));
+        let result = probe_with(&exec, SCENARIO, &interrupt, Instant::now())
+            .await
+            .remove(0);
+        assert_eq!(result.status, ProbeStatus::Error, "{}", result.message);
+        assert!(result.message.contains("settle"), "{}", result.message);
+        assert_eq!(result.outcome, Some(Outcome::Connected));
+        assert_eq!(result.history.len(), 1);
     }
 }
