@@ -541,14 +541,21 @@ fn runs_back_to_back_wait_for_the_namespace_the_previous_run_left_terminating() 
 
     let (hurried, results) = run("hurried", &["--namespace-wait", "1s"]);
     assert_eq!(hurried.code, 3, "{}\n{}", hurried.stdout, hurried.stderr);
-    let error = results["error"].as_str().expect("a setup error");
+    let error = results["scenarios"][0]["setupError"]
+        .as_str()
+        .expect("a setup error");
     assert!(
         error.contains(
             "namespace port is still terminating after 1s (left by an earlier run, netverdict run second)"
         ),
         "{error}"
     );
-    assert!(probes(&results).is_empty(), "no verdict: {results}");
+    let kept = probes(&results);
+    assert!(!kept.is_empty(), "the probes are kept: {results}");
+    assert!(
+        kept.iter().all(|p| p["status"] == "error"),
+        "no verdict: {results}"
+    );
 
     let (tidy, _) = run("tidy", &["--wait-cleanup"]);
     assert_eq!(tidy.code, 0, "{}\n{}", tidy.stdout, tidy.stderr);
@@ -801,7 +808,9 @@ spec:
         ],
     );
     assert_eq!(code, 3, "{}", out.stdout);
-    let error = results["error"].as_str().expect("the run could not start");
+    let error = results["scenarios"][0]["setupError"]
+        .as_str()
+        .expect("the scenario could not start");
     assert!(
         error.contains(r#"cannot start: SysctlForbidden: Pod forbidden sysctl: "net.ipv4.ip_unprivileged_port_start" not whitelisted"#),
         "{error}"
