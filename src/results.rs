@@ -77,7 +77,12 @@ impl DenyBehaviour {
             .iter()
             .flat_map(|s| &s.probes)
             .filter(|p| p.expect == "deny")
-            .filter(|p| !matches!(p.status, ProbeStatus::Error | ProbeStatus::Inconclusive))
+            .filter(|p| {
+                !matches!(
+                    p.status,
+                    ProbeStatus::Error | ProbeStatus::Inconclusive | ProbeStatus::Skipped
+                )
+            })
             .flat_map(|p| &p.history);
         for attempt in attempts {
             match attempt.outcome {
@@ -153,6 +158,9 @@ pub(crate) struct ScenarioResult {
     pub(crate) setup_ms: u64,
     /// Where the setup time went.
     pub(crate) setup_phases: SetupPhases,
+    /// Why the scenario's setup failed (its pods could not start, the server dropped a field,
+    /// ...); its probes then did not run and are errors carrying this reason.
+    pub(crate) setup_error: Option<String>,
     /// From the policies being applied to the end of the confirming round.
     pub(crate) probing_ms: u64,
     /// Exec calls the probing made (one per source pod and round, plus controls).
@@ -228,12 +236,31 @@ pub(crate) struct Attempt {
     pub(crate) elapsed_ms: u64,
 }
 
-/// Counts of a run's probes by status.
+/// Counts of probes by status.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub(crate) struct Tally {
     pub(crate) passed: usize,
+    /// Failed or flapping.
     pub(crate) failed: usize,
+    /// Could not be judged: errors and inconclusive probes.
     pub(crate) errors: usize,
+    /// Not run: the run was interrupted before them.
+    pub(crate) skipped: usize,
+}
+
+impl Tally {
+    pub(crate) fn of<'a>(probes: impl IntoIterator<Item = &'a ProbeResult>) -> Tally {
+        let mut tally = Tally::default();
+        for probe in probes {
+            match probe.status {
+                ProbeStatus::Pass => tally.passed += 1,
+                ProbeStatus::Fail | ProbeStatus::Flapping => tally.failed += 1,
+                ProbeStatus::Error | ProbeStatus::Inconclusive => tally.errors += 1,
+                ProbeStatus::Skipped => tally.skipped += 1,
+            }
+        }
+        tally
+    }
 }
 
 impl SourceLine {
@@ -341,15 +368,7 @@ impl ProbeResult {
 
 impl RunResult {
     pub(crate) fn tally(&self) -> Tally {
-        let mut tally = Tally::default();
-        for probe in self.scenarios.iter().flat_map(|s| &s.probes) {
-            match probe.status {
-                ProbeStatus::Pass => tally.passed += 1,
-                ProbeStatus::Fail | ProbeStatus::Flapping => tally.failed += 1,
-                ProbeStatus::Error | ProbeStatus::Inconclusive => tally.errors += 1,
-            }
-        }
-        tally
+        Tally::of(self.scenarios.iter().flat_map(|s| &s.probes))
     }
 }
 

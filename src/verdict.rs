@@ -31,6 +31,8 @@ pub(crate) enum ProbeStatus {
     Inconclusive,
     /// It met the expectation, then stopped meeting it while the run confirmed.
     Flapping,
+    /// It never ran: the run was interrupted (Ctrl-C, SIGTERM) before it.
+    Skipped,
 }
 
 impl fmt::Display for ProbeStatus {
@@ -41,6 +43,7 @@ impl fmt::Display for ProbeStatus {
             ProbeStatus::Error => "error",
             ProbeStatus::Inconclusive => "inconclusive",
             ProbeStatus::Flapping => "flapping",
+            ProbeStatus::Skipped => "skipped",
         })
     }
 }

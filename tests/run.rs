@@ -385,6 +385,11 @@ fn an_interrupted_run_removes_everything_it_created() {
     assert_eq!(up.code, 0, "{}", up.stderr);
     let _down = LocalDown(name.clone());
     let kubeconfig = format!("/run/netverdict/{name}/kubeconfig");
+    // A scenario sharing its namespace runs after it: the interruption comes before it does.
+    dir.create(
+        "later.yaml",
+        "apiVersion: netverdict.io/v1alpha1\nkind: Scenario\nmetadata: {name: later}\nspec:\n  namespaces: [{name: stuck}]\n  pods:\n    - {name: c, namespace: stuck, labels: {app: c}, ports: [{port: 80}]}\n  probes:\n    - {from: stuck/c, to: stuck/c, port: 80, expect: allow}\n",
+    );
     // A probe that never meets its expectation keeps the run settling for a minute.
     dir.create(
         "stuck.yaml",
@@ -395,6 +400,11 @@ fn an_interrupted_run_removes_everything_it_created() {
         .args([
             "run",
             "stuck.yaml",
+            "later.yaml",
+            "--json",
+            "results.json",
+            "--junit",
+            "report.xml",
             "--kubeconfig",
             &kubeconfig,
             "--run-id",
@@ -439,6 +449,29 @@ fn an_interrupted_run_removes_everything_it_created() {
         "an interrupted run could not judge: {stdout}"
     );
     assert!(stdout.contains("interrupted by Ctrl-C"), "{stdout}");
+    assert!(stdout.contains("not run (interrupted)"), "{stdout}");
+    // The reports keep what was observed and list what was not run.
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("results.json")).unwrap())
+            .unwrap();
+    let scenarios = results["scenarios"].as_array().unwrap();
+    assert_eq!(scenarios.len(), 2, "{results}");
+    // Its probe settled for a while (an error keeping its attempts), or had not come back yet.
+    let stuck = &scenarios[0]["probes"][0];
+    if stuck["history"].as_array().unwrap().is_empty() {
+        assert_eq!(stuck["status"], "skipped", "{stuck}");
+    } else {
+        assert_eq!(stuck["status"], "error", "{stuck}");
+    }
+    assert!(
+        stuck["message"].as_str().unwrap().contains("interrupted"),
+        "{stuck}"
+    );
+    let later = &scenarios[1]["probes"][0];
+    assert_eq!(later["status"], "skipped", "{later}");
+    assert_eq!(later["message"], "interrupted", "{later}");
+    let xml = std::fs::read_to_string(dir.path().join("report.xml")).unwrap();
+    assert!(xml.contains(r#"<skipped message="interrupted""#), "{xml}");
     let left = kubectl(&[
         "get",
         "pods,services,networkpolicies,namespaces",
@@ -508,14 +541,21 @@ fn runs_back_to_back_wait_for_the_namespace_the_previous_run_left_terminating() 
 
     let (hurried, results) = run("hurried", &["--namespace-wait", "1s"]);
     assert_eq!(hurried.code, 3, "{}\n{}", hurried.stdout, hurried.stderr);
-    let error = results["error"].as_str().expect("a setup error");
+    let error = results["scenarios"][0]["setupError"]
+        .as_str()
+        .expect("a setup error");
     assert!(
         error.contains(
             "namespace port is still terminating after 1s (left by an earlier run, netverdict run second)"
         ),
         "{error}"
     );
-    assert!(probes(&results).is_empty(), "no verdict: {results}");
+    let kept = probes(&results);
+    assert!(!kept.is_empty(), "the probes are kept: {results}");
+    assert!(
+        kept.iter().all(|p| p["status"] == "error"),
+        "no verdict: {results}"
+    );
 
     let (tidy, _) = run("tidy", &["--wait-cleanup"]);
     assert_eq!(tidy.code, 0, "{}\n{}", tidy.stdout, tidy.stderr);
@@ -538,7 +578,7 @@ fn runs_back_to_back_wait_for_the_namespace_the_previous_run_left_terminating() 
 }
 
 #[test]
-fn a_probe_pod_whose_image_cannot_be_pulled_fails_the_run_with_the_reason() {
+fn a_probe_pod_whose_image_cannot_be_pulled_keeps_its_probes_as_errors_with_the_reason() {
     if !util::running_as_root() {
         return;
     }
@@ -553,9 +593,11 @@ fn a_probe_pod_whose_image_cannot_be_pulled_fails_the_run_with_the_reason() {
         ],
     );
     assert_eq!(code, 3, "{}", out.stdout);
-    let error = results["error"]
+    assert!(results["error"].is_null(), "{}", results["error"]);
+    let scenario = &results["scenarios"][0];
+    let error = scenario["setupError"]
         .as_str()
-        .expect("the run could not complete");
+        .expect("the scenario's setup failed");
     assert!(error.contains("cannot start: ErrImagePull"), "{error}");
     assert!(
         error.contains("no such host"),
@@ -565,11 +607,20 @@ fn a_probe_pod_whose_image_cannot_be_pulled_fails_the_run_with_the_reason() {
         error.contains("Failed to pull image"),
         "the pod's events: {error}"
     );
-    // CI still gets a report that says why.
+    let all = probes(&results);
+    assert!(!all.is_empty());
+    for probe in &all {
+        assert_eq!(probe["status"], "error", "{probe}");
+        let message = probe["message"].as_str().unwrap();
+        assert!(message.contains("setup failed: "), "{message}");
+        assert!(message.contains("ErrImagePull"), "{message}");
+    }
+    // CI still gets a testcase per probe that says why.
     let xml = std::fs::read_to_string(dir.path().join("report.xml")).unwrap();
-    assert!(
-        xml.contains(r#"<testcase name="run setup" classname="netverdict""#),
-        "{xml}"
+    assert_eq!(
+        xml.matches("<testcase ").count(),
+        all.len(),
+        "one testcase per probe: {xml}"
     );
     assert!(xml.contains("ErrImagePull"), "{xml}");
 }
@@ -744,7 +795,9 @@ spec:
         ],
     );
     assert_eq!(code, 3, "{}", out.stdout);
-    let error = results["error"].as_str().expect("the run could not start");
+    let error = results["scenarios"][0]["setupError"]
+        .as_str()
+        .expect("the scenario could not start");
     assert!(
         error.contains(r#"cannot start: SysctlForbidden: Pod forbidden sysctl: "net.ipv4.ip_unprivileged_port_start" not whitelisted"#),
         "{error}"
@@ -757,17 +810,31 @@ spec:
 }
 
 #[test]
-fn on_the_api_of_kubernetes_1_20_a_dropped_end_port_stops_the_run_and_services_still_resolve() {
+fn on_the_api_of_kubernetes_1_20_a_dropped_end_port_fails_its_scenario_and_the_others_still_run() {
     if !util::running_as_root() {
         return;
     }
-    // That server drops NetworkPolicy endPort silently and has no EndpointSlice v1.
-    let (code, results, _dir, out) = run(
+    // That server drops NetworkPolicy endPort silently and has no EndpointSlice v1: port-range
+    // cannot be set up, service-target runs in the same run and passes.
+    let (code, results, dir, out) = run(
         "api-1-20-endport",
-        &["scenarios/port-range.yaml", "--emulate", "api-1.20"],
+        &[
+            "scenarios/port-range.yaml",
+            "scenarios/service-target.yaml",
+            "--emulate",
+            "api-1.20",
+        ],
     );
     assert_eq!(code, 3, "{}", out.stdout);
-    let error = results["error"].as_str().expect("a setup error");
+    assert!(results["error"].is_null(), "{}", results["error"]);
+    let scenarios = results["scenarios"].as_array().unwrap();
+    let names: Vec<&str> = scenarios
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["port-range", "service-target"]);
+    let (range, service) = (&scenarios[0], &scenarios[1]);
+    let error = range["setupError"].as_str().expect("a setup error");
     assert!(
         error.contains("the API server (Kubernetes v1.20.2) did not store NetworkPolicy"),
         "{error}"
@@ -776,17 +843,29 @@ fn on_the_api_of_kubernetes_1_20_a_dropped_end_port_stops_the_run_and_services_s
         error.contains("spec.ingress[0].ports[0].endPort (sent 8010) was dropped"),
         "{error}"
     );
-    assert!(probes(&results).is_empty(), "no probe ran");
-
-    let (code, results, _dir, out) = run(
-        "api-1-20-service",
-        &["scenarios/service-target.yaml", "--emulate", "api-1.20"],
-    );
-    assert!(results["error"].is_null(), "{}", results["error"]);
-    assert_eq!(code, 0, "{}", out.stdout);
-    for probe in probes(&results) {
+    let range_probes = range["probes"].as_array().unwrap();
+    assert!(!range_probes.is_empty(), "every probe is kept");
+    for probe in range_probes {
+        assert_eq!(probe["status"], "error", "{probe}");
+        assert!(
+            probe["message"].as_str().unwrap().contains("endPort"),
+            "{probe}"
+        );
+    }
+    let service_probes = service["probes"].as_array().unwrap();
+    assert!(!service_probes.is_empty());
+    for probe in service_probes {
         assert_eq!(probe["status"], "pass", "{probe}");
     }
+    let xml = std::fs::read_to_string(dir.path().join("report.xml")).unwrap();
+    assert!(xml.contains(r#"<testsuite name="port-range""#), "{xml}");
+    assert!(xml.contains(r#"<testsuite name="service-target""#), "{xml}");
+    assert_eq!(
+        xml.matches("<testcase ").count(),
+        range_probes.len() + service_probes.len(),
+        "{xml}"
+    );
+    assert!(out.stdout.contains("setup failed:"), "{}", out.stdout);
 }
 
 #[test]

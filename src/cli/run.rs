@@ -277,13 +277,15 @@ pub(crate) fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, ExpectedErr
     })
 }
 
-/// 1 when an expectation failed; else 3 when something could not be judged or the run could
-/// not complete; else 0.
+/// The precedence, documented in README "Exit codes": 1 when an expectation failed (a
+/// contradiction observed is the strongest finding, whatever else happened: errors, scenarios
+/// whose setup failed, an interruption); else 3 when a probe could not be judged, was not run
+/// (skipped: interrupted) or the run could not complete; else 0.
 fn exit_code(result: &RunResult) -> u8 {
     let tally = result.tally();
     if tally.failed > 0 {
         exit::EXPECTATION_FAILED
-    } else if tally.errors > 0 || result.error.is_some() {
+    } else if tally.errors > 0 || tally.skipped > 0 || result.error.is_some() {
         exit::COULD_NOT_JUDGE
     } else {
         exit::OK
@@ -541,5 +543,29 @@ mod tests {
             exit_code(&with(&[], Some("pods could not start"))),
             exit::COULD_NOT_JUDGE
         );
+        assert_eq!(
+            exit_code(&with(&[Pass, Skipped], None)),
+            exit::COULD_NOT_JUDGE
+        );
+        assert_eq!(
+            exit_code(&with(&[Fail, Skipped], Some("interrupted by Ctrl-C"))),
+            exit::EXPECTATION_FAILED
+        );
+    }
+
+    #[test]
+    fn a_scenario_whose_setup_failed_counts_in_the_totals_and_does_not_hide_a_failure() {
+        use ProbeStatus::*;
+        let mut run = with(&[Pass, Fail], None);
+        run.scenarios.push(ScenarioResult {
+            setup_error: Some("pod t/a cannot start: ErrImagePull".to_owned()),
+            probes: vec![ProbeResult::example(Error, None, "setup failed: ..."); 3],
+            ..ScenarioResult::default()
+        });
+        let tally = run.tally();
+        assert_eq!((tally.passed, tally.failed, tally.errors), (1, 1, 3));
+        assert_eq!(exit_code(&run), exit::EXPECTATION_FAILED);
+        run.scenarios.remove(0);
+        assert_eq!(exit_code(&run), exit::COULD_NOT_JUDGE);
     }
 }

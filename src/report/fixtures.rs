@@ -194,6 +194,7 @@ fn shop() -> ScenarioResult {
             endpoints_ms: 0,
             predictions_ms: 20,
         },
+        setup_error: None,
         probing_ms: 2700,
         exec_calls: 6,
         probes,
@@ -248,6 +249,7 @@ fn dns_scenario() -> ScenarioResult {
         probing_ms: 2000,
         exec_calls: 3,
         setup_phases: SetupPhases::default(),
+        setup_error: None,
         probes,
     }
 }

@@ -54,6 +54,9 @@ fn scenario_suite(run: &RunResult, scenario: &ScenarioResult) -> TestSuite {
     suite.set_time(Duration::from_millis(scenario.duration_ms));
     suite.add_property(Property::new("file", text(&scenario.file)));
     suite.add_property(Property::new("run", text(&run.run_id)));
+    if let Some(error) = &scenario.setup_error {
+        suite.add_property(Property::new("setup-error", text(&one_line(error))));
+    }
     let mut names = Names::default();
     for probe in &scenario.probes {
         let name = names.unique(probe.label());
@@ -138,6 +141,11 @@ fn setup_suite(run: &RunResult, error: &str) -> TestSuite {
 fn test_case(scenario: &str, name: &str, probe: &ProbeResult) -> TestCase {
     let status = match probe.status {
         ProbeStatus::Pass => TestCaseStatus::success(),
+        ProbeStatus::Skipped => {
+            let mut status = TestCaseStatus::skipped();
+            status.set_message(text(&probe.message));
+            status
+        }
         other => {
             let kind = match other {
                 ProbeStatus::Fail | ProbeStatus::Flapping => NonSuccessKind::Failure,

@@ -11,7 +11,7 @@ use std::fmt::Write;
 use netverdict_probes::Outcome;
 
 use crate::report::junit::engine_view;
-use crate::results::{ProbeResult, RunResult, ScenarioResult};
+use crate::results::{ProbeResult, RunResult, ScenarioResult, Tally};
 use crate::verdict::ProbeStatus;
 
 /// Failures shown with their evidence; the others get one line each.
@@ -59,14 +59,19 @@ fn headline(out: &mut String, run: &RunResult) {
     let tally = run.tally();
     let mark = if tally.failed > 0 {
         "❌"
-    } else if tally.errors > 0 || run.error.is_some() {
+    } else if tally.errors > 0 || tally.skipped > 0 || run.error.is_some() {
         "⚠️"
     } else {
         "✅"
     };
+    let not_run = if tally.skipped > 0 {
+        format!(", {} not run (interrupted)", tally.skipped)
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "## {mark} netverdict run `{}`: {}, {} failed, {} could not be judged\n",
+        "## {mark} netverdict run `{}`: {}, {} failed, {} could not be judged{not_run}\n",
         run.run_id,
         count(tally.passed, "probe passed", "probes passed"),
         tally.failed,
@@ -98,14 +103,12 @@ fn totals(out: &mut String, run: &RunResult) {
         "| scenario | file | probes | passed | failed | could not be judged | time |\n|---|---|--:|--:|--:|--:|--:|"
     );
     for s in &run.scenarios {
-        let (mut passed, mut failed, mut errors) = (0, 0, 0);
-        for p in &s.probes {
-            match p.status {
-                ProbeStatus::Pass => passed += 1,
-                ProbeStatus::Fail | ProbeStatus::Flapping => failed += 1,
-                ProbeStatus::Error | ProbeStatus::Inconclusive => errors += 1,
-            }
-        }
+        let Tally {
+            passed,
+            failed,
+            errors,
+            ..
+        } = Tally::of(&s.probes);
         let _ = writeln!(
             out,
             "| {} | `{}` | {} | {passed} | {failed} | {errors} | {:.1} s |",
@@ -229,6 +232,7 @@ fn mark(probe: &ProbeResult) -> String {
         ProbeStatus::Fail => format!("❌ **{seen}**"),
         ProbeStatus::Flapping => format!("❌ **{seen}** (flapping)"),
         ProbeStatus::Error | ProbeStatus::Inconclusive => format!("⚠️ {seen}?"),
+        ProbeStatus::Skipped => "⏭️ not run".to_owned(),
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cluster::{Cleaned, PodKey, RunId, Terminating};
-use crate::results::{ProbeResult, RunResult, ScenarioResult};
+use crate::results::{ProbeResult, RunResult, ScenarioResult, Tally};
 use crate::run::{ProbeProgress, RunObserver};
 use crate::verdict::ProbeStatus;
 
@@ -152,16 +152,8 @@ impl RunObserver for Progress {
     }
 }
 
-fn tally(probes: &[ProbeResult]) -> (usize, usize, usize) {
-    let mut counts = (0, 0, 0);
-    for probe in probes {
-        match probe.status {
-            ProbeStatus::Pass => counts.0 += 1,
-            ProbeStatus::Fail | ProbeStatus::Flapping => counts.1 += 1,
-            ProbeStatus::Error | ProbeStatus::Inconclusive => counts.2 += 1,
-        }
-    }
-    counts
+fn tally(probes: &[ProbeResult]) -> Tally {
+    Tally::of(probes)
 }
 
 /// Colours, unless `NO_COLOR` is set or the output is not a terminal.
@@ -210,11 +202,13 @@ pub(crate) fn summary(run: &RunResult, palette: Palette, verbosity: Verbosity) -
         let _ = writeln!(out, "{} {error}", palette.red("run error:"));
     }
     for scenario in &run.scenarios {
-        let (passed, failed, errors) = tally(&scenario.probes);
-        let mark = if failed > 0 {
+        let tally = tally(&scenario.probes);
+        let mark = if tally.failed > 0 {
             palette.red("FAIL")
-        } else if errors > 0 {
+        } else if tally.errors > 0 {
             palette.yellow("ERROR")
+        } else if tally.skipped > 0 {
+            palette.yellow("SKIPPED")
         } else {
             palette.green("ok")
         };
@@ -222,8 +216,18 @@ pub(crate) fn summary(run: &RunResult, palette: Palette, verbosity: Verbosity) -
             out,
             "{mark} {}: {}",
             palette.bold(&scenario.name),
-            tallied((passed, failed, errors))
+            tallied(tally)
         );
+        if let Some(error) = &scenario.setup_error {
+            // Every probe carries the same reason: say it once.
+            let _ = writeln!(
+                out,
+                "  {} {error}\n  none of its {} ran",
+                palette.yellow("setup failed:"),
+                count(scenario.probes.len(), "probe")
+            );
+            continue;
+        }
         if verbosity != Verbosity::Quiet {
             out.push_str(&matrices(&scenario.probes, palette));
         }
@@ -235,7 +239,7 @@ pub(crate) fn summary(run: &RunResult, palette: Palette, verbosity: Verbosity) -
             let label = match probe.status {
                 ProbeStatus::Pass => palette.green("pass"),
                 ProbeStatus::Fail | ProbeStatus::Flapping => palette.red(&probe.status.to_string()),
-                ProbeStatus::Error | ProbeStatus::Inconclusive => {
+                ProbeStatus::Error | ProbeStatus::Inconclusive | ProbeStatus::Skipped => {
                     palette.yellow(&probe.status.to_string())
                 }
             };
@@ -268,7 +272,7 @@ pub(crate) fn summary(run: &RunResult, palette: Palette, verbosity: Verbosity) -
         let _ = writeln!(out, "deny behaviour: {behaviour}");
     }
     let tally = run.tally();
-    let _ = writeln!(
+    let _ = write!(
         out,
         "run {}: {} passed, {} failed, {} could not be judged",
         run.run_id,
@@ -276,6 +280,10 @@ pub(crate) fn summary(run: &RunResult, palette: Palette, verbosity: Verbosity) -
         tally.failed,
         tally.errors
     );
+    if tally.skipped > 0 {
+        let _ = write!(out, ", {} not run (interrupted)", tally.skipped);
+    }
+    out.push('\n');
     out
 }
 
@@ -284,12 +292,18 @@ fn count(n: usize, what: &str) -> String {
     format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }
 
-/// `2 passed, 1 failed, 1 error`.
-fn tallied((passed, failed, errors): (usize, usize, usize)) -> String {
-    format!(
-        "{passed} passed, {failed} failed, {}",
-        count(errors, "error")
-    )
+/// `2 passed, 1 failed, 1 error`, then `, 3 skipped` when some were.
+fn tallied(tally: Tally) -> String {
+    let mut text = format!(
+        "{} passed, {} failed, {}",
+        tally.passed,
+        tally.failed,
+        count(tally.errors, "error")
+    );
+    if tally.skipped > 0 {
+        text.push_str(&format!(", {} skipped", tally.skipped));
+    }
+    text
 }
 
 /// A truth table per port among the probes between pods: `.` allowed, `X` denied, as observed;

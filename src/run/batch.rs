@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use netverdict_probes::{AgentLine, BatchRequest, Outcome, ProbeRecord, ProbeRequest};
@@ -109,6 +109,8 @@ pub(crate) struct Observation {
     /// The tool's output (stdout then stderr), or why there is none.
     pub(crate) output: String,
     pub(crate) elapsed_ms: u64,
+    /// When the runner received it (for a record, when the probe ended).
+    pub(crate) received: Instant,
 }
 
 impl Observation {
@@ -124,6 +126,7 @@ impl Observation {
             outcome: record.outcome,
             output,
             elapsed_ms: record.elapsed_ms,
+            received: Instant::now(),
         }
     }
 
@@ -132,6 +135,7 @@ impl Observation {
             outcome: Outcome::error(reason.clone()),
             output: reason,
             elapsed_ms: 0,
+            received: Instant::now(),
         }
     }
 }

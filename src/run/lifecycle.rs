@@ -9,7 +9,12 @@
 //!   then one confirming round.
 //! - **Reporting**: results are handed to the reporters.
 //! - **Cleanup**: everything the run created is deleted (unless `--keep`), also after an error or
-//!   the first Ctrl-C / SIGTERM; a second one aborts the cleanup. With `wait_cleanup` the run
+//!   the first Ctrl-C / SIGTERM; a second one aborts the cleanup.
+//!
+//! The first Ctrl-C / SIGTERM interrupts the run: a scenario being set up stops, probing stops
+//! with what it observed, and every probe that did not run is reported as skipped (reason
+//! `interrupted`); then the reports are written and the run cleans up. A scenario whose setup
+//! fails keeps its probes, as errors carrying the reason, and the other scenarios still run. With `wait_cleanup` the run
 //!   then waits until the namespaces it created are gone.
 //!
 //! Scenarios whose namespaces are disjoint run at the same time (in waves, in order); each
@@ -24,8 +29,11 @@ use tokio::sync::Semaphore;
 
 use super::batch::KubeExec;
 use super::expectations::{predict_live, reconcile, resolve_live};
+use super::interrupt::Interrupt;
 use super::objects;
-use super::probing::{ProbeProgress, ProbingOptions, probe_scenario};
+use super::probing::{
+    INTERRUPTED, ProbeContext, ProbeProgress, ProbingOptions, not_run, probe_scenario,
+};
 use super::requests::LiveAddresses;
 use crate::cluster::Failure;
 use crate::cluster::{
@@ -107,19 +115,36 @@ pub(crate) async fn execute(
     }
     let touched = Mutex::new(Touched::default());
     let streams = Arc::new(Semaphore::new(config.probing.parallel));
+    let (interrupter, interrupt) = Interrupt::new();
     result.error = {
-        let work = run_all(
+        let shared = Shared {
             client,
-            scenarios,
             config,
             observer,
-            &streams,
-            &touched,
-            &mut result.scenarios,
-        );
+            streams: &streams,
+            touched: &touched,
+            interrupt: &interrupt,
+        };
+        let work = run_all(&shared, scenarios, &mut result.scenarios);
+        tokio::pin!(work);
         tokio::select! {
-            outcome = work => outcome.err(),
-            signal = shutdown_signal() => Some(format!("interrupted by {signal}; the run stopped and cleaned up")),
+            outcome = &mut work => outcome.err(),
+            signal = shutdown_signal() => {
+                interrupter.interrupt(signal);
+                let stopped = format!(
+                    "interrupted by {signal}: the probes not run are reported as skipped"
+                );
+                // The scenarios stop at once; a second signal does not wait for them.
+                tokio::select! {
+                    outcome = &mut work => Some(match outcome {
+                        Ok(()) => stopped,
+                        Err(error) => format!("{stopped}\n{error}"),
+                    }),
+                    second = shutdown_signal() => Some(format!(
+                        "{stopped}; a second {second} abandoned the scenarios still running"
+                    )),
+                }
+            }
         }
     };
     if config.keep {
@@ -191,31 +216,60 @@ async fn clean_up(
 /// with the scenarios already in it (its pods, Services and policies cannot then touch theirs),
 /// and the scenarios of a wave run at the same time. Results keep the scenarios' order.
 async fn run_all(
-    client: &Client,
+    shared: &Shared<'_>,
     scenarios: Vec<Scenario>,
-    config: &RunConfig,
-    observer: &dyn RunObserver,
-    streams: &Arc<Semaphore>,
-    touched: &Mutex<Touched>,
     results: &mut Vec<ScenarioResult>,
 ) -> Result<(), String> {
+    let mut problems = Vec::new();
     for wave in waves(scenarios) {
-        let runs = wave
-            .into_iter()
-            .map(|scenario| run_one(client, scenario, config, observer, streams, touched));
-        let outcomes = futures::future::join_all(runs).await;
-        let mut first_error = None;
-        for outcome in outcomes {
-            match outcome {
-                Ok(result) => results.push(result),
-                Err(error) => first_error = first_error.or(Some(error)),
-            }
+        if shared.interrupt.signal().is_some() {
+            results.extend(wave.iter().map(skipped));
+            continue;
         }
-        if let Some(error) = first_error {
-            return Err(error);
+        let runs = wave.into_iter().map(|scenario| run_one(shared, scenario));
+        for (result, problem) in futures::future::join_all(runs).await {
+            results.push(result);
+            problems.extend(problem);
         }
     }
-    Ok(())
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
+/// What every scenario of a run shares.
+struct Shared<'a> {
+    client: &'a Client,
+    config: &'a RunConfig,
+    observer: &'a dyn RunObserver,
+    /// The exec streams of the whole run (`--parallel`).
+    streams: &'a Arc<Semaphore>,
+    touched: &'a Mutex<Touched>,
+    interrupt: &'a Interrupt,
+}
+
+/// A scenario the run was interrupted before: every probe skipped.
+fn skipped(scenario: &Scenario) -> ScenarioResult {
+    ScenarioResult {
+        name: scenario.name.clone(),
+        file: scenario.location.file.display().to_string(),
+        probes: scenario
+            .probes
+            .iter()
+            .map(|probe| not_run(probe, ProbeStatus::Skipped, INTERRUPTED.to_owned()))
+            .collect(),
+        ..ScenarioResult::default()
+    }
+}
+
+/// Why a scenario has no probing to show.
+enum Unfinished {
+    /// Its setup failed.
+    Failed(String),
+    /// The run was interrupted during its setup.
+    Interrupted,
 }
 
 /// Groups scenarios, in order, into waves of scenarios with disjoint namespaces.
@@ -248,19 +302,20 @@ fn namespaces_of(scenario: &Scenario) -> BTreeSet<String> {
         .collect()
 }
 
-/// Runs one scenario and removes its objects (unless `--keep`), whatever happened.
-async fn run_one(
-    client: &Client,
-    mut scenario: Scenario,
-    config: &RunConfig,
-    observer: &dyn RunObserver,
-    streams: &Arc<Semaphore>,
-    touched: &Mutex<Touched>,
-) -> Result<ScenarioResult, String> {
+/// Runs one scenario and removes its objects (unless `--keep`), whatever happened. A scenario
+/// whose setup fails keeps every probe, as an error saying why; the run goes on with the other
+/// scenarios. The second value is a problem of the run beyond the scenario (its cleanup failed).
+async fn run_one(shared: &Shared<'_>, mut scenario: Scenario) -> (ScenarioResult, Option<String>) {
+    let Shared {
+        client,
+        config,
+        observer,
+        ..
+    } = *shared;
     let started = Instant::now();
     observer.scenario_started(&scenario.name, scenario.pods.len(), scenario.probes.len());
-    let exec = KubeExec::new(client.clone(), streams.clone());
-    let outcome = run_scenario(client, &mut scenario, config, observer, &exec, touched).await;
+    let exec = KubeExec::new(client.clone(), shared.streams.clone());
+    let outcome = run_scenario(shared, &mut scenario, &exec).await;
     // With `--keep` the objects stay (a later scenario reusing their names then fails to
     // create them).
     let cleaned = if config.keep {
@@ -276,66 +331,94 @@ async fn run_one(
         )
         .await
     };
-    let (probes, phases) =
-        outcome.map_err(|error| format!("scenario {}: {error}", scenario.name))?;
-    if !cleaned.failed.is_empty() {
-        return Err(format!(
+    let (probes, phases, setup_error) = match outcome {
+        Ok((probes, phases)) => (probes, phases, None),
+        Err(Unfinished::Interrupted) => {
+            let mut result = skipped(&scenario);
+            result.duration_ms = millis(started.elapsed());
+            observer.scenario_finished(&result);
+            return (result, None);
+        }
+        Err(Unfinished::Failed(error)) => {
+            let message = format!("setup failed: {error}");
+            let probes = scenario
+                .probes
+                .iter()
+                .map(|probe| not_run(probe, ProbeStatus::Error, message.clone()))
+                .collect();
+            (probes, Phases::failed(started.elapsed()), Some(error))
+        }
+    };
+    let problem = (!cleaned.failed.is_empty()).then(|| {
+        format!(
             "scenario {}: cleanup failed: {}",
             scenario.name,
             cleaned.failed.join("; ")
-        ));
-    }
+        )
+    });
     let result = ScenarioResult {
         name: scenario.name.clone(),
         file: scenario.location.file.display().to_string(),
         duration_ms: millis(started.elapsed()),
         setup_ms: millis(phases.setup),
         setup_phases: phases.setup_phases,
+        setup_error,
         probing_ms: millis(phases.probing),
         exec_calls: exec.calls.load(std::sync::atomic::Ordering::Relaxed),
         probes,
     };
     observer.scenario_finished(&result);
-    Ok(result)
+    (result, problem)
 }
 
+/// Sets up and probes one scenario; setup stops when the run is interrupted.
 async fn run_scenario(
-    client: &Client,
+    shared: &Shared<'_>,
     scenario: &mut Scenario,
-    config: &RunConfig,
-    observer: &dyn RunObserver,
     exec: &KubeExec,
-    touched: &Mutex<Touched>,
-) -> Result<(Vec<crate::results::ProbeResult>, Phases), String> {
+) -> Result<(Vec<crate::results::ProbeResult>, Phases), Unfinished> {
+    let client = shared.client;
     let started = Instant::now();
-    let setup = Setup {
-        client,
-        config,
-        observer,
-        touched,
-        namespaces: &scenario.namespaces,
+    let set_up = async {
+        let setup = Setup {
+            client,
+            config: shared.config,
+            observer: shared.observer,
+            touched: shared.touched,
+            namespaces: &scenario.namespaces,
+        };
+        let (addresses, applied, mut setup_phases) = setup.run(scenario).await?;
+        let mut clock = Clock::start();
+        let ready_services = wait_for_endpoints(client, scenario, Duration::from_secs(10)).await?;
+        setup_phases.endpoints_ms = clock.lap();
+        Ok::<_, String>((addresses, applied, setup_phases, ready_services))
     };
-    let (addresses, applied, mut setup_phases) = setup.run(scenario).await?;
+    let (addresses, applied, mut setup_phases, ready_services) = tokio::select! {
+        done = set_up => done.map_err(Unfinished::Failed)?,
+        _ = shared.interrupt.wait() => return Err(Unfinished::Interrupted),
+    };
     let mut clock = Clock::start();
-    let ready_services = wait_for_endpoints(client, scenario, Duration::from_secs(10)).await?;
-    setup_phases.endpoints_ms = clock.lap();
     let predictions = resolve_live(client, scenario, &addresses).await;
     setup_phases.predictions_ms = clock.lap();
 
     // Probing.
     let probing_started = Instant::now();
     let setup = probing_started - started;
-    let mut probes = probe_scenario(
-        scenario,
-        &addresses,
-        &ready_services,
+    let context = ProbeContext {
+        addresses: &addresses,
+        ready_services: &ready_services,
         exec,
-        config.probing,
-        applied,
-        observer,
-    )
-    .await;
-    let at_end = predict_live(client, scenario, &addresses).await;
+        options: shared.config.probing,
+        progress: shared.observer,
+        interrupt: shared.interrupt,
+    };
+    let mut probes = probe_scenario(scenario, &context, applied).await;
+    // Interrupted: no more requests than needed before the reports are written.
+    let at_end = if shared.interrupt.signal().is_some() {
+        predictions.clone()
+    } else {
+        predict_live(client, scenario, &addresses).await
+    };
     for (((result, probe), at_start), at_end) in probes
         .iter_mut()
         .zip(&scenario.probes)
@@ -345,7 +428,9 @@ async fn run_scenario(
         let auto = probe.expect.source == ExpectSource::Auto;
         reconcile(result, auto, at_start, at_end);
     }
-    mark_deleted_pods(client, scenario, &mut probes).await;
+    if shared.interrupt.signal().is_none() {
+        mark_deleted_pods(client, scenario, &mut probes).await;
+    }
     Ok((
         probes,
         Phases {
@@ -540,6 +625,17 @@ struct Phases {
     setup: Duration,
     setup_phases: SetupPhases,
     probing: Duration,
+}
+
+impl Phases {
+    /// A setup that failed after `setup`: nothing was probed.
+    fn failed(setup: Duration) -> Phases {
+        Phases {
+            setup,
+            setup_phases: SetupPhases::default(),
+            probing: Duration::ZERO,
+        }
+    }
 }
 
 /// Milliseconds between successive laps.

@@ -2,6 +2,7 @@
 
 mod batch;
 mod expectations;
+mod interrupt;
 mod lifecycle;
 mod objects;
 mod probing;

@@ -4,14 +4,21 @@
 //! Policies take effect asynchronously, so probes that do not match yet are run again, and every
 //! attempt is recorded: retries are visible (attempts, time to match, history), never silent. A
 //! probe that matched and then stopped matching in the confirming round is `flapping`.
+//!
+//! An interruption ends probing at once: what was observed (also in the round it cut short)
+//! is kept, and the probes that never ran are `skipped`. A probe that did not match yet when
+//! an interruption cut its settle time short is an error (its policies may still have been
+//! propagating), never a failure.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use netverdict_engine::Protocol;
 use netverdict_probes::{Outcome, ProbeSpec};
 
 use super::batch::{BatchExec, Job, Observation, run_round};
+use super::interrupt::Interrupt;
 use super::requests::{LiveAddresses, probe_spec, request, rerun_command};
 use crate::results::{Attempt, ProbeResult, SourceLine};
 use crate::scenario::{PodRef, Probe, Scenario, Target, Verdict, Via};
@@ -59,17 +66,32 @@ struct Tracked {
     last: Option<(Observation, Judgement)>,
 }
 
+/// The reason of a probe that did not run because the run was interrupted.
+pub(crate) const INTERRUPTED: &str = "interrupted";
+
+/// Where probing happens: the exec, the live addresses, progress and the run's interruption.
+pub(crate) struct ProbeContext<'a, E> {
+    pub(crate) addresses: &'a LiveAddresses,
+    pub(crate) ready_services: &'a BTreeSet<(String, String)>,
+    pub(crate) exec: &'a E,
+    pub(crate) options: ProbingOptions,
+    pub(crate) progress: &'a dyn ProbeProgress,
+    pub(crate) interrupt: &'a Interrupt,
+}
+
 /// Probes `scenario` (whose pods and Services are up and whose policies were applied at
 /// `applied`) and returns a result per probe, in the scenario's order.
 pub(crate) async fn probe_scenario<E: BatchExec>(
     scenario: &Scenario,
-    addresses: &LiveAddresses,
-    ready_services: &BTreeSet<(String, String)>,
-    exec: &E,
-    options: ProbingOptions,
+    context: &ProbeContext<'_, E>,
     applied: Instant,
-    progress: &dyn ProbeProgress,
 ) -> Vec<ProbeResult> {
+    let ProbeContext {
+        addresses,
+        ready_services,
+        options,
+        ..
+    } = *context;
     let mut tracked: Vec<Tracked> = scenario
         .probes
         .iter()
@@ -98,7 +120,8 @@ pub(crate) async fn probe_scenario<E: BatchExec>(
     let mut round = 0u32;
     let mut backoff = Duration::from_millis(200);
     let started = Instant::now();
-    loop {
+    let mut interrupted = context.interrupt.signal().is_some();
+    while !interrupted {
         round += 1;
         let with_controls = round == 1;
         let mut jobs: Vec<Job> = pending
@@ -108,14 +131,15 @@ pub(crate) async fn probe_scenario<E: BatchExec>(
         if with_controls {
             jobs.extend(controls.values().cloned());
         }
-        progress.round_started(round, jobs.len(), false);
-        let observed = observe(exec, &jobs, options.parallel, progress).await;
+        context.progress.round_started(round, jobs.len(), false);
+        let (observed, cut) = observe(context, &jobs).await;
+        interrupted = cut || context.interrupt.signal().is_some();
         if with_controls {
             control_results = control_outcomes(&controls, &observed);
         }
-        let at_ms = millis(applied.elapsed());
         for &i in &pending {
             if let Some(observation) = observed.get(&i.to_string()) {
+                let at_ms = attempt_start(applied, observation);
                 record(
                     &mut tracked[i],
                     &scenario.probes[i],
@@ -131,23 +155,31 @@ pub(crate) async fn probe_scenario<E: BatchExec>(
         // Probes that cannot be judged whatever the network does are not worth waiting for.
         pending.retain(|&i| tracked[i].expected.is_ok());
         let elapsed = started.elapsed();
-        if pending.is_empty() || elapsed >= options.settle {
+        if interrupted || pending.is_empty() || elapsed >= options.settle {
             break;
         }
-        tokio::time::sleep(backoff.min(options.settle - elapsed)).await;
+        tokio::select! {
+            () = tokio::time::sleep(backoff.min(options.settle - elapsed)) => {}
+            _ = context.interrupt.wait() => interrupted = true,
+        }
         backoff = (backoff * 2).min(Duration::from_secs(2));
     }
 
     // The confirming round: every runnable probe once more.
-    round += 1;
-    let jobs: Vec<Job> = runnable
-        .iter()
-        .map(|&i| job(scenario, &tracked, i))
-        .collect();
-    progress.round_started(round, jobs.len(), true);
-    let observed = observe(exec, &jobs, options.parallel, progress).await;
-    let at_ms = millis(applied.elapsed());
-    let confirmed = record_confirming(scenario, &mut tracked, &observed, round, at_ms);
+    let settled = !interrupted;
+    let confirmed = if interrupted {
+        vec![None; tracked.len()]
+    } else {
+        round += 1;
+        let jobs: Vec<Job> = runnable
+            .iter()
+            .map(|&i| job(scenario, &tracked, i))
+            .collect();
+        context.progress.round_started(round, jobs.len(), true);
+        let (observed, cut) = observe(context, &jobs).await;
+        interrupted = cut;
+        record_confirming(scenario, &mut tracked, &observed, round, applied)
+    };
     let reached = reached_destinations(scenario, &tracked);
     tracked
         .iter()
@@ -155,9 +187,33 @@ pub(crate) async fn probe_scenario<E: BatchExec>(
         .zip(&scenario.probes)
         .map(|((state, confirmed), probe)| {
             let liveness = liveness(probe, &control_results, ready_services, &reached);
-            finish(probe, state, confirmed, &liveness)
+            let ended = match (confirmed, interrupted) {
+                (Some(matched_before), _) => Ended::Confirmed { matched_before },
+                (None, true) => Ended::Interrupted { settled },
+                (None, false) => Ended::NotConfirmed,
+            };
+            finish(probe, state, ended, &liveness)
         })
         .collect()
+}
+
+/// When an attempt started, since the policies were applied: its record came when it ended,
+/// `elapsed_ms` after it started.
+fn attempt_start(applied: Instant, observation: &Observation) -> u64 {
+    let received = millis(observation.received.saturating_duration_since(applied));
+    received.saturating_sub(observation.elapsed_ms)
+}
+
+/// How a probe's last round went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ended {
+    /// It ran in the confirming round, and had or had not matched before it.
+    Confirmed { matched_before: bool },
+    /// The run was interrupted before its confirming round, after the settle time (or while
+    /// it lasted).
+    Interrupted { settled: bool },
+    /// It did not run in the confirming round.
+    NotConfirmed,
 }
 
 /// Records the confirming round; per probe, `None` when it did not run, else whether it had
@@ -167,7 +223,7 @@ fn record_confirming(
     tracked: &mut [Tracked],
     observed: &BTreeMap<String, Observation>,
     round: u32,
-    at_ms: u64,
+    applied: Instant,
 ) -> Vec<Option<bool>> {
     tracked
         .iter_mut()
@@ -175,6 +231,7 @@ fn record_confirming(
         .map(|(i, state)| {
             observed.get(&i.to_string()).map(|observation| {
                 let matched_before = state.first_match_ms.is_some();
+                let at_ms = attempt_start(applied, observation);
                 record(
                     state,
                     &scenario.probes[i],
@@ -248,14 +305,26 @@ fn liveness(
     }
 }
 
+/// Runs a round; `true` when the run was interrupted during it, with what it observed until
+/// then.
 async fn observe<E: BatchExec>(
-    exec: &E,
+    context: &ProbeContext<'_, E>,
     jobs: &[Job],
-    parallel: usize,
-    progress: &dyn ProbeProgress,
-) -> BTreeMap<String, Observation> {
-    let on_observed = |_: &str, _: &Observation| progress.probe_observed();
-    run_round(exec, jobs, parallel, &on_observed).await
+) -> (BTreeMap<String, Observation>, bool) {
+    let seen = Mutex::new(BTreeMap::new());
+    let on_observed = |id: &str, observation: &Observation| {
+        context.progress.probe_observed();
+        let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.insert(id.to_owned(), observation.clone());
+    };
+    let finished = tokio::select! {
+        all = run_round(context.exec, jobs, context.options.parallel, &on_observed) => Some(all),
+        _ = context.interrupt.wait() => None,
+    };
+    match finished {
+        Some(all) => (all, false),
+        None => (seen.into_inner().unwrap_or_else(|e| e.into_inner()), true),
+    }
 }
 
 fn job(scenario: &Scenario, tracked: &[Tracked], index: usize) -> Job {
@@ -297,16 +366,17 @@ fn checks(probe: &Probe) -> Checks {
     }
 }
 
-/// The final status of a probe after the confirming round. `confirmed` is `None` when the probe
-/// never ran, else whether it had matched before the confirming round.
-fn finish(
-    probe: &Probe,
-    state: &Tracked,
-    confirmed: Option<bool>,
-    liveness: &Liveness,
-) -> ProbeResult {
+/// The final status of a probe after its last round.
+fn finish(probe: &Probe, state: &Tracked, ended: Ended, liveness: &Liveness) -> ProbeResult {
     let (status, message, outcome, output, elapsed) = match (&state.spec, &state.last) {
         (Err(why), _) => (ProbeStatus::Error, why.clone(), None, String::new(), 0),
+        (Ok(_), None) if matches!(ended, Ended::Interrupted { .. }) => (
+            ProbeStatus::Skipped,
+            INTERRUPTED.to_owned(),
+            None,
+            String::new(),
+            0,
+        ),
         (Ok(_), None) => (
             ProbeStatus::Error,
             "the probe did not run".to_owned(),
@@ -317,7 +387,12 @@ fn finish(
         (Ok(_), Some((observation, judgement))) => {
             let mut judgement = judgement.clone();
             // Only a contrary observation flaps: an error says nothing about the network.
-            if judgement.status == ProbeStatus::Fail && confirmed == Some(true) {
+            if judgement.status == ProbeStatus::Fail
+                && ended
+                    == (Ended::Confirmed {
+                        matched_before: true,
+                    })
+            {
                 let seen: Vec<&Outcome> = state.history.iter().map(|a| &a.outcome).collect();
                 let mut message = format!(
                     "matched at {} ms, then in the confirming round: {}",
@@ -332,7 +407,10 @@ fn finish(
                     message,
                 };
             }
-            let judgement = qualify(judgement, probe.deny, &observation.outcome, liveness);
+            let mut judgement = qualify(judgement, probe.deny, &observation.outcome, liveness);
+            if let Ended::Interrupted { settled } = ended {
+                judgement = interrupted(judgement, settled);
+            }
             (
                 judgement.status,
                 judgement.message,
@@ -342,13 +420,40 @@ fn finish(
             )
         }
     };
-    let command = match &state.spec {
-        Ok(spec) => rerun_command(
+    let mut result = described(probe, state.spec.as_ref().ok());
+    result.status = status;
+    result.message = message;
+    result.outcome = outcome;
+    result.output = output;
+    result.attempts = state.attempts;
+    result.time_to_match_ms = if status == ProbeStatus::Pass {
+        state.first_match_ms
+    } else {
+        None
+    };
+    result.duration_ms = elapsed;
+    result.history = state.history.clone();
+    result
+}
+
+/// The result of a probe that never ran, with `status` and why: its scenario's setup failed, or
+/// the run was interrupted before it.
+pub(crate) fn not_run(probe: &Probe, status: ProbeStatus, message: String) -> ProbeResult {
+    let mut result = described(probe, None);
+    result.status = status;
+    result.message = message;
+    result
+}
+
+/// What the scenario says of `probe`, with the command to rerun it when its request is known;
+/// nothing observed yet.
+fn described(probe: &Probe, spec: Option<&ProbeSpec>) -> ProbeResult {
+    let command = spec.map_or_else(String::new, |spec| {
+        rerun_command(
             &request(String::from("probe"), probe.timeout, spec.clone()),
             &probe.from,
-        ),
-        Err(_) => String::new(),
-    };
+        )
+    });
     let location = SourceLine::new(&probe.location.file, probe.location.line);
     ProbeResult {
         name: probe.name.clone(),
@@ -369,20 +474,42 @@ fn finish(
         deny: probe.deny.as_str().to_owned(),
         query: probe.dns.as_ref().map(|dns| dns.query.clone()),
         http_path: probe.http.as_ref().map(|http| http.path.clone()),
-        status,
-        message,
-        outcome,
+        status: ProbeStatus::Error,
+        message: String::new(),
+        outcome: None,
         command,
-        output,
-        attempts: state.attempts,
-        time_to_match_ms: if status == ProbeStatus::Pass {
-            state.first_match_ms
-        } else {
-            None
-        },
-        duration_ms: elapsed,
+        output: String::new(),
+        attempts: 0,
+        time_to_match_ms: None,
+        duration_ms: 0,
         prediction: None,
-        history: state.history.clone(),
+        history: Vec::new(),
+    }
+}
+
+/// The judgement of a probe the run was interrupted before confirming. One that had not
+/// matched while it was still settling is an error: it was not given its settle time.
+fn interrupted(judgement: Judgement, settled: bool) -> Judgement {
+    let final_already = matches!(
+        judgement.status,
+        ProbeStatus::Pass | ProbeStatus::Error | ProbeStatus::Inconclusive
+    );
+    if final_already || settled {
+        Judgement {
+            message: format!(
+                "{} (interrupted before the confirming round)",
+                judgement.message
+            ),
+            ..judgement
+        }
+    } else {
+        Judgement {
+            status: ProbeStatus::Error,
+            message: format!(
+                "interrupted before its settle time was over; it had not matched yet: {}",
+                judgement.message
+            ),
+        }
     }
 }
 
@@ -503,6 +630,7 @@ mod tests {
     use netverdict_probes::{AgentLine, BatchRequest, BatchSummary, Exit, ProbeRecord, Tool};
 
     use super::*;
+    use crate::run::interrupt::Interrupter;
 
     /// Answers batches from a script: `(pod, host, port, round) -> outcome`, where round counts
     /// the batches the pod received.
@@ -510,6 +638,10 @@ mod tests {
         script: fn(&str, &ProbeSpec, u32) -> Outcome,
         calls: Mutex<Vec<(String, usize)>>,
         fail: Option<&'static str>,
+        /// How long every probe says it took.
+        elapsed_ms: u64,
+        /// The batch of this round for this pod interrupts the run and never ends.
+        interrupts: Option<(&'static str, u32, Interrupter)>,
     }
 
     impl ScriptedExec {
@@ -518,6 +650,8 @@ mod tests {
                 script,
                 calls: Mutex::new(Vec::new()),
                 fail: None,
+                elapsed_ms: 1,
+                interrupts: None,
             }
         }
     }
@@ -537,6 +671,13 @@ mod tests {
             if let Some(error) = self.fail {
                 return Err(error.to_owned());
             }
+            if let Some((victim, at, interrupter)) = &self.interrupts
+                && pod.to_string() == *victim
+                && round == *at
+            {
+                interrupter.interrupt("SIGTERM");
+                std::future::pending::<()>().await;
+            }
             for probe in &request.probes {
                 let record = ProbeRecord {
                     id: probe.id.clone(),
@@ -545,7 +686,7 @@ mod tests {
                     argv: vec!["nc".to_owned()],
                     stdin: None,
                     exit: Exit::Code(0),
-                    elapsed_ms: 1,
+                    elapsed_ms: self.elapsed_ms,
                     deadline_ms: None,
                     stdout: String::new(),
                     stderr: String::new(),
@@ -602,21 +743,28 @@ spec:
     }
 
     async fn probe_all(exec: &ScriptedExec, yaml: &str) -> Vec<ProbeResult> {
+        probe_with(exec, yaml, &Interrupt::never(), Instant::now()).await
+    }
+
+    async fn probe_with(
+        exec: &ScriptedExec,
+        yaml: &str,
+        interrupt: &Interrupt,
+        applied: Instant,
+    ) -> Vec<ProbeResult> {
         let (scenario, addresses) = scenario_of(yaml);
-        let options = ProbingOptions {
-            settle: Duration::from_secs(2),
-            parallel: 4,
-        };
-        probe_scenario(
-            &scenario,
-            &addresses,
-            &BTreeSet::new(),
+        let context = ProbeContext {
+            addresses: &addresses,
+            ready_services: &BTreeSet::new(),
             exec,
-            options,
-            Instant::now(),
-            &Silent,
-        )
-        .await
+            options: ProbingOptions {
+                settle: Duration::from_secs(2),
+                parallel: 4,
+            },
+            progress: &Silent,
+            interrupt,
+        };
+        probe_scenario(&scenario, &context, applied).await
     }
 
     struct Silent;
@@ -821,5 +969,97 @@ spec:
                 .map(|o| matches!(o, Outcome::Error { .. })),
             Some(true)
         );
+    }
+
+    #[tokio::test]
+    async fn an_attempt_is_timed_from_its_start_not_from_the_end_of_its_round() {
+        let mut exec = ScriptedExec::new(|pod, spec, round| match (pod, is_control(spec), round) {
+            (_, true, _) => Outcome::Connected,
+            ("t/client", false, 1) => Outcome::Connected,
+            _ => Outcome::Timeout,
+        });
+        // Every probe took 30 s; the policies were applied 100 s before probing began.
+        exec.elapsed_ms = 30_000;
+        let applied = Instant::now()
+            .checked_sub(Duration::from_secs(100))
+            .expect("the clock goes back 100 s");
+        let result = probe_with(&exec, SCENARIO, &Interrupt::never(), applied)
+            .await
+            .remove(0);
+        let now = millis(applied.elapsed());
+        assert_eq!(result.status, ProbeStatus::Pass, "{}", result.message);
+        assert!(result.history.len() >= 2, "{:?}", result.history);
+        for attempt in &result.history {
+            assert_eq!(attempt.elapsed_ms, 30_000);
+            assert!(attempt.at_ms >= 70_000, "{attempt:?}");
+            assert!(
+                attempt.at_ms + attempt.elapsed_ms <= now,
+                "{attempt:?} ended after {now}"
+            );
+        }
+        let matched = result
+            .history
+            .iter()
+            .find(|a| a.outcome == Outcome::Timeout);
+        assert_eq!(result.time_to_match_ms, matched.map(|a| a.at_ms));
+    }
+
+    const BOTH_WAYS: &str = "apiVersion: netverdict.io/v1alpha1
+kind: Scenario
+metadata: {name: t}
+spec:
+  namespaces: [{name: t}]
+  pods:
+    - {name: client, namespace: t, labels: {app: client}, ports: [{port: 80}]}
+    - {name: server, namespace: t, labels: {app: server}, ports: [{port: 80}]}
+  probes:
+    - {name: denied, from: t/client, to: t/server, port: 80, expect: deny}
+    - {name: back, from: t/server, to: t/client, port: 80, expect: allow}
+";
+
+    #[tokio::test]
+    async fn an_interrupted_round_keeps_what_it_observed_and_skips_the_rest() {
+        let (interrupter, interrupt) = Interrupt::new();
+        let mut exec = ScriptedExec::new(|_, _, _| Outcome::Connected);
+        exec.interrupts = Some(("t/client", 1, interrupter));
+        let results = probe_with(&exec, BOTH_WAYS, &interrupt, Instant::now()).await;
+        assert_eq!(
+            results[0].status,
+            ProbeStatus::Skipped,
+            "{}",
+            results[0].message
+        );
+        assert_eq!(results[0].message, INTERRUPTED);
+        assert_eq!((results[0].attempts, results[0].outcome.clone()), (0, None));
+        assert_eq!(
+            results[1].status,
+            ProbeStatus::Pass,
+            "{}",
+            results[1].message
+        );
+        assert_eq!(results[1].outcome, Some(Outcome::Connected));
+        assert!(
+            results[1].message.contains("interrupted"),
+            "{}",
+            results[1].message
+        );
+        // No confirming round after the interruption.
+        let calls = exec.calls.lock().unwrap();
+        assert_eq!(calls.len(), 2, "{calls:?}");
+    }
+
+    #[tokio::test]
+    async fn a_probe_interrupted_while_it_settled_is_an_error_with_its_observations() {
+        let (interrupter, interrupt) = Interrupt::new();
+        // The deny probe is still connected in round 1; round 2 is interrupted.
+        let mut exec = ScriptedExec::new(|_, _, _| Outcome::Connected);
+        exec.interrupts = Some(("t/client", 2, interrupter));
+        let result = probe_with(&exec, SCENARIO, &interrupt, Instant::now())
+            .await
+            .remove(0);
+        assert_eq!(result.status, ProbeStatus::Error, "{}", result.message);
+        assert!(result.message.contains("settle"), "{}", result.message);
+        assert_eq!(result.outcome, Some(Outcome::Connected));
+        assert_eq!(result.history.len(), 1);
     }
 }
