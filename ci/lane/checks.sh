@@ -6,7 +6,7 @@
 # shellcheck disable=SC2034 # read by ci/real-cluster.sh
 LANE_CHECKS=(
   pod-runs kubectl-exec no-default-route service-connects exec-protocol
-  sa-token-auth missing-permission-creates-nothing interrupt-leaves-nothing
+  sa-token-auth missing-permission-creates-nothing namespaced-rbac-runs interrupt-leaves-nothing
   library-completes library-allows-pass library-denies-unenforced local-cni-none
   library-matches-local endport-setup-error back-to-back-runs cleanup-all
 )
@@ -138,9 +138,30 @@ check_missing-permission-creates-nothing() {
   lane_netverdict run scenarios/allow-from-pod.yaml --kubeconfig "$LANE_WORK/limited.kubeconfig" \
     --probe-image "$LANE_PROBE_IMAGE" -q >"$LANE_RESULTS/limited.out" 2>&1 || rc=$?
   echo "exit $rc: $(head -c 300 "$LANE_RESULTS/limited.out")"
-  # The server's 403 in its own words, not a Debug dump of it.
-  [ $rc != 0 ] && [ -z "$(lane_leftovers)" ] && grep -q '403 Forbidden: ' "$LANE_RESULTS/limited.out" \
+  # The real server's access reviews say what is missing before anything is created: each
+  # permission named with the rule to add, never a Debug dump of a Status.
+  [ $rc = 3 ] && [ -z "$(lane_leftovers)" ] \
+    && grep -q 'nothing was created' "$LANE_RESULTS/limited.out" \
+    && grep -q 'missing: create pods in namespace afp (create probe pods): add the rule' "$LANE_RESULTS/limited.out" \
     && ! grep -q 'Status {' "$LANE_RESULTS/limited.out"
+}
+
+# deploy/rbac-namespaced.yaml, bound in the scenario's existing namespace, is all a run needs.
+check_namespaced-rbac-runs() {
+  local rc=0 secret token
+  lane_kubectl create namespace ddi >/dev/null
+  sed 's/netverdict-probes/ddi/' deploy/rbac-namespaced.yaml | lane_kubectl apply -f - >/dev/null
+  lane_wait "the netverdict ServiceAccount's token" 30 sh -c "'$LANE_CACHE/bin/kubectl' --kubeconfig '$LANE_WORK/admin.kubeconfig' -n netverdict get serviceaccount netverdict -o jsonpath='{.secrets[0].name}' | grep -q ."
+  secret=$(lane_kubectl -n netverdict get serviceaccount netverdict -o jsonpath='{.secrets[0].name}')
+  token=$(lane_kubectl -n netverdict get secret "$secret" -o jsonpath='{.data.token}' | base64 -d)
+  lane_kubeconfig "$LANE_WORK/namespaced.kubeconfig" system:serviceaccount:netverdict:netverdict "$token"
+  chmod 0600 "$LANE_WORK/namespaced.kubeconfig"
+  lane_netverdict run scenarios/default-deny-ingress.yaml --kubeconfig "$LANE_WORK/namespaced.kubeconfig" \
+    --probe-image "$LANE_PROBE_IMAGE" --pod-timeout 60s -q >"$LANE_RESULTS/namespaced.out" 2>&1 || rc=$?
+  echo "run with the namespaced RBAC exited $rc (0 or 1: every probe judged): $(tail -1 "$LANE_RESULTS/namespaced.out")"
+  sed 's/netverdict-probes/ddi/' deploy/rbac-namespaced.yaml | lane_kubectl delete -f - --wait=false >/dev/null
+  lane_kubectl delete namespace ddi --wait=false >/dev/null
+  { [ $rc = 0 ] || [ $rc = 1 ]; } && ! grep -q 'missing: ' "$LANE_RESULTS/namespaced.out"
 }
 
 # Ctrl-C while the run waits for its pods (kept Pending on a cordoned node) leaves nothing.
