@@ -14,6 +14,7 @@ use crate::cli::serve::runtime;
 use crate::cli::{diagnostics, durations};
 use crate::cluster::{Checked, ClusterTarget, check_run, connect, degraded, missing, refusal};
 use crate::k8s::Client;
+use crate::run::namespaces_of;
 use crate::scenario::Scenario;
 
 #[derive(Debug, clap::Args)]
@@ -44,21 +45,8 @@ pub enum Format {
 }
 
 /// Every namespace the scenarios create objects in.
-pub(crate) fn namespaces(scenarios: &[Scenario]) -> BTreeSet<String> {
-    scenarios
-        .iter()
-        .flat_map(|s| {
-            let namespaces = s.namespaces.iter().map(|n| &n.name);
-            let pods = s.pods.iter().map(|p| &p.namespace);
-            let services = s.services.iter().map(|x| &x.namespace);
-            let policies = s.policies.iter().map(|p| &p.namespace);
-            namespaces
-                .chain(pods)
-                .chain(services)
-                .chain(policies)
-                .cloned()
-        })
-        .collect()
+fn namespaces(scenarios: &[Scenario]) -> BTreeSet<String> {
+    scenarios.iter().flat_map(namespaces_of).collect()
 }
 
 /// The check `netverdict run` makes before creating anything: `Err` with the missing permissions

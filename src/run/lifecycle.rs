@@ -289,7 +289,7 @@ fn waves(scenarios: Vec<Scenario>) -> Vec<Vec<Scenario>> {
 }
 
 /// Every namespace a scenario creates objects in.
-fn namespaces_of(scenario: &Scenario) -> BTreeSet<String> {
+pub(crate) fn namespaces_of(scenario: &Scenario) -> BTreeSet<String> {
     let namespaces = scenario.namespaces.iter().map(|n| &n.name);
     let pods = scenario.pods.iter().map(|p| &p.namespace);
     let services = scenario.services.iter().map(|s| &s.namespace);

@@ -8,5 +8,5 @@ mod objects;
 mod probing;
 mod requests;
 
-pub(crate) use lifecycle::{RunConfig, RunObserver, execute};
+pub(crate) use lifecycle::{RunConfig, RunObserver, execute, namespaces_of};
 pub(crate) use probing::{ProbeProgress, ProbingOptions};
