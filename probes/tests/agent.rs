@@ -270,16 +270,11 @@ async fn a_request_arrives_as_one_line_on_stdin() {
     assert_eq!(read_request(agent_stdin).await.unwrap(), request);
 }
 
-/// Timeouts for real: the agent in one namespace, the responder in another, and a drop rule in
-/// between for some ports, as a CNI enforcing a deny.
-#[test]
-fn across_namespaces_drops_time_out_and_the_rest_connects() {
-    if !support::running_as_root() {
-        return;
-    }
-    let pair = NetnsPair::new();
+/// The responder in the server namespace of `pair` on TCP 80 and UDP 53 (open) and on the ports
+/// the pair drops; returns once it listens.
+fn serve_dropped_and_open(pair: &NetnsPair) -> support::Background {
     let (ready, is_ready) = std::sync::mpsc::channel();
-    let _server = pair.server.spawn(move || async move {
+    let server = pair.server.spawn(move || async move {
         let server = Server::bind(ServeConfig {
             tcp: vec![80, DROPPED_TCP],
             udp: vec![53, DROPPED_UDP],
@@ -292,6 +287,18 @@ fn across_namespaces_drops_time_out_and_the_rest_connects() {
         server.run_until(std::future::pending()).await;
     });
     is_ready.recv().unwrap();
+    server
+}
+
+/// Timeouts for real: the agent in one namespace, the responder in another, and a drop rule in
+/// between for some ports, as a CNI enforcing a deny.
+#[test]
+fn across_namespaces_drops_time_out_and_the_rest_connects() {
+    if !support::running_as_root() {
+        return;
+    }
+    let pair = NetnsPair::new();
+    let _server = serve_dropped_and_open(&pair);
     let target = SERVER_IP;
     let request = BatchRequest::new(vec![
         probe("tcp-allowed", 1, tcp(target, 80)),
@@ -329,20 +336,7 @@ fn sub_second_timeouts_are_honoured_for_every_kind() {
         return;
     }
     let pair = NetnsPair::new();
-    let (ready, is_ready) = std::sync::mpsc::channel();
-    let _server = pair.server.spawn(move || async move {
-        let server = Server::bind(ServeConfig {
-            tcp: vec![80, DROPPED_TCP],
-            udp: vec![53, DROPPED_UDP],
-            sctp: vec![],
-            bind: None,
-            identity: support::identity("server-pod"),
-        })
-        .unwrap();
-        ready.send(()).unwrap();
-        server.run_until(std::future::pending()).await;
-    });
-    is_ready.recv().unwrap();
+    let _server = serve_dropped_and_open(&pair);
     let target = SERVER_IP;
     let dns = ProbeSpec::Dns {
         name: "db.test.".into(),
