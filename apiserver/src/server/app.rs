@@ -341,13 +341,6 @@ pub(super) enum Route {
 }
 
 pub(super) fn route(path: &str) -> Result<Route, ApiError> {
-    let not_found = || {
-        ApiError::new(
-            404,
-            "NotFound",
-            "the server could not find the requested resource",
-        )
-    };
     let segments: Vec<&str> = path
         .trim_matches('/')
         .split('/')
@@ -451,14 +444,7 @@ async fn handle(State(state): State<AppState>, mut request: Request<Body>) -> Re
         Ok(Route::Collection { resource, .. } | Route::Object { resource, .. })
             if !state.options.serves(resource) =>
         {
-            return error_response(
-                &ApiError::new(
-                    404,
-                    "NotFound",
-                    "the server could not find the requested resource",
-                ),
-                None,
-            );
+            return error_response(&not_found(), None);
         }
         Ok(routed) => routed,
         Err(e) => return error_response(&e, None),
@@ -466,62 +452,10 @@ async fn handle(State(state): State<AppState>, mut request: Request<Body>) -> Re
     if let Some(denied) = super::rbac::denial(&state, &user, &method, &path, &query, &routed) {
         return denied;
     }
-    let get_only = |response: Response| {
-        if method == Method::GET || method == Method::HEAD {
-            response
-        } else {
-            error_response(
-                &ApiError::method_not_allowed(
-                    "the server does not allow this method on the requested resource",
-                ),
-                None,
-            )
-        }
-    };
+    if let Some(response) = document(&state.options, &routed, request.headers()) {
+        return get_only(&method, response);
+    }
     match routed {
-        Route::Version => get_only(json_response(
-            StatusCode::OK,
-            &discovery::version(&state.options),
-        )),
-        Route::Health => get_only(
-            Response::builder()
-                .header("content-type", "text/plain")
-                .body(Body::from("ok"))
-                .expect("a valid response"),
-        ),
-        Route::CoreVersions => get_only(discovery::core_versions(request.headers())),
-        Route::CoreResources => {
-            get_only(json_response(StatusCode::OK, &discovery::resource_list("")))
-        }
-        Route::Groups => get_only(discovery::groups(request.headers(), &state.options)),
-        Route::Group(group) => get_only(match discovery::group(&group, &state.options) {
-            Some(body) => json_response(StatusCode::OK, &body),
-            None => error_response(
-                &ApiError::new(
-                    404,
-                    "NotFound",
-                    "the server could not find the requested resource",
-                ),
-                None,
-            ),
-        }),
-        Route::GroupResources(group, version) => get_only(
-            if version == "v1" && discovery::group(&group, &state.options).is_some() {
-                json_response(StatusCode::OK, &discovery::resource_list(&group))
-            } else {
-                error_response(
-                    &ApiError::new(
-                        404,
-                        "NotFound",
-                        "the server could not find the requested resource",
-                    ),
-                    None,
-                )
-            },
-        ),
-        Route::OpenApiV2 => get_only(openapi::v2(request.headers())),
-        Route::OpenApiV3Root => get_only(json_response(StatusCode::OK, &openapi::v3_root())),
-        Route::OpenApiV3(path) => get_only(openapi::v3(&path)),
         Route::Collection { resource, .. } if resource.is_review() => {
             if method != Method::POST {
                 return error_response(&rest_method_not_allowed(&method), None);
@@ -579,7 +513,64 @@ async fn handle(State(state): State<AppState>, mut request: Request<Body>) -> Re
             )
             .await
         }
+        _ => error_response(&not_found(), None),
     }
+}
+
+/// The answer to a route that is a document rather than a resource (version, health,
+/// discovery, OpenAPI); `None` for resource routes.
+fn document(
+    options: &ServerOptions,
+    routed: &Route,
+    headers: &http::HeaderMap,
+) -> Option<Response> {
+    Some(match routed {
+        Route::Version => json_response(StatusCode::OK, &discovery::version(options)),
+        Route::Health => Response::builder()
+            .header("content-type", "text/plain")
+            .body(Body::from("ok"))
+            .expect("a valid response"),
+        Route::CoreVersions => discovery::core_versions(headers),
+        Route::CoreResources => json_response(StatusCode::OK, &discovery::resource_list("")),
+        Route::Groups => discovery::groups(headers, options),
+        Route::Group(group) => match discovery::group(group, options) {
+            Some(body) => json_response(StatusCode::OK, &body),
+            None => error_response(&not_found(), None),
+        },
+        Route::GroupResources(group, version) => {
+            if version == "v1" && discovery::group(group, options).is_some() {
+                json_response(StatusCode::OK, &discovery::resource_list(group))
+            } else {
+                error_response(&not_found(), None)
+            }
+        }
+        Route::OpenApiV2 => openapi::v2(headers),
+        Route::OpenApiV3Root => json_response(StatusCode::OK, &openapi::v3_root()),
+        Route::OpenApiV3(path) => openapi::v3(path),
+        Route::Collection { .. } | Route::Object { .. } => return None,
+    })
+}
+
+/// Documents are read-only.
+fn get_only(method: &Method, response: Response) -> Response {
+    if *method == Method::GET || *method == Method::HEAD {
+        response
+    } else {
+        error_response(
+            &ApiError::method_not_allowed(
+                "the server does not allow this method on the requested resource",
+            ),
+            None,
+        )
+    }
+}
+
+fn not_found() -> ApiError {
+    ApiError::new(
+        404,
+        "NotFound",
+        "the server could not find the requested resource",
+    )
 }
 
 #[cfg(test)]
