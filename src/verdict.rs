@@ -222,6 +222,26 @@ pub(crate) fn qualify(
     }
 }
 
+/// The judgement of a probe given the engine's prediction from the cluster's policies.
+///
+/// A refusal where the policies allow the traffic is no deny, whatever the mode: no policy
+/// rejected it, so most likely nothing listens at `destination` (`ADDRESS:PORT`).
+pub(crate) fn against_policies(
+    judgement: Judgement,
+    outcome: &Outcome,
+    policies_allow: bool,
+    destination: &str,
+) -> Judgement {
+    if policies_allow && *outcome == Outcome::Refused && judgement.status == ProbeStatus::Pass {
+        Judgement::new(
+            ProbeStatus::Inconclusive,
+            format!("refused, but the policies allow this: nothing listens on {destination}?"),
+        )
+    } else {
+        judgement
+    }
+}
+
 /// Why a deny that alternated between a refusal and a timeout may be no flap at all: the
 /// kernel rate-limits the ICMP errors a rejecting network answers with.
 pub(crate) fn rate_limit_hint(deny: DenyMode, outcomes: &[&Outcome]) -> Option<&'static str> {
@@ -355,6 +375,36 @@ mod tests {
         assert_eq!(
             qualify(error.clone(), DenyMode::Any, &Outcome::error("x"), &dead),
             error
+        );
+    }
+
+    #[test]
+    fn a_refusal_the_policies_allow_is_inconclusive_in_every_mode() {
+        let at = "203.0.113.10:8080";
+        for deny in [DenyMode::Any, DenyMode::Drop, DenyMode::Reject] {
+            for liveness in [Liveness::Listening, Liveness::Unknown] {
+                let judged = judge(Verdict::Deny, deny, NO_CHECKS, &Outcome::Refused);
+                let qualified = qualify(judged, deny, &Outcome::Refused, &liveness);
+                let last = against_policies(qualified.clone(), &Outcome::Refused, true, at);
+                assert_ne!(last.status, ProbeStatus::Pass, "{deny:?} {liveness:?}");
+                if qualified.status == ProbeStatus::Pass {
+                    assert_eq!(last.status, ProbeStatus::Inconclusive);
+                    assert_eq!(
+                        last.message,
+                        "refused, but the policies allow this: nothing listens on 203.0.113.10:8080?"
+                    );
+                }
+            }
+        }
+        let denied = passed("refused: blocked");
+        assert_eq!(
+            against_policies(denied.clone(), &Outcome::Refused, false, at),
+            denied
+        );
+        let dropped = passed("timeout: blocked");
+        assert_eq!(
+            against_policies(dropped.clone(), &Outcome::Timeout, true, at),
+            dropped
         );
     }
 

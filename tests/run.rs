@@ -286,6 +286,54 @@ spec:
 }
 
 #[test]
+fn a_refusal_the_policies_allow_is_inconclusive_even_under_deny_reject() {
+    if !util::running_as_root() {
+        return;
+    }
+    let dir = Dir::new("allowed-refusal");
+    // The policy allows egress to the external host's port 8080, where nothing listens.
+    dir.create(
+        "allowed.yaml",
+        "apiVersion: netverdict.io/v1alpha1
+kind: Scenario
+metadata: {name: allowed-refusal}
+spec:
+  namespaces: [{name: allowedref}]
+  pods:
+    - {name: client, namespace: allowedref, labels: {app: client}}
+  policies:
+    - apiVersion: networking.k8s.io/v1
+      kind: NetworkPolicy
+      metadata: {name: to-external, namespace: allowedref}
+      spec:
+        podSelector: {matchLabels: {app: client}}
+        policyTypes: [Egress]
+        egress:
+          - to: [{ipBlock: {cidr: 203.0.113.10/32}}]
+            ports: [{port: 8080, protocol: TCP}]
+  probes:
+    - {name: allowed port, from: allowedref/client, to: {ip: 203.0.113.10}, port: 8080, expect: deny}
+",
+    );
+    let out = dir
+        .command()
+        .args(["run", "allowed.yaml", "--local", "-q", "--settle", "1s"])
+        .args(["--deny", "reject", "--json", "results.json"])
+        .run();
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("results.json")).unwrap())
+            .unwrap_or_else(|e| panic!("{e}: {}\n{}", out.stdout, out.stderr));
+    let probe = &probes(&results)[0];
+    assert_eq!(outcome(probe), "refused", "{probe}");
+    assert_eq!(probe["status"], "inconclusive", "{}", probe["message"]);
+    assert_eq!(
+        probe["message"],
+        "refused, but the policies allow this: nothing listens on 203.0.113.10:8080?"
+    );
+    assert_eq!(out.code, 3, "could not be judged: {}", out.stdout);
+}
+
+#[test]
 fn slow_policy_propagation_settles_and_reports_the_time_to_match() {
     if !util::running_as_root() {
         return;

@@ -19,7 +19,7 @@ use crate::scenario::expect::{
     Addresses, DNS_NAMESPACE, DNS_POD, DNS_POD_LABEL, ScenarioCluster, judge,
 };
 use crate::scenario::{ExpectSource, Scenario};
-use crate::verdict::{ProbeStatus, outcome_name};
+use crate::verdict::{Judgement, ProbeStatus, against_policies, outcome_name};
 
 /// The policies in the probes' namespaces that are not the scenario's, and who made each:
 /// `netverdict run X` or `someone else (not netverdict)`.
@@ -166,7 +166,23 @@ pub(crate) fn reconcile(
             end.explanation
         );
     }
-    result.prediction = at_end.or(at_start);
+    let prediction = at_end.or(at_start);
+    if let (Some(predicted), Some(outcome)) = (&prediction, &result.outcome) {
+        let target = result.to.strip_prefix("ip ").unwrap_or(&result.to);
+        let target = target.strip_prefix("host ").unwrap_or(target);
+        let judged = against_policies(
+            Judgement {
+                status: result.status,
+                message: std::mem::take(&mut result.message),
+            },
+            outcome,
+            predicted.verdict == "allow",
+            &format!("{target}:{}", result.port),
+        );
+        result.status = judged.status;
+        result.message = judged.message;
+    }
+    result.prediction = prediction;
 }
 
 /// Replaces what the scenario assumed with what the cluster holds, where it can be read:
