@@ -1276,3 +1276,76 @@ spec:
         "{stdout}"
     );
 }
+
+/// A namespace whose policy denies every ingress: applied with kubectl, outside any run.
+const DENY_ALL: &str = "apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny-all, namespace: localcmds-shop}
+spec: {podSelector: {}, policyTypes: [Ingress]}
+";
+
+const DENIED_PROBE: &str = "apiVersion: netverdict.io/v1alpha1
+kind: Scenario
+metadata: {name: denied}
+spec:
+  namespaces: [{name: localcmds-shop}]
+  pods:
+    - {name: client, namespace: localcmds-shop, labels: {app: client}}
+    - {name: server, namespace: localcmds-shop, labels: {app: server}, ports: [{port: 80}]}
+  probes:
+    - {name: denied-web, from: localcmds-shop/client, to: localcmds-shop/server, port: 80, expect: deny}
+";
+
+/// `local up --cni none` keeps a cluster whose network stores policies but never enforces
+/// them: a policy applied with kubectl denies nothing, and a run against it sees the deny fail
+/// as connected.
+#[test]
+fn a_cluster_up_without_enforcement_lets_a_kubectl_applied_deny_through() {
+    if !util::running_as_root() {
+        return;
+    }
+    let name = format!("localcmds-c{}", std::process::id() % 100_000);
+    let _down = LocalDown(name.clone());
+    let up = TestCommand::in_repo()
+        .args(["local", "up", "--name", &name, "--cni", "none"])
+        .args(["--policy-delay", "0s"])
+        .run();
+    assert_eq!(up.code, 0, "{}", up.stderr);
+    let kubeconfig = format!("/run/netverdict/{name}/kubeconfig");
+    let dir = Dir::new("cni-none-up");
+    let policy = dir.create("deny.yaml", DENY_ALL);
+    let scenario = dir.create("denied.yaml", DENIED_PROBE);
+    let created = util::kubectl::command()
+        .env("KUBECONFIG", &kubeconfig)
+        .args(["create", "namespace", "localcmds-shop"])
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{created:?}");
+    let applied = util::kubectl::command()
+        .env("KUBECONFIG", &kubeconfig)
+        .args(["apply", "-f"])
+        .arg(&policy)
+        .output()
+        .unwrap();
+    assert!(applied.status.success(), "{applied:?}");
+    let json = dir.path().join("results.json");
+    let out = TestCommand::in_repo()
+        .args([
+            "run",
+            "-q",
+            "--settle",
+            "1s",
+            "--kubeconfig",
+            &kubeconfig,
+            "--json",
+        ])
+        .args([&json, &scenario])
+        .run();
+    let results = read_json(&json, &out.stderr);
+    assert!(results["error"].is_null(), "{}", results["error"]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let all = probes(&results);
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0]["status"], "fail", "{}", all[0]);
+    assert_eq!(outcome(all[0]), "connected", "{}", all[0]);
+}

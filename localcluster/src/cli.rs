@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use crate::cluster::{ClusterError, LocalCluster, LocalClusterConfig, PodSecurityOptions, io_err};
 use crate::emulation::EmulationOptions;
 use crate::instance::{self, InstanceDir};
+use crate::network::NetworkOptions;
 
 /// Default instance name.
 pub const DEFAULT_NAME: &str = "netverdict";
@@ -38,6 +39,8 @@ pub struct ServeOptions {
     pub pods: PodSecurityOptions,
     #[command(flatten)]
     pub emulation: EmulationOptions,
+    #[command(flatten)]
+    pub network: NetworkOptions,
     /// Emulate slow namespace deletion: a deleted namespace stays Terminating, refusing new
     /// content, this long after its contents are gone (real clusters take seconds), e.g. 5s.
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
@@ -123,6 +126,8 @@ pub async fn serve_foreground(options: ServeOptions) -> Result<(), ClusterError>
     config.kubeconfig = options.kubeconfig;
     config.allow_privileged_pods = options.pods.allow_privileged_pods;
     config.emulation = options.emulation;
+    config.cni = options.network.cni.into();
+    config.policy_delay = options.network.policy_delay;
     config.namespace_deletion = options.namespace_deletion;
     let mut term = signal(SignalKind::terminate()).map_err(io_err("install a SIGTERM handler"))?;
     let mut int = signal(SignalKind::interrupt()).map_err(io_err("install a SIGINT handler"))?;
@@ -192,6 +197,7 @@ pub fn up(options: UpOptions) -> Result<UpReport, ClusterError> {
         cmd.arg("--allow-privileged-pods");
     }
     cmd.args(options.serve.emulation.to_args());
+    cmd.args(options.serve.network.to_args());
     cmd.arg("--namespace-deletion").arg(format!(
         "{}ms",
         options.serve.namespace_deletion.as_millis()

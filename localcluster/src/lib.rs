@@ -77,6 +77,7 @@ mod external;
 pub mod instance;
 mod kubelet;
 mod namespaces;
+mod network;
 mod probe;
 mod security;
 mod taints;
@@ -91,4 +92,5 @@ pub use cluster::{
     KUBERNETES_SERVICE_IP, LocalCluster, LocalClusterConfig, PodSecurityOptions,
 };
 pub use emulation::{Behaviour, EmulationOptions};
+pub use network::{CniArg, MAX_POLICY_DELAY, NetworkOptions};
 pub use security::{DEFAULT_GID, DEFAULT_UID};

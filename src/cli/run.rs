@@ -20,23 +20,24 @@ use crate::scenario::{DenyMode, Scenario};
 use super::probe_pods::ProbePodArgs;
 
 #[derive(Debug, clap::Args)]
+// The network options are shared with `local up`, where no --local exists.
+#[command(
+    mut_arg("cni", |a| a.requires("local")),
+    mut_arg("policy_delay", |a| a.requires("local"))
+)]
 pub struct RunArgs {
     /// Scenario files, or folders searched for *.yaml and *.yml (default: scenarios/).
     pub paths: Vec<PathBuf>,
     /// Start an embedded local cluster for the run and remove it afterwards (needs root).
     #[arg(long)]
     pub local: bool,
-    /// With --local: how the local network treats NetworkPolicies.
-    #[arg(long, value_enum, default_value_t = CniArg::Enforcing, requires = "local")]
-    pub cni: CniArg,
     #[command(flatten)]
     pub pods: netverdict_localcluster::PodSecurityOptions,
     #[command(flatten)]
     pub emulation: netverdict_localcluster::EmulationOptions,
-    /// With --local: enforce every policy change only after this delay (slow propagation; 0s
-    /// to 10m).
-    #[arg(long, value_name = "DURATION", value_parser = durations::EMULATED_DELAY.parser(), requires = "local")]
-    pub policy_delay: Option<Duration>,
+    // With --local: how the local network treats policies (the options of `local up`).
+    #[command(flatten)]
+    pub network: netverdict_localcluster::NetworkOptions,
     /// With --local: a deleted namespace stays Terminating this long after its contents are
     /// gone (slow namespace deletion, as on real clusters; 0s to 10m).
     #[arg(long, value_name = "DURATION", value_parser = durations::EMULATED_DELAY.parser(), requires = "local")]
@@ -106,22 +107,6 @@ pub struct RunArgs {
     pub verbose: bool,
 }
 
-/// How the local cluster's network treats NetworkPolicies.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum CniArg {
-    /// Enforce ingress and egress, dropping denied packets.
-    Enforcing,
-    /// Store policies but never enforce them (like Flannel).
-    None,
-    /// Enforce ingress rules only.
-    IngressOnly,
-    /// Deny with a TCP reset or ICMP unreachable instead of dropping.
-    Reject,
-    /// Deny with an ICMP port unreachable for TCP and UDP, rate-limited by the kernel, as
-    /// iptables REJECT does (kube-router, k3s).
-    IptablesReject,
-}
-
 /// What satisfies `expect: deny` (the scenarios' `deny`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum DenyArg {
@@ -166,8 +151,7 @@ enum Target {
 
 /// What the local cluster of a `--local` run emulates.
 struct LocalTarget {
-    cni: CniArg,
-    policy_delay: Option<Duration>,
+    network: netverdict_localcluster::NetworkOptions,
     namespace_deletion: Option<Duration>,
     pods: netverdict_localcluster::PodSecurityOptions,
     emulation: netverdict_localcluster::EmulationOptions,
@@ -226,8 +210,7 @@ pub(crate) fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, ExpectedErr
         scenarios,
         target: if args.local {
             Target::Local(LocalTarget {
-                cni: args.cni,
-                policy_delay: args.policy_delay,
+                network: args.network.clone(),
                 namespace_deletion: args.namespace_deletion,
                 pods: args.pods,
                 emulation: args.emulation.clone(),
@@ -370,14 +353,8 @@ async fn run_local(
         format!("r-{}", short(&plan.config.run_id)),
         binary,
     );
-    config.cni = match local.cni {
-        CniArg::Enforcing => netverdict_localcluster::CniMode::Enforcing,
-        CniArg::None => netverdict_localcluster::CniMode::None,
-        CniArg::IngressOnly => netverdict_localcluster::CniMode::IngressOnly,
-        CniArg::Reject => netverdict_localcluster::CniMode::Reject,
-        CniArg::IptablesReject => netverdict_localcluster::CniMode::IptablesReject,
-    };
-    config.policy_delay = local.policy_delay.unwrap_or_default();
+    config.cni = local.network.cni.into();
+    config.policy_delay = local.network.policy_delay;
     config.namespace_deletion = local.namespace_deletion.unwrap_or_default();
     config.allow_privileged_pods = local.pods.allow_privileged_pods;
     config.emulation = local.emulation.clone();

@@ -52,6 +52,7 @@ pub fn up_options(name: &str, kubeconfig: Option<std::path::PathBuf>) -> UpOptio
             netverdict_bin: None,
             pods: Default::default(),
             emulation: Default::default(),
+            network: Default::default(),
             namespace_deletion: Duration::ZERO,
         },
         foreground: false,
