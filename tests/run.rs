@@ -276,9 +276,7 @@ spec:
         .args(["run", "closed.yaml", "--local", "-q", "--settle", "1s"])
         .args(["--json", "results.json"])
         .run();
-    let results: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("results.json")).unwrap())
-            .unwrap();
+    let results = read_json(&dir.path().join("results.json"), &out.stderr);
     let probe = &probes(&results)[0];
     assert_eq!(outcome(probe), "refused", "{probe}");
     assert_eq!(probe["status"], "inconclusive", "{}", probe["message"]);
@@ -320,9 +318,7 @@ spec:
         .args(["run", "allowed.yaml", "--local", "-q", "--settle", "1s"])
         .args(["--deny", "reject", "--json", "results.json"])
         .run();
-    let results: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("results.json")).unwrap())
-            .unwrap_or_else(|e| panic!("{e}: {}\n{}", out.stdout, out.stderr));
+    let results = read_json(&dir.path().join("results.json"), &out.stderr);
     let probe = &probes(&results)[0];
     assert_eq!(outcome(probe), "refused", "{probe}");
     assert_eq!(probe["status"], "inconclusive", "{}", probe["message"]);
