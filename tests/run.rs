@@ -1345,3 +1345,36 @@ fn a_cluster_up_without_enforcement_lets_a_kubectl_applied_deny_through() {
     assert_eq!(all[0]["status"], "fail", "{}", all[0]);
     assert_eq!(outcome(all[0]), "connected", "{}", all[0]);
 }
+
+/// `local status` names the one command that removes a dead instance, never `--all`, which would
+/// stop every other instance too; and that command removes it.
+#[test]
+fn status_advises_removing_a_dead_instance_by_its_name() {
+    if !util::running_as_root() {
+        return;
+    }
+    let name = format!("st-dead{}", std::process::id() % 100_000);
+    let _down = LocalDown(name.clone());
+    let dir = std::path::Path::new("/run/netverdict").join(&name);
+    std::fs::create_dir_all(&dir).unwrap();
+    // The pid of a process that has ended: the instance is dead.
+    let mut ended = std::process::Command::new("true").spawn().unwrap();
+    ended.wait().unwrap();
+    std::fs::write(dir.join("pid"), ended.id().to_string()).unwrap();
+    let status = TestCommand::in_repo().args(["local", "status"]).run();
+    let line = status
+        .stdout
+        .lines()
+        .find(|line| line.starts_with(&format!("{name}\t")))
+        .unwrap_or_else(|| panic!("{name} not listed: {}", status.stdout));
+    assert!(
+        line.contains(&format!("`netverdict local down --name {name}`")),
+        "{line}"
+    );
+    assert!(!line.contains("--all"), "{line}");
+    let down = TestCommand::in_repo()
+        .args(["local", "down", "--name", &name])
+        .run();
+    assert_eq!(down.code, 0, "{}", down.stderr);
+    assert!(!dir.exists(), "{} is still there", dir.display());
+}

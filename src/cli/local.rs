@@ -73,11 +73,12 @@ pub(crate) fn run(args: &LocalArgs, out: &mut dyn Write) -> Result<u8, ExpectedE
             }
             for instance in instances {
                 let state = match (instance.running, instance.ready) {
-                    (true, true) => "ready",
-                    (true, false) => "starting",
-                    (false, _) => {
-                        "not running (remove its leftovers with `netverdict local down --all`)"
-                    }
+                    (true, true) => "ready".to_owned(),
+                    (true, false) => "starting".to_owned(),
+                    (false, _) => format!(
+                        "not running (remove its leftovers with `netverdict local down --name {}`)",
+                        instance.name
+                    ),
                 };
                 let api = instance
                     .api_addr
