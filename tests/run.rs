@@ -251,6 +251,20 @@ fn a_run_that_requires_drops_fails_the_denies_of_a_rejecting_network() {
     );
 }
 
+/// Runs `file` (one probe) on a local cluster with `extra` flags: the run's output and the probe's
+/// JSON result.
+fn run_local_probe(dir: &Dir, file: &str, extra: &[&str]) -> (util::Output, Value) {
+    let out = dir
+        .command()
+        .args(["run", file, "--local", "-q", "--settle", "1s"])
+        .args(extra)
+        .args(["--json", "results.json"])
+        .run();
+    let results = read_json(&dir.path().join("results.json"), &out.stderr);
+    let probe = probes(&results)[0].clone();
+    (out, probe)
+}
+
 #[test]
 fn a_refusal_from_a_port_where_nothing_listens_is_no_deny() {
     if !util::running_as_root() {
@@ -271,14 +285,8 @@ spec:
     - {name: closed port, from: closed/client, to: {ip: 203.0.113.10}, port: 8081, expect: deny}
 ",
     );
-    let out = dir
-        .command()
-        .args(["run", "closed.yaml", "--local", "-q", "--settle", "1s"])
-        .args(["--json", "results.json"])
-        .run();
-    let results = read_json(&dir.path().join("results.json"), &out.stderr);
-    let probe = &probes(&results)[0];
-    assert_eq!(outcome(probe), "refused", "{probe}");
+    let (out, probe) = run_local_probe(&dir, "closed.yaml", &[]);
+    assert_eq!(outcome(&probe), "refused", "{probe}");
     assert_eq!(probe["status"], "inconclusive", "{}", probe["message"]);
     assert_eq!(out.code, 3, "could not be judged: {}", out.stdout);
 }
@@ -313,14 +321,8 @@ spec:
     - {name: allowed port, from: allowedref/client, to: {ip: 203.0.113.10}, port: 8080, expect: deny}
 ",
     );
-    let out = dir
-        .command()
-        .args(["run", "allowed.yaml", "--local", "-q", "--settle", "1s"])
-        .args(["--deny", "reject", "--json", "results.json"])
-        .run();
-    let results = read_json(&dir.path().join("results.json"), &out.stderr);
-    let probe = &probes(&results)[0];
-    assert_eq!(outcome(probe), "refused", "{probe}");
+    let (out, probe) = run_local_probe(&dir, "allowed.yaml", &["--deny", "reject"]);
+    assert_eq!(outcome(&probe), "refused", "{probe}");
     assert_eq!(probe["status"], "inconclusive", "{}", probe["message"]);
     assert_eq!(
         probe["message"],
