@@ -33,6 +33,25 @@ pub const ALL: [&str; 4] = [
     IP_BLOCK_POD_RANGE,
 ];
 
+/// What `lint` catches, in one sentence (the table of docs/scenario-format.md, "Lints").
+pub fn summary(lint: &str) -> Option<&'static str> {
+    Some(match lint {
+        CONTRADICTED => {
+            "An explicit expectation (or truth table cell) that the scenario's own policies contradict."
+        }
+        NO_DNS_EGRESS => {
+            "An Egress policy leaves a selected pod without DNS: no rule allows port 53 to the cluster DNS."
+        }
+        AND_OR_SELECTOR => {
+            "A from/to list with a namespaceSelector element and a separate podSelector element: they are OR-ed, where one element (AND) was likely meant."
+        }
+        IP_BLOCK_POD_RANGE => {
+            "An ipBlock over the private ranges pod networks use, where a podSelector was likely meant."
+        }
+        _ => return None,
+    })
+}
+
 fn ignored(annotations: Option<&BTreeMap<String, String>>, lint: &str) -> bool {
     annotations
         .and_then(|a| a.get(IGNORE_ANNOTATION))

@@ -2,7 +2,9 @@
 //! and to jump to), then the source line with a caret under the column.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use crate::cli::exit::ExpectedError;
 
 use crate::scenario::{Diagnostic, Loaded, Severity};
 
@@ -80,5 +82,20 @@ pub(crate) fn paths_or_default(paths: &[PathBuf]) -> Vec<PathBuf> {
         vec![PathBuf::from("scenarios")]
     } else {
         paths.to_vec()
+    }
+}
+
+/// `--sarif FILE`: writes `loaded`'s diagnostics as SARIF when a file was asked for.
+pub(crate) fn write_sarif(
+    path: Option<&Path>,
+    loaded: &Loaded,
+    deny_warnings: bool,
+) -> Result<(), ExpectedError> {
+    match path {
+        Some(path) => crate::cli::report_file::write(
+            path,
+            &crate::report::sarif::render(&loaded.diagnostics, deny_warnings),
+        ),
+        None => Ok(()),
     }
 }

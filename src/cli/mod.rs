@@ -12,6 +12,7 @@ mod local;
 mod plan;
 mod preflight;
 mod probe_pods;
+mod report_file;
 mod run;
 mod schema;
 mod serve;

@@ -26,6 +26,9 @@ pub struct PlanArgs {
     /// Treat warnings (lints) as errors.
     #[arg(long)]
     pub deny_warnings: bool,
+    /// Also write the errors and lints as SARIF 2.1.0 here (for GitHub code scanning).
+    #[arg(long, value_name = "FILE")]
+    pub sarif: Option<PathBuf>,
 }
 
 pub(crate) fn run(args: &PlanArgs, out: &mut dyn Write) -> Result<u8, ExpectedError> {
@@ -34,6 +37,7 @@ pub(crate) fn run(args: &PlanArgs, out: &mut dyn Write) -> Result<u8, ExpectedEr
         &crate::hosts::local_cluster(),
     );
     let counts = diagnostics::print(&loaded, args.deny_warnings);
+    diagnostics::write_sarif(args.sarif.as_deref(), &loaded, args.deny_warnings)?;
     if counts.errors > 0 {
         return Ok(exit::INVALID_INPUT);
     }

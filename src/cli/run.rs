@@ -4,12 +4,12 @@
 //! will run, validated before anything touches a cluster.
 
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cli::exit::{self, ExpectedError};
 use crate::cli::serve::runtime;
-use crate::cli::{diagnostics, durations};
+use crate::cli::{diagnostics, durations, report_file};
 use crate::cluster::{ClusterTarget, ConnectError, RunId, connect};
 use crate::report::terminal::{self, Palette, Progress, Verbosity};
 use crate::report::{json, junit, summary};
@@ -66,6 +66,13 @@ pub struct RunArgs {
     /// merge-request note; also when the run cannot complete).
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
+    /// Treat warnings (lints) as errors: the run stops before anything is created (exit 2).
+    #[arg(long)]
+    pub deny_warnings: bool,
+    /// Write the scenarios' errors and lints as SARIF 2.1.0 here (for GitHub code scanning;
+    /// also when the input is invalid).
+    #[arg(long, value_name = "FILE")]
+    pub sarif: Option<PathBuf>,
     /// Per-probe timeout for every probe, overriding the scenarios' (100ms to 5m; e.g. 1s, 500ms).
     #[arg(long, value_name = "DURATION", value_parser = durations::PROBE_TIMEOUT.parser())]
     pub timeout: Option<Duration>,
@@ -183,7 +190,8 @@ pub(crate) fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, ExpectedErr
         &diagnostics::paths_or_default(&args.paths),
         &crate::hosts::local_cluster(),
     );
-    let counts = diagnostics::print(&loaded, false);
+    let counts = diagnostics::print(&loaded, args.deny_warnings);
+    diagnostics::write_sarif(args.sarif.as_deref(), &loaded, args.deny_warnings)?;
     if counts.errors > 0 {
         let failed = RunResult {
             run_id: run_id.to_string(),
@@ -191,7 +199,7 @@ pub(crate) fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, ExpectedErr
                 "invalid input: {}; nothing was created",
                 diagnostics::summary(counts)
             )),
-            problems: problems(&loaded),
+            problems: problems(&loaded, args.deny_warnings),
             ..RunResult::default()
         };
         write_reports(&failed, &reports(args))?;
@@ -434,12 +442,13 @@ fn reports(args: &RunArgs) -> Reports {
     }
 }
 
-/// The input's errors, for the reports of a run that stopped before it started.
-fn problems(loaded: &crate::scenario::Loaded) -> Vec<InputProblem> {
+/// The input's errors (with `deny_warnings`, also its lints), for the reports of a run that
+/// stopped before it started.
+fn problems(loaded: &crate::scenario::Loaded, deny_warnings: bool) -> Vec<InputProblem> {
     let mut problems: Vec<InputProblem> = loaded
         .diagnostics
         .iter()
-        .filter(|d| d.severity == crate::scenario::Severity::Error)
+        .filter(|d| deny_warnings || d.severity == crate::scenario::Severity::Error)
         .map(|d| {
             let at = SourceLine::new(&d.location.file, d.location.line);
             InputProblem {
@@ -458,22 +467,14 @@ fn problems(loaded: &crate::scenario::Loaded) -> Vec<InputProblem> {
 }
 
 fn write_reports(result: &RunResult, reports: &Reports) -> Result<(), ExpectedError> {
-    let write = |path: &Path, text: String| {
-        std::fs::write(path, text).map_err(|error| {
-            ExpectedError::CouldNotJudge(format!(
-                "cannot write the report {}: {error}",
-                path.display()
-            ))
-        })
-    };
     if let Some(path) = &reports.junit {
-        write(path, junit::render(result))?;
+        report_file::write(path, &junit::render(result))?;
     }
     if let Some(path) = &reports.json {
-        write(path, json::render(result))?;
+        report_file::write(path, &json::render(result))?;
     }
     if let Some(path) = &reports.summary {
-        write(path, summary::render(result))?;
+        report_file::write(path, &summary::render(result))?;
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::cli::diagnostics;
 use crate::cli::exit::{self, ExpectedError};
-use crate::scenario::{Diagnostic, Severity};
+use crate::scenario::{Diagnostic, Loaded, Severity};
 
 #[derive(Clone, Copy, Debug, Default, clap::ValueEnum)]
 pub enum Output {
@@ -16,6 +16,8 @@ pub enum Output {
     Text,
     /// One JSON document on stdout, for editors and CI annotations.
     Json,
+    /// A SARIF 2.1.0 log on stdout, for GitHub code scanning and other SARIF viewers.
+    Sarif,
 }
 
 #[derive(Debug, clap::Args)]
@@ -25,8 +27,11 @@ pub struct ValidateArgs {
     /// Treat warnings (lints) as errors.
     #[arg(long)]
     pub deny_warnings: bool,
-    #[arg(long, short, value_enum, default_value_t)]
+    #[arg(long, short, visible_alias = "format", value_enum, default_value_t)]
     pub output: Output,
+    /// Also write the errors and lints as SARIF 2.1.0 here (for GitHub code scanning).
+    #[arg(long, value_name = "FILE")]
+    pub sarif: Option<PathBuf>,
 }
 
 /// `validate --output json`.
@@ -69,35 +74,54 @@ pub(crate) fn run(args: &ValidateArgs, out: &mut dyn Write) -> Result<u8, Expect
         &diagnostics::paths_or_default(&args.paths),
         &crate::hosts::local_cluster(),
     );
-    let probes: usize = loaded.scenarios.iter().map(|s| s.probes.len()).sum();
-    let valid = if let Output::Json = args.output {
-        let report = Report {
-            valid: !loaded.has_errors() && (!args.deny_warnings || loaded.diagnostics.is_empty()),
-            scenarios: loaded.scenarios.len(),
-            probes,
-            diagnostics: loaded
-                .diagnostics
-                .iter()
-                .map(|d| DiagnosticJson::new(d, args.deny_warnings))
-                .collect(),
-        };
-        let json =
-            serde_json::to_string_pretty(&report).map_err(|e| ExpectedError::Output(e.into()))?;
-        writeln!(out, "{json}")?;
-        report.valid
-    } else {
-        let counts = diagnostics::print(&loaded, args.deny_warnings);
-        if counts.errors == 0 {
-            let plural =
-                |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
-            writeln!(
-                out,
-                "valid: {}, {}",
-                plural(loaded.scenarios.len(), "scenario"),
-                plural(probes, "probe")
-            )?;
+    diagnostics::write_sarif(args.sarif.as_deref(), &loaded, args.deny_warnings)?;
+    let valid = !loaded.has_errors() && (!args.deny_warnings || loaded.diagnostics.is_empty());
+    match args.output {
+        Output::Json => write_json(&loaded, args.deny_warnings, valid, out)?,
+        Output::Sarif => write!(
+            out,
+            "{}",
+            crate::report::sarif::render(&loaded.diagnostics, args.deny_warnings)
+        )?,
+        Output::Text => {
+            diagnostics::print(&loaded, args.deny_warnings);
+            if valid {
+                let plural =
+                    |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+                writeln!(
+                    out,
+                    "valid: {}, {}",
+                    plural(loaded.scenarios.len(), "scenario"),
+                    plural(probe_count(&loaded), "probe")
+                )?;
+            }
         }
-        counts.errors == 0
-    };
+    }
     Ok(if valid { exit::OK } else { exit::INVALID_INPUT })
+}
+
+fn probe_count(loaded: &Loaded) -> usize {
+    loaded.scenarios.iter().map(|s| s.probes.len()).sum()
+}
+
+fn write_json(
+    loaded: &Loaded,
+    deny_warnings: bool,
+    valid: bool,
+    out: &mut dyn Write,
+) -> Result<(), ExpectedError> {
+    let report = Report {
+        valid,
+        scenarios: loaded.scenarios.len(),
+        probes: probe_count(loaded),
+        diagnostics: loaded
+            .diagnostics
+            .iter()
+            .map(|d| DiagnosticJson::new(d, deny_warnings))
+            .collect(),
+    };
+    let json =
+        serde_json::to_string_pretty(&report).map_err(|e| ExpectedError::Output(e.into()))?;
+    writeln!(out, "{json}")?;
+    Ok(())
 }
