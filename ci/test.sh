@@ -6,7 +6,10 @@
 # Run as root on Debian (the local-cluster tests create network namespaces and nftables tables).
 #
 # Tests run the pinned kubectl that ci/kubectl.sh installs, named by NETVERDICT_KUBECTL, and
-# check SARIF against the official schema that ci/sarif-schema.sh fetches (NETVERDICT_SARIF_SCHEMA).
+# check SARIF against the official schema that ci/sarif-schema.sh fetches (NETVERDICT_SARIF_SCHEMA)
+# and the CI recipes (ci/recipes/) with the pinned actionlint of ci/actionlint.sh
+# (NETVERDICT_ACTIONLINT) and GitLab's CI schema of ci/gitlab-ci-schema.sh
+# (NETVERDICT_GITLAB_CI_SCHEMA); the runs as user nobody get the same variables.
 # NETVERDICT_LANE=0 skips the lane and NETVERDICT_FRESH_ROOT=0 the fresh-machine check, saying so. Inside the fresh root
 # NETVERDICT_IN_FRESH_ROOT=1 is set, which skips every check that cannot nest: the fresh-machine
 # check itself and the real-Kubernetes lane.
@@ -15,9 +18,10 @@ cd "$(dirname "$0")/.."
 
 ./ci/install-deps.sh
 NETVERDICT_KUBECTL=$(./ci/kubectl.sh)
-export NETVERDICT_KUBECTL
 NETVERDICT_SARIF_SCHEMA=$(./ci/sarif-schema.sh)
-export NETVERDICT_SARIF_SCHEMA
+NETVERDICT_ACTIONLINT=$(./ci/actionlint.sh)
+NETVERDICT_GITLAB_CI_SCHEMA=$(./ci/gitlab-ci-schema.sh)
+export NETVERDICT_KUBECTL NETVERDICT_SARIF_SCHEMA NETVERDICT_ACTIONLINT NETVERDICT_GITLAB_CI_SCHEMA
 cargo build --workspace --all-targets --locked
 cargo test --workspace --locked --no-fail-fast -- --test-threads="${NETVERDICT_TEST_THREADS:-4}"
 ./ci/test-as-user.sh

@@ -6,6 +6,7 @@
     reason = "Each test binary uses a different part of the harness."
 )]
 
+pub mod ci_tools;
 pub mod kubectl;
 
 use std::path::{Path, PathBuf};
