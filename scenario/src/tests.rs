@@ -153,6 +153,31 @@ fn identical_probes_are_one_probe_and_the_written_expectation_wins() {
     assert_eq!(s.probes.len(), 3);
 }
 
+/// Probes that differ only in their HTTP path or DNS query are different probes with names of
+/// their own, not a clash of names.
+#[test]
+fn generated_names_tell_paths_and_queries_apart() {
+    let s = ok(
+        NO_POLICIES,
+        "    - {from: a/web, to: a/api, port: 8080, via: http, path: /a}
+    - {from: a/web, to: a/api, port: 8080, via: http, path: /b}
+    - {from: a/web, to: a/api, port: 8080, via: http}
+    - {from: a/web, via: dns, query: one.test}
+    - {from: a/web, via: dns, query: two.test}",
+    );
+    let names: Vec<&str> = s.probes.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "a/web -> a/api:8080/TCP via http /a",
+            "a/web -> a/api:8080/TCP via http /b",
+            "a/web -> a/api:8080/TCP via http",
+            "a/web -> cluster DNS:53/UDP via dns one.test",
+            "a/web -> cluster DNS:53/UDP via dns two.test",
+        ]
+    );
+}
+
 #[test]
 fn defaults_and_generated_names() {
     let s = ok(
@@ -176,7 +201,7 @@ fn defaults_and_generated_names() {
         "no policy: auto is allow"
     );
     let http = &s.probes[1];
-    assert_eq!(http.name, "a/web -> a/api:8080/TCP via http");
+    assert_eq!(http.name, "a/web -> a/api:8080/TCP via http /x");
     let check = http.http.as_ref().unwrap();
     assert_eq!(
         (check.scheme, check.path.as_str(), check.status),

@@ -13,7 +13,7 @@ use crate::model::{
     protocol_str, via_str,
 };
 use crate::names;
-use crate::raw::{RawExpect, RawProbe, Via};
+use crate::raw::{RawExpect, RawProbe, Scheme, Via};
 use crate::reporter::Reporter;
 use crate::source::SourceLocation;
 
@@ -136,7 +136,7 @@ impl Expander<'_, '_> {
             let name = match (&entry.name, several) {
                 (Some(n), false) => n.clone(),
                 (Some(n), true) => format!("{n} ({})", destination.target),
-                (None, _) => generated_name(&from, &destination),
+                (None, _) => generated_name(&from, &destination, &entry.settings),
             };
             out.push(self.probe(entry, name, from.clone(), destination, expect.clone()));
         }
@@ -216,20 +216,34 @@ impl Expander<'_, '_> {
     }
 }
 
-/// `from -> to:port/PROTOCOL`, with ` via V` when `via` is not the protocol's own.
-pub(super) fn generated_name(from: &PodRef, destination: &Destination) -> String {
+/// `from -> to:port/PROTOCOL`, with ` via V` when `via` is not the protocol's own (`https` for
+/// an HTTPS request), then what the probe asks for: the DNS query, an HTTP path other than `/`;
+/// so probes that differ only there have names of their own.
+pub(super) fn generated_name(
+    from: &PodRef,
+    destination: &Destination,
+    settings: &Settings,
+) -> String {
     let to = match &destination.target {
         Target::Pod(p) => p.to_string(),
         other => other.to_string(),
     };
     let port = &destination.port;
-    let via = if port.via == default_via(port.protocol) {
-        String::new()
-    } else {
-        format!(" via {}", via_str(port.via))
+    let via = match (port.via, settings.http.scheme) {
+        (via, _) if via == default_via(port.protocol) => String::new(),
+        (Via::Http, Scheme::Https) => " via https".to_owned(),
+        (via, _) => format!(" via {}", via_str(via)),
+    };
+    let asks = match port.via {
+        Via::Dns => settings
+            .dns
+            .as_ref()
+            .map_or_else(String::new, |dns| format!(" {}", dns.query)),
+        Via::Http if settings.http.path != "/" => format!(" {}", settings.http.path),
+        _ => String::new(),
     };
     format!(
-        "{from} -> {to}:{}/{}{via}",
+        "{from} -> {to}:{}/{}{via}{asks}",
         port.number,
         protocol_str(port.protocol)
     )

@@ -229,7 +229,7 @@ impl Expander<'_, '_> {
                 let Some(destination) = destination else {
                     continue;
                 };
-                let mut name = generated_name(from, &destination);
+                let mut name = generated_name(from, &destination, &entry.settings);
                 if let Some(n) = &entry.name {
                     name = format!("{n}: {name}");
                 }
