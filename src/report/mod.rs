@@ -2,6 +2,7 @@
 
 pub(crate) mod json;
 pub(crate) mod junit;
+pub(crate) mod matrix;
 pub(crate) mod summary;
 pub(crate) mod terminal;
 
