@@ -9,6 +9,7 @@
 #   ca-certificates                    TLS roots for the package registries
 #   libxml2-utils                      xmllint, which checks the JUnit report against its schema
 #   shellcheck                         checks the shell of the CI recipes (ci/recipes/)
+#   chromium, fonts-dejavu-core        headless Chromium and a font, which render the HTML report in its test
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . ci/apt.sh
@@ -18,4 +19,4 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 ensure_packages gcc libc6-dev curl netcat-openbsd bind9-dnsutils nftables iproute2 procps \
-  ca-certificates libxml2-utils shellcheck
+  ca-certificates libxml2-utils shellcheck chromium fonts-dejavu-core

@@ -15,10 +15,6 @@ const WORKFLOW: &str = "ci/recipes/github-actions.yml";
 const GITLAB: &str = "ci/recipes/gitlab-ci.yml";
 const SHELL: &str = "ci/recipes/run.sh";
 
-/// Flags the recipes use that `netverdict run` is about to gain: accepted while its `--help`
-/// does not list them yet. Remove one as soon as it does.
-const PENDING_FLAGS: &[&str] = &["--html"];
-
 fn recipe(path: &str) -> String {
     std::fs::read_to_string(util::repo().join(path)).expect("read the recipe")
 }
@@ -375,10 +371,7 @@ fn the_recipes_use_only_flags_netverdict_run_knows() {
         assert_eq!(lines.len(), 1, "{path} runs netverdict once: {lines:?}");
         let flags: Vec<String> = flags_of(&lines[0]).collect();
         assert!(flags.contains(&"--junit".to_string()), "{path}: {flags:?}");
-        let unknown: Vec<&String> = flags
-            .iter()
-            .filter(|f| !known.contains(*f) && !PENDING_FLAGS.contains(&f.as_str()))
-            .collect();
+        let unknown: Vec<&String> = flags.iter().filter(|f| !known.contains(*f)).collect();
         assert!(
             unknown.is_empty(),
             "{path}: `netverdict run` has no {unknown:?}"

@@ -198,3 +198,28 @@ fn reports_of_a_run_with_invalid_input() {
     let markdown = std::fs::read_to_string(&summary).unwrap();
     insta::assert_snapshot!(format!("{xml}\n--- summary\n{markdown}"));
 }
+
+/// `--html` writes its page also when the input is invalid: the errors with their locations, and
+/// nothing the page would load from elsewhere.
+#[test]
+fn html_report_of_a_run_with_invalid_input() {
+    let dir = Dir::new("invalid-input-html");
+    let html = dir.path().join("report.html");
+    let out = TestCommand::in_repo()
+        .args(["run", "--run-id", "invalid-input", "--html"])
+        .args([&html])
+        .args(["tests/data/invalid/duplicate-pod.yaml"])
+        .run();
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
+    assert!(
+        page.contains("netverdict run <code>invalid-input</code>: invalid input, 1 error</h1>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<td><code>tests/data/invalid/duplicate-pod.yaml:16:13</code></td>"),
+        "{page}"
+    );
+    assert!(!page.contains("src=") && !page.contains("<link"), "{page}");
+}

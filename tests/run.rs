@@ -17,6 +17,7 @@ fn run(test: &str, args: &[&str]) -> (i32, Value, Dir, util::Output) {
     let json = dir.path().join("results.json");
     let junit = dir.path().join("report.xml");
     let summary = dir.path().join("summary.md");
+    let html = dir.path().join("report.html");
     let out = TestCommand::in_repo()
         .args(["run", "--local", "-q", "--json"])
         .args([&json])
@@ -24,6 +25,8 @@ fn run(test: &str, args: &[&str]) -> (i32, Value, Dir, util::Output) {
         .args([&junit])
         .args(["--summary"])
         .args([&summary])
+        .args(["--html"])
+        .args([&html])
         .args(args)
         .run();
     let results = std::fs::read_to_string(&json)
@@ -115,6 +118,28 @@ fn without_enforcement_every_deny_fails_as_connected() {
     let summary = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
     assert!(summary.contains("### Failures"), "{summary}");
     assert!(summary.contains("### Truth tables"), "{summary}");
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    for n in 1..=all.len() {
+        assert!(
+            html.contains(&format!(" href=\"#probe-{n}\" ")),
+            "a grid cell links to probe {n}"
+        );
+        let section = html
+            .split(&format!(" id=\"probe-{n}\">"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no evidence of probe {n}"));
+        let section = &section[..section.find("</section>").unwrap()];
+        assert!(
+            section.contains("<pre class=\"command\">") && section.contains("kubectl exec "),
+            "{section}"
+        );
+    }
+    assert!(!html.contains(&format!("id=\"probe-{}\"", all.len() + 1)));
+    assert_eq!(
+        html.matches("<a class=\"fail\" href=").count(),
+        denies.len(),
+        "every deny is a red cell"
+    );
 }
 
 /// Runs the scenario library on a local network of `cni` and checks that every probe passes

@@ -12,7 +12,7 @@ use crate::cli::serve::runtime;
 use crate::cli::{diagnostics, durations, report_file};
 use crate::cluster::{ClusterTarget, ConnectError, RunId, connect};
 use crate::report::terminal::{self, Palette, Progress, Verbosity};
-use crate::report::{json, junit, summary};
+use crate::report::{html, json, junit, summary};
 use crate::results::{DenyBehaviour, InputProblem, RunResult, SourceLine};
 use crate::run::{ProbingOptions, RunConfig, execute};
 use crate::scenario::{DenyMode, Scenario};
@@ -73,6 +73,11 @@ pub struct RunArgs {
     /// also when the input is invalid).
     #[arg(long, value_name = "FILE")]
     pub sarif: Option<PathBuf>,
+    /// Write one self-contained HTML page here: the truth tables as coloured grids whose cells
+    /// link to each probe's evidence (no external files, opens offline; also when the run
+    /// cannot complete).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Per-probe timeout for every probe, overriding the scenarios' (100ms to 5m; e.g. 1s, 500ms).
     #[arg(long, value_name = "DURATION", value_parser = durations::PROBE_TIMEOUT.parser())]
     pub timeout: Option<Duration>,
@@ -149,6 +154,7 @@ struct Reports {
     junit: Option<PathBuf>,
     json: Option<PathBuf>,
     summary: Option<PathBuf>,
+    html: Option<PathBuf>,
 }
 
 enum Target {
@@ -439,6 +445,7 @@ fn reports(args: &RunArgs) -> Reports {
         junit: args.junit.clone(),
         json: args.json.clone(),
         summary: args.summary.clone(),
+        html: args.html.clone(),
     }
 }
 
@@ -475,6 +482,9 @@ fn write_reports(result: &RunResult, reports: &Reports) -> Result<(), ExpectedEr
     }
     if let Some(path) = &reports.summary {
         report_file::write(path, &summary::render(result))?;
+    }
+    if let Some(path) = &reports.html {
+        report_file::write(path, &html::render(result))?;
     }
     Ok(())
 }

@@ -5,12 +5,10 @@
 //! GitHub caps a step summary at 1 MiB: tool output is cut to its first lines, and only the first
 //! failures are shown in full.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use netverdict_probes::Outcome;
-
 use crate::report::junit::engine_view;
+use crate::report::matrix::{self, Seen};
 use crate::results::{ProbeResult, RunResult, ScenarioResult, Tally};
 use crate::verdict::ProbeStatus;
 
@@ -171,37 +169,24 @@ fn failures(out: &mut String, run: &RunResult) {
 /// One table per port (and kind, query or path) of `scenario`: sources as rows, targets as
 /// columns.
 fn tables(out: &mut String, scenario: &ScenarioResult) {
-    let mut by_port: BTreeMap<(u16, &str, String), Vec<&ProbeResult>> = BTreeMap::new();
-    for probe in &scenario.probes {
-        let mut kind = probe.via.clone();
-        for extra in [&probe.query, &probe.http_path].into_iter().flatten() {
-            kind.push_str(&format!(" `{extra}`"));
-        }
-        by_port
-            .entry((probe.port, probe.protocol.as_str(), kind))
-            .or_default()
-            .push(probe);
-    }
     let _ = writeln!(out, "#### {}\n", cell(&scenario.name));
-    for ((port, protocol, kind), probes) in by_port {
-        let rows = sorted(probes.iter().map(|p| p.from.as_str()));
-        let columns = sorted(probes.iter().map(|p| p.to.as_str()));
-        let _ = writeln!(out, "**{port}/{protocol}** ({kind})\n");
+    for table in matrix::tables(scenario) {
+        let mut kind = table.via.to_owned();
+        for detail in &table.details {
+            kind.push_str(&format!(" `{detail}`"));
+        }
+        let _ = writeln!(out, "**{}/{}** ({kind})\n", table.port, table.protocol);
         let _ = write!(out, "| from \\ to |");
-        for column in &columns {
+        for column in &table.columns {
             let _ = write!(out, " {} |", cell(column));
         }
         let _ = write!(out, "\n|---|");
-        out.push_str(&":-:|".repeat(columns.len()));
+        out.push_str(&":-:|".repeat(table.columns.len()));
         out.push('\n');
-        for row in &rows {
+        for row in &table.rows {
             let _ = write!(out, "| {} |", cell(row));
-            for column in &columns {
-                let marks: Vec<String> = probes
-                    .iter()
-                    .filter(|p| p.from == *row && p.to == *column)
-                    .map(|p| mark(p))
-                    .collect();
+            for column in &table.columns {
+                let marks: Vec<String> = table.cell(row, column).map(|(_, p)| mark(p)).collect();
                 let text = if marks.is_empty() {
                     "—".to_owned()
                 } else {
@@ -216,16 +201,10 @@ fn tables(out: &mut String, scenario: &ScenarioResult) {
 }
 
 fn mark(probe: &ProbeResult) -> String {
-    let seen = match &probe.outcome {
-        None => return "⚠️ not run".to_owned(),
-        Some(Outcome::Error { .. }) => return "⚠️ error".to_owned(),
-        Some(
-            Outcome::Connected
-            | Outcome::HttpStatus { .. }
-            | Outcome::DnsNxdomain
-            | Outcome::DnsServfail,
-        ) => "allow",
-        Some(Outcome::Refused | Outcome::Timeout | Outcome::DnsTimeout) => "deny",
+    let seen = match Seen::of(probe) {
+        Seen::NotRun => return "⚠️ not run".to_owned(),
+        Seen::Error => return "⚠️ error".to_owned(),
+        seen => seen.word(),
     };
     match probe.status {
         ProbeStatus::Pass => format!("✅ {seen}"),
@@ -234,13 +213,6 @@ fn mark(probe: &ProbeResult) -> String {
         ProbeStatus::Error | ProbeStatus::Inconclusive => format!("⚠️ {seen}?"),
         ProbeStatus::Skipped => "⏭️ not run".to_owned(),
     }
-}
-
-fn sorted<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
-    let mut items: Vec<&str> = items.collect();
-    items.sort_unstable();
-    items.dedup();
-    items
 }
 
 /// Text for a table cell or a list item: one line, with `|` and markup characters escaped.
