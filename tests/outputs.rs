@@ -67,6 +67,50 @@ fn validate_and_plan_of_the_explain_cases() {
     insta::assert_snapshot!(all);
 }
 
+/// A scenario of its own namespace for what users ask `explain` and `plan`: a UDP named port, a
+/// policy of one direction only, an ipBlock with an `except`, a Service, a host and the cluster
+/// DNS.
+const ANSWERS: &str = r#"apiVersion: netverdict.io/v1alpha1
+kind: Scenario
+metadata: {name: answers}
+spec:
+  namespaces: [{name: shop}]
+  pods:
+    - {name: client, namespace: shop, labels: {app: client}}
+    - name: db
+      namespace: shop
+      labels: {app: db}
+      ports: [{port: 8080, name: http}, {port: 5353, protocol: UDP, name: dns}]
+  services:
+    - {name: db, namespace: shop, selector: {app: db}, ports: [{port: 80, targetPort: http}]}
+  policies:
+    - apiVersion: networking.k8s.io/v1
+      kind: NetworkPolicy
+      metadata: {name: db-ingress, namespace: shop}
+      spec:
+        podSelector: {matchLabels: {app: db}}
+        policyTypes: [Ingress]
+        ingress: [{from: [{podSelector: {matchLabels: {app: client}}}], ports: [{port: http}]}]
+    - apiVersion: networking.k8s.io/v1
+      kind: NetworkPolicy
+      metadata: {name: client-egress, namespace: shop}
+      spec:
+        podSelector: {matchLabels: {app: client}}
+        policyTypes: [Egress]
+        egress:
+          - to: [{podSelector: {}}]
+          - to: [{ipBlock: {cidr: 203.0.113.0/24, except: [203.0.113.0/29]}}]
+          - to:
+              - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: kube-system}}
+                podSelector: {matchLabels: {k8s-app: kube-dns}}
+            ports: [{port: 53, protocol: UDP}]
+  probes:
+    - {name: client reads db, from: shop/client, to: {service: db, namespace: shop}, port: 80, via: http, path: /healthz, expect: allow}
+    - {from: shop/client, via: dns, query: db.shop.svc.cluster.local, expect: allow}
+    - {from: shop/client, to: {host: external.test}, port: 80, expect: allow}
+    - {from: shop/client, to: shop/db, port: dns}
+"#;
+
 /// Two scenarios sharing pods `app/web` and `app/db`: `explained` has policies for every branch
 /// of an explanation (a rule that matches, rules that do not and why, an ipBlock that cannot
 /// match offline, a nearest selector), `other` exists to make a choice ambiguous.
@@ -119,6 +163,7 @@ spec:
     - {from: mon/prom, to: {host: external.test}, port: 80}
 "#,
     );
+    dir.create("answers.yaml", ANSWERS);
     dir.create(
         "other.yaml",
         r#"apiVersion: netverdict.io/v1alpha1
@@ -161,6 +206,10 @@ fn explain_every_branch() {
         "--from app/web --to app/db --port http --scenario explained",
         "--from app/web --to app/db --port 0 --scenario explained",
         "--from app/web --to app/db --port 5432 --scenario nope",
+        // A named port brings its protocol; a typo lists the pod's port names.
+        "--from shop/client --to shop/db --port dns",
+        "--from shop/client --to shop/db --port dns --protocol tcp",
+        "--from shop/client --to shop/db --port htp",
     ];
     let mut all = String::new();
     for case in cases {
@@ -174,6 +223,49 @@ fn explain_every_branch() {
         all.push('\n');
     }
     insta::assert_snapshot!(all);
+}
+
+/// `netverdict explain . ARGS` in `dir`.
+fn explain(dir: &Dir, args: &str) -> Output {
+    dir.command()
+        .args(["explain", "."])
+        .args(args.split_whitespace())
+        .run()
+}
+
+#[test]
+fn explain_a_named_port_brings_its_protocol() {
+    let out = explain(&explain_dir(), "--from shop/client --to shop/db --port dns");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("shop/client -> shop/db:5353/UDP (dns): DENIED"),
+        "{}",
+        out.stdout
+    );
+    let out = explain(
+        &explain_dir(),
+        "--from shop/client --to shop/db --port dns --protocol tcp",
+    );
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(
+        out.stderr
+            .contains("--port dns: port dns of shop/db is UDP, not TCP"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn explain_lists_the_port_names_on_a_typo() {
+    let out = explain(&explain_dir(), "--from shop/client --to shop/db --port htp");
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(
+        out.stderr
+            .contains("no port named `htp` on shop/db; its ports: http (8080/TCP), dns (5353/UDP)"),
+        "{}",
+        out.stderr
+    );
 }
 
 /// A run stopped by invalid input writes one JUnit testcase per error, at its file and line, and

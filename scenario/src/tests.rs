@@ -943,7 +943,7 @@ fn explain_names_the_rule_and_refuses_what_it_cannot_judge() {
         from: PodRef::new("a", from),
         to,
         port,
-        protocol: Protocol::Tcp,
+        protocol: None,
         scenario: None,
     };
     let api = || Destination::Pod(PodRef::new("a", "api"));
@@ -989,7 +989,11 @@ fn explain_names_the_rule_and_refuses_what_it_cannot_judge() {
             &query("web", api(), PortChoice::Name("nope".into()))
         )
         .unwrap_err(),
-        ExplainError::NoPortNamed(PodRef::new("a", "api"))
+        ExplainError::NoPortNamed {
+            name: "nope".into(),
+            pod: PodRef::new("a", "api"),
+            ports: vec!["http (8080/TCP)".into(), "dns (5353/UDP)".into()],
+        }
     );
     let twice = [scenario.clone(), scenario.clone()];
     let several = explain(&twice, &query("web", api(), PortChoice::Number(8080))).unwrap_err();

@@ -10,6 +10,7 @@ use netverdict_engine::Protocol;
 
 use crate::cli::diagnostics;
 use crate::cli::exit::{self, ExpectedError};
+use crate::scenario::Loaded;
 use crate::scenario::PodRef;
 use crate::scenario::explain::{Destination, ExplainError, PortChoice, Query, explain};
 
@@ -34,11 +35,65 @@ pub struct ExplainArgs {
     /// The destination port: a number, or a port name of the destination pod.
     #[arg(long)]
     pub port: String,
-    #[arg(long, value_enum, ignore_case = true, default_value = "TCP")]
-    pub protocol: ProtocolArg,
+    /// The protocol; by default a named port's, else TCP.
+    #[arg(long, value_enum, ignore_case = true)]
+    pub protocol: Option<ProtocolArg>,
     /// The scenario to use when PATH holds several with these pods.
     #[arg(long)]
     pub scenario: Option<String>,
+}
+
+pub(crate) fn run(args: &ExplainArgs, out: &mut dyn Write) -> Result<u8, ExpectedError> {
+    let Some(loaded) = load(args) else {
+        return Ok(exit::INVALID_INPUT);
+    };
+    let query = query(args)?;
+    let explanation = explain(&loaded.scenarios, &query).map_err(|e| expected_error(args, &e))?;
+    write!(out, "{explanation}")?;
+    Ok(exit::OK)
+}
+
+/// The scenarios of PATH, or `None` once their errors are printed.
+fn load(args: &ExplainArgs) -> Option<Loaded> {
+    let loaded = crate::scenario::load_paths(
+        std::slice::from_ref(&args.path),
+        &crate::hosts::local_cluster(),
+    );
+    let counts = diagnostics::print(&loaded, false);
+    (counts.errors == 0).then_some(loaded)
+}
+
+/// What the CLI reports for `e`, naming the flag at fault.
+fn expected_error(args: &ExplainArgs, e: &ExplainError) -> ExpectedError {
+    match e {
+        ExplainError::SeveralScenarios(_) => {
+            ExpectedError::InvalidInput(format!("{e}: choose one with --scenario"))
+        }
+        ExplainError::PortNameNeedsPod
+        | ExplainError::NoPortNamed { .. }
+        | ExplainError::ProtocolMismatch { .. } => {
+            ExpectedError::InvalidInput(format!("--port {}: {e}", args.port))
+        }
+        ExplainError::NoScenario { .. } => ExpectedError::InvalidInput(e.to_string()),
+        ExplainError::UnknownPod => ExpectedError::CouldNotJudge(e.to_string()),
+    }
+}
+
+/// The connection the arguments name.
+fn query(args: &ExplainArgs) -> Result<Query, ExpectedError> {
+    Ok(Query {
+        from: from(&args.from)?,
+        to: destination(&args.to)?,
+        port: port(&args.port)?,
+        protocol: args.protocol.map(protocol),
+        scenario: args.scenario.clone(),
+    })
+}
+
+fn from(text: &str) -> Result<PodRef, ExpectedError> {
+    pod_ref(text).ok_or_else(|| {
+        ExpectedError::InvalidInput(format!("--from {text}: write <namespace>/<pod>"))
+    })
 }
 
 fn pod_ref(s: &str) -> Option<PodRef> {
@@ -46,59 +101,30 @@ fn pod_ref(s: &str) -> Option<PodRef> {
     Some(PodRef::new(ns, name))
 }
 
-pub(crate) fn run(args: &ExplainArgs, out: &mut dyn Write) -> Result<u8, ExpectedError> {
-    let loaded = crate::scenario::load_paths(
-        std::slice::from_ref(&args.path),
-        &crate::hosts::local_cluster(),
-    );
-    let counts = diagnostics::print(&loaded, false);
-    if counts.errors > 0 {
-        return Ok(exit::INVALID_INPUT);
+fn destination(text: &str) -> Result<Destination, ExpectedError> {
+    match (pod_ref(text), text.parse::<IpAddr>()) {
+        (Some(pod), _) => Ok(Destination::Pod(pod)),
+        (None, Ok(ip)) => Ok(Destination::Ip(ip)),
+        (None, Err(_)) => Err(ExpectedError::InvalidInput(format!(
+            "--to {text}: write <namespace>/<pod> or an IP address"
+        ))),
     }
-    let query = query(args)?;
-    let explanation = explain(&loaded.scenarios, &query).map_err(|e| match e {
-        ExplainError::SeveralScenarios(_) => {
-            ExpectedError::InvalidInput(format!("{e}: choose one with --scenario"))
-        }
-        ExplainError::PortNameNeedsPod | ExplainError::NoPortNamed(_) => {
-            ExpectedError::InvalidInput(format!("--port {}: {e}", args.port))
-        }
-        ExplainError::NoScenario { .. } => ExpectedError::InvalidInput(e.to_string()),
-        ExplainError::UnknownPod => ExpectedError::CouldNotJudge(e.to_string()),
-    })?;
-    write!(out, "{explanation}")?;
-    Ok(exit::OK)
 }
 
-/// The connection the arguments name.
-fn query(args: &ExplainArgs) -> Result<Query, ExpectedError> {
-    let from = pod_ref(&args.from).ok_or_else(|| {
-        ExpectedError::InvalidInput(format!("--from {}: write <namespace>/<pod>", args.from))
-    })?;
-    let to = match (pod_ref(&args.to), args.to.parse::<IpAddr>()) {
-        (Some(pod), _) => Destination::Pod(pod),
-        (None, Ok(ip)) => Destination::Ip(ip),
-        (None, Err(_)) => {
-            return Err(ExpectedError::InvalidInput(format!(
-                "--to {}: write <namespace>/<pod> or an IP address",
-                args.to
-            )));
-        }
-    };
-    let port = match args.port.parse::<u16>() {
-        Ok(n) if n > 0 => PortChoice::Number(n),
-        _ => PortChoice::Name(args.port.clone()),
-    };
-    let protocol = match args.protocol {
+fn port(text: &str) -> Result<PortChoice, ExpectedError> {
+    match text.parse::<u16>() {
+        Ok(0) => Err(ExpectedError::InvalidInput(
+            "--port 0: a port number is 1 to 65535".to_string(),
+        )),
+        Ok(n) => Ok(PortChoice::Number(n)),
+        Err(_) => Ok(PortChoice::Name(text.to_string())),
+    }
+}
+
+fn protocol(arg: ProtocolArg) -> Protocol {
+    match arg {
         ProtocolArg::Tcp => Protocol::Tcp,
         ProtocolArg::Udp => Protocol::Udp,
         ProtocolArg::Sctp => Protocol::Sctp,
-    };
-    Ok(Query {
-        from,
-        to,
-        port,
-        protocol,
-        scenario: args.scenario.clone(),
-    })
+    }
 }

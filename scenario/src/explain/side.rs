@@ -1,218 +1,25 @@
-//! Explaining one connection of a scenario: the engine's verdict, the policies selecting each
-//! side, the rule that matched or why each rule of the isolating policies does not.
-
-use std::fmt;
-use std::net::IpAddr;
+//! Why each side of a connection decides as it does: the policies selecting the side's pod, the
+//! rule that allowed it, or why each rule of the isolating policies does not.
 
 use netverdict_engine::{
-    Decision, Direction, Endpoint, NamespaceScope, Peer, Policy, Protocol, SideDecision,
+    Direction, Endpoint, NamespaceScope, Peer, Policy, Protocol, SideDecision,
 };
 
-use crate::expect::{Addresses, ScenarioCluster, one_line, pod_endpoint};
+use super::{Query, Selection, SideExplanation};
+use crate::expect::{ScenarioCluster, pod_endpoint};
 use crate::model::{PodRef, Scenario, protocol_str};
-use crate::source::SourceLocation;
-
-/// The connection to explain.
-#[derive(Clone, Debug)]
-pub struct Query {
-    pub from: PodRef,
-    pub to: Destination,
-    pub port: PortChoice,
-    pub protocol: Protocol,
-    /// The scenario to judge in, when several define the pods.
-    pub scenario: Option<String>,
-}
-
-/// Where the connection goes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Destination {
-    Pod(PodRef),
-    Ip(IpAddr),
-}
-
-impl Destination {
-    fn pod(&self) -> Option<&PodRef> {
-        match self {
-            Destination::Pod(p) => Some(p),
-            Destination::Ip(_) => None,
-        }
-    }
-
-    fn endpoint(&self) -> Endpoint {
-        match self {
-            Destination::Pod(p) => pod_endpoint(p),
-            Destination::Ip(ip) => Endpoint::Ip(*ip),
-        }
-    }
-}
-
-impl fmt::Display for Destination {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Destination::Pod(p) => write!(f, "{p}"),
-            Destination::Ip(ip) => write!(f, "{ip}"),
-        }
-    }
-}
-
-/// The destination port: a number, or a port name of the destination pod.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PortChoice {
-    Number(u16),
-    Name(String),
-}
-
-/// Why a connection cannot be explained.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum ExplainError {
-    #[error("no scenario{} defines pod {from}{}", named(.scenario), and_pod(.to))]
-    NoScenario {
-        scenario: Option<String>,
-        from: PodRef,
-        to: Option<PodRef>,
-    },
-    #[error("several scenarios define these pods ({})", .0.join(", "))]
-    SeveralScenarios(Vec<String>),
-    #[error("a port name needs a destination pod")]
-    PortNameNeedsPod,
-    #[error("pod {0} serves no port of that name")]
-    NoPortNamed(PodRef),
-    #[error("the engine does not know one of the pods")]
-    UnknownPod,
-}
-
-fn named(scenario: &Option<String>) -> String {
-    scenario
-        .as_ref()
-        .map(|n| format!(" named {n}"))
-        .unwrap_or_default()
-}
-
-fn and_pod(to: &Option<PodRef>) -> String {
-    to.as_ref()
-        .map(|t| format!(" and pod {t}"))
-        .unwrap_or_default()
-}
-
-/// The engine's verdict on one connection, and why.
-#[derive(Clone, Debug)]
-pub struct Explanation {
-    pub scenario: String,
-    /// Where the scenario's name is written.
-    pub location: SourceLocation,
-    pub from: PodRef,
-    pub to: Destination,
-    pub port: u16,
-    /// The port's name, when the query named it.
-    pub port_name: Option<String>,
-    pub protocol: Protocol,
-    pub decision: Decision,
-    /// Egress (the source's side), then ingress (the destination's).
-    pub sides: [SideExplanation; 2],
-}
-
-/// One side of the connection.
-#[derive(Clone, Debug)]
-pub struct SideExplanation {
-    pub direction: Direction,
-    /// The scenario pod on this side, and the policies selecting it.
-    pub selected_by: Option<Selection>,
-    /// The lines that explain the side's decision, indented as printed.
-    pub lines: Vec<String>,
-}
-
-/// The policies selecting a pod, each with the directions it governs: `ns/name (Ingress)`.
-#[derive(Clone, Debug)]
-pub struct Selection {
-    pub pod: PodRef,
-    pub policies: Vec<String>,
-}
-
-/// Explains `query` in the one scenario of `scenarios` that defines its pods.
-///
-/// # Errors
-/// When no scenario or several define the pods, a port name cannot be resolved, or the engine
-/// does not know a pod.
-pub fn explain(scenarios: &[Scenario], query: &Query) -> Result<Explanation, ExplainError> {
-    let scenario = choose(scenarios, query)?;
-    let (port, port_name) = port(scenario, query)?;
-    let cluster = ScenarioCluster::new(scenario, &Addresses::default());
-    let decision = cluster
-        .decide(&query.from, query.to.endpoint(), port, query.protocol)
-        .ok_or(ExplainError::UnknownPod)?;
-    let judged = Judged {
-        scenario,
-        cluster: &cluster,
-        query,
-        port,
-    };
-    let sides = [
-        judged.side(Direction::Egress, &decision.egress, Some(&query.from)),
-        judged.side(Direction::Ingress, &decision.ingress, query.to.pod()),
-    ];
-    Ok(Explanation {
-        scenario: scenario.name.clone(),
-        location: scenario.location.clone(),
-        from: query.from.clone(),
-        to: query.to.clone(),
-        port,
-        port_name,
-        protocol: query.protocol,
-        decision,
-        sides,
-    })
-}
-
-/// The one scenario (named, if the query names one) that defines the query's pods.
-fn choose<'s>(scenarios: &'s [Scenario], query: &Query) -> Result<&'s Scenario, ExplainError> {
-    let to = query.to.pod();
-    let candidates: Vec<&Scenario> = scenarios
-        .iter()
-        .filter(|s| query.scenario.as_ref().is_none_or(|n| *n == s.name))
-        .filter(|s| s.pod(&query.from).is_some() && to.is_none_or(|t| s.pod(t).is_some()))
-        .collect();
-    match candidates.as_slice() {
-        [one] => Ok(one),
-        [] => Err(ExplainError::NoScenario {
-            scenario: query.scenario.clone(),
-            from: query.from.clone(),
-            to: to.cloned(),
-        }),
-        several => Err(ExplainError::SeveralScenarios(
-            several.iter().map(|s| s.name.clone()).collect(),
-        )),
-    }
-}
-
-/// The port number, and the name it was given by.
-fn port(scenario: &Scenario, query: &Query) -> Result<(u16, Option<String>), ExplainError> {
-    let name = match &query.port {
-        PortChoice::Number(n) => return Ok((*n, None)),
-        PortChoice::Name(name) => name,
-    };
-    let pod = query
-        .to
-        .pod()
-        .and_then(|t| scenario.pod(t))
-        .ok_or(ExplainError::PortNameNeedsPod)?;
-    let served = pod
-        .ports
-        .iter()
-        .find(|p| p.name.as_deref() == Some(name.as_str()))
-        .ok_or_else(|| ExplainError::NoPortNamed(pod.pod_ref()))?;
-    Ok((served.port, Some(name.clone())))
-}
 
 /// A connection judged in a scenario, being explained.
-struct Judged<'a> {
-    scenario: &'a Scenario,
-    cluster: &'a ScenarioCluster,
-    query: &'a Query,
-    port: u16,
+pub(super) struct Judged<'a> {
+    pub scenario: &'a Scenario,
+    pub cluster: &'a ScenarioCluster,
+    pub query: &'a Query,
+    pub port: u16,
+    pub protocol: Protocol,
 }
 
 impl Judged<'_> {
-    fn side(
+    pub(super) fn side(
         &self,
         direction: Direction,
         side: &SideDecision,
@@ -348,7 +155,7 @@ impl Judged<'_> {
             Endpoint::Ip(_) => None,
         };
         let field = direction.peers_field();
-        let (port, protocol) = (self.port, self.query.protocol);
+        let (port, protocol) = (self.port, self.protocol);
         let mut out = Vec::new();
         for (i, rule) in rules.iter().enumerate() {
             let peer_ok = rule.peers.is_empty()
@@ -407,50 +214,5 @@ impl Judged<'_> {
             }
             _ => false,
         }
-    }
-}
-
-impl fmt::Display for Explanation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "scenario {} ({})", self.scenario, self.location)?;
-        let port_name = self
-            .port_name
-            .as_ref()
-            .map(|n| format!(" ({n})"))
-            .unwrap_or_default();
-        let verdict = if self.decision.allowed {
-            "ALLOWED"
-        } else {
-            "DENIED"
-        };
-        writeln!(
-            f,
-            "{} -> {}:{}/{}{port_name}: {verdict}",
-            self.from,
-            self.to,
-            self.port,
-            protocol_str(self.protocol)
-        )?;
-        if self.decision.loopback {
-            writeln!(
-                f,
-                "  a pod's traffic to itself is never blocked by NetworkPolicy"
-            )?;
-        }
-        for side in &self.sides {
-            writeln!(f, "{}:", side.direction)?;
-            if let Some(selection) = &side.selected_by {
-                let list = if selection.policies.is_empty() {
-                    "none".to_string()
-                } else {
-                    selection.policies.join(", ")
-                };
-                writeln!(f, "  policies selecting {}: {list}", selection.pod)?;
-            }
-            for line in &side.lines {
-                writeln!(f, "{line}")?;
-            }
-        }
-        writeln!(f, "summary: {}", one_line(&self.decision))
     }
 }
