@@ -210,6 +210,8 @@ fn explain_every_branch() {
         "--from shop/client --to shop/db --port dns",
         "--from shop/client --to shop/db --port dns --protocol tcp",
         "--from shop/client --to shop/db --port htp",
+        // Each side lists only the policies of its direction.
+        "--from shop/db --to shop/db --port http",
     ];
     let mut all = String::new();
     for case in cases {
@@ -265,6 +267,24 @@ fn explain_lists_the_port_names_on_a_typo() {
             .contains("no port named `htp` on shop/db; its ports: http (8080/TCP), dns (5353/UDP)"),
         "{}",
         out.stderr
+    );
+}
+
+/// The egress side of `shop/db` lists no policy: `db-ingress` selects it for ingress only.
+#[test]
+fn explain_lists_only_the_policies_of_each_direction() {
+    let out = explain(&explain_dir(), "--from shop/db --to shop/db --port http");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let (egress, ingress) = out.stdout.split_once("\ningress:\n").expect("two sides");
+    assert!(
+        egress.contains("  policies selecting shop/db: none\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        ingress.contains("  policies selecting shop/db: shop/db-ingress (Ingress)\n"),
+        "{}",
+        out.stdout
     );
 }
 

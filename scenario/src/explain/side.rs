@@ -25,7 +25,7 @@ impl Judged<'_> {
         side: &SideDecision,
         pod: Option<&PodRef>,
     ) -> SideExplanation {
-        let selected_by = pod.and_then(|p| self.selection(p));
+        let selected_by = pod.and_then(|p| self.selection(p, direction));
         let lines = match side {
             SideDecision::NotApplicable => {
                 vec!["  the destination is not a pod: no policy applies on this side".to_string()]
@@ -64,13 +64,14 @@ impl Judged<'_> {
         }
     }
 
-    /// The policies selecting `pod`, if it is a pod of the engine's cluster.
-    fn selection(&self, pod: &PodRef) -> Option<Selection> {
+    /// The policies selecting `pod` for `direction`, if it is a pod of the engine's cluster: a
+    /// policy of the other direction only says nothing about this side.
+    fn selection(&self, pod: &PodRef, direction: Direction) -> Option<Selection> {
         let engine_pod = self.cluster.cluster.pod(&pod.namespace, &pod.name)?;
         let policies = self
             .cluster
             .cluster
-            .selecting_policies(engine_pod)
+            .isolating_policies(engine_pod, direction)
             .iter()
             .map(|p| {
                 let mut types = Vec::new();
