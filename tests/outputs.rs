@@ -212,6 +212,8 @@ fn explain_every_branch() {
         "--from shop/client --to shop/db --port htp",
         // Each side lists only the policies of its direction.
         "--from shop/db --to shop/db --port http",
+        // An address that an ipBlock's `except` leaves out.
+        "--from shop/client --to 203.0.113.7 --port 80",
     ];
     let mut all = String::new();
     for case in cases {
@@ -283,6 +285,24 @@ fn explain_lists_only_the_policies_of_each_direction() {
     );
     assert!(
         ingress.contains("  policies selecting shop/db: shop/db-ingress (Ingress)\n"),
+        "{}",
+        out.stdout
+    );
+}
+
+/// 203.0.113.7 is in the egress ipBlock's cidr, but its `except` leaves it out.
+#[test]
+fn explain_says_when_an_except_excludes_the_address() {
+    let out = explain(
+        &explain_dir(),
+        "--from shop/client --to 203.0.113.7 --port 80",
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains(": DENIED\n"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(
+            "egress[1]: no `to` peer matches 203.0.113.7: 203.0.113.7 is in 203.0.113.0/24 but excluded by except 203.0.113.0/29\n"
+        ),
         "{}",
         out.stdout
     );

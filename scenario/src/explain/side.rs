@@ -1,8 +1,10 @@
 //! Why each side of a connection decides as it does: the policies selecting the side's pod, the
 //! rule that allowed it, or why each rule of the isolating policies does not.
 
+use std::net::IpAddr;
+
 use netverdict_engine::{
-    Direction, Endpoint, NamespaceScope, Peer, Policy, Protocol, SideDecision,
+    Direction, Endpoint, NamespaceScope, Peer, Pod, Policy, Protocol, SideDecision,
 };
 
 use super::{Query, Selection, SideExplanation};
@@ -171,14 +173,7 @@ impl Judged<'_> {
                     .any(|p| p.matches(port, protocol, destination));
             let mut reasons = Vec::new();
             if !peer_ok {
-                let offline = rule.peers.iter().any(|p| matches!(p, Peer::IpBlock(_)))
-                    && peer_pod.is_some_and(|p| p.ips.is_empty());
-                let note = if offline {
-                    " (its IP is unknown offline, so ipBlocks cannot match it)"
-                } else {
-                    ""
-                };
-                reasons.push(format!("no `{field}` peer matches {peer}{note}"));
+                reasons.push(peer_reason(field, &rule.peers, &peer, peer_pod));
             }
             if !port_ok {
                 let ports: Vec<String> = rule.ports.iter().map(ToString::to_string).collect();
@@ -199,7 +194,7 @@ impl Judged<'_> {
         policy: &Policy,
         candidate: &Peer,
         peer: &Endpoint,
-        peer_pod: Option<&netverdict_engine::Pod>,
+        peer_pod: Option<&Pod>,
     ) -> bool {
         match (candidate, peer, peer_pod) {
             (Peer::IpBlock(block), Endpoint::Ip(ip), _) => block.contains(*ip),
@@ -216,4 +211,46 @@ impl Judged<'_> {
             _ => false,
         }
     }
+}
+
+/// Why no peer of a rule matches `peer`: an ipBlock cannot match a pod whose IP is unknown
+/// offline, and an `except` range may hold an address that its `cidr` holds too.
+fn peer_reason(field: &str, peers: &[Peer], peer: &Endpoint, peer_pod: Option<&Pod>) -> String {
+    let has_ip_block = peers.iter().any(|p| matches!(p, Peer::IpBlock(_)));
+    let ips = match (peer, peer_pod) {
+        (Endpoint::Ip(ip), _) => vec![*ip],
+        (_, Some(pod)) => pod.ips.clone(),
+        _ => Vec::new(),
+    };
+    let note = if has_ip_block && ips.is_empty() {
+        " (its IP is unknown offline, so ipBlocks cannot match it)".to_string()
+    } else {
+        let excluded = exclusions(peers, &ips);
+        if excluded.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", excluded.join(", "))
+        }
+    };
+    format!("no `{field}` peer matches {peer}{note}")
+}
+
+/// `203.0.113.7 is in 203.0.113.0/24 but excluded by except 203.0.113.0/29`, for each address
+/// of `ips` that an ipBlock of `peers` holds in its `cidr` but leaves out by an `except`.
+fn exclusions(peers: &[Peer], ips: &[IpAddr]) -> Vec<String> {
+    let blocks = peers.iter().filter_map(|p| match p {
+        Peer::IpBlock(block) => Some(block),
+        Peer::Pods { .. } => None,
+    });
+    blocks
+        .flat_map(|block| {
+            ips.iter().filter_map(move |ip| {
+                let except = block.excluding(*ip)?;
+                Some(format!(
+                    "{ip} is in {} but excluded by except {except}",
+                    block.cidr
+                ))
+            })
+        })
+        .collect()
 }
