@@ -308,6 +308,70 @@ fn explain_says_when_an_except_excludes_the_address() {
     );
 }
 
+#[test]
+fn plan_table_shows_names_queries_and_paths() {
+    let out = explain_dir().command().args(["plan", "answers.yaml"]).run();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(
+        lines[1].starts_with("  NAME ") && lines[1].contains(" PATH/QUERY "),
+        "{}",
+        out.stdout
+    );
+    let row = |start: &str| lines.iter().find(|l| l.starts_with(start)).copied();
+    let service = row("  client reads db ").expect("the named probe's row");
+    assert!(service.contains(" http  /healthz "), "{service}");
+    let dns = row("                   shop/client  cluster-dns").expect("the DNS probe's row");
+    assert!(dns.contains(" dns   db.shop.svc.cluster.local "), "{dns}");
+}
+
+/// `engineAgrees`: true and false for written expectations the engine judges, null for `auto`
+/// and for a host whose address is unknown offline.
+#[test]
+fn plan_json_says_whether_the_engine_agrees() {
+    let dir = Dir::new("engine-agrees");
+    dir.create(
+        "agrees.yaml",
+        r#"apiVersion: netverdict.io/v1alpha1
+kind: Scenario
+metadata: {name: agrees}
+spec:
+  namespaces: [{name: a}]
+  pods:
+    - {name: web, namespace: a, ports: [{port: 5353, protocol: UDP}]}
+    - {name: db, namespace: a, ports: [{port: 5432}]}
+  probes:
+    - {name: agreeing, from: a/web, to: a/db, port: 5432, expect: allow}
+    - {name: contradicted, from: a/db, to: a/db, port: 5432, expect: deny}
+    - {name: computed, from: a/db, to: a/web, port: 5353, protocol: UDP, expect: auto}
+    - {name: unknown host, from: a/web, to: {host: nowhere.example}, port: 80, expect: allow}
+"#,
+    );
+    let out = dir.command().args(["plan", "-o", "json", "."]).run();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let plan: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let agrees: Vec<(&str, &serde_json::Value)> = plan["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap(), &p["engineAgrees"]))
+        .collect();
+    let (yes, no, null) = (
+        serde_json::Value::Bool(true),
+        serde_json::Value::Bool(false),
+        serde_json::Value::Null,
+    );
+    assert_eq!(
+        agrees,
+        [
+            ("agreeing", &yes),
+            ("contradicted", &no),
+            ("computed", &null),
+            ("unknown host", &null)
+        ]
+    );
+}
+
 /// A run stopped by invalid input writes one JUnit testcase per error, at its file and line, and
 /// a Markdown summary listing them; nothing touches a cluster.
 #[test]

@@ -343,9 +343,9 @@ pub fn resolve(scenario: &mut Scenario, addresses: &Addresses) {
     for probe in &mut scenario.probes {
         if probe.expect.source != ExpectSource::Auto {
             // The engine's reading, for the record; a disagreement is a lint.
-            probe.expect.reason = judge(&cluster, probe, addresses)
-                .map_or_else(|why| why, |(_, reason)| reason)
-                .into();
+            let judged = judge(&cluster, probe, addresses);
+            probe.expect.engine = judged.as_ref().ok().map(|(verdict, _)| *verdict);
+            probe.expect.reason = judged.map_or_else(|why| why, |(_, reason)| reason).into();
             continue;
         }
         match judge(&cluster, probe, addresses) {
