@@ -214,6 +214,15 @@ fn explain_every_branch() {
         "--from shop/db --to shop/db --port http",
         // An address that an ipBlock's `except` leaves out.
         "--from shop/client --to 203.0.113.7 --port 80",
+        // A Service, a known host by name and by address, the cluster DNS.
+        "--from shop/client --to service:shop/db --port 80",
+        "--from shop/client --to host:external.test --port 80",
+        "--from shop/client --to ip:203.0.113.10 --port 80",
+        "--from shop/client --to cluster-dns --port dns",
+        "--from shop/client --to service:shop/db --port 81",
+        "--from shop/client --to service:shop/nope --port 80",
+        "--from shop/client --to host:nowhere.example --port 80",
+        "--from shop/client --to host:external.test --port http",
     ];
     let mut all = String::new();
     for case in cases {
@@ -303,6 +312,88 @@ fn explain_says_when_an_except_excludes_the_address() {
         out.stdout.contains(
             "egress[1]: no `to` peer matches 203.0.113.7: 203.0.113.7 is in 203.0.113.0/24 but excluded by except 203.0.113.0/29\n"
         ),
+        "{}",
+        out.stdout
+    );
+}
+
+/// A Service is judged on the pods its selector picks, on the port it sends to.
+#[test]
+fn explain_a_service_on_its_pods() {
+    let out = explain(
+        &explain_dir(),
+        "--from shop/client --to service:shop/db --port 80",
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let expected = "shop/client -> service shop/db:80/TCP: ALLOWED\n  \
+                    service shop/db sends port 80 to its pods: shop/db on 8080\n\
+                    shop/client -> shop/db:8080/TCP: ALLOWED\n";
+    assert!(out.stdout.contains(expected), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("policy shop/db-ingress, ingress rule 0 (from[0], ports[0])"),
+        "{}",
+        out.stdout
+    );
+}
+
+/// A known host is its DNS lookup, then its address; an unknown one lists the known hosts.
+#[test]
+fn explain_a_host_by_name_or_address() {
+    let out = explain(
+        &explain_dir(),
+        "--from shop/client --to host:external.test --port 80",
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for line in [
+        "shop/client -> host external.test:80/TCP: ALLOWED\n",
+        "  external.test is 203.0.113.10 (a known host): the source resolves it through the cluster DNS first\n",
+        "shop/client -> kube-system/coredns:53/UDP: ALLOWED\n",
+        "shop/client -> 203.0.113.10:80/TCP: ALLOWED\n",
+    ] {
+        assert!(out.stdout.contains(line), "{line}: {}", out.stdout);
+    }
+    let out = explain(
+        &explain_dir(),
+        "--from shop/client --to 203.0.113.10 --port 80",
+    );
+    assert!(
+        out.stdout
+            .contains("  203.0.113.10 is the known host external.test\n"),
+        "{}",
+        out.stdout
+    );
+    let out = explain(
+        &explain_dir(),
+        "--from shop/client --to host:nowhere.example --port 80",
+    );
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(
+        out.stderr.contains(
+            "the address of host nowhere.example is unknown offline; the known hosts: external.test (203.0.113.10), external2.test (198.51.100.10)"
+        ),
+        "{}",
+        out.stderr
+    );
+}
+
+/// `cluster-dns` is the DNS pod the engine assumes, with its named ports.
+#[test]
+fn explain_the_cluster_dns() {
+    let out = explain(
+        &explain_dir(),
+        "--from shop/client --to cluster-dns --port dns",
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("shop/client -> cluster DNS:53/UDP (dns): ALLOWED\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("policy shop/client-egress, egress rule 2 (to[0], ports[0])"),
         "{}",
         out.stdout
     );

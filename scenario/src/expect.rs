@@ -40,6 +40,11 @@ impl HostTable {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// Every host and its address, in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, IpAddr)> {
+        self.0.iter().map(|(host, ip)| (host.as_str(), *ip))
+    }
 }
 
 impl FromIterator<(String, IpAddr)> for HostTable {
@@ -238,7 +243,7 @@ pub fn judge(
     }
 }
 
-fn dns_endpoint() -> Endpoint {
+pub(crate) fn dns_endpoint() -> Endpoint {
     pod_endpoint(&PodRef::new(DNS_NAMESPACE, DNS_POD))
 }
 

@@ -948,31 +948,33 @@ fn explain_names_the_rule_and_refuses_what_it_cannot_judge() {
     };
     let api = || Destination::Pod(PodRef::new("a", "api"));
     let scenarios = std::slice::from_ref(&scenario);
+    let hosts = HostTable::default();
+    let explain = |scenarios: &[crate::Scenario], query: &Query| explain(scenarios, query, &hosts);
     let allowed = explain(
         scenarios,
         &query("web", api(), PortChoice::Name("http".into())),
     )
     .expect("an explanation");
-    assert!(allowed.decision.allowed);
+    assert_eq!(allowed.allowed, Some(true));
     assert_eq!(
         (allowed.port, allowed.port_name.as_deref()),
         (8080, Some("http"))
     );
     assert_eq!(
-        allowed.sides[1].lines,
+        allowed.hops[0].sides[1].lines,
         [
             "  allowed by:",
             "    policy a/api-from-web, ingress rule 0 (from[0], ports[0]) at t.yaml:21:24"
         ]
     );
     let denied = explain(scenarios, &query("db", api(), PortChoice::Number(8080))).unwrap();
-    assert!(!denied.decision.allowed);
+    assert_eq!(denied.allowed, Some(false));
     assert!(
-        denied.sides[1]
+        denied.hops[0].sides[1]
             .lines
             .contains(&"      ingress[0]: no `from` peer matches a/db".to_string()),
         "{:?}",
-        denied.sides[1].lines
+        denied.hops[0].sides[1].lines
     );
     let ip = Destination::Ip("192.0.2.1".parse().unwrap());
     assert_eq!(

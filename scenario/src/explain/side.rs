@@ -4,10 +4,10 @@
 use std::net::IpAddr;
 
 use netverdict_engine::{
-    Direction, Endpoint, NamespaceScope, Peer, Pod, Policy, Protocol, SideDecision,
+    Decision, Direction, Endpoint, NamespaceScope, Peer, Pod, Policy, Protocol, SideDecision,
 };
 
-use super::{Query, Selection, SideExplanation};
+use super::{Selection, SideExplanation};
 use crate::expect::{ScenarioCluster, pod_endpoint};
 use crate::model::{PodRef, Scenario, protocol_str};
 
@@ -15,13 +15,31 @@ use crate::model::{PodRef, Scenario, protocol_str};
 pub(super) struct Judged<'a> {
     pub scenario: &'a Scenario,
     pub cluster: &'a ScenarioCluster,
-    pub query: &'a Query,
+    pub from: &'a PodRef,
+    pub to: &'a Endpoint,
     pub port: u16,
     pub protocol: Protocol,
 }
 
+/// The pod an endpoint names.
+fn endpoint_pod(endpoint: &Endpoint) -> Option<PodRef> {
+    match endpoint {
+        Endpoint::Pod { namespace, name } => Some(PodRef::new(namespace, name)),
+        Endpoint::Ip(_) => None,
+    }
+}
+
 impl Judged<'_> {
-    pub(super) fn side(
+    /// Both sides of `decision`: egress (the source's), then ingress (the destination's).
+    pub(super) fn sides(&self, decision: &Decision) -> [SideExplanation; 2] {
+        let to = endpoint_pod(self.to);
+        [
+            self.side(Direction::Egress, &decision.egress, Some(self.from)),
+            self.side(Direction::Ingress, &decision.ingress, to.as_ref()),
+        ]
+    }
+
+    fn side(
         &self,
         direction: Direction,
         side: &SideDecision,
@@ -144,15 +162,11 @@ impl Judged<'_> {
             return vec![format!("has no {direction} rule: it allows nothing")];
         }
         let peer = match direction {
-            Direction::Egress => self.query.to.endpoint(),
-            Direction::Ingress => pod_endpoint(&self.query.from),
+            Direction::Egress => self.to.clone(),
+            Direction::Ingress => pod_endpoint(self.from),
         };
         let cluster = &self.cluster.cluster;
-        let destination = self
-            .query
-            .to
-            .pod()
-            .and_then(|d| cluster.pod(&d.namespace, &d.name));
+        let destination = endpoint_pod(self.to).and_then(|d| cluster.pod(&d.namespace, &d.name));
         let peer_pod = match &peer {
             Endpoint::Pod { namespace, name } => cluster.pod(namespace, name),
             Endpoint::Ip(_) => None,
