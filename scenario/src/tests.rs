@@ -1009,3 +1009,52 @@ fn explain_names_the_rule_and_refuses_what_it_cannot_judge() {
         "no scenario defines pod a/nope and pod a/api"
     );
 }
+
+#[test]
+fn explain_a_service_whose_pods_disagree_is_undecided() {
+    use crate::explain::{Destination, PortChoice, Query, explain};
+    let text = r#"apiVersion: netverdict.io/v1alpha1
+kind: Scenario
+metadata: {name: split}
+spec:
+  namespaces: [{name: x}]
+  pods:
+    - {name: client, namespace: x}
+    - {name: open, namespace: x, labels: {app: s}, ports: [{port: 8080}]}
+    - {name: shut, namespace: x, labels: {app: s, locked: "yes"}, ports: [{port: 8080}]}
+  services:
+    - {name: s, namespace: x, selector: {app: s}, ports: [{port: 80, targetPort: 8080}]}
+  policies:
+    - apiVersion: networking.k8s.io/v1
+      kind: NetworkPolicy
+      metadata: {name: lock, namespace: x}
+      spec: {podSelector: {matchLabels: {locked: "yes"}}, policyTypes: [Ingress]}
+  probes:
+    - {from: x/client, to: x/open, port: 8080}
+"#;
+    let loaded = load_str(Path::new("split.yaml"), text, &HostTable::default());
+    let query = Query {
+        from: PodRef::new("x", "client"),
+        to: Destination::Service {
+            namespace: "x".into(),
+            name: "s".into(),
+        },
+        port: PortChoice::Number(80),
+        protocol: None,
+        scenario: None,
+    };
+    let explanation =
+        explain(&loaded.scenarios, &query, &HostTable::default()).expect("an explanation");
+    assert_eq!(explanation.allowed, None);
+    let verdicts: Vec<bool> = explanation
+        .hops
+        .iter()
+        .map(|h| h.decision.allowed)
+        .collect();
+    assert_eq!(verdicts, [true, false]);
+    let text = explanation.to_string();
+    assert!(
+        text.contains("x/client -> service x/s:80/TCP: UNDECIDED\n  service x/s sends port 80 to its pods: x/open on 8080, x/shut on 8080\n  its pods disagree: which one answers is chance\n"),
+        "{text}"
+    );
+}
