@@ -106,7 +106,16 @@ pub struct IpBlock {
 
 impl IpBlock {
     pub fn contains(&self, ip: IpAddr) -> bool {
-        self.cidr.contains(&ip) && !self.except.iter().any(|e| e.contains(&ip))
+        self.cidr.contains(&ip) && self.excluding(ip).is_none()
+    }
+
+    /// The `except` range that keeps `ip` out of the block although `cidr` holds it; `None` when
+    /// `cidr` does not hold `ip` or no `except` does.
+    pub fn excluding(&self, ip: IpAddr) -> Option<&IpNet> {
+        if !self.cidr.contains(&ip) {
+            return None;
+        }
+        self.except.iter().find(|e| e.contains(&ip))
     }
 }
 
@@ -893,6 +902,21 @@ mod tests {
                 }),
             ]
         );
+    }
+
+    #[test]
+    fn an_except_range_names_what_it_excludes() {
+        let block = IpBlock {
+            cidr: "203.0.113.0/24".parse().unwrap(),
+            except: vec!["203.0.113.0/29".parse().unwrap()],
+        };
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(block.excluding(ip("203.0.113.7")), Some(&block.except[0]));
+        assert!(!block.contains(ip("203.0.113.7")));
+        assert_eq!(block.excluding(ip("203.0.113.8")), None);
+        assert!(block.contains(ip("203.0.113.8")));
+        assert_eq!(block.excluding(ip("198.51.100.1")), None);
+        assert!(!block.contains(ip("198.51.100.1")));
     }
 
     #[test]

@@ -40,6 +40,11 @@ impl HostTable {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// Every host and its address, in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, IpAddr)> {
+        self.0.iter().map(|(host, ip)| (host.as_str(), *ip))
+    }
 }
 
 impl FromIterator<(String, IpAddr)> for HostTable {
@@ -238,7 +243,7 @@ pub fn judge(
     }
 }
 
-fn dns_endpoint() -> Endpoint {
+pub(crate) fn dns_endpoint() -> Endpoint {
     pod_endpoint(&PodRef::new(DNS_NAMESPACE, DNS_POD))
 }
 
@@ -343,9 +348,9 @@ pub fn resolve(scenario: &mut Scenario, addresses: &Addresses) {
     for probe in &mut scenario.probes {
         if probe.expect.source != ExpectSource::Auto {
             // The engine's reading, for the record; a disagreement is a lint.
-            probe.expect.reason = judge(&cluster, probe, addresses)
-                .map_or_else(|why| why, |(_, reason)| reason)
-                .into();
+            let judged = judge(&cluster, probe, addresses);
+            probe.expect.engine = judged.as_ref().ok().map(|(verdict, _)| *verdict);
+            probe.expect.reason = judged.map_or_else(|why| why, |(_, reason)| reason).into();
             continue;
         }
         match judge(&cluster, probe, addresses) {

@@ -268,6 +268,9 @@ pub struct Expectation {
     pub verdict: Option<Verdict>,
     /// Why: the engine's explanation for `auto`, what is missing when unresolved.
     pub reason: Option<String>,
+    /// For a written expectation (explicit or a table's), the engine's own verdict when it can
+    /// judge one with what is known; always `None` for `auto`, whose verdict is the engine's.
+    pub engine: Option<Verdict>,
 }
 
 impl Expectation {
@@ -276,6 +279,7 @@ impl Expectation {
             source: ExpectSource::Explicit,
             verdict: Some(verdict),
             reason: None,
+            engine: None,
         }
     }
     pub fn table(verdict: Verdict) -> Self {
@@ -283,13 +287,24 @@ impl Expectation {
             source: ExpectSource::Table,
             verdict: Some(verdict),
             reason: None,
+            engine: None,
         }
     }
+    /// Whether a written expectation agrees with the engine's verdict; `None` for `auto`, or when
+    /// the engine cannot judge the probe with what is known.
+    pub fn engine_agrees(&self) -> Option<bool> {
+        if self.source == ExpectSource::Auto {
+            return None;
+        }
+        Some(self.verdict? == self.engine?)
+    }
+
     pub fn auto_unresolved() -> Self {
         Self {
             source: ExpectSource::Auto,
             verdict: None,
             reason: None,
+            engine: None,
         }
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! The JSON shape is a stable contract (documented in docs/scenario-format.md):
 //! `{"probes":[{"scenario","name","from","to","port","portName","protocol","via","expect",
-//! "expectSource","reason","location"}]}`, `expect` being `null` for an `auto` expectation that
-//! needs what only a run knows (pod IPs, host addresses).
+//! "expectSource","engineAgrees","reason","location"}]}`, `expect` being `null` for an `auto`
+//! expectation that needs what only a run knows (pod IPs, host addresses), `engineAgrees` `null`
+//! for `auto` and for a written expectation the engine cannot judge offline.
 
 use std::fmt::Write as _;
 
@@ -29,6 +30,8 @@ pub struct ProbeJson {
     pub via: &'static str,
     pub expect: Option<String>,
     pub expect_source: String,
+    /// Whether a written expectation agrees with the engine.
+    pub engine_agrees: Option<bool>,
     pub reason: Option<String>,
     pub location: String,
 }
@@ -59,6 +62,7 @@ impl From<&Probe> for ProbeJson {
             via: via_str(p.via),
             expect: p.expect.verdict.map(|v| v.to_string()),
             expect_source: p.expect.source.to_string(),
+            engine_agrees: p.expect.engine_agrees(),
             reason: p.expect.reason.clone(),
             location: p.location.to_string(),
         }
@@ -88,45 +92,109 @@ pub fn to_table(scenarios: &[Scenario]) -> String {
             scenario.probes.len(),
             scenario.location
         );
-        let mut rows = vec![[
-            "FROM".to_string(),
-            "TO".to_string(),
-            "PORT".to_string(),
-            "VIA".to_string(),
-            "EXPECT".to_string(),
-            "SOURCE".to_string(),
-        ]];
-        for p in &scenario.probes {
-            let port = match &p.port_name {
-                Some(n) => format!("{}/{} ({n})", p.port, protocol_str(p.protocol)),
-                None => format!("{}/{}", p.port, protocol_str(p.protocol)),
-            };
-            rows.push([
-                p.from.to_string(),
-                target_label(&p.target),
-                port,
-                via_str(p.via).to_string(),
-                p.expect
-                    .verdict
-                    .map_or_else(|| "?".to_string(), |v| v.to_string()),
-                p.expect.source.to_string(),
-            ]);
-        }
-        let widths: Vec<usize> = (0..6)
-            .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-            .collect();
-        for row in rows {
-            let mut line = String::from("  ");
-            for (c, cell) in row.iter().enumerate() {
-                line.push_str(cell);
-                if c + 1 < row.len() {
-                    line.push_str(&" ".repeat(widths[c] - cell.chars().count() + 2));
-                }
-            }
-            let _ = writeln!(out, "{}", line.trim_end());
-        }
+        write_rows(&mut out, &rows(scenario));
     }
     out
+}
+
+/// One column of the table: its header and a probe's cell.
+struct Column {
+    header: &'static str,
+    cell: fn(&Probe) -> String,
+}
+
+/// The header row and one row per probe of `scenario`. NAME appears when a probe has a name of
+/// its own, PATH/QUERY when a probe sends an HTTP request or a DNS query.
+fn rows(scenario: &Scenario) -> Vec<Vec<String>> {
+    let probes = &scenario.probes;
+    let named = probes.iter().any(|p| p.named);
+    let requests = probes.iter().any(|p| p.http.is_some() || p.dns.is_some());
+    let columns: Vec<Column> = [
+        named.then_some(Column {
+            header: "NAME",
+            cell: |p| {
+                if p.named {
+                    p.name.clone()
+                } else {
+                    String::new()
+                }
+            },
+        }),
+        Some(Column {
+            header: "FROM",
+            cell: |p| p.from.to_string(),
+        }),
+        Some(Column {
+            header: "TO",
+            cell: |p| target_label(&p.target),
+        }),
+        Some(Column {
+            header: "PORT",
+            cell: port_cell,
+        }),
+        Some(Column {
+            header: "VIA",
+            cell: |p| via_str(p.via).to_string(),
+        }),
+        requests.then_some(Column {
+            header: "PATH/QUERY",
+            cell: request_cell,
+        }),
+        Some(Column {
+            header: "EXPECT",
+            cell: |p| {
+                p.expect
+                    .verdict
+                    .map_or_else(|| "?".to_string(), |v| v.to_string())
+            },
+        }),
+        Some(Column {
+            header: "SOURCE",
+            cell: |p| p.expect.source.to_string(),
+        }),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let header = columns.iter().map(|c| c.header.to_string()).collect();
+    let body = probes
+        .iter()
+        .map(|p| columns.iter().map(|c| (c.cell)(p)).collect());
+    std::iter::once(header).chain(body).collect()
+}
+
+fn port_cell(p: &Probe) -> String {
+    match &p.port_name {
+        Some(n) => format!("{}/{} ({n})", p.port, protocol_str(p.protocol)),
+        None => format!("{}/{}", p.port, protocol_str(p.protocol)),
+    }
+}
+
+/// The HTTP request's path or the DNS query's name.
+fn request_cell(p: &Probe) -> String {
+    match (&p.http, &p.dns) {
+        (Some(http), _) => http.path.clone(),
+        (_, Some(dns)) => dns.query.clone(),
+        _ => String::new(),
+    }
+}
+
+/// `rows` with each column padded to its widest cell.
+fn write_rows(out: &mut String, rows: &[Vec<String>]) {
+    let columns = rows.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    for row in rows {
+        let mut line = String::from("  ");
+        for (c, cell) in row.iter().enumerate() {
+            line.push_str(cell);
+            if c + 1 < row.len() {
+                line.push_str(&" ".repeat(widths[c] - cell.chars().count() + 2));
+            }
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
 }
 
 /// The expectations as truth tables, as the upstream e2e suite prints them: one per scenario

@@ -968,36 +968,38 @@ fn explain_names_the_rule_and_refuses_what_it_cannot_judge() {
         from: PodRef::new("a", from),
         to,
         port,
-        protocol: Protocol::Tcp,
+        protocol: None,
         scenario: None,
     };
     let api = || Destination::Pod(PodRef::new("a", "api"));
     let scenarios = std::slice::from_ref(&scenario);
+    let hosts = HostTable::default();
+    let explain = |scenarios: &[crate::Scenario], query: &Query| explain(scenarios, query, &hosts);
     let allowed = explain(
         scenarios,
         &query("web", api(), PortChoice::Name("http".into())),
     )
     .expect("an explanation");
-    assert!(allowed.decision.allowed);
+    assert_eq!(allowed.allowed, Some(true));
     assert_eq!(
         (allowed.port, allowed.port_name.as_deref()),
         (8080, Some("http"))
     );
     assert_eq!(
-        allowed.sides[1].lines,
+        allowed.hops[0].sides[1].lines,
         [
             "  allowed by:",
             "    policy a/api-from-web, ingress rule 0 (from[0], ports[0]) at t.yaml:21:24"
         ]
     );
     let denied = explain(scenarios, &query("db", api(), PortChoice::Number(8080))).unwrap();
-    assert!(!denied.decision.allowed);
+    assert_eq!(denied.allowed, Some(false));
     assert!(
-        denied.sides[1]
+        denied.hops[0].sides[1]
             .lines
             .contains(&"      ingress[0]: no `from` peer matches a/db".to_string()),
         "{:?}",
-        denied.sides[1].lines
+        denied.hops[0].sides[1].lines
     );
     let ip = Destination::Ip("192.0.2.1".parse().unwrap());
     assert_eq!(
@@ -1014,7 +1016,11 @@ fn explain_names_the_rule_and_refuses_what_it_cannot_judge() {
             &query("web", api(), PortChoice::Name("nope".into()))
         )
         .unwrap_err(),
-        ExplainError::NoPortNamed(PodRef::new("a", "api"))
+        ExplainError::NoPortNamed {
+            name: "nope".into(),
+            pod: PodRef::new("a", "api"),
+            ports: vec!["http (8080/TCP)".into(), "dns (5353/UDP)".into()],
+        }
     );
     let twice = [scenario.clone(), scenario.clone()];
     let several = explain(&twice, &query("web", api(), PortChoice::Number(8080))).unwrap_err();
@@ -1026,5 +1032,54 @@ fn explain_names_the_rule_and_refuses_what_it_cannot_judge() {
     assert_eq!(
         none.to_string(),
         "no scenario defines pod a/nope and pod a/api"
+    );
+}
+
+#[test]
+fn explain_a_service_whose_pods_disagree_is_undecided() {
+    use crate::explain::{Destination, PortChoice, Query, explain};
+    let text = r#"apiVersion: netverdict.io/v1alpha1
+kind: Scenario
+metadata: {name: split}
+spec:
+  namespaces: [{name: x}]
+  pods:
+    - {name: client, namespace: x}
+    - {name: open, namespace: x, labels: {app: s}, ports: [{port: 8080}]}
+    - {name: shut, namespace: x, labels: {app: s, locked: "yes"}, ports: [{port: 8080}]}
+  services:
+    - {name: s, namespace: x, selector: {app: s}, ports: [{port: 80, targetPort: 8080}]}
+  policies:
+    - apiVersion: networking.k8s.io/v1
+      kind: NetworkPolicy
+      metadata: {name: lock, namespace: x}
+      spec: {podSelector: {matchLabels: {locked: "yes"}}, policyTypes: [Ingress]}
+  probes:
+    - {from: x/client, to: x/open, port: 8080}
+"#;
+    let loaded = load_str(Path::new("split.yaml"), text, &HostTable::default());
+    let query = Query {
+        from: PodRef::new("x", "client"),
+        to: Destination::Service {
+            namespace: "x".into(),
+            name: "s".into(),
+        },
+        port: PortChoice::Number(80),
+        protocol: None,
+        scenario: None,
+    };
+    let explanation =
+        explain(&loaded.scenarios, &query, &HostTable::default()).expect("an explanation");
+    assert_eq!(explanation.allowed, None);
+    let verdicts: Vec<bool> = explanation
+        .hops
+        .iter()
+        .map(|h| h.decision.allowed)
+        .collect();
+    assert_eq!(verdicts, [true, false]);
+    let text = explanation.to_string();
+    assert!(
+        text.contains("x/client -> service x/s:80/TCP: UNDECIDED\n  service x/s sends port 80 to its pods: x/open on 8080, x/shut on 8080\n  its pods disagree: which one answers is chance\n"),
+        "{text}"
     );
 }
