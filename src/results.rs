@@ -198,6 +198,9 @@ pub(crate) struct ProbeResult {
     pub(crate) query: Option<String>,
     /// The path an `http` probe requests.
     pub(crate) http_path: Option<String>,
+    /// What a `dns` probe's answer must be: `nxdomain`, `resolves`, `addresses [...]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) answer: Option<String>,
     pub(crate) status: ProbeStatus,
     /// What was seen and what it means.
     pub(crate) message: String,
@@ -396,6 +399,7 @@ impl ProbeResult {
             deny: "drop".to_owned(),
             query: None,
             http_path: None,
+            answer: None,
             status,
             message: message.to_owned(),
             outcome: outcome.clone(),

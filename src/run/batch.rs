@@ -111,6 +111,8 @@ pub(crate) struct Observation {
     pub(crate) elapsed_ms: u64,
     /// When the runner received it (for a record, when the probe ended).
     pub(crate) received: Instant,
+    /// DNS: the addresses of the answer.
+    pub(crate) addresses: Vec<std::net::IpAddr>,
 }
 
 impl Observation {
@@ -127,6 +129,7 @@ impl Observation {
             output,
             elapsed_ms: record.elapsed_ms,
             received: Instant::now(),
+            addresses: record.addresses,
         }
     }
 
@@ -136,6 +139,7 @@ impl Observation {
             output: reason,
             elapsed_ms: 0,
             received: Instant::now(),
+            addresses: Vec::new(),
         }
     }
 }

@@ -23,7 +23,8 @@ use super::requests::{LiveAddresses, probe_spec, request, rerun_command};
 use crate::results::{Attempt, ProbeResult, SourceLine};
 use crate::scenario::{PodRef, Probe, Scenario, Target, Verdict, Via};
 use crate::verdict::{
-    Checks, Judgement, Liveness, ProbeStatus, answered, judge, qualify, rate_limit_hint,
+    Checks, Judgement, Liveness, ProbeStatus, answered, judge, judge_answer, qualify,
+    rate_limit_hint,
 };
 
 /// How a scenario is probed.
@@ -348,7 +349,12 @@ fn record(state: &mut Tracked, probe: &Probe, round: u32, at_ms: u64, observatio
         elapsed_ms: observation.elapsed_ms,
     });
     let judgement = match &state.expected {
-        Ok(expected) => judge(*expected, probe.deny, checks(probe), &observation.outcome),
+        Ok(expected) => judge_answer(
+            judge(*expected, probe.deny, checks(probe), &observation.outcome),
+            probe.dns.as_ref().and_then(|dns| dns.answer.as_ref()),
+            &observation.outcome,
+            &observation.addresses,
+        ),
         Err(why) => Judgement {
             status: ProbeStatus::Error,
             message: why.clone(),
@@ -474,6 +480,11 @@ fn described(probe: &Probe, spec: Option<&ProbeSpec>) -> ProbeResult {
         deny: probe.deny.as_str().to_owned(),
         query: probe.dns.as_ref().map(|dns| dns.query.clone()),
         http_path: probe.http.as_ref().map(|http| http.path.clone()),
+        answer: probe
+            .dns
+            .as_ref()
+            .and_then(|dns| dns.answer.as_ref())
+            .map(ToString::to_string),
         status: ProbeStatus::Error,
         message: String::new(),
         outcome: None,
