@@ -185,6 +185,43 @@ pub(crate) fn judge_answer(
     )
 }
 
+/// The judgement of a probe by host name whose name did not resolve: its resolution, run first
+/// within the probe's timeout, ended in `outcome`. DNS that does not answer (dropped or
+/// rejected) blocks the probe as a deny would; a name that does not exist, or a server that
+/// fails, says nothing about the network.
+pub(crate) fn judge_unresolved(expected: Verdict, outcome: &Outcome) -> Judgement {
+    use ProbeStatus::{Error, Fail, Pass};
+    let name = outcome_name(outcome);
+    match (outcome, expected) {
+        (Outcome::DnsTimeout | Outcome::Refused, Verdict::Deny) => Judgement::new(
+            Pass,
+            format!("{name}: blocked: the name could not be resolved (DNS did not answer)"),
+        ),
+        (Outcome::DnsTimeout | Outcome::Refused, Verdict::Allow) => Judgement::new(
+            Fail,
+            format!("{name}: the name could not be resolved: DNS did not answer (DNS blocked?)"),
+        ),
+        (Outcome::DnsNxdomain, _) => Judgement::new(
+            Error,
+            "dns-nxdomain: the name does not exist, so nothing was probed",
+        ),
+        (Outcome::DnsServfail, _) => Judgement::new(
+            Error,
+            "dns-servfail: the DNS server could not resolve the name, so nothing was probed",
+        ),
+        (Outcome::Error { reason }, _) => {
+            Judgement::new(Error, format!("probe error: resolving the name: {reason}"))
+        }
+        (other, _) => Judgement::new(
+            Error,
+            format!(
+                "{}: resolving the name gave no address",
+                outcome_name(other)
+            ),
+        ),
+    }
+}
+
 /// The outcome's stable name, with the HTTP code.
 pub(crate) fn outcome_name(outcome: &Outcome) -> String {
     match outcome {
@@ -387,6 +424,29 @@ mod tests {
             &[],
         );
         assert_eq!(kept, timed_out);
+    }
+
+    #[test]
+    fn a_name_that_did_not_resolve_is_a_deny_of_dns_or_says_nothing() {
+        use ProbeStatus::{Error, Fail, Pass};
+        let cases = [
+            (Verdict::Deny, Outcome::DnsTimeout, Pass),
+            (Verdict::Deny, Outcome::Refused, Pass),
+            (Verdict::Allow, Outcome::DnsTimeout, Fail),
+            (Verdict::Allow, Outcome::Refused, Fail),
+            (Verdict::Deny, Outcome::DnsNxdomain, Error),
+            (Verdict::Allow, Outcome::DnsNxdomain, Error),
+            (Verdict::Allow, Outcome::DnsServfail, Error),
+            (Verdict::Deny, Outcome::error("nslookup: not found"), Error),
+        ];
+        for (expected, outcome, status) in cases {
+            let judged = judge_unresolved(expected, &outcome);
+            assert_eq!(
+                judged.status, status,
+                "{expected} / {outcome:?}: {}",
+                judged.message
+            );
+        }
     }
 
     fn passed(message: &str) -> Judgement {
