@@ -198,6 +198,13 @@ pub(crate) struct ProbeResult {
     pub(crate) query: Option<String>,
     /// The path an `http` probe requests.
     pub(crate) http_path: Option<String>,
+    /// What a `dns` probe's answer must be: `nxdomain`, `resolves`, `addresses [...]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) answer: Option<String>,
+    /// A probe by host name whose name did not resolve (resolved first, within its timeout):
+    /// its outcome is the resolution's.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) unresolved: bool,
     pub(crate) status: ProbeStatus,
     /// What was seen and what it means.
     pub(crate) message: String,
@@ -224,6 +231,9 @@ pub(crate) struct Prediction {
     pub(crate) verdict: String,
     pub(crate) agrees: bool,
     pub(crate) explanation: String,
+    /// A probe by host name: whether the policies let its source pod reach the cluster DNS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) dns_allowed: Option<bool>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -396,6 +406,8 @@ impl ProbeResult {
             deny: "drop".to_owned(),
             query: None,
             http_path: None,
+            answer: None,
+            unresolved: false,
             status,
             message: message.to_owned(),
             outcome: outcome.clone(),
@@ -409,6 +421,7 @@ impl ProbeResult {
                 verdict: "allow".to_owned(),
                 agrees: false,
                 explanation: "no policy isolates shop/db for ingress".to_owned(),
+                dns_allowed: None,
             }),
             history: outcome
                 .map(|outcome| {

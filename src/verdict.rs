@@ -1,7 +1,9 @@
 //! Judging an observed outcome against the expected verdict.
 //!
 //! `allow` is met by a connection (http: a response, with the expected status when one is
-//! given; dns: an answer with addresses). `deny` is met by a timeout (`deny: drop`), a refusal
+//! given; dns: any answer, NOERROR, NXDOMAIN or SERVFAIL: the server was reached; what the answer
+//! must be is the probe's `answer`, judged by [`judge_answer`]). `deny` is met by a timeout
+//! (`deny: drop`), a refusal
 //! (`deny: reject`) or either (`deny: any`, the default). An `error` outcome never meets
 //! anything: it says nothing about the network.
 //!
@@ -10,11 +12,12 @@
 //! once every round has run).
 
 use std::fmt;
+use std::net::IpAddr;
 
 use netverdict_probes::Outcome;
 use serde::Serialize;
 
-use crate::scenario::model::{DenyMode, Verdict};
+use crate::scenario::model::{DenyMode, DnsAnswer, Verdict};
 
 /// Where a probe ended up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -100,12 +103,13 @@ pub(crate) fn judge(
             "refused: rejected by a policy, or nothing listens there",
         ),
         (Verdict::Allow, Outcome::DnsNxdomain) => Judgement::new(
-            Fail,
-            "dns-nxdomain: the server answered, but the name does not exist",
+            Pass,
+            "dns-nxdomain: reached (the server answered that the name does not exist)",
         ),
-        (Verdict::Allow, Outcome::DnsServfail) => {
-            Judgement::new(Fail, "dns-servfail: the server answered with a failure")
-        }
+        (Verdict::Allow, Outcome::DnsServfail) => Judgement::new(
+            Pass,
+            "dns-servfail: reached (the server answered with a failure)",
+        ),
 
         (Verdict::Deny, Outcome::Timeout | Outcome::DnsTimeout) => match deny {
             DenyMode::Drop | DenyMode::Any => {
@@ -133,6 +137,87 @@ pub(crate) fn judge(
         (Verdict::Deny, Outcome::DnsNxdomain | Outcome::DnsServfail) => Judgement::new(
             Fail,
             format!("{}: the DNS server was reached", outcome_name(outcome)),
+        ),
+    }
+}
+
+/// The judgement of a DNS probe whose server was reached, given what its answer must be
+/// (`answer`); other judgements are kept as they are.
+pub(crate) fn judge_answer(
+    judgement: Judgement,
+    answer: Option<&DnsAnswer>,
+    outcome: &Outcome,
+    addresses: &[IpAddr],
+) -> Judgement {
+    let Some(answer) = answer else {
+        return judgement;
+    };
+    if judgement.status != ProbeStatus::Pass || !answered(outcome) {
+        return judgement;
+    }
+    let name = outcome_name(outcome);
+    let mut got: Vec<IpAddr> = addresses.to_vec();
+    got.sort_unstable();
+    got.dedup();
+    let met = match (answer, outcome) {
+        (DnsAnswer::Nxdomain, Outcome::DnsNxdomain) => true,
+        (DnsAnswer::Resolves, Outcome::Connected) => !got.is_empty(),
+        (DnsAnswer::Addresses(wanted), Outcome::Connected) => *wanted == got,
+        _ => false,
+    };
+    if met {
+        return Judgement::new(
+            ProbeStatus::Pass,
+            format!("{name}: reached, answer {answer}"),
+        );
+    }
+    let seen = match outcome {
+        Outcome::Connected if got.is_empty() => "no address".to_owned(),
+        Outcome::Connected => {
+            let list: Vec<String> = got.iter().map(IpAddr::to_string).collect();
+            format!("addresses [{}]", list.join(", "))
+        }
+        _ => name.clone(),
+    };
+    Judgement::new(
+        ProbeStatus::Fail,
+        format!("{name}: reached, but the answer is {seen} where `answer: {answer}` was expected"),
+    )
+}
+
+/// The judgement of a probe by host name whose name did not resolve: its resolution, run first
+/// within the probe's timeout, ended in `outcome`. DNS that does not answer (dropped or
+/// rejected) blocks the probe as a deny would; a name that does not exist, or a server that
+/// fails, says nothing about the network.
+pub(crate) fn judge_unresolved(expected: Verdict, outcome: &Outcome) -> Judgement {
+    use ProbeStatus::{Error, Fail, Pass};
+    let name = outcome_name(outcome);
+    match (outcome, expected) {
+        (Outcome::DnsTimeout | Outcome::Refused, Verdict::Deny) => Judgement::new(
+            Pass,
+            format!("{name}: blocked: the name could not be resolved (DNS did not answer)"),
+        ),
+        (Outcome::DnsTimeout | Outcome::Refused, Verdict::Allow) => Judgement::new(
+            Fail,
+            format!("{name}: the name could not be resolved: DNS did not answer (DNS blocked?)"),
+        ),
+        (Outcome::DnsNxdomain, _) => Judgement::new(
+            Error,
+            "dns-nxdomain: the name does not exist, so nothing was probed",
+        ),
+        (Outcome::DnsServfail, _) => Judgement::new(
+            Error,
+            "dns-servfail: the DNS server could not resolve the name, so nothing was probed",
+        ),
+        (Outcome::Error { reason }, _) => {
+            Judgement::new(Error, format!("probe error: resolving the name: {reason}"))
+        }
+        (other, _) => Judgement::new(
+            Error,
+            format!(
+                "{}: resolving the name gave no address",
+                outcome_name(other)
+            ),
         ),
     }
 }
@@ -273,8 +358,8 @@ mod tests {
             (Allow, Drop, Outcome::Timeout, Fail),
             (Allow, Drop, Outcome::Refused, Fail),
             (Allow, Drop, Outcome::DnsTimeout, Fail),
-            (Allow, Drop, Outcome::DnsNxdomain, Fail),
-            (Allow, Drop, Outcome::DnsServfail, Fail),
+            (Allow, Drop, Outcome::DnsNxdomain, Pass),
+            (Allow, Drop, Outcome::DnsServfail, Pass),
             (Allow, Drop, Outcome::error("nc: not found"), Error),
             (Deny, Drop, Outcome::Timeout, Pass),
             (Deny, Drop, Outcome::DnsTimeout, Pass),
@@ -294,6 +379,72 @@ mod tests {
                 judgement.status, status,
                 "{expected} ({deny:?}) with {outcome:?}: {}",
                 judgement.message
+            );
+        }
+    }
+
+    #[test]
+    fn an_answer_expectation_judges_what_the_reached_server_said() {
+        use ProbeStatus::{Fail, Pass};
+        let a: IpAddr = "203.0.113.10".parse().unwrap();
+        let b: IpAddr = "203.0.113.11".parse().unwrap();
+        let both = DnsAnswer::Addresses(vec![a, b]);
+        let cases: Vec<(DnsAnswer, Outcome, Vec<IpAddr>, ProbeStatus)> = vec![
+            (DnsAnswer::Nxdomain, Outcome::DnsNxdomain, vec![], Pass),
+            (DnsAnswer::Nxdomain, Outcome::Connected, vec![a], Fail),
+            (DnsAnswer::Nxdomain, Outcome::DnsServfail, vec![], Fail),
+            (DnsAnswer::Resolves, Outcome::Connected, vec![a], Pass),
+            (DnsAnswer::Resolves, Outcome::Connected, vec![], Fail),
+            (DnsAnswer::Resolves, Outcome::DnsNxdomain, vec![], Fail),
+            (both.clone(), Outcome::Connected, vec![b, a, a], Pass),
+            (both.clone(), Outcome::Connected, vec![a], Fail),
+            (both, Outcome::DnsNxdomain, vec![], Fail),
+        ];
+        for (answer, outcome, addresses, status) in cases {
+            let reached = judge(Verdict::Allow, DenyMode::Any, NO_CHECKS, &outcome);
+            assert_eq!(reached.status, Pass, "any answer reaches the server");
+            let judged = judge_answer(reached, Some(&answer), &outcome, &addresses);
+            assert_eq!(
+                judged.status, status,
+                "{answer} / {outcome:?}: {}",
+                judged.message
+            );
+        }
+        // A deny is not about the answer; neither is a probe without one.
+        let timed_out = judge(
+            Verdict::Deny,
+            DenyMode::Any,
+            NO_CHECKS,
+            &Outcome::DnsTimeout,
+        );
+        let kept = judge_answer(
+            timed_out.clone(),
+            Some(&DnsAnswer::Nxdomain),
+            &Outcome::DnsTimeout,
+            &[],
+        );
+        assert_eq!(kept, timed_out);
+    }
+
+    #[test]
+    fn a_name_that_did_not_resolve_is_a_deny_of_dns_or_says_nothing() {
+        use ProbeStatus::{Error, Fail, Pass};
+        let cases = [
+            (Verdict::Deny, Outcome::DnsTimeout, Pass),
+            (Verdict::Deny, Outcome::Refused, Pass),
+            (Verdict::Allow, Outcome::DnsTimeout, Fail),
+            (Verdict::Allow, Outcome::Refused, Fail),
+            (Verdict::Deny, Outcome::DnsNxdomain, Error),
+            (Verdict::Allow, Outcome::DnsNxdomain, Error),
+            (Verdict::Allow, Outcome::DnsServfail, Error),
+            (Verdict::Deny, Outcome::error("nslookup: not found"), Error),
+        ];
+        for (expected, outcome, status) in cases {
+            let judged = judge_unresolved(expected, &outcome);
+            assert_eq!(
+                judged.status, status,
+                "{expected} / {outcome:?}: {}",
+                judged.message
             );
         }
     }

@@ -24,6 +24,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, BufRead as _};
+use std::net::IpAddr;
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -34,6 +35,7 @@ use tokio::task::JoinSet;
 
 use crate::classify::classify_timed;
 use crate::command::ToolCommand;
+use crate::resolve::{Resolution, at_address, pin_curl, resolve_first};
 use crate::wire::{
     AgentLine, BatchRequest, BatchSummary, DEFAULT_CONCURRENCY, Exit, MAX_CONCURRENCY, Outcome,
     ProbeKind, ProbeRecord, ProbeRequest, WIRE_VERSION,
@@ -307,8 +309,27 @@ pub fn watchdog(timeout: Duration) -> Duration {
 /// Runs one probe and classifies its result. `udp_token` is what a UDP probe sends; it should
 /// be unique, so an echo proves this very probe got through.
 pub async fn run_probe(request: &ProbeRequest, udp_token: &str) -> ProbeRecord {
+    match resolve_first(request).await {
+        Resolution::NotNeeded => run_resolved(request, request, udp_token, None).await,
+        Resolution::Failed(record) => *record,
+        Resolution::Address { address, note } => {
+            let connect = at_address(request, address);
+            let mut record = run_resolved(request, &connect, udp_token, Some(address)).await;
+            record.stdout.insert_str(0, &note);
+            record
+        }
+    }
+}
+
+/// Runs `connect` (`request` with its host resolved, or `request` itself) and classifies it.
+async fn run_resolved(
+    request: &ProbeRequest,
+    connect: &ProbeRequest,
+    udp_token: &str,
+    address: Option<IpAddr>,
+) -> ProbeRecord {
     let kind = request.probe.kind();
-    let command = match ToolCommand::build(request, udp_token) {
+    let command = match ToolCommand::build(connect, udp_token) {
         Ok(command) => command,
         Err(invalid) => {
             return failed_record(
@@ -318,6 +339,10 @@ pub async fn run_probe(request: &ProbeRequest, udp_token: &str) -> ProbeRecord {
             );
         }
     };
+    let mut command = command;
+    if let Some(address) = address {
+        pin_curl(&mut command, request, address);
+    }
     let timeout = Duration::from_millis(request.timeout_ms.into());
     let run = run_tool(&command, watchdog(timeout)).await;
     let stdout = String::from_utf8_lossy(&run.stdout.kept);

@@ -167,15 +167,32 @@ async fn a_mixed_batch_on_loopback_reports_every_outcome() {
         echo.stdout,
         format!("agent-target {}", echo.stdin.as_deref().unwrap())
     );
-    // The argv in each record is exactly what the builder makes for the request.
+    // The argv in each record is exactly what the builder makes for the request; a probe by
+    // name was resolved first (localhost from /etc/hosts), and curl is pinned to the address.
     for request in &request.probes {
         let record = &records[&request.id];
         if let Ok(command) =
             ToolCommand::build(request, record.stdin.as_deref().unwrap_or("").trim_end())
         {
-            assert_eq!(record.argv, command.argv, "{}", request.id);
+            let mut argv = command.argv.clone();
+            if request.id == "http-404" {
+                let url = argv.pop().unwrap();
+                argv.extend([
+                    "--resolve".into(),
+                    format!("localhost:{tcp_port}:127.0.0.1"),
+                    url,
+                ]);
+            }
+            assert_eq!(record.argv, argv, "{}", request.id);
         }
     }
+    assert!(
+        records["http-404"]
+            .stdout
+            .starts_with("resolved localhost to 127.0.0.1: /etc/hosts\n"),
+        "{}",
+        records["http-404"].stdout
+    );
     // The HTTP record's excerpt holds the responder's evidence: curl's verbose exchange.
     assert!(records["http-ok"].stderr.contains("HTTP/1.1 200 OK"));
 }

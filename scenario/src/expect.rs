@@ -243,6 +243,14 @@ pub fn judge(
     }
 }
 
+/// Whether the policies let `from` query the cluster DNS (UDP 53); `None` when the engine
+/// does not know the pod.
+pub fn dns_allowed(cluster: &ScenarioCluster, from: &PodRef) -> Option<bool> {
+    cluster
+        .decide(from, dns_endpoint(), 53, Protocol::Udp)
+        .map(|d| d.allowed)
+}
+
 pub(crate) fn dns_endpoint() -> Endpoint {
     pod_endpoint(&PodRef::new(DNS_NAMESPACE, DNS_POD))
 }

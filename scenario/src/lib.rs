@@ -29,9 +29,9 @@ pub use checks::{MAX_TIMEOUT, MIN_TIMEOUT};
 pub use expect::{Addresses, HostTable};
 pub use load::{Loaded, load_paths, load_str};
 pub use model::{
-    Defaults, DenyMode, DnsCheck, ExpectSource, Expectation, HttpCheck, NamespaceSpec, PodRef,
-    PodSpec, PolicySpec, Probe, Scenario, Scheme, ServedPort, ServicePort, ServiceSpec, Target,
-    TargetPort, Verdict, Via,
+    Defaults, DenyMode, DnsAnswer, DnsCheck, ExpectSource, Expectation, HttpCheck, NamespaceSpec,
+    PodRef, PodSpec, PolicySpec, Probe, Scenario, Scheme, ServedPort, ServicePort, ServiceSpec,
+    Target, TargetPort, Verdict, Via,
 };
 pub use source::{Diagnostic, Severity, SourceFile, SourceLocation};
 

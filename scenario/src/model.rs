@@ -322,6 +322,32 @@ pub struct HttpCheck {
 pub struct DnsCheck {
     /// The name to resolve (restricted to DNS name characters).
     pub query: String,
+    /// What a reached server must answer; any answer when `None`.
+    pub answer: Option<DnsAnswer>,
+}
+
+/// What a DNS answer must be (`answer:`), judged once the server was reached.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DnsAnswer {
+    /// NXDOMAIN: the name must not exist (a decommissioned name, say).
+    Nxdomain,
+    /// NOERROR with at least one address.
+    Resolves,
+    /// NOERROR with exactly these addresses, in any order.
+    Addresses(Vec<IpAddr>),
+}
+
+impl fmt::Display for DnsAnswer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DnsAnswer::Nxdomain => f.write_str("nxdomain"),
+            DnsAnswer::Resolves => f.write_str("resolves"),
+            DnsAnswer::Addresses(addresses) => {
+                let list: Vec<String> = addresses.iter().map(IpAddr::to_string).collect();
+                write!(f, "addresses [{}]", list.join(", "))
+            }
+        }
+    }
 }
 
 /// The engine's protocol of a protocol written in a scenario.

@@ -377,9 +377,31 @@ pub struct RawProbe {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub query: Option<Spanned<String>>,
+    /// `via: dns`: what the reached server must answer: `nxdomain`, `resolves`, or
+    /// `{addresses: [...]}` (exactly these, in any order). Any answer when absent.
+    #[serde(default)]
+    #[schemars(with = "Option<RawAnswer>")]
+    pub answer: Option<Spanned<RawAnswer>>,
     /// A cartesian product of sources, targets and ports, one probe per cell.
     #[serde(default)]
     pub matrix: Option<RawMatrix>,
+}
+
+/// A DNS answer expectation as written.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, JsonSchema)]
+#[serde(untagged)]
+#[schemars(rename = "Answer")]
+pub enum RawAnswer {
+    /// `nxdomain` or `resolves`.
+    Word(String),
+    /// The exact addresses of the answer.
+    Addresses(RawAddresses),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawAddresses {
+    pub addresses: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize, Serialize, JsonSchema)]

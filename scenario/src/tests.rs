@@ -179,6 +179,38 @@ fn generated_names_tell_paths_and_queries_apart() {
 }
 
 #[test]
+fn dns_answers_are_read_as_written() {
+    let s = ok(
+        NO_POLICIES,
+        "    - {from: a/web, via: dns, query: old.test, answer: nxdomain}
+    - {from: a/web, via: dns, query: new.test, answer: resolves}
+    - {from: a/web, via: dns, query: two.test, answer: {addresses: [203.0.113.11, 203.0.113.10]}}
+    - {from: a/web, via: dns, query: any.test}",
+    );
+    let answers: Vec<Option<String>> = s
+        .probes
+        .iter()
+        .map(|p| {
+            p.dns
+                .as_ref()
+                .unwrap()
+                .answer
+                .as_ref()
+                .map(ToString::to_string)
+        })
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            Some("nxdomain".to_owned()),
+            Some("resolves".to_owned()),
+            Some("addresses [203.0.113.10, 203.0.113.11]".to_owned()),
+            None
+        ]
+    );
+}
+
+#[test]
 fn defaults_and_generated_names() {
     let s = ok(
         NO_POLICIES,
@@ -381,6 +413,26 @@ fn auto_uses_the_scenario_policies() {
 
 /// `(policies, probes, the first error contains)`: one case per validation error.
 const ERROR_CASES: &[(&str, &str, &str)] = &[
+    (
+        NO_POLICIES,
+        "    - {from: a/web, via: dns, query: old.test, answer: nxdomian}",
+        "spec.probes[0].answer: \"nxdomian\" is no answer: use nxdomain, resolves or {addresses: [...]}; did you mean nxdomain?",
+    ),
+    (
+        NO_POLICIES,
+        "    - {from: a/web, via: dns, query: a.test, answer: {addresses: [203.0.113.300]}}",
+        "spec.probes[0].answer.addresses[0]: \"203.0.113.300\" is not an IP address",
+    ),
+    (
+        NO_POLICIES,
+        "    - {from: a/web, to: a/api, port: 8080, answer: resolves}",
+        "spec.probes[0].answer: `answer` only applies to `via: dns` probes",
+    ),
+    (
+        NO_POLICIES,
+        "    - {from: a/web, via: dns, query: a.test, answer: resolves, expect: deny}",
+        "spec.probes[0].answer: `answer` says what a reached DNS server must answer",
+    ),
     (
         NO_POLICIES,
         "    - {from: a/web, to: a/apii, port: 8080}",

@@ -41,6 +41,7 @@ fn probe(
         verdict: expect.to_owned(),
         agrees: true,
         explanation: format!("the policies {expect} this"),
+        dns_allowed: None,
     });
     p
 }
@@ -110,6 +111,7 @@ fn shop() -> ScenarioResult {
         verdict: "allow".to_owned(),
         agrees: false,
         explanation: "no policy isolates shop/db for ingress".to_owned(),
+        dns_allowed: None,
     });
     named.attempts = 2;
     named.history.push(Attempt {

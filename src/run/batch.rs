@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use netverdict_probes::{AgentLine, BatchRequest, Outcome, ProbeRecord, ProbeRequest};
+use netverdict_probes::{
+    AgentLine, BatchRequest, Outcome, ProbeKind, ProbeRecord, ProbeRequest, Tool,
+};
 use tokio::sync::Semaphore;
 
 use crate::cluster::exec_lines;
@@ -111,6 +113,10 @@ pub(crate) struct Observation {
     pub(crate) elapsed_ms: u64,
     /// When the runner received it (for a record, when the probe ended).
     pub(crate) received: Instant,
+    /// DNS: the addresses of the answer.
+    pub(crate) addresses: Vec<std::net::IpAddr>,
+    /// A probe by host name whose name did not resolve: the outcome is its resolution's.
+    pub(crate) unresolved: bool,
 }
 
 impl Observation {
@@ -127,6 +133,8 @@ impl Observation {
             output,
             elapsed_ms: record.elapsed_ms,
             received: Instant::now(),
+            unresolved: record.kind != ProbeKind::Dns && record.tool == Tool::Nslookup,
+            addresses: record.addresses,
         }
     }
 
@@ -136,6 +144,8 @@ impl Observation {
             output: reason,
             elapsed_ms: 0,
             received: Instant::now(),
+            addresses: Vec::new(),
+            unresolved: false,
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::cluster::owner;
 use crate::k8s::{Api, Client, ListParams, Namespace, NetworkPolicy, Pod};
 use crate::results::{Prediction, ProbeResult};
 use crate::scenario::expect::{
-    Addresses, DNS_NAMESPACE, DNS_POD, DNS_POD_LABEL, ScenarioCluster, judge,
+    Addresses, DNS_NAMESPACE, DNS_POD, DNS_POD_LABEL, ScenarioCluster, dns_allowed, judge,
 };
 use crate::scenario::{ExpectSource, Scenario};
 use crate::verdict::{Judgement, ProbeStatus, against_policies, outcome_name};
@@ -46,6 +46,7 @@ pub(crate) async fn resolve_live(
                     verdict: verdict.to_string(),
                     agrees: probe.expect.verdict == Some(verdict),
                     explanation,
+                    dns_allowed: by_name_dns(&engine, probe),
                 })
             }
             Err(why) => {
@@ -59,6 +60,15 @@ pub(crate) async fn resolve_live(
         predictions.push(prediction);
     }
     predictions
+}
+
+/// For a probe by host name, whether its source may query the cluster DNS: a name that did not
+/// resolve then says something about the network only when DNS is denied.
+fn by_name_dns(engine: &ScenarioCluster, probe: &crate::scenario::Probe) -> Option<bool> {
+    match &probe.target {
+        crate::scenario::Target::Host(_) => dns_allowed(engine, &probe.from),
+        _ => None,
+    }
 }
 
 /// The engine's prediction per probe from the policies in the cluster now, for the report.
@@ -78,6 +88,7 @@ pub(crate) async fn predict_live(
                     verdict: verdict.to_string(),
                     agrees: probe.expect.verdict == Some(verdict),
                     explanation: name_owners(explanation, &foreign),
+                    dns_allowed: by_name_dns(&engine, probe),
                 })
         })
         .collect()
@@ -167,6 +178,16 @@ pub(crate) fn reconcile(
         );
     }
     let prediction = at_end.or(at_start);
+    if result.unresolved
+        && result.status == ProbeStatus::Pass
+        && prediction.as_ref().and_then(|p| p.dns_allowed) == Some(true)
+    {
+        result.status = ProbeStatus::Inconclusive;
+        result.message = format!(
+            "{}; but the policies allow this pod DNS, so the deny of the connection itself is not shown",
+            result.message
+        );
+    }
     if let (Some(predicted), Some(outcome)) = (&prediction, &result.outcome) {
         let target = result.to.strip_prefix("ip ").unwrap_or(&result.to);
         let target = target.strip_prefix("host ").unwrap_or(target);
@@ -267,6 +288,7 @@ mod tests {
             verdict: verdict.to_owned(),
             agrees,
             explanation: explanation.to_owned(),
+            dns_allowed: None,
         }
     }
 
@@ -352,5 +374,31 @@ mod tests {
         let agreeing = prediction("deny", true, "denied");
         reconcile(&mut enforced, false, Some(agreeing.clone()), Some(agreeing));
         assert_eq!(enforced.message, "connected: policy not enforced?");
+    }
+
+    #[test]
+    fn a_name_that_did_not_resolve_shows_a_deny_only_where_the_policies_deny_dns() {
+        let unresolved = |dns_allowed| {
+            let mut result = ProbeResult::example(
+                ProbeStatus::Pass,
+                Some(Outcome::DnsTimeout),
+                "dns-timeout: blocked: the name could not be resolved (DNS did not answer)",
+            );
+            result.unresolved = true;
+            let mut end = prediction("deny", true, "external.test cannot be resolved");
+            end.dns_allowed = Some(dns_allowed);
+            reconcile(&mut result, false, Some(end.clone()), Some(end));
+            result
+        };
+        assert_eq!(unresolved(false).status, ProbeStatus::Pass);
+        let shown_nothing = unresolved(true);
+        assert_eq!(shown_nothing.status, ProbeStatus::Inconclusive);
+        assert!(
+            shown_nothing
+                .message
+                .ends_with("so the deny of the connection itself is not shown"),
+            "{}",
+            shown_nothing.message
+        );
     }
 }

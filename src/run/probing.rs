@@ -23,7 +23,8 @@ use super::requests::{LiveAddresses, probe_spec, request, rerun_command};
 use crate::results::{Attempt, ProbeResult, SourceLine};
 use crate::scenario::{PodRef, Probe, Scenario, Target, Verdict, Via};
 use crate::verdict::{
-    Checks, Judgement, Liveness, ProbeStatus, answered, judge, qualify, rate_limit_hint,
+    Checks, Judgement, Liveness, ProbeStatus, answered, judge, judge_answer, judge_unresolved,
+    qualify, rate_limit_hint,
 };
 
 /// How a scenario is probed.
@@ -348,7 +349,13 @@ fn record(state: &mut Tracked, probe: &Probe, round: u32, at_ms: u64, observatio
         elapsed_ms: observation.elapsed_ms,
     });
     let judgement = match &state.expected {
-        Ok(expected) => judge(*expected, probe.deny, checks(probe), &observation.outcome),
+        Ok(expected) if observation.unresolved => judge_unresolved(*expected, &observation.outcome),
+        Ok(expected) => judge_answer(
+            judge(*expected, probe.deny, checks(probe), &observation.outcome),
+            probe.dns.as_ref().and_then(|dns| dns.answer.as_ref()),
+            &observation.outcome,
+            &observation.addresses,
+        ),
         Err(why) => Judgement {
             status: ProbeStatus::Error,
             message: why.clone(),
@@ -407,7 +414,12 @@ fn finish(probe: &Probe, state: &Tracked, ended: Ended, liveness: &Liveness) -> 
                     message,
                 };
             }
-            let mut judgement = qualify(judgement, probe.deny, &observation.outcome, liveness);
+            // A name that did not resolve never reached the target: its liveness is no matter.
+            let mut judgement = if observation.unresolved {
+                judgement
+            } else {
+                qualify(judgement, probe.deny, &observation.outcome, liveness)
+            };
             if let Ended::Interrupted { settled } = ended {
                 judgement = interrupted(judgement, settled);
             }
@@ -433,6 +445,7 @@ fn finish(probe: &Probe, state: &Tracked, ended: Ended, liveness: &Liveness) -> 
     };
     result.duration_ms = elapsed;
     result.history = state.history.clone();
+    result.unresolved = state.last.as_ref().is_some_and(|(o, _)| o.unresolved);
     result
 }
 
@@ -474,6 +487,12 @@ fn described(probe: &Probe, spec: Option<&ProbeSpec>) -> ProbeResult {
         deny: probe.deny.as_str().to_owned(),
         query: probe.dns.as_ref().map(|dns| dns.query.clone()),
         http_path: probe.http.as_ref().map(|http| http.path.clone()),
+        answer: probe
+            .dns
+            .as_ref()
+            .and_then(|dns| dns.answer.as_ref())
+            .map(ToString::to_string),
+        unresolved: false,
         status: ProbeStatus::Error,
         message: String::new(),
         outcome: None,

@@ -131,6 +131,15 @@ fn agree(first: &Probe, second: &Probe) -> Result<(), String> {
             verdict(had)
         ));
     }
+    let answer = |p: &Probe| p.dns.as_ref().and_then(|d| d.answer.clone());
+    if let (Some(had), Some(want)) = (answer(first), answer(second))
+        && had != want
+    {
+        return Err(format!(
+            "this entry's `answer` for {:?} is {want}, which {} ({}) gives as {had}: an identical probe has one answer",
+            first.name, first.path, first.location
+        ));
+    }
     if want == Some(Verdict::Deny) && first.deny != second.deny {
         return Err(format!(
             "this entry's `deny` mode for {:?} is not the one {} ({}) gives it: an identical probe has one",

@@ -119,6 +119,18 @@ impl Expander<'_, '_> {
             }
         };
         let expect = self.single_expectation(entry)?;
+        let answers = entry
+            .settings
+            .dns
+            .as_ref()
+            .is_some_and(|d| d.answer.is_some());
+        if answers && expect.verdict == Some(Verdict::Deny) {
+            self.report.error(
+                &format!("{}.answer", entry.path),
+                "`answer` says what a reached DNS server must answer, and `expect: deny` says it must not be reached: drop one",
+            );
+            return Err(Reported);
+        }
         let request = PortRequest {
             port: entry.raw.port.as_ref(),
             protocol: entry.protocol,

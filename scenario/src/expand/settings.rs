@@ -4,9 +4,11 @@
 use std::time::Duration;
 
 use super::entry::{Expander, Reported};
-use crate::model::{DnsCheck, HttpCheck};
+use std::net::IpAddr;
+
+use crate::model::{DnsAnswer, DnsCheck, HttpCheck};
 use crate::names;
-use crate::raw::{DenyMode, RawProbe, Scheme, Via};
+use crate::raw::{DenyMode, RawAnswer, RawProbe, Scheme, Via};
 
 /// Settings shared by the probes of one `spec.probes` entry.
 pub(super) struct Settings {
@@ -32,12 +34,14 @@ impl Expander<'_, '_> {
         let applicable = self.fields_apply(raw, path, via, matrix);
         let http = self.http_check(raw, path);
         let query = self.dns_query(raw, path, via);
+        let answer = self.dns_answer(raw, path);
         applicable.ok()?;
+        let answer = answer.ok()?;
         Some(Settings {
             deny: raw.deny.as_ref().map_or(self.defaults.deny, |d| d.value),
             timeout: timeout.ok()?,
             http: http.ok()?,
-            dns: query.ok()?.map(|query| DnsCheck { query }),
+            dns: query.ok()?.map(|query| DnsCheck { query, answer }),
         })
     }
 
@@ -72,6 +76,13 @@ impl Expander<'_, '_> {
             self.report.error(
                 &format!("{path}.query"),
                 "`query` only applies to `via: dns` probes",
+            );
+            result = Err(Reported);
+        }
+        if raw.answer.is_some() && via != Some(Via::Dns) && !matrix {
+            self.report.error(
+                &format!("{path}.answer"),
+                "`answer` only applies to `via: dns` probes",
             );
             result = Err(Reported);
         }
@@ -131,6 +142,58 @@ impl Expander<'_, '_> {
                 Err(Reported)
             }
             None => Ok(None),
+        }
+    }
+
+    /// What a DNS probe's answer must be, when the entry says.
+    fn dns_answer(&mut self, raw: &RawProbe, path: &str) -> Result<Option<DnsAnswer>, Reported> {
+        let Some(answer) = &raw.answer else {
+            return Ok(None);
+        };
+        let field = format!("{path}.answer");
+        match &answer.value {
+            RawAnswer::Word(word) => match word.trim() {
+                "nxdomain" => Ok(Some(DnsAnswer::Nxdomain)),
+                "resolves" => Ok(Some(DnsAnswer::Resolves)),
+                other => {
+                    let hint = names::suggestion(other, ["nxdomain", "resolves"]);
+                    self.report.error_at(
+                        answer,
+                        &field,
+                        format!(
+                            "{other:?} is no answer: use nxdomain, resolves or {{addresses: [...]}}{hint}"
+                        ),
+                    );
+                    Err(Reported)
+                }
+            },
+            RawAnswer::Addresses(list) => {
+                let mut addresses = Vec::with_capacity(list.addresses.len());
+                for (i, text) in list.addresses.iter().enumerate() {
+                    match text.parse::<IpAddr>() {
+                        Ok(ip) => addresses.push(ip),
+                        Err(_) => {
+                            self.report.error_at(
+                                answer,
+                                &format!("{field}.addresses[{i}]"),
+                                format!("{text:?} is not an IP address"),
+                            );
+                            return Err(Reported);
+                        }
+                    }
+                }
+                if addresses.is_empty() {
+                    self.report.error_at(
+                        answer,
+                        &format!("{field}.addresses"),
+                        "list at least one address; `answer: nxdomain` is for a name that must not exist",
+                    );
+                    return Err(Reported);
+                }
+                addresses.sort_unstable();
+                addresses.dedup();
+                Ok(Some(DnsAnswer::Addresses(addresses)))
+            }
         }
     }
 }
