@@ -165,6 +165,9 @@ pub(crate) struct ScenarioResult {
     pub(crate) probing_ms: u64,
     /// Exec calls the probing made (one per source pod and round, plus controls).
     pub(crate) exec_calls: usize,
+    /// The scenario's pods that died during the run, with how and their last log lines.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) dead_pods: Vec<crate::cluster::Death>,
     pub(crate) probes: Vec<ProbeResult>,
 }
 

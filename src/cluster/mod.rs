@@ -3,6 +3,7 @@
 
 mod cleanup;
 mod client;
+mod death;
 mod endpoints;
 mod exec;
 mod failure;
@@ -19,6 +20,7 @@ mod wait;
 
 pub(crate) use cleanup::{Cleaned, delete_leftovers, delete_run};
 pub(crate) use client::{ClusterTarget, ConnectError, connect};
+pub(crate) use death::{Death, deaths};
 pub(crate) use endpoints::{endpoint_source, has_ready_endpoint};
 pub(crate) use exec::exec_lines;
 pub(crate) use failure::Failure;

@@ -199,6 +199,7 @@ fn shop() -> ScenarioResult {
         setup_error: None,
         probing_ms: 2700,
         exec_calls: 6,
+        dead_pods: Vec::new(),
         probes,
     }
 }
@@ -252,6 +253,7 @@ fn dns_scenario() -> ScenarioResult {
         exec_calls: 3,
         setup_phases: SetupPhases::default(),
         setup_error: None,
+        dead_pods: Vec::new(),
         probes,
     }
 }
@@ -289,6 +291,21 @@ pub(crate) fn setup_error_run() -> RunResult {
         inputs: vec![SourceLine { file: "scenarios/shop.yaml".to_owned(), line: 3 }],
         ..RunResult::default()
     }
+}
+
+/// The mixed run, its shop's server pod killed during the run.
+pub(crate) fn dead_target_run() -> RunResult {
+    let mut run = mixed_run();
+    run.scenarios[0].dead_pods.push(crate::cluster::Death {
+        pod: "shop/db".to_owned(),
+        phase: "Failed".to_owned(),
+        container: Some("probe".to_owned()),
+        reason: Some("Error".to_owned()),
+        exit_code: Some(137),
+        restarts: 0,
+        log_tail: "serving tcp 5432\nkilled\n".to_owned(),
+    });
+    run
 }
 
 /// A run that stopped at invalid input.

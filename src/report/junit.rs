@@ -57,6 +57,14 @@ fn scenario_suite(run: &RunResult, scenario: &ScenarioResult) -> TestSuite {
     if let Some(error) = &scenario.setup_error {
         suite.add_property(Property::new("setup-error", text(&one_line(error))));
     }
+    if !scenario.dead_pods.is_empty() {
+        let mut deaths = String::new();
+        for death in &scenario.dead_pods {
+            suite.add_property(Property::new("dead-pod", text(&death.to_string())));
+            let _ = writeln!(deaths, "{death}\nits last log lines:\n{}", death.log_tail);
+        }
+        suite.set_system_err(text(&deaths));
+    }
     let mut names = Names::default();
     for probe in &scenario.probes {
         let name = names.unique(probe.label());

@@ -85,6 +85,16 @@ impl ProbeProgress for Progress {
         }
     }
 
+    fn controls_started(&self, controls: usize) {
+        self.probes.inc_length(controls as u64);
+        if self.verbosity == Verbosity::Verbose && controls > 0 {
+            self.line(format!(
+                "  the targets of passed denies, checked again: {}",
+                count(controls, "control")
+            ));
+        }
+    }
+
     fn probe_observed(&self) {
         self.probes.inc(1);
     }
@@ -227,6 +237,12 @@ pub(crate) fn summary(run: &RunResult, palette: Palette, verbosity: Verbosity) -
                 count(scenario.probes.len(), "probe")
             );
             continue;
+        }
+        for death in &scenario.dead_pods {
+            let _ = writeln!(out, "  {} {death}", palette.yellow("died:"));
+            for line in death.log_tail.lines() {
+                let _ = writeln!(out, "    | {line}");
+            }
         }
         if verbosity != Verbosity::Quiet {
             out.push_str(&matrices(&scenario.probes, palette));
@@ -385,4 +401,19 @@ fn visible_len(text: &str) -> usize {
         }
     }
     len
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixtures::dead_target_run;
+
+    #[test]
+    fn a_pod_that_died_is_shown_under_its_scenario_with_its_last_log_lines() {
+        let text = summary(&dead_target_run(), Palette::detect(false), Verbosity::Quiet);
+        assert!(
+            text.contains("  died: pod shop/db died during the run: phase Failed, container probe Error, exit code 137\n    | serving tcp 5432\n    | killed\n"),
+            "{text}"
+        );
+    }
 }

@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 use super::batch::KubeExec;
+use super::deaths::mark_dead_pods;
 use super::expectations::{predict_live, reconcile, resolve_live};
 use super::interrupt::Interrupt;
 use super::objects;
@@ -37,9 +38,9 @@ use super::probing::{
 use super::requests::LiveAddresses;
 use crate::cluster::Failure;
 use crate::cluster::{
-    Cleaned, CreateError, NamespaceOrigin, PodKey, ProbePodOptions, RunId, Terminating, create_pod,
-    create_policy, create_service, delete_run, endpoint_source, ensure_namespace,
-    has_ready_endpoint, refuse_shared, wait_all_gone, wait_started,
+    Cleaned, CreateError, Death, NamespaceOrigin, PodKey, ProbePodOptions, RunId, Terminating,
+    create_pod, create_policy, create_service, deaths, delete_run, endpoint_source,
+    ensure_namespace, has_ready_endpoint, refuse_shared, wait_all_gone, wait_started,
 };
 use crate::k8s::{Api, Client, Pod};
 use crate::results::{RunResult, ScenarioResult, SetupPhases};
@@ -331,8 +332,8 @@ async fn run_one(shared: &Shared<'_>, mut scenario: Scenario) -> (ScenarioResult
         )
         .await
     };
-    let (probes, phases, setup_error) = match outcome {
-        Ok((probes, phases)) => (probes, phases, None),
+    let (probes, dead_pods, phases, setup_error) = match outcome {
+        Ok((probes, dead, phases)) => (probes, dead, phases, None),
         Err(Unfinished::Interrupted) => {
             let mut result = skipped(&scenario);
             result.duration_ms = millis(started.elapsed());
@@ -346,7 +347,12 @@ async fn run_one(shared: &Shared<'_>, mut scenario: Scenario) -> (ScenarioResult
                 .iter()
                 .map(|probe| not_run(probe, ProbeStatus::Error, message.clone()))
                 .collect();
-            (probes, Phases::failed(started.elapsed()), Some(error))
+            (
+                probes,
+                Vec::new(),
+                Phases::failed(started.elapsed()),
+                Some(error),
+            )
         }
     };
     let problem = (!cleaned.failed.is_empty()).then(|| {
@@ -365,6 +371,7 @@ async fn run_one(shared: &Shared<'_>, mut scenario: Scenario) -> (ScenarioResult
         setup_error,
         probing_ms: millis(phases.probing),
         exec_calls: exec.calls.load(std::sync::atomic::Ordering::Relaxed),
+        dead_pods,
         probes,
     };
     observer.scenario_finished(&result);
@@ -376,7 +383,7 @@ async fn run_scenario(
     shared: &Shared<'_>,
     scenario: &mut Scenario,
     exec: &KubeExec,
-) -> Result<(Vec<crate::results::ProbeResult>, Phases), Unfinished> {
+) -> Result<(Vec<crate::results::ProbeResult>, Vec<Death>, Phases), Unfinished> {
     let client = shared.client;
     let started = Instant::now();
     let set_up = async {
@@ -428,11 +435,20 @@ async fn run_scenario(
         let auto = probe.expect.source == ExpectSource::Auto;
         reconcile(result, auto, at_start, at_end);
     }
+    let mut dead = Vec::new();
     if shared.interrupt.signal().is_none() {
         mark_deleted_pods(client, scenario, &mut probes).await;
+        let pods: Vec<(String, String)> = scenario
+            .pods
+            .iter()
+            .map(|pod| (pod.namespace.clone(), pod.name.clone()))
+            .collect();
+        dead = deaths(client, &pods).await;
+        mark_dead_pods(scenario, &mut probes, &dead);
     }
     Ok((
         probes,
+        dead,
         Phases {
             setup,
             setup_phases,

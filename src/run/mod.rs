@@ -1,6 +1,7 @@
 //! The runner: from validated scenarios to judged probes, against any cluster.
 
 mod batch;
+mod deaths;
 mod expectations;
 mod interrupt;
 mod lifecycle;

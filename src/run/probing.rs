@@ -39,6 +39,8 @@ pub(crate) struct ProbingOptions {
 /// Progress of probing, for the terminal.
 pub(crate) trait ProbeProgress: Sync {
     fn round_started(&self, round: u32, probes: usize, confirming: bool);
+    /// The targets of passed denies are checked once more, after the last round.
+    fn controls_started(&self, controls: usize);
     fn probe_observed(&self);
 }
 
@@ -181,6 +183,16 @@ pub(crate) async fn probe_scenario<E: BatchExec>(
         interrupted = cut;
         record_confirming(scenario, &mut tracked, &observed, round, applied)
     };
+    if !interrupted {
+        let checked = controls_after_denies(scenario, &tracked, &controls);
+        context.progress.controls_started(checked.len());
+        let jobs: Vec<Job> = checked.values().cloned().collect();
+        let (observed, cut) = observe(context, &jobs).await;
+        interrupted = cut;
+        if !cut {
+            still_listening(&mut control_results, &checked, &observed);
+        }
+    }
     let reached = reached_destinations(scenario, &tracked);
     tracked
         .iter()
@@ -268,6 +280,47 @@ fn control_outcomes(
             (key.clone(), result)
         })
         .collect()
+}
+
+/// The controls of the targets of every probe a deny passed: after the last deny was observed,
+/// they must still listen, or the deny proves nothing.
+fn controls_after_denies(
+    scenario: &Scenario,
+    tracked: &[Tracked],
+    controls: &BTreeMap<ControlKey, Job>,
+) -> BTreeMap<ControlKey, Job> {
+    let denied: BTreeSet<ControlKey> = scenario
+        .probes
+        .iter()
+        .zip(tracked)
+        .filter(|(_, state)| {
+            state.expected == Ok(Verdict::Deny)
+                && matches!(&state.last, Some((_, j)) if j.status == ProbeStatus::Pass)
+        })
+        .flat_map(|(probe, _)| control_keys(probe))
+        .collect();
+    controls
+        .iter()
+        .filter(|(key, _)| denied.contains(key))
+        .map(|(key, job)| {
+            let mut job = job.clone();
+            job.request.id = format!("{}-after", job.request.id);
+            (key.clone(), job)
+        })
+        .collect()
+}
+
+/// Marks the controls that no longer reached their target after the last round.
+fn still_listening(
+    results: &mut BTreeMap<ControlKey, Result<(), String>>,
+    checked: &BTreeMap<ControlKey, Job>,
+    observed: &BTreeMap<String, Observation>,
+) {
+    for (key, outcome) in control_outcomes(checked, observed) {
+        if let Err(why) = outcome {
+            results.insert(key, Err(format!("after the last round, {why}")));
+        }
+    }
 }
 
 /// Where a probe goes, as far as whether something listens there: the target, port and
@@ -790,6 +843,7 @@ spec:
 
     impl ProbeProgress for Silent {
         fn round_started(&self, _: u32, _: usize, _: bool) {}
+        fn controls_started(&self, _: usize) {}
         fn probe_observed(&self) {}
     }
 
@@ -824,11 +878,37 @@ spec:
         let result = probe(&exec).await;
         assert_eq!(result.status, ProbeStatus::Pass, "{}", result.message);
         assert_eq!(result.attempts, 2);
-        // The control rides in the server's batch of the first round; each pod gets one exec
-        // per round.
+        // The control rides in the server's batch of the first round, and is checked once more
+        // after the confirming round; each pod gets one exec per round.
         let calls = exec.calls.lock().unwrap();
-        assert_eq!(calls.len(), 3, "{calls:?}");
+        assert_eq!(calls.len(), 4, "{calls:?}");
         assert_eq!(calls.iter().filter(|(pod, _)| pod == "t/client").count(), 2);
+        assert_eq!(calls.iter().filter(|(pod, _)| pod == "t/server").count(), 2);
+    }
+
+    /// The target's responder dies after the first round: every later deny is silence from a
+    /// dead target, which the control after the last round shows.
+    #[tokio::test]
+    async fn a_deny_whose_target_stops_listening_during_the_run_is_inconclusive() {
+        let exec = ScriptedExec::new(|pod, spec, round| match (pod, is_control(spec), round) {
+            ("t/server", true, 1) => Outcome::Connected,
+            ("t/server", true, _) => Outcome::Refused,
+            _ => Outcome::Timeout,
+        });
+        let result = probe(&exec).await;
+        assert_eq!(
+            result.status,
+            ProbeStatus::Inconclusive,
+            "{}",
+            result.message
+        );
+        assert!(
+            result
+                .message
+                .contains("but after the last round, the control from inside t/server to 127.0.0.1:80 saw refused"),
+            "{}",
+            result.message
+        );
     }
 
     #[tokio::test]

@@ -92,6 +92,11 @@ impl TestCommand {
         self
     }
 
+    /// The command itself, to spawn it.
+    pub fn into_command(self) -> Command {
+        self.cmd
+    }
+
     pub fn run(mut self) -> Output {
         let out = self.cmd.output().expect("run netverdict");
         Output {

@@ -4,7 +4,7 @@ use std::process::Command;
 use quick_junit::{NonSuccessKind, Report, TestCaseStatus};
 
 use super::*;
-use crate::report::fixtures::{invalid_input_run, mixed_run, setup_error_run};
+use crate::report::fixtures::{dead_target_run, invalid_input_run, mixed_run, setup_error_run};
 
 /// Validates `xml` with xmllint against the schema CI viewers read.
 fn validate(xml: &str) {
@@ -183,4 +183,30 @@ fn the_schema_rejects_what_viewers_do_not_read() {
         .unwrap()
         .status;
     assert!(!status.success());
+}
+
+#[test]
+fn a_pod_that_died_is_named_on_its_suite_with_its_log() {
+    let xml = render(&dead_target_run());
+    check_layout(&xml);
+    let report = parsed(&xml);
+    let suite = &report.test_suites[0];
+    let died =
+        "pod shop/db died during the run: phase Failed, container probe Error, exit code 137";
+    assert!(
+        suite
+            .properties
+            .iter()
+            .any(|p| p.name.as_str() == "dead-pod" && p.value.as_str() == died),
+        "{xml}"
+    );
+    let err = suite
+        .system_err
+        .as_ref()
+        .map(|e| e.as_str().to_owned())
+        .unwrap_or_default();
+    assert!(
+        err.starts_with(died) && err.contains("serving tcp 5432\nkilled"),
+        "{err}"
+    );
 }

@@ -1,0 +1,167 @@
+//! Scenario pods that died during a run: a terminated or restarted container, or a pod that is
+//! no longer running. What a probe from or to such a pod saw says nothing about the network.
+
+use std::fmt;
+
+use k8s_openapi::api::core::v1::{ContainerStateTerminated, ContainerStatus};
+use kube::api::LogParams;
+
+use crate::k8s::{Api, Client, Pod};
+
+/// Lines of a dead container's log kept for the report.
+const LOG_LINES: i64 = 10;
+
+/// How a pod died, from its status and its container's log.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Death {
+    /// `namespace/pod`.
+    pub(crate) pod: String,
+    pub(crate) phase: String,
+    pub(crate) container: Option<String>,
+    /// The terminated container's reason (`Error`, `OOMKilled`, ...).
+    pub(crate) reason: Option<String>,
+    pub(crate) exit_code: Option<i32>,
+    pub(crate) restarts: i32,
+    /// The last lines the container wrote (of its previous run when it was restarted).
+    pub(crate) log_tail: String,
+}
+
+impl fmt::Display for Death {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "pod {} died during the run: phase {}",
+            self.pod, self.phase
+        )?;
+        if let Some(container) = &self.container {
+            write!(f, ", container {container}")?;
+        }
+        if let Some(reason) = &self.reason {
+            write!(f, " {reason}")?;
+        }
+        if let Some(code) = self.exit_code {
+            write!(f, ", exit code {code}")?;
+        }
+        if self.restarts > 0 {
+            write!(f, ", restarted {} times", self.restarts)?;
+        }
+        Ok(())
+    }
+}
+
+/// The death of `pod`, if its status shows one; `log_tail` is left empty.
+pub(crate) fn death_of(pod: &Pod) -> Option<Death> {
+    let status = pod.status.as_ref()?;
+    let phase = status.phase.clone().unwrap_or_else(|| "Unknown".to_owned());
+    let name = format!(
+        "{}/{}",
+        pod.metadata.namespace.as_deref().unwrap_or_default(),
+        pod.metadata.name.as_deref().unwrap_or_default()
+    );
+    let found = status
+        .container_statuses
+        .iter()
+        .flatten()
+        .find_map(terminated);
+    if found.is_none() && phase == "Running" {
+        return None;
+    }
+    Some(Death {
+        pod: name,
+        phase,
+        container: found.map(|(c, _)| c.name.clone()),
+        reason: found.and_then(|(_, t)| t.reason.clone()),
+        exit_code: found.map(|(_, t)| t.exit_code),
+        restarts: found.map_or(0, |(c, _)| c.restart_count),
+        log_tail: String::new(),
+    })
+}
+
+/// A container that ended, now or before its restart, and how.
+fn terminated(
+    container: &ContainerStatus,
+) -> Option<(&ContainerStatus, &ContainerStateTerminated)> {
+    let current = container.state.as_ref().and_then(|s| s.terminated.as_ref());
+    let last = container
+        .last_state
+        .as_ref()
+        .and_then(|s| s.terminated.as_ref());
+    current
+        .or(last.filter(|_| container.restart_count > 0))
+        .map(|ended| (container, ended))
+}
+
+/// The deaths of the given pods (`namespace`, `name`), with their log tails; a pod that cannot
+/// be read (gone, or no permission) is left out: what its probes saw stands.
+pub(crate) async fn deaths(client: &Client, pods: &[(String, String)]) -> Vec<Death> {
+    let mut found = Vec::new();
+    for (namespace, name) in pods {
+        let api = Api::<Pod>::namespaced(client.clone(), namespace);
+        let Ok(Some(pod)) = api.get_opt(name).await else {
+            continue;
+        };
+        if pod.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        let Some(mut death) = death_of(&pod) else {
+            continue;
+        };
+        let params = LogParams {
+            container: death.container.clone(),
+            previous: death.restarts > 0,
+            tail_lines: Some(LOG_LINES),
+            ..LogParams::default()
+        };
+        death.log_tail = api.logs(name, &params).await.unwrap_or_default();
+        found.push(death);
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(status: serde_json::Value) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "server", "namespace": "t"},
+            "status": status,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_running_pod_with_a_live_container_is_alive() {
+        let alive = pod(
+            serde_json::json!({"phase": "Running", "containerStatuses": [
+            {"name": "probe", "image": "i", "imageID": "", "ready": true, "restartCount": 0,
+             "state": {"running": {}}}]}),
+        );
+        assert_eq!(death_of(&alive), None);
+    }
+
+    #[test]
+    fn a_killed_container_is_a_death_with_its_reason_and_exit_code() {
+        let killed = pod(serde_json::json!({"phase": "Failed", "containerStatuses": [
+            {"name": "probe", "image": "i", "imageID": "", "ready": false, "restartCount": 0,
+             "state": {"terminated": {"exitCode": 137, "reason": "Error"}}}]}));
+        let death = death_of(&killed).expect("dead");
+        assert_eq!(
+            death.to_string(),
+            "pod t/server died during the run: phase Failed, container probe Error, exit code 137"
+        );
+    }
+
+    #[test]
+    fn a_restarted_container_died_too_though_it_runs_again() {
+        let restarted = pod(
+            serde_json::json!({"phase": "Running", "containerStatuses": [
+            {"name": "probe", "image": "i", "imageID": "", "ready": true, "restartCount": 1,
+             "state": {"running": {}},
+             "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}}]}),
+        );
+        let death = death_of(&restarted).expect("dead");
+        assert_eq!((death.exit_code, death.restarts), (Some(1), 1));
+    }
+}
