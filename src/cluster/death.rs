@@ -107,16 +107,34 @@ pub(crate) async fn deaths(client: &Client, pods: &[(String, String)]) -> Vec<De
         let Some(mut death) = death_of(&pod) else {
             continue;
         };
-        let params = LogParams {
-            container: death.container.clone(),
-            previous: death.restarts > 0,
-            tail_lines: Some(LOG_LINES),
-            ..LogParams::default()
-        };
-        death.log_tail = api.logs(name, &params).await.unwrap_or_default();
+        death.log_tail = log_tail(&api, name, death.container.clone(), death.restarts > 0).await;
         found.push(death);
     }
     found
+}
+
+/// The last lines a pod's container wrote: of its current run, else (or first, with
+/// `previous`) of the run before its restart; empty when there are none or they cannot be read.
+pub(crate) async fn log_tail(
+    api: &Api<Pod>,
+    pod: &str,
+    container: Option<String>,
+    previous: bool,
+) -> String {
+    for previous in [previous, !previous] {
+        let params = LogParams {
+            container: container.clone(),
+            previous,
+            tail_lines: Some(LOG_LINES),
+            ..LogParams::default()
+        };
+        if let Ok(text) = api.logs(pod, &params).await
+            && !text.trim().is_empty()
+        {
+            return text;
+        }
+    }
+    String::new()
 }
 
 #[cfg(test)]

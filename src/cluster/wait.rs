@@ -45,12 +45,14 @@ pub(crate) struct Placement {
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum PodStartError {
-    #[error("pod {pod} cannot start: {reason}: {message}{}{}", hint_suffix(reason), events_suffix(.events))]
+    #[error("pod {pod} cannot start: {reason}: {message}{}{}{}", hint_suffix(reason), events_suffix(.events), log_suffix(.log))]
     CannotStart {
         pod: PodKey,
         reason: String,
         message: String,
         events: Vec<String>,
+        /// The container's last log lines.
+        log: String,
     },
     #[error("pods not started within {}: {}", humantime::format_duration(*.limit), describe_pending(.pending))]
     Deadline {
@@ -105,6 +107,15 @@ fn events_suffix(events: &[String]) -> String {
         String::new()
     } else {
         format!("\n  events:\n    {}", events.join("\n    "))
+    }
+}
+
+fn log_suffix(log: &str) -> String {
+    if log.trim().is_empty() {
+        String::new()
+    } else {
+        let lines: Vec<&str> = log.lines().collect();
+        format!("\n  last log lines:\n    {}", lines.join("\n    "))
     }
 }
 
@@ -273,11 +284,14 @@ pub(crate) async fn wait_started(
             }
             PodState::Failed { reason, message } => {
                 let events = pod_events(client, &key).await;
+                let api = Api::<Pod>::namespaced(client.clone(), &key.namespace);
+                let log = super::death::log_tail(&api, &key.name, None, false).await;
                 return Err(PodStartError::CannotStart {
                     pod: key,
                     reason,
                     message,
                     events,
+                    log,
                 });
             }
         }
@@ -318,6 +332,26 @@ mod tests {
     };
 
     use super::*;
+
+    #[test]
+    fn a_pod_that_cannot_start_is_told_with_its_events_and_last_log_lines() {
+        let error = PodStartError::CannotStart {
+            pod: PodKey {
+                namespace: "shop".to_owned(),
+                name: "web".to_owned(),
+            },
+            reason: "CrashLoopBackOff".to_owned(),
+            message: "back-off 10s restarting failed container".to_owned(),
+            events: vec!["Warning BackOff: Back-off restarting failed container".to_owned()],
+            log: "netverdict serve: cannot bind 0.0.0.0:8080: address in use\n".to_owned(),
+        };
+        let text = error.to_string();
+        assert!(
+            text.ends_with("\n  last log lines:\n    netverdict serve: cannot bind 0.0.0.0:8080: address in use"),
+            "{text}"
+        );
+        assert!(text.contains("\n  events:\n    Warning BackOff"), "{text}");
+    }
 
     fn pod(phase: &str, ready: bool, ip: Option<&str>, waiting: Option<&str>) -> Pod {
         Pod {
