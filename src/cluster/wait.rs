@@ -45,14 +45,12 @@ pub(crate) struct Placement {
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum PodStartError {
-    #[error("pod {pod} cannot start: {reason}: {message}{}{}{}", hint_suffix(reason), events_suffix(.events), log_suffix(.log))]
+    #[error("pod {pod} cannot start: {reason}: {message}{}{}{}", hint_suffix(reason), events_suffix(&.evidence.events), log_suffix(&.evidence.log))]
     CannotStart {
         pod: PodKey,
         reason: String,
         message: String,
-        events: Vec<String>,
-        /// The container's last log lines.
-        log: String,
+        evidence: Box<Evidence>,
     },
     #[error("pods not started within {}: {}", humantime::format_duration(*.limit), describe_pending(.pending))]
     Deadline {
@@ -65,6 +63,15 @@ pub(crate) enum PodStartError {
         namespace: String,
         source: watcher::Error,
     },
+}
+
+/// What the cluster says of a pod that cannot start.
+#[derive(Debug)]
+pub(crate) struct Evidence {
+    /// The pod's events, oldest first.
+    pub(crate) events: Vec<String>,
+    /// The container's last log lines.
+    pub(crate) log: String,
 }
 
 /// A failed pod watch, saying whether its list or its watch failed.
@@ -290,8 +297,7 @@ pub(crate) async fn wait_started(
                     pod: key,
                     reason,
                     message,
-                    events,
-                    log,
+                    evidence: Box::new(Evidence { events, log }),
                 });
             }
         }
@@ -342,8 +348,10 @@ mod tests {
             },
             reason: "CrashLoopBackOff".to_owned(),
             message: "back-off 10s restarting failed container".to_owned(),
-            events: vec!["Warning BackOff: Back-off restarting failed container".to_owned()],
-            log: "netverdict serve: cannot bind 0.0.0.0:8080: address in use\n".to_owned(),
+            evidence: Box::new(Evidence {
+                events: vec!["Warning BackOff: Back-off restarting failed container".to_owned()],
+                log: "netverdict serve: cannot bind 0.0.0.0:8080: address in use\n".to_owned(),
+            }),
         };
         let text = error.to_string();
         assert!(
