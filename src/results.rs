@@ -175,6 +175,8 @@ pub(crate) struct ScenarioResult {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ProbeResult {
     pub(crate) name: String,
+    /// `scenario/name`, unique in the run; the same key as in `plan` JSON.
+    pub(crate) key: String,
     /// Whether `name` is the one the scenario gives (else netverdict made it up).
     pub(crate) named: bool,
     /// The scenario file, relative to the working directory when it is below it.
@@ -183,8 +185,14 @@ pub(crate) struct ProbeResult {
     pub(crate) line: u64,
     /// `namespace/pod`.
     pub(crate) from: String,
-    /// `namespace/pod`, `service ns/name`, `host NAME`, `ip ADDRESS` or `cluster DNS`.
+    /// `namespace/pod`, `service ns/name`, `host NAME`, `ip ADDRESS` or `cluster DNS`: the
+    /// target as the terminal, JUnit and the tables name it.
+    #[serde(skip)]
     pub(crate) to: String,
+    /// The target as `plan` JSON names it: `namespace/pod`, `service:ns/name`, `host:NAME`,
+    /// `ip:ADDRESS` or `cluster-dns`.
+    #[serde(rename = "to")]
+    pub(crate) target: String,
     pub(crate) port: u16,
     pub(crate) port_name: Option<String>,
     /// `TCP`, `UDP` or `SCTP`.
@@ -201,6 +209,8 @@ pub(crate) struct ProbeResult {
     pub(crate) query: Option<String>,
     /// The path an `http` probe requests.
     pub(crate) http_path: Option<String>,
+    /// The status an allowed `http` request must return.
+    pub(crate) http_status: Option<u16>,
     /// What a `dns` probe's answer must be: `nxdomain`, `resolves`, `addresses [...]`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) answer: Option<String>,
@@ -395,11 +405,13 @@ impl ProbeResult {
     ) -> ProbeResult {
         ProbeResult {
             name: format!("web to db {status}"),
+            key: format!("shop-isolation/web to db {status}"),
             named: true,
             file: "scenarios/shop.yaml".to_owned(),
             line: 14,
             from: "shop/web".to_owned(),
             to: "shop/db".to_owned(),
+            target: "shop/db".to_owned(),
             port: 5432,
             port_name: Some("pg".to_owned()),
             protocol: "TCP".to_owned(),
@@ -409,6 +421,7 @@ impl ProbeResult {
             deny: "drop".to_owned(),
             query: None,
             http_path: None,
+            http_status: None,
             answer: None,
             unresolved: false,
             status,

@@ -5,10 +5,11 @@
 
 mod util;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use quick_junit::{Report, TestCaseStatus};
+use serde_json::Value;
 use util::{Dir, TestCommand, repo};
 
 /// quick-junit's reader knows no character references: they become marks, `\t` again after.
@@ -140,6 +141,7 @@ fn the_junit_of_a_real_run_keys_and_locates_every_probe_as_ci_viewers_read_it() 
     }
     let dir = Dir::new("junit-real-run");
     let junit = dir.path().join("report.xml");
+    let json = dir.path().join("results.json");
     // A kubelet before 1.22 cannot start report-low-port's server (port 80): a setup error.
     let out = TestCommand::in_repo()
         .args([
@@ -151,6 +153,8 @@ fn the_junit_of_a_real_run_keys_and_locates_every_probe_as_ci_viewers_read_it() 
             "--junit",
         ])
         .args([&junit])
+        .args(["--json"])
+        .args([&json])
         .args(["scenarios/", "tests/data/reports/"])
         .run();
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
@@ -173,6 +177,53 @@ fn the_junit_of_a_real_run_keys_and_locates_every_probe_as_ci_viewers_read_it() 
         counts.tabs >= 1,
         "nslookup's tabs survive in a failure body"
     );
+    let results: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    results_agree_with_the_plan(&results);
+}
+
+/// Every probe of the run's JSON has a key of its own, which `plan` JSON gives the same probe,
+/// naming its target, query, path, expected status, file and line the same way.
+fn results_agree_with_the_plan(results: &Value) {
+    let out = TestCommand::in_repo()
+        .args([
+            "plan",
+            "--output",
+            "json",
+            "scenarios/",
+            "tests/data/reports/",
+        ])
+        .run();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let plan: Value = serde_json::from_str(&out.stdout).unwrap();
+    let planned: BTreeMap<&str, &Value> = plan["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["key"].as_str().unwrap(), p))
+        .collect();
+    let mut keys = BTreeSet::new();
+    for scenario in results["scenarios"].as_array().unwrap() {
+        for probe in scenario["probes"].as_array().unwrap() {
+            let key = probe["key"].as_str().expect("a key");
+            assert!(keys.insert(key.to_owned()), "duplicate key {key}");
+            let plan = planned
+                .get(key)
+                .unwrap_or_else(|| panic!("{key} is not planned"));
+            for field in [
+                "to",
+                "from",
+                "port",
+                "query",
+                "httpPath",
+                "httpStatus",
+                "file",
+                "line",
+            ] {
+                assert_eq!(probe[field], plan[field], "{key}: {field}");
+            }
+        }
+    }
+    assert_eq!(keys.len(), planned.len(), "every planned probe ran");
 }
 
 fn validate_schema(junit: &Path) {

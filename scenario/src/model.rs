@@ -209,6 +209,14 @@ pub enum Target {
     ClusterDns,
 }
 
+impl Probe {
+    /// `scenario/name`: unique in a run (scenario names are unique in a run, probe names in
+    /// their scenario); the key of the probe in `plan` and `run` JSON.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.scenario, self.name)
+    }
+}
+
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -1,8 +1,9 @@
 //! The concrete probe list of loaded scenarios, as `netverdict plan` prints it.
 //!
 //! The JSON shape is a stable contract (documented in docs/scenario-format.md):
-//! `{"probes":[{"scenario","name","from","to","port","portName","protocol","via","expect",
-//! "expectSource","engineAgrees","reason","location"}]}`, `expect` being `null` for an `auto`
+//! `{"probes":[{"scenario","name","key","from","to","port","portName","protocol","via","query",
+//! "httpPath","httpStatus","answer","expect","expectSource","engineAgrees","reason","location",
+//! "file","line"}]}` (the keys `netverdict run --json` gives its probes too), `expect` being `null` for an `auto`
 //! expectation that needs what only a run knows (pod IPs, host addresses), `engineAgrees` `null`
 //! for `auto` and for a written expectation the engine cannot judge offline.
 
@@ -22,18 +23,30 @@ pub struct PlanJson {
 pub struct ProbeJson {
     pub scenario: String,
     pub name: String,
+    /// `scenario/name`: unique in a run.
+    pub key: String,
     pub from: String,
     pub to: String,
     pub port: u16,
     pub port_name: Option<String>,
     pub protocol: &'static str,
     pub via: &'static str,
+    /// `via: dns`: the name resolved.
+    pub query: Option<String>,
+    /// `via: http`: the path requested.
+    pub http_path: Option<String>,
+    /// `via: http`: the status an allowed request must return.
+    pub http_status: Option<u16>,
+    /// `via: dns`: what the answer must be.
+    pub answer: Option<String>,
     pub expect: Option<String>,
     pub expect_source: String,
     /// Whether a written expectation agrees with the engine.
     pub engine_agrees: Option<bool>,
     pub reason: Option<String>,
     pub location: String,
+    pub file: String,
+    pub line: u64,
 }
 
 /// The readable form of a target: `ns/pod` for scenario pods.
@@ -54,17 +67,28 @@ impl From<&Probe> for ProbeJson {
         Self {
             scenario: p.scenario.clone(),
             name: p.name.clone(),
+            key: p.key(),
             from: p.from.to_string(),
             to: target_label(&p.target),
             port: p.port,
             port_name: p.port_name.clone(),
             protocol: protocol_str(p.protocol),
             via: via_str(p.via),
+            query: p.dns.as_ref().map(|d| d.query.clone()),
+            http_path: p.http.as_ref().map(|h| h.path.clone()),
+            http_status: p.http.as_ref().and_then(|h| h.status),
+            answer: p
+                .dns
+                .as_ref()
+                .and_then(|d| d.answer.as_ref())
+                .map(ToString::to_string),
             expect: p.expect.verdict.map(|v| v.to_string()),
             expect_source: p.expect.source.to_string(),
             engine_agrees: p.expect.engine_agrees(),
             reason: p.expect.reason.clone(),
             location: p.location.to_string(),
+            file: p.location.file.display().to_string(),
+            line: p.location.line,
         }
     }
 }

@@ -11,6 +11,21 @@ use crate::results::{
 use crate::verdict::ProbeStatus;
 
 /// A probe from `from` to `to`, written at `line` of `file`, that ended with `status`.
+/// `to` as plan JSON names it: `service ns/x` is `service:ns/x`, `cluster DNS` is `cluster-dns`.
+fn plan_label(to: &str) -> String {
+    match to {
+        "cluster DNS" => "cluster-dns".to_owned(),
+        other => other.replacen(' ', ":", 1),
+    }
+}
+
+/// Keys every probe of `scenario` as a run does: `scenario/name`.
+fn keyed(scenario: &str, probes: &mut [ProbeResult]) {
+    for p in probes {
+        p.key = format!("{scenario}/{}", p.name);
+    }
+}
+
 fn probe(
     file: &str,
     line: u64,
@@ -25,6 +40,7 @@ fn probe(
     p.line = line;
     p.from = from.to_owned();
     p.to = to.to_owned();
+    p.target = plan_label(to);
     p.port = port;
     p.port_name = None;
     p.protocol = if via == "dns" || via == "udp" {
@@ -182,6 +198,7 @@ fn shop() -> ScenarioResult {
         ),
     ];
     probes[1].time_to_match_ms = Some(900);
+    keyed("shop-isolation", &mut probes);
     ScenarioResult {
         name: "shop-isolation".to_owned(),
         file: file.to_owned(),
@@ -244,6 +261,7 @@ fn dns_scenario() -> ScenarioResult {
     ];
     // Two probes nothing tells apart: the second gets a suffix.
     probes.push(probes[4].clone());
+    keyed("dns-and-http", &mut probes);
     ScenarioResult {
         name: "dns-and-http".to_owned(),
         file: "scenarios/dns.yaml".to_owned(),

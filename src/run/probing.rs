@@ -523,11 +523,13 @@ fn described(probe: &Probe, spec: Option<&ProbeSpec>) -> ProbeResult {
     let location = SourceLine::new(&probe.location.file, probe.location.line);
     ProbeResult {
         name: probe.name.clone(),
+        key: probe.key(),
         named: probe.named,
         file: location.file,
         line: location.line,
         from: probe.from.to_string(),
         to: probe.target.to_string(),
+        target: crate::plan::target_label(&probe.target),
         port: probe.port,
         port_name: probe.port_name.clone(),
         protocol: crate::scenario::load::protocol_str(probe.protocol).to_owned(),
@@ -540,6 +542,7 @@ fn described(probe: &Probe, spec: Option<&ProbeSpec>) -> ProbeResult {
         deny: probe.deny.as_str().to_owned(),
         query: probe.dns.as_ref().map(|dns| dns.query.clone()),
         http_path: probe.http.as_ref().map(|http| http.path.clone()),
+        http_status: probe.http.as_ref().and_then(|http| http.status),
         answer: probe
             .dns
             .as_ref()
