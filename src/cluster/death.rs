@@ -64,9 +64,20 @@ pub(crate) fn death_of(pod: &Pod) -> Option<Death> {
         .iter()
         .flatten()
         .find_map(terminated);
-    if found.is_none() && phase == "Running" {
+    // Probe pods that serve were Ready to start: not Ready now, they stopped serving.
+    let unready = status
+        .conditions
+        .iter()
+        .flatten()
+        .any(|c| c.type_ == "Ready" && c.status == "False");
+    if found.is_none() && phase == "Running" && !unready {
         return None;
     }
+    let phase = if found.is_none() && phase == "Running" {
+        "Running, not Ready".to_owned()
+    } else {
+        phase
+    };
     Some(Death {
         pod: name,
         phase,
@@ -168,6 +179,20 @@ mod tests {
         assert_eq!(
             death.to_string(),
             "pod t/server died during the run: phase Failed, container probe Error, exit code 137"
+        );
+    }
+
+    #[test]
+    fn a_running_pod_no_longer_ready_stopped_serving() {
+        let unready = pod(serde_json::json!({"phase": "Running",
+            "conditions": [{"type": "Ready", "status": "False"}],
+            "containerStatuses": [
+            {"name": "probe", "image": "i", "imageID": "", "ready": false, "restartCount": 0,
+             "state": {"running": {}}}]}));
+        let death = death_of(&unready).expect("not serving");
+        assert_eq!(
+            death.to_string(),
+            "pod t/server died during the run: phase Running, not Ready"
         );
     }
 
