@@ -1524,3 +1524,87 @@ fn local_up_merges_into_an_existing_kubeconfig_and_down_takes_out_exactly_its_en
     let raw = std::fs::read_to_string(&file).unwrap();
     assert!(raw.contains("x-team: payments"), "{raw}");
 }
+
+/// `run --local --keep` leaves its cluster running as a `netverdict local` instance and says how
+/// to reach it and remove it; the `kubectl exec` line printed for a failed probe then runs, as
+/// printed, in the probe's pod (it reaches a pod address, which only pods can); the printed
+/// `local down` removes the cluster.
+#[test]
+fn a_kept_local_run_leaves_its_cluster_and_its_printed_kubectl_exec_runs_in_the_pod() {
+    if !util::running_as_root() {
+        return;
+    }
+    let run_id = format!("keep{}", std::process::id() % 100_000);
+    let name = format!("r-{run_id}");
+    let _down = LocalDown(name.clone());
+    let dir = Dir::new("kept-local");
+    let scenario = dir.create("denied.yaml", &DENIED_PROBE.replace("localcmds-", "kept-"));
+    let out = TestCommand::in_repo()
+        .args(["run", "--local", "--keep", "-q", "--settle", "0s"])
+        .args(["--run-id", &run_id])
+        .args([&scenario])
+        .run();
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let kubeconfig = out
+        .stdout
+        .lines()
+        .find_map(|l| l.trim().strip_suffix(" kubectl get pods -A"))
+        .and_then(|l| l.strip_prefix("KUBECONFIG="))
+        .unwrap_or_else(|| panic!("no KUBECONFIG line: {}", out.stdout))
+        .to_owned();
+    let exec = out
+        .stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("$ "))
+        .unwrap_or_else(|| panic!("no command for the failure: {}", out.stdout));
+    assert!(
+        exec.starts_with("kubectl exec -n kept-shop client -- "),
+        "{exec}"
+    );
+    let down = format!("netverdict local down --name {name}");
+    assert!(out.stdout.contains(&down), "{}", out.stdout);
+    let status = TestCommand::in_repo().args(["local", "status"]).run();
+    assert!(
+        status.stdout.contains(&format!("{name}\tready\t")),
+        "{}",
+        status.stdout
+    );
+
+    let kubectl = util::kubectl::kubectl();
+    let kubectl_dir = std::fs::canonicalize(&kubectl).map_or_else(
+        |_| std::path::PathBuf::new(),
+        |p| p.parent().unwrap().to_owned(),
+    );
+    let path = format!(
+        "{}:{}",
+        kubectl_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let rerun = Command::new("sh")
+        .args(["-c", exec])
+        .env("KUBECONFIG", &kubeconfig)
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert!(
+        rerun.status.success(),
+        "{exec}: {}",
+        String::from_utf8_lossy(&rerun.stderr)
+    );
+
+    let removed = TestCommand::in_repo()
+        .args(down.split_whitespace().skip(1))
+        .run();
+    assert_eq!(removed.code, 0, "{}", removed.stderr);
+    let status = TestCommand::in_repo().args(["local", "status"]).run();
+    assert!(
+        !status.stdout.contains(&format!("{name}\t")),
+        "{}",
+        status.stdout
+    );
+    let instance = std::path::Path::new("/run/netverdict").join(&name);
+    assert!(!instance.exists(), "{} is left", instance.display());
+    let netns = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    let netns = String::from_utf8_lossy(&netns.stdout);
+    assert!(!netns.contains(&format!("nvl-{name}_")), "{netns}");
+}

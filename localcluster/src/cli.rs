@@ -70,6 +70,20 @@ pub struct UpOptions {
     pub serve_args: Vec<OsString>,
 }
 
+impl UpOptions {
+    /// Starts `serve` in the background with this executable, as `netverdict local up` does,
+    /// waiting up to two minutes for it to be ready.
+    pub fn background(serve: ServeOptions) -> UpOptions {
+        UpOptions {
+            serve,
+            foreground: false,
+            timeout: Duration::from_secs(120),
+            program: None,
+            serve_args: vec![OsString::from("local"), OsString::from("serve")],
+        }
+    }
+}
+
 /// `netverdict local down`.
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct DownOptions {
