@@ -1405,3 +1405,206 @@ fn status_advises_removing_a_dead_instance_by_its_name() {
     assert_eq!(down.code, 0, "{}", down.stderr);
     assert!(!dir.exists(), "{} is still there", dir.display());
 }
+
+/// Someone's kubeconfig: a cluster, user and context of their own (with a field kubectl does not
+/// know), their current context and preferences.
+const OTHERS_KUBECONFIG: &str = "apiVersion: v1
+kind: Config
+clusters:
+- name: prod
+  cluster:
+    server: https://10.0.0.1:6443
+    insecure-skip-tls-verify: true
+    x-team: payments
+contexts:
+- name: prod
+  context: {cluster: prod, user: admin, namespace: shop}
+users:
+- name: admin
+  user: {token: \"0123\"}
+current-context: prod
+preferences: {}
+";
+
+/// `kubectl config view --raw -o json` of `file`: the kubeconfig as kubectl reads it.
+fn kubeconfig_view(file: &std::path::Path) -> Value {
+    let view = util::kubectl::command()
+        .arg("--kubeconfig")
+        .arg(file)
+        .args(["config", "view", "--raw", "-o", "json"])
+        .output()
+        .unwrap();
+    assert!(view.status.success(), "{view:?}");
+    serde_json::from_slice(&view.stdout).unwrap()
+}
+
+fn named<'a>(view: &'a Value, list: &str, name: &str) -> Option<&'a Value> {
+    view[list]
+        .as_array()?
+        .iter()
+        .find(|entry| entry["name"] == name)
+}
+
+/// `local up --kubeconfig FILE` merges its cluster, user and context into a kubeconfig that holds
+/// other entries, as kind does, and makes it the current context; `local down` takes out exactly
+/// those entries and restores the current context. A file that is not a kubeconfig is refused,
+/// naming it, before anything starts.
+#[test]
+fn local_up_merges_into_an_existing_kubeconfig_and_down_takes_out_exactly_its_entries() {
+    use std::os::unix::fs::PermissionsExt;
+    if !util::running_as_root() {
+        return;
+    }
+    let name = format!("merge{}", std::process::id() % 100_000);
+    let context = format!("netverdict-{name}");
+    let _down = LocalDown(name.clone());
+    let dir = Dir::new("merge-kubeconfig");
+    let bad = dir.create("bad", "clusters: {prod: 1}\n");
+    let refused = TestCommand::in_repo()
+        .args(["local", "up", "--name", &name, "--kubeconfig"])
+        .args([&bad])
+        .run();
+    assert_eq!(refused.code, 2, "{}{}", refused.stdout, refused.stderr);
+    let expected = format!("the kubeconfig {} is not valid", bad.display());
+    assert!(refused.stderr.contains(&expected), "{}", refused.stderr);
+    let instance = std::path::Path::new("/run/netverdict").join(&name);
+    assert!(!instance.join("pid").exists(), "nothing started");
+
+    let file = dir.create("config", OTHERS_KUBECONFIG);
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let before = kubeconfig_view(&file);
+    let up = TestCommand::in_repo()
+        .args(["local", "up", "--name", &name, "--kubeconfig"])
+        .args([&file])
+        .run();
+    assert_eq!(up.code, 0, "{}{}", up.stdout, up.stderr);
+    assert!(
+        up.stdout
+            .contains(&format!("merged cluster, user and context {context} into")),
+        "{}",
+        up.stdout
+    );
+    let during = kubeconfig_view(&file);
+    assert_eq!(during["current-context"], context.as_str());
+    for (list, other) in [
+        ("clusters", "prod"),
+        ("users", "admin"),
+        ("contexts", "prod"),
+    ] {
+        assert_eq!(named(&during, list, other), named(&before, list, other));
+        assert!(named(&during, list, &context).is_some(), "{list}: {during}");
+    }
+    let raw = std::fs::read_to_string(&file).unwrap();
+    assert!(raw.contains("x-team: payments"), "{raw}");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640, "the file keeps its mode");
+    let nodes = util::kubectl::command()
+        .arg("--kubeconfig")
+        .arg(&file)
+        .args(["get", "nodes", "-o", "name"])
+        .output()
+        .unwrap();
+    let nodes = String::from_utf8_lossy(&nodes.stdout);
+    assert!(
+        nodes.contains(&format!("node/{name}-control-plane")),
+        "{nodes}"
+    );
+
+    let down = TestCommand::in_repo()
+        .args(["local", "down", "--name", &name])
+        .run();
+    assert_eq!(down.code, 0, "{}", down.stderr);
+    assert!(
+        down.stdout
+            .contains(&format!("removed cluster, user and context {context} from")),
+        "{}",
+        down.stdout
+    );
+    assert_eq!(kubeconfig_view(&file), before);
+    let raw = std::fs::read_to_string(&file).unwrap();
+    assert!(raw.contains("x-team: payments"), "{raw}");
+}
+
+/// `run --local --keep` leaves its cluster running as a `netverdict local` instance and says how
+/// to reach it and remove it; the `kubectl exec` line printed for a failed probe then runs, as
+/// printed, in the probe's pod (it reaches a pod address, which only pods can); the printed
+/// `local down` removes the cluster.
+#[test]
+fn a_kept_local_run_leaves_its_cluster_and_its_printed_kubectl_exec_runs_in_the_pod() {
+    if !util::running_as_root() {
+        return;
+    }
+    let run_id = format!("keep{}", std::process::id() % 100_000);
+    let name = format!("r-{run_id}");
+    let _down = LocalDown(name.clone());
+    let dir = Dir::new("kept-local");
+    let scenario = dir.create("denied.yaml", &DENIED_PROBE.replace("localcmds-", "kept-"));
+    let out = TestCommand::in_repo()
+        .args(["run", "--local", "--keep", "-q", "--settle", "0s"])
+        .args(["--run-id", &run_id])
+        .args([&scenario])
+        .run();
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let kubeconfig = out
+        .stdout
+        .lines()
+        .find_map(|l| l.trim().strip_suffix(" kubectl get pods -A"))
+        .and_then(|l| l.strip_prefix("KUBECONFIG="))
+        .unwrap_or_else(|| panic!("no KUBECONFIG line: {}", out.stdout))
+        .to_owned();
+    let exec = out
+        .stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("$ "))
+        .unwrap_or_else(|| panic!("no command for the failure: {}", out.stdout));
+    assert!(
+        exec.starts_with("kubectl exec -n kept-shop client -- "),
+        "{exec}"
+    );
+    let down = format!("netverdict local down --name {name}");
+    assert!(out.stdout.contains(&down), "{}", out.stdout);
+    let status = TestCommand::in_repo().args(["local", "status"]).run();
+    assert!(
+        status.stdout.contains(&format!("{name}\tready\t")),
+        "{}",
+        status.stdout
+    );
+
+    let kubectl = util::kubectl::kubectl();
+    let kubectl_dir = std::fs::canonicalize(&kubectl).map_or_else(
+        |_| std::path::PathBuf::new(),
+        |p| p.parent().unwrap().to_owned(),
+    );
+    let path = format!(
+        "{}:{}",
+        kubectl_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let rerun = Command::new("sh")
+        .args(["-c", exec])
+        .env("KUBECONFIG", &kubeconfig)
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert!(
+        rerun.status.success(),
+        "{exec}: {}",
+        String::from_utf8_lossy(&rerun.stderr)
+    );
+
+    let removed = TestCommand::in_repo()
+        .args(down.split_whitespace().skip(1))
+        .run();
+    assert_eq!(removed.code, 0, "{}", removed.stderr);
+    let status = TestCommand::in_repo().args(["local", "status"]).run();
+    assert!(
+        !status.stdout.contains(&format!("{name}\t")),
+        "{}",
+        status.stdout
+    );
+    let instance = std::path::Path::new("/run/netverdict").join(&name);
+    assert!(!instance.exists(), "{} is left", instance.display());
+    let netns = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    let netns = String::from_utf8_lossy(&netns.stdout);
+    assert!(!netns.contains(&format!("nvl-{name}_")), "{netns}");
+}

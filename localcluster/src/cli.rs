@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use crate::cluster::{ClusterError, LocalCluster, LocalClusterConfig, PodSecurityOptions, io_err};
 use crate::emulation::EmulationOptions;
 use crate::instance::{self, InstanceDir};
+use crate::kubeconfig_merge::{self, Unmerged};
 use crate::network::NetworkOptions;
 
 /// Default instance name.
@@ -29,8 +30,10 @@ pub struct ServeOptions {
     /// Number of nodes.
     #[arg(long, default_value_t = 2)]
     pub nodes: usize,
-    /// Also write the kubeconfig to this file (replaced whole).
-    #[arg(long)]
+    /// Also merge the cluster's cluster, user and context (named netverdict-NAME) into this
+    /// kubeconfig (created if absent) and make it the current context, as kind does; `down`
+    /// removes exactly those entries again and restores the current context.
+    #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
     /// What the pod command `netverdict` runs (default: this executable).
     #[arg(long)]
@@ -65,6 +68,20 @@ pub struct UpOptions {
     /// serve options follow them.
     #[arg(skip = vec![OsString::from("local"), OsString::from("serve")])]
     pub serve_args: Vec<OsString>,
+}
+
+impl UpOptions {
+    /// Starts `serve` in the background with this executable, as `netverdict local up` does,
+    /// waiting up to two minutes for it to be ready.
+    pub fn background(serve: ServeOptions) -> UpOptions {
+        UpOptions {
+            serve,
+            foreground: false,
+            timeout: Duration::from_secs(120),
+            program: None,
+            serve_args: vec![OsString::from("local"), OsString::from("serve")],
+        }
+    }
 }
 
 /// `netverdict local down`.
@@ -156,9 +173,15 @@ pub async fn serve_foreground(options: ServeOptions) -> Result<(), ClusterError>
 /// # Errors
 /// Fails when the instance is already running, when the serving process cannot start, exits
 /// early (its log is in the error) or is not ready within `timeout`.
-pub fn up(options: UpOptions) -> Result<UpReport, ClusterError> {
+pub fn up(mut options: UpOptions) -> Result<UpReport, ClusterError> {
     let name = options.serve.name.clone();
     instance::validate_name(&name).map_err(ClusterError::Config)?;
+    if let Some(path) = &options.serve.kubeconfig {
+        kubeconfig_merge::check(path)?;
+        // The serving process records the file for `down`, which may run elsewhere.
+        let absolute = std::path::absolute(path).map_err(io_err("resolve --kubeconfig"))?;
+        options.serve.kubeconfig = Some(absolute);
+    }
     let dir = InstanceDir::new(&name);
     if let Some(pid) = dir.pid().filter(|_| dir.is_alive()) {
         return Err(ClusterError::AlreadyRunning(name, pid));
@@ -267,11 +290,25 @@ pub fn down(options: DownOptions) -> Result<Vec<String>, ClusterError> {
     };
     let mut done = Vec::new();
     for dir in &targets {
+        let merged = kubeconfig_merge::recorded(dir);
         if let Some(pid) = dir.pid().filter(|_| dir.is_alive()) {
             stop_pid(pid, Duration::from_secs(60));
             done.push(format!("stopped {} (pid {pid})", dir.name));
         }
         done.extend(netverdict_netns::destroy_leftovers(Some(&dir.name))?);
+        // The stopped process removed its kubeconfig entries; a killed one did not.
+        match kubeconfig_merge::unmerge_recorded(dir) {
+            Some((merged, result)) => done.push(unmerged_message(&merged, result)),
+            // Done by the stopped process: say what it did (and finish what it could not).
+            None => done.extend(merged.map(|m| {
+                let result = match kubeconfig_merge::unmerge_locked(&m) {
+                    Ok(Unmerged::Unchanged) => Ok(Unmerged::Removed),
+                    Ok(Unmerged::FileGone) if m.created => Ok(Unmerged::FileRemoved),
+                    other => other,
+                };
+                unmerged_message(&m, result)
+            })),
+        }
         remove_instance_files(dir);
     }
     if options.all {
@@ -280,11 +317,29 @@ pub fn down(options: DownOptions) -> Result<Vec<String>, ClusterError> {
     Ok(done)
 }
 
+fn unmerged_message(
+    merged: &kubeconfig_merge::Merged,
+    result: Result<Unmerged, kubeconfig_merge::KubeconfigError>,
+) -> String {
+    let (name, file) = (&merged.name, merged.file.display());
+    match result {
+        Ok(Unmerged::Removed) => format!("cluster, user and context {name} from {file}"),
+        Ok(Unmerged::FileRemoved) => format!("{file} (it held only {name})"),
+        Ok(Unmerged::TakenOver) => {
+            format!("nothing from {file}: its {name} names another server now (left alone)")
+        }
+        Ok(Unmerged::FileGone) => format!("nothing from {file}: it is gone"),
+        Ok(Unmerged::Unchanged) => format!("nothing from {file}: {name} was not in it"),
+        Err(error) => format!("nothing from {file}: {error}"),
+    }
+}
+
 fn remove_instance_files(dir: &InstanceDir) {
     for f in [
         dir.pid_file(),
         dir.api_file(),
         dir.kubeconfig(),
+        dir.merged_file(),
         dir.ready_file(),
         dir.log_file(),
     ] {

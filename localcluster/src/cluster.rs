@@ -22,6 +22,7 @@ use crate::dns::DnsRecords;
 use crate::emulation::EmulationOptions;
 use crate::events::Recorder;
 use crate::instance::{self, InstanceDir};
+use crate::kubeconfig_merge::{self, KubeconfigError};
 use crate::{endpoints, enforcement, external, kubelet, namespaces};
 
 /// ClusterIP of the `kubernetes` Service.
@@ -71,9 +72,10 @@ pub struct LocalClusterConfig {
     /// this long after its contents are gone, as on a real cluster, where the namespace
     /// controller takes seconds. Zero (the default): it goes as soon as it is empty.
     pub namespace_deletion: Duration,
-    /// Also write the kubeconfig here (it always goes to `/run/netverdict/<name>/kubeconfig`).
-    /// The file must not exist or be one this instance wrote: a kubeconfig of the user's is
-    /// never replaced.
+    /// Also merge the instance's cluster, user and context (`netverdict-<name>`) into this
+    /// kubeconfig, created if absent, and set its current-context; shutting down removes them
+    /// again (see `kubeconfig_merge`). The instance's own kubeconfig always goes to
+    /// `/run/netverdict/<name>/kubeconfig`.
     pub kubeconfig: Option<PathBuf>,
     /// The API server's address (port 0 picks a free port); `None` runs without an API server
     /// (the Store is then reached through [`LocalCluster::store`] only, and no kubeconfig is
@@ -123,6 +125,8 @@ pub enum ClusterError {
         what: String,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Kubeconfig(#[from] KubeconfigError),
     #[error("{0}")]
     Other(String),
 }
@@ -278,7 +282,6 @@ pub struct LocalCluster {
     tasks: Vec<JoinHandle<()>>,
     dir: InstanceDir,
     kubeconfig: PathBuf,
-    extra_kubeconfig: Option<PathBuf>,
 }
 
 impl LocalCluster {
@@ -296,13 +299,8 @@ impl LocalCluster {
                 config.nodes
             )));
         }
-        if let Some(path) = &config.kubeconfig
-            && !instance::kubeconfig_is_ours_or_absent(path, &config.name)
-        {
-            return Err(ClusterError::Config(format!(
-                "{} exists and was not written by this instance: refusing to replace it",
-                path.display()
-            )));
+        if let Some(path) = &config.kubeconfig {
+            kubeconfig_merge::check(path)?;
         }
         let dir = InstanceDir::new(&config.name);
         if let Some(pid) = dir.pid() {
@@ -362,7 +360,6 @@ impl LocalCluster {
             api_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             tasks: Vec::new(),
             kubeconfig: dir.kubeconfig(),
-            extra_kubeconfig: config.kubeconfig.clone(),
             dir,
         };
         // From here on, an error drops `cluster`, which removes the fabric.
@@ -423,8 +420,7 @@ impl LocalCluster {
             instance::write_atomic(&d.kubeconfig(), &kubeconfig)
                 .map_err(io_err("write the kubeconfig"))?;
             if let Some(path) = &config.kubeconfig {
-                instance::write_atomic(path, &kubeconfig)
-                    .map_err(io_err(format!("write {}", path.display())))?;
+                kubeconfig_merge::merge_recording(d, path, &kubeconfig)?;
             }
         }
         let waited = std::time::Instant::now();
@@ -555,10 +551,8 @@ impl LocalCluster {
         ] {
             let _ = std::fs::remove_file(f);
         }
-        if let Some(path) = &self.extra_kubeconfig
-            && instance::kubeconfig_is_ours_or_absent(path, &self.dir.name)
-        {
-            let _ = std::fs::remove_file(path);
+        if let Some((merged, Err(error))) = kubeconfig_merge::unmerge_recorded(&self.dir) {
+            tracing::warn!(instance = %self.dir.name, file = %merged.file.display(), %error, "removing the merged kubeconfig entries");
         }
         let _ = std::fs::remove_dir_all(&self.ctx.log_dir);
         let _ = std::fs::remove_dir_all(self.dir.secrets_dir());

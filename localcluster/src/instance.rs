@@ -7,6 +7,8 @@
 //! - `api`: the API server address (`127.0.0.1:PORT`);
 //! - `kubeconfig`: the admin's kubeconfig (the CA, the client certificate and its key),
 //!   current-context set;
+//! - `merged-kubeconfig.json`: with `--kubeconfig FILE`, which file the instance's entries were
+//!   merged into, and what to restore (see `kubeconfig_merge`);
 //! - `secrets/` (0700): `ca.crt`, the CA of the API's serving certificate, and `token`, a
 //!   bearer token of the admin (for clients without the kubeconfig, e.g. `curl --cacert`);
 //! - `ready`: written once the API answers and cluster DNS is ready;
@@ -67,6 +69,11 @@ impl InstanceDir {
 
     pub fn kubeconfig(&self) -> PathBuf {
         self.path.join("kubeconfig")
+    }
+
+    /// What was merged into a kubeconfig given with `--kubeconfig` (see `kubeconfig_merge`).
+    pub fn merged_file(&self) -> PathBuf {
+        self.path.join("merged-kubeconfig.json")
     }
 
     pub fn ready_file(&self) -> PathBuf {
@@ -217,20 +224,11 @@ pub fn context_name(instance: &str) -> String {
     format!("netverdict-{instance}")
 }
 
-/// First line of every kubeconfig a local cluster writes: only such files are replaced or
-/// removed, so a user's own kubeconfig is never overwritten.
+/// First line of the kubeconfig an instance writes into its directory.
 pub fn kubeconfig_header(instance: &str) -> String {
     format!(
         "# kubeconfig of the netverdict local cluster {instance:?}; replaced and removed with it"
     )
-}
-
-/// Whether `path` is free for the instance's kubeconfig: absent, or written by that instance.
-pub fn kubeconfig_is_ours_or_absent(path: &Path, instance: &str) -> bool {
-    match std::fs::read_to_string(path) {
-        Ok(text) => text.lines().next() == Some(kubeconfig_header(instance).as_str()),
-        Err(e) => e.kind() == io::ErrorKind::NotFound,
-    }
 }
 
 /// The instance's kubeconfig text: `kubeconfig` under [`kubeconfig_header`], names from
@@ -309,20 +307,6 @@ mod tests {
                 credential: KubeconfigCredential::Token("t".to_owned()),
             },
         )
-    }
-
-    #[test]
-    fn kubeconfig_guard() {
-        let dir = std::env::temp_dir().join(format!("nv-kc-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("config");
-        assert!(kubeconfig_is_ours_or_absent(&path, "a"));
-        std::fs::write(&path, kubeconfig("a")).unwrap();
-        assert!(kubeconfig_is_ours_or_absent(&path, "a"));
-        assert!(!kubeconfig_is_ours_or_absent(&path, "b"));
-        std::fs::write(&path, "apiVersion: v1\nkind: Config\n").unwrap();
-        assert!(!kubeconfig_is_ours_or_absent(&path, "a"));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

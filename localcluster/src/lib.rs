@@ -75,6 +75,7 @@ mod events;
 mod exec_access;
 mod external;
 pub mod instance;
+mod kubeconfig_merge;
 mod kubelet;
 mod namespaces;
 mod network;
@@ -92,5 +93,6 @@ pub use cluster::{
     KUBERNETES_SERVICE_IP, LocalCluster, LocalClusterConfig, PodSecurityOptions,
 };
 pub use emulation::{Behaviour, EmulationOptions};
+pub use kubeconfig_merge::KubeconfigError;
 pub use network::{CniArg, MAX_POLICY_DELAY, NetworkOptions};
 pub use security::{DEFAULT_GID, DEFAULT_UID};

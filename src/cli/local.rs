@@ -38,8 +38,11 @@ fn log_to_stderr() {
 }
 
 pub(crate) fn run(args: &LocalArgs, out: &mut dyn Write) -> Result<u8, ExpectedError> {
-    let failed = |error: netverdict_localcluster::ClusterError| {
-        ExpectedError::CouldNotJudge(error.to_string())
+    let failed = |error: netverdict_localcluster::ClusterError| match error {
+        netverdict_localcluster::ClusterError::Kubeconfig(_) => {
+            ExpectedError::InvalidInput(error.to_string())
+        }
+        _ => ExpectedError::CouldNotJudge(error.to_string()),
     };
     match &args.command {
         LocalCommand::Up(options) if options.foreground => {
@@ -54,12 +57,19 @@ pub(crate) fn run(args: &LocalArgs, out: &mut dyn Write) -> Result<u8, ExpectedE
             let report = netverdict_localcluster::up(options.clone()).map_err(failed)?;
             writeln!(
                 out,
-                "local cluster {} is up (pid {}, API https://{})\nexport KUBECONFIG={}",
-                report.name,
-                report.pid,
-                report.api_addr,
-                report.kubeconfig.display()
+                "local cluster {} is up (pid {}, API https://{})",
+                report.name, report.pid, report.api_addr,
             )?;
+            if options.serve.kubeconfig.is_some() {
+                writeln!(
+                    out,
+                    "merged cluster, user and context {} into {} (now its current context; `netverdict local down --name {}` removes them)",
+                    netverdict_localcluster::instance::context_name(&report.name),
+                    report.kubeconfig.display(),
+                    report.name
+                )?;
+            }
+            writeln!(out, "export KUBECONFIG={}", report.kubeconfig.display())?;
         }
         LocalCommand::Down(options) => {
             for removed in netverdict_localcluster::down(options.clone()).map_err(failed)? {

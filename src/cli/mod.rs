@@ -14,6 +14,7 @@ mod preflight;
 mod probe_pods;
 mod report_file;
 mod run;
+mod run_local;
 mod schema;
 mod serve;
 mod validate;

@@ -18,6 +18,7 @@ use crate::run::{ProbingOptions, RunConfig, execute};
 use crate::scenario::{DenyMode, Scenario};
 
 use super::probe_pods::ProbePodArgs;
+use super::run_local::{KeptCluster, LocalTarget, run_local};
 
 #[derive(Debug, clap::Args)]
 // The network options are shared with `local up`, where no --local exists.
@@ -28,7 +29,8 @@ use super::probe_pods::ProbePodArgs;
 pub struct RunArgs {
     /// Scenario files, or folders searched for *.yaml and *.yml (default: scenarios/).
     pub paths: Vec<PathBuf>,
-    /// Start an embedded local cluster for the run and remove it afterwards (needs root).
+    /// Start an embedded local cluster for the run and remove it afterwards (needs root; with
+    /// --keep it stays, as an instance of `netverdict local`).
     #[arg(long)]
     pub local: bool,
     #[command(flatten)]
@@ -90,7 +92,9 @@ pub struct RunArgs {
     pub parallel: u16,
     #[command(flatten)]
     pub probe_pods: ProbePodArgs,
-    /// Leave everything the run created in place (remove it later with `netverdict cleanup`).
+    /// Leave everything the run created in place (remove it later with `netverdict cleanup`);
+    /// with --local, the local cluster too: the run prints its KUBECONFIG and the
+    /// `netverdict local down --name NAME` that removes it.
     #[arg(long)]
     pub keep: bool,
     /// At the end, wait until the namespaces the run created are really gone (up to
@@ -160,14 +164,6 @@ struct Reports {
 enum Target {
     Local(LocalTarget),
     Cluster(ClusterTarget),
-}
-
-/// What the local cluster of a `--local` run emulates.
-struct LocalTarget {
-    network: netverdict_localcluster::NetworkOptions,
-    namespace_deletion: Option<Duration>,
-    pods: netverdict_localcluster::PodSecurityOptions,
-    emulation: netverdict_localcluster::EmulationOptions,
 }
 
 pub(crate) fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, ExpectedError> {
@@ -253,7 +249,7 @@ pub(crate) fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, ExpectedErr
         reports: reports(args),
         verbosity,
     };
-    let (mut result, invalid_target) = runtime()?.block_on(execute_plan(&plan));
+    let (mut result, invalid_target, kept) = runtime()?.block_on(execute_plan(&plan));
     result.deny_behaviour = DenyBehaviour::observed(&result.scenarios);
     result.inputs = plan
         .scenarios
@@ -267,6 +263,9 @@ pub(crate) fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, ExpectedErr
         "{}",
         terminal::summary(&result, palette, plan.verbosity)
     )?;
+    if let Some(kept) = kept {
+        write!(out, "{}", kept.instructions())?;
+    }
     Ok(if invalid_target {
         exit::INVALID_INPUT
     } else {
@@ -290,10 +289,12 @@ fn exit_code(result: &RunResult) -> u8 {
 }
 
 /// Runs the plan; `true` with the result when the cluster configuration is invalid input (a
-/// kubeconfig that is missing or wrong), in which case nothing was created.
-async fn execute_plan(plan: &RunPlan) -> (RunResult, bool) {
+/// kubeconfig that is missing or wrong), in which case nothing was created; the local cluster
+/// `--local --keep` left running.
+async fn execute_plan(plan: &RunPlan) -> (RunResult, bool, Option<KeptCluster>) {
     let progress = Progress::new(plan.verbosity);
     let scenarios = plan.scenarios.clone();
+    let mut kept = None;
     let (result, invalid_target) = match &plan.target {
         Target::Cluster(target) => match connect(target).await {
             Ok(connected) => {
@@ -301,7 +302,7 @@ async fn execute_plan(plan: &RunPlan) -> (RunResult, bool) {
                 if let Err(refused) = permitted(&connected.client, &scenarios).await {
                     let message = name_server(refused, &connected.server, &cluster);
                     progress.finish();
-                    return (setup_failed(plan, message), false);
+                    return (setup_failed(plan, message), false, None);
                 }
                 let mut result = execute(
                     &connected.client,
@@ -318,10 +319,14 @@ async fn execute_plan(plan: &RunPlan) -> (RunResult, bool) {
             }
             Err(error) => connect_failed(plan, &error),
         },
-        Target::Local(local) => (run_local(plan, local, scenarios, &progress).await, false),
+        Target::Local(local) => {
+            let (result, left) = run_local(&plan.config, local, scenarios, &progress).await;
+            kept = left;
+            (result, false)
+        }
     };
     progress.finish();
-    (result, invalid_target)
+    (result, invalid_target, kept)
 }
 
 /// Checks the run's permissions before anything is created; notes what it goes without.
@@ -351,70 +356,6 @@ fn name_server(error: String, server: &str, cluster: &str) -> String {
     } else {
         format!("{error}\n  API server: {cluster}")
     }
-}
-
-async fn run_local(
-    plan: &RunPlan,
-    local: &LocalTarget,
-    scenarios: Vec<Scenario>,
-    progress: &Progress,
-) -> RunResult {
-    let binary = match std::env::current_exe() {
-        Ok(path) => path,
-        Err(error) => return setup_failed(plan, format!("cannot find this executable: {error}")),
-    };
-    let mut config = netverdict_localcluster::LocalClusterConfig::new(
-        format!("r-{}", short(&plan.config.run_id)),
-        binary,
-    );
-    config.cni = local.network.cni.into();
-    config.policy_delay = local.network.policy_delay;
-    config.namespace_deletion = local.namespace_deletion.unwrap_or_default();
-    config.allow_privileged_pods = local.pods.allow_privileged_pods;
-    config.emulation = local.emulation.clone();
-    let cluster = match netverdict_localcluster::LocalCluster::start(config).await {
-        Ok(cluster) => cluster,
-        Err(error) => {
-            return setup_failed(plan, format!("cannot start the local cluster: {error}"));
-        }
-    };
-    let target = ClusterTarget {
-        kubeconfig: Some(cluster.kubeconfig_path().to_path_buf()),
-        ..ClusterTarget::default()
-    };
-    let result = match connect(&target).await {
-        Ok(connected) => {
-            execute(
-                &connected.client,
-                format!("local cluster ({})", cluster.api_url()),
-                scenarios,
-                &plan.config,
-                progress,
-            )
-            .await
-        }
-        Err(error) => setup_failed(plan, error.to_string()),
-    };
-    let mut result = result;
-    if let Err(error) = cluster.shutdown().await {
-        let message = format!("the local cluster did not shut down cleanly: {error}");
-        result.error = Some(
-            result
-                .error
-                .map_or(message.clone(), |e| format!("{e}\n{message}")),
-        );
-    }
-    result
-}
-
-/// The first characters of a run id, for names with little room.
-fn short(run: &RunId) -> String {
-    run.as_str()
-        .chars()
-        .take(12)
-        .collect::<String>()
-        .trim_end_matches('-')
-        .to_owned()
 }
 
 /// The API server and where its address came from.

@@ -1,0 +1,174 @@
+//! `netverdict run --local`: the run's own local cluster, started for the run and removed at its
+//! end; with `--keep`, started as a background instance of `netverdict local` (what `local up`
+//! starts) and left running, so that the pods and the commands the report prints can be looked
+//! at afterwards, until `netverdict local down --name NAME`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use netverdict_localcluster::{ClusterError, LocalCluster, LocalClusterConfig, ServeOptions};
+
+use crate::cluster::{ClusterTarget, RunId, connect};
+use crate::report::terminal::Progress;
+use crate::results::RunResult;
+use crate::run::{RunConfig, execute};
+use crate::scenario::Scenario;
+
+/// What the local cluster of a `--local` run emulates.
+pub(super) struct LocalTarget {
+    pub(super) network: netverdict_localcluster::NetworkOptions,
+    pub(super) namespace_deletion: Option<Duration>,
+    pub(super) pods: netverdict_localcluster::PodSecurityOptions,
+    pub(super) emulation: netverdict_localcluster::EmulationOptions,
+}
+
+/// A local cluster a `--local --keep` run left running.
+pub(super) struct KeptCluster {
+    name: String,
+    api_addr: SocketAddr,
+    kubeconfig: PathBuf,
+}
+
+impl KeptCluster {
+    /// How to reach the cluster (and so rerun the report's `kubectl exec` lines as printed)
+    /// and how to remove it.
+    pub(super) fn instructions(&self) -> String {
+        let kubeconfig = self.kubeconfig.display();
+        format!(
+            "local cluster {name} kept running (--keep), API https://{api}; reach it, and rerun the kubectl commands above as printed, with its kubeconfig:\n  \
+             KUBECONFIG={kubeconfig} kubectl get pods -A\n  \
+             export KUBECONFIG={kubeconfig}\n\
+             remove it, and everything the run left in it, with: netverdict local down --name {name}\n",
+            name = self.name,
+            api = self.api_addr,
+        )
+    }
+}
+
+/// The run's cluster: its own, or a background instance it leaves running.
+enum RunCluster {
+    Owned(LocalCluster),
+    Kept(KeptCluster),
+}
+
+impl RunCluster {
+    fn kubeconfig(&self) -> PathBuf {
+        match self {
+            RunCluster::Owned(cluster) => cluster.kubeconfig_path().to_path_buf(),
+            RunCluster::Kept(kept) => kept.kubeconfig.clone(),
+        }
+    }
+
+    fn api_url(&self) -> String {
+        match self {
+            RunCluster::Owned(cluster) => cluster.api_url(),
+            RunCluster::Kept(kept) => format!("https://{}", kept.api_addr),
+        }
+    }
+}
+
+/// Runs `scenarios` on a local cluster of their own; with `config.keep` the cluster stays.
+pub(super) async fn run_local(
+    config: &RunConfig,
+    local: &LocalTarget,
+    scenarios: Vec<Scenario>,
+    progress: &Progress,
+) -> (RunResult, Option<KeptCluster>) {
+    let name = format!("r-{}", short(&config.run_id));
+    let started = if config.keep {
+        start_kept(name, local).await.map(RunCluster::Kept)
+    } else {
+        start_owned(name, local).await.map(RunCluster::Owned)
+    };
+    let cluster = match started {
+        Ok(cluster) => cluster,
+        Err(error) => {
+            let message = format!("cannot start the local cluster: {error}");
+            return (failed(config, message), None);
+        }
+    };
+    let target = ClusterTarget {
+        kubeconfig: Some(cluster.kubeconfig()),
+        ..ClusterTarget::default()
+    };
+    let result = match connect(&target).await {
+        Ok(connected) => {
+            let described = format!("local cluster ({})", cluster.api_url());
+            execute(&connected.client, described, scenarios, config, progress).await
+        }
+        Err(error) => failed(config, error.to_string()),
+    };
+    match cluster {
+        RunCluster::Owned(cluster) => (shut_down(cluster, result).await, None),
+        RunCluster::Kept(kept) => (result, Some(kept)),
+    }
+}
+
+fn failed(config: &RunConfig, error: String) -> RunResult {
+    RunResult {
+        run_id: config.run_id.to_string(),
+        error: Some(error),
+        ..RunResult::default()
+    }
+}
+
+async fn start_owned(name: String, local: &LocalTarget) -> Result<LocalCluster, String> {
+    let binary =
+        std::env::current_exe().map_err(|error| format!("cannot find this executable: {error}"))?;
+    let mut config = LocalClusterConfig::new(name, binary);
+    config.cni = local.network.cni.into();
+    config.policy_delay = local.network.policy_delay;
+    config.namespace_deletion = local.namespace_deletion.unwrap_or_default();
+    config.allow_privileged_pods = local.pods.allow_privileged_pods;
+    config.emulation = local.emulation.clone();
+    LocalCluster::start(config)
+        .await
+        .map_err(|error| error.to_string())
+}
+
+/// Starts the cluster as `netverdict local up --name NAME` would, with the run's options.
+async fn start_kept(name: String, local: &LocalTarget) -> Result<KeptCluster, String> {
+    let serve = ServeOptions {
+        name,
+        nodes: 2,
+        kubeconfig: None,
+        netverdict_bin: None,
+        pods: local.pods,
+        emulation: local.emulation.clone(),
+        network: local.network.clone(),
+        namespace_deletion: local.namespace_deletion.unwrap_or_default(),
+    };
+    let options = netverdict_localcluster::UpOptions::background(serve);
+    let report = tokio::task::spawn_blocking(move || netverdict_localcluster::up(options))
+        .await
+        .map_err(|error| error.to_string())?
+        .map_err(|error: ClusterError| error.to_string())?;
+    Ok(KeptCluster {
+        name: report.name,
+        api_addr: report.api_addr,
+        kubeconfig: report.kubeconfig,
+    })
+}
+
+async fn shut_down(cluster: LocalCluster, mut result: RunResult) -> RunResult {
+    if let Err(error) = cluster.shutdown().await {
+        let message = format!("the local cluster did not shut down cleanly: {error}");
+        result.error = Some(
+            result
+                .error
+                .map_or(message.clone(), |e| format!("{e}\n{message}")),
+        );
+    }
+    result
+}
+
+/// The first characters of a run id, for names with little room.
+fn short(run: &RunId) -> String {
+    run.as_str()
+        .chars()
+        .take(12)
+        .collect::<String>()
+        .trim_end_matches('-')
+        .to_owned()
+}
