@@ -10,6 +10,7 @@ mod evidence;
 
 use std::fmt::Write;
 
+use crate::report::headline::Mood;
 use crate::report::matrix::{self, Seen, Table};
 use crate::results::{ProbeResult, RunResult, ScenarioResult, Tally};
 use crate::verdict::ProbeStatus;
@@ -66,33 +67,16 @@ pub(crate) fn render(run: &RunResult) -> String {
 /// The headline, in the summary's words.
 fn headline(out: &mut String, run: &RunResult) {
     let id = escape(&run.run_id);
-    if !run.problems.is_empty() {
-        let _ = writeln!(
-            out,
-            "<h1 class=\"unjudged\">netverdict run <code>{id}</code>: invalid input, {}</h1>",
-            count(run.problems.len(), "error", "errors")
-        );
-        return;
-    }
-    let tally = run.tally();
-    let class = if tally.failed > 0 {
-        "fail"
-    } else if tally.errors > 0 || tally.skipped > 0 || run.error.is_some() {
-        "unjudged"
-    } else {
-        "pass"
-    };
-    let not_run = if tally.skipped > 0 {
-        format!(", {} not run (interrupted)", tally.skipped)
-    } else {
-        String::new()
+    let (mood, words) = crate::report::headline::headline(run);
+    let class = match mood {
+        Mood::Passed => "pass",
+        Mood::Failed => "fail",
+        Mood::Unjudged => "unjudged",
     };
     let _ = writeln!(
         out,
-        "<h1 class=\"{class}\">netverdict run <code>{id}</code>: {}, {} failed, {} could not be judged{not_run}</h1>",
-        count(tally.passed, "probe passed", "probes passed"),
-        tally.failed,
-        tally.errors
+        "<h1 class=\"{class}\">netverdict run <code>{id}</code>: {}</h1>",
+        escape(&words)
     );
     if !run.cluster.is_empty() {
         let _ = writeln!(
@@ -279,10 +263,6 @@ fn escape(text: &str) -> String {
         }
     }
     out
-}
-
-fn count(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 
 use std::fmt::Write;
 
+use crate::report::headline::Mood;
 use crate::report::junit::engine_view;
 use crate::report::matrix::{self, Seen};
 use crate::results::{ProbeResult, RunResult, ScenarioResult, Tally};
@@ -45,36 +46,13 @@ pub(crate) fn render(run: &RunResult) -> String {
 }
 
 fn headline(out: &mut String, run: &RunResult) {
-    if !run.problems.is_empty() {
-        let _ = writeln!(
-            out,
-            "## ⚠️ netverdict run `{}`: invalid input, {}\n",
-            run.run_id,
-            count(run.problems.len(), "error", "errors")
-        );
-        return;
-    }
-    let tally = run.tally();
-    let mark = if tally.failed > 0 {
-        "❌"
-    } else if tally.errors > 0 || tally.skipped > 0 || run.error.is_some() {
-        "⚠️"
-    } else {
-        "✅"
+    let (mood, words) = crate::report::headline::headline(run);
+    let mark = match mood {
+        Mood::Passed => "✅",
+        Mood::Failed => "❌",
+        Mood::Unjudged => "⚠️",
     };
-    let not_run = if tally.skipped > 0 {
-        format!(", {} not run (interrupted)", tally.skipped)
-    } else {
-        String::new()
-    };
-    let _ = writeln!(
-        out,
-        "## {mark} netverdict run `{}`: {}, {} failed, {} could not be judged{not_run}\n",
-        run.run_id,
-        count(tally.passed, "probe passed", "probes passed"),
-        tally.failed,
-        tally.errors
-    );
+    let _ = writeln!(out, "## {mark} netverdict run `{}`: {words}\n", run.run_id);
 }
 
 fn problems(out: &mut String, run: &RunResult) {
@@ -240,10 +218,6 @@ fn fenced(text: &str, lang: &str) -> String {
 
 fn indent(text: &str) -> String {
     text.lines().map(|l| format!("  {l}\n")).collect()
-}
-
-fn count(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 #[cfg(test)]
