@@ -7,7 +7,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use crate::agent::{run_tool, watchdog};
+use crate::agent::{ToolRun, run_tool, watchdog};
 use crate::classify::classify_timed;
 use crate::command::ToolCommand;
 use crate::wire::{Outcome, ProbeKind, ProbeRecord, ProbeRequest, ProbeSpec};
@@ -65,6 +65,26 @@ pub(crate) async fn resolve_first(request: &ProbeRequest) -> Resolution {
     // The resolver may try every search domain in turn: the probe's deadline bounds them all.
     command.deadline = Some(timeout);
     let run = run_tool(&command, watchdog(timeout)).await;
+    let (outcome, addresses) = lookup_outcome(&run, timeout);
+    let address = addresses.iter().find(|a| a.is_ipv4()).or(addresses.first());
+    match (outcome, address) {
+        (Outcome::Connected, Some(address)) => Resolution::Address {
+            address: *address,
+            note: format!("resolved {name} to {address}: {}\n", command.render()),
+        },
+        (Outcome::Connected, None) => Resolution::Failed(Box::new(failed(
+            request,
+            name,
+            command,
+            run,
+            Outcome::error(format!("{name} resolved to no address")),
+        ))),
+        (outcome, _) => Resolution::Failed(Box::new(failed(request, name, command, run, outcome))),
+    }
+}
+
+/// What the lookup showed: its outcome (a timeout when the agent ended it) and the addresses.
+fn lookup_outcome(run: &ToolRun, timeout: Duration) -> (Outcome, Vec<IpAddr>) {
     let stdout = String::from_utf8_lossy(&run.stdout.kept);
     let stderr = String::from_utf8_lossy(&run.stderr.kept);
     let classified = classify_timed(
@@ -80,47 +100,41 @@ pub(crate) async fn resolve_first(request: &ProbeRequest) -> Resolution {
     } else {
         classified.outcome
     };
-    let address = classified
-        .addresses
-        .iter()
-        .find(|a| a.is_ipv4())
-        .or(classified.addresses.first());
-    match (outcome, address) {
-        (Outcome::Connected, Some(address)) => Resolution::Address {
-            address: *address,
-            note: format!("resolved {name} to {address}: {}\n", command.render()),
-        },
-        (outcome, _) => {
-            let outcome = match outcome {
-                Outcome::Connected => Outcome::error(format!("{name} resolved to no address")),
-                other => other,
-            };
-            let rendered = command.render();
-            Resolution::Failed(Box::new(ProbeRecord {
-                id: request.id.clone(),
-                kind: request.probe.kind(),
-                tool: command.tool,
-                argv: command.argv,
-                stdin: None,
-                exit: run.exit,
-                elapsed_ms: u64::try_from(run.elapsed.as_millis()).unwrap_or(u64::MAX),
-                deadline_ms: Some(u64::from(request.timeout_ms)),
-                stdout: format!(
-                    "resolving {name} first: {}{}\n{}",
-                    rendered,
-                    if run.at_deadline {
-                        " (ended at the probe's timeout)"
-                    } else {
-                        ""
-                    },
-                    run.stdout.excerpt()
-                ),
-                stderr: run.stderr.excerpt(),
-                outcome,
-                addresses: Vec::new(),
-                responder: None,
-            }))
-        }
+    (outcome, classified.addresses)
+}
+
+/// The probe's record when its name did not resolve: the lookup's command and output, with
+/// `outcome`.
+fn failed(
+    request: &ProbeRequest,
+    name: &str,
+    command: ToolCommand,
+    run: ToolRun,
+    outcome: Outcome,
+) -> ProbeRecord {
+    let ended = if run.at_deadline {
+        " (ended at the probe's timeout)"
+    } else {
+        ""
+    };
+    ProbeRecord {
+        id: request.id.clone(),
+        kind: request.probe.kind(),
+        stdout: format!(
+            "resolving {name} first: {}{ended}\n{}",
+            command.render(),
+            run.stdout.excerpt()
+        ),
+        tool: command.tool,
+        argv: command.argv,
+        stdin: None,
+        exit: run.exit,
+        elapsed_ms: u64::try_from(run.elapsed.as_millis()).unwrap_or(u64::MAX),
+        deadline_ms: Some(u64::from(request.timeout_ms)),
+        stderr: run.stderr.excerpt(),
+        outcome,
+        addresses: Vec::new(),
+        responder: None,
     }
 }
 

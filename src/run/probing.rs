@@ -89,13 +89,52 @@ pub(crate) async fn probe_scenario<E: BatchExec>(
     context: &ProbeContext<'_, E>,
     applied: Instant,
 ) -> Vec<ProbeResult> {
-    let ProbeContext {
-        addresses,
-        ready_services,
-        options,
-        ..
-    } = *context;
-    let mut tracked: Vec<Tracked> = scenario
+    let mut tracked = initial_states(scenario, context.addresses);
+    let controls = control_jobs(scenario);
+    let runnable: Vec<usize> = (0..tracked.len())
+        .filter(|&i| tracked[i].spec.is_ok())
+        .collect();
+    let rounds = Rounds {
+        scenario,
+        context,
+        applied,
+        controls: &controls,
+    };
+    let (round, mut control_results, mut interrupted) =
+        rounds.settle(&mut tracked, &runnable).await;
+    let settled = !interrupted;
+    let confirmed = if interrupted {
+        vec![None; tracked.len()]
+    } else {
+        let (confirmed, cut) = rounds.confirm(&mut tracked, &runnable, round + 1).await;
+        interrupted = cut;
+        confirmed
+    };
+    if !interrupted {
+        interrupted = rounds
+            .check_controls_again(&tracked, &mut control_results)
+            .await;
+    }
+    let reached = reached_destinations(scenario, &tracked);
+    tracked
+        .iter()
+        .zip(confirmed)
+        .zip(&scenario.probes)
+        .map(|((state, confirmed), probe)| {
+            let liveness = liveness(probe, &control_results, context.ready_services, &reached);
+            let ended = match (confirmed, interrupted) {
+                (Some(matched_before), _) => Ended::Confirmed { matched_before },
+                (None, true) => Ended::Interrupted { settled },
+                (None, false) => Ended::NotConfirmed,
+            };
+            finish(probe, state, ended, &liveness)
+        })
+        .collect()
+}
+
+/// Every probe before its first round: its request (or why it cannot run) and its expectation.
+fn initial_states(scenario: &Scenario, addresses: &LiveAddresses) -> Vec<Tracked> {
+    scenario
         .probes
         .iter()
         .map(|probe| Tracked {
@@ -111,103 +150,111 @@ pub(crate) async fn probe_scenario<E: BatchExec>(
             first_match_ms: None,
             last: None,
         })
-        .collect();
+        .collect()
+}
 
-    let controls: BTreeMap<ControlKey, Job> = control_jobs(scenario);
-    let mut control_results = BTreeMap::new();
+/// The rounds of one scenario's probing.
+struct Rounds<'a, 'c, E> {
+    scenario: &'a Scenario,
+    context: &'a ProbeContext<'c, E>,
+    applied: Instant,
+    controls: &'a BTreeMap<ControlKey, Job>,
+}
 
-    let runnable: Vec<usize> = (0..tracked.len())
-        .filter(|&i| tracked[i].spec.is_ok())
-        .collect();
-    let mut pending = runnable.clone();
-    let mut round = 0u32;
-    let mut backoff = Duration::from_millis(200);
-    let started = Instant::now();
-    let mut interrupted = context.interrupt.signal().is_some();
-    while !interrupted {
-        round += 1;
-        let with_controls = round == 1;
-        let mut jobs: Vec<Job> = pending
-            .iter()
-            .map(|&i| job(scenario, &tracked, i))
-            .collect();
-        if with_controls {
-            jobs.extend(controls.values().cloned());
-        }
-        context.progress.round_started(round, jobs.len(), false);
-        let (observed, cut) = observe(context, &jobs).await;
-        interrupted = cut || context.interrupt.signal().is_some();
-        if with_controls {
-            control_results = control_outcomes(&controls, &observed);
-        }
-        for &i in &pending {
-            if let Some(observation) = observed.get(&i.to_string()) {
-                let at_ms = attempt_start(applied, observation);
-                record(
-                    &mut tracked[i],
-                    &scenario.probes[i],
-                    round,
-                    at_ms,
-                    observation.clone(),
-                );
+type ControlResults = BTreeMap<ControlKey, Result<(), String>>;
+
+impl<E: BatchExec> Rounds<'_, '_, E> {
+    /// The settling rounds, until every probe matches, the settle time is over or the run is
+    /// interrupted; the positive controls ride in the first. Returns the last round's number,
+    /// what the controls showed and whether the run was interrupted.
+    async fn settle(
+        &self,
+        tracked: &mut [Tracked],
+        runnable: &[usize],
+    ) -> (u32, ControlResults, bool) {
+        let (scenario, context) = (self.scenario, self.context);
+        let mut control_results = BTreeMap::new();
+        let mut pending = runnable.to_vec();
+        let mut round = 0u32;
+        let mut backoff = Duration::from_millis(200);
+        let started = Instant::now();
+        let mut interrupted = context.interrupt.signal().is_some();
+        while !interrupted {
+            round += 1;
+            let mut jobs: Vec<Job> = pending.iter().map(|&i| job(scenario, tracked, i)).collect();
+            if round == 1 {
+                jobs.extend(self.controls.values().cloned());
             }
+            context.progress.round_started(round, jobs.len(), false);
+            let (observed, cut) = observe(context, &jobs).await;
+            interrupted = cut || context.interrupt.signal().is_some();
+            if round == 1 {
+                control_results = control_outcomes(self.controls, &observed);
+            }
+            for &i in &pending {
+                if let Some(observation) = observed.get(&i.to_string()) {
+                    let at_ms = attempt_start(self.applied, observation);
+                    record(
+                        &mut tracked[i],
+                        &scenario.probes[i],
+                        round,
+                        at_ms,
+                        observation.clone(),
+                    );
+                }
+            }
+            pending.retain(
+                |&i| !matches!(&tracked[i].last, Some((_, j)) if j.status == ProbeStatus::Pass),
+            );
+            // Probes that cannot be judged whatever the network does are not worth waiting for.
+            pending.retain(|&i| tracked[i].expected.is_ok());
+            let elapsed = started.elapsed();
+            if interrupted || pending.is_empty() || elapsed >= context.options.settle {
+                break;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(backoff.min(context.options.settle - elapsed)) => {}
+                _ = context.interrupt.wait() => interrupted = true,
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(2));
         }
-        pending.retain(
-            |&i| !matches!(&tracked[i].last, Some((_, j)) if j.status == ProbeStatus::Pass),
-        );
-        // Probes that cannot be judged whatever the network does are not worth waiting for.
-        pending.retain(|&i| tracked[i].expected.is_ok());
-        let elapsed = started.elapsed();
-        if interrupted || pending.is_empty() || elapsed >= options.settle {
-            break;
-        }
-        tokio::select! {
-            () = tokio::time::sleep(backoff.min(options.settle - elapsed)) => {}
-            _ = context.interrupt.wait() => interrupted = true,
-        }
-        backoff = (backoff * 2).min(Duration::from_secs(2));
+        (round, control_results, interrupted)
     }
 
-    // The confirming round: every runnable probe once more.
-    let settled = !interrupted;
-    let confirmed = if interrupted {
-        vec![None; tracked.len()]
-    } else {
-        round += 1;
+    /// The confirming round: every runnable probe once more. Per probe, whether it had matched
+    /// before (`None`: it did not run), and whether the run was interrupted.
+    async fn confirm(
+        &self,
+        tracked: &mut [Tracked],
+        runnable: &[usize],
+        round: u32,
+    ) -> (Vec<Option<bool>>, bool) {
         let jobs: Vec<Job> = runnable
             .iter()
-            .map(|&i| job(scenario, &tracked, i))
+            .map(|&i| job(self.scenario, tracked, i))
             .collect();
-        context.progress.round_started(round, jobs.len(), true);
-        let (observed, cut) = observe(context, &jobs).await;
-        interrupted = cut;
-        record_confirming(scenario, &mut tracked, &observed, round, applied)
-    };
-    if !interrupted {
-        let checked = controls_after_denies(scenario, &tracked, &controls);
-        context.progress.controls_started(checked.len());
-        let jobs: Vec<Job> = checked.values().cloned().collect();
-        let (observed, cut) = observe(context, &jobs).await;
-        interrupted = cut;
-        if !cut {
-            still_listening(&mut control_results, &checked, &observed);
-        }
+        self.context.progress.round_started(round, jobs.len(), true);
+        let (observed, cut) = observe(self.context, &jobs).await;
+        let confirmed = record_confirming(self.scenario, tracked, &observed, round, self.applied);
+        (confirmed, cut)
     }
-    let reached = reached_destinations(scenario, &tracked);
-    tracked
-        .iter()
-        .zip(confirmed)
-        .zip(&scenario.probes)
-        .map(|((state, confirmed), probe)| {
-            let liveness = liveness(probe, &control_results, ready_services, &reached);
-            let ended = match (confirmed, interrupted) {
-                (Some(matched_before), _) => Ended::Confirmed { matched_before },
-                (None, true) => Ended::Interrupted { settled },
-                (None, false) => Ended::NotConfirmed,
-            };
-            finish(probe, state, ended, &liveness)
-        })
-        .collect()
+
+    /// The controls of the targets of passed denies, after the last round; `true` when the run
+    /// was interrupted meanwhile.
+    async fn check_controls_again(
+        &self,
+        tracked: &[Tracked],
+        results: &mut ControlResults,
+    ) -> bool {
+        let checked = controls_after_denies(self.scenario, tracked, self.controls);
+        self.context.progress.controls_started(checked.len());
+        let jobs: Vec<Job> = checked.values().cloned().collect();
+        let (observed, cut) = observe(self.context, &jobs).await;
+        if !cut {
+            still_listening(results, &checked, &observed);
+        }
+        cut
+    }
 }
 
 /// When an attempt started, since the policies were applied: its record came when it ended,
