@@ -38,12 +38,16 @@ pub(crate) async fn resolve_first(request: &ProbeRequest) -> Resolution {
     let Some(name) = host_name(&request.probe) else {
         return Resolution::NotNeeded;
     };
-    // The pod's own names and hostAliases, which nslookup does not read.
+    // The pod's own names and hostAliases, which nslookup does not read; `localhost` is the
+    // loopback address wherever /etc/hosts lacks it (RFC 6761), as for curl and glibc.
     let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
-    if let Some(address) = hosts_file_address(&hosts, name) {
+    let known = hosts_file_address(&hosts, name)
+        .map(|address| (address, "/etc/hosts"))
+        .or_else(|| loopback(name).map(|address| (address, "the loopback name")));
+    if let Some((address, source)) = known {
         return Resolution::Address {
             address,
-            note: format!("resolved {name} to {address}: /etc/hosts\n"),
+            note: format!("resolved {name} to {address}: {source}\n"),
         };
     }
     let lookup = ProbeRequest {
@@ -138,6 +142,12 @@ fn failed(
     }
 }
 
+/// `localhost` and the names below it: the loopback address.
+fn loopback(name: &str) -> Option<IpAddr> {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    (name == "localhost" || name.ends_with(".localhost")).then_some(IpAddr::from([127, 0, 0, 1]))
+}
+
 /// The address `name` has in a hosts file, an IPv4 one first.
 fn hosts_file_address(hosts: &str, name: &str) -> Option<IpAddr> {
     let mut found: Vec<IpAddr> = hosts
@@ -222,6 +232,14 @@ mod tests {
         assert_eq!(hosts_file_address(hosts, "WEB."), "10.244.0.7".parse().ok());
         assert_eq!(hosts_file_address(hosts, "the"), None);
         assert_eq!(hosts_file_address(hosts, "external.test"), None);
+    }
+
+    #[test]
+    fn localhost_is_the_loopback_address_without_a_hosts_file() {
+        let local: Option<IpAddr> = "127.0.0.1".parse().ok();
+        assert_eq!(loopback("localhost"), local);
+        assert_eq!(loopback("api.localhost."), local);
+        assert_eq!(loopback("localhost.example"), None);
     }
 
     #[test]

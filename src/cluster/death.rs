@@ -50,8 +50,9 @@ impl fmt::Display for Death {
     }
 }
 
-/// The death of `pod`, if its status shows one; `log_tail` is left empty.
-pub(crate) fn death_of(pod: &Pod) -> Option<Death> {
+/// The death of `pod`, if its status shows one; `log_tail` is left empty. A pod that `serves`
+/// was Ready to start, so not Ready now it stopped serving; one that only sends is never Ready.
+pub(crate) fn death_of(pod: &Pod, serves: bool) -> Option<Death> {
     let status = pod.status.as_ref()?;
     let phase = status.phase.clone().unwrap_or_else(|| "Unknown".to_owned());
     let name = format!(
@@ -64,12 +65,12 @@ pub(crate) fn death_of(pod: &Pod) -> Option<Death> {
         .iter()
         .flatten()
         .find_map(terminated);
-    // Probe pods that serve were Ready to start: not Ready now, they stopped serving.
-    let unready = status
-        .conditions
-        .iter()
-        .flatten()
-        .any(|c| c.type_ == "Ready" && c.status == "False");
+    let unready = serves
+        && status
+            .conditions
+            .iter()
+            .flatten()
+            .any(|c| c.type_ == "Ready" && c.status == "False");
     if found.is_none() && phase == "Running" && !unready {
         return None;
     }
@@ -103,11 +104,11 @@ fn terminated(
         .map(|ended| (container, ended))
 }
 
-/// The deaths of the given pods (`namespace`, `name`), with their log tails; a pod that cannot
-/// be read (gone, or no permission) is left out: what its probes saw stands.
-pub(crate) async fn deaths(client: &Client, pods: &[(String, String)]) -> Vec<Death> {
+/// The deaths of the given pods (`namespace`, `name`, whether it serves), with their log tails;
+/// a pod that cannot be read (gone, or no permission) is left out: what its probes saw stands.
+pub(crate) async fn deaths(client: &Client, pods: &[(String, String, bool)]) -> Vec<Death> {
     let mut found = Vec::new();
-    for (namespace, name) in pods {
+    for (namespace, name, serves) in pods {
         let api = Api::<Pod>::namespaced(client.clone(), namespace);
         let Ok(Some(pod)) = api.get_opt(name).await else {
             continue;
@@ -115,7 +116,7 @@ pub(crate) async fn deaths(client: &Client, pods: &[(String, String)]) -> Vec<De
         if pod.metadata.deletion_timestamp.is_some() {
             continue;
         }
-        let Some(mut death) = death_of(&pod) else {
+        let Some(mut death) = death_of(&pod, *serves) else {
             continue;
         };
         death.log_tail = log_tail(&api, name, death.container.clone(), death.restarts > 0).await;
@@ -167,7 +168,7 @@ mod tests {
             {"name": "probe", "image": "i", "imageID": "", "ready": true, "restartCount": 0,
              "state": {"running": {}}}]}),
         );
-        assert_eq!(death_of(&alive), None);
+        assert_eq!(death_of(&alive, true), None);
     }
 
     #[test]
@@ -175,7 +176,7 @@ mod tests {
         let killed = pod(serde_json::json!({"phase": "Failed", "containerStatuses": [
             {"name": "probe", "image": "i", "imageID": "", "ready": false, "restartCount": 0,
              "state": {"terminated": {"exitCode": 137, "reason": "Error"}}}]}));
-        let death = death_of(&killed).expect("dead");
+        let death = death_of(&killed, true).expect("dead");
         assert_eq!(
             death.to_string(),
             "pod t/server died during the run: phase Failed, container probe Error, exit code 137"
@@ -189,7 +190,12 @@ mod tests {
             "containerStatuses": [
             {"name": "probe", "image": "i", "imageID": "", "ready": false, "restartCount": 0,
              "state": {"running": {}}}]}));
-        let death = death_of(&unready).expect("not serving");
+        let death = death_of(&unready, true).expect("not serving");
+        assert_eq!(
+            death_of(&unready, false),
+            None,
+            "a pod that only sends is never Ready"
+        );
         assert_eq!(
             death.to_string(),
             "pod t/server died during the run: phase Running, not Ready"
@@ -204,7 +210,7 @@ mod tests {
              "state": {"running": {}},
              "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}}]}),
         );
-        let death = death_of(&restarted).expect("dead");
+        let death = death_of(&restarted, false).expect("dead");
         assert_eq!((death.exit_code, death.restarts), (Some(1), 1));
     }
 }

@@ -438,10 +438,16 @@ async fn run_scenario(
     let mut dead = Vec::new();
     if shared.interrupt.signal().is_none() {
         mark_deleted_pods(client, scenario, &mut probes).await;
-        let pods: Vec<(String, String)> = scenario
+        let pods: Vec<(String, String, bool)> = scenario
             .pods
             .iter()
-            .map(|pod| (pod.namespace.clone(), pod.name.clone()))
+            .map(|pod| {
+                (
+                    pod.namespace.clone(),
+                    pod.name.clone(),
+                    !pod.ports.is_empty(),
+                )
+            })
             .collect();
         dead = deaths(client, &pods).await;
         mark_dead_pods(scenario, &mut probes, &dead);
