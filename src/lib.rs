@@ -13,6 +13,7 @@ pub mod cli;
 mod cluster;
 mod hosts;
 mod k8s;
+mod preflight;
 mod report;
 mod results;
 mod run;

@@ -6,21 +6,12 @@
 mod util;
 
 use serde_json::Value;
+use util::local::LocalDown;
 use util::{Dir, TestCommand};
 
 /// The library scenario run here, and its one namespace (created beforehand: namespaced mode).
 const SCENARIO: &str = "scenarios/default-deny-ingress.yaml";
 const NAMESPACE: &str = "ddi";
-
-struct LocalDown(String);
-
-impl Drop for LocalDown {
-    fn drop(&mut self) {
-        let _ = TestCommand::in_repo()
-            .args(["local", "down", "--name", &self.0])
-            .run();
-    }
-}
 
 /// Runs kubectl against `kubeconfig` with `stdin`, asserting it succeeds; returns its stdout.
 fn kubectl(kubeconfig: &str, args: &[&str], stdin: Option<&str>) -> String {
@@ -133,7 +124,14 @@ fn the_namespaced_manifest_is_exactly_enough_and_a_missing_permission_stops_the_
     kubectl(&admin, &["apply", "-f", "-"], Some(&manifest(None)));
     let kubeconfig = service_account_kubeconfig(&admin, &dir);
 
-    let preflight = netverdict(&["preflight", SCENARIO, "--kubeconfig", &kubeconfig]);
+    // The identity may not create namespaces: no canary.
+    let preflight = netverdict(&[
+        "preflight",
+        SCENARIO,
+        "--kubeconfig",
+        &kubeconfig,
+        "--no-canary",
+    ]);
     assert_eq!(
         preflight.code, 0,
         "{}{}",
@@ -150,6 +148,13 @@ fn the_namespaced_manifest_is_exactly_enough_and_a_missing_permission_stops_the_
         preflight
             .stdout
             .contains("ok       permission: create pods/exec in namespace ddi"),
+        "{}",
+        preflight.stdout
+    );
+    assert!(
+        preflight
+            .stdout
+            .contains("skipped  networkpolicy-enforcement: --no-canary: not checked"),
         "{}",
         preflight.stdout
     );
@@ -191,6 +196,7 @@ fn the_namespaced_manifest_is_exactly_enough_and_a_missing_permission_stops_the_
             &kubeconfig,
             "-o",
             "json",
+            "--no-canary",
         ]);
         assert_eq!(preflight.code, 3, "{}", preflight.stdout);
         let document: Value = serde_json::from_str(&preflight.stdout).unwrap();
@@ -225,12 +231,26 @@ fn the_namespaced_manifest_is_exactly_enough_and_a_missing_permission_stops_the_
         "{}",
         run.stderr
     );
-    let preflight = netverdict(&["preflight", SCENARIO, "--kubeconfig", &kubeconfig]);
+    let preflight = netverdict(&[
+        "preflight",
+        SCENARIO,
+        "--kubeconfig",
+        &kubeconfig,
+        "--no-canary",
+    ]);
     assert_eq!(preflight.code, 0, "{}", preflight.stdout);
     assert!(
         preflight
             .stdout
             .contains("degraded permission: get namespaces (cluster-scoped): not allowed"),
+        "{}",
+        preflight.stdout
+    );
+    // Reading the namespace's Pod Security level is forbidden too: skipped, not failed.
+    assert!(
+        preflight.stdout.contains(
+            "skipped  pod-security: cannot read the labels of namespace ddi: 403 Forbidden"
+        ),
         "{}",
         preflight.stdout
     );

@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use util::local::LocalDown;
 use util::{Dir, TestCommand, repo};
 
 /// Runs `netverdict run` with `args` in the repository and returns the exit code and the JSON
@@ -555,17 +556,6 @@ fn an_interrupted_run_removes_everything_it_created() {
     assert_eq!(left.trim(), "", "objects of the run are left");
 }
 
-/// Stops a local cluster on drop, also when the test fails.
-struct LocalDown(String);
-
-impl Drop for LocalDown {
-    fn drop(&mut self) {
-        let _ = TestCommand::in_repo()
-            .args(["local", "down", "--name", &self.0])
-            .run();
-    }
-}
-
 /// On a real cluster a deleted namespace stays Terminating for seconds. Runs back to back against
 /// a local cluster that emulates it: the second waits for the namespace the first left, then
 /// passes; one that may not wait long enough fails its setup naming the namespace, without a
@@ -999,13 +989,7 @@ fn probe_pods_go_where_node_selectors_and_tolerations_let_them() {
 
 /// A local cluster started with `local up` for one test, stopped when dropped; its kubeconfig.
 fn local_up(prefix: &str) -> (LocalDown, String) {
-    let name = format!("{prefix}{}", std::process::id() % 100_000);
-    let up = TestCommand::in_repo()
-        .args(["local", "up", "--name", &name])
-        .run();
-    assert_eq!(up.code, 0, "{}", up.stderr);
-    let kubeconfig = format!("/run/netverdict/{name}/kubeconfig");
-    (LocalDown(name), kubeconfig)
+    util::local::local_up(prefix, &[])
 }
 
 /// Runs kubectl against `kubeconfig` and returns its stdout.

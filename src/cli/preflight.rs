@@ -1,25 +1,32 @@
-//! `netverdict preflight [PATHS]`: checks, without creating anything, that the API server answers
-//! and that this identity may do everything a run of the scenarios needs; one line per check, or
-//! JSON with `-o json`. `netverdict run` makes the same permission checks before its setup.
+//! `netverdict preflight [PATHS]`: checks that the API server answers, that this identity may do
+//! everything a run of the scenarios needs, the Pod Security level of their namespaces and, with a
+//! short-lived canary (unless `--no-canary`), that the probe image starts and that the network
+//! enforces NetworkPolicy; one line per check, or JSON with `-o json`. `netverdict run` makes the
+//! same permission checks before its setup.
 
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::cli::exit::{self, ExpectedError};
+use crate::cli::probe_pods::ProbePodArgs;
 use crate::cli::serve::runtime;
 use crate::cli::{diagnostics, durations};
 use crate::cluster::{Checked, ClusterTarget, check_run, connect, degraded, missing, refusal};
 use crate::k8s::Client;
+use crate::preflight::{
+    CanaryOptions, Check, Status, canary_checks, judge_pod_security, pod_security_targets,
+};
 use crate::run::namespaces_of;
 use crate::scenario::Scenario;
 
 #[derive(Debug, clap::Args)]
 pub struct PreflightArgs {
-    /// Scenario files, or folders searched for *.yaml and *.yml (default: scenarios/).
+    /// Scenario files, or folders searched for *.yaml and *.yml (default: scenarios/, when it
+    /// exists; else the cluster alone is checked).
     pub paths: Vec<PathBuf>,
     /// The kubeconfig to use (default: KUBECONFIG, ~/.kube/config, or the in-cluster service account).
     #[arg(long, value_name = "FILE")]
@@ -34,6 +41,19 @@ pub struct PreflightArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = Format::Text)]
     pub output: Format,
+    /// Create nothing: skip the canary (two probe pods and a NetworkPolicy in a namespace of
+    /// their own) that checks the probe image and NetworkPolicy enforcement.
+    #[arg(long)]
+    pub no_canary: bool,
+    /// How long the canary's default-deny may take to close its connection (0s to 30m); the
+    /// connection may take as long, at least 10s, to open before it.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = durations::SETTLE.parser(), conflicts_with = "no_canary")]
+    pub settle: Duration,
+    /// How long the canary pods may take to start (1s to 1h).
+    #[arg(long, value_name = "DURATION", default_value = "3m", value_parser = durations::POD_TIMEOUT.parser(), conflicts_with = "no_canary")]
+    pub pod_timeout: Duration,
+    #[command(flatten)]
+    pub probe_pods: ProbePodArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -81,20 +101,31 @@ fn note(checked: &Checked) -> String {
 }
 
 pub(crate) fn run(args: &PreflightArgs, out: &mut dyn Write) -> Result<u8, ExpectedError> {
-    let loaded = crate::scenario::load_paths(
-        &diagnostics::paths_or_default(&args.paths),
-        &crate::hosts::local_cluster(),
-    );
-    let counts = diagnostics::print(&loaded, false);
-    if counts.errors > 0 {
-        return Ok(exit::INVALID_INPUT);
-    }
+    // Without PATHS and without scenarios/ here, the cluster alone is checked.
+    let scenarios = if args.paths.is_empty() && !Path::new("scenarios").exists() {
+        Vec::new()
+    } else {
+        let loaded = crate::scenario::load_paths(
+            &diagnostics::paths_or_default(&args.paths),
+            &crate::hosts::local_cluster(),
+        );
+        let counts = diagnostics::print(&loaded, false);
+        if counts.errors > 0 {
+            return Ok(exit::INVALID_INPUT);
+        }
+        loaded.scenarios
+    };
     let target = ClusterTarget {
         kubeconfig: args.kubeconfig.clone(),
         context: args.context.clone(),
         connect_timeout: args.connect_timeout,
     };
-    let checks = runtime()?.block_on(checks(&target, &loaded.scenarios))?;
+    let canary = (!args.no_canary).then(|| CanaryOptions {
+        pods: args.probe_pods.options(),
+        settle: args.settle,
+        pod_timeout: args.pod_timeout,
+    });
+    let checks = runtime()?.block_on(checks(&target, &scenarios, canary.as_ref()))?;
     let ok = checks
         .iter()
         .all(|c| c["status"] != "missing" && c["status"] != "failed");
@@ -116,7 +147,12 @@ pub(crate) fn run(args: &PreflightArgs, out: &mut dyn Write) -> Result<u8, Expec
                 .filter(|c| c["status"] == "missing" || c["status"] == "failed")
                 .count();
             if ok {
-                writeln!(out, "preflight: {} checks passed", checks.len())?;
+                writeln!(
+                    out,
+                    "preflight: {} checks passed{}",
+                    checks.len(),
+                    aside(&checks)
+                )?;
             } else {
                 writeln!(out, "preflight: {failed} of {} checks failed", checks.len())?;
             }
@@ -125,10 +161,27 @@ pub(crate) fn run(args: &PreflightArgs, out: &mut dyn Write) -> Result<u8, Expec
     Ok(if ok { exit::OK } else { exit::COULD_NOT_JUDGE })
 }
 
-/// Every check, in order: the API, then each permission.
+/// `" (1 skipped, 1 warning)"` for the checks that passed with a reservation.
+fn aside(checks: &[Value]) -> String {
+    let count = |status: &str| checks.iter().filter(|c| c["status"] == status).count();
+    let parts: Vec<String> = [("skipped", count("skipped")), ("warning", count("warning"))]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(status, n)| format!("{n} {status}"))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join(", "))
+    }
+}
+
+/// Every check, in order: the API, each permission, the Pod Security level of each namespace,
+/// then the canary's checks.
 async fn checks(
     target: &ClusterTarget,
     scenarios: &[Scenario],
+    canary: Option<&CanaryOptions>,
 ) -> Result<Vec<Value>, ExpectedError> {
     let connected = match connect(target).await {
         Ok(connected) => connected,
@@ -158,7 +211,50 @@ async fn checks(
             json!({"check": "permissions", "status": "failed", "message": error.to_string()}),
         ),
     }
+    checks.extend(cluster_checks(&connected.client, scenarios, canary).await);
     Ok(checks)
+}
+
+/// The Pod Security checks (of the scenarios' namespaces, else of the canary's), then the
+/// canary's, or why they were skipped.
+async fn cluster_checks(
+    client: &Client,
+    scenarios: &[Scenario],
+    canary: Option<&CanaryOptions>,
+) -> Vec<Value> {
+    let mut targets = pod_security_targets(client, scenarios).await;
+    let (canary_checks, canary_namespace) = match canary {
+        Some(options) => {
+            let ran = canary_checks(client, options).await;
+            (ran.checks, ran.namespace)
+        }
+        None => {
+            let why = "--no-canary: not checked (it needs two probe pods and a NetworkPolicy)";
+            let skipped = |check| Check::new(check, Status::Skipped, why.to_owned());
+            (
+                vec![skipped("probe-image"), skipped("networkpolicy-enforcement")],
+                None,
+            )
+        }
+    };
+    if targets.is_empty() {
+        targets.extend(canary_namespace);
+    }
+    let mut checks: Vec<Value> = targets
+        .iter()
+        .map(|target| judge_pod_security(target).to_json())
+        .collect();
+    if checks.is_empty() {
+        let why = match canary {
+            None => "no namespace to read: the scenarios name none, and --no-canary created none",
+            Some(_) => {
+                "no namespace to read: the scenarios name none, and the canary's namespace could not be read"
+            }
+        };
+        checks.push(Check::new("pod-security", Status::Skipped, why.to_owned()).to_json());
+    }
+    checks.extend(canary_checks.iter().map(Check::to_json));
+    checks
 }
 
 fn permission(checked: &Checked) -> Value {

@@ -24,10 +24,14 @@ pub(crate) use death::{Death, deaths};
 pub(crate) use endpoints::{endpoint_source, has_ready_endpoint};
 pub(crate) use exec::exec_lines;
 pub(crate) use failure::Failure;
-pub(crate) use labels::RunId;
-pub(crate) use namespace::{NamespaceOrigin, Terminating, ensure_namespace, wait_all_gone};
+pub(crate) use labels::{RUN_KEY, RunId};
+pub(crate) use namespace::{
+    NamespaceError, NamespaceOrigin, Terminating, ensure_namespace, wait_all_gone,
+};
 pub(crate) use objects::{CreateError, create_pod, create_policy, create_service, owner};
 pub(crate) use permissions::{Checked, check_run, degraded, missing, refusal};
-pub(crate) use probe_pod::{ProbePodOptions, ProbePodSpec, protocol_name};
+pub(crate) use probe_pod::{
+    ProbePodOptions, ProbePodSpec, needs_unprivileged_port_sysctl, protocol_name,
+};
 pub(crate) use sharing::refuse_shared;
-pub(crate) use wait::{PodKey, wait_started};
+pub(crate) use wait::{PodKey, PodStartError, start_hint, wait_started};

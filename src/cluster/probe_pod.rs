@@ -115,15 +115,12 @@ impl ProbePodSpec {
     /// Lets the non-root responder bind ports below 1024, only when it serves one: the sysctl is
     /// safe since Kubernetes 1.22, and kubelets before that refuse pods that ask for it.
     fn sysctls(&self) -> Option<Vec<k8s_openapi::api::core::v1::Sysctl>> {
-        self.ports
-            .iter()
-            .any(|port| port.port < PRIVILEGED_PORTS_END)
-            .then(|| {
-                vec![k8s_openapi::api::core::v1::Sysctl {
-                    name: UNPRIVILEGED_PORT_START.to_owned(),
-                    value: "0".to_owned(),
-                }]
-            })
+        needs_unprivileged_port_sysctl(self.ports.iter().map(|port| port.port)).then(|| {
+            vec![k8s_openapi::api::core::v1::Sysctl {
+                name: UNPRIVILEGED_PORT_START.to_owned(),
+                value: "0".to_owned(),
+            }]
+        })
     }
 
     fn container(&self) -> Container {
@@ -219,6 +216,11 @@ impl ProbePodSpec {
             None => exec_probe("false", 86_400),
         }
     }
+}
+
+/// Whether a probe pod serving `ports` asks for [`UNPRIVILEGED_PORT_START`].
+pub(crate) fn needs_unprivileged_port_sysctl(ports: impl IntoIterator<Item = u16>) -> bool {
+    ports.into_iter().any(|port| port < PRIVILEGED_PORTS_END)
 }
 
 fn exec_probe(program: &str, initial_delay_seconds: i32) -> Probe {

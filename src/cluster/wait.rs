@@ -88,7 +88,7 @@ fn watch_failure(namespace: &str, error: &watcher::Error) -> String {
 }
 
 /// What to do about the reasons a user can act on.
-fn start_hint(reason: &str) -> Option<&'static str> {
+pub(crate) fn start_hint(reason: &str) -> Option<&'static str> {
     match reason {
         "SysctlForbidden" => Some(
             "probe pods ask for net.ipv4.ip_unprivileged_port_start only to serve a port below 1024, \

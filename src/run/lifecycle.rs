@@ -728,7 +728,7 @@ async fn wait_for_endpoints(
 }
 
 /// Resolves on the first Ctrl-C or SIGTERM, naming it.
-async fn shutdown_signal() -> &'static str {
+pub(crate) async fn shutdown_signal() -> &'static str {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
         "Ctrl-C"

@@ -9,5 +9,6 @@ mod objects;
 mod probing;
 mod requests;
 
-pub(crate) use lifecycle::{RunConfig, RunObserver, execute, namespaces_of};
+pub(crate) use batch::{BatchExec, Job, KubeExec, Observation, run_round};
+pub(crate) use lifecycle::{RunConfig, RunObserver, execute, namespaces_of, shutdown_signal};
 pub(crate) use probing::{ProbeProgress, ProbingOptions};

@@ -8,6 +8,7 @@
 
 pub mod ci_tools;
 pub mod kubectl;
+pub mod local;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,0 +1,387 @@
+//! The canary: a client and a server probe pod in a namespace of their own (labelled with a fresh
+//! run id, so `netverdict cleanup --run-id` finds it), the same restricted pods a run creates.
+//! Their start shows that the probe image starts (`probe-image`); a default-deny on the server
+//! then shows whether the network enforces NetworkPolicy (`networkpolicy-enforcement`).
+//! Everything is deleted at the end, also after an error or a Ctrl-C (a second one aborts the
+//! cleanup), and the namespace is waited for until it is gone (`cleanup`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use netverdict_engine::{Protocol, ServedPort};
+use netverdict_probes::{ProbeRequest, ProbeSpec};
+use serde_json::json;
+use tokio::sync::Semaphore;
+
+use super::enforcement::{Enforcement, judge_enforcement};
+use super::pod_security::{Labelled, Target};
+use super::targets::read_labels;
+use super::{Check, Status};
+use crate::cluster::{
+    CreateError, NamespaceError, PodKey, PodStartError, ProbePodOptions, ProbePodSpec, RUN_KEY,
+    RunId, create_pod, create_policy, delete_run, ensure_namespace, start_hint, wait_all_gone,
+    wait_started,
+};
+use crate::k8s::{Client, NetworkPolicy};
+use crate::run::{Job, KubeExec, shutdown_signal};
+use crate::scenario::PodRef;
+
+/// The port the server canary serves (above 1024: no sysctl needed).
+const PORT: u16 = 8080;
+/// The label that tells the two canaries apart.
+const ROLE: &str = "netverdict.io/preflight";
+/// How long deleting the canary and waiting for its namespace to go may take.
+const CLEANUP_LIMIT: Duration = Duration::from_secs(90);
+
+/// How the canary runs.
+#[derive(Clone, Debug)]
+pub(crate) struct CanaryOptions {
+    pub(crate) pods: ProbePodOptions,
+    /// How long the default-deny may take to close the connection (also, at least 10s, how long
+    /// the connection may take to open before it).
+    pub(crate) settle: Duration,
+    /// How long the canary pods may take to start.
+    pub(crate) pod_timeout: Duration,
+}
+
+/// What the canary shows, and the canary namespace's labels as the cluster stored them.
+pub(crate) struct CanaryChecks {
+    pub(crate) checks: Vec<Check>,
+    pub(crate) namespace: Option<Target>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum SetupError {
+    #[error(transparent)]
+    Namespace(#[from] NamespaceError),
+    #[error(transparent)]
+    Create(#[from] CreateError),
+}
+
+/// The canary's objects: its run, namespace and pods.
+struct Canary {
+    run: RunId,
+    namespace: String,
+    client: PodKey,
+    server: PodKey,
+}
+
+impl Canary {
+    fn new() -> Canary {
+        let run = RunId::generate();
+        let namespace = format!("netverdict-preflight-{run}");
+        let key = |name: &str| PodKey {
+            namespace: namespace.clone(),
+            name: name.to_owned(),
+        };
+        Canary {
+            client: key("client"),
+            server: key("server"),
+            namespace,
+            run,
+        }
+    }
+
+    fn pod(&self, key: &PodKey, ports: Vec<ServedPort>, options: &CanaryOptions) -> ProbePodSpec {
+        ProbePodSpec {
+            namespace: key.namespace.clone(),
+            name: key.name.clone(),
+            labels: BTreeMap::from([(ROLE.to_owned(), key.name.clone())]),
+            ports,
+            node: None,
+            options: options.pods.clone(),
+            // The pods die on their own if preflight is killed before its cleanup.
+            lifetime: options.pod_timeout + options.settle * 2 + Duration::from_secs(120),
+        }
+    }
+
+    /// A default-deny of all ingress to the server canary.
+    fn deny(&self) -> NetworkPolicy {
+        serde_json::from_value(json!({
+            "metadata": {"name": "deny-ingress-to-server", "namespace": self.namespace},
+            "spec": {
+                "podSelector": {"matchLabels": {ROLE: "server", RUN_KEY: self.run.as_str()}},
+                "policyTypes": ["Ingress"],
+            },
+        }))
+        .unwrap_or_else(|error| unreachable!("a valid NetworkPolicy: {error}"))
+    }
+}
+
+/// Runs the canary and returns its checks: `probe-image`, `networkpolicy-enforcement` and
+/// `cleanup`.
+pub(crate) async fn canary_checks(client: &Client, options: &CanaryOptions) -> CanaryChecks {
+    let canary = Canary::new();
+    let work = run_canary(client, &canary, options);
+    tokio::pin!(work);
+    let (mut checks, namespace) = tokio::select! {
+        done = &mut work => done,
+        signal = shutdown_signal() => {
+            let why = format!("could not judge: interrupted by {signal} before the canary finished");
+            (vec![
+                Check::new("probe-image", Status::Failed, why.clone()),
+                Check::new("networkpolicy-enforcement", Status::Failed, why),
+            ], None)
+        }
+    };
+    let cleanup = clean_up(client, &canary);
+    let cleanup = tokio::select! {
+        check = cleanup => check,
+        signal = shutdown_signal() => Check::new(
+            "cleanup",
+            Status::Failed,
+            format!(
+                "aborted by a second {signal}: remove what is left with `netverdict cleanup --run-id {}`",
+                canary.run
+            ),
+        ),
+    };
+    checks.push(cleanup.with("runId", canary.run.as_str().into()));
+    CanaryChecks { checks, namespace }
+}
+
+/// Sets up the canary and probes through it; the checks, and the canary namespace's labels.
+async fn run_canary(
+    client: &Client,
+    canary: &Canary,
+    options: &CanaryOptions,
+) -> (Vec<Check>, Option<Target>) {
+    let image = options.pods.image.clone();
+    let setup = set_up(client, canary, options).await;
+    let namespace = match &setup {
+        Err(SetupError::Namespace(_)) => None,
+        _ => Some(labels_of(client, canary).await),
+    };
+    if let Err(error) = setup {
+        let image_check = match &error {
+            SetupError::Namespace(_) => Check::new(
+                "probe-image",
+                Status::Skipped,
+                format!("the canary could not be set up: {error}"),
+            ),
+            SetupError::Create(_) => image_failed(&image, error.to_string()),
+        };
+        let why = format!("the canary could not be set up: {error}");
+        return (vec![image_check, cannot_judge(why)], namespace);
+    }
+    let started = Instant::now();
+    let wanted = BTreeMap::from([
+        (canary.server.clone(), true),
+        (canary.client.clone(), false),
+    ]);
+    let placements =
+        match wait_started(client, &canary.run, &wanted, options.pod_timeout, |_, _| {}).await {
+            Ok(placements) => placements,
+            Err(error) => {
+                return (
+                    vec![
+                        image_failed(&image, start_failure(&error)),
+                        cannot_judge("the canary pods did not start (see probe-image)".to_owned()),
+                    ],
+                    namespace,
+                );
+            }
+        };
+    let image_check = Check::new(
+        "probe-image",
+        Status::Ok,
+        format!(
+            "the probe image {image} starts: the canary pods were up after {} ms",
+            started.elapsed().as_millis()
+        ),
+    )
+    .with("image", image.into());
+    let Some(server) = placements.get(&canary.server) else {
+        unreachable!("wait_started returns every pod it waited for")
+    };
+    let enforcement = enforcement(client, canary, server.ip, options).await;
+    (vec![image_check, enforcement], namespace)
+}
+
+async fn set_up(
+    client: &Client,
+    canary: &Canary,
+    options: &CanaryOptions,
+) -> Result<(), SetupError> {
+    ensure_namespace(
+        client,
+        &canary.run,
+        &canary.namespace,
+        &BTreeMap::new(),
+        Duration::ZERO,
+        &|_| {},
+    )
+    .await?;
+    let served = vec![ServedPort {
+        name: None,
+        port: PORT,
+        protocol: Protocol::Tcp,
+    }];
+    for (key, ports) in [(&canary.server, served), (&canary.client, Vec::new())] {
+        let pod = canary.pod(key, ports, options).to_pod(&canary.run);
+        create_pod(client, &canary.run, &pod).await?;
+    }
+    Ok(())
+}
+
+/// The canary namespace's labels, as the cluster stored them (a cluster may add Pod Security
+/// labels to every new namespace).
+async fn labels_of(client: &Client, canary: &Canary) -> Target {
+    let labels = match read_labels(client, &canary.namespace).await {
+        Ok(Some(labels)) => Labelled::New(labels),
+        Ok(None) => Labelled::Unreadable("it is gone".to_owned()),
+        Err(why) => Labelled::Unreadable(why),
+    };
+    Target {
+        namespace: canary.namespace.clone(),
+        labels,
+        low_port_pods: Vec::new(),
+    }
+}
+
+fn image_failed(image: &str, why: String) -> Check {
+    Check::new(
+        "probe-image",
+        Status::Failed,
+        format!("the probe image {image} does not start: {why}"),
+    )
+    .with("image", image.into())
+}
+
+/// A pod start failure on one line, with the hint for it.
+fn start_failure(error: &PodStartError) -> String {
+    let text = error.to_string();
+    let first = text.lines().next().unwrap_or_default().to_owned();
+    match error {
+        PodStartError::CannotStart { reason, .. } => match start_hint(reason) {
+            Some(hint) => format!("{first}; hint: {hint}"),
+            None => first,
+        },
+        _ => first,
+    }
+}
+
+fn cannot_judge(why: String) -> Check {
+    Check::new(
+        "networkpolicy-enforcement",
+        Status::Failed,
+        format!("could not judge: {why}"),
+    )
+    .with("enforced", serde_json::Value::Null)
+}
+
+async fn enforcement(
+    client: &Client,
+    canary: &Canary,
+    server: std::net::IpAddr,
+    options: &CanaryOptions,
+) -> Check {
+    let exec = KubeExec::new(client.clone(), Arc::new(Semaphore::new(1)));
+    let job = Job {
+        from: PodRef::new(&canary.client.namespace, &canary.client.name),
+        request: ProbeRequest {
+            id: "canary".to_owned(),
+            timeout_ms: 1000,
+            probe: ProbeSpec::Tcp {
+                host: server.to_string(),
+                port: PORT,
+            },
+        },
+    };
+    let open_limit = options.settle.max(Duration::from_secs(10));
+    let policy = canary.deny();
+    let deny = create_policy(client, &canary.run, &policy);
+    let settle = humantime::format_duration(options.settle);
+    let (status, enforced, message) = match judge_enforcement(
+        &exec,
+        &job,
+        open_limit,
+        options.settle,
+        deny,
+    )
+    .await
+    {
+        Ok(Enforcement::Enforced { after }) => (
+            Status::Ok,
+            Some(true),
+            format!(
+                "NetworkPolicy is enforced (a default-deny closed an open connection after {} ms)",
+                after.as_millis()
+            ),
+        ),
+        Ok(Enforcement::NotEnforced) => (
+            Status::Failed,
+            Some(false),
+            format!(
+                "NetworkPolicy is not enforced: a default-deny did not close an open connection within {settle}"
+            ),
+        ),
+        Err(error) => return cannot_judge(error.to_string()),
+    };
+    Check::new("networkpolicy-enforcement", status, message)
+        .with("enforced", enforced.into())
+        .with(
+            "settleMs",
+            u64::try_from(options.settle.as_millis())
+                .unwrap_or(u64::MAX)
+                .into(),
+        )
+}
+
+/// Deletes the canary's objects and waits until its namespace is gone, within
+/// [`CLEANUP_LIMIT`].
+async fn clean_up(client: &Client, canary: &Canary) -> Check {
+    let namespaces = [canary.namespace.clone()];
+    let work = async {
+        let cleaned = delete_run(
+            client,
+            &canary.run,
+            &namespaces,
+            &namespaces,
+            Duration::from_secs(60),
+        )
+        .await;
+        let gone = if cleaned.failed.is_empty() {
+            wait_all_gone(client, &namespaces, Duration::from_secs(60))
+                .await
+                .err()
+                .map(|e| e.to_string())
+        } else {
+            None
+        };
+        (cleaned, gone)
+    };
+    let (status, message) = match tokio::time::timeout(CLEANUP_LIMIT, work).await {
+        Ok((cleaned, None)) if cleaned.failed.is_empty() => (
+            Status::Ok,
+            format!(
+                "deleted the canary's {} objects and namespace {} is gone",
+                cleaned.deleted.len(),
+                canary.namespace
+            ),
+        ),
+        Ok((cleaned, gone)) => (
+            Status::Failed,
+            format!(
+                "{}; remove what is left with `netverdict cleanup --run-id {}`",
+                cleaned
+                    .failed
+                    .into_iter()
+                    .chain(gone)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                canary.run
+            ),
+        ),
+        Err(_) => (
+            Status::Failed,
+            format!(
+                "not done within {}; remove what is left with `netverdict cleanup --run-id {}`",
+                humantime::format_duration(CLEANUP_LIMIT),
+                canary.run
+            ),
+        ),
+    };
+    Check::new("cleanup", status, message).with("namespace", canary.namespace.clone().into())
+}
