@@ -1,6 +1,7 @@
 //! The runner: from validated scenarios to judged probes, against any cluster.
 
 mod batch;
+mod cleanup;
 mod deaths;
 mod expectations;
 mod interrupt;
@@ -9,5 +10,6 @@ mod objects;
 mod probing;
 mod requests;
 
+pub(crate) use cleanup::CleanupCommand;
 pub(crate) use lifecycle::{RunConfig, RunObserver, execute, namespaces_of};
 pub(crate) use probing::{ProbeProgress, ProbingOptions};
