@@ -281,6 +281,10 @@ fn every_probe_observed(json: &std::path::Path, junit: &std::path::Path) -> Valu
         assert!(probe["outcome"]["kind"].is_string(), "{probe}");
     }
     let junit = std::fs::read_to_string(junit).unwrap();
+    assert!(
+        junit.contains("name=\"run cleanup\"") && junit.contains("type=\"cleanup\""),
+        "{junit}"
+    );
     for probe in probes {
         let name = probe["name"].as_str().unwrap();
         assert!(junit.contains(&format!("name=\"{name}\"")), "{junit}");
