@@ -19,6 +19,9 @@ pub(crate) struct RunResult {
     pub(crate) duration_ms: u64,
     /// Why the run could not complete (setup, pods, cluster access); the probes then did not run.
     pub(crate) error: Option<String>,
+    /// What the cleanup could not remove; present only when it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) cleanup: Option<CleanupReport>,
     /// How the network blocked the denied probes; `None` when none was blocked.
     pub(crate) deny_behaviour: Option<DenyBehaviour>,
     /// What is wrong with the input when the run stopped before it started (exit 2).
@@ -26,6 +29,33 @@ pub(crate) struct RunResult {
     /// Where each scenario the run read is named, so a setup error can point at the input.
     pub(crate) inputs: Vec<SourceLine>,
     pub(crate) scenarios: Vec<ScenarioResult>,
+}
+
+/// What a cleanup left behind, and how to remove it later.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CleanupReport {
+    pub(crate) run_id: String,
+    /// The run's objects still there.
+    pub(crate) left: Vec<LeftObject>,
+    /// Every problem, in words, also those naming no object (a listing that failed).
+    pub(crate) problems: Vec<String>,
+    /// The permissions whose lack left objects behind, in the manifests' words.
+    pub(crate) missing_permissions: Vec<String>,
+    /// `netverdict cleanup --run-id ...`, which removes them.
+    pub(crate) command: String,
+}
+
+/// One object a cleanup could not remove.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct LeftObject {
+    pub(crate) kind: String,
+    /// `None` for a namespace.
+    pub(crate) namespace: Option<String>,
+    pub(crate) name: String,
+    pub(crate) reason: String,
+    pub(crate) missing_permission: Option<String>,
 }
 
 /// A line of a scenario file, the file relative to the working directory when it is below it.

@@ -59,6 +59,7 @@ pub(crate) fn run(args: &CleanupArgs, out: &mut dyn Write) -> Result<u8, Expecte
     if cleaned.failed.is_empty() {
         Ok(exit::OK)
     } else {
-        Err(ExpectedError::CouldNotJudge(cleaned.failed.join("\n")))
+        let failed: Vec<String> = cleaned.failed.iter().map(ToString::to_string).collect();
+        Err(ExpectedError::CouldNotJudge(failed.join("\n")))
     }
 }

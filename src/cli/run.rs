@@ -14,7 +14,7 @@ use crate::cluster::{ClusterTarget, ConnectError, RunId, connect};
 use crate::report::terminal::{self, Palette, Progress, Verbosity};
 use crate::report::{html, json, junit, summary};
 use crate::results::{DenyBehaviour, InputProblem, RunResult, SourceLine};
-use crate::run::{ProbingOptions, RunConfig, execute};
+use crate::run::{CleanupCommand, ProbingOptions, RunConfig, execute};
 use crate::scenario::{DenyMode, Scenario};
 
 use super::probe_pods::ProbePodArgs;
@@ -245,6 +245,10 @@ pub(crate) fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, ExpectedErr
             namespace_wait: args.namespace_wait,
             wait_cleanup: args.wait_cleanup,
             share_namespaces: args.share_namespaces,
+            cleanup_command: CleanupCommand {
+                kubeconfig: args.kubeconfig.clone(),
+                context: args.context.clone(),
+            },
         },
         reports: reports(args),
         verbosity,

@@ -95,7 +95,9 @@ pub(super) async fn run_local(
     let result = match connect(&target).await {
         Ok(connected) => {
             let described = format!("local cluster ({})", cluster.api_url());
-            execute(&connected.client, described, scenarios, config, progress).await
+            let mut config = config.clone();
+            config.cleanup_command.kubeconfig = target.kubeconfig.clone();
+            execute(&connected.client, described, scenarios, &config, progress).await
         }
         Err(error) => failed(config, error.to_string()),
     };

@@ -18,7 +18,9 @@ mod stored;
 mod testing;
 mod wait;
 
-pub(crate) use cleanup::{Cleaned, delete_leftovers, delete_run};
+pub(crate) use cleanup::{Cleaned, CleanupProblem, Limits, delete_leftovers, delete_run};
+#[cfg(test)]
+pub(crate) use cleanup::{Kind, Object, RequestProblem};
 pub(crate) use client::{ClusterTarget, ConnectError, connect};
 pub(crate) use death::{Death, deaths};
 pub(crate) use endpoints::{endpoint_source, has_ready_endpoint};

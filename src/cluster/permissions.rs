@@ -35,21 +35,12 @@ pub(crate) struct Need {
 impl Need {
     /// `create pods/exec in namespace ddi`.
     pub(crate) fn describe(&self) -> String {
-        let resource = if self.group.is_empty() {
-            self.resource.to_owned()
-        } else {
-            let (name, sub) = self.resource.split_once('/').unwrap_or((self.resource, ""));
-            let sub = if sub.is_empty() {
-                String::new()
-            } else {
-                format!("/{sub}")
-            };
-            format!("{name}.{}{sub}", self.group)
-        };
-        match &self.namespace {
-            Some(namespace) => format!("{} {resource} in namespace {namespace}", self.verb),
-            None => format!("{} {resource} (cluster-scoped)", self.verb),
-        }
+        describe(
+            self.verb,
+            self.group,
+            self.resource,
+            self.namespace.as_deref(),
+        )
     }
 
     /// The RBAC rule that grants it, and where it goes.
@@ -62,6 +53,26 @@ impl Need {
             Some(namespace) => format!("add the rule {rule} to a Role bound in {namespace}"),
             None => format!("add the rule {rule} to a ClusterRole bound with a ClusterRoleBinding"),
         }
+    }
+}
+
+/// `create pods/exec in namespace ddi`, `delete networkpolicies.networking.k8s.io in namespace
+/// ddi`, `delete namespaces (cluster-scoped)`.
+fn describe(verb: &str, group: &str, resource: &str, namespace: Option<&str>) -> String {
+    let resource = if group.is_empty() {
+        resource.to_owned()
+    } else {
+        let (name, sub) = resource.split_once('/').unwrap_or((resource, ""));
+        let sub = if sub.is_empty() {
+            String::new()
+        } else {
+            format!("/{sub}")
+        };
+        format!("{name}.{group}{sub}")
+    };
+    match namespace {
+        Some(namespace) => format!("{verb} {resource} in namespace {namespace}"),
+        None => format!("{verb} {resource} (cluster-scoped)"),
     }
 }
 
@@ -186,6 +197,20 @@ pub(crate) fn cluster_needs(missing: &[String]) -> Vec<Need> {
         needs.push(need("delete", "remove the namespaces the run created"));
     }
     needs
+}
+
+/// `verb` on `resource` (in `namespace`, or cluster-wide) in the manifests' words, as
+/// [`Need::describe`] says it: `delete pods in namespace ddi`.
+pub(crate) fn permission(verb: &str, resource: &str, namespace: Option<&str>) -> String {
+    let needs = match namespace {
+        Some(namespace) => namespace_needs(namespace, EndpointsRead::Slices),
+        None => cluster_needs(&[String::new()]),
+    };
+    let group = needs
+        .iter()
+        .find(|need| need.resource == resource)
+        .map_or("", |need| need.group);
+    describe(verb, group, resource, namespace)
 }
 
 /// One need and whether the identity has it.
@@ -333,6 +358,22 @@ mod tests {
             "create namespaces (cluster-scoped)"
         );
         assert!(namespaces[1].rule().ends_with("ClusterRoleBinding"));
+    }
+
+    #[test]
+    fn a_refused_request_is_named_as_the_manifests_name_it() {
+        assert_eq!(
+            permission("delete", "pods", Some("ddi")),
+            "delete pods in namespace ddi"
+        );
+        assert_eq!(
+            permission("delete", "networkpolicies", Some("ddi")),
+            "delete networkpolicies.networking.k8s.io in namespace ddi"
+        );
+        assert_eq!(
+            permission("delete", "namespaces", None),
+            "delete namespaces (cluster-scoped)"
+        );
     }
 
     #[test]

@@ -181,7 +181,6 @@ pub(crate) async fn refuse_shared(
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
 
     use netverdict_apiserver::{Resource, Store};
     use serde_json::json;
@@ -261,7 +260,7 @@ mod tests {
                 &a,
                 &namespaces,
                 &namespaces,
-                Duration::from_secs(5),
+                crate::cluster::Limits::default(),
             )
             .await;
             assert!(cleaned.failed.is_empty(), "{:?}", cleaned.failed);
@@ -293,10 +292,20 @@ mod tests {
         shop3(&store, Some("a"));
         let a = RunId::parse("a").unwrap();
         let namespaces = ["shop3".to_owned()];
-        let cleaned = delete_run(&client, &a, &namespaces, &namespaces, Duration::ZERO).await;
+        let cleaned = delete_run(
+            &client,
+            &a,
+            &namespaces,
+            &namespaces,
+            crate::cluster::Limits::default(),
+        )
+        .await;
         assert!(cleaned.kept.is_empty(), "{:?}", cleaned.kept);
         assert!(
-            cleaned.deleted.iter().any(|d| d == "namespace shop3"),
+            cleaned
+                .deleted
+                .iter()
+                .any(|d| d.to_string() == "namespace shop3"),
             "{:?}",
             cleaned.deleted
         );

@@ -19,9 +19,9 @@ use super::pod_security::{Labelled, Target};
 use super::targets::read_labels;
 use super::{Check, Status};
 use crate::cluster::{
-    CreateError, NamespaceError, PodKey, PodStartError, ProbePodOptions, ProbePodSpec, RUN_KEY,
-    RunId, create_pod, create_policy, delete_run, ensure_namespace, start_hint, wait_all_gone,
-    wait_started,
+    CreateError, Limits, NamespaceError, PodKey, PodStartError, ProbePodOptions, ProbePodSpec,
+    RUN_KEY, RunId, create_pod, create_policy, delete_run, ensure_namespace, start_hint,
+    wait_all_gone, wait_started,
 };
 use crate::k8s::{Client, NetworkPolicy};
 use crate::run::{Job, KubeExec, shutdown_signal};
@@ -339,7 +339,7 @@ async fn clean_up(client: &Client, canary: &Canary) -> Check {
             &canary.run,
             &namespaces,
             &namespaces,
-            Duration::from_secs(60),
+            Limits::default(),
         )
         .await;
         let gone = if cleaned.failed.is_empty() {
@@ -367,7 +367,8 @@ async fn clean_up(client: &Client, canary: &Canary) -> Check {
                 "{}; remove what is left with `netverdict cleanup --run-id {}`",
                 cleaned
                     .failed
-                    .into_iter()
+                    .iter()
+                    .map(ToString::to_string)
                     .chain(gone)
                     .collect::<Vec<_>>()
                     .join("; "),

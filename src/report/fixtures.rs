@@ -283,6 +283,7 @@ pub(crate) fn mixed_run() -> RunResult {
         cluster: "https://127.0.0.1:6443".to_owned(),
         duration_ms: 7400,
         error: None,
+        cleanup: None,
         deny_behaviour: None,
         problems: Vec::new(),
         inputs: vec![

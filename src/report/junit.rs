@@ -24,6 +24,8 @@ use crate::verdict::ProbeStatus;
 /// The testsuite and classname of what concerns the run rather than one scenario.
 const RUN_SUITE: &str = "netverdict";
 const SETUP_CASE: &str = "run setup";
+/// The case of a run whose only error is that its cleanup left objects behind.
+const CLEANUP_CASE: &str = "run cleanup";
 
 /// quick-junit drops tabs and carriage returns from every string (it strips terminal escapes);
 /// they travel as these private-use characters and become character references afterwards.
@@ -128,12 +130,21 @@ fn problem_name(problem: &InputProblem) -> String {
 /// The run could not complete: one `error` testcase saying why, at the first scenario it read.
 fn setup_suite(run: &RunResult, error: &str) -> TestSuite {
     let message = one_line(error);
+    let cleanup_only = run
+        .cleanup
+        .as_ref()
+        .is_some_and(|cleanup| error.starts_with(&cleanup.message()));
+    let (name, kind) = if cleanup_only {
+        (CLEANUP_CASE, "cleanup")
+    } else {
+        (SETUP_CASE, "setup")
+    };
     let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
     status
-        .set_type("setup")
+        .set_type(kind)
         .set_message(text(&message))
         .set_description(text(&format!("{message}\n{error}\n")));
-    let mut case = TestCase::new(SETUP_CASE, status);
+    let mut case = TestCase::new(name, status);
     case.set_classname(RUN_SUITE)
         .set_time(Duration::from_millis(run.duration_ms))
         .add_property(Property::new("run", text(&run.run_id)));

@@ -142,6 +142,12 @@ impl RunObserver for Progress {
         }
     }
 
+    fn left_in_place(&self, run: &RunId, command: &str) {
+        self.line(format!(
+            "cleanup: --keep: objects of run {run} left in place; remove them with `{command}`"
+        ));
+    }
+
     fn cleaned(&self, cleaned: &Cleaned) {
         for failure in &cleaned.failed {
             self.line(format!("cleanup: {failure}"));

@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 use super::batch::KubeExec;
+use super::cleanup::{CleanupCommand, clean_up, left_behind};
 use super::deaths::mark_dead_pods;
 use super::expectations::{predict_live, reconcile, resolve_live};
 use super::interrupt::Interrupt;
@@ -38,12 +39,12 @@ use super::probing::{
 use super::requests::LiveAddresses;
 use crate::cluster::Failure;
 use crate::cluster::{
-    Cleaned, CreateError, Death, NamespaceOrigin, PodKey, ProbePodOptions, RunId, Terminating,
-    create_pod, create_policy, create_service, deaths, delete_run, endpoint_source,
-    ensure_namespace, has_ready_endpoint, refuse_shared, wait_all_gone, wait_started,
+    Cleaned, CleanupProblem, CreateError, Death, Limits, NamespaceOrigin, PodKey, ProbePodOptions,
+    RunId, Terminating, create_pod, create_policy, create_service, deaths, delete_run,
+    endpoint_source, ensure_namespace, has_ready_endpoint, refuse_shared, wait_started,
 };
 use crate::k8s::{Api, Client, Pod};
-use crate::results::{RunResult, ScenarioResult, SetupPhases};
+use crate::results::{CleanupReport, RunResult, ScenarioResult, SetupPhases};
 use crate::scenario::{ExpectSource, NamespaceSpec, PodRef, Scenario, Target};
 use crate::verdict::ProbeStatus;
 
@@ -67,6 +68,8 @@ pub(crate) struct RunConfig {
     /// Use namespaces other netverdict runs have objects in (their policies then count in the
     /// predictions); by default such a run is refused before anything is created.
     pub(crate) share_namespaces: bool,
+    /// How the run reached its cluster, for the command that removes what it leaves.
+    pub(crate) cleanup_command: CleanupCommand,
 }
 
 /// What the terminal shows while a run goes.
@@ -77,6 +80,8 @@ pub(crate) trait RunObserver: ProbeProgress {
     /// A namespace the run needs is still terminating: the run waits for it to go.
     fn waiting_for_namespace(&self, terminating: &Terminating);
     fn cleaning_up(&self, run: &RunId);
+    /// `--keep`: nothing is deleted; `command` removes it later.
+    fn left_in_place(&self, run: &RunId, command: &str);
     fn cleaned(&self, cleaned: &Cleaned);
     /// With `wait_cleanup`: the `count` namespaces the run created are gone, after `waited`.
     fn namespaces_gone(&self, count: usize, waited: Duration);
@@ -115,6 +120,7 @@ pub(crate) async fn execute(
         }
     }
     let touched = Mutex::new(Touched::default());
+    let earlier = Mutex::new(Vec::new());
     let streams = Arc::new(Semaphore::new(config.probing.parallel));
     let (interrupter, interrupt) = Interrupt::new();
     result.error = {
@@ -124,12 +130,13 @@ pub(crate) async fn execute(
             observer,
             streams: &streams,
             touched: &touched,
+            earlier: &earlier,
             interrupt: &interrupt,
         };
         let work = run_all(&shared, scenarios, &mut result.scenarios);
         tokio::pin!(work);
         tokio::select! {
-            outcome = &mut work => outcome.err(),
+            () = &mut work => None,
             signal = shutdown_signal() => {
                 interrupter.interrupt(signal);
                 let stopped = format!(
@@ -137,10 +144,7 @@ pub(crate) async fn execute(
                 );
                 // The scenarios stop at once; a second signal does not wait for them.
                 tokio::select! {
-                    outcome = &mut work => Some(match outcome {
-                        Ok(()) => stopped,
-                        Err(error) => format!("{stopped}\n{error}"),
-                    }),
+                    () = &mut work => Some(stopped),
                     second = shutdown_signal() => Some(format!(
                         "{stopped}; a second {second} abandoned the scenarios still running"
                     )),
@@ -148,95 +152,48 @@ pub(crate) async fn execute(
             }
         }
     };
+    let command = config.cleanup_command.for_run(&config.run_id);
     if config.keep {
-        observer.cleaned(&Cleaned {
-            deleted: Vec::new(),
-            kept: Vec::new(),
-            failed: vec![format!("--keep: objects of run {} left in place; remove them with `netverdict cleanup --run-id {}`", config.run_id, config.run_id)],
-        });
+        observer.left_in_place(&config.run_id, &command);
     } else {
         observer.cleaning_up(&config.run_id);
         let touched = touched.into_inner().unwrap_or_else(|e| e.into_inner());
-        let failed = tokio::select! {
-            cleaned = clean_up(client, config, &touched, observer) => cleaned.err(),
-            signal = shutdown_signal() => Some(format!(
-                "cleanup aborted by a second {signal}; remove what is left with `netverdict cleanup --run-id {}`",
-                config.run_id
-            )),
+        let used: Vec<String> = touched.used.iter().cloned().collect();
+        let earlier = earlier.into_inner().unwrap_or_else(|e| e.into_inner());
+        let namespaces = (used.as_slice(), touched.created.as_slice());
+        let (report, failed) = tokio::select! {
+            (cleaned, failed) = clean_up(client, config, namespaces, earlier, observer) => {
+                (left_behind(&cleaned, &config.run_id, &command), failed)
+            }
+            signal = shutdown_signal() => (None, Some(format!(
+                "cleanup aborted by a second {signal}; remove what is left with `{command}`"
+            ))),
         };
-        if let Some(message) = failed {
+        let messages = report.as_ref().map(CleanupReport::message).into_iter();
+        for message in messages.chain(failed) {
             result.error = Some(
                 result
                     .error
                     .map_or(message.clone(), |e| format!("{e}\n{message}")),
             );
         }
+        result.cleanup = report;
     }
     result.duration_ms = millis(started.elapsed());
     result
 }
 
-/// Deletes what the run created; with `wait_cleanup`, then waits until the namespaces it created
-/// are gone.
-///
-/// # Errors
-/// With `wait_cleanup`, a namespace still there after `namespace_wait`.
-async fn clean_up(
-    client: &Client,
-    config: &RunConfig,
-    touched: &Touched,
-    observer: &dyn RunObserver,
-) -> Result<(), String> {
-    let namespaces: Vec<String> = touched.used.iter().cloned().collect();
-    let cleaned = delete_run(
-        client,
-        &config.run_id,
-        &namespaces,
-        &touched.created,
-        Duration::from_secs(60),
-    )
-    .await;
-    observer.cleaned(&cleaned);
-    if config.wait_cleanup {
-        // A namespace left in place for others' objects is not waited for.
-        let deleted: Vec<String> = touched
-            .created
-            .iter()
-            .filter(|name| !cleaned.kept.iter().any(|kept| &kept.namespace == *name))
-            .cloned()
-            .collect();
-        let waited = wait_all_gone(client, &deleted, config.namespace_wait)
-            .await
-            .map_err(|e| format!("--wait-cleanup: {e}"))?;
-        observer.namespaces_gone(deleted.len(), waited);
-    }
-    Ok(())
-}
-
 /// Runs the scenarios in waves: a scenario joins the current wave when it shares no namespace
 /// with the scenarios already in it (its pods, Services and policies cannot then touch theirs),
 /// and the scenarios of a wave run at the same time. Results keep the scenarios' order.
-async fn run_all(
-    shared: &Shared<'_>,
-    scenarios: Vec<Scenario>,
-    results: &mut Vec<ScenarioResult>,
-) -> Result<(), String> {
-    let mut problems = Vec::new();
+async fn run_all(shared: &Shared<'_>, scenarios: Vec<Scenario>, results: &mut Vec<ScenarioResult>) {
     for wave in waves(scenarios) {
         if shared.interrupt.signal().is_some() {
             results.extend(wave.iter().map(skipped));
             continue;
         }
         let runs = wave.into_iter().map(|scenario| run_one(shared, scenario));
-        for (result, problem) in futures::future::join_all(runs).await {
-            results.push(result);
-            problems.extend(problem);
-        }
-    }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(problems.join("\n"))
+        results.extend(futures::future::join_all(runs).await);
     }
 }
 
@@ -248,6 +205,8 @@ struct Shared<'a> {
     /// The exec streams of the whole run (`--parallel`).
     streams: &'a Arc<Semaphore>,
     touched: &'a Mutex<Touched>,
+    /// What the scenarios' cleanups could not remove.
+    earlier: &'a Mutex<Vec<CleanupProblem>>,
     interrupt: &'a Interrupt,
 }
 
@@ -305,8 +264,8 @@ pub(crate) fn namespaces_of(scenario: &Scenario) -> BTreeSet<String> {
 
 /// Runs one scenario and removes its objects (unless `--keep`), whatever happened. A scenario
 /// whose setup fails keeps every probe, as an error saying why; the run goes on with the other
-/// scenarios. The second value is a problem of the run beyond the scenario (its cleanup failed).
-async fn run_one(shared: &Shared<'_>, mut scenario: Scenario) -> (ScenarioResult, Option<String>) {
+/// scenarios. What its cleanup cannot remove goes to the run's last cleanup, which tries again.
+async fn run_one(shared: &Shared<'_>, mut scenario: Scenario) -> ScenarioResult {
     let Shared {
         client,
         config,
@@ -323,22 +282,20 @@ async fn run_one(shared: &Shared<'_>, mut scenario: Scenario) -> (ScenarioResult
         Cleaned::default()
     } else {
         let namespaces: Vec<String> = namespaces_of(&scenario).into_iter().collect();
-        delete_run(
-            client,
-            &config.run_id,
-            &namespaces,
-            &[],
-            Duration::from_secs(60),
-        )
-        .await
+        delete_run(client, &config.run_id, &namespaces, &[], Limits::default()).await
     };
+    shared
+        .earlier
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .extend(cleaned.failed);
     let (probes, dead_pods, phases, setup_error) = match outcome {
         Ok((probes, dead, phases)) => (probes, dead, phases, None),
         Err(Unfinished::Interrupted) => {
             let mut result = skipped(&scenario);
             result.duration_ms = millis(started.elapsed());
             observer.scenario_finished(&result);
-            return (result, None);
+            return result;
         }
         Err(Unfinished::Failed(error)) => {
             let message = format!("setup failed: {error}");
@@ -355,13 +312,6 @@ async fn run_one(shared: &Shared<'_>, mut scenario: Scenario) -> (ScenarioResult
             )
         }
     };
-    let problem = (!cleaned.failed.is_empty()).then(|| {
-        format!(
-            "scenario {}: cleanup failed: {}",
-            scenario.name,
-            cleaned.failed.join("; ")
-        )
-    });
     let result = ScenarioResult {
         name: scenario.name.clone(),
         file: scenario.location.file.display().to_string(),
@@ -375,7 +325,7 @@ async fn run_one(shared: &Shared<'_>, mut scenario: Scenario) -> (ScenarioResult
         probes,
     };
     observer.scenario_finished(&result);
-    (result, problem)
+    result
 }
 
 /// Sets up and probes one scenario; setup stops when the run is interrupted.

@@ -1,6 +1,7 @@
 //! The runner: from validated scenarios to judged probes, against any cluster.
 
 mod batch;
+mod cleanup;
 mod deaths;
 mod expectations;
 mod interrupt;
@@ -10,5 +11,6 @@ mod probing;
 mod requests;
 
 pub(crate) use batch::{BatchExec, Job, KubeExec, Observation, run_round};
+pub(crate) use cleanup::CleanupCommand;
 pub(crate) use lifecycle::{RunConfig, RunObserver, execute, namespaces_of, shutdown_signal};
 pub(crate) use probing::{ProbeProgress, ProbingOptions};
