@@ -85,16 +85,6 @@ impl ProbeProgress for Progress {
         }
     }
 
-    fn controls_started(&self, controls: usize) {
-        self.probes.inc_length(controls as u64);
-        if self.verbosity == Verbosity::Verbose && controls > 0 {
-            self.line(format!(
-                "  the targets of passed denies, checked again: {}",
-                count(controls, "control")
-            ));
-        }
-    }
-
     fn probe_observed(&self) {
         self.probes.inc(1);
     }

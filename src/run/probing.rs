@@ -39,8 +39,6 @@ pub(crate) struct ProbingOptions {
 /// Progress of probing, for the terminal.
 pub(crate) trait ProbeProgress: Sync {
     fn round_started(&self, round: u32, probes: usize, confirming: bool);
-    /// The targets of passed denies are checked once more, after the last round.
-    fn controls_started(&self, controls: usize);
     fn probe_observed(&self);
 }
 
@@ -106,15 +104,12 @@ pub(crate) async fn probe_scenario<E: BatchExec>(
     let confirmed = if interrupted {
         vec![None; tracked.len()]
     } else {
-        let (confirmed, cut) = rounds.confirm(&mut tracked, &runnable, round + 1).await;
+        let (confirmed, cut) = rounds
+            .confirm(&mut tracked, &runnable, round + 1, &mut control_results)
+            .await;
         interrupted = cut;
         confirmed
     };
-    if !interrupted {
-        interrupted = rounds
-            .check_controls_again(&tracked, &mut control_results)
-            .await;
-    }
     let reached = reached_destinations(scenario, &tracked);
     tracked
         .iter()
@@ -221,39 +216,30 @@ impl<E: BatchExec> Rounds<'_, '_, E> {
         (round, control_results, interrupted)
     }
 
-    /// The confirming round: every runnable probe once more. Per probe, whether it had matched
-    /// before (`None`: it did not run), and whether the run was interrupted.
+    /// The confirming round: every runnable probe once more, and the controls of every deny's
+    /// target again, riding in the same batches (a target that stopped listening during the run
+    /// makes its deny inconclusive). Per probe, whether it had matched before (`None`: it did not
+    /// run), and whether the run was interrupted.
     async fn confirm(
         &self,
         tracked: &mut [Tracked],
         runnable: &[usize],
         round: u32,
+        results: &mut ControlResults,
     ) -> (Vec<Option<bool>>, bool) {
-        let jobs: Vec<Job> = runnable
+        let again = controls_of_denies(self.scenario, self.controls);
+        let mut jobs: Vec<Job> = runnable
             .iter()
             .map(|&i| job(self.scenario, tracked, i))
             .collect();
+        jobs.extend(again.values().cloned());
         self.context.progress.round_started(round, jobs.len(), true);
         let (observed, cut) = observe(self.context, &jobs).await;
         let confirmed = record_confirming(self.scenario, tracked, &observed, round, self.applied);
-        (confirmed, cut)
-    }
-
-    /// The controls of the targets of passed denies, after the last round; `true` when the run
-    /// was interrupted meanwhile.
-    async fn check_controls_again(
-        &self,
-        tracked: &[Tracked],
-        results: &mut ControlResults,
-    ) -> bool {
-        let checked = controls_after_denies(self.scenario, tracked, self.controls);
-        self.context.progress.controls_started(checked.len());
-        let jobs: Vec<Job> = checked.values().cloned().collect();
-        let (observed, cut) = observe(self.context, &jobs).await;
         if !cut {
-            still_listening(results, &checked, &observed);
+            still_listening(results, &again, &observed);
         }
-        cut
+        (confirmed, cut)
     }
 }
 
@@ -329,35 +315,30 @@ fn control_outcomes(
         .collect()
 }
 
-/// The controls of the targets of every probe a deny passed: after the last deny was observed,
+/// The controls of the targets of every probe that expects a deny: in the confirming round,
 /// they must still listen, or the deny proves nothing.
-fn controls_after_denies(
+fn controls_of_denies(
     scenario: &Scenario,
-    tracked: &[Tracked],
     controls: &BTreeMap<ControlKey, Job>,
 ) -> BTreeMap<ControlKey, Job> {
     let denied: BTreeSet<ControlKey> = scenario
         .probes
         .iter()
-        .zip(tracked)
-        .filter(|(_, state)| {
-            state.expected == Ok(Verdict::Deny)
-                && matches!(&state.last, Some((_, j)) if j.status == ProbeStatus::Pass)
-        })
-        .flat_map(|(probe, _)| control_keys(probe))
+        .filter(|probe| probe.expect.verdict == Some(Verdict::Deny))
+        .flat_map(control_keys)
         .collect();
     controls
         .iter()
         .filter(|(key, _)| denied.contains(key))
         .map(|(key, job)| {
             let mut job = job.clone();
-            job.request.id = format!("{}-after", job.request.id);
+            job.request.id = format!("{}-again", job.request.id);
             (key.clone(), job)
         })
         .collect()
 }
 
-/// Marks the controls that no longer reached their target after the last round.
+/// Marks the controls that no longer reached their target in the confirming round.
 fn still_listening(
     results: &mut BTreeMap<ControlKey, Result<(), String>>,
     checked: &BTreeMap<ControlKey, Job>,
@@ -365,7 +346,7 @@ fn still_listening(
 ) {
     for (key, outcome) in control_outcomes(checked, observed) {
         if let Err(why) = outcome {
-            results.insert(key, Err(format!("after the last round, {why}")));
+            results.insert(key, Err(format!("in the confirming round, {why}")));
         }
     }
 }
@@ -893,7 +874,6 @@ spec:
 
     impl ProbeProgress for Silent {
         fn round_started(&self, _: u32, _: usize, _: bool) {}
-        fn controls_started(&self, _: usize) {}
         fn probe_observed(&self) {}
     }
 
@@ -928,8 +908,8 @@ spec:
         let result = probe(&exec).await;
         assert_eq!(result.status, ProbeStatus::Pass, "{}", result.message);
         assert_eq!(result.attempts, 2);
-        // The control rides in the server's batch of the first round, and is checked once more
-        // after the confirming round; each pod gets one exec per round.
+        // The control rides in the server's batch of the first round and of the confirming
+        // round; each pod gets one exec per round.
         let calls = exec.calls.lock().unwrap();
         assert_eq!(calls.len(), 4, "{calls:?}");
         assert_eq!(calls.iter().filter(|(pod, _)| pod == "t/client").count(), 2);
@@ -937,7 +917,7 @@ spec:
     }
 
     /// The target's responder dies after the first round: every later deny is silence from a
-    /// dead target, which the control after the last round shows.
+    /// dead target, which the control of the confirming round shows.
     #[tokio::test]
     async fn a_deny_whose_target_stops_listening_during_the_run_is_inconclusive() {
         let exec = ScriptedExec::new(|pod, spec, round| match (pod, is_control(spec), round) {
@@ -955,7 +935,7 @@ spec:
         assert!(
             result
                 .message
-                .contains("but after the last round, the control from inside t/server to 127.0.0.1:80 saw refused"),
+                .contains("but in the confirming round, the control from inside t/server to 127.0.0.1:80 saw refused"),
             "{}",
             result.message
         );
