@@ -370,6 +370,8 @@ async fn run_scenario(
         interrupt: shared.interrupt,
     };
     let mut probes = probe_scenario(scenario, &context, applied).await;
+    // The probing rounds end with the confirming round; what follows reads the cluster again.
+    let probing = probing_started.elapsed();
     // Interrupted: no more requests than needed before the reports are written.
     let at_end = if shared.interrupt.signal().is_some() {
         predictions.clone()
@@ -408,7 +410,7 @@ async fn run_scenario(
         Phases {
             setup,
             setup_phases,
-            probing: probing_started.elapsed(),
+            probing,
         },
     ))
 }
