@@ -104,25 +104,37 @@ fn terminated(
         .map(|ended| (container, ended))
 }
 
-/// The deaths of the given pods (`namespace`, `name`, whether it serves), with their log tails;
-/// a pod that cannot be read (gone, or no permission) is left out: what its probes saw stands.
-pub(crate) async fn deaths(client: &Client, pods: &[(String, String, bool)]) -> Vec<Death> {
-    let mut found = Vec::new();
+/// What became of a scenario's pods during the run, from one read of each.
+#[derive(Debug, Default)]
+pub(crate) struct Fates {
+    /// `namespace/pod` of the pods that are gone or being deleted (by someone else: a run
+    /// deletes its pods only after probing).
+    pub(crate) deleted: Vec<String>,
+    /// The pods that died, with their log tails.
+    pub(crate) deaths: Vec<Death>,
+}
+
+/// Reads each of the given pods (`namespace`, `name`, whether it serves) once; a pod that
+/// cannot be read (no permission, a server error) is left out: what its probes saw stands.
+pub(crate) async fn fates(client: &Client, pods: &[(String, String, bool)]) -> Fates {
+    let mut fates = Fates::default();
     for (namespace, name, serves) in pods {
         let api = Api::<Pod>::namespaced(client.clone(), namespace);
-        let Ok(Some(pod)) = api.get_opt(name).await else {
-            continue;
+        let pod = match api.get_opt(name).await {
+            Ok(Some(pod)) if pod.metadata.deletion_timestamp.is_none() => pod,
+            Ok(_) => {
+                fates.deleted.push(format!("{namespace}/{name}"));
+                continue;
+            }
+            Err(_) => continue,
         };
-        if pod.metadata.deletion_timestamp.is_some() {
-            continue;
-        }
         let Some(mut death) = death_of(&pod, *serves) else {
             continue;
         };
         death.log_tail = log_tail(&api, name, death.container.clone(), death.restarts > 0).await;
-        found.push(death);
+        fates.deaths.push(death);
     }
-    found
+    fates
 }
 
 /// The last lines a pod's container wrote: of its current run, else (or first, with

@@ -22,7 +22,7 @@ pub(crate) use cleanup::{Cleaned, CleanupProblem, Limits, delete_leftovers, dele
 #[cfg(test)]
 pub(crate) use cleanup::{Kind, Object, RequestProblem};
 pub(crate) use client::{ClusterTarget, ConnectError, connect};
-pub(crate) use death::{Death, deaths};
+pub(crate) use death::{Death, fates};
 pub(crate) use endpoints::{endpoint_source, has_ready_endpoint};
 pub(crate) use exec::exec_lines;
 pub(crate) use failure::Failure;

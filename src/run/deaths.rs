@@ -7,6 +7,23 @@ use crate::results::ProbeResult;
 use crate::scenario::{PodRef, Probe, Scenario, Target};
 use crate::verdict::ProbeStatus;
 
+/// Turns every probe from or to a scenario pod in `deleted` (`namespace/pod`) into an error:
+/// someone else deleted it during the run, so what the probe saw says nothing about the network.
+pub(crate) fn mark_deleted_pods(
+    scenario: &Scenario,
+    probes: &mut [ProbeResult],
+    deleted: &[String],
+) {
+    for (result, probe) in probes.iter_mut().zip(&scenario.probes) {
+        let mut touched = std::iter::once(&probe.from).chain(targets(probe));
+        if let Some(pod) = touched.find(|pod| deleted.contains(&pod.to_string())) {
+            result.status = ProbeStatus::Error;
+            result.message = format!("pod {pod} was deleted by someone else during the run");
+            result.time_to_match_ms = None;
+        }
+    }
+}
+
 /// Rewrites the results of `scenario`'s probes that touch a pod in `deaths`.
 pub(crate) fn mark_dead_pods(scenario: &Scenario, probes: &mut [ProbeResult], deaths: &[Death]) {
     if deaths.is_empty() {

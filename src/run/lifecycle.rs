@@ -29,7 +29,7 @@ use tokio::sync::Semaphore;
 
 use super::batch::KubeExec;
 use super::cleanup::{CleanupCommand, clean_up, left_behind};
-use super::deaths::mark_dead_pods;
+use super::deaths::{mark_dead_pods, mark_deleted_pods};
 use super::expectations::{predict_live, reconcile, resolve_live};
 use super::interrupt::Interrupt;
 use super::objects;
@@ -40,10 +40,10 @@ use super::requests::LiveAddresses;
 use crate::cluster::Failure;
 use crate::cluster::{
     Cleaned, CleanupProblem, CreateError, Death, Limits, NamespaceOrigin, PodKey, ProbePodOptions,
-    RunId, Terminating, create_pod, create_policy, create_service, deaths, delete_run,
-    endpoint_source, ensure_namespace, has_ready_endpoint, refuse_shared, wait_started,
+    RunId, Terminating, create_pod, create_policy, create_service, delete_run, endpoint_source,
+    ensure_namespace, fates, has_ready_endpoint, refuse_shared, wait_started,
 };
-use crate::k8s::{Api, Client, Pod};
+use crate::k8s::Client;
 use crate::results::{CleanupReport, RunResult, ScenarioResult, SetupPhases};
 use crate::scenario::{ExpectSource, NamespaceSpec, PodRef, Scenario, Target};
 use crate::verdict::ProbeStatus;
@@ -389,7 +389,6 @@ async fn run_scenario(
     }
     let mut dead = Vec::new();
     if shared.interrupt.signal().is_none() {
-        mark_deleted_pods(client, scenario, &mut probes).await;
         let pods: Vec<(String, String, bool)> = scenario
             .pods
             .iter()
@@ -401,8 +400,10 @@ async fn run_scenario(
                 )
             })
             .collect();
-        dead = deaths(client, &pods).await;
-        mark_dead_pods(scenario, &mut probes, &dead);
+        let fates = fates(client, &pods).await;
+        mark_deleted_pods(scenario, &mut probes, &fates.deleted);
+        mark_dead_pods(scenario, &mut probes, &fates.deaths);
+        dead = fates.deaths;
     }
     Ok((
         probes,
@@ -552,44 +553,6 @@ impl Setup<'_> {
                 create().await.map_err(|e| e.to_string())
             }
             result => result.map_err(|e| e.to_string()),
-        }
-    }
-}
-
-/// Turns every probe from or to a scenario pod that is gone (or going) into an error: someone
-/// else deleted it during the run (this run deletes its pods only after probing), so what the
-/// probe saw says nothing about the network.
-async fn mark_deleted_pods(
-    client: &Client,
-    scenario: &Scenario,
-    probes: &mut [crate::results::ProbeResult],
-) {
-    let mut deleted = BTreeSet::new();
-    for pod in &scenario.pods {
-        let api = Api::<Pod>::namespaced(client.clone(), &pod.namespace);
-        let gone = match api.get_opt(&pod.name).await {
-            Ok(None) => true,
-            Ok(Some(found)) => found.metadata.deletion_timestamp.is_some(),
-            // Unknown: the probes' own results stand.
-            Err(_) => false,
-        };
-        if gone {
-            deleted.insert(PodRef::new(pod.namespace.clone(), pod.name.clone()));
-        }
-    }
-    if deleted.is_empty() {
-        return;
-    }
-    for (result, probe) in probes.iter_mut().zip(&scenario.probes) {
-        let mut touched = std::iter::once(&probe.from).chain(match &probe.target {
-            Target::Pod(pod) => std::slice::from_ref(pod),
-            Target::Service { backends, .. } => backends.as_slice(),
-            _ => &[],
-        });
-        if let Some(pod) = touched.find(|pod| deleted.contains(*pod)) {
-            result.status = ProbeStatus::Error;
-            result.message = format!("pod {pod} was deleted by someone else during the run");
-            result.time_to_match_ms = None;
         }
     }
 }
