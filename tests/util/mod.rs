@@ -9,6 +9,7 @@
 pub mod ci_tools;
 pub mod kubectl;
 pub mod local;
+pub mod rbac;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
