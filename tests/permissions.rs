@@ -112,12 +112,16 @@ impl Mode {
 
     /// `netverdict run` of the sweep's scenario as the ServiceAccount.
     fn run(&self) -> util::Output {
+        netverdict(&self.run_args())
+    }
+
+    fn run_args(&self) -> Vec<&str> {
         let mut args = vec!["run", SWEEP, "--kubeconfig", &self.kubeconfig];
         // The namespaces it created are gone when it ends.
         if self.cluster {
             args.push("--wait-cleanup");
         }
-        netverdict(&args)
+        args
     }
 
     /// `netverdict preflight -o json` of the sweep's scenario as the ServiceAccount: its exit
@@ -249,6 +253,14 @@ fn everything_granted(mode: &Mode) -> Vec<Checked> {
     let run = mode.run();
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(!run.stderr.contains("note: not allowed"), "{}", run.stderr);
+    assert_eq!(mode.left(), "");
+    let (denied, from) = denials(&mode.name, from);
+    assert_eq!(ours(&denied), Vec::<&Denial>::new());
+    // Pods that cannot start: the run reads their events and logs, granted too.
+    let image = ["--probe-image", "registry.invalid/netverdict:missing"];
+    let failed = netverdict(&[&mode.run_args()[..], &image].concat());
+    assert_eq!(failed.code, 3, "{}{}", failed.stdout, failed.stderr);
+    assert!(failed.stdout.contains("ErrImagePull"), "{}", failed.stdout);
     assert_eq!(mode.left(), "");
     let (denied, _) = denials(&mode.name, from);
     assert_eq!(ours(&denied), Vec::<&Denial>::new());

@@ -166,6 +166,16 @@ pub(crate) fn namespace_needs(namespace: &str, endpoints: EndpointsRead) -> Vec<
         without: "a pod that cannot start is reported without its events",
         ..need("list", "", "events", "explain why a probe pod cannot start")
     });
+    needs.push(Need {
+        required: false,
+        without: "a pod that cannot start or dies is reported without its last log lines",
+        ..need(
+            "get",
+            "",
+            "pods/log",
+            "show the last log lines of a probe pod that cannot start or died",
+        )
+    });
     needs
 }
 
