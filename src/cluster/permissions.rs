@@ -255,6 +255,105 @@ pub(crate) fn dns_needs() -> Vec<Need> {
     ]
 }
 
+/// What the preflight canary asks for in `namespace` (its pods and policy, found again by label
+/// at its cleanup, which looks for Services too) and, when it makes that namespace itself
+/// (`creates`), cluster-wide.
+pub(crate) fn canary_needs(namespace: &str, creates: bool) -> Vec<Need> {
+    let need = |verb, group, resource, why| Need {
+        verb,
+        group,
+        resource,
+        namespace: Some(namespace.to_owned()),
+        why,
+        required: true,
+        without: "",
+    };
+    let cluster = |verb, why| Need {
+        namespace: None,
+        ..need(verb, "", "namespaces", why)
+    };
+    let mut needs = Vec::new();
+    if creates {
+        needs.push(cluster("create", "create the canary's namespace"));
+        needs.push(cluster(
+            "get",
+            "see the canary's namespace, wait until it is gone",
+        ));
+        needs.push(cluster("delete", "remove the canary's namespace"));
+    } else {
+        needs.push(Need {
+            required: false,
+            without: "a missing namespace fails the canary's first create, and its Pod Security level is not read",
+            ..cluster(
+                "get",
+                "see that the canary's namespace exists, read its labels",
+            )
+        });
+    }
+    for (verb, why) in [
+        ("create", "create the canary's two pods"),
+        (
+            "get",
+            "name the owner of a pod that has a canary pod's name",
+        ),
+        ("list", "find the canary's pods at its cleanup"),
+        ("watch", "wait for the canary's pods to start"),
+        ("delete", "remove the canary's pods"),
+    ] {
+        needs.push(need(verb, "", "pods", why));
+    }
+    needs.push(need(
+        "create",
+        "",
+        "pods/exec",
+        "probe from the canary's client pod",
+    ));
+    needs.push(need(
+        "get",
+        "",
+        "pods/exec",
+        "probe over a WebSocket, which is a GET",
+    ));
+    needs.push(need(
+        "list",
+        "",
+        "services",
+        "look for Services of the canary at its cleanup",
+    ));
+    for (verb, why) in [
+        ("create", "apply the canary's default-deny"),
+        (
+            "get",
+            "name the owner of a policy that has the canary policy's name",
+        ),
+        ("list", "find the canary's policy at its cleanup"),
+        ("delete", "remove the canary's policy"),
+    ] {
+        needs.push(need(verb, "networking.k8s.io", "networkpolicies", why));
+    }
+    needs.push(Need {
+        required: false,
+        without: "a canary pod that cannot start is reported without its events",
+        ..need(
+            "list",
+            "",
+            "events",
+            "explain why a canary pod cannot start",
+        )
+    });
+    needs.push(Need {
+        required: false,
+        without: "a canary pod that cannot start is reported without its last log lines",
+        ..need(
+            "get",
+            "",
+            "pods/log",
+            "show the last log lines of a canary pod that cannot start",
+        )
+    });
+    needs
+}
+
 /// `verb` on `resource` (in `namespace`, or cluster-wide) in the manifests' words, as
 /// [`Need::describe`] says it: `delete pods in namespace ddi`.
 pub(crate) fn permission(verb: &str, resource: &str, namespace: Option<&str>) -> String {
@@ -319,6 +418,17 @@ pub(crate) async fn check_run(
     if !namespaces.contains(DNS_NAMESPACE) {
         needs.extend(dns_needs());
     }
+    check_needs(client, needs).await
+}
+
+/// Each of `needs`, checked.
+///
+/// # Errors
+/// A SelfSubjectAccessReview the server refuses or fails.
+pub(crate) async fn check_needs(
+    client: &Client,
+    needs: Vec<Need>,
+) -> Result<Vec<Checked>, ReviewError> {
     let mut checked = Vec::with_capacity(needs.len());
     for need in needs {
         checked.push(review(client, need).await?);
@@ -574,5 +684,47 @@ mod tests {
             "list".to_owned(),
         ));
         assert_eq!(cluster, needs);
+    }
+
+    /// The canary asks for nothing a run does not: a namespaced identity can run it in one of
+    /// its namespaces (`--canary-namespace`), a cluster one anywhere.
+    #[test]
+    fn the_manifests_grant_what_the_canary_needs() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+        let read = |file: &str| std::fs::read_to_string(root.join(file)).unwrap();
+        let probes = Scope::Namespace("netverdict-probes".to_owned());
+        let namespaced = grants(&read("rbac-namespaced.yaml"));
+        for need in canary_needs("netverdict-probes", false) {
+            let scope = if need.namespace.is_some() {
+                &probes
+            } else {
+                &Scope::Cluster
+            };
+            assert!(namespaced.contains(&grant(scope, &need)), "{need:?}");
+        }
+        let cluster = grants(&read("rbac-cluster.yaml"));
+        for need in canary_needs("netverdict-preflight-x", true) {
+            assert!(cluster.contains(&grant(&Scope::Cluster, &need)), "{need:?}");
+        }
+        let creates: Vec<String> = canary_needs("c", true)
+            .iter()
+            .filter(|need| need.namespace.is_none())
+            .map(Need::describe)
+            .collect();
+        assert_eq!(
+            creates,
+            [
+                "create namespaces (cluster-scoped)",
+                "get namespaces (cluster-scoped)",
+                "delete namespaces (cluster-scoped)"
+            ]
+        );
+        let reads: Vec<String> = canary_needs("c", false)
+            .iter()
+            .filter(|need| need.namespace.is_none())
+            .map(Need::describe)
+            .collect();
+        assert_eq!(reads, ["get namespaces (cluster-scoped)"]);
+        assert!(!canary_needs("c", false)[0].required);
     }
 }
