@@ -34,6 +34,25 @@ pub(crate) struct Need {
 }
 
 impl Need {
+    /// `verb` on `resource` in `namespace`, without which the run cannot work.
+    fn required(
+        verb: &'static str,
+        group: &'static str,
+        resource: &'static str,
+        namespace: &str,
+        why: &'static str,
+    ) -> Need {
+        Need {
+            verb,
+            group,
+            resource,
+            namespace: Some(namespace.to_owned()),
+            why,
+            required: true,
+            without: "",
+        }
+    }
+
     /// `create pods/exec in namespace ddi`.
     pub(crate) fn describe(&self) -> String {
         describe(
@@ -87,15 +106,7 @@ pub(crate) enum EndpointsRead {
 /// What the run needs in its namespaces: the same in each (the run looks for others' pods,
 /// Services and policies in every one of them, and cleans up in every one).
 pub(crate) fn namespace_needs(namespace: &str, endpoints: EndpointsRead) -> Vec<Need> {
-    let need = |verb, group, resource, why| Need {
-        verb,
-        group,
-        resource,
-        namespace: Some(namespace.to_owned()),
-        why,
-        required: true,
-        without: "",
-    };
+    let need = |verb, group, resource, why| Need::required(verb, group, resource, namespace, why);
     let mut needs = Vec::new();
     for (verb, why) in [
         ("create", "create probe pods"),
@@ -233,13 +244,9 @@ fn create_namespaces() -> Need {
 pub(crate) fn dns_needs() -> Vec<Need> {
     let without = "predictions take the cluster DNS to be the pod kube-system/coredns labelled k8s-app=kube-dns, with no policy of kube-system selecting it";
     let need = |group, resource, why| Need {
-        verb: "list",
-        group,
-        resource,
-        namespace: Some(DNS_NAMESPACE.to_owned()),
-        why,
         required: false,
         without,
+        ..Need::required("list", group, resource, DNS_NAMESPACE, why)
     };
     vec![
         need(
@@ -259,15 +266,7 @@ pub(crate) fn dns_needs() -> Vec<Need> {
 /// at its cleanup, which looks for Services too) and, when it makes that namespace itself
 /// (`creates`), cluster-wide.
 pub(crate) fn canary_needs(namespace: &str, creates: bool) -> Vec<Need> {
-    let need = |verb, group, resource, why| Need {
-        verb,
-        group,
-        resource,
-        namespace: Some(namespace.to_owned()),
-        why,
-        required: true,
-        without: "",
-    };
+    let need = |verb, group, resource, why| Need::required(verb, group, resource, namespace, why);
     let cluster = |verb, why| Need {
         namespace: None,
         ..need(verb, "", "namespaces", why)
