@@ -31,8 +31,12 @@ const SWEEP_NAMESPACES: [(&str, &str); 2] = [("pswp-front", "front"), ("pswp-bac
 /// The label of everything netverdict creates.
 const MANAGED: &str = "app.kubernetes.io/managed-by=netverdict";
 
+/// Runs netverdict in the repository; what it prints holds no Rust `Debug`.
 fn netverdict(args: &[&str]) -> util::Output {
-    TestCommand::in_repo().args(args).run()
+    let out = TestCommand::in_repo().args(args).run();
+    util::assert_no_debug(&out.stdout);
+    util::assert_no_debug(&out.stderr);
+    out
 }
 
 /// What is left in the namespace: pods, Services and NetworkPolicies.
@@ -392,8 +396,16 @@ fn without(mode: &Mode, single: &Single, affected: &[&Checked]) -> Without {
         let required: Vec<&&Checked> = affected.iter().filter(|n| n.required).collect();
         assert_eq!(named.len(), required.len(), "{output}");
         for need in required {
+            // Where the rule goes: no Role can be bound in a namespace the run creates.
+            let place = match &need.namespace {
+                Some(namespace) if !mode.cluster => format!("to a Role bound in {namespace}"),
+                _ => "to a ClusterRole bound with a ClusterRoleBinding".to_owned(),
+            };
             let line = format!("missing: {} (", need.describe());
-            assert!(named.iter().any(|l| l.contains(&line)), "{output}");
+            let found = named
+                .iter()
+                .any(|l| l.contains(&line) && l.contains(&place));
+            assert!(found, "{place}: {output}");
         }
         return Without::Refused;
     }

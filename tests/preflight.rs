@@ -20,6 +20,7 @@ fn preflight(kubeconfig: &str) -> (i32, Value) {
         .run();
     let document = serde_json::from_str(&out.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", out.stdout, out.stderr));
+    util::assert_no_debug(&out.stdout);
     (out.code, document)
 }
 
@@ -257,6 +258,7 @@ fn preflight_in(
     let seen = canary_pods_seen(&mut child, admin, namespace);
     let status = child.wait().unwrap();
     let text = std::fs::read_to_string(&stdout).unwrap();
+    util::assert_no_debug(&text);
     let document = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
     (status, document, seen)
 }
@@ -312,6 +314,7 @@ fn a_namespaced_identity_runs_the_canary_in_an_existing_namespace() {
         .args(["--canary-namespace", "pf-absent"])
         .run();
     assert_eq!(out.code, 3, "{}{}", out.stdout, out.stderr);
+    util::assert_no_debug(&out.stdout);
     assert!(
         out.stdout.contains(
             "skipped  probe-image: the canary could not be set up: namespace pf-absent (--canary-namespace) does not exist\n"

@@ -31,6 +31,9 @@ pub(crate) struct Need {
     pub(crate) required: bool,
     /// What the run does without it, for an optional need.
     pub(crate) without: &'static str,
+    /// Its namespace does not exist yet: it is created by the run (or the canary), so no Role
+    /// can be bound in it beforehand.
+    pub(crate) new_namespace: bool,
 }
 
 impl Need {
@@ -50,6 +53,7 @@ impl Need {
             why,
             required: true,
             without: "",
+            new_namespace: false,
         }
     }
 
@@ -70,7 +74,12 @@ impl Need {
             self.group, self.resource, self.verb
         );
         match &self.namespace {
-            Some(namespace) => format!("add the rule {rule} to a Role bound in {namespace}"),
+            Some(namespace) if !self.new_namespace => {
+                format!("add the rule {rule} to a Role bound in {namespace}")
+            }
+            Some(namespace) => format!(
+                "add the rule {rule} to a ClusterRole bound with a ClusterRoleBinding (no Role can be bound in {namespace} before it is created)"
+            ),
             None => format!("add the rule {rule} to a ClusterRole bound with a ClusterRoleBinding"),
         }
     }
@@ -79,20 +88,22 @@ impl Need {
 /// `create pods/exec in namespace ddi`, `delete networkpolicies.networking.k8s.io in namespace
 /// ddi`, `delete namespaces (cluster-scoped)`.
 fn describe(verb: &str, group: &str, resource: &str, namespace: Option<&str>) -> String {
-    let resource = if group.is_empty() {
-        resource.to_owned()
-    } else {
-        let (name, sub) = resource.split_once('/').unwrap_or((resource, ""));
-        let sub = if sub.is_empty() {
-            String::new()
-        } else {
-            format!("/{sub}")
-        };
-        format!("{name}.{group}{sub}")
-    };
+    let resource = qualified(group, resource);
     match namespace {
         Some(namespace) => format!("{verb} {resource} in namespace {namespace}"),
         None => format!("{verb} {resource} (cluster-scoped)"),
+    }
+}
+
+/// A resource with its group, as kubectl names it: `pods/exec`,
+/// `networkpolicies.networking.k8s.io`.
+fn qualified(group: &str, resource: &str) -> String {
+    if group.is_empty() {
+        return resource.to_owned();
+    }
+    match resource.split_once('/') {
+        Some((name, sub)) => format!("{name}.{group}/{sub}"),
+        None => format!("{resource}.{group}"),
     }
 }
 
@@ -203,6 +214,7 @@ pub(crate) fn cluster_needs(missing: &[String], creates: bool) -> Vec<Need> {
         why,
         required: true,
         without: "",
+        new_namespace: false,
     };
     let mut needs = vec![if creates {
         need(
@@ -235,6 +247,7 @@ fn create_namespaces() -> Need {
         why: "create the scenario's namespaces that do not exist",
         required: true,
         without: "",
+        new_namespace: false,
     }
 }
 
@@ -266,9 +279,13 @@ pub(crate) fn dns_needs() -> Vec<Need> {
 /// at its cleanup, which looks for Services too) and, when it makes that namespace itself
 /// (`creates`), cluster-wide.
 pub(crate) fn canary_needs(namespace: &str, creates: bool) -> Vec<Need> {
-    let need = |verb, group, resource, why| Need::required(verb, group, resource, namespace, why);
+    let need = |verb, group, resource, why| Need {
+        new_namespace: creates,
+        ..Need::required(verb, group, resource, namespace, why)
+    };
     let cluster = |verb, why| Need {
         namespace: None,
+        new_namespace: false,
         ..need(verb, "", "namespaces", why)
     };
     let mut needs = Vec::new();
@@ -356,15 +373,17 @@ pub(crate) fn canary_needs(namespace: &str, creates: bool) -> Vec<Need> {
 /// `verb` on `resource` (in `namespace`, or cluster-wide) in the manifests' words, as
 /// [`Need::describe`] says it: `delete pods in namespace ddi`.
 pub(crate) fn permission(verb: &str, resource: &str, namespace: Option<&str>) -> String {
-    let needs = match namespace {
-        Some(namespace) => namespace_needs(namespace, EndpointsRead::Slices),
-        None => cluster_needs(&[String::new()], false),
-    };
-    let group = needs
+    let group = namespace_needs("", EndpointsRead::Slices)
         .iter()
         .find(|need| need.resource == resource)
         .map_or("", |need| need.group);
-    describe(verb, group, resource, namespace)
+    match namespace {
+        // A namespaced resource asked for across namespaces (`netverdict cleanup`).
+        None if resource != "namespaces" => {
+            format!("{verb} {} in all namespaces", qualified(group, resource))
+        }
+        _ => describe(verb, group, resource, namespace),
+    }
 }
 
 /// One need and whether the identity has it.
@@ -412,7 +431,15 @@ pub(crate) async fn check_run(
     let creates = review(client, create_namespaces()).await?.allowed;
     let mut needs = cluster_needs(&missing, creates);
     for namespace in namespaces {
-        needs.extend(namespace_needs(namespace, endpoints));
+        let created = missing.contains(namespace);
+        needs.extend(
+            namespace_needs(namespace, endpoints)
+                .into_iter()
+                .map(|need| Need {
+                    new_namespace: created,
+                    ..need
+                }),
+        );
     }
     if !namespaces.contains(DNS_NAMESPACE) {
         needs.extend(dns_needs());
@@ -544,6 +571,30 @@ mod tests {
             permission("delete", "namespaces", None),
             "delete namespaces (cluster-scoped)"
         );
+        assert_eq!(
+            permission("list", "networkpolicies", None),
+            "list networkpolicies.networking.k8s.io in all namespaces"
+        );
+    }
+
+    /// A Role cannot be bound in a namespace the run has yet to create: the rule goes to a
+    /// ClusterRole.
+    #[test]
+    fn the_rule_for_a_namespace_the_run_creates_goes_to_a_cluster_role() {
+        let need = Need {
+            new_namespace: true,
+            ..Need::required("create", "", "pods", "shop", "create probe pods")
+        };
+        assert_eq!(
+            need.rule(),
+            "add the rule {apiGroups: [\"\"], resources: [\"pods\"], verbs: [\"create\"]} to a ClusterRole bound with a ClusterRoleBinding (no Role can be bound in shop before it is created)"
+        );
+        assert!(
+            canary_needs("c", true)
+                .iter()
+                .all(|n| n.namespace.is_none() || n.new_namespace)
+        );
+        assert!(canary_needs("c", false).iter().all(|n| !n.new_namespace));
     }
 
     #[test]

@@ -156,3 +156,22 @@ pub fn running_as_root() -> bool {
     }
     root
 }
+
+/// Asserts that `text`, which a user reads, holds no Rust `Debug` formatting (of kube-rs's
+/// errors, an API Status, an `Option`).
+pub fn assert_no_debug(text: &str) {
+    for dump in [
+        "Status {",
+        "ErrorResponse",
+        "Error {",
+        "Api(",
+        "Some(",
+        "None,",
+        "Os {",
+    ] {
+        assert!(
+            !text.contains(dump),
+            "{dump:?} in what a user reads:\n{text}"
+        );
+    }
+}
