@@ -1,102 +1,42 @@
-//! The shipped RBAC manifests against a local cluster that enforces RBAC: a ServiceAccount with
-//! exactly `deploy/rbac-namespaced.yaml` runs a library scenario; with one permission removed,
-//! `netverdict run` stops before creating anything and names it, and `netverdict preflight`
-//! says the same. Needs root: skipped, saying so, as another user.
+//! The shipped RBAC manifests against local clusters that enforce RBAC, in both modes: the
+//! namespaced one (the namespaces exist; a Role in each, plus optional read-only access) and the
+//! cluster one (netverdict creates the namespaces; one ClusterRole). Every single permission the
+//! manifests grant is removed in turn: a run that needs it stops before creating anything
+//! (exit 3) naming it, as `netverdict preflight` does; a run that can do without it passes with
+//! a note; nothing is left behind in any case, and with every permission the run passes. A
+//! permission no run needs, in either mode, is a finding (the manifest is too wide, or
+//! `src/cluster/permissions.rs` misses a need). Needs root: skipped, saying so, as another user.
 
 mod util;
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use util::local::LocalDown;
+use util::local::{LocalDown, local_up};
+use util::rbac::{
+    Denial, Manifest, SERVICE_ACCOUNT_USER, Single, denials, kubectl, service_account_kubeconfig,
+};
 use util::{Dir, TestCommand};
 
-/// The library scenario run here, and its one namespace (created beforehand: namespaced mode).
+/// The library scenario the cleanup test runs, and its one namespace (created beforehand:
+/// namespaced mode).
 const SCENARIO: &str = "scenarios/default-deny-ingress.yaml";
 const NAMESPACE: &str = "ddi";
 
-/// Runs kubectl against `kubeconfig` with `stdin`, asserting it succeeds; returns its stdout.
-fn kubectl(kubeconfig: &str, args: &[&str], stdin: Option<&str>) -> String {
-    use std::io::Write;
-    let mut child = util::kubectl::command()
-        .env("KUBECONFIG", kubeconfig)
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
-    drop(input);
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "kubectl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+/// The scenario of the sweep, and its namespaces.
+const SWEEP: &str = "tests/data/permissions/sweep.yaml";
+const SWEEP_NAMESPACES: [(&str, &str); 2] = [("pswp-front", "front"), ("pswp-back", "back")];
 
-/// The namespaced manifest for [`NAMESPACE`], without `verb` on `resource` when given.
-fn manifest(without: Option<(&str, &str)>) -> String {
-    manifest_without(without.as_slice())
-}
+/// The label of everything netverdict creates.
+const MANAGED: &str = "app.kubernetes.io/managed-by=netverdict";
 
-/// The namespaced manifest for [`NAMESPACE`], without each `(resource, verb)` of `without`.
-fn manifest_without(without: &[(&str, &str)]) -> String {
-    let text = std::fs::read_to_string(util::repo().join("deploy/rbac-namespaced.yaml")).unwrap();
-    let text = text.replace("netverdict-probes", NAMESPACE);
-    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
-    for (resource, verb) in without {
-        let at = lines
-            .iter()
-            .position(|l| l.trim() == format!("resources: [{resource}]"))
-            .expect("the manifest has the resource");
-        let verbs = &mut lines[at + 1];
-        let (head, list) = verbs.split_once('[').unwrap();
-        let kept: Vec<&str> = list
-            .trim_end_matches(']')
-            .split(',')
-            .map(str::trim)
-            .filter(|v| v != verb)
-            .collect();
-        assert!(list.contains(verb), "{resource} grants no {verb}");
-        *verbs = format!("{head}[{}]", kept.join(", "));
-    }
-    lines.join("\n")
-}
-
-/// A kubeconfig authenticating with a token of the ServiceAccount, to the admin's server and CA.
-fn service_account_kubeconfig(admin: &str, dir: &Dir) -> String {
-    let token = kubectl(
-        admin,
-        &["-n", "netverdict", "create", "token", "netverdict"],
-        None,
-    );
-    let field = |path: &str| {
-        kubectl(
-            admin,
-            &[
-                "config",
-                "view",
-                "--raw",
-                "-o",
-                &format!("jsonpath={{.clusters[0].cluster.{path}}}"),
-            ],
-            None,
-        )
-    };
-    let (server, ca) = (field("server"), field("certificate-authority-data"));
-    let text = format!(
-        "apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: \"{server}\", certificate-authority-data: \"{ca}\"}}}}]\nusers: [{{name: u, user: {{token: \"{}\"}}}}]\ncontexts: [{{name: x, context: {{cluster: c, user: u}}}}]\ncurrent-context: x\n",
-        token.trim()
-    );
-    dir.create("sa.kubeconfig", &text).display().to_string()
-}
-
+/// Runs netverdict in the repository; what it prints holds no Rust `Debug`.
 fn netverdict(args: &[&str]) -> util::Output {
-    TestCommand::in_repo().args(args).run()
+    let out = TestCommand::in_repo().args(args).run();
+    util::assert_no_debug(&out.stdout);
+    util::assert_no_debug(&out.stderr);
+    out
 }
 
 /// What is left in the namespace: pods, Services and NetworkPolicies.
@@ -115,152 +55,433 @@ fn left(admin: &str) -> String {
     )
 }
 
-#[test]
-fn the_namespaced_manifest_is_exactly_enough_and_a_missing_permission_stops_the_run_first() {
-    if !util::running_as_root() {
-        return;
+/// A local cluster whose ServiceAccount has one mode's manifest.
+struct Mode {
+    /// The local cluster's instance name.
+    name: String,
+    admin: String,
+    /// The ServiceAccount's.
+    kubeconfig: String,
+    manifest: Manifest,
+    /// Cluster mode: netverdict creates the namespaces, and `netverdict cleanup` works with the
+    /// ServiceAccount (it lists every namespace).
+    cluster: bool,
+    _dir: Dir,
+    _down: LocalDown,
+}
+
+impl Mode {
+    /// Namespaced mode, on a default local cluster: the namespaces exist (with the scenario's
+    /// labels), the manifest's Role is copied into each.
+    fn namespaced() -> Mode {
+        let (down, admin) = local_up("pswn", &[]);
+        for (namespace, team) in SWEEP_NAMESPACES {
+            kubectl(&admin, &["create", "namespace", namespace], None);
+            let label = format!("team={team}");
+            kubectl(&admin, &["label", "namespace", namespace, &label], None);
+        }
+        let namespaces = SWEEP_NAMESPACES.map(|(namespace, _)| namespace);
+        Mode::with(down, admin, Manifest::namespaced(&namespaces), false)
     }
-    let name = format!("perm{}", std::process::id() % 100_000);
-    let up = netverdict(&["local", "up", "--name", &name]);
-    assert_eq!(up.code, 0, "{}", up.stderr);
-    let _down = LocalDown(name.clone());
-    let admin = format!("/run/netverdict/{name}/kubeconfig");
-    let dir = Dir::new("permissions");
-    kubectl(&admin, &["create", "namespace", NAMESPACE], None);
-    kubectl(&admin, &["apply", "-f", "-"], Some(&manifest(None)));
-    let kubeconfig = service_account_kubeconfig(&admin, &dir);
 
-    // The identity may not create namespaces: no canary.
-    let preflight = netverdict(&[
-        "preflight",
-        SCENARIO,
-        "--kubeconfig",
-        &kubeconfig,
-        "--no-canary",
-    ]);
-    assert_eq!(
-        preflight.code, 0,
-        "{}{}",
-        preflight.stdout, preflight.stderr
-    );
-    assert!(
-        preflight
-            .stdout
-            .starts_with("ok       api: the API server https://"),
-        "{}",
-        preflight.stdout
-    );
-    assert!(
-        preflight
-            .stdout
-            .contains("ok       permission: create pods/exec in namespace ddi"),
-        "{}",
-        preflight.stdout
-    );
-    assert!(
-        preflight
-            .stdout
-            .contains("skipped  networkpolicy-enforcement: --no-canary: not checked"),
-        "{}",
-        preflight.stdout
-    );
-    let run = netverdict(&["run", SCENARIO, "--kubeconfig", &kubeconfig]);
-    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    assert_eq!(left(&admin), "");
+    /// Cluster mode, on a local cluster of the Kubernetes 1.20 API, which has no EndpointSlices:
+    /// between the two modes, each of the manifests' two reads of endpoints is needed once.
+    fn cluster() -> Mode {
+        let (down, admin) = local_up("pswc", &["--emulate", "api-1.20"]);
+        Mode::with(down, admin, Manifest::load("rbac-cluster.yaml"), true)
+    }
 
-    for (resource, verb, named) in [
-        ("pods/exec", "create", "create pods/exec in namespace ddi"),
-        (
-            "networkpolicies",
-            "create",
-            "create networkpolicies.networking.k8s.io in namespace ddi",
-        ),
-        ("pods", "delete", "delete pods in namespace ddi"),
-    ] {
-        kubectl(
-            &admin,
-            &["apply", "-f", "-"],
-            Some(&manifest(Some((resource, verb)))),
-        );
-        let run = netverdict(&["run", SCENARIO, "--kubeconfig", &kubeconfig]);
-        assert_eq!(
-            run.code, 3,
-            "without {verb} {resource}: {}{}",
-            run.stdout, run.stderr
-        );
-        assert!(
-            run.stdout.contains(&format!("missing: {named} (")),
-            "without {verb} {resource}: {}",
-            run.stdout
-        );
-        assert!(run.stdout.contains("nothing was created"), "{}", run.stdout);
-        assert_eq!(left(&admin), "", "without {verb} {resource}");
-        let preflight = netverdict(&[
+    fn with(down: LocalDown, admin: String, manifest: Manifest, cluster: bool) -> Mode {
+        manifest.apply(&admin);
+        let dir = Dir::new("permissions");
+        let kubeconfig = service_account_kubeconfig(&admin, &dir);
+        Mode {
+            name: down.0.clone(),
+            admin,
+            kubeconfig,
+            manifest,
+            cluster,
+            _dir: dir,
+            _down: down,
+        }
+    }
+
+    fn label(&self) -> &'static str {
+        if self.cluster {
+            "cluster"
+        } else {
+            "namespaced"
+        }
+    }
+
+    /// `netverdict run` of the sweep's scenario as the ServiceAccount.
+    fn run(&self) -> util::Output {
+        netverdict(&self.run_args())
+    }
+
+    fn run_args(&self) -> Vec<&str> {
+        let mut args = vec!["run", SWEEP, "--kubeconfig", &self.kubeconfig];
+        // The namespaces it created are gone when it ends.
+        if self.cluster {
+            args.push("--wait-cleanup");
+        }
+        args
+    }
+
+    /// `netverdict preflight -o json` of the sweep's scenario as the ServiceAccount: its exit
+    /// code and permission checks.
+    fn preflight(&self) -> (i32, Vec<Checked>) {
+        let out = netverdict(&[
             "preflight",
-            SCENARIO,
+            SWEEP,
             "--kubeconfig",
-            &kubeconfig,
+            &self.kubeconfig,
             "-o",
             "json",
             "--no-canary",
         ]);
-        assert_eq!(preflight.code, 3, "{}", preflight.stdout);
-        let document: Value = serde_json::from_str(&preflight.stdout).unwrap();
-        assert_eq!(document["ok"], false);
-        let missing: Vec<&Value> = document["checks"]
+        let document: Value = serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}{}", out.stdout, out.stderr));
+        let checked = document["checks"]
             .as_array()
             .unwrap()
             .iter()
-            .filter(|c| c["status"] == "missing")
+            .filter(|check| check["check"] == "permission")
+            .map(Checked::of)
             .collect();
-        assert_eq!(missing.len(), 1, "{missing:?}");
-        assert_eq!(missing[0]["verb"], verb);
-        assert_eq!(missing[0]["resource"], resource);
-        assert_eq!(missing[0]["namespace"], NAMESPACE);
+        (out.code, checked)
     }
 
-    // Without the optional read of namespaces, the run passes with a note.
-    kubectl(&admin, &["apply", "-f", "-"], Some(&manifest(None)));
-    kubectl(
-        &admin,
-        &[
-            "delete",
-            "clusterrolebinding",
-            "netverdict-namespaces-reader",
-        ],
-        None,
-    );
-    let run = netverdict(&["run", SCENARIO, "--kubeconfig", &kubeconfig]);
+    /// `netverdict preflight` of the sweep's scenario as the ServiceAccount: its text.
+    fn preflight_text(&self) -> String {
+        let args = ["preflight", SWEEP, "--kubeconfig", &self.kubeconfig];
+        let out = netverdict(&[&args[..], &["--no-canary"]].concat());
+        format!("{}{}", out.stdout, out.stderr)
+    }
+
+    /// `netverdict cleanup --run-id` of a run that left nothing, as the ServiceAccount.
+    fn cleanup(&self) -> util::Output {
+        netverdict(&[
+            "cleanup",
+            "--run-id",
+            "permission-sweep",
+            "--kubeconfig",
+            &self.kubeconfig,
+        ])
+    }
+
+    /// Everything of a run left in the cluster, one object per line: nothing netverdict
+    /// labels, nothing at all in the scenario's namespaces, which exist only in namespaced mode.
+    fn left(&self) -> String {
+        let get = |args: &[&str]| kubectl(&self.admin, args, None);
+        let objects = "pods,services,networkpolicies";
+        let mut left = get(&["get", objects, "-A", "-l", MANAGED, "-o", "name"]);
+        left.push_str(&get(&["get", "namespaces", "-l", MANAGED, "-o", "name"]));
+        let namespaces = get(&["get", "namespaces", "-o", "name"]);
+        for (namespace, _) in SWEEP_NAMESPACES {
+            let exists = namespaces.contains(&format!("namespace/{namespace}\n"));
+            if exists == self.cluster {
+                left.push_str(&format!("namespace {namespace}: exists {exists}\n"));
+            }
+            left.push_str(&get(&["-n", namespace, "get", objects, "-o", "name"]));
+        }
+        left
+    }
+}
+
+/// A permission check of `netverdict preflight -o json`: one need of the run (as
+/// `src/cluster/permissions.rs` lists it) and whether it is granted.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Checked {
+    verb: String,
+    group: String,
+    resource: String,
+    namespace: Option<String>,
+    required: bool,
+    /// `ok`, `missing` or `degraded`.
+    status: String,
+}
+
+impl Checked {
+    fn of(check: &Value) -> Checked {
+        let text = |key: &str| check[key].as_str().unwrap().to_owned();
+        Checked {
+            verb: text("verb"),
+            group: text("group"),
+            resource: text("resource"),
+            namespace: check["namespace"].as_str().map(str::to_owned),
+            required: check["required"].as_bool().unwrap(),
+            status: text("status"),
+        }
+    }
+
+    /// Whether `single` grants it.
+    fn granted_by(&self, single: &Single) -> bool {
+        (&self.group, &self.resource, &self.verb) == (&single.group, &single.resource, &single.verb)
+            && (single.namespace.is_none() || single.namespace == self.namespace)
+    }
+
+    /// As netverdict names it: `create pods/exec in namespace ddi`, `delete
+    /// networkpolicies.networking.k8s.io in namespace ddi`, `get namespaces (cluster-scoped)`.
+    fn describe(&self) -> String {
+        let resource = if self.group.is_empty() {
+            self.resource.clone()
+        } else {
+            match self.resource.split_once('/') {
+                Some((name, sub)) => format!("{name}.{}/{sub}", self.group),
+                None => format!("{}.{}", self.resource, self.group),
+            }
+        };
+        match &self.namespace {
+            Some(namespace) => format!("{} {resource} in namespace {namespace}", self.verb),
+            None => format!("{} {resource} (cluster-scoped)", self.verb),
+        }
+    }
+
+    /// The same need with another status.
+    fn with(&self, status: &str) -> Checked {
+        Checked {
+            status: status.to_owned(),
+            ..self.clone()
+        }
+    }
+}
+
+/// With every permission of the manifest: preflight finds each need granted, the run passes, no
+/// request of it is denied, nothing is left. Returns the run's needs.
+fn everything_granted(mode: &Mode) -> Vec<Checked> {
+    let (code, needs) = mode.preflight();
+    assert_eq!(code, 0, "{needs:#?}");
+    assert!(needs.iter().all(|n| n.status == "ok"), "{needs:#?}");
+    let (_, from) = denials(&mode.name, 0);
+    let run = mode.run();
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(!run.stderr.contains("note: not allowed"), "{}", run.stderr);
+    assert_eq!(mode.left(), "");
+    let (denied, from) = denials(&mode.name, from);
+    assert_eq!(ours(&denied), Vec::<&Denial>::new());
+    // Pods that cannot start: the run reads their events and logs, granted too.
+    let image = ["--probe-image", "registry.invalid/netverdict:missing"];
+    let failed = netverdict(&[&mode.run_args()[..], &image].concat());
+    assert_eq!(failed.code, 3, "{}{}", failed.stdout, failed.stderr);
+    assert!(failed.stdout.contains("ErrImagePull"), "{}", failed.stdout);
+    assert_eq!(mode.left(), "");
+    let (denied, _) = denials(&mode.name, from);
+    assert_eq!(ours(&denied), Vec::<&Denial>::new());
+    if mode.cluster {
+        let cleanup = mode.cleanup();
+        assert_eq!(cleanup.code, 0, "{}{}", cleanup.stdout, cleanup.stderr);
+    } else {
+        let text = mode.preflight_text();
+        assert!(
+            text.starts_with("ok       api: the API server https://"),
+            "{text}"
+        );
+        let exec = "ok       permission: create pods/exec in namespace pswp-front";
+        assert!(text.contains(exec), "{text}");
+        let canary = "skipped  networkpolicy-enforcement: --no-canary: not checked";
+        assert!(text.contains(canary), "{text}");
+    }
+    needs
+}
+
+/// The denials of the ServiceAccount's requests.
+fn ours(denied: &[Denial]) -> Vec<&Denial> {
+    denied
+        .iter()
+        .filter(|d| d.user == SERVICE_ACCOUNT_USER)
+        .collect()
+}
+
+/// The permissions of the manifest to remove in turn: every one, each permission of the Role
+/// copied into every namespace removed from one of the copies only (in turn).
+fn sweep_singles(mode: &Mode) -> Vec<Single> {
+    let copies = SWEEP_NAMESPACES.len();
+    mode.manifest
+        .singles()
+        .into_iter()
+        .filter(|single| {
+            let copy = SWEEP_NAMESPACES
+                .iter()
+                .position(|(namespace, _)| single.namespace.as_deref() == Some(*namespace));
+            copy.is_none_or(|copy| single.position % copies == copy)
+        })
+        .collect()
+}
+
+/// How a run did without one permission.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Without {
+    /// Refused before creating anything, naming it.
+    Refused,
+    /// Passed with a note.
+    Degraded,
+    /// Passed: no run needs it on this server, but `netverdict cleanup` does.
+    CleanupNeeds,
+    /// Passed: nothing needs it here.
+    Unneeded,
+}
+
+/// Removes every single permission of `mode`'s manifest in turn; how the run did without each.
+fn sweep(mode: &Mode) -> Vec<(Single, Without)> {
+    let needs = everything_granted(mode);
+    let mut outcomes = Vec::new();
+    let mut denied_requests = 0;
+    for single in sweep_singles(mode) {
+        mode.manifest.without_single(&single).apply(&mode.admin);
+        let (_, from) = denials(&mode.name, 0);
+        let affected: Vec<&Checked> = needs.iter().filter(|n| n.granted_by(&single)).collect();
+        let without = without(mode, &single, &affected);
+        let (denied, _) = denials(&mode.name, from);
+        let denied = ours(&denied);
+        // The run asked only for what it lacked, and only where it can do without it.
+        for denial in &denied {
+            let (group, resource, verb) = single.permission();
+            let scope = single.namespace.is_none() || single.namespace == denial.namespace;
+            assert!(
+                (&denial.group, &denial.resource, &denial.verb) == (&group, &resource, &verb)
+                    && scope,
+                "{} mode, without {}: {denial:?} denied",
+                mode.label(),
+                single.describe()
+            );
+        }
+        if without == Without::Unneeded {
+            assert_eq!(denied, Vec::<&Denial>::new(), "{}", single.describe());
+        }
+        denied_requests += denied.len();
+        let left = mode.left();
+        assert_eq!(
+            left,
+            "",
+            "{} mode, without {}",
+            mode.label(),
+            single.describe()
+        );
+        outcomes.push((single, without));
+    }
+    // The log of denials is read: it shows the reads the run does without.
     assert!(
-        run.stderr.contains("note: not allowed to get namespaces (cluster-scoped): the namespaces are assumed to exist"),
-        "{}",
-        run.stderr
+        denied_requests > 0,
+        "{} mode: no denial logged",
+        mode.label()
     );
-    let preflight = netverdict(&[
-        "preflight",
-        SCENARIO,
-        "--kubeconfig",
-        &kubeconfig,
-        "--no-canary",
-    ]);
-    assert_eq!(preflight.code, 0, "{}", preflight.stdout);
-    assert!(
-        preflight
+    mode.manifest.apply(&mode.admin);
+    outcomes
+}
+
+/// Runs without `single`, which grants the `affected` needs; checks the run and preflight did
+/// what the needs say and returns how.
+fn without(mode: &Mode, single: &Single, affected: &[&Checked]) -> Without {
+    let context = format!("{} mode, without {}", mode.label(), single.describe());
+    let expected: BTreeSet<Checked> = affected
+        .iter()
+        .map(|n| n.with(if n.required { "missing" } else { "degraded" }))
+        .collect();
+    let (code, checked) = mode.preflight();
+    let lacking: BTreeSet<Checked> = checked.into_iter().filter(|c| c.status != "ok").collect();
+    assert_eq!(lacking, expected, "{context}: preflight");
+    let refused = affected.iter().any(|n| n.required);
+    assert_eq!(code, if refused { 3 } else { 0 }, "{context}: preflight");
+    let run = mode.run();
+    let output = format!("{context}:\n{}{}", run.stdout, run.stderr);
+    if refused {
+        assert_eq!(run.code, 3, "{output}");
+        assert!(run.stdout.contains("nothing was created"), "{output}");
+        let named: Vec<&str> = run
             .stdout
-            .contains("degraded permission: get namespaces (cluster-scoped): not allowed"),
-        "{}",
-        preflight.stdout
+            .lines()
+            .filter(|l| l.trim_start().starts_with("missing: "))
+            .collect();
+        let required: Vec<&&Checked> = affected.iter().filter(|n| n.required).collect();
+        assert_eq!(named.len(), required.len(), "{output}");
+        for need in required {
+            // Where the rule goes: no Role can be bound in a namespace the run creates.
+            let place = match &need.namespace {
+                Some(namespace) if !mode.cluster => format!("to a Role bound in {namespace}"),
+                _ => "to a ClusterRole bound with a ClusterRoleBinding".to_owned(),
+            };
+            let line = format!("missing: {} (", need.describe());
+            let found = named
+                .iter()
+                .any(|l| l.contains(&line) && l.contains(&place));
+            assert!(found, "{place}: {output}");
+        }
+        return Without::Refused;
+    }
+    assert_eq!(run.code, 0, "{output}");
+    if !mode.cluster && single.resource == "namespaces" {
+        // Reading the namespaces' Pod Security level is forbidden too: skipped, not failed.
+        let text = mode.preflight_text();
+        let degraded = "degraded permission: get namespaces (cluster-scoped): not allowed";
+        assert!(text.contains(degraded), "{text}");
+        let skipped = "skipped  pod-security: cannot read the labels of namespace pswp-back: 403";
+        assert!(text.contains(skipped), "{text}");
+    }
+    let notes = run.stderr.matches("note: not allowed to ").count();
+    assert_eq!(notes, affected.len(), "{output}");
+    for need in affected {
+        let note = format!("note: not allowed to {}: ", need.describe());
+        assert!(run.stderr.contains(&note), "{output}");
+    }
+    if !affected.is_empty() {
+        return Without::Degraded;
+    }
+    if !mode.cluster {
+        return Without::Unneeded;
+    }
+    let cleanup = mode.cleanup();
+    if cleanup.code == 0 {
+        return Without::Unneeded;
+    }
+    let named = format!("(missing permission: {} ", single.verb);
+    assert!(cleanup.stderr.contains(&named), "{context}: {cleanup:?}");
+    Without::CleanupNeeds
+}
+
+#[test]
+fn each_permission_of_the_manifests_is_needed_and_a_missing_one_stops_the_run_first() {
+    if !util::running_as_root() {
+        return;
+    }
+    // One local cluster per mode, the two modes at once.
+    let (namespaced, cluster) = std::thread::scope(|scope| {
+        let namespaced = scope.spawn(|| sweep(&Mode::namespaced()));
+        let cluster = scope.spawn(|| sweep(&Mode::cluster()));
+        (namespaced.join().unwrap(), cluster.join().unwrap())
+    });
+    for (mode, outcomes) in [("namespaced", &namespaced), ("cluster", &cluster)] {
+        for (single, without) in outcomes {
+            eprintln!("{mode} mode, without {}: {without:?}", single.describe());
+        }
+    }
+    // Every permission is needed in one mode at least (both grant the endpoints reads, which a
+    // server needs one of).
+    let needed: BTreeSet<(String, String, String)> = namespaced
+        .iter()
+        .chain(&cluster)
+        .filter(|(_, without)| *without != Without::Unneeded)
+        .map(|(single, _)| single.permission())
+        .collect();
+    let unneeded: Vec<String> = namespaced
+        .iter()
+        .chain(&cluster)
+        .filter(|(single, _)| !needed.contains(&single.permission()))
+        .map(|(single, _)| single.describe())
+        .collect();
+    assert_eq!(unneeded, Vec::<String>::new(), "granted, needed by no run");
+    // Each mode saw every way of doing without a permission its manifest has.
+    let kinds = |outcomes: &[(Single, Without)]| -> BTreeSet<String> {
+        outcomes.iter().map(|(_, w)| format!("{w:?}")).collect()
+    };
+    assert_eq!(
+        kinds(&namespaced),
+        BTreeSet::from(["Degraded", "Refused", "Unneeded"].map(str::to_owned))
     );
-    // Reading the namespace's Pod Security level is forbidden too: skipped, not failed.
-    assert!(
-        preflight.stdout.contains(
-            "skipped  pod-security: cannot read the labels of namespace ddi: 403 Forbidden"
-        ),
-        "{}",
-        preflight.stdout
+    assert_eq!(
+        kinds(&cluster),
+        BTreeSet::from(["CleanupNeeds", "Degraded", "Refused", "Unneeded"].map(str::to_owned))
     );
-    assert_eq!(left(&admin), "");
 }
 
 /// Waits until `child` exits, up to `limit` (a hang check, not a timing assertion).
@@ -384,7 +605,8 @@ fn a_cleanup_denied_halfway_still_writes_the_reports_lists_what_is_left_and_ends
     let admin = format!("/run/netverdict/{name}/kubeconfig");
     let dir = Dir::new("permissions-cleanup");
     kubectl(&admin, &["create", "namespace", NAMESPACE], None);
-    kubectl(&admin, &["apply", "-f", "-"], Some(&manifest(None)));
+    let manifest = Manifest::namespaced(&[NAMESPACE]);
+    manifest.apply(&admin);
     let kubeconfig = service_account_kubeconfig(&admin, &dir);
     let (json, junit) = (dir.path().join("run.json"), dir.path().join("run.xml"));
     let (stdout, stderr) = (dir.path().join("stdout"), dir.path().join("stderr"));
@@ -410,8 +632,10 @@ fn a_cleanup_denied_halfway_still_writes_the_reports_lists_what_is_left_and_ends
     let mut child = util::KillOnDrop(command.spawn().unwrap());
 
     wait_for_pods(&admin);
-    let revoked = manifest_without(&[("pods", "delete"), ("networkpolicies", "delete")]);
-    kubectl(&admin, &["apply", "-f", "-"], Some(&revoked));
+    let revoked = manifest.without(|single| {
+        single.verb == "delete" && ["pods", "networkpolicies"].contains(&single.resource.as_str())
+    });
+    revoked.apply(&admin);
     let denied = Instant::now();
     let status = exited(&mut child, Duration::from_secs(120));
     eprintln!(

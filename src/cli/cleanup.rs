@@ -53,7 +53,7 @@ pub(crate) fn run(args: &CleanupArgs, out: &mut dyn Write) -> Result<u8, Expecte
     for deleted in &cleaned.deleted {
         writeln!(out, "deleted {deleted}")?;
     }
-    if cleaned.deleted.is_empty() {
+    if cleaned.deleted.is_empty() && cleaned.failed.is_empty() {
         writeln!(out, "nothing to delete")?;
     }
     if cleaned.failed.is_empty() {

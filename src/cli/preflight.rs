@@ -15,7 +15,9 @@ use crate::cli::exit::{self, ExpectedError};
 use crate::cli::probe_pods::ProbePodArgs;
 use crate::cli::serve::runtime;
 use crate::cli::{diagnostics, durations};
-use crate::cluster::{Checked, ClusterTarget, check_run, connect, degraded, missing, refusal};
+use crate::cluster::{
+    Checked, ClusterTarget, Need, check_run, connect, degraded, missing, refusal,
+};
 use crate::k8s::Client;
 use crate::preflight::{
     CanaryOptions, Check, Status, canary_checks, judge_pod_security, pod_security_targets,
@@ -41,8 +43,9 @@ pub struct PreflightArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = Format::Text)]
     pub output: Format,
-    /// Create nothing: skip the canary (two probe pods and a NetworkPolicy in a namespace of
-    /// their own) that checks the probe image and NetworkPolicy enforcement.
+    /// Create nothing: skip the canary (two probe pods and a NetworkPolicy, in a namespace of
+    /// their own unless --canary-namespace) that checks the probe image and NetworkPolicy
+    /// enforcement.
     #[arg(long)]
     pub no_canary: bool,
     /// How long the canary's default-deny may take to close its connection (0s to 30m); the
@@ -52,8 +55,33 @@ pub struct PreflightArgs {
     /// How long the canary pods may take to start (1s to 1h).
     #[arg(long, value_name = "DURATION", default_value = "3m", value_parser = durations::POD_TIMEOUT.parser(), conflicts_with = "no_canary")]
     pub pod_timeout: Duration,
+    /// Put the canary in this existing namespace (its objects labelled with its run id and
+    /// deleted after; the namespace left alone) rather than in a namespace of its own, which
+    /// needs the right to create and delete namespaces.
+    #[arg(long, value_name = "NS", value_parser = namespace_name, conflicts_with = "no_canary")]
+    pub canary_namespace: Option<String>,
     #[command(flatten)]
     pub probe_pods: ProbePodArgs,
+}
+
+/// A `--canary-namespace` that cannot name a namespace.
+#[derive(Debug, thiserror::Error)]
+#[error("{name:?} is not a namespace name: {}", .problems.join("; "))]
+pub struct NotANamespace {
+    name: String,
+    problems: Vec<String>,
+}
+
+fn namespace_name(text: &str) -> Result<String, NotANamespace> {
+    let problems = netverdict_engine::validate_dns1123_label(text);
+    if problems.is_empty() {
+        Ok(text.to_owned())
+    } else {
+        Err(NotANamespace {
+            name: text.to_owned(),
+            problems,
+        })
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -124,6 +152,7 @@ pub(crate) fn run(args: &PreflightArgs, out: &mut dyn Write) -> Result<u8, Expec
         pods: args.probe_pods.options(),
         settle: args.settle,
         pod_timeout: args.pod_timeout,
+        namespace: args.canary_namespace.clone(),
     });
     let checks = runtime()?.block_on(checks(&target, &scenarios, canary.as_ref()))?;
     let ok = checks
@@ -205,27 +234,48 @@ async fn checks(
         "version": version,
         "message": format!("the API server {} answers: Kubernetes {version}", connected.server),
     })];
-    match check_run(&connected.client, &namespaces(scenarios)).await {
-        Ok(checked) => checks.extend(checked.iter().map(permission)),
-        Err(error) => checks.push(
-            json!({"check": "permissions", "status": "failed", "message": error.to_string()}),
-        ),
-    }
-    checks.extend(cluster_checks(&connected.client, scenarios, canary).await);
+    let run_needs = match check_run(&connected.client, &namespaces(scenarios)).await {
+        Ok(checked) => {
+            checks.extend(checked.iter().map(permission));
+            checked.into_iter().map(|c| c.need).collect()
+        }
+        Err(error) => {
+            checks.push(
+                json!({"check": "permissions", "status": "failed", "message": error.to_string()}),
+            );
+            Vec::new()
+        }
+    };
+    checks.extend(cluster_checks(&connected.client, scenarios, canary, &run_needs).await);
     Ok(checks)
 }
 
-/// The Pod Security checks (of the scenarios' namespaces, else of the canary's), then the
-/// canary's, or why they were skipped.
+/// The canary's permissions (those a run does not need already), the Pod Security checks (of
+/// the scenarios' namespaces, else of the canary's), then the canary's, or why they were
+/// skipped.
 async fn cluster_checks(
     client: &Client,
     scenarios: &[Scenario],
     canary: Option<&CanaryOptions>,
+    run_needs: &[Need],
 ) -> Vec<Value> {
     let mut targets = pod_security_targets(client, scenarios).await;
+    let mut checks = Vec::new();
     let (canary_checks, canary_namespace) = match canary {
         Some(options) => {
             let ran = canary_checks(client, options).await;
+            let own = ran.permissions.iter().filter(|c| {
+                !run_needs.iter().any(|need| {
+                    (need.verb, need.group, need.resource, &need.namespace)
+                        == (
+                            c.need.verb,
+                            c.need.group,
+                            c.need.resource,
+                            &c.need.namespace,
+                        )
+                })
+            });
+            checks.extend(own.map(canary_permission));
             (ran.checks, ran.namespace)
         }
         None => {
@@ -240,13 +290,19 @@ async fn cluster_checks(
     if targets.is_empty() {
         targets.extend(canary_namespace);
     }
-    let mut checks: Vec<Value> = targets
-        .iter()
-        .map(|target| judge_pod_security(target).to_json())
-        .collect();
-    if checks.is_empty() {
+    let judged = checks.len();
+    checks.extend(
+        targets
+            .iter()
+            .map(|target| judge_pod_security(target).to_json()),
+    );
+    if checks.len() == judged {
+        let skipped = canary_checks.iter().any(|c| c.status == Status::Skipped);
         let why = match canary {
             None => "no namespace to read: the scenarios name none, and --no-canary created none",
+            Some(_) if skipped => {
+                "no namespace to read: the scenarios name none, and the canary, skipped, created none"
+            }
             Some(_) => {
                 "no namespace to read: the scenarios name none, and the canary's namespace could not be read"
             }
@@ -255,6 +311,29 @@ async fn cluster_checks(
     }
     checks.extend(canary_checks.iter().map(Check::to_json));
     checks
+}
+
+/// A permission of the canary: one it lacks is a `warning` (the canary is skipped, a run could
+/// go), one it can do without `degraded`.
+fn canary_permission(checked: &Checked) -> Value {
+    let mut check = permission(checked);
+    let need = &checked.need;
+    check["for"] = json!("canary");
+    if !checked.allowed && need.required {
+        check["status"] = json!("warning");
+        let instead = if need.namespace.is_none() {
+            "; or put the canary in an existing namespace with --canary-namespace NS"
+        } else {
+            ""
+        };
+        check["message"] = json!(format!(
+            "{} ({}): not allowed, so the canary is skipped; to allow it, {}{instead}",
+            need.describe(),
+            need.why,
+            need.rule()
+        ));
+    }
+    check
 }
 
 fn permission(checked: &Checked) -> Value {
@@ -277,6 +356,7 @@ fn permission(checked: &Checked) -> Value {
     };
     json!({
         "check": "permission",
+        "for": "run",
         "status": status,
         "verb": need.verb,
         "group": need.group,

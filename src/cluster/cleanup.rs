@@ -141,7 +141,7 @@ pub(crate) enum CleanupProblem {
     #[error("{object} left: deleting it failed: {why}")]
     Left { object: Object, why: RequestProblem },
     /// The run's objects of a kind could not be listed: any of them may be left.
-    #[error("the run's {} in {} may be left: listing them failed: {why}", .kind.resource(), where_(.namespace.as_deref()))]
+    #[error("the run's {} may be left: listing them failed: {why}", listed(*.kind, .namespace.as_deref()))]
     NotListed {
         kind: Kind,
         namespace: Option<String>,
@@ -159,8 +159,13 @@ pub(crate) enum CleanupProblem {
     Unchecked { namespace: String, why: String },
 }
 
-fn where_(namespace: Option<&str>) -> String {
-    namespace.map_or_else(|| "all namespaces".to_owned(), |n| format!("namespace {n}"))
+/// `pods in namespace ddi`, `pods in all namespaces`, `namespaces`.
+fn listed(kind: Kind, namespace: Option<&str>) -> String {
+    match (kind, namespace) {
+        (Kind::Namespace, _) => kind.resource().to_owned(),
+        (_, Some(namespace)) => format!("{} in namespace {namespace}", kind.resource()),
+        (_, None) => format!("{} in all namespaces", kind.resource()),
+    }
 }
 
 impl CleanupProblem {

@@ -13,6 +13,7 @@ use k8s_openapi::api::authorization::v1::{
 
 use super::failure::Failure;
 use crate::k8s::{Api, Client, Namespace, PostParams};
+use crate::scenario::expect::DNS_NAMESPACE;
 
 /// One request kind the run makes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,9 +31,32 @@ pub(crate) struct Need {
     pub(crate) required: bool,
     /// What the run does without it, for an optional need.
     pub(crate) without: &'static str,
+    /// Its namespace does not exist yet: it is created by the run (or the canary), so no Role
+    /// can be bound in it beforehand.
+    pub(crate) new_namespace: bool,
 }
 
 impl Need {
+    /// `verb` on `resource` in `namespace`, without which the run cannot work.
+    fn required(
+        verb: &'static str,
+        group: &'static str,
+        resource: &'static str,
+        namespace: &str,
+        why: &'static str,
+    ) -> Need {
+        Need {
+            verb,
+            group,
+            resource,
+            namespace: Some(namespace.to_owned()),
+            why,
+            required: true,
+            without: "",
+            new_namespace: false,
+        }
+    }
+
     /// `create pods/exec in namespace ddi`.
     pub(crate) fn describe(&self) -> String {
         describe(
@@ -50,7 +74,12 @@ impl Need {
             self.group, self.resource, self.verb
         );
         match &self.namespace {
-            Some(namespace) => format!("add the rule {rule} to a Role bound in {namespace}"),
+            Some(namespace) if !self.new_namespace => {
+                format!("add the rule {rule} to a Role bound in {namespace}")
+            }
+            Some(namespace) => format!(
+                "add the rule {rule} to a ClusterRole bound with a ClusterRoleBinding (no Role can be bound in {namespace} before it is created)"
+            ),
             None => format!("add the rule {rule} to a ClusterRole bound with a ClusterRoleBinding"),
         }
     }
@@ -59,20 +88,22 @@ impl Need {
 /// `create pods/exec in namespace ddi`, `delete networkpolicies.networking.k8s.io in namespace
 /// ddi`, `delete namespaces (cluster-scoped)`.
 fn describe(verb: &str, group: &str, resource: &str, namespace: Option<&str>) -> String {
-    let resource = if group.is_empty() {
-        resource.to_owned()
-    } else {
-        let (name, sub) = resource.split_once('/').unwrap_or((resource, ""));
-        let sub = if sub.is_empty() {
-            String::new()
-        } else {
-            format!("/{sub}")
-        };
-        format!("{name}.{group}{sub}")
-    };
+    let resource = qualified(group, resource);
     match namespace {
         Some(namespace) => format!("{verb} {resource} in namespace {namespace}"),
         None => format!("{verb} {resource} (cluster-scoped)"),
+    }
+}
+
+/// A resource with its group, as kubectl names it: `pods/exec`,
+/// `networkpolicies.networking.k8s.io`.
+fn qualified(group: &str, resource: &str) -> String {
+    if group.is_empty() {
+        return resource.to_owned();
+    }
+    match resource.split_once('/') {
+        Some((name, sub)) => format!("{name}.{group}/{sub}"),
+        None => format!("{resource}.{group}"),
     }
 }
 
@@ -86,15 +117,7 @@ pub(crate) enum EndpointsRead {
 /// What the run needs in its namespaces: the same in each (the run looks for others' pods,
 /// Services and policies in every one of them, and cleans up in every one).
 pub(crate) fn namespace_needs(namespace: &str, endpoints: EndpointsRead) -> Vec<Need> {
-    let need = |verb, group, resource, why| Need {
-        verb,
-        group,
-        resource,
-        namespace: Some(namespace.to_owned()),
-        why,
-        required: true,
-        without: "",
-    };
+    let need = |verb, group, resource, why| Need::required(verb, group, resource, namespace, why);
     let mut needs = Vec::new();
     for (verb, why) in [
         ("create", "create probe pods"),
@@ -165,13 +188,24 @@ pub(crate) fn namespace_needs(namespace: &str, endpoints: EndpointsRead) -> Vec<
         without: "a pod that cannot start is reported without its events",
         ..need("list", "", "events", "explain why a probe pod cannot start")
     });
+    needs.push(Need {
+        required: false,
+        without: "a pod that cannot start or dies is reported without its last log lines",
+        ..need(
+            "get",
+            "",
+            "pods/log",
+            "show the last log lines of a probe pod that cannot start or died",
+        )
+    });
     needs
 }
 
-/// What the run needs cluster-wide: reading its namespaces (optional: without it they are
-/// assumed to exist and their labels are the scenario's), and creating and deleting those that
-/// do not exist (`missing`).
-pub(crate) fn cluster_needs(missing: &[String]) -> Vec<Need> {
+/// What the run needs cluster-wide: reading its namespaces, and creating and deleting those that
+/// do not exist (`missing`). Reading them is optional (without it they are assumed to exist and
+/// their labels are the scenario's) unless the identity may create namespaces (`creates`): it
+/// then could not tell which of them to create.
+pub(crate) fn cluster_needs(missing: &[String], creates: bool) -> Vec<Need> {
     let need = |verb, why| Need {
         verb,
         group: "",
@@ -180,37 +214,176 @@ pub(crate) fn cluster_needs(missing: &[String]) -> Vec<Need> {
         why,
         required: true,
         without: "",
+        new_namespace: false,
     };
-    let mut needs = vec![Need {
-        required: false,
-        without: "the namespaces are assumed to exist, and predictions use the scenario's namespace labels",
-        ..need(
+    let mut needs = vec![if creates {
+        need(
             "get",
-            "see whether the scenario's namespaces exist, read their labels",
+            "see whether the scenario's namespaces exist before creating them, read their labels",
         )
+    } else {
+        Need {
+            required: false,
+            without: "the namespaces are assumed to exist, and predictions use the scenario's namespace labels",
+            ..need(
+                "get",
+                "see whether the scenario's namespaces exist, read their labels",
+            )
+        }
     }];
     if !missing.is_empty() {
-        needs.push(need(
-            "create",
-            "create the scenario's namespaces that do not exist",
-        ));
+        needs.push(create_namespaces());
         needs.push(need("delete", "remove the namespaces the run created"));
     }
+    needs
+}
+
+fn create_namespaces() -> Need {
+    Need {
+        verb: "create",
+        group: "",
+        resource: "namespaces",
+        namespace: None,
+        why: "create the scenario's namespaces that do not exist",
+        required: true,
+        without: "",
+        new_namespace: false,
+    }
+}
+
+/// What predictions read of the cluster DNS when its namespace is not one of the run's: its
+/// pod's labels and address, and the policies of its namespace (they decide whether probe pods
+/// may reach it). Both optional.
+pub(crate) fn dns_needs() -> Vec<Need> {
+    let without = "predictions take the cluster DNS to be the pod kube-system/coredns labelled k8s-app=kube-dns, with no policy of kube-system selecting it";
+    let need = |group, resource, why| Need {
+        required: false,
+        without,
+        ..Need::required("list", group, resource, DNS_NAMESPACE, why)
+    };
+    vec![
+        need(
+            "",
+            "pods",
+            "read the cluster DNS pod's labels and address for predictions",
+        ),
+        need(
+            "networking.k8s.io",
+            "networkpolicies",
+            "predict DNS from the policies of the cluster DNS's namespace",
+        ),
+    ]
+}
+
+/// What the preflight canary asks for in `namespace` (its pods and policy, found again by label
+/// at its cleanup, which looks for Services too) and, when it makes that namespace itself
+/// (`creates`), cluster-wide.
+pub(crate) fn canary_needs(namespace: &str, creates: bool) -> Vec<Need> {
+    let need = |verb, group, resource, why| Need {
+        new_namespace: creates,
+        ..Need::required(verb, group, resource, namespace, why)
+    };
+    let cluster = |verb, why| Need {
+        namespace: None,
+        new_namespace: false,
+        ..need(verb, "", "namespaces", why)
+    };
+    let mut needs = Vec::new();
+    if creates {
+        needs.push(cluster("create", "create the canary's namespace"));
+        needs.push(cluster(
+            "get",
+            "see the canary's namespace, wait until it is gone",
+        ));
+        needs.push(cluster("delete", "remove the canary's namespace"));
+    } else {
+        needs.push(Need {
+            required: false,
+            without: "a missing namespace fails the canary's first create, and its Pod Security level is not read",
+            ..cluster(
+                "get",
+                "see that the canary's namespace exists, read its labels",
+            )
+        });
+    }
+    for (verb, why) in [
+        ("create", "create the canary's two pods"),
+        (
+            "get",
+            "name the owner of a pod that has a canary pod's name",
+        ),
+        ("list", "find the canary's pods at its cleanup"),
+        ("watch", "wait for the canary's pods to start"),
+        ("delete", "remove the canary's pods"),
+    ] {
+        needs.push(need(verb, "", "pods", why));
+    }
+    needs.push(need(
+        "create",
+        "",
+        "pods/exec",
+        "probe from the canary's client pod",
+    ));
+    needs.push(need(
+        "get",
+        "",
+        "pods/exec",
+        "probe over a WebSocket, which is a GET",
+    ));
+    needs.push(need(
+        "list",
+        "",
+        "services",
+        "look for Services of the canary at its cleanup",
+    ));
+    for (verb, why) in [
+        ("create", "apply the canary's default-deny"),
+        (
+            "get",
+            "name the owner of a policy that has the canary policy's name",
+        ),
+        ("list", "find the canary's policy at its cleanup"),
+        ("delete", "remove the canary's policy"),
+    ] {
+        needs.push(need(verb, "networking.k8s.io", "networkpolicies", why));
+    }
+    needs.push(Need {
+        required: false,
+        without: "a canary pod that cannot start is reported without its events",
+        ..need(
+            "list",
+            "",
+            "events",
+            "explain why a canary pod cannot start",
+        )
+    });
+    needs.push(Need {
+        required: false,
+        without: "a canary pod that cannot start is reported without its last log lines",
+        ..need(
+            "get",
+            "",
+            "pods/log",
+            "show the last log lines of a canary pod that cannot start",
+        )
+    });
     needs
 }
 
 /// `verb` on `resource` (in `namespace`, or cluster-wide) in the manifests' words, as
 /// [`Need::describe`] says it: `delete pods in namespace ddi`.
 pub(crate) fn permission(verb: &str, resource: &str, namespace: Option<&str>) -> String {
-    let needs = match namespace {
-        Some(namespace) => namespace_needs(namespace, EndpointsRead::Slices),
-        None => cluster_needs(&[String::new()]),
-    };
-    let group = needs
+    let group = namespace_needs("", EndpointsRead::Slices)
         .iter()
         .find(|need| need.resource == resource)
         .map_or("", |need| need.group);
-    describe(verb, group, resource, namespace)
+    match namespace {
+        // A namespaced resource asked for across namespaces (`netverdict cleanup`).
+        None if resource != "namespaces" => {
+            format!("{verb} {} in all namespaces", qualified(group, resource))
+        }
+        _ => describe(verb, group, resource, namespace),
+    }
 }
 
 /// One need and whether the identity has it.
@@ -235,7 +408,8 @@ impl ReviewError {
 }
 
 /// Every need of a run in `namespaces`, checked. A namespace that cannot be looked at (no
-/// `get namespaces`) is taken to exist.
+/// `get namespaces`) is taken to exist; but an identity that may create namespaces must be able
+/// to look.
 ///
 /// # Errors
 /// A SelfSubjectAccessReview the server refuses or fails.
@@ -254,10 +428,33 @@ pub(crate) async fn check_run(
             missing.push(namespace.clone());
         }
     }
-    let mut needs = cluster_needs(&missing);
+    let creates = review(client, create_namespaces()).await?.allowed;
+    let mut needs = cluster_needs(&missing, creates);
     for namespace in namespaces {
-        needs.extend(namespace_needs(namespace, endpoints));
+        let created = missing.contains(namespace);
+        needs.extend(
+            namespace_needs(namespace, endpoints)
+                .into_iter()
+                .map(|need| Need {
+                    new_namespace: created,
+                    ..need
+                }),
+        );
     }
+    if !namespaces.contains(DNS_NAMESPACE) {
+        needs.extend(dns_needs());
+    }
+    check_needs(client, needs).await
+}
+
+/// Each of `needs`, checked.
+///
+/// # Errors
+/// A SelfSubjectAccessReview the server refuses or fails.
+pub(crate) async fn check_needs(
+    client: &Client,
+    needs: Vec<Need>,
+) -> Result<Vec<Checked>, ReviewError> {
     let mut checked = Vec::with_capacity(needs.len());
     for need in needs {
         checked.push(review(client, need).await?);
@@ -352,7 +549,7 @@ mod tests {
             policies.describe(),
             "create networkpolicies.networking.k8s.io in namespace ddi"
         );
-        let namespaces = cluster_needs(&["ddi".to_owned()]);
+        let namespaces = cluster_needs(&["ddi".to_owned()], false);
         assert_eq!(
             namespaces[1].describe(),
             "create namespaces (cluster-scoped)"
@@ -374,75 +571,210 @@ mod tests {
             permission("delete", "namespaces", None),
             "delete namespaces (cluster-scoped)"
         );
+        assert_eq!(
+            permission("list", "networkpolicies", None),
+            "list networkpolicies.networking.k8s.io in all namespaces"
+        );
+    }
+
+    /// A Role cannot be bound in a namespace the run has yet to create: the rule goes to a
+    /// ClusterRole.
+    #[test]
+    fn the_rule_for_a_namespace_the_run_creates_goes_to_a_cluster_role() {
+        let need = Need {
+            new_namespace: true,
+            ..Need::required("create", "", "pods", "shop", "create probe pods")
+        };
+        assert_eq!(
+            need.rule(),
+            "add the rule {apiGroups: [\"\"], resources: [\"pods\"], verbs: [\"create\"]} to a ClusterRole bound with a ClusterRoleBinding (no Role can be bound in shop before it is created)"
+        );
+        assert!(
+            canary_needs("c", true)
+                .iter()
+                .all(|n| n.namespace.is_none() || n.new_namespace)
+        );
+        assert!(canary_needs("c", false).iter().all(|n| !n.new_namespace));
     }
 
     #[test]
     fn namespaces_are_created_and_deleted_only_when_missing() {
         let verbs = |needs: Vec<Need>| needs.iter().map(|n| n.verb).collect::<Vec<_>>();
-        assert_eq!(verbs(cluster_needs(&[])), ["get"]);
+        assert_eq!(verbs(cluster_needs(&[], false)), ["get"]);
         assert_eq!(
-            verbs(cluster_needs(&["a".to_owned()])),
+            verbs(cluster_needs(&["a".to_owned()], false)),
             ["get", "create", "delete"]
         );
-        assert!(!cluster_needs(&[])[0].required);
+        assert!(!cluster_needs(&[], false)[0].required);
     }
 
-    /// The manifests grant exactly what the run needs: every need is in them, and nothing else.
+    /// An identity that may create namespaces must see which exist: it cannot take them to.
     #[test]
-    fn the_manifests_grant_every_need() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
-        for (file, missing) in [
-            ("rbac-namespaced.yaml", vec![]),
-            ("rbac-cluster.yaml", vec!["x".to_owned()]),
-        ] {
-            let text = std::fs::read_to_string(root.join(file)).unwrap();
-            let granted = granted_rules(&text);
-            let mut needs = cluster_needs(&missing);
-            needs.extend(namespace_needs("n", EndpointsRead::Slices));
-            needs.extend(namespace_needs("n", EndpointsRead::Endpoints));
-            for need in needs {
-                assert!(
-                    granted.contains(&(
-                        need.group.to_owned(),
-                        need.resource.to_owned(),
-                        need.verb.to_owned()
-                    )),
-                    "{file} does not grant {}",
-                    need.describe()
-                );
-            }
-        }
+    fn reading_namespaces_is_required_of_an_identity_that_may_create_them() {
+        let get = &cluster_needs(&[], true)[0];
+        assert_eq!(get.describe(), "get namespaces (cluster-scoped)");
+        assert!(get.required);
     }
 
-    /// `(group, resource, verb)` of every rule of a manifest written one rule per resource as
-    /// `apiGroups: [..]`, `resources: [..]`, `verbs: [..]` lines.
-    fn granted_rules(text: &str) -> BTreeSet<(String, String, String)> {
-        let list = |line: &str| -> Vec<String> {
-            let inner = line.split_once('[').map_or("", |(_, rest)| rest);
-            let inner = inner.split_once(']').map_or("", |(inside, _)| inside);
-            inner
-                .split(',')
-                .map(|item| item.trim().trim_matches('"').to_owned())
-                .filter(|item| !item.is_empty() || inner.contains("\"\""))
+    #[test]
+    fn the_cluster_dns_is_read_where_it_lives_and_only_for_predictions() {
+        let needs = dns_needs();
+        let described: Vec<String> = needs.iter().map(Need::describe).collect();
+        assert_eq!(
+            described,
+            [
+                "list pods in namespace kube-system",
+                "list networkpolicies.networking.k8s.io in namespace kube-system"
+            ]
+        );
+        assert!(needs.iter().all(|need| !need.required));
+    }
+
+    /// Where a grant applies: a ClusterRole's everywhere, a Role's in its namespace.
+    #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+    enum Scope {
+        Cluster,
+        Namespace(String),
+    }
+
+    /// `(scope, group, resource, verb)`.
+    type Grant = (Scope, String, String, String);
+
+    /// Every single permission the Roles and ClusterRoles of a manifest grant.
+    fn grants(text: &str) -> BTreeSet<Grant> {
+        let options = serde_saphyr::options! { strict_booleans: true };
+        let documents: Vec<serde_json::Value> =
+            serde_saphyr::from_multiple_with_options(text, options).unwrap();
+        let strings = |value: &serde_json::Value| -> Vec<String> {
+            value
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|item| item.as_str().unwrap().to_owned())
                 .collect()
         };
-        let mut granted = BTreeSet::new();
-        let (mut groups, mut resources) = (Vec::new(), Vec::new());
-        for line in text.lines().map(str::trim) {
-            if let Some(rest) = line.strip_prefix("- apiGroups:") {
-                groups = list(rest);
-            } else if let Some(rest) = line.strip_prefix("resources:") {
-                resources = list(rest);
-            } else if let Some(rest) = line.strip_prefix("verbs:") {
-                for group in &groups {
-                    for resource in &resources {
-                        for verb in list(rest) {
-                            granted.insert((group.clone(), resource.clone(), verb));
+        let mut grants = BTreeSet::new();
+        for document in documents {
+            let scope = match document["kind"].as_str() {
+                Some("ClusterRole") => Scope::Cluster,
+                Some("Role") => Scope::Namespace(
+                    document["metadata"]["namespace"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                ),
+                _ => continue,
+            };
+            for rule in document["rules"].as_array().unwrap() {
+                assert!(rule.get("nonResourceURLs").is_none(), "{rule}");
+                assert!(rule.get("resourceNames").is_none(), "{rule}");
+                for group in strings(&rule["apiGroups"]) {
+                    for resource in strings(&rule["resources"]) {
+                        for verb in strings(&rule["verbs"]) {
+                            grants.insert((scope.clone(), group.clone(), resource.clone(), verb));
                         }
                     }
                 }
             }
         }
-        granted
+        grants
+    }
+
+    fn grant(scope: &Scope, need: &Need) -> Grant {
+        (
+            scope.clone(),
+            need.group.to_owned(),
+            need.resource.to_owned(),
+            need.verb.to_owned(),
+        )
+    }
+
+    /// What a run may need on servers with and without EndpointSlices, its namespaces' Roles in
+    /// `probes`, the cluster DNS's in `dns`; in cluster mode it creates its namespaces.
+    fn run_needs(probes: &Scope, dns: &Scope, cluster_mode: bool) -> BTreeSet<Grant> {
+        let missing = if cluster_mode {
+            vec!["x".to_owned()]
+        } else {
+            Vec::new()
+        };
+        let mut needs: BTreeSet<Grant> = cluster_needs(&missing, cluster_mode)
+            .iter()
+            .map(|need| grant(&Scope::Cluster, need))
+            .collect();
+        for endpoints in [EndpointsRead::Slices, EndpointsRead::Endpoints] {
+            needs.extend(
+                namespace_needs("n", endpoints)
+                    .iter()
+                    .map(|need| grant(probes, need)),
+            );
+        }
+        needs.extend(dns_needs().iter().map(|need| grant(dns, need)));
+        needs
+    }
+
+    /// The manifests grant exactly what the run needs: every need is in them, where it is needed,
+    /// and nothing else, but for the `list namespaces` with which `netverdict cleanup` finds a
+    /// run's namespaces.
+    #[test]
+    fn the_manifests_grant_exactly_the_needs() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+        let read = |file: &str| std::fs::read_to_string(root.join(file)).unwrap();
+
+        let namespaced = grants(&read("rbac-namespaced.yaml"));
+        let probes = Scope::Namespace("netverdict-probes".to_owned());
+        let dns = Scope::Namespace(DNS_NAMESPACE.to_owned());
+        assert_eq!(namespaced, run_needs(&probes, &dns, false));
+
+        let cluster = grants(&read("rbac-cluster.yaml"));
+        let mut needs = run_needs(&Scope::Cluster, &Scope::Cluster, true);
+        needs.insert((
+            Scope::Cluster,
+            String::new(),
+            "namespaces".to_owned(),
+            "list".to_owned(),
+        ));
+        assert_eq!(cluster, needs);
+    }
+
+    /// The canary asks for nothing a run does not: a namespaced identity can run it in one of
+    /// its namespaces (`--canary-namespace`), a cluster one anywhere.
+    #[test]
+    fn the_manifests_grant_what_the_canary_needs() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+        let read = |file: &str| std::fs::read_to_string(root.join(file)).unwrap();
+        let probes = Scope::Namespace("netverdict-probes".to_owned());
+        let namespaced = grants(&read("rbac-namespaced.yaml"));
+        for need in canary_needs("netverdict-probes", false) {
+            let scope = if need.namespace.is_some() {
+                &probes
+            } else {
+                &Scope::Cluster
+            };
+            assert!(namespaced.contains(&grant(scope, &need)), "{need:?}");
+        }
+        let cluster = grants(&read("rbac-cluster.yaml"));
+        for need in canary_needs("netverdict-preflight-x", true) {
+            assert!(cluster.contains(&grant(&Scope::Cluster, &need)), "{need:?}");
+        }
+        let creates: Vec<String> = canary_needs("c", true)
+            .iter()
+            .filter(|need| need.namespace.is_none())
+            .map(Need::describe)
+            .collect();
+        assert_eq!(
+            creates,
+            [
+                "create namespaces (cluster-scoped)",
+                "get namespaces (cluster-scoped)",
+                "delete namespaces (cluster-scoped)"
+            ]
+        );
+        let reads: Vec<String> = canary_needs("c", false)
+            .iter()
+            .filter(|need| need.namespace.is_none())
+            .map(Need::describe)
+            .collect();
+        assert_eq!(reads, ["get namespaces (cluster-scoped)"]);
+        assert!(!canary_needs("c", false)[0].required);
     }
 }

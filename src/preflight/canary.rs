@@ -1,9 +1,11 @@
-//! The canary: a client and a server probe pod in a namespace of their own (labelled with a fresh
-//! run id, so `netverdict cleanup --run-id` finds it), the same restricted pods a run creates.
-//! Their start shows that the probe image starts (`probe-image`); a default-deny on the server
-//! then shows whether the network enforces NetworkPolicy (`networkpolicy-enforcement`).
-//! Everything is deleted at the end, also after an error or a Ctrl-C (a second one aborts the
-//! cleanup), and the namespace is waited for until it is gone (`cleanup`).
+//! The canary: a client and a server probe pod, the same restricted pods a run creates,
+//! labelled with a fresh run id (so `netverdict cleanup --run-id` finds them), in a namespace of
+//! their own or, with `--canary-namespace`, in an existing one. Their start shows that the probe
+//! image starts (`probe-image`); a default-deny on the server then shows whether the network
+//! enforces NetworkPolicy (`networkpolicy-enforcement`). What it needs is checked first: without
+//! it the canary is skipped, saying why. Everything it created is deleted at the end, also after
+//! an error or a Ctrl-C (a second one aborts the cleanup), and its own namespace is waited for
+//! until it is gone (`cleanup`); an existing namespace is left alone.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,9 +21,9 @@ use super::pod_security::{Labelled, Target};
 use super::targets::read_labels;
 use super::{Check, Status};
 use crate::cluster::{
-    CreateError, Limits, NamespaceError, PodKey, PodStartError, ProbePodOptions, ProbePodSpec,
-    RUN_KEY, RunId, create_pod, create_policy, delete_run, ensure_namespace, start_hint,
-    wait_all_gone, wait_started,
+    Checked, CreateError, Limits, NamespaceError, PodKey, PodStartError, ProbePodOptions,
+    ProbePodSpec, RUN_KEY, RunId, canary_needs, check_needs, create_pod, create_policy, delete_run,
+    ensure_namespace, missing, start_hint, wait_all_gone, wait_started,
 };
 use crate::k8s::{Client, NetworkPolicy};
 use crate::run::{Job, KubeExec, shutdown_signal};
@@ -43,10 +45,15 @@ pub(crate) struct CanaryOptions {
     pub(crate) settle: Duration,
     /// How long the canary pods may take to start.
     pub(crate) pod_timeout: Duration,
+    /// An existing namespace to put the canary in (`--canary-namespace`), rather than one of
+    /// its own.
+    pub(crate) namespace: Option<String>,
 }
 
-/// What the canary shows, and the canary namespace's labels as the cluster stored them.
+/// What the canary shows: the permissions it needs, its checks, and the canary namespace's
+/// labels as the cluster has them.
 pub(crate) struct CanaryChecks {
+    pub(crate) permissions: Vec<Checked>,
     pub(crate) checks: Vec<Check>,
     pub(crate) namespace: Option<Target>,
 }
@@ -55,6 +62,8 @@ pub(crate) struct CanaryChecks {
 enum SetupError {
     #[error(transparent)]
     Namespace(#[from] NamespaceError),
+    #[error("namespace {0} (--canary-namespace) does not exist")]
+    NoNamespace(String),
     #[error(transparent)]
     Create(#[from] CreateError),
 }
@@ -63,31 +72,50 @@ enum SetupError {
 struct Canary {
     run: RunId,
     namespace: String,
+    /// The canary creates its namespace and deletes it; else the namespace is someone's.
+    owns_namespace: bool,
+    /// What its objects' names start with: in someone's namespace they name the canary.
+    prefix: String,
     client: PodKey,
     server: PodKey,
 }
 
 impl Canary {
-    fn new() -> Canary {
+    fn new(namespace: Option<&str>) -> Canary {
         let run = RunId::generate();
-        let namespace = format!("netverdict-preflight-{run}");
+        let (namespace, owns_namespace, prefix) = match namespace {
+            Some(namespace) => (
+                namespace.to_owned(),
+                false,
+                format!("netverdict-preflight-{run}-"),
+            ),
+            None => (format!("netverdict-preflight-{run}"), true, String::new()),
+        };
         let key = |name: &str| PodKey {
             namespace: namespace.clone(),
-            name: name.to_owned(),
+            name: format!("{prefix}{name}"),
         };
         Canary {
             client: key("client"),
             server: key("server"),
             namespace,
+            owns_namespace,
+            prefix,
             run,
         }
     }
 
-    fn pod(&self, key: &PodKey, ports: Vec<ServedPort>, options: &CanaryOptions) -> ProbePodSpec {
+    fn pod(
+        &self,
+        key: &PodKey,
+        role: &str,
+        ports: Vec<ServedPort>,
+        options: &CanaryOptions,
+    ) -> ProbePodSpec {
         ProbePodSpec {
             namespace: key.namespace.clone(),
             name: key.name.clone(),
-            labels: BTreeMap::from([(ROLE.to_owned(), key.name.clone())]),
+            labels: BTreeMap::from([(ROLE.to_owned(), role.to_owned())]),
             ports,
             node: None,
             options: options.pods.clone(),
@@ -99,7 +127,10 @@ impl Canary {
     /// A default-deny of all ingress to the server canary.
     fn deny(&self) -> NetworkPolicy {
         serde_json::from_value(json!({
-            "metadata": {"name": "deny-ingress-to-server", "namespace": self.namespace},
+            "metadata": {
+                "name": format!("{}deny-ingress-to-server", self.prefix),
+                "namespace": self.namespace,
+            },
             "spec": {
                 "podSelector": {"matchLabels": {ROLE: "server", RUN_KEY: self.run.as_str()}},
                 "policyTypes": ["Ingress"],
@@ -109,10 +140,36 @@ impl Canary {
     }
 }
 
-/// Runs the canary and returns its checks: `probe-image`, `networkpolicy-enforcement` and
-/// `cleanup`.
+/// Checks what the canary needs, runs it and returns its checks: `probe-image`,
+/// `networkpolicy-enforcement` and `cleanup`; or, when it may not run, the first two skipped
+/// saying why.
 pub(crate) async fn canary_checks(client: &Client, options: &CanaryOptions) -> CanaryChecks {
-    let canary = Canary::new();
+    let canary = Canary::new(options.namespace.as_deref());
+    // Without `get namespaces` it is taken to exist: a missing one fails the first create.
+    if !canary.owns_namespace && matches!(read_labels(client, &canary.namespace).await, Ok(None)) {
+        let error = SetupError::NoNamespace(canary.namespace.clone());
+        return CanaryChecks {
+            permissions: Vec::new(),
+            checks: setup_failed(&options.pods.image, &error),
+            namespace: None,
+        };
+    }
+    let permissions = canary_permissions(client, &canary).await;
+    let lacking = missing(&permissions);
+    if !lacking.is_empty() {
+        let why = skipped_because(&canary, &lacking);
+        let skipped = |check| Check::new(check, Status::Skipped, why.clone());
+        let namespace = if canary.owns_namespace {
+            None
+        } else {
+            Some(labels_of(client, &canary).await)
+        };
+        return CanaryChecks {
+            checks: vec![skipped("probe-image"), skipped("networkpolicy-enforcement")],
+            permissions,
+            namespace,
+        };
+    }
     let work = run_canary(client, &canary, options);
     tokio::pin!(work);
     let (mut checks, namespace) = tokio::select! {
@@ -138,7 +195,42 @@ pub(crate) async fn canary_checks(client: &Client, options: &CanaryOptions) -> C
         ),
     };
     checks.push(cleanup.with("runId", canary.run.as_str().into()));
-    CanaryChecks { checks, namespace }
+    CanaryChecks {
+        permissions,
+        checks,
+        namespace,
+    }
+}
+
+/// What the canary needs, checked: those of its namespace first, when it makes one, and no
+/// more if they are lacking (nothing else matters then). A review that fails leaves the canary
+/// to meet the same failure.
+async fn canary_permissions(client: &Client, canary: &Canary) -> Vec<Checked> {
+    let (cluster, namespaced): (Vec<_>, Vec<_>) =
+        canary_needs(&canary.namespace, canary.owns_namespace)
+            .into_iter()
+            .partition(|need| need.namespace.is_none());
+    let mut permissions = check_needs(client, cluster).await.unwrap_or_default();
+    if canary.owns_namespace && !missing(&permissions).is_empty() {
+        return permissions;
+    }
+    permissions.extend(check_needs(client, namespaced).await.unwrap_or_default());
+    permissions
+}
+
+/// Why the canary is skipped: the permissions it lacks, and what to do.
+fn skipped_because(canary: &Canary, lacking: &[&Checked]) -> String {
+    let names: Vec<String> = lacking.iter().map(|c| c.need.describe()).collect();
+    let names = names.join(", ");
+    if canary.owns_namespace && lacking.iter().any(|c| c.need.namespace.is_none()) {
+        format!(
+            "the canary is skipped: it needs a namespace of its own, and this identity lacks {names}; put it in an existing namespace with --canary-namespace NS"
+        )
+    } else {
+        format!(
+            "the canary is skipped: this identity lacks {names} (the permission warnings say which rules to add)"
+        )
+    }
 }
 
 /// Sets up the canary and probes through it; the checks, and the canary namespace's labels.
@@ -150,20 +242,11 @@ async fn run_canary(
     let image = options.pods.image.clone();
     let setup = set_up(client, canary, options).await;
     let namespace = match &setup {
-        Err(SetupError::Namespace(_)) => None,
+        Err(SetupError::Namespace(_) | SetupError::NoNamespace(_)) => None,
         _ => Some(labels_of(client, canary).await),
     };
     if let Err(error) = setup {
-        let image_check = match &error {
-            SetupError::Namespace(_) => Check::new(
-                "probe-image",
-                Status::Skipped,
-                format!("the canary could not be set up: {error}"),
-            ),
-            SetupError::Create(_) => image_failed(&image, error.to_string()),
-        };
-        let why = format!("the canary could not be set up: {error}");
-        return (vec![image_check, cannot_judge(why)], namespace);
+        return (setup_failed(&image, &error), namespace);
     }
     let started = Instant::now();
     let wanted = BTreeMap::from([
@@ -199,27 +282,46 @@ async fn run_canary(
     (vec![image_check, enforcement], namespace)
 }
 
+/// The canary's checks when it could not be set up.
+fn setup_failed(image: &str, error: &SetupError) -> Vec<Check> {
+    let image_check = match error {
+        SetupError::Namespace(_) | SetupError::NoNamespace(_) => Check::new(
+            "probe-image",
+            Status::Skipped,
+            format!("the canary could not be set up: {error}"),
+        ),
+        SetupError::Create(_) => image_failed(image, error.to_string()),
+    };
+    let why = format!("the canary could not be set up: {error}");
+    vec![image_check, cannot_judge(why)]
+}
+
 async fn set_up(
     client: &Client,
     canary: &Canary,
     options: &CanaryOptions,
 ) -> Result<(), SetupError> {
-    ensure_namespace(
-        client,
-        &canary.run,
-        &canary.namespace,
-        &BTreeMap::new(),
-        Duration::ZERO,
-        &|_| {},
-    )
-    .await?;
+    if canary.owns_namespace {
+        ensure_namespace(
+            client,
+            &canary.run,
+            &canary.namespace,
+            &BTreeMap::new(),
+            Duration::ZERO,
+            &|_| {},
+        )
+        .await?;
+    }
     let served = vec![ServedPort {
         name: None,
         port: PORT,
         protocol: Protocol::Tcp,
     }];
-    for (key, ports) in [(&canary.server, served), (&canary.client, Vec::new())] {
-        let pod = canary.pod(key, ports, options).to_pod(&canary.run);
+    for (key, role, ports) in [
+        (&canary.server, "server", served),
+        (&canary.client, "client", Vec::new()),
+    ] {
+        let pod = canary.pod(key, role, ports, options).to_pod(&canary.run);
         create_pod(client, &canary.run, &pod).await?;
     }
     Ok(())
@@ -229,7 +331,8 @@ async fn set_up(
 /// labels to every new namespace).
 async fn labels_of(client: &Client, canary: &Canary) -> Target {
     let labels = match read_labels(client, &canary.namespace).await {
-        Ok(Some(labels)) => Labelled::New(labels),
+        Ok(Some(labels)) if canary.owns_namespace => Labelled::New(labels),
+        Ok(Some(labels)) => Labelled::Existing(labels),
         Ok(None) => Labelled::Unreadable("it is gone".to_owned()),
         Err(why) => Labelled::Unreadable(why),
     };
@@ -333,16 +436,16 @@ async fn enforcement(
 /// [`CLEANUP_LIMIT`].
 async fn clean_up(client: &Client, canary: &Canary) -> Check {
     let namespaces = [canary.namespace.clone()];
+    // Someone's namespace is left alone: only the canary's objects in it go.
+    let created: &[String] = if canary.owns_namespace {
+        &namespaces
+    } else {
+        &[]
+    };
     let work = async {
-        let cleaned = delete_run(
-            client,
-            &canary.run,
-            &namespaces,
-            &namespaces,
-            Limits::default(),
-        )
-        .await;
-        let gone = if cleaned.failed.is_empty() {
+        let cleaned =
+            delete_run(client, &canary.run, &namespaces, created, Limits::default()).await;
+        let gone = if cleaned.failed.is_empty() && canary.owns_namespace {
             wait_all_gone(client, &namespaces, Duration::from_secs(60))
                 .await
                 .err()
@@ -353,10 +456,18 @@ async fn clean_up(client: &Client, canary: &Canary) -> Check {
         (cleaned, gone)
     };
     let (status, message) = match tokio::time::timeout(CLEANUP_LIMIT, work).await {
-        Ok((cleaned, None)) if cleaned.failed.is_empty() => (
+        Ok((cleaned, None)) if cleaned.failed.is_empty() && canary.owns_namespace => (
             Status::Ok,
             format!(
                 "deleted the canary's {} objects and namespace {} is gone",
+                cleaned.deleted.len(),
+                canary.namespace
+            ),
+        ),
+        Ok((cleaned, None)) if cleaned.failed.is_empty() => (
+            Status::Ok,
+            format!(
+                "deleted the canary's {} objects from namespace {}, which is left in place",
                 cleaned.deleted.len(),
                 canary.namespace
             ),

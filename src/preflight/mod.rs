@@ -1,7 +1,7 @@
 //! The checks of `netverdict preflight` that look at the cluster itself rather than at this
 //! identity's permissions: the Pod Security level of the target namespaces, and a canary (two
-//! probe pods in a namespace of their own) that shows the probe image starts and that the network
-//! enforces NetworkPolicy.
+//! probe pods in a namespace of their own, or in an existing one) that shows the probe image
+//! starts and that the network enforces NetworkPolicy.
 
 mod canary;
 mod enforcement;

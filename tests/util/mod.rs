@@ -9,6 +9,7 @@
 pub mod ci_tools;
 pub mod kubectl;
 pub mod local;
+pub mod rbac;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -154,4 +155,23 @@ pub fn running_as_root() -> bool {
         eprintln!("skipped: needs root");
     }
     root
+}
+
+/// Asserts that `text`, which a user reads, holds no Rust `Debug` formatting (of kube-rs's
+/// errors, an API Status, an `Option`).
+pub fn assert_no_debug(text: &str) {
+    for dump in [
+        "Status {",
+        "ErrorResponse",
+        "Error {",
+        "Api(",
+        "Some(",
+        "None,",
+        "Os {",
+    ] {
+        assert!(
+            !text.contains(dump),
+            "{dump:?} in what a user reads:\n{text}"
+        );
+    }
 }

@@ -117,9 +117,11 @@ pub(super) fn policy(store: &Store) -> Policy {
     }
 }
 
-/// kube-apiserver's `403 Forbidden` Status for a denied request.
+/// kube-apiserver's `403 Forbidden` Status for a denied request, also logged (`denied: ...`, at
+/// info), so that a request a client gave up on silently can still be found.
 pub(super) fn forbidden(user: &str, attributes: &Attributes) -> Response {
     let message = forbidden_message(user, attributes);
+    tracing::info!("denied: {message}");
     match &attributes.target {
         Target::Resource {
             api_group,
