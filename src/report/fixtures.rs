@@ -351,3 +351,26 @@ pub(crate) fn invalid_input_run() -> RunResult {
         ..RunResult::default()
     }
 }
+
+/// The mixed run, whose cleanup could not delete a pod and its namespace.
+pub(crate) fn cleanup_failed_run() -> RunResult {
+    let mut run = mixed_run();
+    let report = crate::results::CleanupReport {
+        run_id: run.run_id.clone(),
+        left: vec![crate::results::LeftObject {
+            kind: "pod".to_owned(),
+            namespace: Some("shop".to_owned()),
+            name: "web".to_owned(),
+            reason: "pod shop/web left: deleting it failed: 403 Forbidden: pods \"web\" is forbidden (missing permission: delete pods in namespace shop)".to_owned(),
+            missing_permission: Some("delete pods in namespace shop".to_owned()),
+        }],
+        problems: vec![
+            "pod shop/web left: deleting it failed: 403 Forbidden: pods \"web\" is forbidden (missing permission: delete pods in namespace shop)".to_owned(),
+        ],
+        missing_permissions: vec!["delete pods in namespace shop".to_owned()],
+        command: "netverdict cleanup --run-id a1b2c3d4".to_owned(),
+    };
+    run.error = Some(report.message());
+    run.cleanup = Some(report);
+    run
+}

@@ -402,7 +402,38 @@ fn visible_len(text: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixtures::dead_target_run;
+    use crate::report::fixtures::{
+        cleanup_failed_run, dead_target_run, invalid_input_run, mixed_run, setup_error_run,
+    };
+
+    /// Every verbosity of the summary of a fixed run, without colours.
+    fn summaries(run: &RunResult) -> String {
+        [Verbosity::Quiet, Verbosity::Normal, Verbosity::Verbose]
+            .map(|verbosity| summary(run, Palette::detect(false), verbosity))
+            .join("\n---\n")
+    }
+
+    #[test]
+    fn the_terminal_summary_of_a_fixed_run() {
+        let coloured = summary(&mixed_run(), Palette { color: true }, Verbosity::Normal);
+        insta::assert_snapshot!(format!("{}\n---\n{coloured}", summaries(&mixed_run())));
+    }
+
+    #[test]
+    fn the_terminal_summary_of_runs_that_could_not_start_or_lost_a_pod() {
+        insta::assert_snapshot!(
+            [
+                setup_error_run(),
+                invalid_input_run(),
+                dead_target_run(),
+                cleanup_failed_run(),
+            ]
+            .iter()
+            .map(summaries)
+            .collect::<Vec<_>>()
+            .join("\n===\n")
+        );
+    }
 
     #[test]
     fn a_pod_that_died_is_shown_under_its_scenario_with_its_last_log_lines() {
