@@ -14,7 +14,7 @@ use crate::cluster::{ClusterTarget, ConnectError, RunId, connect};
 use crate::report::terminal::{self, Palette, Progress, Verbosity};
 use crate::report::{html, json, junit, summary};
 use crate::results::{DenyBehaviour, InputProblem, RunResult, SourceLine};
-use crate::run::{CleanupCommand, ProbingOptions, RunConfig, execute};
+use crate::run::{CleanupCommand, ProbingOptions, RunConfig, Signals, execute};
 use crate::scenario::{DenyMode, Scenario};
 
 use super::probe_pods::ProbePodArgs;
@@ -273,23 +273,8 @@ pub(crate) fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, ExpectedErr
     Ok(if invalid_target {
         exit::INVALID_INPUT
     } else {
-        exit_code(&result)
+        exit::of_run(&result)
     })
-}
-
-/// The precedence, documented in README "Exit codes": 1 when an expectation failed (a
-/// contradiction observed is the strongest finding, whatever else happened: errors, scenarios
-/// whose setup failed, an interruption); else 3 when a probe could not be judged, was not run
-/// (skipped: interrupted) or the run could not complete; else 0.
-fn exit_code(result: &RunResult) -> u8 {
-    let tally = result.tally();
-    if tally.failed > 0 {
-        exit::EXPECTATION_FAILED
-    } else if tally.errors > 0 || tally.skipped > 0 || result.error.is_some() {
-        exit::COULD_NOT_JUDGE
-    } else {
-        exit::OK
-    }
 }
 
 /// Runs the plan; `true` with the result when the cluster configuration is invalid input (a
@@ -314,6 +299,7 @@ async fn execute_plan(plan: &RunPlan) -> (RunResult, bool, Option<KeptCluster>) 
                     scenarios,
                     &plan.config,
                     &progress,
+                    &Signals,
                 )
                 .await;
                 result.error = result
@@ -432,73 +418,4 @@ fn write_reports(result: &RunResult, reports: &Reports) -> Result<(), ExpectedEr
         report_file::write(path, &html::render(result))?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::results::{ProbeResult, ScenarioResult};
-    use crate::verdict::ProbeStatus;
-
-    fn with(statuses: &[ProbeStatus], error: Option<&str>) -> RunResult {
-        let probe = |status| ProbeResult::example(status, None, "");
-        RunResult {
-            error: error.map(str::to_owned),
-            scenarios: vec![ScenarioResult {
-                probes: statuses.iter().map(|s| probe(*s)).collect(),
-                ..ScenarioResult::default()
-            }],
-            ..RunResult::default()
-        }
-    }
-
-    #[test]
-    fn exit_codes_rank_failures_over_what_could_not_be_judged() {
-        use ProbeStatus::*;
-        assert_eq!(exit_code(&with(&[Pass, Pass], None)), exit::OK);
-        assert_eq!(
-            exit_code(&with(&[Pass, Fail, Error], None)),
-            exit::EXPECTATION_FAILED
-        );
-        assert_eq!(
-            exit_code(&with(&[Pass, Flapping], None)),
-            exit::EXPECTATION_FAILED
-        );
-        assert_eq!(
-            exit_code(&with(&[Pass, Inconclusive], None)),
-            exit::COULD_NOT_JUDGE
-        );
-        assert_eq!(
-            exit_code(&with(&[Pass, Error], None)),
-            exit::COULD_NOT_JUDGE
-        );
-        assert_eq!(
-            exit_code(&with(&[], Some("pods could not start"))),
-            exit::COULD_NOT_JUDGE
-        );
-        assert_eq!(
-            exit_code(&with(&[Pass, Skipped], None)),
-            exit::COULD_NOT_JUDGE
-        );
-        assert_eq!(
-            exit_code(&with(&[Fail, Skipped], Some("interrupted by Ctrl-C"))),
-            exit::EXPECTATION_FAILED
-        );
-    }
-
-    #[test]
-    fn a_scenario_whose_setup_failed_counts_in_the_totals_and_does_not_hide_a_failure() {
-        use ProbeStatus::*;
-        let mut run = with(&[Pass, Fail], None);
-        run.scenarios.push(ScenarioResult {
-            setup_error: Some("pod t/a cannot start: ErrImagePull".to_owned()),
-            probes: vec![ProbeResult::example(Error, None, "setup failed: ..."); 3],
-            ..ScenarioResult::default()
-        });
-        let tally = run.tally();
-        assert_eq!((tally.passed, tally.failed, tally.errors), (1, 1, 3));
-        assert_eq!(exit_code(&run), exit::EXPECTATION_FAILED);
-        run.scenarios.remove(0);
-        assert_eq!(exit_code(&run), exit::COULD_NOT_JUDGE);
-    }
 }

@@ -12,7 +12,7 @@ use netverdict_localcluster::{ClusterError, LocalCluster, LocalClusterConfig, Se
 use crate::cluster::{ClusterTarget, RunId, connect};
 use crate::report::terminal::Progress;
 use crate::results::RunResult;
-use crate::run::{RunConfig, execute};
+use crate::run::{RunConfig, Signals, execute};
 use crate::scenario::Scenario;
 
 /// What the local cluster of a `--local` run emulates.
@@ -97,7 +97,15 @@ pub(super) async fn run_local(
             let described = format!("local cluster ({})", cluster.api_url());
             let mut config = config.clone();
             config.cleanup_command.kubeconfig = target.kubeconfig.clone();
-            execute(&connected.client, described, scenarios, &config, progress).await
+            execute(
+                &connected.client,
+                described,
+                scenarios,
+                &config,
+                progress,
+                &Signals,
+            )
+            .await
         }
         Err(error) => failed(config, error.to_string()),
     };

@@ -15,7 +15,7 @@ mod probe_pod;
 mod sharing;
 mod stored;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 mod wait;
 
 pub(crate) use cleanup::{Cleaned, CleanupProblem, Limits, delete_leftovers, delete_run};

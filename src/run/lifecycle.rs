@@ -31,7 +31,7 @@ use super::batch::KubeExec;
 use super::cleanup::{CleanupCommand, clean_up, left_behind};
 use super::deaths::{mark_dead_pods, mark_deleted_pods};
 use super::expectations::{predict_live, reconcile, resolve_live};
-use super::interrupt::Interrupt;
+use super::interrupt::{Interrupt, StopRequests};
 use super::objects;
 use super::probing::{
     INTERRUPTED, ProbeContext, ProbeProgress, ProbingOptions, not_run, probe_scenario,
@@ -96,13 +96,15 @@ struct Touched {
     used: BTreeSet<String>,
 }
 
-/// Runs `scenarios` against the cluster behind `client` and cleans up after them.
+/// Runs `scenarios` against the cluster behind `client` and cleans up after them; `stop` says
+/// when to interrupt the run (the first request) and to abandon it (the second).
 pub(crate) async fn execute(
     client: &Client,
     cluster: String,
     scenarios: Vec<Scenario>,
     config: &RunConfig,
     observer: &dyn RunObserver,
+    stop: &dyn StopRequests,
 ) -> RunResult {
     let started = Instant::now();
     let mut result = RunResult {
@@ -137,7 +139,7 @@ pub(crate) async fn execute(
         tokio::pin!(work);
         tokio::select! {
             () = &mut work => None,
-            signal = shutdown_signal() => {
+            signal = stop.next() => {
                 interrupter.interrupt(signal);
                 let stopped = format!(
                     "interrupted by {signal}: the probes not run are reported as skipped"
@@ -145,7 +147,7 @@ pub(crate) async fn execute(
                 // The scenarios stop at once; a second signal does not wait for them.
                 tokio::select! {
                     () = &mut work => Some(stopped),
-                    second = shutdown_signal() => Some(format!(
+                    second = stop.next() => Some(format!(
                         "{stopped}; a second {second} abandoned the scenarios still running"
                     )),
                 }
@@ -165,7 +167,7 @@ pub(crate) async fn execute(
             (cleaned, failed) = clean_up(client, config, namespaces, earlier, observer) => {
                 (left_behind(&cleaned, &config.run_id, &command), failed)
             }
-            signal = shutdown_signal() => (None, Some(format!(
+            signal = stop.next() => (None, Some(format!(
                 "cleanup aborted by a second {signal}; remove what is left with `{command}`"
             ))),
         };
@@ -639,30 +641,6 @@ async fn wait_for_endpoints(
             return Ok(ready);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// Resolves on the first Ctrl-C or SIGTERM, naming it.
-pub(crate) async fn shutdown_signal() -> &'static str {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-        "Ctrl-C"
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut stream) => {
-                stream.recv().await;
-                "SIGTERM"
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<&'static str>();
-    tokio::select! {
-        name = ctrl_c => name,
-        name = term => name,
     }
 }
 

@@ -9,8 +9,13 @@ mod lifecycle;
 mod objects;
 mod probing;
 mod requests;
+#[cfg(test)]
+mod tests;
 
+#[cfg(test)]
+pub(crate) use batch::AGENT_COMMAND;
 pub(crate) use batch::{BatchExec, Job, KubeExec, Observation, run_round};
 pub(crate) use cleanup::CleanupCommand;
-pub(crate) use lifecycle::{RunConfig, RunObserver, execute, namespaces_of, shutdown_signal};
+pub(crate) use interrupt::{Signals, shutdown_signal};
+pub(crate) use lifecycle::{RunConfig, RunObserver, execute, namespaces_of};
 pub(crate) use probing::{ProbeProgress, ProbingOptions};
