@@ -49,7 +49,7 @@ pub(crate) fn of_run(result: &RunResult) -> u8 {
     let tally = result.tally();
     if tally.failed > 0 {
         EXPECTATION_FAILED
-    } else if tally.errors > 0 || tally.skipped > 0 || result.error.is_some() {
+    } else if tally.errors > 0 || tally.skipped > 0 || !result.error.is_empty() {
         COULD_NOT_JUDGE
     } else {
         OK
@@ -60,12 +60,15 @@ pub(crate) fn of_run(result: &RunResult) -> u8 {
 mod tests {
     use super::*;
     use crate::results::{ProbeResult, ScenarioResult};
+    use crate::run::RunError;
     use crate::verdict::ProbeStatus;
 
     fn with(statuses: &[ProbeStatus], error: Option<&str>) -> RunResult {
         let probe = |status| ProbeResult::example(status, None, "");
         RunResult {
-            error: error.map(str::to_owned),
+            error: error
+                .map(|e| RunError::Text(e.to_owned()).into())
+                .unwrap_or_default(),
             scenarios: vec![ScenarioResult {
                 probes: statuses.iter().map(|s| probe(*s)).collect(),
                 ..ScenarioResult::default()

@@ -10,11 +10,11 @@ use std::time::Duration;
 use crate::cli::exit::{self, ExpectedError};
 use crate::cli::serve::runtime;
 use crate::cli::{diagnostics, durations, report_file};
-use crate::cluster::{ClusterTarget, ConnectError, RunId, connect};
+use crate::cluster::{ClusterTarget, ConnectError, PermissionError, RunId, connect};
 use crate::report::terminal::{self, Palette, Progress, Verbosity};
 use crate::report::{html, json, junit, summary};
 use crate::results::{DenyBehaviour, InputProblem, RunResult, SourceLine};
-use crate::run::{CleanupCommand, ProbingOptions, RunConfig, Signals, execute};
+use crate::run::{CleanupCommand, ProbingOptions, RunConfig, RunError, Signals, execute};
 use crate::scenario::{DenyMode, Scenario};
 
 use super::probe_pods::ProbePodArgs;
@@ -197,10 +197,10 @@ pub(crate) fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, ExpectedErr
     if counts.errors > 0 {
         let failed = RunResult {
             run_id: run_id.to_string(),
-            error: Some(format!(
-                "invalid input: {}; nothing was created",
-                diagnostics::summary(counts)
-            )),
+            error: RunError::InvalidInput {
+                summary: diagnostics::summary(counts),
+            }
+            .into(),
             problems: problems(&loaded, args.deny_warnings),
             ..RunResult::default()
         };
@@ -289,9 +289,10 @@ async fn execute_plan(plan: &RunPlan) -> (RunResult, bool, Option<KeptCluster>) 
             Ok(connected) => {
                 let cluster = describe_cluster(&connected.server, target);
                 if let Err(refused) = permitted(&connected.client, &scenarios).await {
-                    let message = name_server(refused, &connected.server, &cluster);
+                    let mut failed = setup_failed(plan, RunError::Permissions(refused));
+                    failed.error.name_server(&connected.server, &cluster);
                     progress.finish();
-                    return (setup_failed(plan, message), false, None);
+                    return (failed, false, None);
                 }
                 let mut result = execute(
                     &connected.client,
@@ -302,12 +303,10 @@ async fn execute_plan(plan: &RunPlan) -> (RunResult, bool, Option<KeptCluster>) 
                     &Signals,
                 )
                 .await;
-                result.error = result
-                    .error
-                    .map(|e| name_server(e, &connected.server, &cluster));
+                result.error.name_server(&connected.server, &cluster);
                 (result, false)
             }
-            Err(error) => connect_failed(plan, &error),
+            Err(error) => connect_failed(plan, error),
         },
         Target::Local(local) => {
             let (result, left) = run_local(&plan.config, local, scenarios, &progress).await;
@@ -320,31 +319,21 @@ async fn execute_plan(plan: &RunPlan) -> (RunResult, bool, Option<KeptCluster>) 
 }
 
 /// Checks the run's permissions before anything is created; notes what it goes without.
-async fn permitted(client: &crate::k8s::Client, scenarios: &[Scenario]) -> Result<(), String> {
+async fn permitted(
+    client: &crate::k8s::Client,
+    scenarios: &[Scenario],
+) -> Result<(), PermissionError> {
     for note in super::preflight::check_run_permissions(client, scenarios).await? {
         eprintln!("note: {note}");
     }
     Ok(())
 }
 
-fn connect_failed(plan: &RunPlan, error: &ConnectError) -> (RunResult, bool) {
+fn connect_failed(plan: &RunPlan, error: ConnectError) -> (RunResult, bool) {
     if error.is_invalid_input() {
-        let message = format!("invalid input (nothing was created): {error}");
-        (setup_failed(plan, message), true)
+        (setup_failed(plan, RunError::InvalidTarget(error)), true)
     } else {
-        (
-            setup_failed(plan, format!("{error} (nothing was created)")),
-            false,
-        )
-    }
-}
-
-/// A run error names the API server it came from (an API Status does not say).
-fn name_server(error: String, server: &str, cluster: &str) -> String {
-    if error.contains(server) {
-        error
-    } else {
-        format!("{error}\n  API server: {cluster}")
+        (setup_failed(plan, RunError::Unreachable(error)), false)
     }
 }
 
@@ -363,10 +352,10 @@ fn describe_cluster(server: &str, target: &ClusterTarget) -> String {
     }
 }
 
-fn setup_failed(plan: &RunPlan, error: String) -> RunResult {
+fn setup_failed(plan: &RunPlan, error: RunError) -> RunResult {
     RunResult {
         run_id: plan.config.run_id.to_string(),
-        error: Some(error),
+        error: error.into(),
         ..RunResult::default()
     }
 }

@@ -7,12 +7,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use netverdict_localcluster::{ClusterError, LocalCluster, LocalClusterConfig, ServeOptions};
+use netverdict_localcluster::{LocalCluster, LocalClusterConfig, ServeOptions};
 
 use crate::cluster::{ClusterTarget, RunId, connect};
 use crate::report::terminal::Progress;
 use crate::results::RunResult;
-use crate::run::{RunConfig, Signals, execute};
+use crate::run::{LocalClusterError, RunConfig, RunError, Signals, execute};
 use crate::scenario::Scenario;
 
 /// What the local cluster of a `--local` run emulates.
@@ -83,10 +83,7 @@ pub(super) async fn run_local(
     };
     let cluster = match started {
         Ok(cluster) => cluster,
-        Err(error) => {
-            let message = format!("cannot start the local cluster: {error}");
-            return (failed(config, message), None);
-        }
+        Err(error) => return (failed(config, error.into()), None),
     };
     let target = ClusterTarget {
         kubeconfig: Some(cluster.kubeconfig()),
@@ -107,7 +104,7 @@ pub(super) async fn run_local(
             )
             .await
         }
-        Err(error) => failed(config, error.to_string()),
+        Err(error) => failed(config, RunError::LocalConnect(error)),
     };
     match cluster {
         RunCluster::Owned(cluster) => (shut_down(cluster, result).await, None),
@@ -115,17 +112,16 @@ pub(super) async fn run_local(
     }
 }
 
-fn failed(config: &RunConfig, error: String) -> RunResult {
+fn failed(config: &RunConfig, error: RunError) -> RunResult {
     RunResult {
         run_id: config.run_id.to_string(),
-        error: Some(error),
+        error: error.into(),
         ..RunResult::default()
     }
 }
 
-async fn start_owned(name: String, local: &LocalTarget) -> Result<LocalCluster, String> {
-    let binary =
-        std::env::current_exe().map_err(|error| format!("cannot find this executable: {error}"))?;
+async fn start_owned(name: String, local: &LocalTarget) -> Result<LocalCluster, LocalClusterError> {
+    let binary = std::env::current_exe().map_err(LocalClusterError::NoExecutable)?;
     let mut config = LocalClusterConfig::new(name, binary);
     config.cni = local.network.cni.into();
     config.policy_delay = local.network.policy_delay;
@@ -134,11 +130,11 @@ async fn start_owned(name: String, local: &LocalTarget) -> Result<LocalCluster, 
     config.emulation = local.emulation.clone();
     LocalCluster::start(config)
         .await
-        .map_err(|error| error.to_string())
+        .map_err(LocalClusterError::Start)
 }
 
 /// Starts the cluster as `netverdict local up --name NAME` would, with the run's options.
-async fn start_kept(name: String, local: &LocalTarget) -> Result<KeptCluster, String> {
+async fn start_kept(name: String, local: &LocalTarget) -> Result<KeptCluster, LocalClusterError> {
     let serve = ServeOptions {
         name,
         nodes: 2,
@@ -152,8 +148,8 @@ async fn start_kept(name: String, local: &LocalTarget) -> Result<KeptCluster, St
     let options = netverdict_localcluster::UpOptions::background(serve);
     let report = tokio::task::spawn_blocking(move || netverdict_localcluster::up(options))
         .await
-        .map_err(|error| error.to_string())?
-        .map_err(|error: ClusterError| error.to_string())?;
+        .map_err(LocalClusterError::Background)?
+        .map_err(LocalClusterError::Start)?;
     Ok(KeptCluster {
         name: report.name,
         api_addr: report.api_addr,
@@ -163,12 +159,7 @@ async fn start_kept(name: String, local: &LocalTarget) -> Result<KeptCluster, St
 
 async fn shut_down(cluster: LocalCluster, mut result: RunResult) -> RunResult {
     if let Err(error) = cluster.shutdown().await {
-        let message = format!("the local cluster did not shut down cleanly: {error}");
-        result.error = Some(
-            result
-                .error
-                .map_or(message.clone(), |e| format!("{e}\n{message}")),
-        );
+        result.error.push(LocalClusterError::Shutdown(error).into());
     }
     result
 }

@@ -312,7 +312,7 @@ pub(crate) fn degraded(checked: &[Checked]) -> Vec<&Checked> {
 }
 
 /// The message of a run refused for lack of permissions: one line per missing need with its rule.
-pub(crate) fn refusal(missing: &[&Checked]) -> String {
+fn refusal(missing: &[Checked]) -> String {
     let mut text = format!(
         "this identity lacks {} permission(s) the run needs (nothing was created):",
         missing.len()
@@ -326,6 +326,16 @@ pub(crate) fn refusal(missing: &[&Checked]) -> String {
         ));
     }
     text
+}
+
+/// Why a run may not start: it lacks permissions it needs, or they could not be checked.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PermissionError {
+    #[error("{0} (nothing was created)")]
+    Unchecked(ReviewError),
+    /// The required needs not granted, with their rules.
+    #[error("{}", refusal(.0))]
+    Lacking(Vec<Checked>),
 }
 
 #[cfg(test)]

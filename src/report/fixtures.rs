@@ -8,6 +8,7 @@ use crate::results::{
     Attempt, InputProblem, Prediction, ProbeResult, RunResult, ScenarioResult, SetupPhases,
     SourceLine,
 };
+use crate::run::{RunError, RunErrors};
 use crate::verdict::ProbeStatus;
 
 /// A probe from `from` to `to`, written at `line` of `file`, that ended with `status`.
@@ -282,7 +283,7 @@ pub(crate) fn mixed_run() -> RunResult {
         run_id: "a1b2c3d4".to_owned(),
         cluster: "https://127.0.0.1:6443".to_owned(),
         duration_ms: 7400,
-        error: None,
+        error: RunErrors::default(),
         cleanup: None,
         deny_behaviour: None,
         problems: Vec::new(),
@@ -306,7 +307,7 @@ pub(crate) fn setup_error_run() -> RunResult {
         run_id: "e5f6".to_owned(),
         cluster: "https://127.0.0.1:6443".to_owned(),
         duration_ms: 180_000,
-        error: Some("pod shop/web cannot start: ImagePullBackOff: back-off pulling image \"netverdict:0\"\n  events:\tFailed to pull image".to_owned()),
+        error: RunError::Text("pod shop/web cannot start: ImagePullBackOff: back-off pulling image \"netverdict:0\"\n  events:\tFailed to pull image".to_owned()).into(),
         inputs: vec![SourceLine { file: "scenarios/shop.yaml".to_owned(), line: 3 }],
         ..RunResult::default()
     }
@@ -331,7 +332,10 @@ pub(crate) fn dead_target_run() -> RunResult {
 pub(crate) fn invalid_input_run() -> RunResult {
     RunResult {
         run_id: "i9".to_owned(),
-        error: Some("invalid input: 2 errors, 0 warnings; nothing was created".to_owned()),
+        error: RunError::InvalidInput {
+            summary: "2 errors, 0 warnings".to_owned(),
+        }
+        .into(),
         problems: vec![
             InputProblem {
                 file: "scenarios/shop.yaml".to_owned(),
@@ -370,7 +374,7 @@ pub(crate) fn cleanup_failed_run() -> RunResult {
         missing_permissions: vec!["delete pods in namespace shop".to_owned()],
         command: "netverdict cleanup --run-id a1b2c3d4".to_owned(),
     };
-    run.error = Some(report.message());
+    run.error = RunError::CleanupLeft(report.clone()).into();
     run.cleanup = Some(report);
     run
 }

@@ -204,7 +204,7 @@ impl Palette {
 /// The summary printed after a run.
 pub(crate) fn summary(run: &RunResult, palette: Palette, verbosity: Verbosity) -> String {
     let mut out = String::new();
-    if let Some(error) = &run.error {
+    if let Some(error) = &run.error.message() {
         let _ = writeln!(out, "{} {error}", palette.red("run error:"));
     }
     for scenario in &run.scenarios {

@@ -5,7 +5,9 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use super::lifecycle::{RunConfig, RunObserver};
-use crate::cluster::{Cleaned, CleanupProblem, Limits, RunId, delete_run, wait_all_gone};
+use crate::cluster::{
+    Cleaned, CleanupProblem, Limits, NamespaceError, RunId, delete_run, wait_all_gone,
+};
 use crate::k8s::Client;
 use crate::results::{CleanupReport, LeftObject};
 
@@ -55,7 +57,7 @@ pub(super) async fn clean_up(
     (used, created): (&[String], &[String]),
     earlier: Vec<CleanupProblem>,
     observer: &dyn RunObserver,
-) -> (Cleaned, Option<String>) {
+) -> (Cleaned, Option<NamespaceError>) {
     let mut cleaned = delete_run(client, &config.run_id, used, created, Limits::default()).await;
     cleaned.add_earlier(earlier);
     observer.cleaned(&cleaned);
@@ -73,7 +75,7 @@ pub(super) async fn clean_up(
             observer.namespaces_gone(deleted.len(), waited);
             (cleaned, None)
         }
-        Err(error) => (cleaned, Some(format!("--wait-cleanup: {error}"))),
+        Err(error) => (cleaned, Some(error)),
     }
 }
 

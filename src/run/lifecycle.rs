@@ -30,6 +30,7 @@ use tokio::sync::Semaphore;
 use super::batch::KubeExec;
 use super::cleanup::{CleanupCommand, clean_up, left_behind};
 use super::deaths::{mark_dead_pods, mark_deleted_pods};
+use super::error::RunError;
 use super::expectations::{predict_live, reconcile, resolve_live};
 use super::interrupt::{Interrupt, StopRequests};
 use super::objects;
@@ -37,14 +38,14 @@ use super::probing::{
     INTERRUPTED, ProbeContext, ProbeProgress, ProbingOptions, not_run, probe_scenario,
 };
 use super::requests::LiveAddresses;
-use crate::cluster::Failure;
 use crate::cluster::{
-    Cleaned, CleanupProblem, CreateError, Death, Limits, NamespaceOrigin, PodKey, ProbePodOptions,
-    RunId, Terminating, create_pod, create_policy, create_service, delete_run, endpoint_source,
-    ensure_namespace, fates, has_ready_endpoint, refuse_shared, wait_started,
+    Cleaned, CleanupProblem, CreateError, Death, EndpointsError, Limits, NamespaceError,
+    NamespaceOrigin, PodKey, PodStartError, ProbePodOptions, RunId, Terminating, create_pod,
+    create_policy, create_service, delete_run, ensure_namespace, fates, refuse_shared,
+    wait_ready_endpoints, wait_started,
 };
 use crate::k8s::Client;
-use crate::results::{CleanupReport, RunResult, ScenarioResult, SetupPhases};
+use crate::results::{RunResult, ScenarioResult, SetupPhases};
 use crate::scenario::{ExpectSource, NamespaceSpec, PodRef, Scenario, Target};
 use crate::verdict::ProbeStatus;
 
@@ -116,7 +117,7 @@ pub(crate) async fn execute(
         let namespaces: BTreeSet<String> = scenarios.iter().flat_map(namespaces_of).collect();
         let namespaces: Vec<String> = namespaces.into_iter().collect();
         if let Err(error) = refuse_shared(client, &config.run_id, &namespaces).await {
-            result.error = Some(error.to_string());
+            result.error.push(RunError::Shared(error));
             result.duration_ms = millis(started.elapsed());
             return result;
         }
@@ -125,7 +126,7 @@ pub(crate) async fn execute(
     let earlier = Mutex::new(Vec::new());
     let streams = Arc::new(Semaphore::new(config.probing.parallel));
     let (interrupter, interrupt) = Interrupt::new();
-    result.error = {
+    let stopped = {
         let shared = Shared {
             client,
             config,
@@ -141,19 +142,15 @@ pub(crate) async fn execute(
             () = &mut work => None,
             signal = stop.next() => {
                 interrupter.interrupt(signal);
-                let stopped = format!(
-                    "interrupted by {signal}: the probes not run are reported as skipped"
-                );
                 // The scenarios stop at once; a second signal does not wait for them.
                 tokio::select! {
-                    () = &mut work => Some(stopped),
-                    second = stop.next() => Some(format!(
-                        "{stopped}; a second {second} abandoned the scenarios still running"
-                    )),
+                    () = &mut work => Some(RunError::Interrupted { signal }),
+                    second = stop.next() => Some(RunError::Abandoned { signal, second }),
                 }
             }
         }
     };
+    result.error.extend(stopped);
     let command = config.cleanup_command.for_run(&config.run_id);
     if config.keep {
         observer.left_in_place(&config.run_id, &command);
@@ -165,20 +162,17 @@ pub(crate) async fn execute(
         let namespaces = (used.as_slice(), touched.created.as_slice());
         let (report, failed) = tokio::select! {
             (cleaned, failed) = clean_up(client, config, namespaces, earlier, observer) => {
-                (left_behind(&cleaned, &config.run_id, &command), failed)
+                (left_behind(&cleaned, &config.run_id, &command), failed.map(RunError::WaitCleanup))
             }
-            signal = stop.next() => (None, Some(format!(
-                "cleanup aborted by a second {signal}; remove what is left with `{command}`"
-            ))),
+            signal = stop.next() => (None, Some(RunError::CleanupAborted { signal, command })),
         };
-        let messages = report.as_ref().map(CleanupReport::message).into_iter();
-        for message in messages.chain(failed) {
-            result.error = Some(
-                result
-                    .error
-                    .map_or(message.clone(), |e| format!("{e}\n{message}")),
-            );
-        }
+        result.error.extend(
+            report
+                .clone()
+                .map(RunError::CleanupLeft)
+                .into_iter()
+                .chain(failed),
+        );
         result.cleanup = report;
     }
     result.duration_ms = millis(started.elapsed());
@@ -226,10 +220,25 @@ fn skipped(scenario: &Scenario) -> ScenarioResult {
     }
 }
 
+/// Why a scenario's setup failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SetupError {
+    #[error(transparent)]
+    Namespace(#[from] NamespaceError),
+    #[error(transparent)]
+    Create(#[from] CreateError),
+    #[error("service {namespace}/{name} got no ClusterIP")]
+    NoClusterIp { namespace: String, name: String },
+    #[error(transparent)]
+    PodStart(#[from] PodStartError),
+    #[error(transparent)]
+    Endpoints(#[from] EndpointsError),
+}
+
 /// Why a scenario has no probing to show.
 enum Unfinished {
     /// Its setup failed.
-    Failed(String),
+    Failed(SetupError),
     /// The run was interrupted during its setup.
     Interrupted,
 }
@@ -300,6 +309,7 @@ async fn run_one(shared: &Shared<'_>, mut scenario: Scenario) -> ScenarioResult 
             return result;
         }
         Err(Unfinished::Failed(error)) => {
+            let error = error.to_string();
             let message = format!("setup failed: {error}");
             let probes = scenario
                 .probes
@@ -348,9 +358,15 @@ async fn run_scenario(
         };
         let (addresses, applied, mut setup_phases) = setup.run(scenario).await?;
         let mut clock = Clock::start();
-        let ready_services = wait_for_endpoints(client, scenario, Duration::from_secs(10)).await?;
+        let ready_services = wait_ready_endpoints(
+            client,
+            &targeted_services(scenario),
+            Duration::from_secs(10),
+            Duration::from_millis(200),
+        )
+        .await?;
         setup_phases.endpoints_ms = clock.lap();
-        Ok::<_, String>((addresses, applied, setup_phases, ready_services))
+        Ok::<_, SetupError>((addresses, applied, setup_phases, ready_services))
     };
     let (addresses, applied, mut setup_phases, ready_services) = tokio::select! {
         done = set_up => done.map_err(Unfinished::Failed)?,
@@ -434,7 +450,7 @@ impl Setup<'_> {
     async fn run(
         &self,
         scenario: &Scenario,
-    ) -> Result<(LiveAddresses, Instant, SetupPhases), String> {
+    ) -> Result<(LiveAddresses, Instant, SetupPhases), SetupError> {
         let (client, run) = (self.client, &self.config.run_id);
         let mut clock = Clock::start();
         let mut phases = SetupPhases::default();
@@ -452,11 +468,9 @@ impl Setup<'_> {
                 .spec
                 .and_then(|spec| spec.cluster_ip)
                 .and_then(|ip| ip.parse().ok())
-                .ok_or_else(|| {
-                    format!(
-                        "service {}/{} got no ClusterIP",
-                        service.namespace, service.name
-                    )
+                .ok_or_else(|| SetupError::NoClusterIp {
+                    namespace: service.namespace.clone(),
+                    name: service.name.clone(),
                 })?;
             addresses.services.insert(
                 (service.namespace.clone(), service.name.clone()),
@@ -492,8 +506,7 @@ impl Setup<'_> {
         let placements = wait_started(client, run, &wanted, limit, |pod, _| {
             self.observer.pod_started(pod)
         })
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
         for (key, placement) in placements {
             addresses
                 .pods
@@ -509,7 +522,7 @@ impl Setup<'_> {
     }
 
     /// Creates a scenario namespace or finds it, after waiting for one still terminating.
-    async fn namespace(&self, name: &str) -> Result<(), String> {
+    async fn namespace(&self, name: &str) -> Result<(), SetupError> {
         let labels = self
             .namespaces
             .iter()
@@ -525,8 +538,7 @@ impl Setup<'_> {
             self.config.namespace_wait,
             &waiting,
         )
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
         // A namespace another run made is deleted at the end as if this run had made it, once
         // nobody else's objects are left in it: the run that made it may have left it for that
         // reason.
@@ -543,7 +555,7 @@ impl Setup<'_> {
     /// Runs `create` in `namespace`. When the API server refuses it because the namespace is
     /// being deleted (since the run looked at it: an earlier run's cleanup, or someone else),
     /// waits for the namespace to go, creates it anew and tries once more.
-    async fn create<T, F, Fut>(&self, namespace: &str, create: F) -> Result<T, String>
+    async fn create<T, F, Fut>(&self, namespace: &str, create: F) -> Result<T, SetupError>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, CreateError>>,
@@ -552,9 +564,9 @@ impl Setup<'_> {
         match create().await {
             Err(CreateError::NamespaceTerminating { .. }) => {
                 self.namespace(namespace).await?;
-                create().await.map_err(|e| e.to_string())
+                Ok(create().await?)
             }
-            result => result.map_err(|e| e.to_string()),
+            result => Ok(result?),
         }
     }
 }
@@ -598,14 +610,9 @@ fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Waits until the scenario's Services that probes target have a ready endpoint, up to `limit`;
-/// returns those that do. An API error ends the wait as a setup error, never as "no endpoint".
-async fn wait_for_endpoints(
-    client: &Client,
-    scenario: &Scenario,
-    limit: Duration,
-) -> Result<BTreeSet<(String, String)>, String> {
-    let targeted: BTreeSet<(String, String)> = scenario
+/// The scenario's Services that probes target.
+fn targeted_services(scenario: &Scenario) -> BTreeSet<(String, String)> {
+    scenario
         .probes
         .iter()
         .filter_map(|probe| match &probe.target {
@@ -614,34 +621,7 @@ async fn wait_for_endpoints(
             } => Some((namespace.clone(), name.clone())),
             _ => None,
         })
-        .collect();
-    let mut ready = BTreeSet::new();
-    if targeted.is_empty() {
-        return Ok(ready);
-    }
-    let source = endpoint_source(client).await.map_err(|e| {
-        format!(
-            "cannot find where the API server keeps endpoints: {}",
-            Failure::of(&e)
-        )
-    })?;
-    let deadline = Instant::now() + limit;
-    loop {
-        for (namespace, name) in targeted.difference(&ready.clone()) {
-            let found = has_ready_endpoint(client, source, namespace, name)
-                .await
-                .map_err(|e| {
-                    format!("cannot read the endpoints of Service {namespace}/{name}: {e}")
-                })?;
-            if found {
-                ready.insert((namespace.clone(), name.clone()));
-            }
-        }
-        if ready.len() == targeted.len() || Instant::now() >= deadline {
-            return Ok(ready);
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        .collect()
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 mod batch;
 mod cleanup;
 mod deaths;
+mod error;
 mod expectations;
 mod interrupt;
 mod lifecycle;
@@ -14,8 +15,11 @@ mod tests;
 
 #[cfg(test)]
 pub(crate) use batch::AGENT_COMMAND;
+#[cfg(test)]
+pub(crate) use batch::BatchError;
 pub(crate) use batch::{BatchExec, Job, KubeExec, Observation, run_round};
 pub(crate) use cleanup::CleanupCommand;
+pub(crate) use error::{LocalClusterError, RunError, RunErrors};
 pub(crate) use interrupt::{Signals, shutdown_signal};
 pub(crate) use lifecycle::{RunConfig, RunObserver, execute, namespaces_of};
 pub(crate) use probing::{ProbeProgress, ProbingOptions};

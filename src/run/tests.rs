@@ -206,7 +206,7 @@ async fn a_run_passes_where_the_network_agrees_and_fails_where_it_does_not() {
         &Recorder::default(),
     )
     .await;
-    assert_eq!(result.error, None);
+    assert_eq!(result.error.message(), None);
     assert_eq!(
         statuses(&result),
         [
@@ -401,7 +401,7 @@ async fn a_run_stopped_while_it_probes_reports_what_it_saw_and_deletes_everythin
     let recorder = Recorder::stopping_at("round 2");
     let result = run(&cluster, &shop("shop", "shop"), &config, &recorder).await;
     assert_eq!(
-        result.error.as_deref(),
+        result.error.message().as_deref(),
         Some("interrupted by SIGTERM: the probes not run are reported as skipped")
     );
     let probes = probes(&result);
