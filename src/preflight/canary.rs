@@ -231,7 +231,7 @@ async fn labels_of(client: &Client, canary: &Canary) -> Target {
     let labels = match read_labels(client, &canary.namespace).await {
         Ok(Some(labels)) => Labelled::New(labels),
         Ok(None) => Labelled::Unreadable("it is gone".to_owned()),
-        Err(why) => Labelled::Unreadable(why),
+        Err(why) => Labelled::Unreadable(why.to_string()),
     };
     Target {
         namespace: canary.namespace.clone(),

@@ -178,7 +178,8 @@ mod tests {
                 assert_eq!(
                     judged.status,
                     Status::Ok,
-                    "{level} {version:?}: {}",
+                    "{level} {}: {}",
+                    version.unwrap_or("without a version"),
                     judged.message
                 );
                 assert!(
