@@ -167,11 +167,36 @@ enum Target {
 }
 
 pub(crate) fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, ExpectedError> {
-    let verbosity = match (args.quiet, args.verbose) {
-        (true, _) => Verbosity::Quiet,
-        (_, true) => Verbosity::Verbose,
-        _ => Verbosity::Normal,
+    let Some(plan) = plan(args)? else {
+        return Ok(exit::INVALID_INPUT);
     };
+    let (mut result, invalid_target, kept) = runtime()?.block_on(execute_plan(&plan));
+    result.deny_behaviour = DenyBehaviour::observed(&result.scenarios);
+    result.inputs = plan
+        .scenarios
+        .iter()
+        .map(|s| SourceLine::new(&s.location.file, s.location.line))
+        .collect();
+    write_reports(&result, &plan.reports)?;
+    let palette = Palette::detect(std::io::stdout().is_terminal());
+    write!(
+        out,
+        "{}",
+        terminal::summary(&result, palette, plan.verbosity)
+    )?;
+    if let Some(kept) = kept {
+        write!(out, "{}", kept.instructions())?;
+    }
+    Ok(if invalid_target {
+        exit::INVALID_INPUT
+    } else {
+        exit::of_run(&result)
+    })
+}
+
+/// The second stage of the arguments: what will run, or `None` when the scenarios are invalid
+/// (their problems are printed and the reports written).
+fn plan(args: &RunArgs) -> Result<Option<RunPlan>, ExpectedError> {
     let run_id = match &args.run_id {
         Some(id) => {
             RunId::parse(id).map_err(|e| ExpectedError::InvalidInput(format!("--run-id: {e}")))?
@@ -205,9 +230,23 @@ pub(crate) fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, ExpectedErr
             ..RunResult::default()
         };
         write_reports(&failed, &reports(args))?;
-        return Ok(exit::INVALID_INPUT);
+        return Ok(None);
     }
-    let mut scenarios = loaded.scenarios;
+    Ok(Some(RunPlan {
+        scenarios: overridden(loaded.scenarios, args),
+        target: target(args),
+        config: config(args, run_id),
+        reports: reports(args),
+        verbosity: match (args.quiet, args.verbose) {
+            (true, _) => Verbosity::Quiet,
+            (_, true) => Verbosity::Verbose,
+            _ => Verbosity::Normal,
+        },
+    }))
+}
+
+/// The scenarios with `--timeout` and `--deny` applied to every probe.
+fn overridden(mut scenarios: Vec<Scenario>, args: &RunArgs) -> Vec<Scenario> {
     for probe in scenarios.iter_mut().flat_map(|s| s.probes.iter_mut()) {
         if let Some(timeout) = args.timeout {
             probe.timeout = timeout;
@@ -216,65 +255,45 @@ pub(crate) fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, ExpectedErr
             probe.deny = deny.into();
         }
     }
-    let plan = RunPlan {
-        scenarios,
-        target: if args.local {
-            Target::Local(LocalTarget {
-                network: args.network.clone(),
-                namespace_deletion: args.namespace_deletion,
-                pods: args.pods,
-                emulation: args.emulation.clone(),
-            })
-        } else {
-            Target::Cluster(ClusterTarget {
-                kubeconfig: args.kubeconfig.clone(),
-                context: args.context.clone(),
-                connect_timeout: args.connect_timeout,
-            })
-        },
-        config: RunConfig {
-            run_id,
-            probe_pods: args.probe_pods.options(),
-            probing: ProbingOptions {
-                settle: args.settle,
-                parallel: usize::from(args.parallel),
-            },
-            pod_start_limit: args.pod_timeout,
-            pod_lifetime: Duration::from_secs(3600).max(args.pod_timeout * 4),
-            keep: args.keep,
-            namespace_wait: args.namespace_wait,
-            wait_cleanup: args.wait_cleanup,
-            share_namespaces: args.share_namespaces,
-            cleanup_command: CleanupCommand {
-                kubeconfig: args.kubeconfig.clone(),
-                context: args.context.clone(),
-            },
-        },
-        reports: reports(args),
-        verbosity,
-    };
-    let (mut result, invalid_target, kept) = runtime()?.block_on(execute_plan(&plan));
-    result.deny_behaviour = DenyBehaviour::observed(&result.scenarios);
-    result.inputs = plan
-        .scenarios
-        .iter()
-        .map(|s| SourceLine::new(&s.location.file, s.location.line))
-        .collect();
-    write_reports(&result, &plan.reports)?;
-    let palette = Palette::detect(std::io::stdout().is_terminal());
-    write!(
-        out,
-        "{}",
-        terminal::summary(&result, palette, plan.verbosity)
-    )?;
-    if let Some(kept) = kept {
-        write!(out, "{}", kept.instructions())?;
-    }
-    Ok(if invalid_target {
-        exit::INVALID_INPUT
+    scenarios
+}
+
+fn target(args: &RunArgs) -> Target {
+    if args.local {
+        Target::Local(LocalTarget {
+            network: args.network.clone(),
+            namespace_deletion: args.namespace_deletion,
+            pods: args.pods,
+            emulation: args.emulation.clone(),
+        })
     } else {
-        exit::of_run(&result)
-    })
+        Target::Cluster(ClusterTarget {
+            kubeconfig: args.kubeconfig.clone(),
+            context: args.context.clone(),
+            connect_timeout: args.connect_timeout,
+        })
+    }
+}
+
+fn config(args: &RunArgs, run_id: RunId) -> RunConfig {
+    RunConfig {
+        run_id,
+        probe_pods: args.probe_pods.options(),
+        probing: ProbingOptions {
+            settle: args.settle,
+            parallel: usize::from(args.parallel),
+        },
+        pod_start_limit: args.pod_timeout,
+        pod_lifetime: Duration::from_secs(3600).max(args.pod_timeout * 4),
+        keep: args.keep,
+        namespace_wait: args.namespace_wait,
+        wait_cleanup: args.wait_cleanup,
+        share_namespaces: args.share_namespaces,
+        cleanup_command: CleanupCommand {
+            kubeconfig: args.kubeconfig.clone(),
+            context: args.context.clone(),
+        },
+    }
 }
 
 /// Runs the plan; `true` with the result when the cluster configuration is invalid input (a

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use futures::future::OptionFuture;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 
 use crate::k8s::{Api, AttachParams, Pod, Status};
 
@@ -114,22 +114,7 @@ pub(crate) async fn exec_lines(
             }
             Ok::<(), std::io::Error>(())
         };
-        let read_stderr = async {
-            let mut kept = Vec::new();
-            if let Some(stderr) = stderr {
-                let mut stderr = stderr;
-                let mut buf = [0u8; 4096];
-                loop {
-                    let n = stderr.read(&mut buf).await?;
-                    if n == 0 {
-                        break;
-                    }
-                    let room = STDERR_LIMIT.saturating_sub(kept.len());
-                    kept.extend_from_slice(&buf[..n.min(room)]);
-                }
-            }
-            Ok::<Vec<u8>, std::io::Error>(kept)
-        };
+        let read_stderr = read_bounded(stderr, STDERR_LIMIT);
         let status: OptionFuture<_> = status.into();
         let (fed, read, err, status) = tokio::join!(feed, read_stdout, read_stderr, status);
         let stream_error = |source| ExecError::Stream {
@@ -156,6 +141,26 @@ pub(crate) async fn exec_lines(
             limit,
         }),
     }
+}
+
+/// Reads `reader` to its end, keeping its first `limit` bytes.
+async fn read_bounded(
+    reader: Option<impl AsyncRead + Unpin>,
+    limit: usize,
+) -> std::io::Result<Vec<u8>> {
+    let mut kept = Vec::new();
+    if let Some(mut reader) = reader {
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = reader.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            let room = limit.saturating_sub(kept.len());
+            kept.extend_from_slice(&buf[..n.min(room)]);
+        }
+    }
+    Ok(kept)
 }
 
 /// Reads the exit code from the exec status: `Success` is 0; a `NonZeroExitCode` failure carries
