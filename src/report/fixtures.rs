@@ -109,8 +109,8 @@ fn http(
     p
 }
 
-fn shop() -> ScenarioResult {
-    let file = "scenarios/shop.yaml";
+/// The failure of shop's first probe, named, with a prediction that disagrees and two attempts.
+fn shop_failure(file: &str) -> ProbeResult {
     let mut named = probe(
         file,
         21,
@@ -137,8 +137,13 @@ fn shop() -> ScenarioResult {
         at_ms: 2050,
         elapsed_ms: 11,
     });
-    let mut probes = vec![
-        named,
+    named
+}
+
+/// The probes of shop: a failure, passes, an error, an inconclusive deny and a flapping one.
+fn shop_probes(file: &str) -> Vec<ProbeResult> {
+    vec![
+        shop_failure(file),
         probe(
             file,
             24,
@@ -197,7 +202,12 @@ fn shop() -> ScenarioResult {
                 "matched at 1040 ms, then in the confirming round: connected: policy not enforced?",
             ),
         ),
-    ];
+    ]
+}
+
+fn shop() -> ScenarioResult {
+    let file = "scenarios/shop.yaml";
+    let mut probes = shop_probes(file);
     probes[1].time_to_match_ms = Some(900);
     keyed("shop-isolation", &mut probes);
     ScenarioResult {
