@@ -14,7 +14,9 @@ use crate::cluster::{ClusterTarget, ConnectError, PermissionError, RunId, connec
 use crate::report::terminal::{self, Palette, Progress, Verbosity};
 use crate::report::{html, json, junit, summary};
 use crate::results::{DenyBehaviour, InputProblem, RunResult, SourceLine};
-use crate::run::{CleanupCommand, ProbingOptions, RunConfig, RunError, Signals, execute};
+use crate::run::{
+    CleanupCommand, ProbingOptions, RunConfig, RunError, RunLimits, Signals, execute,
+};
 use crate::scenario::{DenyMode, Scenario};
 
 use super::probe_pods::ProbePodArgs;
@@ -279,14 +281,9 @@ fn config(args: &RunArgs, run_id: RunId) -> RunConfig {
     RunConfig {
         run_id,
         probe_pods: args.probe_pods.options(),
-        probing: ProbingOptions {
-            settle: args.settle,
-            parallel: usize::from(args.parallel),
-        },
-        pod_start_limit: args.pod_timeout,
-        pod_lifetime: Duration::from_secs(3600).max(args.pod_timeout * 4),
+        probing: ProbingOptions::new(args.settle, usize::from(args.parallel)),
+        limits: RunLimits::new(args.pod_timeout, args.namespace_wait),
         keep: args.keep,
-        namespace_wait: args.namespace_wait,
         wait_cleanup: args.wait_cleanup,
         share_namespaces: args.share_namespaces,
         cleanup_command: CleanupCommand {

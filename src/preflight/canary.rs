@@ -24,7 +24,7 @@ use crate::cluster::{
     wait_all_gone, wait_started,
 };
 use crate::k8s::{Client, NetworkPolicy};
-use crate::run::{Job, KubeExec, shutdown_signal};
+use crate::run::{EXEC_SLACK, Job, KubeExec, shutdown_signal};
 use crate::scenario::PodRef;
 
 /// The port the server canary serves (above 1024: no sysctl needed).
@@ -277,7 +277,7 @@ async fn enforcement(
     server: std::net::IpAddr,
     options: &CanaryOptions,
 ) -> Check {
-    let exec = KubeExec::new(client.clone(), Arc::new(Semaphore::new(1)));
+    let exec = KubeExec::new(client.clone(), Arc::new(Semaphore::new(1)), EXEC_SLACK);
     let job = Job {
         from: PodRef::new(&canary.client.namespace, &canary.client.name),
         request: ProbeRequest {

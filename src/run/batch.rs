@@ -59,10 +59,12 @@ pub(crate) struct KubeExec {
 }
 
 impl KubeExec {
-    pub(crate) fn new(client: Client, streams: Arc<Semaphore>) -> KubeExec {
+    /// Batches through `client`, each allowed `slack` beyond twice its longest probe timeout,
+    /// at most as many at once as `streams` lets.
+    pub(crate) fn new(client: Client, streams: Arc<Semaphore>, slack: Duration) -> KubeExec {
         KubeExec {
             client,
-            slack: Duration::from_secs(30),
+            slack,
             calls: AtomicUsize::new(0),
             streams,
         }

@@ -2,6 +2,8 @@
 
 mod batch;
 mod cleanup;
+mod clock;
+mod config;
 mod deaths;
 mod error;
 mod expectations;
@@ -10,6 +12,7 @@ mod lifecycle;
 mod objects;
 mod probing;
 mod requests;
+mod setup;
 #[cfg(test)]
 mod tests;
 
@@ -19,7 +22,8 @@ pub(crate) use batch::AGENT_COMMAND;
 pub(crate) use batch::BatchError;
 pub(crate) use batch::{BatchExec, Job, KubeExec, Observation, run_round};
 pub(crate) use cleanup::CleanupCommand;
+pub(crate) use config::{EXEC_SLACK, RunConfig, RunLimits};
 pub(crate) use error::{LocalClusterError, RunError, RunErrors};
 pub(crate) use interrupt::{Signals, shutdown_signal};
-pub(crate) use lifecycle::{RunConfig, RunObserver, execute, namespaces_of};
+pub(crate) use lifecycle::{RunObserver, execute, namespaces_of};
 pub(crate) use probing::{ProbeProgress, ProbingOptions};

@@ -18,6 +18,7 @@ use netverdict_engine::Protocol;
 use netverdict_probes::{Outcome, ProbeSpec};
 
 use super::batch::{BatchExec, Job, Observation, run_round};
+use super::clock::millis;
 use super::interrupt::Interrupt;
 use super::requests::{LiveAddresses, SpecError, probe_spec, request, rerun_command};
 use crate::results::{Attempt, ProbeResult, SourceLine};
@@ -28,12 +29,30 @@ use crate::verdict::{
 };
 
 /// How a scenario is probed.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct ProbingOptions {
     /// How long probes that do not match yet are retried after the policies were applied.
     pub(crate) settle: Duration,
     /// Concurrent exec streams at most.
     pub(crate) parallel: usize,
+    /// The pause before the first retry, doubled after each one up to `max_backoff`.
+    pub(crate) first_backoff: Duration,
+    pub(crate) max_backoff: Duration,
+    /// The timeout of the positive controls (from inside a target to its loopback address).
+    pub(crate) control_timeout: Duration,
+}
+
+impl ProbingOptions {
+    /// Probing with `settle` and `parallel` exec streams, retries and controls as by default.
+    pub(crate) fn new(settle: Duration, parallel: usize) -> ProbingOptions {
+        ProbingOptions {
+            settle,
+            parallel,
+            first_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(2),
+            control_timeout: Duration::from_secs(2),
+        }
+    }
 }
 
 /// Progress of probing, for the terminal.
@@ -114,7 +133,7 @@ pub(crate) async fn probe_scenario<E: BatchExec>(
     applied: Instant,
 ) -> Vec<ProbeResult> {
     let mut tracked = initial_states(scenario, context.addresses);
-    let controls = control_jobs(scenario);
+    let controls = control_jobs(scenario, context.options.control_timeout);
     let runnable: Vec<usize> = (0..tracked.len())
         .filter(|&i| tracked[i].spec.is_ok())
         .collect();
@@ -198,7 +217,7 @@ impl<E: BatchExec> Rounds<'_, '_, E> {
         let mut control_results = BTreeMap::new();
         let mut pending = runnable.to_vec();
         let mut round = 0u32;
-        let mut backoff = Duration::from_millis(200);
+        let mut backoff = context.options.first_backoff;
         let started = Instant::now();
         let mut interrupted = context.interrupt.signal().is_some();
         while !interrupted {
@@ -238,7 +257,7 @@ impl<E: BatchExec> Rounds<'_, '_, E> {
                 () = tokio::time::sleep(backoff.min(context.options.settle - elapsed)) => {}
                 _ = context.interrupt.wait() => interrupted = true,
             }
-            backoff = (backoff * 2).min(Duration::from_secs(2));
+            backoff = (backoff * 2).min(context.options.max_backoff);
         }
         (round, control_results, interrupted)
     }
@@ -685,7 +704,7 @@ fn control_keys(probe: &Probe) -> Vec<ControlKey> {
 
 /// One control job per distinct target: the same kind of probe, from inside the target pod to
 /// its loopback address, where no policy applies.
-fn control_jobs(scenario: &Scenario) -> BTreeMap<ControlKey, Job> {
+fn control_jobs(scenario: &Scenario, timeout: Duration) -> BTreeMap<ControlKey, Job> {
     let keys: BTreeSet<ControlKey> = scenario.probes.iter().flat_map(control_keys).collect();
     keys.into_iter()
         .enumerate()
@@ -709,7 +728,7 @@ fn control_jobs(scenario: &Scenario) -> BTreeMap<ControlKey, Job> {
             };
             let job = Job {
                 from: key.pod.clone(),
-                request: request(format!("control-{n}"), Duration::from_secs(2), spec),
+                request: request(format!("control-{n}"), timeout, spec),
             };
             (key, job)
         })
@@ -745,10 +764,6 @@ fn control_for(
         }
     }
     Some(Ok(()))
-}
-
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
@@ -893,10 +908,7 @@ spec:
             addresses: &addresses,
             ready_services: &BTreeSet::new(),
             exec,
-            options: ProbingOptions {
-                settle: Duration::from_secs(2),
-                parallel: 4,
-            },
+            options: ProbingOptions::new(Duration::from_secs(2), 4),
             progress: &Silent,
             interrupt,
         };

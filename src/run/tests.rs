@@ -10,7 +10,9 @@ use netverdict_probes::Outcome;
 use serde_json::json;
 
 use super::interrupt::StopButton;
-use super::{CleanupCommand, ProbeProgress, ProbingOptions, RunConfig, RunObserver, execute};
+use super::{
+    CleanupCommand, ProbeProgress, ProbingOptions, RunConfig, RunLimits, RunObserver, execute,
+};
 use crate::cli::exit;
 use crate::cluster::testing::{PodFate, Reply, TestCluster, kill, namespace};
 use crate::cluster::{Cleaned, PodKey, ProbePodOptions, RunId, Terminating};
@@ -51,14 +53,9 @@ fn config(run: &str) -> RunConfig {
             pull_policy: "IfNotPresent".to_owned(),
             ..ProbePodOptions::default()
         },
-        probing: ProbingOptions {
-            settle: Duration::ZERO,
-            parallel: 8,
-        },
-        pod_start_limit: Duration::from_secs(60),
-        pod_lifetime: Duration::from_secs(3600),
+        probing: ProbingOptions::new(Duration::ZERO, 8),
+        limits: RunLimits::new(Duration::from_secs(60), Duration::from_secs(10)),
         keep: false,
-        namespace_wait: Duration::from_secs(10),
         wait_cleanup: true,
         share_namespaces: false,
         cleanup_command: CleanupCommand::default(),
@@ -295,10 +292,8 @@ async fn scenarios_with_disjoint_namespaces_run_together_and_one_sharing_a_names
 async fn a_pod_that_never_becomes_ready_fails_its_scenario_and_everything_is_deleted() {
     let cluster = TestCluster::start().await;
     cluster.script.fate("bad/db", PodFate::NeverReady);
-    let config = RunConfig {
-        pod_start_limit: Duration::from_secs(1),
-        ..config("never")
-    };
+    let mut config = config("never");
+    config.limits.pod_start = Duration::from_secs(1);
     let recorder = Recorder::default();
     let yaml = [shop("bad", "bad"), shop("good", "good")].join("---\n");
     let result = run(&cluster, &yaml, &config, &recorder).await;
@@ -391,13 +386,8 @@ async fn a_run_stopped_while_it_probes_reports_what_it_saw_and_deletes_everythin
             ("shop/web", _) => Some(Reply::Hang),
             _ => None,
         });
-    let config = RunConfig {
-        probing: ProbingOptions {
-            settle: Duration::from_secs(60),
-            parallel: 8,
-        },
-        ..config("stopped")
-    };
+    let mut config = config("stopped");
+    config.probing.settle = Duration::from_secs(60);
     let recorder = Recorder::stopping_at("round 2");
     let result = run(&cluster, &shop("shop", "shop"), &config, &recorder).await;
     assert_eq!(
