@@ -15,7 +15,7 @@ use crate::report::terminal::{self, Palette, Progress, Verbosity};
 use crate::report::{html, json, junit, summary};
 use crate::results::{DenyBehaviour, InputProblem, RunResult, SourceLine};
 use crate::run::{
-    CleanupCommand, ProbingOptions, RunConfig, RunError, RunLimits, Signals, execute,
+    CleanupCommand, ProbingOptions, RunConfig, RunError, RunLimits, Signals, StopRequests, execute,
 };
 use crate::scenario::{DenyMode, Scenario};
 
@@ -169,10 +169,19 @@ enum Target {
 }
 
 pub(crate) fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, ExpectedError> {
+    run_until(args, out, &Signals)
+}
+
+/// [`run`], interrupted by the requests of `stop` (the process's signals, or a test's).
+fn run_until(
+    args: &RunArgs,
+    out: &mut dyn Write,
+    stop: &dyn StopRequests,
+) -> Result<u8, ExpectedError> {
     let Some(plan) = plan(args)? else {
         return Ok(exit::INVALID_INPUT);
     };
-    let (mut result, invalid_target, kept) = runtime()?.block_on(execute_plan(&plan));
+    let (mut result, invalid_target, kept) = runtime()?.block_on(execute_plan(&plan, stop));
     result.deny_behaviour = DenyBehaviour::observed(&result.scenarios);
     result.inputs = plan
         .scenarios
@@ -296,7 +305,10 @@ fn config(args: &RunArgs, run_id: RunId) -> RunConfig {
 /// Runs the plan; `true` with the result when the cluster configuration is invalid input (a
 /// kubeconfig that is missing or wrong), in which case nothing was created; the local cluster
 /// `--local --keep` left running.
-async fn execute_plan(plan: &RunPlan) -> (RunResult, bool, Option<KeptCluster>) {
+async fn execute_plan(
+    plan: &RunPlan,
+    stop: &dyn StopRequests,
+) -> (RunResult, bool, Option<KeptCluster>) {
     let progress = Progress::new(plan.verbosity);
     let scenarios = plan.scenarios.clone();
     let mut kept = None;
@@ -316,7 +328,7 @@ async fn execute_plan(plan: &RunPlan) -> (RunResult, bool, Option<KeptCluster>) 
                     scenarios,
                     &plan.config,
                     &progress,
-                    &Signals,
+                    stop,
                 )
                 .await;
                 result.error.name_server(&connected.server, &cluster);
@@ -325,7 +337,7 @@ async fn execute_plan(plan: &RunPlan) -> (RunResult, bool, Option<KeptCluster>) 
             Err(error) => connect_failed(plan, error),
         },
         Target::Local(local) => {
-            let (result, left) = run_local(&plan.config, local, scenarios, &progress).await;
+            let (result, left) = run_local(&plan.config, local, scenarios, &progress, stop).await;
             kept = left;
             (result, false)
         }
@@ -424,3 +436,6 @@ fn write_reports(result: &RunResult, reports: &Reports) -> Result<(), ExpectedEr
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

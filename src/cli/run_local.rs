@@ -12,7 +12,7 @@ use netverdict_localcluster::{LocalCluster, LocalClusterConfig, ServeOptions};
 use crate::cluster::{ClusterTarget, RunId, connect};
 use crate::report::terminal::Progress;
 use crate::results::RunResult;
-use crate::run::{LocalClusterError, RunConfig, RunError, Signals, execute};
+use crate::run::{LocalClusterError, RunConfig, RunError, StopRequests, execute};
 use crate::scenario::Scenario;
 
 /// What the local cluster of a `--local` run emulates.
@@ -74,6 +74,7 @@ pub(super) async fn run_local(
     local: &LocalTarget,
     scenarios: Vec<Scenario>,
     progress: &Progress,
+    stop: &dyn StopRequests,
 ) -> (RunResult, Option<KeptCluster>) {
     let name = format!("r-{}", short(&config.run_id));
     let started = if config.keep {
@@ -100,7 +101,7 @@ pub(super) async fn run_local(
                 scenarios,
                 &config,
                 progress,
-                &Signals,
+                stop,
             )
             .await
         }

@@ -24,6 +24,8 @@ pub(crate) use batch::{BatchExec, Job, KubeExec, Observation, run_round};
 pub(crate) use cleanup::CleanupCommand;
 pub(crate) use config::{EXEC_SLACK, RunConfig, RunLimits};
 pub(crate) use error::{LocalClusterError, RunError, RunErrors};
-pub(crate) use interrupt::{Signals, shutdown_signal};
+#[cfg(test)]
+pub(crate) use interrupt::StopButton;
+pub(crate) use interrupt::{Signals, StopRequests, shutdown_signal};
 pub(crate) use lifecycle::{RunObserver, execute, namespaces_of};
 pub(crate) use probing::{ProbeProgress, ProbingOptions};

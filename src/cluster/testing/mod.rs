@@ -142,7 +142,7 @@ pub(crate) struct TestCluster {
     pub(crate) store: Store,
     pub(crate) client: Client,
     pub(crate) script: Arc<Script>,
-    _server: SecureServer,
+    server: SecureServer,
     kubelet: tokio::task::JoinHandle<()>,
 }
 
@@ -157,9 +157,14 @@ impl TestCluster {
             store,
             client,
             script,
-            _server: server,
+            server,
             kubelet,
         }
+    }
+
+    /// A kubeconfig that reaches the API server with its client certificate.
+    pub(crate) fn kubeconfig(&self) -> String {
+        self.server.kubeconfig_yaml(Credential::ClientCertificate)
     }
 
     /// Every pod, Service, NetworkPolicy and namespace labelled `selector`, as `kind
