@@ -176,6 +176,19 @@ async fn run(
     .await
 }
 
+/// Runs the `shop` scenario in namespace `shop`, observed by no one in particular.
+async fn run_shop(cluster: &TestCluster, config: &RunConfig) -> RunResult {
+    run(cluster, &shop("shop", "shop"), config, &Recorder::default()).await
+}
+
+/// The setup error of the run's first scenario.
+fn setup_error(result: &RunResult) -> &str {
+    result.scenarios[0]
+        .setup_error
+        .as_deref()
+        .unwrap_or_default()
+}
+
 fn probes(result: &RunResult) -> Vec<&ProbeResult> {
     result.scenarios.iter().flat_map(|s| &s.probes).collect()
 }
@@ -196,13 +209,7 @@ fn left(cluster: &TestCluster, config: &RunConfig) -> Vec<String> {
 async fn a_run_passes_where_the_network_agrees_and_fails_where_it_does_not() {
     let cluster = TestCluster::start().await;
     let config = config("agree");
-    let result = run(
-        &cluster,
-        &shop("shop", "shop"),
-        &config,
-        &Recorder::default(),
-    )
-    .await;
+    let result = run_shop(&cluster, &config).await;
     assert_eq!(result.error.message(), None);
     assert_eq!(
         statuses(&result),
@@ -238,13 +245,7 @@ async fn a_run_passes_where_the_network_agrees_and_fails_where_it_does_not() {
         run_id: RunId::parse("disagree").unwrap(),
         ..config
     };
-    let result = run(
-        &cluster,
-        &shop("shop", "shop"),
-        &config,
-        &Recorder::default(),
-    )
-    .await;
+    let result = run_shop(&cluster, &config).await;
     assert_eq!(
         statuses(&result),
         [
@@ -325,17 +326,8 @@ async fn an_image_that_cannot_be_pulled_is_told_with_the_kubelets_reason_and_eve
     let cluster = TestCluster::start().await;
     cluster.script.fate("shop/web", PodFate::ImagePullError);
     let config = config("pull");
-    let result = run(
-        &cluster,
-        &shop("shop", "shop"),
-        &config,
-        &Recorder::default(),
-    )
-    .await;
-    let error = result.scenarios[0]
-        .setup_error
-        .as_deref()
-        .unwrap_or_default();
+    let result = run_shop(&cluster, &config).await;
+    let error = setup_error(&result);
     assert!(
         error.starts_with(
             "pod shop/web cannot start: ErrImagePull: failed to pull image \"netverdict:test\": not found\n  hint: "
@@ -356,17 +348,8 @@ async fn a_crashing_pod_fails_its_setup_with_its_exit_code() {
     let cluster = TestCluster::start().await;
     cluster.script.fate("shop/db", PodFate::Crashes);
     let config = config("crash");
-    let result = run(
-        &cluster,
-        &shop("shop", "shop"),
-        &config,
-        &Recorder::default(),
-    )
-    .await;
-    let error = result.scenarios[0]
-        .setup_error
-        .as_deref()
-        .unwrap_or_default();
+    let result = run_shop(&cluster, &config).await;
+    let error = setup_error(&result);
     assert_eq!(
         error,
         "pod shop/db cannot start: Error: container probe exited with code 1"
@@ -532,13 +515,7 @@ async fn a_target_deleted_during_the_run_makes_its_probes_errors_not_failures() 
         None
     });
     let config = config("deleted");
-    let result = run(
-        &cluster,
-        &shop("shop", "shop"),
-        &config,
-        &Recorder::default(),
-    )
-    .await;
+    let result = run_shop(&cluster, &config).await;
     for probe in probes(&result) {
         assert_eq!(probe.status, ProbeStatus::Error, "{}", probe.message);
         assert_eq!(
@@ -565,13 +542,7 @@ async fn a_deny_to_a_target_killed_during_the_run_is_inconclusive_with_its_death
         None
     });
     let config = config("killed");
-    let result = run(
-        &cluster,
-        &shop("shop", "shop"),
-        &config,
-        &Recorder::default(),
-    )
-    .await;
+    let result = run_shop(&cluster, &config).await;
     let death =
         "pod shop/db died during the run: phase Failed, container probe Error, exit code 137";
     let (allowed, denied) = (probes(&result)[0], probes(&result)[1]);
