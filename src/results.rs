@@ -8,17 +8,19 @@ use std::path::Path;
 use netverdict_probes::Outcome;
 use serde::Serialize;
 
+use crate::run::RunErrors;
 use crate::verdict::ProbeStatus;
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct RunResult {
     pub(crate) run_id: String,
     /// The API server the run used.
     pub(crate) cluster: String,
     pub(crate) duration_ms: u64,
-    /// Why the run could not complete (setup, pods, cluster access); the probes then did not run.
-    pub(crate) error: Option<String>,
+    /// Why the run could not complete (setup, pods, cluster access), or not cleanly (an
+    /// interruption, a cleanup that left objects); a string in JSON, `null` when there is none.
+    pub(crate) error: RunErrors,
     /// What the cleanup could not remove; present only when it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) cleanup: Option<CleanupReport>,

@@ -248,32 +248,7 @@ impl Policy {
     /// Every field error, with paths such as `spec.ingress[0].from[1].ipBlock.except[0]`.
     pub fn from_k8s(policy: &netv1::NetworkPolicy) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
-        let name = policy.metadata.name.clone().unwrap_or_default();
-        if name.is_empty() {
-            errors.push(FieldError::new(
-                "metadata.name",
-                "Required value: name or generateName is required",
-            ));
-        } else {
-            push_all(
-                &mut errors,
-                "metadata.name",
-                &name,
-                validate_dns1123_subdomain(&name),
-            );
-        }
-        let namespace = policy.metadata.namespace.clone().unwrap_or_default();
-        if namespace.is_empty() {
-            errors.push(FieldError::new("metadata.namespace", "Required value"));
-        } else {
-            push_all(
-                &mut errors,
-                "metadata.namespace",
-                &namespace,
-                validate_dns1123_label(&namespace),
-            );
-        }
-
+        let (name, namespace) = names(&mut errors, &policy.metadata);
         let spec = policy.spec.clone().unwrap_or_default();
         let pod_selector = match &spec.pod_selector {
             Some(selector) => collect(
@@ -312,34 +287,11 @@ impl Policy {
                 )
             })
             .collect();
-
-        let types = spec.policy_types.clone().unwrap_or_default();
-        let (mut ingress_on, mut egress_on) = (false, false);
-        if types.len() > 2 {
-            errors.push(FieldError::new(
-                "spec.policyTypes",
-                format!("Invalid value: {types:?}: may not specify more than two policyTypes"),
-            ));
-        } else if types.is_empty() {
-            // The v1 defaulting: Ingress always, Egress when egress rules are present.
-            ingress_on = true;
-            egress_on = !egress_rules.is_empty();
-        } else {
-            for (i, kind) in types.iter().enumerate() {
-                match kind.as_str() {
-                    "Ingress" => ingress_on = true,
-                    "Egress" => egress_on = true,
-                    other => errors.push(FieldError::new(
-                        format!("spec.policyTypes[{i}]"),
-                        format!(
-                            "Unsupported value: {other:?}: supported values: \"Ingress\", \
-                             \"Egress\""
-                        ),
-                    )),
-                }
-            }
-        }
-
+        let (ingress_on, egress_on) = policy_types(
+            &mut errors,
+            spec.policy_types.as_deref().unwrap_or_default(),
+            !egress_rules.is_empty(),
+        );
         match pod_selector {
             Some(pod_selector) if errors.is_empty() => Ok(Self {
                 namespace,
@@ -351,6 +303,73 @@ impl Policy {
             _ => Err(errors),
         }
     }
+}
+
+/// A policy's name and namespace, checked as the API server checks them.
+fn names(
+    errors: &mut Vec<FieldError>,
+    metadata: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> (String, String) {
+    let name = metadata.name.clone().unwrap_or_default();
+    if name.is_empty() {
+        errors.push(FieldError::new(
+            "metadata.name",
+            "Required value: name or generateName is required",
+        ));
+    } else {
+        push_all(
+            errors,
+            "metadata.name",
+            &name,
+            validate_dns1123_subdomain(&name),
+        );
+    }
+    let namespace = metadata.namespace.clone().unwrap_or_default();
+    if namespace.is_empty() {
+        errors.push(FieldError::new("metadata.namespace", "Required value"));
+    } else {
+        push_all(
+            errors,
+            "metadata.namespace",
+            &namespace,
+            validate_dns1123_label(&namespace),
+        );
+    }
+    (name, namespace)
+}
+
+/// Whether the policy is an ingress and an egress policy, from its `policyTypes` (v1 defaults:
+/// Ingress always, Egress when there are egress rules).
+fn policy_types(
+    errors: &mut Vec<FieldError>,
+    types: &[String],
+    has_egress_rules: bool,
+) -> (bool, bool) {
+    let (mut ingress_on, mut egress_on) = (false, false);
+    if types.len() > 2 {
+        errors.push(FieldError::new(
+            "spec.policyTypes",
+            format!("Invalid value: {types:?}: may not specify more than two policyTypes"),
+        ));
+    } else if types.is_empty() {
+        ingress_on = true;
+        egress_on = has_egress_rules;
+    } else {
+        for (i, kind) in types.iter().enumerate() {
+            match kind.as_str() {
+                "Ingress" => ingress_on = true,
+                "Egress" => egress_on = true,
+                other => errors.push(FieldError::new(
+                    format!("spec.policyTypes[{i}]"),
+                    format!(
+                        "Unsupported value: {other:?}: supported values: \"Ingress\", \
+                         \"Egress\""
+                    ),
+                )),
+            }
+        }
+    }
+    (ingress_on, egress_on)
 }
 
 fn collect<T>(errors: &mut Vec<FieldError>, result: Result<T, Vec<FieldError>>) -> Option<T> {

@@ -1004,9 +1004,8 @@ fn hosts_have_the_addresses_of_the_table_given() {
     );
 }
 
-#[test]
-fn explain_names_the_rule_and_refuses_what_it_cannot_judge() {
-    use crate::explain::{Destination, ExplainError, PortChoice, Query, explain};
+/// A scenario whose policy lets a/web reach a/api's port `http`.
+fn api_from_web() -> crate::Scenario {
     let policies = r#"    - apiVersion: networking.k8s.io/v1
       kind: NetworkPolicy
       metadata: {name: api-from-web, namespace: a}
@@ -1015,21 +1014,39 @@ fn explain_names_the_rule_and_refuses_what_it_cannot_judge() {
         ingress:
           - from: [{podSelector: {matchLabels: {app: web}}}]
             ports: [{port: http}]"#;
-    let scenario = ok(policies, "    - {from: a/web, to: a/api, port: 8080}");
-    let query = |from: &str, to: Destination, port: PortChoice| Query {
+    ok(policies, "    - {from: a/web, to: a/api, port: 8080}")
+}
+
+fn explain_query(
+    from: &str,
+    to: crate::explain::Destination,
+    port: crate::explain::PortChoice,
+) -> crate::explain::Query {
+    crate::explain::Query {
         from: PodRef::new("a", from),
         to,
         port,
         protocol: None,
         scenario: None,
-    };
-    let api = || Destination::Pod(PodRef::new("a", "api"));
+    }
+}
+
+fn explained(
+    scenarios: &[crate::Scenario],
+    query: &crate::explain::Query,
+) -> Result<crate::explain::Explanation, crate::explain::ExplainError> {
+    crate::explain::explain(scenarios, query, &HostTable::default())
+}
+
+#[test]
+fn explain_names_the_allowing_rule_and_the_peer_that_does_not_match() {
+    use crate::explain::{Destination, PortChoice};
+    let scenario = api_from_web();
     let scenarios = std::slice::from_ref(&scenario);
-    let hosts = HostTable::default();
-    let explain = |scenarios: &[crate::Scenario], query: &Query| explain(scenarios, query, &hosts);
-    let allowed = explain(
+    let api = || Destination::Pod(PodRef::new("a", "api"));
+    let allowed = explained(
         scenarios,
-        &query("web", api(), PortChoice::Name("http".into())),
+        &explain_query("web", api(), PortChoice::Name("http".into())),
     )
     .expect("an explanation");
     assert_eq!(allowed.allowed, Some(true));
@@ -1044,7 +1061,11 @@ fn explain_names_the_rule_and_refuses_what_it_cannot_judge() {
             "    policy a/api-from-web, ingress rule 0 (from[0], ports[0]) at t.yaml:21:24"
         ]
     );
-    let denied = explain(scenarios, &query("db", api(), PortChoice::Number(8080))).unwrap();
+    let denied = explained(
+        scenarios,
+        &explain_query("db", api(), PortChoice::Number(8080)),
+    )
+    .unwrap();
     assert_eq!(denied.allowed, Some(false));
     assert!(
         denied.hops[0].sides[1]
@@ -1053,19 +1074,27 @@ fn explain_names_the_rule_and_refuses_what_it_cannot_judge() {
         "{:?}",
         denied.hops[0].sides[1].lines
     );
+}
+
+#[test]
+fn explain_refuses_what_it_cannot_judge() {
+    use crate::explain::{Destination, ExplainError, PortChoice};
+    let scenario = api_from_web();
+    let scenarios = std::slice::from_ref(&scenario);
+    let api = || Destination::Pod(PodRef::new("a", "api"));
     let ip = Destination::Ip("192.0.2.1".parse().unwrap());
     assert_eq!(
-        explain(
+        explained(
             scenarios,
-            &query("web", ip, PortChoice::Name("http".into()))
+            &explain_query("web", ip, PortChoice::Name("http".into()))
         )
         .unwrap_err(),
         ExplainError::PortNameNeedsPod
     );
     assert_eq!(
-        explain(
+        explained(
             scenarios,
-            &query("web", api(), PortChoice::Name("nope".into()))
+            &explain_query("web", api(), PortChoice::Name("nope".into()))
         )
         .unwrap_err(),
         ExplainError::NoPortNamed {
@@ -1075,12 +1104,20 @@ fn explain_names_the_rule_and_refuses_what_it_cannot_judge() {
         }
     );
     let twice = [scenario.clone(), scenario.clone()];
-    let several = explain(&twice, &query("web", api(), PortChoice::Number(8080))).unwrap_err();
+    let several = explained(
+        &twice,
+        &explain_query("web", api(), PortChoice::Number(8080)),
+    )
+    .unwrap_err();
     assert_eq!(
         several.to_string(),
         "several scenarios define these pods (test, test)"
     );
-    let none = explain(scenarios, &query("nope", api(), PortChoice::Number(1))).unwrap_err();
+    let none = explained(
+        scenarios,
+        &explain_query("nope", api(), PortChoice::Number(1)),
+    )
+    .unwrap_err();
     assert_eq!(
         none.to_string(),
         "no scenario defines pod a/nope and pod a/api"

@@ -26,8 +26,17 @@ const fn mins(n: u64) -> Duration {
     Duration::from_secs(n * 60)
 }
 
+/// A duration flag's value that is wrong, as clap shows it.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub(crate) enum DurationError {
+    #[error("{0}; write a duration such as 2s, 500ms or 1m")]
+    Unreadable(humantime::DurationError),
+    #[error("out of range: use {0}")]
+    OutOfRange(Range),
+}
+
 /// The durations a flag accepts, both ends included.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Range {
     min: Duration,
     max: Duration,
@@ -41,17 +50,16 @@ impl Range {
     /// A clap value parser for this range.
     pub(crate) fn parser(
         self,
-    ) -> impl Fn(&str) -> Result<Duration, String> + Clone + Send + Sync + 'static {
+    ) -> impl Fn(&str) -> Result<Duration, DurationError> + Clone + Send + Sync + 'static {
         move |text| self.parse(text)
     }
 
-    fn parse(self, text: &str) -> Result<Duration, String> {
-        let value = humantime::parse_duration(text.trim())
-            .map_err(|e| format!("{e}; write a duration such as 2s, 500ms or 1m"))?;
+    fn parse(self, text: &str) -> Result<Duration, DurationError> {
+        let value = humantime::parse_duration(text.trim()).map_err(DurationError::Unreadable)?;
         if (self.min..=self.max).contains(&value) {
             Ok(value)
         } else {
-            Err(format!("out of range: use {self}"))
+            Err(DurationError::OutOfRange(self))
         }
     }
 }
@@ -80,22 +88,25 @@ mod tests {
         assert_eq!(PROBE_TIMEOUT.parse("1500ms"), Ok(ms(1500)));
         assert_eq!(
             PROBE_TIMEOUT.parse("0"),
-            Err("out of range: use 100ms to 5m".to_owned())
+            Err(DurationError::OutOfRange(PROBE_TIMEOUT))
         );
         assert_eq!(
             PROBE_TIMEOUT.parse("10m"),
-            Err("out of range: use 100ms to 5m".to_owned())
+            Err(DurationError::OutOfRange(PROBE_TIMEOUT))
         );
         assert_eq!(SETTLE.parse("0s"), Ok(Duration::ZERO));
         assert_eq!(
             POD_TIMEOUT.parse("0s"),
-            Err("out of range: use 1s to 1h".to_owned())
+            Err(DurationError::OutOfRange(POD_TIMEOUT))
         );
-        assert!(
-            SETTLE
-                .parse("soon")
-                .is_err_and(|e| e.contains("write a duration such as 2s"))
+        assert_eq!(
+            POD_TIMEOUT.parse("0s").unwrap_err().to_string(),
+            "out of range: use 1s to 1h"
         );
+        assert!(SETTLE.parse("soon").is_err_and(|e| {
+            e.to_string()
+                .contains("; write a duration such as 2s, 500ms or 1m")
+        }));
     }
 
     /// The agent takes exactly the timeouts a scenario and `--timeout` may ask for.

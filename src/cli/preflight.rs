@@ -16,7 +16,7 @@ use crate::cli::probe_pods::ProbePodArgs;
 use crate::cli::serve::runtime;
 use crate::cli::{diagnostics, durations};
 use crate::cluster::{
-    Checked, ClusterTarget, Need, check_run, connect, degraded, missing, refusal,
+    Checked, ClusterTarget, Need, PermissionError, check_run, connect, degraded, missing,
 };
 use crate::k8s::Client;
 use crate::preflight::{
@@ -66,7 +66,7 @@ pub struct PreflightArgs {
 
 /// A `--canary-namespace` that cannot name a namespace.
 #[derive(Debug, thiserror::Error)]
-#[error("{name:?} is not a namespace name: {}", .problems.join("; "))]
+#[error("\"{name}\" is not a namespace name: {}", .problems.join("; "))]
 pub struct NotANamespace {
     name: String,
     problems: Vec<String>,
@@ -102,7 +102,7 @@ fn namespaces(scenarios: &[Scenario]) -> BTreeSet<String> {
 pub(crate) async fn check_run_permissions(
     client: &Client,
     scenarios: &[Scenario],
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, PermissionError> {
     let checked = match check_run(client, &namespaces(scenarios)).await {
         Ok(checked) => checked,
         // The run's own requests then meet the server's 403 where they would.
@@ -111,11 +111,13 @@ pub(crate) async fn check_run_permissions(
                 "{error}; the permissions are not checked in advance"
             )]);
         }
-        Err(error) => return Err(format!("{error} (nothing was created)")),
+        Err(error) => return Err(PermissionError::Unchecked(error)),
     };
     let lacking = missing(&checked);
     if !lacking.is_empty() {
-        return Err(refusal(&lacking));
+        return Err(PermissionError::Lacking(
+            lacking.into_iter().cloned().collect(),
+        ));
     }
     Ok(degraded(&checked).into_iter().map(note).collect())
 }

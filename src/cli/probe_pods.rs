@@ -65,16 +65,27 @@ impl ProbePodArgs {
     }
 }
 
-fn parse_label(text: &str) -> Result<(String, String), String> {
+/// A `--node-selector` or `--toleration` value that is wrong, as clap shows it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum PlacementError {
+    #[error("\"{0}\" is not KEY=VALUE")]
+    NotKeyValue(String),
+    #[error("\"{text}\": the effect \"{effect}\" is not one of {}", EFFECTS.join(", "))]
+    UnknownEffect { text: String, effect: String },
+    #[error("\"{0}\" names no taint key (use `*` to tolerate every taint)")]
+    NoTaintKey(String),
+}
+
+fn parse_label(text: &str) -> Result<(String, String), PlacementError> {
     match text.split_once('=') {
         Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
-        _ => Err(format!("{text:?} is not KEY=VALUE")),
+        _ => Err(PlacementError::NotKeyValue(text.to_owned())),
     }
 }
 
 const EFFECTS: [&str; 3] = ["NoSchedule", "PreferNoSchedule", "NoExecute"];
 
-fn parse_toleration(text: &str) -> Result<Toleration, String> {
+fn parse_toleration(text: &str) -> Result<Toleration, PlacementError> {
     if text == "*" {
         return Ok(Toleration {
             operator: Some("Exists".to_owned()),
@@ -86,19 +97,17 @@ fn parse_toleration(text: &str) -> Result<Toleration, String> {
         None => (text, None),
     };
     if let Some(effect) = effect.filter(|e| !EFFECTS.contains(e)) {
-        return Err(format!(
-            "{text:?}: the effect {effect:?} is not one of {}",
-            EFFECTS.join(", ")
-        ));
+        return Err(PlacementError::UnknownEffect {
+            text: text.to_owned(),
+            effect: effect.to_owned(),
+        });
     }
     let (key, value) = match taint.split_once('=') {
         Some((key, value)) => (key, Some(value)),
         None => (taint, None),
     };
     if key.is_empty() {
-        return Err(format!(
-            "{text:?} names no taint key (use `*` to tolerate every taint)"
-        ));
+        return Err(PlacementError::NoTaintKey(text.to_owned()));
     }
     Ok(Toleration {
         key: Some(key.to_owned()),
@@ -140,12 +149,14 @@ mod tests {
         assert_eq!((t.operator.as_deref(), t.effect), (Some("Exists"), None));
         let t = parse_toleration("*").unwrap();
         assert_eq!((t.key, t.operator.as_deref()), (None, Some("Exists")));
-        assert!(
-            parse_toleration("a:Sometimes")
-                .unwrap_err()
-                .contains("NoExecute")
+        assert_eq!(
+            parse_toleration("a:Sometimes").unwrap_err().to_string(),
+            "\"a:Sometimes\": the effect \"Sometimes\" is not one of NoSchedule, PreferNoSchedule, NoExecute"
         );
-        assert!(parse_toleration("=x:NoSchedule").is_err());
+        assert_eq!(
+            parse_toleration("=x:NoSchedule").unwrap_err().to_string(),
+            "\"=x:NoSchedule\" names no taint key (use `*` to tolerate every taint)"
+        );
     }
 
     #[test]
@@ -155,7 +166,10 @@ mod tests {
             ("disktype".to_owned(), "ssd".to_owned())
         );
         assert_eq!(parse_label("empty=").unwrap().1, "");
-        assert!(parse_label("disktype").is_err());
+        assert_eq!(
+            parse_label("disktype").unwrap_err().to_string(),
+            "\"disktype\" is not KEY=VALUE"
+        );
         assert!(parse_label("=ssd").is_err());
     }
 }

@@ -10,11 +10,13 @@ use std::time::Duration;
 use crate::cli::exit::{self, ExpectedError};
 use crate::cli::serve::runtime;
 use crate::cli::{diagnostics, durations, report_file};
-use crate::cluster::{ClusterTarget, ConnectError, RunId, connect};
+use crate::cluster::{ClusterTarget, ConnectError, PermissionError, RunId, connect};
 use crate::report::terminal::{self, Palette, Progress, Verbosity};
 use crate::report::{html, json, junit, summary};
 use crate::results::{DenyBehaviour, InputProblem, RunResult, SourceLine};
-use crate::run::{CleanupCommand, ProbingOptions, RunConfig, execute};
+use crate::run::{
+    CleanupCommand, ProbingOptions, RunConfig, RunError, RunLimits, Signals, StopRequests, execute,
+};
 use crate::scenario::{DenyMode, Scenario};
 
 use super::probe_pods::ProbePodArgs;
@@ -167,11 +169,45 @@ enum Target {
 }
 
 pub(crate) fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, ExpectedError> {
-    let verbosity = match (args.quiet, args.verbose) {
-        (true, _) => Verbosity::Quiet,
-        (_, true) => Verbosity::Verbose,
-        _ => Verbosity::Normal,
+    run_until(args, out, &Signals)
+}
+
+/// [`run`], interrupted by the requests of `stop` (the process's signals, or a test's).
+fn run_until(
+    args: &RunArgs,
+    out: &mut dyn Write,
+    stop: &dyn StopRequests,
+) -> Result<u8, ExpectedError> {
+    let Some(plan) = plan(args)? else {
+        return Ok(exit::INVALID_INPUT);
     };
+    let (mut result, invalid_target, kept) = runtime()?.block_on(execute_plan(&plan, stop));
+    result.deny_behaviour = DenyBehaviour::observed(&result.scenarios);
+    result.inputs = plan
+        .scenarios
+        .iter()
+        .map(|s| SourceLine::new(&s.location.file, s.location.line))
+        .collect();
+    write_reports(&result, &plan.reports)?;
+    let palette = Palette::detect(std::io::stdout().is_terminal());
+    write!(
+        out,
+        "{}",
+        terminal::summary(&result, palette, plan.verbosity)
+    )?;
+    if let Some(kept) = kept {
+        write!(out, "{}", kept.instructions())?;
+    }
+    Ok(if invalid_target {
+        exit::INVALID_INPUT
+    } else {
+        exit::of_run(&result)
+    })
+}
+
+/// The second stage of the arguments: what will run, or `None` when the scenarios are invalid
+/// (their problems are printed and the reports written).
+fn plan(args: &RunArgs) -> Result<Option<RunPlan>, ExpectedError> {
     let run_id = match &args.run_id {
         Some(id) => {
             RunId::parse(id).map_err(|e| ExpectedError::InvalidInput(format!("--run-id: {e}")))?
@@ -197,17 +233,31 @@ pub(crate) fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, ExpectedErr
     if counts.errors > 0 {
         let failed = RunResult {
             run_id: run_id.to_string(),
-            error: Some(format!(
-                "invalid input: {}; nothing was created",
-                diagnostics::summary(counts)
-            )),
+            error: RunError::InvalidInput {
+                summary: diagnostics::summary(counts),
+            }
+            .into(),
             problems: problems(&loaded, args.deny_warnings),
             ..RunResult::default()
         };
         write_reports(&failed, &reports(args))?;
-        return Ok(exit::INVALID_INPUT);
+        return Ok(None);
     }
-    let mut scenarios = loaded.scenarios;
+    Ok(Some(RunPlan {
+        scenarios: overridden(loaded.scenarios, args),
+        target: target(args),
+        config: config(args, run_id),
+        reports: reports(args),
+        verbosity: match (args.quiet, args.verbose) {
+            (true, _) => Verbosity::Quiet,
+            (_, true) => Verbosity::Verbose,
+            _ => Verbosity::Normal,
+        },
+    }))
+}
+
+/// The scenarios with `--timeout` and `--deny` applied to every probe.
+fn overridden(mut scenarios: Vec<Scenario>, args: &RunArgs) -> Vec<Scenario> {
     for probe in scenarios.iter_mut().flat_map(|s| s.probes.iter_mut()) {
         if let Some(timeout) = args.timeout {
             probe.timeout = timeout;
@@ -216,86 +266,49 @@ pub(crate) fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, ExpectedErr
             probe.deny = deny.into();
         }
     }
-    let plan = RunPlan {
-        scenarios,
-        target: if args.local {
-            Target::Local(LocalTarget {
-                network: args.network.clone(),
-                namespace_deletion: args.namespace_deletion,
-                pods: args.pods,
-                emulation: args.emulation.clone(),
-            })
-        } else {
-            Target::Cluster(ClusterTarget {
-                kubeconfig: args.kubeconfig.clone(),
-                context: args.context.clone(),
-                connect_timeout: args.connect_timeout,
-            })
-        },
-        config: RunConfig {
-            run_id,
-            probe_pods: args.probe_pods.options(),
-            probing: ProbingOptions {
-                settle: args.settle,
-                parallel: usize::from(args.parallel),
-            },
-            pod_start_limit: args.pod_timeout,
-            pod_lifetime: Duration::from_secs(3600).max(args.pod_timeout * 4),
-            keep: args.keep,
-            namespace_wait: args.namespace_wait,
-            wait_cleanup: args.wait_cleanup,
-            share_namespaces: args.share_namespaces,
-            cleanup_command: CleanupCommand {
-                kubeconfig: args.kubeconfig.clone(),
-                context: args.context.clone(),
-            },
-        },
-        reports: reports(args),
-        verbosity,
-    };
-    let (mut result, invalid_target, kept) = runtime()?.block_on(execute_plan(&plan));
-    result.deny_behaviour = DenyBehaviour::observed(&result.scenarios);
-    result.inputs = plan
-        .scenarios
-        .iter()
-        .map(|s| SourceLine::new(&s.location.file, s.location.line))
-        .collect();
-    write_reports(&result, &plan.reports)?;
-    let palette = Palette::detect(std::io::stdout().is_terminal());
-    write!(
-        out,
-        "{}",
-        terminal::summary(&result, palette, plan.verbosity)
-    )?;
-    if let Some(kept) = kept {
-        write!(out, "{}", kept.instructions())?;
-    }
-    Ok(if invalid_target {
-        exit::INVALID_INPUT
-    } else {
-        exit_code(&result)
-    })
+    scenarios
 }
 
-/// The precedence, documented in README "Exit codes": 1 when an expectation failed (a
-/// contradiction observed is the strongest finding, whatever else happened: errors, scenarios
-/// whose setup failed, an interruption); else 3 when a probe could not be judged, was not run
-/// (skipped: interrupted) or the run could not complete; else 0.
-fn exit_code(result: &RunResult) -> u8 {
-    let tally = result.tally();
-    if tally.failed > 0 {
-        exit::EXPECTATION_FAILED
-    } else if tally.errors > 0 || tally.skipped > 0 || result.error.is_some() {
-        exit::COULD_NOT_JUDGE
+fn target(args: &RunArgs) -> Target {
+    if args.local {
+        Target::Local(LocalTarget {
+            network: args.network.clone(),
+            namespace_deletion: args.namespace_deletion,
+            pods: args.pods,
+            emulation: args.emulation.clone(),
+        })
     } else {
-        exit::OK
+        Target::Cluster(ClusterTarget {
+            kubeconfig: args.kubeconfig.clone(),
+            context: args.context.clone(),
+            connect_timeout: args.connect_timeout,
+        })
+    }
+}
+
+fn config(args: &RunArgs, run_id: RunId) -> RunConfig {
+    RunConfig {
+        run_id,
+        probe_pods: args.probe_pods.options(),
+        probing: ProbingOptions::new(args.settle, usize::from(args.parallel)),
+        limits: RunLimits::new(args.pod_timeout, args.namespace_wait),
+        keep: args.keep,
+        wait_cleanup: args.wait_cleanup,
+        share_namespaces: args.share_namespaces,
+        cleanup_command: CleanupCommand {
+            kubeconfig: args.kubeconfig.clone(),
+            context: args.context.clone(),
+        },
     }
 }
 
 /// Runs the plan; `true` with the result when the cluster configuration is invalid input (a
 /// kubeconfig that is missing or wrong), in which case nothing was created; the local cluster
 /// `--local --keep` left running.
-async fn execute_plan(plan: &RunPlan) -> (RunResult, bool, Option<KeptCluster>) {
+async fn execute_plan(
+    plan: &RunPlan,
+    stop: &dyn StopRequests,
+) -> (RunResult, bool, Option<KeptCluster>) {
     let progress = Progress::new(plan.verbosity);
     let scenarios = plan.scenarios.clone();
     let mut kept = None;
@@ -304,9 +317,10 @@ async fn execute_plan(plan: &RunPlan) -> (RunResult, bool, Option<KeptCluster>) 
             Ok(connected) => {
                 let cluster = describe_cluster(&connected.server, target);
                 if let Err(refused) = permitted(&connected.client, &scenarios).await {
-                    let message = name_server(refused, &connected.server, &cluster);
+                    let mut failed = setup_failed(plan, RunError::Permissions(refused));
+                    failed.error.name_server(&connected.server, &cluster);
                     progress.finish();
-                    return (setup_failed(plan, message), false, None);
+                    return (failed, false, None);
                 }
                 let mut result = execute(
                     &connected.client,
@@ -314,17 +328,16 @@ async fn execute_plan(plan: &RunPlan) -> (RunResult, bool, Option<KeptCluster>) 
                     scenarios,
                     &plan.config,
                     &progress,
+                    stop,
                 )
                 .await;
-                result.error = result
-                    .error
-                    .map(|e| name_server(e, &connected.server, &cluster));
+                result.error.name_server(&connected.server, &cluster);
                 (result, false)
             }
-            Err(error) => connect_failed(plan, &error),
+            Err(error) => connect_failed(plan, error),
         },
         Target::Local(local) => {
-            let (result, left) = run_local(&plan.config, local, scenarios, &progress).await;
+            let (result, left) = run_local(&plan.config, local, scenarios, &progress, stop).await;
             kept = left;
             (result, false)
         }
@@ -334,31 +347,21 @@ async fn execute_plan(plan: &RunPlan) -> (RunResult, bool, Option<KeptCluster>) 
 }
 
 /// Checks the run's permissions before anything is created; notes what it goes without.
-async fn permitted(client: &crate::k8s::Client, scenarios: &[Scenario]) -> Result<(), String> {
+async fn permitted(
+    client: &crate::k8s::Client,
+    scenarios: &[Scenario],
+) -> Result<(), PermissionError> {
     for note in super::preflight::check_run_permissions(client, scenarios).await? {
         eprintln!("note: {note}");
     }
     Ok(())
 }
 
-fn connect_failed(plan: &RunPlan, error: &ConnectError) -> (RunResult, bool) {
+fn connect_failed(plan: &RunPlan, error: ConnectError) -> (RunResult, bool) {
     if error.is_invalid_input() {
-        let message = format!("invalid input (nothing was created): {error}");
-        (setup_failed(plan, message), true)
+        (setup_failed(plan, RunError::InvalidTarget(error)), true)
     } else {
-        (
-            setup_failed(plan, format!("{error} (nothing was created)")),
-            false,
-        )
-    }
-}
-
-/// A run error names the API server it came from (an API Status does not say).
-fn name_server(error: String, server: &str, cluster: &str) -> String {
-    if error.contains(server) {
-        error
-    } else {
-        format!("{error}\n  API server: {cluster}")
+        (setup_failed(plan, RunError::Unreachable(error)), false)
     }
 }
 
@@ -377,10 +380,10 @@ fn describe_cluster(server: &str, target: &ClusterTarget) -> String {
     }
 }
 
-fn setup_failed(plan: &RunPlan, error: String) -> RunResult {
+fn setup_failed(plan: &RunPlan, error: RunError) -> RunResult {
     RunResult {
         run_id: plan.config.run_id.to_string(),
-        error: Some(error),
+        error: error.into(),
         ..RunResult::default()
     }
 }
@@ -435,70 +438,4 @@ fn write_reports(result: &RunResult, reports: &Reports) -> Result<(), ExpectedEr
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::results::{ProbeResult, ScenarioResult};
-    use crate::verdict::ProbeStatus;
-
-    fn with(statuses: &[ProbeStatus], error: Option<&str>) -> RunResult {
-        let probe = |status| ProbeResult::example(status, None, "");
-        RunResult {
-            error: error.map(str::to_owned),
-            scenarios: vec![ScenarioResult {
-                probes: statuses.iter().map(|s| probe(*s)).collect(),
-                ..ScenarioResult::default()
-            }],
-            ..RunResult::default()
-        }
-    }
-
-    #[test]
-    fn exit_codes_rank_failures_over_what_could_not_be_judged() {
-        use ProbeStatus::*;
-        assert_eq!(exit_code(&with(&[Pass, Pass], None)), exit::OK);
-        assert_eq!(
-            exit_code(&with(&[Pass, Fail, Error], None)),
-            exit::EXPECTATION_FAILED
-        );
-        assert_eq!(
-            exit_code(&with(&[Pass, Flapping], None)),
-            exit::EXPECTATION_FAILED
-        );
-        assert_eq!(
-            exit_code(&with(&[Pass, Inconclusive], None)),
-            exit::COULD_NOT_JUDGE
-        );
-        assert_eq!(
-            exit_code(&with(&[Pass, Error], None)),
-            exit::COULD_NOT_JUDGE
-        );
-        assert_eq!(
-            exit_code(&with(&[], Some("pods could not start"))),
-            exit::COULD_NOT_JUDGE
-        );
-        assert_eq!(
-            exit_code(&with(&[Pass, Skipped], None)),
-            exit::COULD_NOT_JUDGE
-        );
-        assert_eq!(
-            exit_code(&with(&[Fail, Skipped], Some("interrupted by Ctrl-C"))),
-            exit::EXPECTATION_FAILED
-        );
-    }
-
-    #[test]
-    fn a_scenario_whose_setup_failed_counts_in_the_totals_and_does_not_hide_a_failure() {
-        use ProbeStatus::*;
-        let mut run = with(&[Pass, Fail], None);
-        run.scenarios.push(ScenarioResult {
-            setup_error: Some("pod t/a cannot start: ErrImagePull".to_owned()),
-            probes: vec![ProbeResult::example(Error, None, "setup failed: ..."); 3],
-            ..ScenarioResult::default()
-        });
-        let tally = run.tally();
-        assert_eq!((tally.passed, tally.failed, tally.errors), (1, 1, 3));
-        assert_eq!(exit_code(&run), exit::EXPECTATION_FAILED);
-        run.scenarios.remove(0);
-        assert_eq!(exit_code(&run), exit::COULD_NOT_JUDGE);
-    }
-}
+mod tests;

@@ -7,12 +7,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use netverdict_localcluster::{ClusterError, LocalCluster, LocalClusterConfig, ServeOptions};
+use netverdict_localcluster::{LocalCluster, LocalClusterConfig, ServeOptions};
 
 use crate::cluster::{ClusterTarget, RunId, connect};
 use crate::report::terminal::Progress;
 use crate::results::RunResult;
-use crate::run::{RunConfig, execute};
+use crate::run::{LocalClusterError, RunConfig, RunError, StopRequests, execute};
 use crate::scenario::Scenario;
 
 /// What the local cluster of a `--local` run emulates.
@@ -74,6 +74,7 @@ pub(super) async fn run_local(
     local: &LocalTarget,
     scenarios: Vec<Scenario>,
     progress: &Progress,
+    stop: &dyn StopRequests,
 ) -> (RunResult, Option<KeptCluster>) {
     let name = format!("r-{}", short(&config.run_id));
     let started = if config.keep {
@@ -83,10 +84,7 @@ pub(super) async fn run_local(
     };
     let cluster = match started {
         Ok(cluster) => cluster,
-        Err(error) => {
-            let message = format!("cannot start the local cluster: {error}");
-            return (failed(config, message), None);
-        }
+        Err(error) => return (failed(config, error.into()), None),
     };
     let target = ClusterTarget {
         kubeconfig: Some(cluster.kubeconfig()),
@@ -97,9 +95,17 @@ pub(super) async fn run_local(
             let described = format!("local cluster ({})", cluster.api_url());
             let mut config = config.clone();
             config.cleanup_command.kubeconfig = target.kubeconfig.clone();
-            execute(&connected.client, described, scenarios, &config, progress).await
+            execute(
+                &connected.client,
+                described,
+                scenarios,
+                &config,
+                progress,
+                stop,
+            )
+            .await
         }
-        Err(error) => failed(config, error.to_string()),
+        Err(error) => failed(config, RunError::LocalConnect(error)),
     };
     match cluster {
         RunCluster::Owned(cluster) => (shut_down(cluster, result).await, None),
@@ -107,17 +113,16 @@ pub(super) async fn run_local(
     }
 }
 
-fn failed(config: &RunConfig, error: String) -> RunResult {
+fn failed(config: &RunConfig, error: RunError) -> RunResult {
     RunResult {
         run_id: config.run_id.to_string(),
-        error: Some(error),
+        error: error.into(),
         ..RunResult::default()
     }
 }
 
-async fn start_owned(name: String, local: &LocalTarget) -> Result<LocalCluster, String> {
-    let binary =
-        std::env::current_exe().map_err(|error| format!("cannot find this executable: {error}"))?;
+async fn start_owned(name: String, local: &LocalTarget) -> Result<LocalCluster, LocalClusterError> {
+    let binary = std::env::current_exe().map_err(LocalClusterError::NoExecutable)?;
     let mut config = LocalClusterConfig::new(name, binary);
     config.cni = local.network.cni.into();
     config.policy_delay = local.network.policy_delay;
@@ -126,11 +131,11 @@ async fn start_owned(name: String, local: &LocalTarget) -> Result<LocalCluster, 
     config.emulation = local.emulation.clone();
     LocalCluster::start(config)
         .await
-        .map_err(|error| error.to_string())
+        .map_err(LocalClusterError::Start)
 }
 
 /// Starts the cluster as `netverdict local up --name NAME` would, with the run's options.
-async fn start_kept(name: String, local: &LocalTarget) -> Result<KeptCluster, String> {
+async fn start_kept(name: String, local: &LocalTarget) -> Result<KeptCluster, LocalClusterError> {
     let serve = ServeOptions {
         name,
         nodes: 2,
@@ -144,8 +149,8 @@ async fn start_kept(name: String, local: &LocalTarget) -> Result<KeptCluster, St
     let options = netverdict_localcluster::UpOptions::background(serve);
     let report = tokio::task::spawn_blocking(move || netverdict_localcluster::up(options))
         .await
-        .map_err(|error| error.to_string())?
-        .map_err(|error: ClusterError| error.to_string())?;
+        .map_err(LocalClusterError::Background)?
+        .map_err(LocalClusterError::Start)?;
     Ok(KeptCluster {
         name: report.name,
         api_addr: report.api_addr,
@@ -155,12 +160,7 @@ async fn start_kept(name: String, local: &LocalTarget) -> Result<KeptCluster, St
 
 async fn shut_down(cluster: LocalCluster, mut result: RunResult) -> RunResult {
     if let Err(error) = cluster.shutdown().await {
-        let message = format!("the local cluster did not shut down cleanly: {error}");
-        result.error = Some(
-            result
-                .error
-                .map_or(message.clone(), |e| format!("{e}\n{message}")),
-        );
+        result.error.push(LocalClusterError::Shutdown(error).into());
     }
     result
 }

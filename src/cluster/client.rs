@@ -46,7 +46,7 @@ pub(crate) enum ConnectError {
         path: PathBuf,
         source: kube::config::KubeconfigError,
     },
-    #[error("kubeconfig {} has no context {context:?} (its contexts: {})", .path.display(), list(.known))]
+    #[error("kubeconfig {} has no context \"{context}\" (its contexts: {})", .path.display(), list(.known))]
     UnknownContext {
         path: PathBuf,
         context: String,

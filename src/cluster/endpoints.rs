@@ -2,7 +2,63 @@
 //! server serves them, as discovery says, else from the core Endpoints that every server has.
 //! An API error is returned, never taken for "no endpoint".
 
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use super::failure::Failure;
 use crate::k8s::{Api, Client, EndpointSlice, Endpoints, ListParams};
+
+/// Why the endpoints of Services could not be read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum EndpointsError {
+    #[error("cannot find where the API server keeps endpoints: {}", Failure::of(.0))]
+    Discovery(kube::Error),
+    #[error("cannot read the endpoints of Service {namespace}/{name}: {}", Failure::of(.source))]
+    Read {
+        namespace: String,
+        name: String,
+        source: kube::Error,
+    },
+}
+
+/// Waits until each Service of `services` (`(namespace, name)`) has a ready endpoint, up to
+/// `limit`, polling every `interval`; returns those that do.
+///
+/// # Errors
+/// An API error ends the wait, never taken for "no endpoint".
+pub(crate) async fn wait_ready_endpoints(
+    client: &Client,
+    services: &BTreeSet<(String, String)>,
+    limit: Duration,
+    interval: Duration,
+) -> Result<BTreeSet<(String, String)>, EndpointsError> {
+    let mut ready = BTreeSet::new();
+    if services.is_empty() {
+        return Ok(ready);
+    }
+    let source = endpoint_source(client)
+        .await
+        .map_err(EndpointsError::Discovery)?;
+    let deadline = Instant::now() + limit;
+    loop {
+        for (namespace, name) in services.difference(&ready.clone()) {
+            let found = has_ready_endpoint(client, source, namespace, name)
+                .await
+                .map_err(|source| EndpointsError::Read {
+                    namespace: namespace.clone(),
+                    name: name.clone(),
+                    source,
+                })?;
+            if found {
+                ready.insert((namespace.clone(), name.clone()));
+            }
+        }
+        if ready.len() == services.len() || Instant::now() >= deadline {
+            return Ok(ready);
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
 
 /// Where a server keeps the endpoints of Services.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use futures::future::OptionFuture;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 
 use crate::k8s::{Api, AttachParams, Pod, Status};
 
@@ -25,10 +25,37 @@ pub(crate) enum ExecError {
     Start { pod: String, source: kube::Error },
     #[error("exec in {pod} did not finish within {}", humantime::format_duration(*.limit))]
     Deadline { pod: String, limit: Duration },
-    #[error("exec in {pod} failed: {message}")]
-    Failed { pod: String, message: String },
+    #[error("exec in {pod} failed: {status}{}", stderr_suffix(.stderr))]
+    Failed {
+        pod: String,
+        status: ExitStatusError,
+        /// The first bytes of the command's stderr.
+        stderr: String,
+    },
     #[error("exec in {pod}: reading its output failed: {source}")]
     Stream { pod: String, source: std::io::Error },
+}
+
+/// Why an exec's status holds no exit code.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ExitStatusError {
+    #[error("the API sent no exit status")]
+    NoStatus,
+    #[error("a non-zero exit without an exit code")]
+    NoExitCode,
+    /// A failure of the exec itself, in the server's words.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// `: STDERR` (trimmed), or nothing for an empty stderr.
+pub(crate) fn stderr_suffix(stderr: &str) -> String {
+    let stderr = stderr.trim();
+    if stderr.is_empty() {
+        String::new()
+    } else {
+        format!(": {stderr}")
+    }
 }
 
 /// Runs `command` in `pod`, writes `stdin` to it (left open until the command has ended), and
@@ -87,22 +114,7 @@ pub(crate) async fn exec_lines(
             }
             Ok::<(), std::io::Error>(())
         };
-        let read_stderr = async {
-            let mut kept = Vec::new();
-            if let Some(stderr) = stderr {
-                let mut stderr = stderr;
-                let mut buf = [0u8; 4096];
-                loop {
-                    let n = stderr.read(&mut buf).await?;
-                    if n == 0 {
-                        break;
-                    }
-                    let room = STDERR_LIMIT.saturating_sub(kept.len());
-                    kept.extend_from_slice(&buf[..n.min(room)]);
-                }
-            }
-            Ok::<Vec<u8>, std::io::Error>(kept)
-        };
+        let read_stderr = read_bounded(stderr, STDERR_LIMIT);
         let status: OptionFuture<_> = status.into();
         let (fed, read, err, status) = tokio::join!(feed, read_stdout, read_stderr, status);
         let stream_error = |source| ExecError::Stream {
@@ -115,13 +127,10 @@ pub(crate) async fn exec_lines(
         let _ = process.join().await;
         drop(open_stdin);
         let exit_code =
-            exit_code(status.flatten().as_ref()).map_err(|message| ExecError::Failed {
+            exit_code(status.flatten().as_ref()).map_err(|status| ExecError::Failed {
                 pod: pod.to_owned(),
-                message: if stderr.is_empty() {
-                    message
-                } else {
-                    format!("{message}: {}", stderr.trim())
-                },
+                status,
+                stderr: stderr.clone(),
             })?;
         Ok(ExecOutput { exit_code, stderr })
     };
@@ -134,11 +143,31 @@ pub(crate) async fn exec_lines(
     }
 }
 
+/// Reads `reader` to its end, keeping its first `limit` bytes.
+async fn read_bounded(
+    reader: Option<impl AsyncRead + Unpin>,
+    limit: usize,
+) -> std::io::Result<Vec<u8>> {
+    let mut kept = Vec::new();
+    if let Some(mut reader) = reader {
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = reader.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            let room = limit.saturating_sub(kept.len());
+            kept.extend_from_slice(&buf[..n.min(room)]);
+        }
+    }
+    Ok(kept)
+}
+
 /// Reads the exit code from the exec status: `Success` is 0; a `NonZeroExitCode` failure carries
 /// the code in its `ExitCode` cause; anything else is an error of the exec itself.
-pub(crate) fn exit_code(status: Option<&Status>) -> Result<i32, String> {
+pub(crate) fn exit_code(status: Option<&Status>) -> Result<i32, ExitStatusError> {
     let Some(status) = status else {
-        return Err("the API sent no exit status".to_owned());
+        return Err(ExitStatusError::NoStatus);
     };
     match status.status.as_deref() {
         Some("Success") => Ok(0),
@@ -152,11 +181,13 @@ pub(crate) fn exit_code(status: Option<&Status>) -> Result<i32, String> {
                     .find(|cause| cause.reason.as_deref() == Some("ExitCode"))
             })
             .and_then(|cause| cause.message.as_deref()?.parse().ok())
-            .ok_or_else(|| "a non-zero exit without an exit code".to_owned()),
-        _ => Err(status
-            .message
-            .clone()
-            .unwrap_or_else(|| "exec failed".to_owned())),
+            .ok_or(ExitStatusError::NoExitCode),
+        _ => Err(ExitStatusError::Failed(
+            status
+                .message
+                .clone()
+                .unwrap_or_else(|| "exec failed".to_owned()),
+        )),
     }
 }
 
@@ -206,8 +237,8 @@ mod tests {
                 vec![],
                 "container not found"
             ))),
-            Err("container not found".to_owned())
+            Err(ExitStatusError::Failed("container not found".to_owned()))
         );
-        assert!(exit_code(None).is_err());
+        assert_eq!(exit_code(None), Err(ExitStatusError::NoStatus));
     }
 }

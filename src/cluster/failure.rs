@@ -332,7 +332,10 @@ fn tls_problem(error: &rustls::Error) -> TlsProblem {
             other => TlsProblem::Other(format!("the server's certificate is invalid ({other})")),
         },
         rustls::Error::AlertReceived(alert) => {
-            TlsProblem::AlertReceived(format!("alert {}", format!("{alert:?}").to_lowercase()))
+            let name = alert
+                .as_str()
+                .map_or_else(|| format!("number {}", u8::from(*alert)), str::to_lowercase);
+            TlsProblem::AlertReceived(format!("alert {name}"))
         }
         other => TlsProblem::Other(other.to_string()),
     }

@@ -14,7 +14,7 @@ pub(crate) struct RunId(String);
 
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "invalid run id {0:?}: use 1 to 40 lowercase letters, digits and '-', starting and ending with a letter or digit"
+    "invalid run id \"{0}\": use 1 to 40 lowercase letters, digits and '-', starting and ending with a letter or digit"
 )]
 pub(crate) struct InvalidRunId(String);
 

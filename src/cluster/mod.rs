@@ -15,7 +15,7 @@ mod probe_pod;
 mod sharing;
 mod stored;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 mod wait;
 
 pub(crate) use cleanup::{Cleaned, CleanupProblem, Limits, delete_leftovers, delete_run};
@@ -23,8 +23,10 @@ pub(crate) use cleanup::{Cleaned, CleanupProblem, Limits, delete_leftovers, dele
 pub(crate) use cleanup::{Kind, Object, RequestProblem};
 pub(crate) use client::{ClusterTarget, ConnectError, connect};
 pub(crate) use death::{Death, fates};
-pub(crate) use endpoints::{endpoint_source, has_ready_endpoint};
-pub(crate) use exec::exec_lines;
+pub(crate) use endpoints::{EndpointsError, wait_ready_endpoints};
+#[cfg(test)]
+pub(crate) use exec::ExitStatusError;
+pub(crate) use exec::{ExecError, exec_lines, stderr_suffix};
 pub(crate) use failure::Failure;
 pub(crate) use labels::{RUN_KEY, RunId};
 pub(crate) use namespace::{
@@ -32,10 +34,10 @@ pub(crate) use namespace::{
 };
 pub(crate) use objects::{CreateError, create_pod, create_policy, create_service, owner};
 pub(crate) use permissions::{
-    Checked, Need, canary_needs, check_needs, check_run, degraded, missing, refusal,
+    Checked, Need, PermissionError, canary_needs, check_needs, check_run, degraded, missing,
 };
 pub(crate) use probe_pod::{
     ProbePodOptions, ProbePodSpec, needs_unprivileged_port_sysctl, protocol_name,
 };
-pub(crate) use sharing::refuse_shared;
+pub(crate) use sharing::{SharingError, refuse_shared};
 pub(crate) use wait::{PodKey, PodStartError, start_hint, wait_started};

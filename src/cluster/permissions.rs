@@ -114,61 +114,80 @@ pub(crate) enum EndpointsRead {
     Endpoints,
 }
 
-/// What the run needs in its namespaces: the same in each (the run looks for others' pods,
-/// Services and policies in every one of them, and cleans up in every one).
-pub(crate) fn namespace_needs(namespace: &str, endpoints: EndpointsRead) -> Vec<Need> {
-    let need = |verb, group, resource, why| Need::required(verb, group, resource, namespace, why);
-    let mut needs = Vec::new();
-    for (verb, why) in [
-        ("create", "create probe pods"),
-        (
-            "get",
-            "see whether a pod is still there, read one that already exists",
-        ),
-        (
-            "list",
-            "find others' pods in the namespace, and the run's own at cleanup",
-        ),
-        ("watch", "wait for probe pods to start"),
-        ("delete", "remove probe pods at cleanup"),
-    ] {
-        needs.push(need(verb, "", "pods", why));
-    }
-    // kube-rs execs over a WebSocket: a GET, which Kubernetes 1.35 also authorizes as create.
-    needs.push(need(
-        "create",
+/// `(verb, group, resource, why)` of what the run needs in each of its namespaces, but the
+/// endpoints it reads (which depend on the server) and events.
+const IN_EACH_NAMESPACE: [(&str, &str, &str, &str); 15] = [
+    ("create", "", "pods", "create probe pods"),
+    (
+        "get",
         "",
-        "pods/exec",
-        "run probes in the probe pods",
-    ));
-    needs.push(need(
+        "pods",
+        "see whether a pod is still there, read one that already exists",
+    ),
+    (
+        "list",
+        "",
+        "pods",
+        "find others' pods in the namespace, and the run's own at cleanup",
+    ),
+    ("watch", "", "pods", "wait for probe pods to start"),
+    ("delete", "", "pods", "remove probe pods at cleanup"),
+    // kube-rs execs over a WebSocket: a GET, which Kubernetes 1.35 also authorizes as create.
+    ("create", "", "pods/exec", "run probes in the probe pods"),
+    (
         "get",
         "",
         "pods/exec",
         "run probes over a WebSocket, which is a GET",
-    ));
-    for (verb, why) in [
-        ("create", "create the scenario's Services"),
-        ("get", "read a Service that already exists"),
-        (
-            "list",
-            "find others' Services in the namespace, and the run's own at cleanup",
-        ),
-        ("delete", "remove the run's Services at cleanup"),
-    ] {
-        needs.push(need(verb, "", "services", why));
-    }
-    for (verb, why) in [
-        ("create", "apply the scenario's NetworkPolicies"),
-        ("get", "read a policy that already exists"),
-        (
-            "list",
-            "predict from every policy of the namespace, and clean up the run's own",
-        ),
-        ("delete", "remove the run's NetworkPolicies at cleanup"),
-    ] {
-        needs.push(need(verb, "networking.k8s.io", "networkpolicies", why));
-    }
+    ),
+    ("create", "", "services", "create the scenario's Services"),
+    ("get", "", "services", "read a Service that already exists"),
+    (
+        "list",
+        "",
+        "services",
+        "find others' Services in the namespace, and the run's own at cleanup",
+    ),
+    (
+        "delete",
+        "",
+        "services",
+        "remove the run's Services at cleanup",
+    ),
+    (
+        "create",
+        "networking.k8s.io",
+        "networkpolicies",
+        "apply the scenario's NetworkPolicies",
+    ),
+    (
+        "get",
+        "networking.k8s.io",
+        "networkpolicies",
+        "read a policy that already exists",
+    ),
+    (
+        "list",
+        "networking.k8s.io",
+        "networkpolicies",
+        "predict from every policy of the namespace, and clean up the run's own",
+    ),
+    (
+        "delete",
+        "networking.k8s.io",
+        "networkpolicies",
+        "remove the run's NetworkPolicies at cleanup",
+    ),
+];
+
+/// What the run needs in its namespaces: the same in each (the run looks for others' pods,
+/// Services and policies in every one of them, and cleans up in every one).
+pub(crate) fn namespace_needs(namespace: &str, endpoints: EndpointsRead) -> Vec<Need> {
+    let need = |verb, group, resource, why| Need::required(verb, group, resource, namespace, why);
+    let mut needs: Vec<Need> = IN_EACH_NAMESPACE
+        .iter()
+        .map(|&(verb, group, resource, why)| need(verb, group, resource, why))
+        .collect();
     needs.push(match endpoints {
         EndpointsRead::Slices => need(
             "list",
@@ -509,7 +528,7 @@ pub(crate) fn degraded(checked: &[Checked]) -> Vec<&Checked> {
 }
 
 /// The message of a run refused for lack of permissions: one line per missing need with its rule.
-pub(crate) fn refusal(missing: &[&Checked]) -> String {
+fn refusal(missing: &[Checked]) -> String {
     let mut text = format!(
         "this identity lacks {} permission(s) the run needs (nothing was created):",
         missing.len()
@@ -523,6 +542,16 @@ pub(crate) fn refusal(missing: &[&Checked]) -> String {
         ));
     }
     text
+}
+
+/// Why a run may not start: it lacks permissions it needs, or they could not be checked.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PermissionError {
+    #[error("{0} (nothing was created)")]
+    Unchecked(ReviewError),
+    /// The required needs not granted, with their rules.
+    #[error("{}", refusal(.0))]
+    Lacking(Vec<Checked>),
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ use crate::cluster::{
     ensure_namespace, missing, start_hint, wait_all_gone, wait_started,
 };
 use crate::k8s::{Client, NetworkPolicy};
-use crate::run::{Job, KubeExec, shutdown_signal};
+use crate::run::{EXEC_SLACK, Job, KubeExec, shutdown_signal};
 use crate::scenario::PodRef;
 
 /// The port the server canary serves (above 1024: no sysctl needed).
@@ -334,7 +334,7 @@ async fn labels_of(client: &Client, canary: &Canary) -> Target {
         Ok(Some(labels)) if canary.owns_namespace => Labelled::New(labels),
         Ok(Some(labels)) => Labelled::Existing(labels),
         Ok(None) => Labelled::Unreadable("it is gone".to_owned()),
-        Err(why) => Labelled::Unreadable(why),
+        Err(why) => Labelled::Unreadable(why.to_string()),
     };
     Target {
         namespace: canary.namespace.clone(),
@@ -380,7 +380,7 @@ async fn enforcement(
     server: std::net::IpAddr,
     options: &CanaryOptions,
 ) -> Check {
-    let exec = KubeExec::new(client.clone(), Arc::new(Semaphore::new(1)));
+    let exec = KubeExec::new(client.clone(), Arc::new(Semaphore::new(1)), EXEC_SLACK);
     let job = Job {
         from: PodRef::new(&canary.client.namespace, &canary.client.name),
         request: ProbeRequest {

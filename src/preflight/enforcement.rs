@@ -160,7 +160,7 @@ mod tests {
             _pod: &PodRef,
             request: &BatchRequest,
             on_line: &mut (dyn FnMut(&str) + Send),
-        ) -> Result<(), String> {
+        ) -> Result<(), crate::run::BatchError> {
             let outcome = {
                 let mut script = self.0.lock().unwrap();
                 if script.len() > 1 {

@@ -100,7 +100,16 @@ pub(crate) fn judge(target: &Target) -> Check {
             ),
         );
     }
-    let version_label = labels.get(ENFORCE_VERSION).map(String::as_str);
+    judge_level(
+        target,
+        &whose,
+        level,
+        labels.get(ENFORCE_VERSION).map(String::as_str),
+    )
+}
+
+/// Judges the Pod Security `level` (a valid one) a namespace enforces, at its `version_label`.
+fn judge_level(target: &Target, whose: &str, level: &String, version_label: Option<&str>) -> Check {
     let version = parse_version(version_label);
     let enforced = match version_label {
         Some(version) => format!("{level} (version {version})"),
@@ -178,7 +187,8 @@ mod tests {
                 assert_eq!(
                     judged.status,
                     Status::Ok,
-                    "{level} {version:?}: {}",
+                    "{level} {}: {}",
+                    version.unwrap_or("without a version"),
                     judged.message
                 );
                 assert!(

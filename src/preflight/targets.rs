@@ -13,10 +13,10 @@ use crate::scenario::Scenario;
 pub(crate) async fn read_labels(
     client: &Client,
     name: &str,
-) -> Result<Option<BTreeMap<String, String>>, String> {
+) -> Result<Option<BTreeMap<String, String>>, Failure> {
     match Api::<Namespace>::all(client.clone()).get_opt(name).await {
         Ok(found) => Ok(found.map(|ns| ns.metadata.labels.unwrap_or_default())),
-        Err(error) => Err(Failure::of(&error).to_string()),
+        Err(error) => Err(Failure::of(&error)),
     }
 }
 
@@ -29,7 +29,7 @@ pub(crate) async fn pod_security_targets(client: &Client, scenarios: &[Scenario]
         let labels = match read_labels(client, &namespace).await {
             Ok(Some(labels)) => Labelled::Existing(labels),
             Ok(None) => Labelled::ByScenario(scenario_labels(scenarios, &namespace)),
-            Err(why) => Labelled::Unreadable(why),
+            Err(why) => Labelled::Unreadable(why.to_string()),
         };
         let low_port_pods = scenarios
             .iter()

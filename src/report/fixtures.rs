@@ -8,6 +8,7 @@ use crate::results::{
     Attempt, InputProblem, Prediction, ProbeResult, RunResult, ScenarioResult, SetupPhases,
     SourceLine,
 };
+use crate::run::{RunError, RunErrors};
 use crate::verdict::ProbeStatus;
 
 /// A probe from `from` to `to`, written at `line` of `file`, that ended with `status`.
@@ -108,8 +109,8 @@ fn http(
     p
 }
 
-fn shop() -> ScenarioResult {
-    let file = "scenarios/shop.yaml";
+/// The failure of shop's first probe, named, with a prediction that disagrees and two attempts.
+fn shop_failure(file: &str) -> ProbeResult {
     let mut named = probe(
         file,
         21,
@@ -136,8 +137,13 @@ fn shop() -> ScenarioResult {
         at_ms: 2050,
         elapsed_ms: 11,
     });
-    let mut probes = vec![
-        named,
+    named
+}
+
+/// The probes of shop: a failure, passes, an error, an inconclusive deny and a flapping one.
+fn shop_probes(file: &str) -> Vec<ProbeResult> {
+    vec![
+        shop_failure(file),
         probe(
             file,
             24,
@@ -196,7 +202,12 @@ fn shop() -> ScenarioResult {
                 "matched at 1040 ms, then in the confirming round: connected: policy not enforced?",
             ),
         ),
-    ];
+    ]
+}
+
+fn shop() -> ScenarioResult {
+    let file = "scenarios/shop.yaml";
+    let mut probes = shop_probes(file);
     probes[1].time_to_match_ms = Some(900);
     keyed("shop-isolation", &mut probes);
     ScenarioResult {
@@ -282,7 +293,7 @@ pub(crate) fn mixed_run() -> RunResult {
         run_id: "a1b2c3d4".to_owned(),
         cluster: "https://127.0.0.1:6443".to_owned(),
         duration_ms: 7400,
-        error: None,
+        error: RunErrors::default(),
         cleanup: None,
         deny_behaviour: None,
         problems: Vec::new(),
@@ -306,7 +317,7 @@ pub(crate) fn setup_error_run() -> RunResult {
         run_id: "e5f6".to_owned(),
         cluster: "https://127.0.0.1:6443".to_owned(),
         duration_ms: 180_000,
-        error: Some("pod shop/web cannot start: ImagePullBackOff: back-off pulling image \"netverdict:0\"\n  events:\tFailed to pull image".to_owned()),
+        error: RunError::Text("pod shop/web cannot start: ImagePullBackOff: back-off pulling image \"netverdict:0\"\n  events:\tFailed to pull image".to_owned()).into(),
         inputs: vec![SourceLine { file: "scenarios/shop.yaml".to_owned(), line: 3 }],
         ..RunResult::default()
     }
@@ -331,7 +342,10 @@ pub(crate) fn dead_target_run() -> RunResult {
 pub(crate) fn invalid_input_run() -> RunResult {
     RunResult {
         run_id: "i9".to_owned(),
-        error: Some("invalid input: 2 errors, 0 warnings; nothing was created".to_owned()),
+        error: RunError::InvalidInput {
+            summary: "2 errors, 0 warnings".to_owned(),
+        }
+        .into(),
         problems: vec![
             InputProblem {
                 file: "scenarios/shop.yaml".to_owned(),
@@ -350,4 +364,27 @@ pub(crate) fn invalid_input_run() -> RunResult {
         ],
         ..RunResult::default()
     }
+}
+
+/// The mixed run, whose cleanup could not delete a pod and its namespace.
+pub(crate) fn cleanup_failed_run() -> RunResult {
+    let mut run = mixed_run();
+    let report = crate::results::CleanupReport {
+        run_id: run.run_id.clone(),
+        left: vec![crate::results::LeftObject {
+            kind: "pod".to_owned(),
+            namespace: Some("shop".to_owned()),
+            name: "web".to_owned(),
+            reason: "pod shop/web left: deleting it failed: 403 Forbidden: pods \"web\" is forbidden (missing permission: delete pods in namespace shop)".to_owned(),
+            missing_permission: Some("delete pods in namespace shop".to_owned()),
+        }],
+        problems: vec![
+            "pod shop/web left: deleting it failed: 403 Forbidden: pods \"web\" is forbidden (missing permission: delete pods in namespace shop)".to_owned(),
+        ],
+        missing_permissions: vec!["delete pods in namespace shop".to_owned()],
+        command: "netverdict cleanup --run-id a1b2c3d4".to_owned(),
+    };
+    run.error = RunError::CleanupLeft(report.clone()).into();
+    run.cleanup = Some(report);
+    run
 }

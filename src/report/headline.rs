@@ -27,7 +27,7 @@ pub(crate) fn headline(run: &RunResult) -> (Mood, String) {
     let tally = run.tally();
     let mood = if tally.failed > 0 {
         Mood::Failed
-    } else if tally.errors > 0 || tally.skipped > 0 || run.error.is_some() {
+    } else if tally.errors > 0 || tally.skipped > 0 || !run.error.is_empty() {
         Mood::Unjudged
     } else {
         Mood::Passed

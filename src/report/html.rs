@@ -39,7 +39,7 @@ pub(crate) fn render(run: &RunResult) -> String {
     if !run.problems.is_empty() {
         problems(&mut out, run);
     } else {
-        if let Some(error) = &run.error {
+        if let Some(error) = &run.error.message() {
             let _ = writeln!(
                 out,
                 "<section class=\"run-error\">\n<h2>The run could not complete</h2>\n<pre>{}</pre>\n</section>",

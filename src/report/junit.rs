@@ -19,6 +19,7 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
 use crate::results::{InputProblem, ProbeResult, RunResult, ScenarioResult, SourceLine};
+use crate::run::RunError;
 use crate::verdict::ProbeStatus;
 
 /// The testsuite and classname of what concerns the run rather than one scenario.
@@ -38,7 +39,7 @@ pub(crate) fn render(run: &RunResult) -> String {
     report.set_time(Duration::from_millis(run.duration_ms));
     if !run.problems.is_empty() {
         report.add_test_suite(input_suite(run));
-    } else if let Some(error) = &run.error {
+    } else if let Some(error) = &run.error.message() {
         report.add_test_suite(setup_suite(run, error));
     }
     for scenario in &run.scenarios {
@@ -130,10 +131,7 @@ fn problem_name(problem: &InputProblem) -> String {
 /// The run could not complete: one `error` testcase saying why, at the first scenario it read.
 fn setup_suite(run: &RunResult, error: &str) -> TestSuite {
     let message = one_line(error);
-    let cleanup_only = run
-        .cleanup
-        .as_ref()
-        .is_some_and(|cleanup| error.starts_with(&cleanup.message()));
+    let cleanup_only = matches!(run.error.first(), Some(RunError::CleanupLeft(_)));
     let (name, kind) = if cleanup_only {
         (CLEANUP_CASE, "cleanup")
     } else {

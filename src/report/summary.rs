@@ -29,7 +29,7 @@ pub(crate) fn render(run: &RunResult) -> String {
         problems(&mut out, run);
         return out;
     }
-    if let Some(error) = &run.error {
+    if let Some(error) = &run.error.message() {
         let _ = writeln!(out, "The run could not complete:\n");
         out.push_str(&fenced(error, ""));
         out.push('\n');

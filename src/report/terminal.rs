@@ -204,81 +204,11 @@ impl Palette {
 /// The summary printed after a run.
 pub(crate) fn summary(run: &RunResult, palette: Palette, verbosity: Verbosity) -> String {
     let mut out = String::new();
-    if let Some(error) = &run.error {
+    if let Some(error) = &run.error.message() {
         let _ = writeln!(out, "{} {error}", palette.red("run error:"));
     }
     for scenario in &run.scenarios {
-        let tally = tally(&scenario.probes);
-        let mark = if tally.failed > 0 {
-            palette.red("FAIL")
-        } else if tally.errors > 0 {
-            palette.yellow("ERROR")
-        } else if tally.skipped > 0 {
-            palette.yellow("SKIPPED")
-        } else {
-            palette.green("ok")
-        };
-        let _ = writeln!(
-            out,
-            "{mark} {}: {}",
-            palette.bold(&scenario.name),
-            tallied(tally)
-        );
-        if let Some(error) = &scenario.setup_error {
-            // Every probe carries the same reason: say it once.
-            let _ = writeln!(
-                out,
-                "  {} {error}\n  none of its {} ran",
-                palette.yellow("setup failed:"),
-                count(scenario.probes.len(), "probe")
-            );
-            continue;
-        }
-        for death in &scenario.dead_pods {
-            let _ = writeln!(out, "  {} {death}", palette.yellow("died:"));
-            for line in death.log_tail.lines() {
-                let _ = writeln!(out, "    | {line}");
-            }
-        }
-        if verbosity != Verbosity::Quiet {
-            out.push_str(&matrices(&scenario.probes, palette));
-        }
-        for probe in scenario
-            .probes
-            .iter()
-            .filter(|p| p.status != ProbeStatus::Pass || verbosity == Verbosity::Verbose)
-        {
-            let label = match probe.status {
-                ProbeStatus::Pass => palette.green("pass"),
-                ProbeStatus::Fail | ProbeStatus::Flapping => palette.red(&probe.status.to_string()),
-                ProbeStatus::Error | ProbeStatus::Inconclusive | ProbeStatus::Skipped => {
-                    palette.yellow(&probe.status.to_string())
-                }
-            };
-            let _ = writeln!(
-                out,
-                "  {label} {} ({}): {}",
-                probe.label(),
-                probe.location(),
-                probe.message
-            );
-            if probe.named && probe.status != ProbeStatus::Pass {
-                let _ = writeln!(out, "    {}", probe.title());
-            }
-            if probe.status != ProbeStatus::Pass {
-                let _ = writeln!(out, "    $ {}", probe.command);
-                for line in probe.output.lines().take(5) {
-                    let _ = writeln!(out, "    | {line}");
-                }
-                if let Some(prediction) = probe.prediction.as_ref().filter(|p| !p.agrees) {
-                    let _ = writeln!(
-                        out,
-                        "    note: expected {}, and the cluster's policies predict {}: check the expectation or the labels",
-                        probe.expect, prediction.verdict
-                    );
-                }
-            }
-        }
+        scenario_summary(&mut out, scenario, palette, verbosity);
     }
     if let Some(behaviour) = &run.deny_behaviour {
         let _ = writeln!(out, "deny behaviour: {behaviour}");
@@ -297,6 +227,93 @@ pub(crate) fn summary(run: &RunResult, palette: Palette, verbosity: Verbosity) -
     }
     out.push('\n');
     out
+}
+
+/// One scenario: its tally, its setup error or its dead pods, its truth tables, and the probes
+/// that did not pass (every probe, verbose).
+fn scenario_summary(
+    out: &mut String,
+    scenario: &ScenarioResult,
+    palette: Palette,
+    verbosity: Verbosity,
+) {
+    let tally = tally(&scenario.probes);
+    let mark = if tally.failed > 0 {
+        palette.red("FAIL")
+    } else if tally.errors > 0 {
+        palette.yellow("ERROR")
+    } else if tally.skipped > 0 {
+        palette.yellow("SKIPPED")
+    } else {
+        palette.green("ok")
+    };
+    let _ = writeln!(
+        out,
+        "{mark} {}: {}",
+        palette.bold(&scenario.name),
+        tallied(tally)
+    );
+    if let Some(error) = &scenario.setup_error {
+        // Every probe carries the same reason: say it once.
+        let _ = writeln!(
+            out,
+            "  {} {error}\n  none of its {} ran",
+            palette.yellow("setup failed:"),
+            count(scenario.probes.len(), "probe")
+        );
+        return;
+    }
+    for death in &scenario.dead_pods {
+        let _ = writeln!(out, "  {} {death}", palette.yellow("died:"));
+        for line in death.log_tail.lines() {
+            let _ = writeln!(out, "    | {line}");
+        }
+    }
+    if verbosity != Verbosity::Quiet {
+        out.push_str(&matrices(&scenario.probes, palette));
+    }
+    for probe in scenario
+        .probes
+        .iter()
+        .filter(|p| p.status != ProbeStatus::Pass || verbosity == Verbosity::Verbose)
+    {
+        probe_summary(out, probe, palette);
+    }
+}
+
+/// One probe: its status and message, and for one that did not pass its command, output and the
+/// policies' prediction when it disagrees.
+fn probe_summary(out: &mut String, probe: &ProbeResult, palette: Palette) {
+    let label = match probe.status {
+        ProbeStatus::Pass => palette.green("pass"),
+        ProbeStatus::Fail | ProbeStatus::Flapping => palette.red(&probe.status.to_string()),
+        ProbeStatus::Error | ProbeStatus::Inconclusive | ProbeStatus::Skipped => {
+            palette.yellow(&probe.status.to_string())
+        }
+    };
+    let _ = writeln!(
+        out,
+        "  {label} {} ({}): {}",
+        probe.label(),
+        probe.location(),
+        probe.message
+    );
+    if probe.named && probe.status != ProbeStatus::Pass {
+        let _ = writeln!(out, "    {}", probe.title());
+    }
+    if probe.status != ProbeStatus::Pass {
+        let _ = writeln!(out, "    $ {}", probe.command);
+        for line in probe.output.lines().take(5) {
+            let _ = writeln!(out, "    | {line}");
+        }
+        if let Some(prediction) = probe.prediction.as_ref().filter(|p| !p.agrees) {
+            let _ = writeln!(
+                out,
+                "    note: expected {}, and the cluster's policies predict {}: check the expectation or the labels",
+                probe.expect, prediction.verdict
+            );
+        }
+    }
 }
 
 /// `1 probe`, `2 probes`.
@@ -402,7 +419,38 @@ fn visible_len(text: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixtures::dead_target_run;
+    use crate::report::fixtures::{
+        cleanup_failed_run, dead_target_run, invalid_input_run, mixed_run, setup_error_run,
+    };
+
+    /// Every verbosity of the summary of a fixed run, without colours.
+    fn summaries(run: &RunResult) -> String {
+        [Verbosity::Quiet, Verbosity::Normal, Verbosity::Verbose]
+            .map(|verbosity| summary(run, Palette::detect(false), verbosity))
+            .join("\n---\n")
+    }
+
+    #[test]
+    fn the_terminal_summary_of_a_fixed_run() {
+        let coloured = summary(&mixed_run(), Palette { color: true }, Verbosity::Normal);
+        insta::assert_snapshot!(format!("{}\n---\n{coloured}", summaries(&mixed_run())));
+    }
+
+    #[test]
+    fn the_terminal_summary_of_runs_that_could_not_start_or_lost_a_pod() {
+        insta::assert_snapshot!(
+            [
+                setup_error_run(),
+                invalid_input_run(),
+                dead_target_run(),
+                cleanup_failed_run(),
+            ]
+            .iter()
+            .map(summaries)
+            .collect::<Vec<_>>()
+            .join("\n===\n")
+        );
+    }
 
     #[test]
     fn a_pod_that_died_is_shown_under_its_scenario_with_its_last_log_lines() {

@@ -13,12 +13,26 @@ use netverdict_probes::{
 };
 use tokio::sync::Semaphore;
 
-use crate::cluster::exec_lines;
+use crate::cluster::{ExecError, exec_lines, stderr_suffix};
 use crate::k8s::{Api, Client, Pod};
 use crate::scenario::PodRef;
 
 /// The agent's command line inside a probe pod.
 pub(crate) const AGENT_COMMAND: [&str; 2] = ["netverdict", "probe-batch"];
+
+/// Why a batch could not run or ended early.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BatchError {
+    /// The run's exec streams were closed.
+    #[error(transparent)]
+    Streams(#[from] tokio::sync::AcquireError),
+    #[error(transparent)]
+    Encode(#[from] serde_json::Error),
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    #[error("the probe agent exited with code {code}{}", stderr_suffix(.stderr))]
+    AgentExit { code: i32, stderr: String },
+}
 
 /// Runs a batch request in a pod and hands each line of the agent's output to `on_line`.
 pub(crate) trait BatchExec: Sync {
@@ -29,7 +43,7 @@ pub(crate) trait BatchExec: Sync {
         pod: &PodRef,
         request: &BatchRequest,
         on_line: &mut (dyn FnMut(&str) + Send),
-    ) -> impl Future<Output = Result<(), String>> + Send;
+    ) -> impl Future<Output = Result<(), BatchError>> + Send;
 }
 
 /// Runs batches through the API's exec subresource.
@@ -45,10 +59,12 @@ pub(crate) struct KubeExec {
 }
 
 impl KubeExec {
-    pub(crate) fn new(client: Client, streams: Arc<Semaphore>) -> KubeExec {
+    /// Batches through `client`, each allowed `slack` beyond twice its longest probe timeout,
+    /// at most as many at once as `streams` lets.
+    pub(crate) fn new(client: Client, streams: Arc<Semaphore>, slack: Duration) -> KubeExec {
         KubeExec {
             client,
-            slack: Duration::from_secs(30),
+            slack,
             calls: AtomicUsize::new(0),
             streams,
         }
@@ -61,12 +77,8 @@ impl BatchExec for KubeExec {
         pod: &PodRef,
         request: &BatchRequest,
         on_line: &mut (dyn FnMut(&str) + Send),
-    ) -> Result<(), String> {
-        let _stream = self
-            .streams
-            .acquire()
-            .await
-            .map_err(|error| error.to_string())?;
+    ) -> Result<(), BatchError> {
+        let _stream = self.streams.acquire().await?;
         self.calls.fetch_add(1, Ordering::Relaxed);
         let longest = request
             .probes
@@ -76,23 +88,17 @@ impl BatchExec for KubeExec {
             .unwrap_or(1000);
         // curl may take twice its timeout (connect, then transfer); the agent bounds each tool.
         let limit = Duration::from_millis(u64::from(longest) * 2) + self.slack;
-        let mut json = serde_json::to_vec(request).map_err(|error| error.to_string())?;
+        let mut json = serde_json::to_vec(request)?;
         json.push(b'\n');
         let api = Api::<Pod>::namespaced(self.client.clone(), &pod.namespace);
         let command = AGENT_COMMAND.iter().map(|s| (*s).to_owned()).collect();
-        let output = exec_lines(&api, &pod.name, command, Some(json), limit, on_line)
-            .await
-            .map_err(|error| error.to_string())?;
+        let output = exec_lines(&api, &pod.name, command, Some(json), limit, on_line).await?;
         match output.exit_code {
             0 => Ok(()),
-            code => Err(format!(
-                "the probe agent exited with code {code}{}",
-                if output.stderr.trim().is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", output.stderr.trim())
-                }
-            )),
+            code => Err(BatchError::AgentExit {
+                code,
+                stderr: output.stderr,
+            }),
         }
     }
 }

@@ -4,10 +4,14 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use super::lifecycle::{RunConfig, RunObserver};
-use crate::cluster::{Cleaned, CleanupProblem, Limits, RunId, delete_run, wait_all_gone};
+use super::config::RunConfig;
+use super::error::RunError;
+use super::interrupt::StopRequests;
+use super::lifecycle::RunObserver;
+use super::setup::Touched;
+use crate::cluster::{Cleaned, CleanupProblem, NamespaceError, RunId, delete_run, wait_all_gone};
 use crate::k8s::Client;
-use crate::results::{CleanupReport, LeftObject};
+use crate::results::{CleanupReport, LeftObject, RunResult};
 
 /// How the run reached its cluster, for the `netverdict cleanup` command it prints.
 #[derive(Clone, Debug, Default)]
@@ -46,17 +50,48 @@ fn quoted(text: &str) -> String {
     }
 }
 
+/// The Cleanup phase: with `--keep` tells the observer how to remove what the run left;
+/// otherwise deletes what the run created in the namespaces it `touched` and those it created,
+/// stopping at a stop request, and records in `result` what is left and why.
+pub(super) async fn finish(
+    client: &Client,
+    config: &RunConfig,
+    (touched, earlier): (Touched, Vec<CleanupProblem>),
+    observer: &dyn RunObserver,
+    stop: &dyn StopRequests,
+    result: &mut RunResult,
+) {
+    let command = config.cleanup_command.for_run(&config.run_id);
+    if config.keep {
+        observer.left_in_place(&config.run_id, &command);
+        return;
+    }
+    observer.cleaning_up(&config.run_id);
+    let used: Vec<String> = touched.used.iter().cloned().collect();
+    let namespaces = (used.as_slice(), touched.created.as_slice());
+    let (report, failed) = tokio::select! {
+        (cleaned, failed) = clean_up(client, config, namespaces, earlier, observer) => {
+            (left_behind(&cleaned, &config.run_id, &command), failed.map(RunError::WaitCleanup))
+        }
+        signal = stop.next() => (None, Some(RunError::CleanupAborted { signal, command })),
+    };
+    let left = report.clone().map(RunError::CleanupLeft);
+    result.error.extend(left.into_iter().chain(failed));
+    result.cleanup = report;
+}
+
 /// The run's last cleanup: deletes what it created in `used` and the namespaces in `created`,
 /// adds what the scenarios' cleanups could not remove (`earlier`) and, with `wait_cleanup`,
 /// waits until the deleted namespaces are gone. The second value says why that wait failed.
-pub(super) async fn clean_up(
+async fn clean_up(
     client: &Client,
     config: &RunConfig,
     (used, created): (&[String], &[String]),
     earlier: Vec<CleanupProblem>,
     observer: &dyn RunObserver,
-) -> (Cleaned, Option<String>) {
-    let mut cleaned = delete_run(client, &config.run_id, used, created, Limits::default()).await;
+) -> (Cleaned, Option<NamespaceError>) {
+    let limits = config.limits.cleanup;
+    let mut cleaned = delete_run(client, &config.run_id, used, created, limits).await;
     cleaned.add_earlier(earlier);
     observer.cleaned(&cleaned);
     if !config.wait_cleanup {
@@ -68,12 +103,12 @@ pub(super) async fn clean_up(
         .filter(|name| !cleaned.kept.iter().any(|kept| &kept.namespace == *name))
         .cloned()
         .collect();
-    match wait_all_gone(client, &deleted, config.namespace_wait).await {
+    match wait_all_gone(client, &deleted, config.limits.namespace_wait).await {
         Ok(waited) => {
             observer.namespaces_gone(deleted.len(), waited);
             (cleaned, None)
         }
-        Err(error) => (cleaned, Some(format!("--wait-cleanup: {error}"))),
+        Err(error) => (cleaned, Some(error)),
     }
 }
 

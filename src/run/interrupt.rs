@@ -1,7 +1,98 @@
 //! The interruption of a run (its first Ctrl-C or SIGTERM), seen by every scenario: setup stops,
 //! probing keeps what it observed, and the probes not run yet are reported as skipped.
+//!
+//! Where the requests to stop come from is a [`StopRequests`]: the process's signals
+//! ([`Signals`]) in production, a button a test presses in the runner's tests.
 
+use futures::future::BoxFuture;
 use tokio::sync::watch;
+
+/// Where a run's requests to stop come from: the first interrupts the run, the next one aborts
+/// what the run still waits for (its scenarios, then its cleanup).
+pub(crate) trait StopRequests: Sync {
+    /// Resolves on the next request, naming it (`Ctrl-C`, `SIGTERM`).
+    fn next(&self) -> BoxFuture<'_, &'static str>;
+}
+
+/// Ctrl-C and SIGTERM.
+pub(crate) struct Signals;
+
+impl StopRequests for Signals {
+    fn next(&self) -> BoxFuture<'_, &'static str> {
+        Box::pin(shutdown_signal())
+    }
+}
+
+/// Resolves on the first Ctrl-C or SIGTERM, naming it.
+pub(crate) async fn shutdown_signal() -> &'static str {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut stream) => {
+                stream.recv().await;
+                "SIGTERM"
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<&'static str>();
+    tokio::select! {
+        name = ctrl_c => name,
+        name = term => name,
+    }
+}
+
+/// Stop requests a test makes: each press is taken by one waiting (or the next) [`StopRequests::next`].
+#[cfg(test)]
+pub(crate) struct StopButton {
+    presses: watch::Sender<u32>,
+    taken: std::sync::atomic::AtomicU32,
+}
+
+#[cfg(test)]
+impl StopButton {
+    pub(crate) fn new() -> StopButton {
+        StopButton {
+            presses: watch::channel(0).0,
+            taken: std::sync::atomic::AtomicU32::new(0),
+        }
+    }
+
+    /// Asks the run to stop, as a SIGTERM would.
+    pub(crate) fn press(&self) {
+        self.presses.send_modify(|presses| *presses += 1);
+    }
+}
+
+#[cfg(test)]
+impl StopRequests for StopButton {
+    fn next(&self) -> BoxFuture<'_, &'static str> {
+        use std::sync::atomic::Ordering;
+        Box::pin(async move {
+            let mut presses = self.presses.subscribe();
+            loop {
+                let pressed = *presses.borrow_and_update();
+                let taken = self.taken.load(Ordering::SeqCst);
+                if pressed > taken
+                    && self
+                        .taken
+                        .compare_exchange(taken, taken + 1, Ordering::SeqCst, Ordering::SeqCst)
+                        .is_ok()
+                {
+                    return "SIGTERM";
+                }
+                if presses.changed().await.is_err() {
+                    return std::future::pending().await;
+                }
+            }
+        })
+    }
+}
 
 /// Whether, and by which signal, the run was interrupted.
 #[derive(Clone, Debug)]

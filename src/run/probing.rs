@@ -18,22 +18,41 @@ use netverdict_engine::Protocol;
 use netverdict_probes::{Outcome, ProbeSpec};
 
 use super::batch::{BatchExec, Job, Observation, run_round};
+use super::clock::millis;
 use super::interrupt::Interrupt;
-use super::requests::{LiveAddresses, probe_spec, request, rerun_command};
+use super::requests::{LiveAddresses, SpecError, probe_spec, request, rerun_command};
 use crate::results::{Attempt, ProbeResult, SourceLine};
 use crate::scenario::{PodRef, Probe, Scenario, Target, Verdict, Via};
 use crate::verdict::{
     Checks, Judgement, Liveness, ProbeStatus, answered, judge, judge_answer, judge_unresolved,
-    qualify, rate_limit_hint,
+    outcome_name, qualify, rate_limit_hint,
 };
 
 /// How a scenario is probed.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct ProbingOptions {
     /// How long probes that do not match yet are retried after the policies were applied.
     pub(crate) settle: Duration,
     /// Concurrent exec streams at most.
     pub(crate) parallel: usize,
+    /// The pause before the first retry, doubled after each one up to `max_backoff`.
+    pub(crate) first_backoff: Duration,
+    pub(crate) max_backoff: Duration,
+    /// The timeout of the positive controls (from inside a target to its loopback address).
+    pub(crate) control_timeout: Duration,
+}
+
+impl ProbingOptions {
+    /// Probing with `settle` and `parallel` exec streams, retries and controls as by default.
+    pub(crate) fn new(settle: Duration, parallel: usize) -> ProbingOptions {
+        ProbingOptions {
+            settle,
+            parallel,
+            first_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(2),
+            control_timeout: Duration::from_secs(2),
+        }
+    }
 }
 
 /// Progress of probing, for the terminal.
@@ -59,12 +78,38 @@ enum ViaKey {
 
 /// The state of one probe across rounds.
 struct Tracked {
-    spec: Result<ProbeSpec, String>,
-    expected: Result<Verdict, String>,
+    spec: Result<ProbeSpec, SpecError>,
+    expected: Result<Verdict, NoExpectation>,
     attempts: u32,
     history: Vec<Attempt>,
     first_match_ms: Option<u64>,
     last: Option<(Observation, Judgement)>,
+}
+
+/// A probe without an expected verdict: `expect: auto` could not be computed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("expect: auto could not be computed: {reason}")]
+struct NoExpectation {
+    reason: String,
+}
+
+/// Why the target of a probe is not known to listen.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+enum NotListening {
+    #[error("the control from inside {pod} to 127.0.0.1:{port} saw {}", outcome_name(.outcome))]
+    ControlSaw {
+        pod: PodRef,
+        port: u16,
+        outcome: Outcome,
+    },
+    #[error("the control did not run")]
+    ControlNotRun,
+    #[error("in the confirming round, {0}")]
+    InConfirmingRound(Box<NotListening>),
+    #[error("service {namespace}/{name} has no ready endpoint")]
+    NoReadyEndpoint { namespace: String, name: String },
+    #[error("the target's control did not run")]
+    TargetControlNotRun,
 }
 
 /// The reason of a probe that did not run because the run was interrupted.
@@ -88,7 +133,7 @@ pub(crate) async fn probe_scenario<E: BatchExec>(
     applied: Instant,
 ) -> Vec<ProbeResult> {
     let mut tracked = initial_states(scenario, context.addresses);
-    let controls = control_jobs(scenario);
+    let controls = control_jobs(scenario, context.options.control_timeout);
     let runnable: Vec<usize> = (0..tracked.len())
         .filter(|&i| tracked[i].spec.is_ok())
         .collect();
@@ -134,11 +179,12 @@ fn initial_states(scenario: &Scenario, addresses: &LiveAddresses) -> Vec<Tracked
         .iter()
         .map(|probe| Tracked {
             spec: probe_spec(probe, addresses),
-            expected: probe.expect.verdict.ok_or_else(|| {
-                format!(
-                    "expect: auto could not be computed: {}",
-                    probe.expect.reason.as_deref().unwrap_or("unknown reason")
-                )
+            expected: probe.expect.verdict.ok_or_else(|| NoExpectation {
+                reason: probe
+                    .expect
+                    .reason
+                    .clone()
+                    .unwrap_or_else(|| "unknown reason".to_owned()),
             }),
             attempts: 0,
             history: Vec::new(),
@@ -156,7 +202,7 @@ struct Rounds<'a, 'c, E> {
     controls: &'a BTreeMap<ControlKey, Job>,
 }
 
-type ControlResults = BTreeMap<ControlKey, Result<(), String>>;
+type ControlResults = BTreeMap<ControlKey, Result<(), NotListening>>;
 
 impl<E: BatchExec> Rounds<'_, '_, E> {
     /// The settling rounds, until every probe matches, the settle time is over or the run is
@@ -171,7 +217,7 @@ impl<E: BatchExec> Rounds<'_, '_, E> {
         let mut control_results = BTreeMap::new();
         let mut pending = runnable.to_vec();
         let mut round = 0u32;
-        let mut backoff = Duration::from_millis(200);
+        let mut backoff = context.options.first_backoff;
         let started = Instant::now();
         let mut interrupted = context.interrupt.signal().is_some();
         while !interrupted {
@@ -211,7 +257,7 @@ impl<E: BatchExec> Rounds<'_, '_, E> {
                 () = tokio::time::sleep(backoff.min(context.options.settle - elapsed)) => {}
                 _ = context.interrupt.wait() => interrupted = true,
             }
-            backoff = (backoff * 2).min(Duration::from_secs(2));
+            backoff = (backoff * 2).min(context.options.max_backoff);
         }
         (round, control_results, interrupted)
     }
@@ -296,19 +342,18 @@ fn record_confirming(
 fn control_outcomes(
     controls: &BTreeMap<ControlKey, Job>,
     observed: &BTreeMap<String, Observation>,
-) -> BTreeMap<ControlKey, Result<(), String>> {
+) -> ControlResults {
     controls
         .iter()
         .map(|(key, job)| {
             let result = match observed.get(&job.request.id) {
                 Some(o) if reached(&o.outcome) => Ok(()),
-                Some(o) => Err(format!(
-                    "the control from inside {} to 127.0.0.1:{} saw {}",
-                    key.pod,
-                    key.port,
-                    crate::verdict::outcome_name(&o.outcome)
-                )),
-                None => Err("the control did not run".to_owned()),
+                Some(o) => Err(NotListening::ControlSaw {
+                    pod: key.pod.clone(),
+                    port: key.port,
+                    outcome: o.outcome.clone(),
+                }),
+                None => Err(NotListening::ControlNotRun),
             };
             (key.clone(), result)
         })
@@ -340,13 +385,13 @@ fn controls_of_denies(
 
 /// Marks the controls that no longer reached their target in the confirming round.
 fn still_listening(
-    results: &mut BTreeMap<ControlKey, Result<(), String>>,
+    results: &mut ControlResults,
     checked: &BTreeMap<ControlKey, Job>,
     observed: &BTreeMap<String, Observation>,
 ) {
     for (key, outcome) in control_outcomes(checked, observed) {
         if let Err(why) = outcome {
-            results.insert(key, Err(format!("in the confirming round, {why}")));
+            results.insert(key, Err(NotListening::InConfirmingRound(Box::new(why))));
         }
     }
 }
@@ -375,13 +420,13 @@ fn reached_destinations(
 /// probe that reached the same destination.
 fn liveness(
     probe: &Probe,
-    controls: &BTreeMap<ControlKey, Result<(), String>>,
+    controls: &ControlResults,
     ready_services: &BTreeSet<(String, String)>,
     reached: &BTreeSet<(String, u16, Protocol)>,
 ) -> Liveness {
     match control_for(probe, controls, ready_services) {
         Some(Ok(())) => Liveness::Listening,
-        Some(Err(why)) => Liveness::NotListening(why),
+        Some(Err(why)) => Liveness::NotListening(why.to_string()),
         None if reached.contains(&destination(probe)) => Liveness::Listening,
         None => Liveness::Unknown,
     }
@@ -439,7 +484,7 @@ fn record(state: &mut Tracked, probe: &Probe, round: u32, at_ms: u64, observatio
         ),
         Err(why) => Judgement {
             status: ProbeStatus::Error,
-            message: why.clone(),
+            message: why.to_string(),
         },
     };
     if judgement.status == ProbeStatus::Pass && state.first_match_ms.is_none() {
@@ -457,7 +502,7 @@ fn checks(probe: &Probe) -> Checks {
 /// The final status of a probe after its last round.
 fn finish(probe: &Probe, state: &Tracked, ended: Ended, liveness: &Liveness) -> ProbeResult {
     let (status, message, outcome, output, elapsed) = match (&state.spec, &state.last) {
-        (Err(why), _) => (ProbeStatus::Error, why.clone(), None, String::new(), 0),
+        (Err(why), _) => (ProbeStatus::Error, why.to_string(), None, String::new(), 0),
         (Ok(_), None) if matches!(ended, Ended::Interrupted { .. }) => (
             ProbeStatus::Skipped,
             INTERRUPTED.to_owned(),
@@ -659,7 +704,7 @@ fn control_keys(probe: &Probe) -> Vec<ControlKey> {
 
 /// One control job per distinct target: the same kind of probe, from inside the target pod to
 /// its loopback address, where no policy applies.
-fn control_jobs(scenario: &Scenario) -> BTreeMap<ControlKey, Job> {
+fn control_jobs(scenario: &Scenario, timeout: Duration) -> BTreeMap<ControlKey, Job> {
     let keys: BTreeSet<ControlKey> = scenario.probes.iter().flat_map(control_keys).collect();
     keys.into_iter()
         .enumerate()
@@ -683,7 +728,7 @@ fn control_jobs(scenario: &Scenario) -> BTreeMap<ControlKey, Job> {
             };
             let job = Job {
                 from: key.pod.clone(),
-                request: request(format!("control-{n}"), Duration::from_secs(2), spec),
+                request: request(format!("control-{n}"), timeout, spec),
             };
             (key, job)
         })
@@ -694,17 +739,18 @@ fn control_jobs(scenario: &Scenario) -> BTreeMap<ControlKey, Job> {
 /// no ready endpoint.
 fn control_for(
     probe: &Probe,
-    results: &BTreeMap<ControlKey, Result<(), String>>,
+    results: &ControlResults,
     ready_services: &BTreeSet<(String, String)>,
-) -> Option<Result<(), String>> {
+) -> Option<Result<(), NotListening>> {
     if let Target::Service {
         namespace, name, ..
     } = &probe.target
         && !ready_services.contains(&(namespace.clone(), name.clone()))
     {
-        return Some(Err(format!(
-            "service {namespace}/{name} has no ready endpoint"
-        )));
+        return Some(Err(NotListening::NoReadyEndpoint {
+            namespace: namespace.clone(),
+            name: name.clone(),
+        }));
     }
     let keys = control_keys(probe);
     if keys.is_empty() {
@@ -714,14 +760,10 @@ fn control_for(
         match results.get(&key) {
             Some(Ok(())) => {}
             Some(Err(why)) => return Some(Err(why.clone())),
-            None => return Some(Err("the target's control did not run".to_owned())),
+            None => return Some(Err(NotListening::TargetControlNotRun)),
         }
     }
     Some(Ok(()))
-}
-
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
@@ -733,6 +775,8 @@ mod tests {
     use netverdict_probes::{AgentLine, BatchRequest, BatchSummary, Exit, ProbeRecord, Tool};
 
     use super::*;
+    use crate::cluster::{ExecError, ExitStatusError};
+    use crate::run::batch::BatchError;
     use crate::run::interrupt::Interrupter;
 
     /// Answers batches from a script: `(pod, host, port, round) -> outcome`, where round counts
@@ -765,14 +809,18 @@ mod tests {
             pod: &PodRef,
             request: &BatchRequest,
             on_line: &mut (dyn FnMut(&str) + Send),
-        ) -> Result<(), String> {
+        ) -> Result<(), BatchError> {
             let round = {
                 let mut calls = self.calls.lock().unwrap();
                 calls.push((pod.to_string(), request.probes.len()));
                 calls.iter().filter(|(p, _)| *p == pod.to_string()).count() as u32
             };
             if let Some(error) = self.fail {
-                return Err(error.to_owned());
+                return Err(BatchError::Exec(ExecError::Failed {
+                    pod: pod.to_string(),
+                    status: ExitStatusError::Failed(error.to_owned()),
+                    stderr: String::new(),
+                }));
             }
             if let Some((victim, at, interrupter)) = &self.interrupts
                 && pod.to_string() == *victim
@@ -860,10 +908,7 @@ spec:
             addresses: &addresses,
             ready_services: &BTreeSet::new(),
             exec,
-            options: ProbingOptions {
-                settle: Duration::from_secs(2),
-                parallel: 4,
-            },
+            options: ProbingOptions::new(Duration::from_secs(2), 4),
             progress: &Silent,
             interrupt,
         };

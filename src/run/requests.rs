@@ -19,14 +19,29 @@ pub(crate) struct LiveAddresses {
     pub(crate) services: BTreeMap<(String, String), IpAddr>,
 }
 
+/// Why a probe cannot be run.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum SpecError {
+    #[error("pod {0} has no IP")]
+    NoPodIp(PodRef),
+    #[error("service {namespace}/{name} has no ClusterIP")]
+    NoClusterIp { namespace: String, name: String },
+    #[error("a {} probe needs a target", via_name(*.0))]
+    NoTarget(Via),
+    #[error("a dns probe needs a query")]
+    NoQuery,
+    #[error("SCTP probes are not supported by the probe tools (nc has no SCTP mode)")]
+    Sctp,
+}
+
 /// What the agent in the source pod will run for `probe`, or why it cannot.
-pub(crate) fn probe_spec(probe: &Probe, addresses: &LiveAddresses) -> Result<ProbeSpec, String> {
+pub(crate) fn probe_spec(probe: &Probe, addresses: &LiveAddresses) -> Result<ProbeSpec, SpecError> {
     let host = match &probe.target {
         Target::Pod(pod) => Some(
             addresses
                 .pods
                 .get(pod)
-                .ok_or_else(|| format!("pod {pod} has no IP"))?
+                .ok_or_else(|| SpecError::NoPodIp(pod.clone()))?
                 .to_string(),
         ),
         Target::Service {
@@ -35,7 +50,10 @@ pub(crate) fn probe_spec(probe: &Probe, addresses: &LiveAddresses) -> Result<Pro
             addresses
                 .services
                 .get(&(namespace.clone(), name.clone()))
-                .ok_or_else(|| format!("service {namespace}/{name} has no ClusterIP"))?
+                .ok_or_else(|| SpecError::NoClusterIp {
+                    namespace: namespace.clone(),
+                    name: name.clone(),
+                })?
                 .to_string(),
         ),
         Target::Host(host) => Some(host.clone()),
@@ -43,10 +61,7 @@ pub(crate) fn probe_spec(probe: &Probe, addresses: &LiveAddresses) -> Result<Pro
         Target::ClusterDns => None,
     };
     let port = probe.port;
-    let needs_host = || {
-        host.clone()
-            .ok_or_else(|| format!("a {} probe needs a target", via_name(probe.via)))
-    };
+    let needs_host = || host.clone().ok_or(SpecError::NoTarget(probe.via));
     Ok(match probe.via {
         Via::Tcp => ProbeSpec::Tcp {
             host: needs_host()?,
@@ -73,16 +88,12 @@ pub(crate) fn probe_spec(probe: &Probe, addresses: &LiveAddresses) -> Result<Pro
                 .dns
                 .as_ref()
                 .map(|dns| dns.query.clone())
-                .ok_or("a dns probe needs a query")?,
+                .ok_or(SpecError::NoQuery)?,
             server: host,
             port: (port != 53).then_some(port),
             tcp: probe.protocol == Protocol::Tcp,
         },
-        Via::Sctp => {
-            return Err(
-                "SCTP probes are not supported by the probe tools (nc has no SCTP mode)".to_owned(),
-            );
-        }
+        Via::Sctp => return Err(SpecError::Sctp),
     })
 }
 

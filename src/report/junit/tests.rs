@@ -4,7 +4,9 @@ use std::process::Command;
 use quick_junit::{NonSuccessKind, Report, TestCaseStatus};
 
 use super::*;
-use crate::report::fixtures::{dead_target_run, invalid_input_run, mixed_run, setup_error_run};
+use crate::report::fixtures::{
+    cleanup_failed_run, dead_target_run, invalid_input_run, mixed_run, setup_error_run,
+};
 
 /// Validates `xml` with xmllint against the schema CI viewers read.
 fn validate(xml: &str) {
@@ -159,6 +161,11 @@ fn the_junit_of_a_fixed_run() {
 #[test]
 fn the_junit_of_a_run_that_could_not_start() {
     insta::assert_snapshot!(render(&setup_error_run()));
+}
+
+#[test]
+fn the_junit_of_a_run_whose_cleanup_failed() {
+    insta::assert_snapshot!(render(&cleanup_failed_run()));
 }
 
 #[test]
