@@ -96,6 +96,18 @@ struct Touched {
     used: BTreeSet<String>,
 }
 
+impl Touched {
+    /// The namespaces a later `netverdict cleanup` of the run names: all it used when it created
+    /// none (its identity may have a Role in each only), none otherwise (found by label).
+    fn to_name(&self) -> Vec<String> {
+        if self.created.is_empty() {
+            self.used.iter().cloned().collect()
+        } else {
+            Vec::new()
+        }
+    }
+}
+
 /// Runs `scenarios` against the cluster behind `client` and cleans up after them.
 pub(crate) async fn execute(
     client: &Client,
@@ -152,12 +164,14 @@ pub(crate) async fn execute(
             }
         }
     };
-    let command = config.cleanup_command.for_run(&config.run_id);
+    let touched = touched.into_inner().unwrap_or_else(|e| e.into_inner());
+    let command = config
+        .cleanup_command
+        .for_run(&config.run_id, &touched.to_name());
     if config.keep {
         observer.left_in_place(&config.run_id, &command);
     } else {
         observer.cleaning_up(&config.run_id);
-        let touched = touched.into_inner().unwrap_or_else(|e| e.into_inner());
         let used: Vec<String> = touched.used.iter().cloned().collect();
         let earlier = earlier.into_inner().unwrap_or_else(|e| e.into_inner());
         let namespaces = (used.as_slice(), touched.created.as_slice());
