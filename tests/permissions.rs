@@ -649,7 +649,11 @@ fn a_cleanup_denied_halfway_still_writes_the_reports_lists_what_is_left_and_ends
 
     let document = every_probe_observed(&json, &junit);
 
-    let expected = format!("netverdict cleanup --run-id {run_id} --kubeconfig {kubeconfig}");
+    // The run created no namespace: the command names its own, so that an identity with a Role
+    // in each can run it.
+    let expected = format!(
+        "netverdict cleanup --run-id {run_id} --namespace {NAMESPACE} --kubeconfig {kubeconfig}"
+    );
     what_is_left_is_named(&document, &stdout, &stderr, &expected);
     assert_ne!(left(&admin), "");
 
@@ -658,5 +662,126 @@ fn a_cleanup_denied_halfway_still_writes_the_reports_lists_what_is_left_and_ends
     let words: Vec<&str> = printed.split_whitespace().skip(1).collect();
     let cleaned = netverdict(&words);
     assert_eq!(cleaned.code, 0, "{}{}", cleaned.stdout, cleaned.stderr);
+    assert_eq!(left(&admin), "");
+}
+
+/// `netverdict cleanup` as the namespaced ServiceAccount of `kubeconfig`, with `extra`.
+fn cleanup_as(kubeconfig: &str, run_id: &str, extra: &[&str]) -> util::Output {
+    let args = ["cleanup", "--run-id", run_id, "--kubeconfig", kubeconfig];
+    netverdict(&[&args[..], extra].concat())
+}
+
+#[test]
+fn a_namespaced_identity_cleans_up_a_kept_run_in_the_namespaces_it_names() {
+    if !util::running_as_root() {
+        return;
+    }
+    let (_down, admin) = local_up("pnsc", &[]);
+    let dir = Dir::new("permissions-namespaced-cleanup");
+    kubectl(&admin, &["create", "namespace", NAMESPACE], None);
+    Manifest::namespaced(&[NAMESPACE]).apply(&admin);
+    let kubeconfig = service_account_kubeconfig(&admin, &dir);
+    let run_id = format!("kept{}", std::process::id() % 100_000);
+    let run = netverdict(&[
+        "run",
+        SCENARIO,
+        "--kubeconfig",
+        &kubeconfig,
+        "--run-id",
+        &run_id,
+        "--keep",
+    ]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    // The command it prints names the namespace: the identity may not look across the cluster.
+    let printed = format!(
+        "netverdict cleanup --run-id {run_id} --namespace {NAMESPACE} --kubeconfig {kubeconfig}"
+    );
+    assert!(run.stderr.contains(&printed), "{}", run.stderr);
+    let kept = left(&admin);
+    assert!(
+        kept.contains("pod/client") && kept.contains("networkpolicy"),
+        "{kept}"
+    );
+    // Another run's object in the same namespace.
+    let other = "netverdict.io/run=another,app.kubernetes.io/managed-by=netverdict";
+    kubectl(
+        &admin,
+        &[
+            "-n",
+            NAMESPACE,
+            "create",
+            "service",
+            "clusterip",
+            "other",
+            "--tcp=80:80",
+        ],
+        None,
+    );
+    kubectl(
+        &admin,
+        &[
+            "-n",
+            NAMESPACE,
+            "label",
+            "service",
+            "other",
+            "netverdict.io/run=another",
+            "app.kubernetes.io/managed-by=netverdict",
+        ],
+        None,
+    );
+
+    // Across the cluster: refused, in one line naming the permission and the way out.
+    let refused = cleanup_as(&kubeconfig, &run_id, &[]);
+    assert_eq!(refused.code, 3, "{}{}", refused.stdout, refused.stderr);
+    let lines: Vec<&str> = refused.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", refused.stderr);
+    for part in [
+        "error: could not judge: cannot look for the objects across the cluster (missing permission: list networkpolicies.networking.k8s.io in all namespaces, list pods in all namespaces, list services in all namespaces, list namespaces (cluster-scoped))",
+        "--namespace NS",
+    ] {
+        assert!(lines[0].contains(part), "{}", refused.stderr);
+    }
+    assert_eq!(left(&admin).len(), kept.len() + "service/other\n".len());
+
+    // In the named namespace: exactly the run's objects go, with namespaced verbs only.
+    let printed: Vec<&str> = printed.split_whitespace().skip(1).collect();
+    let cleaned = netverdict(&printed);
+    assert_eq!(cleaned.code, 0, "{}{}", cleaned.stdout, cleaned.stderr);
+    let deleted: Vec<&str> = cleaned.stdout.lines().collect();
+    assert_eq!(
+        deleted,
+        [
+            format!("deleted NetworkPolicy {NAMESPACE}/default-deny-ingress"),
+            format!("deleted pod {NAMESPACE}/client"),
+            format!("deleted pod {NAMESPACE}/server"),
+        ],
+        "{}",
+        cleaned.stdout
+    );
+    let remaining = kubectl(
+        &admin,
+        &[
+            "-n",
+            NAMESPACE,
+            "get",
+            "pods,services,networkpolicies",
+            "-l",
+            other,
+            "-o",
+            "name",
+        ],
+        None,
+    );
+    assert_eq!(remaining, "service/other\n");
+    let namespaces = kubectl(&admin, &["get", "namespace", NAMESPACE, "-o", "name"], None);
+    assert_eq!(namespaces, format!("namespace/{NAMESPACE}\n"));
+    let again = cleanup_as(&kubeconfig, &run_id, &["-n", NAMESPACE]);
+    assert_eq!(again.stdout, "nothing to delete\n", "{}", again.stderr);
+    kubectl(
+        &admin,
+        &["-n", NAMESPACE, "delete", "service", "other"],
+        None,
+    );
     assert_eq!(left(&admin), "");
 }

@@ -1,11 +1,13 @@
-//! `netverdict cleanup [--run-id ID | --all]`: deletes what killed runs left behind.
+//! `netverdict cleanup [--run-id ID | --all] [--namespace NS]...`: deletes what killed runs
+//! left behind, across the cluster or only in the named namespaces.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use crate::cli::exit::{self, ExpectedError};
+use crate::cli::preflight::namespace_name;
 use crate::cli::serve::runtime;
-use crate::cluster::{ClusterTarget, RunId, connect, delete_leftovers};
+use crate::cluster::{CleanupProblem, ClusterTarget, RunId, connect, delete_leftovers};
 
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("which").required(true).args(["run_id", "all"])))]
@@ -16,6 +18,11 @@ pub struct CleanupArgs {
     /// Delete the objects of every netverdict run.
     #[arg(long)]
     pub all: bool,
+    /// Delete only in this namespace (repeatable), asking only for what a Role in it grants
+    /// (`deploy/rbac-namespaced.yaml`); namespaces themselves are left alone. Without it, the
+    /// objects are looked for in every namespace, which needs cluster-wide `list`.
+    #[arg(short = 'n', long = "namespace", value_name = "NS", value_parser = namespace_name)]
+    pub namespaces: Vec<String>,
     /// The kubeconfig to use.
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
@@ -48,7 +55,9 @@ pub(crate) fn run(args: &CleanupArgs, out: &mut dyn Write) -> Result<u8, Expecte
                 ExpectedError::CouldNotJudge(e.to_string())
             }
         })?;
-        Ok::<_, ExpectedError>(delete_leftovers(&connected.client, run.as_ref()).await)
+        Ok::<_, ExpectedError>(
+            delete_leftovers(&connected.client, run.as_ref(), &args.namespaces).await,
+        )
     })?;
     for deleted in &cleaned.deleted {
         writeln!(out, "deleted {deleted}")?;
@@ -59,7 +68,40 @@ pub(crate) fn run(args: &CleanupArgs, out: &mut dyn Write) -> Result<u8, Expecte
     if cleaned.failed.is_empty() {
         Ok(exit::OK)
     } else {
-        let failed: Vec<String> = cleaned.failed.iter().map(ToString::to_string).collect();
-        Err(ExpectedError::CouldNotJudge(failed.join("\n")))
+        Err(ExpectedError::CouldNotJudge(problems(&cleaned.failed)))
     }
+}
+
+/// One line per problem, but the refused listings across every namespace in one line that
+/// names the permissions and how to do without them.
+fn problems(failed: &[CleanupProblem]) -> String {
+    let refused_everywhere = |problem: &&CleanupProblem| {
+        matches!(
+            problem,
+            CleanupProblem::NotListed {
+                namespace: None,
+                ..
+            }
+        ) && problem.missing().is_some()
+    };
+    let mut lines: Vec<String> = failed
+        .iter()
+        .filter(|p| !refused_everywhere(p))
+        .map(ToString::to_string)
+        .collect();
+    let missing: Vec<&str> = failed
+        .iter()
+        .filter(refused_everywhere)
+        .filter_map(CleanupProblem::missing)
+        .collect();
+    if !missing.is_empty() {
+        lines.insert(
+            0,
+            format!(
+                "cannot look for the objects across the cluster (missing permission: {}); an identity allowed in some namespaces only cleans up there with --namespace NS (repeatable)",
+                missing.join(", ")
+            ),
+        );
+    }
+    lines.join("\n")
 }

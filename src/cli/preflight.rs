@@ -72,7 +72,7 @@ pub struct NotANamespace {
     problems: Vec<String>,
 }
 
-fn namespace_name(text: &str) -> Result<String, NotANamespace> {
+pub(crate) fn namespace_name(text: &str) -> Result<String, NotANamespace> {
     let problems = netverdict_engine::validate_dns1123_label(text);
     if problems.is_empty() {
         Ok(text.to_owned())

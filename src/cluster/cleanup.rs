@@ -311,22 +311,13 @@ pub(crate) async fn delete_run(
     let clock = Clock::start(limits);
     let mut cleaned = Cleaned::default();
     let selector = ListParams::default().labels(&run.selector());
-    // One delete per object rather than deletecollection: the manifests grant `delete` only.
-    for namespace in namespaces {
-        let policies = Api::<NetworkPolicy>::namespaced(client.clone(), namespace);
-        let pods = Api::<Pod>::namespaced(client.clone(), namespace);
-        let services = Api::<Service>::namespaced(client.clone(), namespace);
-        let within = Some(namespace.as_str());
-        let mut each = Each {
-            client,
-            selector: &selector,
-            clock: &clock,
-            cleaned: &mut cleaned,
-        };
-        each.delete(&policies, Kind::NetworkPolicy, within).await;
-        each.delete(&pods, Kind::Pod, within).await;
-        each.delete(&services, Kind::Service, within).await;
-    }
+    let mut each = Each {
+        client,
+        selector: &selector,
+        clock: &clock,
+        cleaned: &mut cleaned,
+    };
+    each.delete_in(namespaces).await;
     delete_namespaces(client, run, created, &clock, &mut cleaned).await;
     wait_for_pods(client, &selector, &clock, &mut cleaned).await;
     cleaned
@@ -449,6 +440,22 @@ struct Each<'a> {
 }
 
 impl Each<'_> {
+    /// Deletes the selected policies, pods and Services in each of `namespaces`, asking only
+    /// within them (what a Role in each grants).
+    async fn delete_in(&mut self, namespaces: &[String]) {
+        // One delete per object rather than deletecollection: the manifests grant `delete` only.
+        for namespace in namespaces {
+            let client = self.client.clone();
+            let within = Some(namespace.as_str());
+            let policies = Api::<NetworkPolicy>::namespaced(client.clone(), namespace);
+            self.delete(&policies, Kind::NetworkPolicy, within).await;
+            let pods = Api::<Pod>::namespaced(client.clone(), namespace);
+            self.delete(&pods, Kind::Pod, within).await;
+            let services = Api::<Service>::namespaced(client, namespace);
+            self.delete(&services, Kind::Service, within).await;
+        }
+    }
+
     /// Deletes every object of kind `K` that `list` finds (in `namespace`, or in all).
     async fn delete<K>(&mut self, list: &Api<K>, kind: Kind, namespace: Option<&str>)
     where
@@ -522,8 +529,14 @@ fn kept_because(namespace: &str, others: &[(String, Option<String>)]) -> Kept {
 }
 
 /// Deletes what killed runs left behind anywhere in the cluster: every NetworkPolicy, pod,
-/// Service and namespace labelled by netverdict (only those of `run` when given).
-pub(crate) async fn delete_leftovers(client: &Client, run: Option<&RunId>) -> Cleaned {
+/// Service and namespace labelled by netverdict (only those of `run` when given). Given
+/// `namespaces`, only the policies, pods and Services in them, asking for nothing cluster-scoped
+/// (an identity with a Role in each, as `deploy/rbac-namespaced.yaml` grants, may do it).
+pub(crate) async fn delete_leftovers(
+    client: &Client,
+    run: Option<&RunId>,
+    namespaces: &[String],
+) -> Cleaned {
     let selector = run.map_or_else(all_runs_selector, RunId::selector);
     let params = ListParams::default().labels(&selector);
     let clock = Clock::start(Limits::default());
@@ -534,6 +547,10 @@ pub(crate) async fn delete_leftovers(client: &Client, run: Option<&RunId>) -> Cl
         clock: &clock,
         cleaned: &mut cleaned,
     };
+    if !namespaces.is_empty() {
+        each.delete_in(namespaces).await;
+        return cleaned;
+    }
     each.delete(
         &Api::<NetworkPolicy>::all(client.clone()),
         Kind::NetworkPolicy,

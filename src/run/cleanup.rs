@@ -21,9 +21,14 @@ pub(crate) struct CleanupCommand {
 }
 
 impl CleanupCommand {
-    /// `netverdict cleanup --run-id ID [--kubeconfig FILE] [--context NAME]`, quoted for a shell.
-    pub(crate) fn for_run(&self, run: &RunId) -> String {
+    /// `netverdict cleanup --run-id ID [--namespace NS]... [--kubeconfig FILE] [--context NAME]`,
+    /// quoted for a shell; `namespaces` are named when the run created none of them: the identity
+    /// may then have a Role in each only, and no right to look for them across the cluster.
+    pub(crate) fn for_run(&self, run: &RunId, namespaces: &[String]) -> String {
         let mut command = format!("netverdict cleanup --run-id {}", quoted(&run.to_string()));
+        for namespace in namespaces {
+            command.push_str(&format!(" --namespace {}", quoted(namespace)));
+        }
         if let Some(path) = &self.kubeconfig {
             command.push_str(&format!(
                 " --kubeconfig {}",
@@ -61,7 +66,9 @@ pub(super) async fn finish(
     stop: &dyn StopRequests,
     result: &mut RunResult,
 ) {
-    let command = config.cleanup_command.for_run(&config.run_id);
+    let command = config
+        .cleanup_command
+        .for_run(&config.run_id, &touched.to_name());
     if config.keep {
         observer.left_in_place(&config.run_id, &command);
         return;
@@ -210,10 +217,15 @@ mod tests {
             kubeconfig: Some(PathBuf::from("/tmp/my config")),
             context: Some("ci".to_owned()),
         }
-        .for_run(&run);
+        .for_run(&run, &[]);
         assert_eq!(
             command,
             "netverdict cleanup --run-id r1 --kubeconfig '/tmp/my config' --context ci"
+        );
+        let named = CleanupCommand::default().for_run(&run, &["ddi".to_owned(), "b".to_owned()]);
+        assert_eq!(
+            named,
+            "netverdict cleanup --run-id r1 --namespace ddi --namespace b"
         );
         let report = left_behind(&cleaned, &run, &command).unwrap();
         assert_eq!(report.left.len(), 2);

@@ -58,6 +58,18 @@ pub(super) struct Touched {
     pub(super) used: BTreeSet<String>,
 }
 
+impl Touched {
+    /// The namespaces a later `netverdict cleanup` of the run names: all it used when it created
+    /// none (its identity may have a Role in each only), none otherwise (found by label).
+    pub(super) fn to_name(&self) -> Vec<String> {
+        if self.created.is_empty() {
+            self.used.iter().cloned().collect()
+        } else {
+            Vec::new()
+        }
+    }
+}
+
 /// The Setup phase of one scenario, recording the namespaces it touches (and those it created).
 pub(super) struct Setup<'a> {
     pub(super) client: &'a crate::k8s::Client,
