@@ -80,6 +80,7 @@ mod kubelet;
 mod namespaces;
 mod network;
 mod probe;
+mod readiness;
 mod security;
 mod taints;
 
