@@ -67,6 +67,7 @@
 mod access;
 mod cli;
 mod cluster;
+mod controllers;
 mod dns;
 mod emulation;
 mod endpoints;
