@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{gc, replicaset};
+use super::{deployment, gc, replicaset};
 use crate::cluster::Ctx;
 
 /// How often the store's resourceVersion is looked at.
@@ -47,5 +47,6 @@ pub(crate) async fn run(ctx: Arc<Ctx>) {
 
 /// One pass of every workload controller.
 fn pass(ctx: &Ctx) {
+    deployment::reconcile(ctx);
     replicaset::reconcile(ctx);
 }

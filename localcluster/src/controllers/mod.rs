@@ -8,11 +8,14 @@
 //! needed.
 
 mod claim;
+mod deployment;
 mod gc;
+mod hash;
 mod manager;
 mod pod_control;
 mod pods;
 mod replicaset;
+mod rollout;
 mod typed;
 
 pub(crate) use manager::run;
