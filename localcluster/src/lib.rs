@@ -80,6 +80,7 @@ mod kubeconfig_merge;
 mod kubelet;
 mod namespaces;
 mod network;
+mod nodeaffinity;
 mod probe;
 mod readiness;
 mod security;

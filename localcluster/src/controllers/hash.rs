@@ -1,5 +1,5 @@
-//! The hash controllers name things by: `pod-template-hash`, encoded as
-//! `rand.SafeEncodeString` encodes it.
+//! The hashes controllers name things by: `pod-template-hash` (Deployments, DaemonSets) and the
+//! ControllerRevision hash (StatefulSets), encoded as `rand.SafeEncodeString` encodes them.
 //!
 //! Upstream hashes a Go dump of the template (`hashutil.DeepHashObject`); here it is the JSON
 //! of the template: the same template always gets the same hash and a changed one another, but
@@ -19,6 +19,16 @@ fn fnv1a(data: &[&[u8]]) -> u32 {
     for byte in data.iter().flat_map(|d| d.iter()) {
         hash ^= u32::from(*byte);
         hash = hash.wrapping_mul(FNV_PRIME);
+    }
+    hash
+}
+
+/// FNV-1, 32 bits (`fnv.New32`).
+fn fnv1(data: &[&[u8]]) -> u32 {
+    let mut hash = FNV_OFFSET;
+    for byte in data.iter().flat_map(|d| d.iter()) {
+        hash = hash.wrapping_mul(FNV_PRIME);
+        hash ^= u32::from(*byte);
     }
     hash
 }
@@ -45,6 +55,12 @@ pub(crate) fn template_hash(template: &PodTemplateSpec, collision_count: Option<
     safe_encode(&hash.to_string())
 }
 
+/// `history.HashControllerRevision`: the revision's data, then the collision count in decimal.
+pub(crate) fn revision_hash(data: &[u8], collision_count: Option<i32>) -> String {
+    let probe = collision_count.map(|n| n.to_string()).unwrap_or_default();
+    safe_encode(&fnv1(&[data, probe.as_bytes()]).to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,6 +71,8 @@ mod tests {
         assert_eq!(fnv1a(&[b""]), 0x811c_9dc5);
         assert_eq!(fnv1a(&[b"a"]), 0xe40c_292c);
         assert_eq!(fnv1a(&[b"foobar"]), 0xbf9c_f968);
+        assert_eq!(fnv1(&[b"a"]), 0x050c_5d7e);
+        assert_eq!(fnv1(&[b"foo", b"bar"]), 0x31f0_b262);
     }
 
     #[test]
@@ -76,5 +94,6 @@ mod tests {
         assert_ne!(first, template_hash(&template, Some(1)));
         template.spec.as_mut().unwrap().containers[0].image = Some("nginx:1.28".into());
         assert_ne!(first, template_hash(&template, None));
+        assert_ne!(revision_hash(b"{}", None), revision_hash(b"{}", Some(1)));
     }
 }

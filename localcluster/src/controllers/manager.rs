@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{deployment, gc, replicaset};
+use super::{daemonset, deployment, gc, replicaset, statefulset};
 use crate::cluster::Ctx;
 
 /// How often the store's resourceVersion is looked at.
@@ -49,4 +49,6 @@ pub(crate) async fn run(ctx: Arc<Ctx>) {
 fn pass(ctx: &Ctx) {
     deployment::reconcile(ctx);
     replicaset::reconcile(ctx);
+    statefulset::reconcile(ctx);
+    daemonset::reconcile(ctx);
 }

@@ -8,6 +8,7 @@
 //! needed.
 
 mod claim;
+mod daemonset;
 mod deployment;
 mod gc;
 mod hash;
@@ -15,7 +16,9 @@ mod manager;
 mod pod_control;
 mod pods;
 mod replicaset;
+mod revisions;
 mod rollout;
+mod statefulset;
 mod typed;
 
 pub(crate) use manager::run;

@@ -20,6 +20,14 @@ pub(crate) fn is_terminal(pod: &Pod) -> bool {
     matches!(phase(pod), "Succeeded" | "Failed")
 }
 
+pub(crate) fn is_failed(pod: &Pod) -> bool {
+    phase(pod) == "Failed"
+}
+
+pub(crate) fn is_running(pod: &Pod) -> bool {
+    phase(pod) == "Running"
+}
+
 /// `controller.IsPodActive`: not finished and not being deleted.
 pub(crate) fn is_active(pod: &Pod) -> bool {
     !is_terminal(pod) && !typed::deleting(&pod.metadata)
