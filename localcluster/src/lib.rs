@@ -1,7 +1,8 @@
 //! An emulated Kubernetes cluster in one process: the API (served by `netverdict-apiserver`),
 //! a scheduler, a kubelet whose pods are Linux network namespaces with real processes
 //! (`netverdict-netns`), an endpoints controller that programs Services as kube-proxy does, the
-//! workload controllers and the garbage collector, and cluster DNS. netverdict's runner and `kubectl` use it as they would a real cluster.
+//! workload controllers and the garbage collector, and cluster DNS. netverdict's runner and
+//! `kubectl` use it as they would a real cluster.
 //!
 //! Entry points: [`LocalCluster::start`] for tests and embedding; [`up`], [`down`], [`status`]
 //! and [`serve_foreground`] for the `netverdict local` commands (their option structs derive
