@@ -124,38 +124,17 @@ impl<'a> Sync<'a> {
             .as_ref()
             .and_then(|s| s.collision_count)
             .unwrap_or(0);
-        let next = history.next_number();
-        let index = match history.find_equal(&wanted) {
-            Some(i) => {
-                history.make_newest(i);
-                history.find_equal(&wanted)?
-            }
-            None => {
-                let labels = spec
-                    .template
-                    .metadata
-                    .as_ref()
-                    .and_then(|m| m.labels.clone())
-                    .unwrap_or_default();
-                let template = spec.template.clone();
-                history
-                    .create(
-                        labels,
-                        &wanted,
-                        next,
-                        &mut collisions,
-                        |c| hash::template_hash(&template, c),
-                        Some(REVISION_LABEL),
-                    )
-                    .ok()?
-            }
+        let hash = if typed::deleting(&ds.metadata) {
+            // A DaemonSet on its way out makes no revision (the collector is deleting them).
+            history
+                .find_equal(&wanted)
+                .and_then(|i| revision_hash_label(&history.revisions[i]))
+                .unwrap_or_else(|| {
+                    hash::template_hash(&spec.template, (collisions > 0).then_some(collisions))
+                })
+        } else {
+            Self::current_revision(&mut history, &spec.template, &wanted, &mut collisions)?
         };
-        let hash = history.revisions[index]
-            .metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(REVISION_LABEL).cloned())
-            .unwrap_or_default();
         let mut template = spec.template.clone();
         daemon_tolerations(&mut template);
         let labels = template
@@ -175,6 +154,35 @@ impl<'a> Sync<'a> {
             hash,
             history,
         })
+    }
+
+    /// The revision of the current template, created (or made the newest again when an older
+    /// one held it); returns its hash.
+    fn current_revision(
+        history: &mut History,
+        template: &PodTemplateSpec,
+        wanted: &serde_json::Value,
+        collisions: &mut i32,
+    ) -> Option<String> {
+        let index = match history.find_equal(wanted) {
+            Some(i) => {
+                history.make_newest(i);
+                history.find_equal(wanted)?
+            }
+            None => {
+                let labels = template
+                    .metadata
+                    .as_ref()
+                    .and_then(|m| m.labels.clone())
+                    .unwrap_or_default();
+                let next = history.next_number();
+                let hash = |c| hash::template_hash(template, c);
+                history
+                    .create(labels, wanted, next, collisions, hash, Some(REVISION_LABEL))
+                    .ok()?
+            }
+        };
+        revision_hash_label(&history.revisions[index])
     }
 
     fn generation(ds: &DaemonSet) -> Option<String> {
@@ -449,6 +457,16 @@ impl<'a> Sync<'a> {
             |current: &mut DaemonSet| current.status = Some(status),
         );
     }
+}
+
+/// The `controller-revision-hash` label of a revision.
+fn revision_hash_label(revision: &ControllerRevision) -> Option<String> {
+    revision
+        .metadata
+        .labels
+        .as_ref()?
+        .get(REVISION_LABEL)
+        .cloned()
 }
 
 /// The daemon pods of each node (finished pods being deleted left out).

@@ -126,21 +126,6 @@ fn sync(ctx: &Ctx, set: &StatefulSet, all_pods: &[Pod], all_revisions: &[Control
     let Some(selector) = typed::selector(&spec.selector) else {
         return;
     };
-    let mut history = History::load(
-        ctx,
-        Resource::StatefulSets,
-        &set.metadata,
-        &selector,
-        all_revisions,
-    );
-    let mut collisions = set
-        .status
-        .as_ref()
-        .and_then(|s| s.collision_count)
-        .unwrap_or(0);
-    let Some((current, update)) = current_and_update(set, &mut history, &mut collisions) else {
-        return;
-    };
     let ns = typed::namespace(&set.metadata);
     let name = typed::name(&set.metadata);
     let candidates: Vec<&Pod> = all_pods
@@ -158,6 +143,34 @@ fn sync(ctx: &Ctx, set: &StatefulSet, all_pods: &[Pod], all_revisions: &[Control
             && parent_and_ordinal(typed::name(&p.metadata))
                 .is_some_and(|(parent, _)| parent == name)
     });
+    if typed::deleting(&set.metadata) {
+        // A set on its way out makes no pod and no revision (the garbage collector is
+        // deleting them): only its counts change.
+        let old = set.status.clone().unwrap_or_default();
+        let status = StatefulSetStatus {
+            current_revision: old.current_revision,
+            update_revision: old.update_revision,
+            collision_count: old.collision_count,
+            ..status_of(set, &owned)
+        };
+        write_status(ctx, set, status);
+        return;
+    }
+    let mut history = History::load(
+        ctx,
+        Resource::StatefulSets,
+        &set.metadata,
+        &selector,
+        all_revisions,
+    );
+    let mut collisions = set
+        .status
+        .as_ref()
+        .and_then(|s| s.collision_count)
+        .unwrap_or(0);
+    let Some((current, update)) = current_and_update(set, &mut history, &mut collisions) else {
+        return;
+    };
     let mut updater = Updater {
         ctx,
         set,
@@ -165,9 +178,7 @@ fn sync(ctx: &Ctx, set: &StatefulSet, all_pods: &[Pod], all_revisions: &[Control
         update,
         status: status_of(set, &owned),
     };
-    if !typed::deleting(&set.metadata) {
-        updater.update(&owned);
-    }
+    updater.update(&owned);
     let mut status = updater.status;
     status.collision_count = typed::nonzero(collisions);
     status.current_revision = Some(updater.current.name.clone());
