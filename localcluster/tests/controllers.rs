@@ -804,13 +804,18 @@ async fn stateful_sets_go_in_order_and_daemon_sets_run_on_every_node() {
         name(p) == "db-1" && p["metadata"]["deletionTimestamp"].is_string()
     });
     assert!(db2_gone < db1_marked, "{events:?}");
-    // Deleted in the foreground, they go once their pods and revisions have; no revision is
-    // made anew for an owner on its way out (which would hold it as long as it went on).
-    let before: Vec<String> = list(&store, Resource::ControllerRevisions, "data", "")
+    deleted_in_the_foreground(&k, &store).await;
+    cluster.shutdown().await.unwrap();
+}
+
+/// Deleted in the foreground, they go once their pods and revisions have; no revision is made
+/// anew for an owner on its way out (which would hold it as long as it went on).
+async fn deleted_in_the_foreground(k: &Kubectl, store: &Store) {
+    let before: Vec<String> = list(store, Resource::ControllerRevisions, "data", "")
         .iter()
         .map(|r| r["metadata"]["uid"].as_str().unwrap_or_default().to_owned())
         .collect();
-    let revisions = watch(&store, Resource::ControllerRevisions, "data", "");
+    let revisions = watch(store, Resource::ControllerRevisions, "data", "");
     for what in ["sts/db", "ds/agent"] {
         let delete = [
             "delete",
@@ -836,9 +841,8 @@ async fn stateful_sets_go_in_order_and_daemon_sets_run_on_every_node() {
         made.is_empty(),
         "revisions made for owners being deleted: {made:?}"
     );
-    assert!(list(&store, Resource::ControllerRevisions, "data", "").is_empty());
-    assert!(list(&store, Resource::Pods, "data", "app in (db,agent)").is_empty());
-    cluster.shutdown().await.unwrap();
+    assert!(list(store, Resource::ControllerRevisions, "data", "").is_empty());
+    assert!(list(store, Resource::Pods, "data", "app in (db,agent)").is_empty());
 }
 
 /// Stable names, the identity labels, the revision of the template, hostname and subdomain.
