@@ -28,6 +28,7 @@ pub(crate) fn normalize(resource: Resource, object: Value) -> Result<Value, ApiE
         })?;
         serde_json::to_value(typed).map_err(|e| ApiError::internal(e.to_string()))
     }
+    apps::require_selector(resource, &object)?;
     match resource {
         Resource::Namespaces => round_trip::<core::Namespace>(resource, object),
         Resource::Nodes => round_trip::<core::Node>(resource, object),
@@ -49,22 +50,10 @@ pub(crate) fn normalize(resource: Resource, object: Value) -> Result<Value, ApiE
         Resource::SelfSubjectRulesReviews => {
             round_trip::<authorization::SelfSubjectRulesReview>(resource, object)
         }
-        Resource::Deployments => {
-            apps::require_selector(resource, &object)?;
-            round_trip::<appsv1::Deployment>(resource, object)
-        }
-        Resource::ReplicaSets => {
-            apps::require_selector(resource, &object)?;
-            round_trip::<appsv1::ReplicaSet>(resource, object)
-        }
-        Resource::StatefulSets => {
-            apps::require_selector(resource, &object)?;
-            round_trip::<appsv1::StatefulSet>(resource, object)
-        }
-        Resource::DaemonSets => {
-            apps::require_selector(resource, &object)?;
-            round_trip::<appsv1::DaemonSet>(resource, object)
-        }
+        Resource::Deployments => round_trip::<appsv1::Deployment>(resource, object),
+        Resource::ReplicaSets => round_trip::<appsv1::ReplicaSet>(resource, object),
+        Resource::StatefulSets => round_trip::<appsv1::StatefulSet>(resource, object),
+        Resource::DaemonSets => round_trip::<appsv1::DaemonSet>(resource, object),
         Resource::ControllerRevisions => round_trip::<appsv1::ControllerRevision>(resource, object),
     }
 }
