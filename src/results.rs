@@ -198,7 +198,40 @@ pub(crate) struct ScenarioResult {
     /// The scenario's pods that died during the run, with how and their last log lines.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) dead_pods: Vec<crate::cluster::Death>,
+    /// The probe pods that copied the identity of deployed workloads (`from: {like: ...}`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) mimics: Vec<MimicReport>,
     pub(crate) probes: Vec<ProbeResult>,
+}
+
+/// A mimic: a probe pod with the labels and service account of a deployed workload.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct MimicReport {
+    /// `namespace/pod`.
+    pub(crate) pod: String,
+    /// The source as the scenario names it: `like:deployment:shop/web`.
+    pub(crate) like: String,
+    /// What it copies: `deployment shop/web`.
+    pub(crate) of: String,
+    /// The labels it carries from the workload (the run adds `netverdict.io/run`).
+    pub(crate) labels: std::collections::BTreeMap<String, String>,
+    /// The workload's pod labels it does not carry: those controllers adopt pods by, and for a
+    /// selector those its pods do not all share.
+    pub(crate) left_out: Vec<String>,
+    pub(crate) service_account: Option<String>,
+    /// The node it was pinned to, or the nodes it had to avoid (`placement`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) node: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) avoid_nodes: Vec<String>,
+    /// Its controller: `ConfigMap shop/netverdict-<run>`.
+    pub(crate) owner: String,
+    /// The readiness gate that keeps it out of every Service's ready endpoints.
+    pub(crate) readiness_gate: String,
+    /// In one line: `probe pod shop/nv-like-web-7f3a, labels copied from deployment shop/web
+    /// except pod-template-hash, service account web`.
+    pub(crate) summary: String,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -215,6 +248,9 @@ pub(crate) struct ProbeResult {
     pub(crate) line: u64,
     /// `namespace/pod`.
     pub(crate) from: String,
+    /// A probe from a mimic: the source as the scenario names it (`like:deployment:shop/web`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) like: Option<String>,
     /// `namespace/pod`, `service ns/name`, `host NAME`, `ip ADDRESS` or `cluster DNS`: the
     /// target as the terminal, JUnit and the tables name it.
     #[serde(skip)]
@@ -223,6 +259,12 @@ pub(crate) struct ProbeResult {
     /// `ip:ADDRESS` or `cluster-dns`.
     #[serde(rename = "to")]
     pub(crate) target: String,
+    /// A probe to a deployed pod (a live target): `namespace/pod`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) target_pod: Option<String>,
+    /// The pod that answered: the deployed target pod, once a probe to it was answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) answered_by: Option<String>,
     pub(crate) port: u16,
     pub(crate) port_name: Option<String>,
     /// `TCP`, `UDP` or `SCTP`.
@@ -440,8 +482,11 @@ impl ProbeResult {
             file: "scenarios/shop.yaml".to_owned(),
             line: 14,
             from: "shop/web".to_owned(),
+            like: None,
             to: "shop/db".to_owned(),
             target: "shop/db".to_owned(),
+            target_pod: None,
+            answered_by: None,
             port: 5432,
             port_name: Some("pg".to_owned()),
             protocol: "TCP".to_owned(),

@@ -20,7 +20,7 @@ use crate::k8s::Client;
 use crate::preflight::{
     CanaryOptions, Check, Status, canary_checks, judge_pod_security, pod_security_targets,
 };
-use crate::run::namespaces_of;
+use crate::run::{live_uses, namespaces_of};
 use crate::scenario::Scenario;
 
 #[derive(Debug, clap::Args)]
@@ -65,8 +65,15 @@ pub enum Format {
 }
 
 /// Every namespace the scenarios create objects in.
+/// The namespaces the scenarios create or use as their own (not those of deployed workloads
+/// they reach, whose needs are [`live_uses`]').
 fn namespaces(scenarios: &[Scenario]) -> BTreeSet<String> {
-    scenarios.iter().flat_map(namespaces_of).collect()
+    let live = live_uses(scenarios);
+    scenarios
+        .iter()
+        .flat_map(namespaces_of)
+        .filter(|namespace| !live.contains_key(namespace))
+        .collect()
 }
 
 /// The check `netverdict run` makes before creating anything: `Err` with the missing permissions
@@ -75,7 +82,7 @@ pub(crate) async fn check_run_permissions(
     client: &Client,
     scenarios: &[Scenario],
 ) -> Result<Vec<String>, String> {
-    let checked = match check_run(client, &namespaces(scenarios)).await {
+    let checked = match check_run(client, &namespaces(scenarios), &live_uses(scenarios)).await {
         Ok(checked) => checked,
         // The run's own requests then meet the server's 403 where they would.
         Err(error) if error.is_forbidden() => {
@@ -205,7 +212,13 @@ async fn checks(
         "version": version,
         "message": format!("the API server {} answers: Kubernetes {version}", connected.server),
     })];
-    match check_run(&connected.client, &namespaces(scenarios)).await {
+    match check_run(
+        &connected.client,
+        &namespaces(scenarios),
+        &live_uses(scenarios),
+    )
+    .await
+    {
         Ok(checked) => checks.extend(checked.iter().map(permission)),
         Err(error) => checks.push(
             json!({"check": "permissions", "status": "failed", "message": error.to_string()}),

@@ -14,7 +14,9 @@ use super::failure::{Cause, Failure};
 use super::labels::{RunId, all_runs_selector};
 use super::permissions::permission;
 use super::sharing::others_objects;
-use crate::k8s::{Api, Client, DeleteParams, ListParams, Namespace, NetworkPolicy, Pod, Service};
+use crate::k8s::{
+    Api, Client, ConfigMap, DeleteParams, ListParams, Namespace, NetworkPolicy, Pod, Service,
+};
 
 /// How long a cleanup may take in all, and each of its requests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +40,8 @@ pub(crate) enum Kind {
     NetworkPolicy,
     Pod,
     Service,
+    /// The owner of a run's mimics in a namespace it does not create.
+    ConfigMap,
     Namespace,
 }
 
@@ -48,6 +52,7 @@ impl Kind {
             Kind::NetworkPolicy => "NetworkPolicy",
             Kind::Pod => "pod",
             Kind::Service => "service",
+            Kind::ConfigMap => "ConfigMap",
             Kind::Namespace => "namespace",
         }
     }
@@ -58,6 +63,7 @@ impl Kind {
             Kind::NetworkPolicy => "networkpolicies",
             Kind::Pod => "pods",
             Kind::Service => "services",
+            Kind::ConfigMap => "configmaps",
             Kind::Namespace => "namespaces",
         }
     }
@@ -290,16 +296,17 @@ impl Clock {
     }
 }
 
-/// Deletes the run's policies, pods and Services in `namespaces`, then the namespaces in `created`
-/// that hold no pod, Service or NetworkPolicy of anyone else (another run, or not netverdict), and
-/// waits until the pods it deleted are gone; all within `limits`.
+/// Deletes the run's policies, pods and Services in `namespaces`, the ConfigMaps that own its
+/// mimics in `owners`, then the namespaces in `created` that hold no pod, Service or
+/// NetworkPolicy of anyone else (another run, or not netverdict), and waits until the pods it
+/// deleted are gone; all within `limits`.
 ///
 /// # Caveats
 /// An object someone creates between the look and the delete goes with the namespace.
 pub(crate) async fn delete_run(
     client: &Client,
     run: &RunId,
-    namespaces: &[String],
+    (namespaces, owners): (&[String], &[String]),
     created: &[String],
     limits: Limits,
 ) -> Cleaned {
@@ -321,6 +328,17 @@ pub(crate) async fn delete_run(
         each.delete(&policies, Kind::NetworkPolicy, within).await;
         each.delete(&pods, Kind::Pod, within).await;
         each.delete(&services, Kind::Service, within).await;
+    }
+    for namespace in owners {
+        let configmaps = Api::<ConfigMap>::namespaced(client.clone(), namespace);
+        let mut each = Each {
+            client,
+            selector: &selector,
+            clock: &clock,
+            cleaned: &mut cleaned,
+        };
+        each.delete(&configmaps, Kind::ConfigMap, Some(namespace.as_str()))
+            .await;
     }
     delete_namespaces(client, run, created, &clock, &mut cleaned).await;
     wait_for_pods(client, &selector, &clock, &mut cleaned).await;
@@ -517,7 +535,7 @@ fn kept_because(namespace: &str, others: &[(String, Option<String>)]) -> Kept {
 }
 
 /// Deletes what killed runs left behind anywhere in the cluster: every NetworkPolicy, pod,
-/// Service and namespace labelled by netverdict (only those of `run` when given).
+/// Service, ConfigMap and namespace labelled by netverdict (only those of `run` when given).
 pub(crate) async fn delete_leftovers(client: &Client, run: Option<&RunId>) -> Cleaned {
     let selector = run.map_or_else(all_runs_selector, RunId::selector);
     let params = ListParams::default().labels(&selector);
@@ -539,6 +557,12 @@ pub(crate) async fn delete_leftovers(client: &Client, run: Option<&RunId>) -> Cl
         .await;
     each.delete(&Api::<Service>::all(client.clone()), Kind::Service, None)
         .await;
+    each.delete(
+        &Api::<ConfigMap>::all(client.clone()),
+        Kind::ConfigMap,
+        None,
+    )
+    .await;
     let namespaces = Api::<Namespace>::all(client.clone());
     let listed = clock.ask("list", Kind::Namespace, None, namespaces.list(&params));
     let items = match listed.await {
@@ -593,7 +617,7 @@ mod tests {
         };
         let run = RunId::parse("r1").unwrap();
         let namespaces = ["a".to_owned(), "b".to_owned()];
-        let cleaned = delete_run(&client, &run, &namespaces, &namespaces[..1], limits).await;
+        let cleaned = delete_run(&client, &run, (&namespaces, &[]), &namespaces[..1], limits).await;
         server.abort();
         assert!(cleaned.deleted.is_empty());
         // Three kinds listed in two namespaces, and the namespace the run created.

@@ -8,6 +8,7 @@ mod endpoints;
 mod exec;
 mod failure;
 mod labels;
+mod live;
 mod namespace;
 mod objects;
 mod permissions;
@@ -27,13 +28,17 @@ pub(crate) use endpoints::{endpoint_source, has_ready_endpoint};
 pub(crate) use exec::exec_lines;
 pub(crate) use failure::Failure;
 pub(crate) use labels::{RUN_KEY, RunId};
+pub(crate) use live::{LiveQuery, ReadError, read_live};
 pub(crate) use namespace::{
     NamespaceError, NamespaceOrigin, Terminating, ensure_namespace, wait_all_gone,
 };
-pub(crate) use objects::{CreateError, create_pod, create_policy, create_service, owner};
-pub(crate) use permissions::{Checked, check_run, degraded, missing, refusal};
+pub(crate) use objects::{
+    CreateError, create_owner, create_pod, create_policy, create_service, owner, owner_name,
+};
+pub(crate) use permissions::{Checked, LiveUse, check_run, degraded, missing, refusal};
 pub(crate) use probe_pod::{
-    ProbePodOptions, ProbePodSpec, needs_unprivileged_port_sysctl, protocol_name,
+    MimicIdentity, NEVER_READY, ProbePodOptions, ProbePodSpec, needs_unprivileged_port_sysctl,
+    protocol_name,
 };
 pub(crate) use sharing::refuse_shared;
 pub(crate) use wait::{PodKey, PodStartError, start_hint, wait_started};

@@ -168,6 +168,165 @@ pub(crate) fn namespace_needs(namespace: &str, endpoints: EndpointsRead) -> Vec<
     needs
 }
 
+/// What a scenario does in a namespace it does not create, which decides what a run needs there.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct LiveUse {
+    /// It runs mimics there.
+    pub(crate) mimics: bool,
+    /// The kinds of workload its live targets and mimics name there.
+    pub(crate) kinds: BTreeSet<crate::scenario::WorkloadKind>,
+    /// It probes a Service deployed there.
+    pub(crate) services: bool,
+}
+
+/// What the run needs in a namespace it does not create (`deploy/rbac-live.yaml`): reading the
+/// deployed pods, workloads, Services and policies, and for mimics creating probe pods and the
+/// ConfigMap that owns them.
+pub(crate) fn live_needs(namespace: &str, uses: &LiveUse, endpoints: EndpointsRead) -> Vec<Need> {
+    use crate::scenario::WorkloadKind;
+    let need = |verb, group, resource, why| Need {
+        verb,
+        group,
+        resource,
+        namespace: Some(namespace.to_owned()),
+        why,
+        required: true,
+        without: "",
+    };
+    let mut needs = vec![
+        need(
+            "list",
+            "",
+            "pods",
+            "find the deployed pods that live targets and mimics name",
+        ),
+        need(
+            "list",
+            "networking.k8s.io",
+            "networkpolicies",
+            "predict from the policies deployed there",
+        ),
+    ];
+    for kind in &uses.kinds {
+        needs.extend(match kind {
+            WorkloadKind::Deployment => vec![
+                need(
+                    "get",
+                    "apps",
+                    "deployments",
+                    "read a Deployment's pod template",
+                ),
+                need(
+                    "list",
+                    "apps",
+                    "replicasets",
+                    "find the pods of a Deployment, through its ReplicaSets",
+                ),
+            ],
+            WorkloadKind::StatefulSet => vec![need(
+                "get",
+                "apps",
+                "statefulsets",
+                "read a StatefulSet's pod template",
+            )],
+            WorkloadKind::DaemonSet => vec![need(
+                "get",
+                "apps",
+                "daemonsets",
+                "read a DaemonSet's pod template",
+            )],
+            WorkloadKind::Pod => Vec::new(),
+        });
+    }
+    if uses.services {
+        needs.push(need("get", "", "services", "read a deployed Service"));
+        needs.push(match endpoints {
+            EndpointsRead::Slices => need(
+                "list",
+                "discovery.k8s.io",
+                "endpointslices",
+                "wait until a deployed Service has ready endpoints",
+            ),
+            EndpointsRead::Endpoints => need(
+                "get",
+                "",
+                "endpoints",
+                "wait until a deployed Service has ready endpoints",
+            ),
+        });
+    }
+    if uses.mimics {
+        needs.extend(mimic_needs(namespace));
+    }
+    needs
+}
+
+/// What mimics need in their namespace: their pods, exec in them, the ConfigMap that owns them,
+/// and the lists that find other runs' objects and the run's own at cleanup.
+fn mimic_needs(namespace: &str) -> Vec<Need> {
+    let need = |verb, group, resource, why| Need {
+        verb,
+        group,
+        resource,
+        namespace: Some(namespace.to_owned()),
+        why,
+        required: true,
+        without: "",
+    };
+    vec![
+        need("create", "", "pods", "create mimic pods"),
+        need("get", "", "pods", "see whether a mimic is still there"),
+        need("watch", "", "pods", "wait for mimics to start"),
+        need("delete", "", "pods", "remove mimics at cleanup"),
+        need("create", "", "pods/exec", "run probes in the mimics"),
+        need(
+            "get",
+            "",
+            "pods/exec",
+            "run probes over a WebSocket, which is a GET",
+        ),
+        need(
+            "list",
+            "",
+            "services",
+            "find others' Services in the namespace, and the run's own at cleanup",
+        ),
+        need(
+            "create",
+            "",
+            "configmaps",
+            "create the ConfigMap that owns the run's mimics",
+        ),
+        need(
+            "list",
+            "",
+            "configmaps",
+            "find the run's ConfigMap at cleanup",
+        ),
+        need(
+            "delete",
+            "",
+            "configmaps",
+            "remove the run's ConfigMap at cleanup",
+        ),
+        Need {
+            required: false,
+            without: "where the OwnerReferencesPermissionEnforcement admission plugin is on (OpenShift), creating a mimic is refused",
+            ..need(
+                "update",
+                "",
+                "configmaps/finalizers",
+                "set blockOwnerDeletion on the mimics' reference to their ConfigMap",
+            )
+        },
+        Need {
+            required: false,
+            without: "a mimic that cannot start is reported without its events",
+            ..need("list", "", "events", "explain why a mimic cannot start")
+        },
+    ]
+}
+
 /// What the run needs cluster-wide: reading its namespaces (optional: without it they are
 /// assumed to exist and their labels are the scenario's), and creating and deleting those that
 /// do not exist (`missing`).
@@ -234,14 +393,16 @@ impl ReviewError {
     }
 }
 
-/// Every need of a run in `namespaces`, checked. A namespace that cannot be looked at (no
-/// `get namespaces`) is taken to exist.
+/// Every need of a run in `namespaces` (those its scenarios create, or use as their own) and in
+/// the namespaces of deployed workloads it reaches (`live`), checked. A namespace that cannot be
+/// looked at (no `get namespaces`) is taken to exist.
 ///
 /// # Errors
 /// A SelfSubjectAccessReview the server refuses or fails.
 pub(crate) async fn check_run(
     client: &Client,
     namespaces: &BTreeSet<String>,
+    live: &std::collections::BTreeMap<String, LiveUse>,
 ) -> Result<Vec<Checked>, ReviewError> {
     let endpoints = match super::endpoints::endpoint_source(client).await {
         Ok(super::endpoints::EndpointSource::Endpoints) => EndpointsRead::Endpoints,
@@ -257,6 +418,9 @@ pub(crate) async fn check_run(
     let mut needs = cluster_needs(&missing);
     for namespace in namespaces {
         needs.extend(namespace_needs(namespace, endpoints));
+    }
+    for (namespace, uses) in live {
+        needs.extend(live_needs(namespace, uses, endpoints));
     }
     let mut checked = Vec::with_capacity(needs.len());
     for need in needs {
@@ -391,15 +555,37 @@ mod tests {
     #[test]
     fn the_manifests_grant_every_need() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
-        for (file, missing) in [
-            ("rbac-namespaced.yaml", vec![]),
-            ("rbac-cluster.yaml", vec!["x".to_owned()]),
+        let every_use = LiveUse {
+            mimics: true,
+            kinds: [
+                crate::scenario::WorkloadKind::Deployment,
+                crate::scenario::WorkloadKind::StatefulSet,
+                crate::scenario::WorkloadKind::DaemonSet,
+                crate::scenario::WorkloadKind::Pod,
+            ]
+            .into(),
+            services: true,
+        };
+        // Each manifest, the namespaces it is for: the cluster's (with those it creates), the
+        // scenarios' own, the deployed workloads' (live targets and mimics).
+        for (file, cluster, own, live) in [
+            ("rbac-namespaced.yaml", Some(vec![]), true, false),
+            ("rbac-cluster.yaml", Some(vec!["x".to_owned()]), true, true),
+            ("rbac-live.yaml", None, false, true),
         ] {
             let text = std::fs::read_to_string(root.join(file)).unwrap();
             let granted = granted_rules(&text);
-            let mut needs = cluster_needs(&missing);
-            needs.extend(namespace_needs("n", EndpointsRead::Slices));
-            needs.extend(namespace_needs("n", EndpointsRead::Endpoints));
+            let mut needs = cluster
+                .map(|missing| cluster_needs(&missing))
+                .unwrap_or_default();
+            for endpoints in [EndpointsRead::Slices, EndpointsRead::Endpoints] {
+                if own {
+                    needs.extend(namespace_needs("n", endpoints));
+                }
+                if live {
+                    needs.extend(live_needs("n", &every_use, endpoints));
+                }
+            }
             for need in needs {
                 assert!(
                     granted.contains(&(

@@ -93,6 +93,7 @@ impl Canary {
             options: options.pods.clone(),
             // The pods die on their own if preflight is killed before its cleanup.
             lifetime: options.pod_timeout + options.settle * 2 + Duration::from_secs(120),
+            mimic: None,
         }
     }
 
@@ -337,7 +338,7 @@ async fn clean_up(client: &Client, canary: &Canary) -> Check {
         let cleaned = delete_run(
             client,
             &canary.run,
-            &namespaces,
+            (&namespaces, &[]),
             &namespaces,
             Limits::default(),
         )

@@ -217,6 +217,7 @@ fn shop() -> ScenarioResult {
         probing_ms: 2700,
         exec_calls: 6,
         dead_pods: Vec::new(),
+        mimics: Vec::new(),
         probes,
     }
 }
@@ -272,6 +273,7 @@ fn dns_scenario() -> ScenarioResult {
         setup_phases: SetupPhases::default(),
         setup_error: None,
         dead_pods: Vec::new(),
+        mimics: Vec::new(),
         probes,
     }
 }

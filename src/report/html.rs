@@ -167,6 +167,13 @@ fn grids(out: &mut String, run: &RunResult) {
                 escape(error)
             );
         }
+        for mimic in &scenario.mimics {
+            let _ = writeln!(
+                out,
+                "<p class=\"mimic\">Mimic: {}</p>",
+                escape(&mimic.summary)
+            );
+        }
         out.push_str("<div class=\"grids\">\n");
         for table in matrix::tables(scenario) {
             grid(out, &table, first);

@@ -59,6 +59,9 @@ fn scenario_suite(run: &RunResult, scenario: &ScenarioResult) -> TestSuite {
     if let Some(error) = &scenario.setup_error {
         suite.add_property(Property::new("setup-error", text(&one_line(error))));
     }
+    for mimic in &scenario.mimics {
+        suite.add_property(Property::new("mimic", text(&mimic.summary)));
+    }
     if !scenario.dead_pods.is_empty() {
         let mut deaths = String::new();
         for death in &scenario.dead_pods {
@@ -203,6 +206,15 @@ fn add_properties(case: &mut TestCase, probe: &ProbeResult) {
         .add_property(Property::new("duration-ms", probe.duration_ms.to_string()));
     if let Some(ms) = probe.time_to_match_ms {
         case.add_property(Property::new("time-to-match-ms", ms.to_string()));
+    }
+    for (name, value) in [
+        ("like", &probe.like),
+        ("target-pod", &probe.target_pod),
+        ("answered-by", &probe.answered_by),
+    ] {
+        if let Some(value) = value {
+            case.add_property(Property::new(name, text(value)));
+        }
     }
     if let Some(prediction) = &probe.prediction {
         case.add_property(Property::new(

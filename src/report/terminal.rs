@@ -234,6 +234,9 @@ pub(crate) fn summary(run: &RunResult, palette: Palette, verbosity: Verbosity) -
             );
             continue;
         }
+        for mimic in &scenario.mimics {
+            let _ = writeln!(out, "  mimic: {}", mimic.summary);
+        }
         for death in &scenario.dead_pods {
             let _ = writeln!(out, "  {} {death}", palette.yellow("died:"));
             for line in death.log_tail.lines() {

@@ -46,13 +46,14 @@ fn quoted(text: &str) -> String {
     }
 }
 
-/// The run's last cleanup: deletes what it created in `used` and the namespaces in `created`,
+/// The run's last cleanup: deletes what it created in `used` (with the ConfigMaps owning its
+/// mimics in the namespaces of its second part) and the namespaces in `created`,
 /// adds what the scenarios' cleanups could not remove (`earlier`) and, with `wait_cleanup`,
 /// waits until the deleted namespaces are gone. The second value says why that wait failed.
 pub(super) async fn clean_up(
     client: &Client,
     config: &RunConfig,
-    (used, created): (&[String], &[String]),
+    (used, created): ((&[String], &[String]), &[String]),
     earlier: Vec<CleanupProblem>,
     observer: &dyn RunObserver,
 ) -> (Cleaned, Option<String>) {

@@ -32,6 +32,7 @@ use super::cleanup::{CleanupCommand, clean_up, left_behind};
 use super::deaths::{mark_dead_pods, mark_deleted_pods};
 use super::expectations::{predict_live, reconcile, resolve_live};
 use super::interrupt::Interrupt;
+use super::live::live_stage;
 use super::objects;
 use super::probing::{
     INTERRUPTED, ProbeContext, ProbeProgress, ProbingOptions, not_run, probe_scenario,
@@ -39,12 +40,14 @@ use super::probing::{
 use super::requests::LiveAddresses;
 use crate::cluster::Failure;
 use crate::cluster::{
-    Cleaned, CleanupProblem, CreateError, Death, Limits, NamespaceOrigin, PodKey, ProbePodOptions,
-    RunId, Terminating, create_pod, create_policy, create_service, delete_run, endpoint_source,
-    ensure_namespace, fates, has_ready_endpoint, refuse_shared, wait_started,
+    Cleaned, CleanupProblem, CreateError, Death, Limits, NEVER_READY, NamespaceOrigin, PodKey,
+    ProbePodOptions, RunId, Terminating, create_owner, create_pod, create_policy, create_service,
+    delete_run, endpoint_source, ensure_namespace, fates, has_ready_endpoint, owner_name,
+    refuse_shared, wait_started,
 };
 use crate::k8s::Client;
-use crate::results::{CleanupReport, RunResult, ScenarioResult, SetupPhases};
+use crate::k8s::OwnerReference;
+use crate::results::{CleanupReport, MimicReport, RunResult, ScenarioResult, SetupPhases};
 use crate::scenario::{ExpectSource, NamespaceSpec, PodRef, Scenario, Target};
 use crate::verdict::ProbeStatus;
 
@@ -94,6 +97,8 @@ struct Touched {
     created: Vec<String>,
     /// Every namespace the run created objects in.
     used: BTreeSet<String>,
+    /// Namespaces the run does not create where a ConfigMap of the run owns its mimics.
+    owners: BTreeSet<String>,
 }
 
 /// Runs `scenarios` against the cluster behind `client` and cleans up after them.
@@ -110,6 +115,17 @@ pub(crate) async fn execute(
         cluster,
         ..RunResult::default()
     };
+    // Live targets and mimics are found before anything is created.
+    let live = match live_stage(client, scenarios, &config.run_id).await {
+        Ok(live) => live,
+        Err(error) => {
+            result.problems = error.problems();
+            result.error = Some(error.to_string());
+            result.duration_ms = millis(started.elapsed());
+            return result;
+        }
+    };
+    let scenarios = live.scenarios;
     if !config.share_namespaces {
         let namespaces: BTreeSet<String> = scenarios.iter().flat_map(namespaces_of).collect();
         let namespaces: Vec<String> = namespaces.into_iter().collect();
@@ -132,6 +148,7 @@ pub(crate) async fn execute(
             touched: &touched,
             earlier: &earlier,
             interrupt: &interrupt,
+            live_services: &live.services,
         };
         let work = run_all(&shared, scenarios, &mut result.scenarios);
         tokio::pin!(work);
@@ -159,8 +176,12 @@ pub(crate) async fn execute(
         observer.cleaning_up(&config.run_id);
         let touched = touched.into_inner().unwrap_or_else(|e| e.into_inner());
         let used: Vec<String> = touched.used.iter().cloned().collect();
+        let owners: Vec<String> = touched.owners.iter().cloned().collect();
         let earlier = earlier.into_inner().unwrap_or_else(|e| e.into_inner());
-        let namespaces = (used.as_slice(), touched.created.as_slice());
+        let namespaces = (
+            (used.as_slice(), owners.as_slice()),
+            touched.created.as_slice(),
+        );
         let (report, failed) = tokio::select! {
             (cleaned, failed) = clean_up(client, config, namespaces, earlier, observer) => {
                 (left_behind(&cleaned, &config.run_id, &command), failed)
@@ -208,6 +229,8 @@ struct Shared<'a> {
     /// What the scenarios' cleanups could not remove.
     earlier: &'a Mutex<Vec<CleanupProblem>>,
     interrupt: &'a Interrupt,
+    /// The ClusterIPs of the deployed Services the probes go to.
+    live_services: &'a BTreeMap<(String, String), std::net::IpAddr>,
 }
 
 /// A scenario the run was interrupted before: every probe skipped.
@@ -262,6 +285,43 @@ pub(crate) fn namespaces_of(scenario: &Scenario) -> BTreeSet<String> {
         .collect()
 }
 
+/// The namespaces the scenario does not create where it runs mimics.
+fn mimic_namespaces(scenario: &Scenario) -> Vec<String> {
+    let namespaces: BTreeSet<String> = scenario
+        .pods
+        .iter()
+        .filter(|p| p.mimic.is_some())
+        .map(|p| p.namespace.clone())
+        .collect();
+    namespaces.into_iter().collect()
+}
+
+/// What the scenario's mimics copied, for the reports.
+fn mimic_reports(scenario: &Scenario, run: &RunId) -> Vec<MimicReport> {
+    scenario
+        .pods
+        .iter()
+        .filter_map(|pod| {
+            let mimic = pod.mimic.as_ref()?;
+            let copied = mimic.copied.as_ref()?;
+            let name = pod.pod_ref().to_string();
+            Some(MimicReport {
+                summary: format!("probe pod {name}, {}", copied.describe(&mimic.of)),
+                pod: name,
+                like: mimic.label(),
+                of: mimic.of.to_string(),
+                labels: copied.labels.clone().into_iter().collect(),
+                left_out: copied.left_out.clone(),
+                service_account: copied.service_account.clone(),
+                node: copied.node.clone(),
+                avoid_nodes: copied.avoid_nodes.clone(),
+                owner: format!("ConfigMap {}/{}", pod.namespace, owner_name(run)),
+                readiness_gate: NEVER_READY.to_owned(),
+            })
+        })
+        .collect()
+}
+
 /// Runs one scenario and removes its objects (unless `--keep`), whatever happened. A scenario
 /// whose setup fails keeps every probe, as an error saying why; the run goes on with the other
 /// scenarios. What its cleanup cannot remove goes to the run's last cleanup, which tries again.
@@ -282,7 +342,15 @@ async fn run_one(shared: &Shared<'_>, mut scenario: Scenario) -> ScenarioResult 
         Cleaned::default()
     } else {
         let namespaces: Vec<String> = namespaces_of(&scenario).into_iter().collect();
-        delete_run(client, &config.run_id, &namespaces, &[], Limits::default()).await
+        let owners = mimic_namespaces(&scenario);
+        delete_run(
+            client,
+            &config.run_id,
+            (&namespaces, &owners),
+            &[],
+            Limits::default(),
+        )
+        .await
     };
     shared
         .earlier
@@ -322,6 +390,7 @@ async fn run_one(shared: &Shared<'_>, mut scenario: Scenario) -> ScenarioResult 
         probing_ms: millis(phases.probing),
         exec_calls: exec.calls.load(std::sync::atomic::Ordering::Relaxed),
         dead_pods,
+        mimics: mimic_reports(&scenario, &config.run_id),
         probes,
     };
     observer.scenario_finished(&result);
@@ -343,6 +412,7 @@ async fn run_scenario(
             observer: shared.observer,
             touched: shared.touched,
             namespaces: &scenario.namespaces,
+            live_services: shared.live_services,
         };
         let (addresses, applied, mut setup_phases) = setup.run(scenario).await?;
         let mut clock = Clock::start();
@@ -355,7 +425,7 @@ async fn run_scenario(
         _ = shared.interrupt.wait() => return Err(Unfinished::Interrupted),
     };
     let mut clock = Clock::start();
-    let predictions = resolve_live(client, scenario, &addresses).await;
+    let (predictions, evidence) = resolve_live(client, scenario, &addresses).await;
     setup_phases.predictions_ms = clock.lap();
 
     // Probing.
@@ -368,6 +438,7 @@ async fn run_scenario(
         options: shared.config.probing,
         progress: shared.observer,
         interrupt: shared.interrupt,
+        evidence: &evidence,
     };
     let mut probes = probe_scenario(scenario, &context, applied).await;
     // The probing rounds end with the confirming round; what follows reads the cluster again.
@@ -424,6 +495,7 @@ struct Setup<'a> {
     observer: &'a dyn RunObserver,
     touched: &'a Mutex<Touched>,
     namespaces: &'a [NamespaceSpec],
+    live_services: &'a BTreeMap<(String, String), std::net::IpAddr>,
 }
 
 impl Setup<'_> {
@@ -473,9 +545,16 @@ impl Setup<'_> {
         }
         let applied = Instant::now();
         phases.policies_ms = clock.lap();
+        let owners = self.owners(scenario).await?;
         let mut wanted = BTreeMap::new();
         for pod in &scenario.pods {
-            let spec = objects::probe_pod(pod, &self.config.probe_pods, self.config.pod_lifetime);
+            let owner = owners.get(&pod.namespace).filter(|_| pod.mimic.is_some());
+            let spec = objects::probe_pod(
+                pod,
+                &self.config.probe_pods,
+                self.config.pod_lifetime,
+                owner,
+            );
             let object = spec.to_pod(run);
             self.create(&pod.namespace, || create_pod(client, run, &object))
                 .await?;
@@ -498,7 +577,37 @@ impl Setup<'_> {
                 .insert(PodRef::new(key.namespace, key.name), placement.ip);
         }
         phases.pods_started_ms = clock.lap();
+        for pod in &scenario.live_pods {
+            if let Some(ip) = pod.ip {
+                addresses.pods.insert(pod.pod_ref(), ip);
+            }
+        }
+        for (key, ip) in self.live_services {
+            addresses.services.insert(key.clone(), *ip);
+        }
         Ok((addresses, applied, phases))
+    }
+
+    /// In each namespace the scenario does not create where it runs mimics, the ConfigMap that
+    /// owns them, by namespace.
+    async fn owners(
+        &self,
+        scenario: &Scenario,
+    ) -> Result<BTreeMap<String, OwnerReference>, String> {
+        let mut owners = BTreeMap::new();
+        for namespace in mimic_namespaces(scenario) {
+            {
+                let mut touched = self.touched.lock().unwrap_or_else(|e| e.into_inner());
+                touched.owners.insert(namespace.clone());
+            }
+            let owner = self
+                .create(&namespace, || {
+                    create_owner(self.client, &self.config.run_id, &namespace)
+                })
+                .await?;
+            owners.insert(namespace, owner);
+        }
+        Ok(owners)
     }
 
     fn touch(&self, namespace: &str) {

@@ -2,10 +2,12 @@
 
 mod batch;
 mod cleanup;
+mod controls;
 mod deaths;
 mod expectations;
 mod interrupt;
 mod lifecycle;
+mod live;
 mod objects;
 mod probing;
 mod requests;
@@ -13,4 +15,5 @@ mod requests;
 pub(crate) use batch::{BatchExec, Job, KubeExec, Observation, run_round};
 pub(crate) use cleanup::CleanupCommand;
 pub(crate) use lifecycle::{RunConfig, RunObserver, execute, namespaces_of, shutdown_signal};
+pub(crate) use live::live_uses;
 pub(crate) use probing::{ProbeProgress, ProbingOptions};

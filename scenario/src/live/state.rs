@@ -41,6 +41,8 @@ pub struct LiveService {
     pub name: String,
     /// `None`: the Service has no selector (its endpoints are managed by hand).
     pub selector: Option<Labels>,
+    /// `None` for a headless Service.
+    pub cluster_ip: Option<std::net::IpAddr>,
     pub ports: Vec<ServicePort>,
 }
 

@@ -147,6 +147,11 @@ pub(super) fn service_target<'s>(
     let service = state
         .service(namespace, name)
         .ok_or_else(|| format!("{what} does not exist"))?;
+    if service.cluster_ip.is_none() {
+        return Err(format!(
+            "{what} is headless (no ClusterIP): target its pods instead"
+        ));
+    }
     let Some(selector) = &service.selector else {
         return Err(format!(
             "{what} has no selector: its endpoints are not pods netverdict can find; target its pods instead"

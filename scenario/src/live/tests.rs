@@ -257,6 +257,7 @@ fn state() -> LiveState {
             namespace: "shop".to_owned(),
             name: "api".to_owned(),
             selector: Some(labels(&[("app", "api")])),
+            cluster_ip: Some("10.96.0.10".parse().unwrap()),
             ports: vec![ServicePort {
                 name: Some("web".to_owned()),
                 port: 80,
