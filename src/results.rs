@@ -66,10 +66,44 @@ pub(crate) struct SourceLine {
     pub(crate) line: u64,
 }
 
-/// One error found in the input, where it is written.
+/// What kind of problem stopped a run before it created anything.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum ProblemKind {
+    /// The scenario is wrong (exit 2).
+    #[default]
+    InvalidInput,
+    /// A deployed workload, pod or Service the scenario names cannot be probed: it does not
+    /// exist, has no Ready pod or does not expose the port (exit 3).
+    NotInCluster,
+}
+
+impl ProblemKind {
+    /// How reports call it.
+    pub(crate) fn words(self) -> &'static str {
+        match self {
+            ProblemKind::InvalidInput => "invalid input",
+            ProblemKind::NotInCluster => "not in the cluster",
+        }
+    }
+
+    /// The sentence that opens the list of problems.
+    pub(crate) fn sentence(self) -> &'static str {
+        match self {
+            ProblemKind::InvalidInput => "The input is invalid; nothing was created.",
+            ProblemKind::NotInCluster => {
+                "Deployed targets the scenarios name cannot be probed; nothing was created."
+            }
+        }
+    }
+}
+
+/// One error found in the input, or in what the input names in the cluster, where it is
+/// written.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct InputProblem {
+    pub(crate) kind: ProblemKind,
     pub(crate) file: String,
     pub(crate) line: u64,
     pub(crate) column: u64,

@@ -40,5 +40,5 @@ pub(crate) use probe_pod::{
     MimicIdentity, NEVER_READY, ProbePodOptions, ProbePodSpec, needs_unprivileged_port_sysctl,
     protocol_name,
 };
-pub(crate) use sharing::refuse_shared;
+pub(crate) use sharing::{refuse_shared, run_of};
 pub(crate) use wait::{PodKey, PodStartError, start_hint, wait_started};

@@ -5,8 +5,8 @@
 use netverdict_probes::Outcome;
 
 use crate::results::{
-    Attempt, InputProblem, Prediction, ProbeResult, RunResult, ScenarioResult, SetupPhases,
-    SourceLine,
+    Attempt, InputProblem, Prediction, ProbeResult, ProblemKind, RunResult, ScenarioResult,
+    SetupPhases, SourceLine,
 };
 use crate::verdict::ProbeStatus;
 
@@ -336,6 +336,7 @@ pub(crate) fn invalid_input_run() -> RunResult {
         error: Some("invalid input: 2 errors, 0 warnings; nothing was created".to_owned()),
         problems: vec![
             InputProblem {
+                kind: ProblemKind::InvalidInput,
                 file: "scenarios/shop.yaml".to_owned(),
                 line: 11,
                 column: 7,
@@ -343,6 +344,7 @@ pub(crate) fn invalid_input_run() -> RunResult {
                 message: "probe name \"a\" is already used by spec.probes[0]; give one of them a distinct `name`".to_owned(),
             },
             InputProblem {
+                kind: ProblemKind::InvalidInput,
                 file: "scenarios/dns.yaml".to_owned(),
                 line: 1,
                 column: 1,

@@ -89,8 +89,10 @@ fn headline(out: &mut String, run: &RunResult) {
 }
 
 fn problems(out: &mut String, run: &RunResult) {
+    let kind = run.problems.first().map(|p| p.kind).unwrap_or_default();
+    let _ = write!(out, "<p>{}</p>\n", escape(kind.sentence()));
     out.push_str(
-        "<p>The input is invalid; nothing was created.</p>\n<table class=\"problems\">\n\
+        "<table class=\"problems\">\n\
          <thead><tr><th>location</th><th>field</th><th>error</th></tr></thead>\n<tbody>\n",
     );
     for p in &run.problems {

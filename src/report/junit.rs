@@ -18,7 +18,9 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
-use crate::results::{InputProblem, ProbeResult, RunResult, ScenarioResult, SourceLine};
+use crate::results::{
+    InputProblem, ProbeResult, ProblemKind, RunResult, ScenarioResult, SourceLine,
+};
 use crate::verdict::ProbeStatus;
 
 /// The testsuite and classname of what concerns the run rather than one scenario.
@@ -86,7 +88,7 @@ fn input_suite(run: &RunResult) -> TestSuite {
     let mut names = Names::default();
     for problem in &run.problems {
         let name = names.unique(problem_name(problem));
-        let message = one_line(&format!("invalid input: {}", problem.message));
+        let message = one_line(&format!("{}: {}", problem.kind.words(), problem.message));
         let body = format!(
             "{message}\n{}:{}:{}: {}{}\nnothing was created\n",
             problem.file,
@@ -101,7 +103,10 @@ fn input_suite(run: &RunResult) -> TestSuite {
         );
         let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
         status
-            .set_type("invalid-input")
+            .set_type(match problem.kind {
+                ProblemKind::InvalidInput => "invalid-input",
+                ProblemKind::NotInCluster => "not-in-cluster",
+            })
             .set_message(text(&message))
             .set_description(text(&body));
         let mut case = TestCase::new(text(&name), status);
@@ -125,8 +130,11 @@ fn problem_name(problem: &InputProblem) -> String {
         problem.path.clone()
     };
     format!(
-        "invalid input: {} {at} ({}:{})",
-        problem.file, problem.line, problem.column
+        "{}: {} {at} ({}:{})",
+        problem.kind.words(),
+        problem.file,
+        problem.line,
+        problem.column
     )
 }
 

@@ -13,7 +13,7 @@ use netverdict_engine::Policy;
 
 use super::controls::{Evidence, LiveEvidence, destination_key};
 use super::requests::LiveAddresses;
-use crate::cluster::owner;
+use crate::cluster::{owner, run_of};
 use crate::k8s::{Api, Client, ListParams, Namespace, NetworkPolicy, Pod};
 use crate::results::{Prediction, ProbeResult};
 use crate::scenario::expect::{
@@ -341,7 +341,13 @@ async fn add_live_state(
                 continue;
             }
             if let Ok(policy) = Policy::from_k8s(&object) {
-                foreign.insert(key, owner(&object));
+                // In the namespaces of deployed workloads, their own policies are what the
+                // scenario is about: only another run's are named.
+                let deployed = scenario.namespace(&namespace).is_none()
+                    && run_of(object.metadata.labels.as_ref()).is_none();
+                if !deployed {
+                    foreign.insert(key, owner(&object));
+                }
                 cluster.policies.push(policy);
             }
         }

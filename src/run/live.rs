@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use crate::cluster::{LiveQuery, LiveUse, ReadError, RunId, read_live};
 use crate::k8s::Client;
-use crate::results::{InputProblem, SourceLine};
+use crate::results::{InputProblem, ProblemKind, SourceLine};
 use crate::scenario::live::{LiveError, LiveState, resolve};
 use crate::scenario::{LiveSelection, Placement, Scenario, Target};
 
@@ -43,6 +43,7 @@ impl LiveStageError {
             .map(|e| {
                 let at = SourceLine::new(&e.written.location.file, e.written.location.line);
                 InputProblem {
+                    kind: ProblemKind::NotInCluster,
                     file: at.file,
                     line: at.line,
                     column: e.written.location.column,

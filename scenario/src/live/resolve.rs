@@ -104,7 +104,16 @@ fn expand(
             for pod in pick(live.pick, &ready) {
                 let (number, name) = container_port(pod, asked, &live.selection).map_err(failed)?;
                 let mut one = probe.clone();
+                let single = matches!(
+                    live.selection,
+                    crate::model::LiveSelection::Workload {
+                        kind: crate::model::WorkloadKind::Pod,
+                        ..
+                    }
+                );
                 one.name = match live.pick {
+                    // A Pod is one pod: its probe keeps its name.
+                    _ if single => probe.name.clone(),
                     Pick::One => probe.name.clone(),
                     Pick::All => format!("{} ({})", probe.name, pod.pod_ref()),
                     Pick::PerNode => format!(
