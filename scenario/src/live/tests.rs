@@ -122,6 +122,17 @@ fn live_targets_and_mimics_load_offline_and_say_they_are_resolved_at_run_time() 
 }
 
 #[test]
+fn probes_to_two_named_ports_of_a_deployed_target_are_two_probes() {
+    let s = ok(&format!(
+        "    - {{from: t/client, to: {API}, port: http, expect: deny}}
+    - {{from: t/client, to: {API}, port: metrics, expect: deny}}
+"
+    ));
+    let ports: Vec<Option<&str>> = s.probes.iter().map(|p| p.port_name.as_deref()).collect();
+    assert_eq!(ports, [Some("http"), Some("metrics")]);
+}
+
+#[test]
 fn live_parts_are_checked_offline_as_far_as_they_can_be() {
     let cases = [
         (

@@ -1,0 +1,573 @@
+//! Probing what is deployed, end to end against local clusters with the real kubectl: live
+//! targets, mimic sources, their controls, predictions from the deployed policies, and cleanup
+//! that leaves the workloads exactly as they were. Needs root: skipped, saying so, as another
+//! user.
+
+mod util;
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use util::local::{LocalDown, local_up};
+use util::{Dir, KillOnDrop};
+
+/// A local cluster with an application applied by kubectl.
+struct App {
+    _down: LocalDown,
+    kubeconfig: String,
+}
+
+impl App {
+    /// Starts a local cluster (`local up` with `extra`) and applies `manifest`, waiting for every
+    /// pod of namespace `shop` to be Ready.
+    fn up(prefix: &str, extra: &[&str], manifest: &str) -> App {
+        let (down, kubeconfig) = local_up(prefix, extra);
+        let app = App {
+            _down: down,
+            kubeconfig,
+        };
+        app.apply(manifest);
+        app.wait_ready();
+        app
+    }
+
+    fn kubectl(&self, args: &[&str]) -> String {
+        let out = util::kubectl::command()
+            .env("KUBECONFIG", &self.kubeconfig)
+            .args(args)
+            .output()
+            .expect("run kubectl");
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut args = args.to_vec();
+        args.extend(["-o", "json"]);
+        serde_json::from_str(&self.kubectl(&args)).expect("kubectl JSON")
+    }
+
+    fn apply(&self, manifest: &str) {
+        let mut child = util::kubectl::command()
+            .env("KUBECONFIG", &self.kubeconfig)
+            .args(["apply", "-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run kubectl apply");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(manifest.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "kubectl apply: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let pods = self.json(&["get", "pods", "-n", "shop"]);
+            let items = pods["items"].as_array().unwrap();
+            let ready = items.iter().filter(|p| is_ready(p)).count();
+            if !items.is_empty() && ready == items.len() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the app never became Ready: {pods}"
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    /// `netverdict run FILES --kubeconfig ...` in `dir`, with its JSON results.
+    fn run(&self, dir: &Dir, files: &[&str], extra: &[&str]) -> (i32, Value, util::Output) {
+        let out = dir
+            .command()
+            .args([
+                "run",
+                "-q",
+                "--json",
+                "results.json",
+                "--junit",
+                "report.xml",
+            ])
+            .args(files)
+            .args(["--kubeconfig", &self.kubeconfig, "--settle", "4s"])
+            .args(extra)
+            .run();
+        let text = std::fs::read_to_string(dir.path().join("results.json"))
+            .unwrap_or_else(|_| panic!("no results: {}\n{}", out.stdout, out.stderr));
+        (out.code, serde_json::from_str(&text).unwrap(), out)
+    }
+
+    /// What must not change: every pod of `shop` (name, uid, restarts), the ready endpoints of
+    /// its Services, and everything of a netverdict run anywhere.
+    fn workloads(&self) -> Workloads {
+        let pods = self.json(&["get", "pods", "-n", "shop"]);
+        let pods = pods["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                let restarts: i64 = p["status"]["containerStatuses"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|c| c["restartCount"].as_i64().unwrap_or(0))
+                    .sum();
+                (
+                    p["metadata"]["name"].as_str().unwrap().to_owned(),
+                    (p["metadata"]["uid"].as_str().unwrap().to_owned(), restarts),
+                )
+            })
+            .collect();
+        let slices = self.json(&["get", "endpointslices", "-n", "shop"]);
+        let mut endpoints: Vec<String> = Vec::new();
+        for slice in slices["items"].as_array().unwrap() {
+            let service = &slice["metadata"]["labels"]["kubernetes.io/service-name"];
+            for endpoint in slice["endpoints"].as_array().into_iter().flatten() {
+                endpoints.push(format!(
+                    "{} {} ready={}",
+                    service, endpoint["targetRef"]["name"], endpoint["conditions"]["ready"]
+                ));
+            }
+        }
+        endpoints.sort();
+        Workloads { pods, endpoints }
+    }
+
+    /// Every object of any netverdict run, anywhere.
+    fn leftovers(&self) -> String {
+        self.kubectl(&[
+            "get",
+            "pods,services,networkpolicies,configmaps,namespaces",
+            "-A",
+            "-l",
+            "netverdict.io/run",
+            "-o",
+            "name",
+        ])
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct Workloads {
+    pods: BTreeMap<String, (String, i64)>,
+    endpoints: Vec<String>,
+}
+
+fn is_ready(pod: &Value) -> bool {
+    pod["status"]["conditions"].as_array().is_some_and(|cs| {
+        cs.iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    })
+}
+
+/// `shop`, deployed as bare pods: `web-1` (app=web, serves 80), `api-1` (app=api, serves 8080
+/// `http`, also declares `metrics` 9090 where nothing listens, readiness on 8080), `db-1`
+/// (app=db, serves 5432 `pg`), Services `web` and `api`, and policies: the api takes 8080 from
+/// the web only, the web may send only to the api (and DNS).
+const BARE_APP: &str = r#"apiVersion: v1
+kind: Namespace
+metadata: {name: shop, labels: {team: shop}}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: web, namespace: shop}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web-1, namespace: shop, labels: {app: web, pod-template-hash: 5d8c}}
+spec:
+  serviceAccountName: web
+  containers:
+    - {name: web, image: example.com/web:1, command: [netverdict, serve, --tcp, "8081"], ports: [{containerPort: 8081, name: http}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: api-1, namespace: shop, labels: {app: api}}
+spec:
+  containers:
+    - name: api
+      image: example.com/api:1
+      command: [netverdict, serve, --tcp, "8080"]
+      ports: [{containerPort: 8080, name: http}, {containerPort: 9090, name: metrics}]
+      readinessProbe: {tcpSocket: {port: http}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: db-1, namespace: shop, labels: {app: db}}
+spec:
+  containers:
+    - {name: db, image: example.com/db:1, command: [netverdict, serve, --tcp, "5432"], ports: [{containerPort: 5432, name: pg}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec: {selector: {app: web}, ports: [{port: 80, targetPort: 8081}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: api, namespace: shop}
+spec: {selector: {app: api}, ports: [{port: 80, targetPort: http, name: web}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: api-from-web, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: api}}
+  ingress: [{from: [{podSelector: {matchLabels: {app: web}}}], ports: [{port: 8080}]}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web-to-api-only, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Egress]
+  egress:
+    - to: [{podSelector: {matchLabels: {app: api}}}]
+      ports: [{port: 8080}]
+    - to: [{namespaceSelector: {}, podSelector: {matchLabels: {k8s-app: kube-dns}}}]
+      ports: [{port: 53, protocol: UDP}, {port: 53, protocol: TCP}]
+"#;
+
+/// A scenario `live` with its own namespace `probes` and pod `probes/outsider` (which no policy
+/// restricts), and `probes` (YAML list items indented by four spaces).
+fn scenario(probes: &str) -> String {
+    format!(
+        "apiVersion: netverdict.io/v1alpha1
+kind: Scenario
+metadata: {{name: live}}
+spec:
+  namespaces: [{{name: probes}}]
+  pods:
+    - {{name: outsider, namespace: probes, labels: {{app: outsider}}}}
+  probes:
+{probes}"
+    )
+}
+
+const LIKE_WEB: &str = "{like: {workload: {namespace: shop, kind: Pod, name: web-1}}}";
+const API: &str = "{workload: {namespace: shop, kind: Pod, name: api-1}}";
+const DB: &str = "{pods: {namespace: shop, selector: {matchLabels: {app: db}}}}";
+
+fn probes(results: &Value) -> Vec<&Value> {
+    results["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["probes"].as_array().unwrap())
+        .collect()
+}
+
+fn by_name<'r>(results: &'r Value, name: &str) -> &'r Value {
+    probes(results)
+        .into_iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no probe {name}: {results}"))
+}
+
+/// Acceptance check 2: the policies that select the workload select its mimic, on the allowed
+/// and the denied path, with real packets; the mimic is never a ready endpoint of the Service
+/// its labels match; its controller is the run's ConfigMap.
+#[test]
+fn a_mimic_is_selected_by_the_policies_of_its_workload_and_serves_no_service() {
+    if !util::running_as_root() {
+        return;
+    }
+    let app = App::up("lvm", &[], BARE_APP);
+    let dir = Dir::new("live-mimic");
+    dir.create(
+        "s.yaml",
+        &scenario(&format!(
+            "    - {{name: web reaches api, from: {LIKE_WEB}, to: {API}, port: http, expect: allow}}
+    - {{name: outsider does not, from: probes/outsider, to: {API}, port: http, expect: deny}}
+    - {{name: web may send only to api, from: {LIKE_WEB}, to: {DB}, port: pg, expect: deny}}
+    - {{name: outsider reaches db, from: probes/outsider, to: {DB}, port: pg, expect: allow}}
+"
+        )),
+    );
+    let (code, results, out) = app.run(&dir, &["s.yaml"], &["--keep", "--run-id", "mimic"]);
+    assert_eq!(code, 0, "{}\n{}", out.stdout, out.stderr);
+    for probe in probes(&results) {
+        assert_eq!(probe["status"], "pass", "{probe}");
+    }
+    // The allowed path: api's ingress rule selects the mimic as a peer, and the api answered.
+    let reached = by_name(&results, "web reaches api");
+    assert_eq!(reached["outcome"]["kind"], "connected", "{reached}");
+    assert_eq!(reached["answeredBy"], "shop/api-1", "{reached}");
+    assert_eq!(reached["like"], "like:pod:shop/web-1");
+    // The denied path: the web's egress policy selects the mimic; the db listens (the outsider
+    // reached it).
+    let denied = by_name(&results, "web may send only to api (shop/db-1)");
+    assert_eq!(denied["outcome"]["kind"], "timeout", "{denied}");
+    assert!(
+        denied["prediction"]["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("shop/web-to-api-only"),
+        "{denied}"
+    );
+    let mimic = &results["scenarios"][0]["mimics"][0];
+    assert_eq!(
+        mimic["summary"],
+        format!(
+            "probe pod {}, labels copied from pod shop/web-1 except pod-template-hash, service account web",
+            mimic["pod"].as_str().unwrap()
+        )
+    );
+    let name = mimic["pod"].as_str().unwrap().trim_start_matches("shop/");
+    let pod = app.json(&["get", "pod", "-n", "shop", name]);
+    assert_eq!(pod["metadata"]["labels"]["app"], "web", "{pod}");
+    assert!(
+        pod["metadata"]["labels"]["pod-template-hash"].is_null(),
+        "{pod}"
+    );
+    assert_eq!(pod["spec"]["serviceAccountName"], "web");
+    assert_eq!(
+        pod["spec"]["readinessGates"][0]["conditionType"],
+        "netverdict.io/never-ready"
+    );
+    let owner = &pod["metadata"]["ownerReferences"][0];
+    assert_eq!(
+        (&owner["kind"], &owner["name"], &owner["controller"]),
+        (
+            &Value::from("ConfigMap"),
+            &Value::from("netverdict-mimic"),
+            &Value::from(true)
+        ),
+        "{pod}"
+    );
+    // Never a ready endpoint of the web Service, whose selector its labels match.
+    let ip = pod["status"]["podIP"].as_str().unwrap().to_owned();
+    let slices = app.json(&[
+        "get",
+        "endpointslices",
+        "-n",
+        "shop",
+        "-l",
+        "kubernetes.io/service-name=web",
+    ]);
+    for endpoint in slices["items"][0]["endpoints"].as_array().unwrap() {
+        if endpoint["addresses"][0] == ip.as_str() {
+            assert_eq!(endpoint["conditions"]["ready"], false, "{endpoint}");
+            assert_eq!(endpoint["conditions"]["serving"], false, "{endpoint}");
+        } else {
+            assert_eq!(endpoint["targetRef"]["name"], "web-1", "{endpoint}");
+        }
+    }
+    let cleanup = dir
+        .command()
+        .args([
+            "cleanup",
+            "--run-id",
+            "mimic",
+            "--kubeconfig",
+            &app.kubeconfig,
+        ])
+        .run();
+    assert_eq!(cleanup.code, 0, "{}", cleanup.stderr);
+    assert_eq!(app.leftovers().trim(), "");
+}
+
+/// Acceptance check 3: a deny to a deployed port where nothing listens is never a pass (a
+/// refusal is inconclusive; a drop passes saying the listener is not verified), a deny whose
+/// target an allowed mimic reaches is a deny, and an allowed probe names the pod that answered.
+#[test]
+fn a_deny_to_a_deployed_port_where_nothing_listens_is_never_a_pass() {
+    if !util::running_as_root() {
+        return;
+    }
+    let text = scenario(&format!(
+        "    - {{name: metrics closed, from: probes/outsider, to: {API}, port: metrics, expect: deny}}
+    - {{name: http closed to outsiders, from: probes/outsider, to: {API}, port: http, expect: deny}}
+    - {{name: web reaches api, from: {LIKE_WEB}, to: {API}, port: http, expect: allow}}
+"
+    ));
+    for cni in ["none", "reject", "enforcing"] {
+        let app = App::up("lvc", &["--cni", cni], BARE_APP);
+        let dir = Dir::new("live-controls");
+        dir.create("s.yaml", &text);
+        let (code, results, out) = app.run(&dir, &["s.yaml"], &[]);
+        let closed = by_name(&results, "metrics closed");
+        let answered = by_name(&results, "web reaches api");
+        assert_eq!(answered["status"], "pass", "{cni}: {answered}");
+        assert_eq!(answered["answeredBy"], "shop/api-1", "{answered}");
+        assert!(
+            answered["message"]
+                .as_str()
+                .unwrap()
+                .ends_with("(answered by shop/api-1)"),
+            "{answered}"
+        );
+        let http = by_name(&results, "http closed to outsiders");
+        if cni != "enforcing" {
+            // A refusal, from the closed port (nothing enforces) or from the network (it
+            // rejects): which one, nothing shows, so it is never a pass.
+            assert_eq!(closed["outcome"]["kind"], "refused", "{closed}");
+            assert_eq!(closed["status"], "inconclusive", "{cni}: {closed}");
+        }
+        if cni == "none" {
+            assert_eq!(code, 1, "{}", out.stdout);
+            assert_eq!(http["status"], "fail", "{http}");
+        } else if cni == "reject" {
+            // The allowed mimic reached the port: this refusal is the network's deny.
+            assert_eq!(code, 3, "{}", out.stdout);
+            assert_eq!(http["outcome"]["kind"], "refused", "{http}");
+            assert_eq!(http["status"], "pass", "{http}");
+        } else {
+            assert_eq!(code, 0, "{}\n{}", out.stdout, out.stderr);
+            // Dropped by the network: a deny, whose listener nothing shows.
+            assert_eq!(closed["status"], "pass", "{closed}");
+            assert_eq!(
+                closed["message"], "timeout: blocked; listener not verified",
+                "{closed}"
+            );
+            // The mimic of the web, which the policies allow, is its control.
+            assert_eq!(http["status"], "pass", "{http}");
+            assert_eq!(http["message"], "timeout: blocked", "{http}");
+        }
+        assert_eq!(app.leftovers().trim(), "", "{cni}");
+    }
+}
+
+/// A live target that does not exist, or does not expose the port, stops the run before
+/// anything is created, naming where the scenario writes it (exit 3).
+#[test]
+fn a_live_target_that_cannot_be_probed_stops_the_run_before_anything_is_created() {
+    if !util::running_as_root() {
+        return;
+    }
+    let app = App::up("lvn", &[], BARE_APP);
+    let dir = Dir::new("live-missing");
+    dir.create(
+        "s.yaml",
+        &scenario(
+            "    - {from: probes/outsider, to: {workload: {namespace: shop, kind: Pod, name: api-9}}, port: 8080}
+    - {from: probes/outsider, to: {workload: {namespace: shop, kind: Pod, name: api-1}}, port: 7000}
+",
+        ),
+    );
+    let before = app.workloads();
+    let (code, results, out) = app.run(&dir, &["s.yaml"], &[]);
+    assert_eq!(code, 3, "{}", out.stdout);
+    let error = results["error"].as_str().unwrap();
+    assert!(
+        error.contains("s.yaml:9:46: spec.probes[0].to.workload: pod shop/api-9 does not exist"),
+        "{error}"
+    );
+    assert!(
+        error.contains("spec.probes[1].to.workload: pod shop/api-1 does not expose port 7000/TCP"),
+        "{error}"
+    );
+    assert_eq!(results["problems"][0]["kind"], "not-in-cluster");
+    let xml = std::fs::read_to_string(dir.path().join("report.xml")).unwrap();
+    assert!(xml.contains(r#"type="not-in-cluster""#), "{xml}");
+    assert_eq!(app.leftovers().trim(), "", "nothing was created");
+    assert!(
+        !app.kubectl(&["get", "namespaces", "-o", "name"])
+            .contains("probes")
+    );
+    assert_eq!(app.workloads(), before);
+}
+
+/// Acceptance check 5: after a run, and after a run interrupted by Ctrl-C, nothing of the run is
+/// left and the workloads are exactly as before: the same pods (uids), restarts and endpoints.
+#[test]
+fn a_run_and_an_interrupted_run_leave_the_workloads_exactly_as_they_were() {
+    if !util::running_as_root() {
+        return;
+    }
+    let app = App::up("lvx", &[], BARE_APP);
+    let dir = Dir::new("live-cleanup");
+    dir.create(
+        "s.yaml",
+        &scenario(&format!(
+            "    - {{from: {LIKE_WEB}, to: {{service: api, namespace: shop}}, port: web, expect: allow}}
+    - {{from: {LIKE_WEB}, to: {DB}, port: pg}}
+    - {{from: probes/outsider, to: {API}, port: http}}
+"
+        )),
+    );
+    let before = app.workloads();
+    let (code, results, out) = app.run(&dir, &["s.yaml"], &[]);
+    assert_eq!(code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(probes(&results).len(), 3);
+    assert_eq!(app.leftovers().trim(), "", "objects of the run are left");
+    assert_eq!(app.workloads(), before, "the run changed the workloads");
+
+    // A probe that never matches keeps the run settling: interrupt it as Ctrl-C would.
+    dir.create(
+        "stuck.yaml",
+        &scenario(&format!(
+            "    - {{from: {LIKE_WEB}, to: {DB}, port: pg, expect: allow}}\n"
+        ))
+        .replace("name: live", "name: stuck"),
+    );
+    let child = Command::new(env!("CARGO_BIN_EXE_netverdict"))
+        .current_dir(dir.path())
+        .args(["run", "stuck.yaml", "--kubeconfig", &app.kubeconfig])
+        .args(["--settle", "60s", "--run-id", "stuck", "-q"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !app
+        .kubectl(&[
+            "get",
+            "pods",
+            "-n",
+            "shop",
+            "-l",
+            "netverdict.io/run=stuck",
+            "-o",
+            "name",
+        ])
+        .contains("pod/nv-like-web-1-")
+    {
+        assert!(Instant::now() < deadline, "the run never created its mimic");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        app.kubectl(&["get", "configmaps", "-n", "shop", "-o", "name"])
+            .contains("configmap/netverdict-stuck")
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    assert_eq!(exit.code(), Some(3), "{stdout}");
+    assert!(stdout.contains("interrupted by Ctrl-C"), "{stdout}");
+    assert_eq!(
+        app.leftovers().trim(),
+        "",
+        "objects of the interrupted run are left"
+    );
+    assert_eq!(
+        app.workloads(),
+        before,
+        "the interrupted run changed the workloads"
+    );
+}
