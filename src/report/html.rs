@@ -90,7 +90,7 @@ fn headline(out: &mut String, run: &RunResult) {
 
 fn problems(out: &mut String, run: &RunResult) {
     let kind = run.problems.first().map(|p| p.kind).unwrap_or_default();
-    let _ = write!(out, "<p>{}</p>\n", escape(kind.sentence()));
+    let _ = writeln!(out, "<p>{}</p>", escape(kind.sentence()));
     out.push_str(
         "<table class=\"problems\">\n\
          <thead><tr><th>location</th><th>field</th><th>error</th></tr></thead>\n<tbody>\n",
