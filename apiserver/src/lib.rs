@@ -10,7 +10,18 @@
 //!   `fieldValidation=Strict`) and to compute apply patches from its compiled-in types.
 //! - The kinds of [`Resource`]: get, list, watch, create, update (with resourceVersion
 //!   preconditions), patch (JSON, merge, strategic merge, server-side apply), delete,
-//!   deletecollection; `/status` for pods, services, namespaces and nodes; `dryRun=All`.
+//!   deletecollection; `/status` for pods, services, namespaces, nodes and the workloads;
+//!   `dryRun=All`.
+//! - `apps/v1` Deployments, ReplicaSets, StatefulSets, DaemonSets and ControllerRevisions with
+//!   their defaults, validation (the selector must match the template's labels, and cannot
+//!   change), `metadata.generation` (a Deployment's annotations count too), and the `scale`
+//!   subresource (`autoscaling/v1` `Scale`, what `kubectl scale` reads and writes). Nothing here
+//!   runs them: the local cluster's controllers do.
+//! - Deletion as the garbage collector needs it: `propagationPolicy` (or `orphanDependents`)
+//!   `Foreground` and `Orphan` keep the object, marked, with the [`FOREGROUND_FINALIZER`] or
+//!   [`ORPHAN_FINALIZER`]; any object with finalizers left (pods too, after their graceful
+//!   termination) stays until they are removed. `ownerReferences` are validated (complete, one
+//!   controller at most).
 //! - Label selectors (`=`, `==`, `!=`, `in`, `notin`, `key`, `!key`) and the field selectors the
 //!   API server supports for each kind.
 //! - `meta.k8s.io/v1` `Table` responses with the API server's printer columns, and
@@ -73,7 +84,10 @@ pub use error::ApiError;
 pub use resource::Resource;
 pub use selector::Selection;
 pub use server::{ApiServer, Security, ServerOptions, StartError};
-pub use store::{INITIAL_NAMESPACES, Store, StoreOptions, WatchEvent};
+pub use store::{
+    FOREGROUND_FINALIZER, INITIAL_NAMESPACES, ORPHAN_FINALIZER, Propagation, Store, StoreOptions,
+    WatchEvent,
+};
 
 /// A process started by an exec request: its standard streams and its exit.
 pub struct ExecProcess {

@@ -89,10 +89,12 @@ pub(crate) fn merge_key(resource: Resource, path: &str, items: &[Value]) -> Opti
         "ownerReferences" if path == "metadata.ownerReferences" => return Some("uid"),
         _ => {}
     }
+    // The apps kinds hold a pod template, whose lists merge as a pod's do.
     if !matches!(
         resource,
         Resource::Pods | Resource::Services | Resource::Nodes | Resource::Namespaces
-    ) {
+    ) && !resource.is_apps()
+    {
         return None;
     }
     match field {

@@ -21,15 +21,23 @@ pub enum Resource {
     SelfSubjectAccessReviews,
     /// Create-only: answered for the requesting user, never stored.
     SelfSubjectRulesReviews,
+    // The workloads of `apps/v1`.
+    Deployments,
+    ReplicaSets,
+    StatefulSets,
+    DaemonSets,
+    ControllerRevisions,
 }
 
 /// The group of Roles, ClusterRoles and their bindings.
 pub const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 /// The group of the access reviews.
 pub const AUTHORIZATION_GROUP: &str = "authorization.k8s.io";
+/// The group of the workloads and their controller revisions.
+pub const APPS_GROUP: &str = "apps";
 
 impl Resource {
-    pub const ALL: [Resource; 16] = [
+    pub const ALL: [Resource; 21] = [
         Resource::Namespaces,
         Resource::Nodes,
         Resource::Pods,
@@ -46,6 +54,11 @@ impl Resource {
         Resource::ClusterRoleBindings,
         Resource::SelfSubjectAccessReviews,
         Resource::SelfSubjectRulesReviews,
+        Resource::Deployments,
+        Resource::ReplicaSets,
+        Resource::StatefulSets,
+        Resource::DaemonSets,
+        Resource::ControllerRevisions,
     ];
 
     /// The API group; empty for the core group.
@@ -60,6 +73,7 @@ impl Resource {
             Resource::SelfSubjectAccessReviews | Resource::SelfSubjectRulesReviews => {
                 AUTHORIZATION_GROUP
             }
+            r if r.is_apps() => APPS_GROUP,
             _ => "",
         }
     }
@@ -80,6 +94,7 @@ impl Resource {
             Resource::SelfSubjectAccessReviews | Resource::SelfSubjectRulesReviews => {
                 "authorization.k8s.io/v1"
             }
+            r if r.is_apps() => "apps/v1",
             _ => "v1",
         }
     }
@@ -102,6 +117,11 @@ impl Resource {
             Resource::ClusterRoleBindings => "ClusterRoleBinding",
             Resource::SelfSubjectAccessReviews => "SelfSubjectAccessReview",
             Resource::SelfSubjectRulesReviews => "SelfSubjectRulesReview",
+            Resource::Deployments => "Deployment",
+            Resource::ReplicaSets => "ReplicaSet",
+            Resource::StatefulSets => "StatefulSet",
+            Resource::DaemonSets => "DaemonSet",
+            Resource::ControllerRevisions => "ControllerRevision",
         }
     }
 
@@ -123,6 +143,11 @@ impl Resource {
             Resource::ClusterRoleBindings => "clusterrolebindings",
             Resource::SelfSubjectAccessReviews => "selfsubjectaccessreviews",
             Resource::SelfSubjectRulesReviews => "selfsubjectrulesreviews",
+            Resource::Deployments => "deployments",
+            Resource::ReplicaSets => "replicasets",
+            Resource::StatefulSets => "statefulsets",
+            Resource::DaemonSets => "daemonsets",
+            Resource::ControllerRevisions => "controllerrevisions",
         }
     }
 
@@ -144,6 +169,11 @@ impl Resource {
             Resource::ClusterRoleBindings => "clusterrolebinding",
             Resource::SelfSubjectAccessReviews => "selfsubjectaccessreview",
             Resource::SelfSubjectRulesReviews => "selfsubjectrulesreview",
+            Resource::Deployments => "deployment",
+            Resource::ReplicaSets => "replicaset",
+            Resource::StatefulSets => "statefulset",
+            Resource::DaemonSets => "daemonset",
+            Resource::ControllerRevisions => "controllerrevision",
         }
     }
 
@@ -158,13 +188,22 @@ impl Resource {
             Resource::Events => &["ev"],
             Resource::NetworkPolicies => &["netpol"],
             Resource::ServiceAccounts => &["sa"],
+            Resource::Deployments => &["deploy"],
+            Resource::ReplicaSets => &["rs"],
+            Resource::StatefulSets => &["sts"],
+            Resource::DaemonSets => &["ds"],
             _ => &[],
         }
     }
 
     pub fn categories(self) -> &'static [&'static str] {
         match self {
-            Resource::Pods | Resource::Services => &["all"],
+            Resource::Pods
+            | Resource::Services
+            | Resource::Deployments
+            | Resource::ReplicaSets
+            | Resource::StatefulSets
+            | Resource::DaemonSets => &["all"],
             _ => &[],
         }
     }
@@ -186,7 +225,34 @@ impl Resource {
         matches!(
             self,
             Resource::Namespaces | Resource::Nodes | Resource::Pods | Resource::Services
+        ) || (self.is_apps() && self != Resource::ControllerRevisions)
+    }
+
+    /// Whether the resource has a `/scale` subresource (`autoscaling/v1` `Scale`).
+    pub fn has_scale(self) -> bool {
+        matches!(
+            self,
+            Resource::Deployments | Resource::ReplicaSets | Resource::StatefulSets
         )
+    }
+
+    /// A kind of `apps/v1`.
+    pub fn is_apps(self) -> bool {
+        matches!(
+            self,
+            Resource::Deployments
+                | Resource::ReplicaSets
+                | Resource::StatefulSets
+                | Resource::DaemonSets
+                | Resource::ControllerRevisions
+        )
+    }
+
+    /// The served resource of a kind (`Deployment`) in an API version (`apps/v1`).
+    pub fn from_kind(api_version: &str, kind: &str) -> Option<Resource> {
+        Resource::ALL
+            .into_iter()
+            .find(|r| r.api_version() == api_version && r.kind() == kind)
     }
 
     /// `pods` for the core group, `networkpolicies.networking.k8s.io` otherwise, as messages name them.

@@ -173,6 +173,78 @@ fn without_resource_version(object: &Value) -> Value {
 
 fn has_generation(resource: Resource) -> bool {
     matches!(resource, Resource::Pods | Resource::NetworkPolicies)
+        || (resource.is_apps() && resource != Resource::ControllerRevisions)
+}
+
+/// The finalizer of an object deleted in the foreground: it stays until the garbage collector
+/// deleted its blocking dependents.
+pub const FOREGROUND_FINALIZER: &str = "foregroundDeletion";
+/// The finalizer of an object deleted with its dependents orphaned: it stays until the garbage
+/// collector removed the ownerReferences to it.
+pub const ORPHAN_FINALIZER: &str = "orphan";
+
+/// What a deletion does to the object's dependents (`DeleteOptions.propagationPolicy`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Propagation {
+    /// The object goes at once; the garbage collector deletes its dependents afterwards.
+    #[default]
+    Background,
+    /// The object stays, marked and with the [`FOREGROUND_FINALIZER`], until its dependents
+    /// that block its deletion are gone.
+    Foreground,
+    /// The object stays, marked and with the [`ORPHAN_FINALIZER`], until its dependents no
+    /// longer name it as their owner; they stay.
+    Orphan,
+}
+
+impl Propagation {
+    /// `propagationPolicy` as the API names it.
+    ///
+    /// # Errors
+    /// `422 Invalid` for another value, worded as the API server words it.
+    pub fn parse(value: &str) -> Result<Propagation, ApiError> {
+        match value {
+            "Background" => Ok(Propagation::Background),
+            "Foreground" => Ok(Propagation::Foreground),
+            "Orphan" => Ok(Propagation::Orphan),
+            other => Err(ApiError::invalid(
+                "DeleteOptions.meta.k8s.io",
+                "",
+                vec![(
+                    "propagationPolicy".into(),
+                    format!(
+                        "Unsupported value: \"{other}\": supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\""
+                    ),
+                )],
+            )),
+        }
+    }
+
+    /// The object's finalizers after a deletion with this policy: the garbage collector's own
+    /// are replaced by the one this policy needs, the others kept.
+    fn finalizers(self, object: &Value) -> Vec<Value> {
+        let mut finalizers: Vec<Value> = object
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|f| *f != FOREGROUND_FINALIZER && *f != ORPHAN_FINALIZER)
+            .cloned()
+            .collect();
+        match self {
+            Propagation::Background => {}
+            Propagation::Foreground => finalizers.push(json!(FOREGROUND_FINALIZER)),
+            Propagation::Orphan => finalizers.push(json!(ORPHAN_FINALIZER)),
+        }
+        finalizers
+    }
+}
+
+fn finalizers_of(object: &Value) -> &[Value] {
+    object
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
 }
 
 /// Everything but metadata and status: what bumps `metadata.generation` when it changes.
@@ -384,7 +456,9 @@ impl Store {
         if resource == Resource::Services && !status_only {
             inner.allocate_missing_node_ports(&mut merged)?;
         }
-        inner.replace(resource, &old, merged)
+        let annotations_count = !status_only
+            && crate::validate::apps::annotations_bump_generation(resource, &old, &merged);
+        inner.replace_counting(resource, &old, merged, annotations_count)
     }
 
     /// What [`Store::update`] would store, for a dry run.
@@ -427,8 +501,31 @@ impl Store {
         name: &str,
         grace_period_seconds: Option<i64>,
     ) -> Result<Value, ApiError> {
+        self.delete_propagating(
+            resource,
+            namespace,
+            name,
+            grace_period_seconds,
+            Propagation::Background,
+        )
+    }
+
+    /// [`Store::delete`] with a propagation policy: `Foreground` and `Orphan` keep the object,
+    /// marked, with the garbage collector's finalizer (for pods, also through their graceful
+    /// termination); an object with finalizers left stays until they are removed.
+    ///
+    /// # Errors
+    /// `NotFound`.
+    pub fn delete_propagating(
+        &self,
+        resource: Resource,
+        namespace: Option<&str>,
+        name: &str,
+        grace_period_seconds: Option<i64>,
+        propagation: Propagation,
+    ) -> Result<Value, ApiError> {
         let mut inner = self.lock();
-        inner.delete(resource, namespace, name, grace_period_seconds)
+        inner.delete(resource, namespace, name, grace_period_seconds, propagation)
     }
 
     /// Deletes every matching object in the namespace; returns what was deleted or marked.
@@ -438,6 +535,7 @@ impl Store {
         namespace: Option<&str>,
         selection: &Selection,
         grace_period_seconds: Option<i64>,
+        propagation: Propagation,
     ) -> Result<Vec<Value>, ApiError> {
         let (items, _) = self.list(resource, namespace, selection)?;
         let mut inner = self.lock();
@@ -445,7 +543,13 @@ impl Store {
         for item in items {
             let name = meta_str(&item, "name").unwrap_or_default().to_owned();
             let ns = meta_str(&item, "namespace").map(str::to_owned);
-            match inner.delete(resource, ns.as_deref(), &name, grace_period_seconds) {
+            match inner.delete(
+                resource,
+                ns.as_deref(),
+                &name,
+                grace_period_seconds,
+                propagation,
+            ) {
                 Ok(deleted) => out.push(deleted),
                 Err(e) if e.code == 404 => {}
                 Err(e) => return Err(e),
@@ -466,9 +570,14 @@ impl Store {
         name: &str,
     ) -> Result<(), ApiError> {
         let mut inner = self.lock();
-        inner.get(resource, namespace, name)?;
+        let old = inner.get(resource, namespace, name)?.clone();
         if resource == Resource::Namespaces {
             inner.purge_namespace(name);
+        }
+        if !finalizers_of(&old).is_empty() {
+            // The kubelet is done; the finalizers' owners still have to let the object go.
+            inner.mark_deleted_now(resource, &old);
+            return Ok(());
         }
         inner.remove(resource, namespace, name);
         Ok(())
@@ -824,6 +933,7 @@ impl Inner {
             }
             Resource::Namespaces => object["status"] = json!({"phase": "Active"}),
             Resource::Services => object["status"] = json!({"loadBalancer": {}}),
+            r if r.is_apps() && r.has_status() => object["status"] = json!({}),
             _ => {}
         }
         if resource.namespaced() {
@@ -1032,6 +1142,7 @@ impl Inner {
         new: &mut Value,
     ) -> Result<(), ApiError> {
         let name = meta_str(old, "name").unwrap_or_default();
+        crate::validate::apps::check_update(resource, old, new)?;
         match resource {
             Resource::Pods => {
                 let mutable = |spec: &Value| {
@@ -1150,11 +1261,17 @@ impl Inner {
 
     /// Stores `new` in place of `old` if it differs; keeps identity metadata; bumps the
     /// resourceVersion and generation; completes a deletion whose finalizers are gone.
-    fn replace(
+    fn replace(&mut self, resource: Resource, old: &Value, new: Value) -> Result<Value, ApiError> {
+        self.replace_counting(resource, old, new, false)
+    }
+
+    /// [`Inner::replace`]; `count_anyway` bumps the generation also when the spec is unchanged.
+    fn replace_counting(
         &mut self,
         resource: Resource,
         old: &Value,
         mut new: Value,
+        count_anyway: bool,
     ) -> Result<Value, ApiError> {
         self.drop_unknown_fields(resource, &mut new);
         let mut new = normalize(resource, new)?;
@@ -1188,7 +1305,7 @@ impl Inner {
         if without_resource_version(&new) == without_resource_version(old) {
             return Ok(old.clone());
         }
-        if has_generation(resource) && spec_part(&new) != spec_part(old) {
+        if has_generation(resource) && (count_anyway || spec_part(&new) != spec_part(old)) {
             let generation = old
                 .pointer("/metadata/generation")
                 .and_then(Value::as_i64)
@@ -1210,14 +1327,18 @@ impl Inner {
             new.clone(),
             Some(old.clone()),
         );
-        let finalizers_gone = new
-            .pointer("/metadata/finalizers")
-            .and_then(Value::as_array)
-            .is_none_or(Vec::is_empty);
-        if meta_str(&new, "deletionTimestamp").is_some()
-            && finalizers_gone
-            && !matches!(resource, Resource::Pods | Resource::Namespaces)
-        {
+        let finalizers_gone = finalizers_of(&new).is_empty();
+        // A pod goes once the kubelet is done with it too (its grace period then reads 0).
+        let releasable = match resource {
+            Resource::Namespaces => false,
+            Resource::Pods => {
+                new.pointer("/metadata/deletionGracePeriodSeconds")
+                    .and_then(Value::as_i64)
+                    == Some(0)
+            }
+            _ => true,
+        };
+        if meta_str(&new, "deletionTimestamp").is_some() && finalizers_gone && releasable {
             return Ok(self.remove(resource, Some(&ns), &name).unwrap_or(new));
         }
         Ok(new)
@@ -1288,9 +1409,25 @@ impl Inner {
         namespace: Option<&str>,
         name: &str,
         grace: Option<i64>,
+        propagation: Propagation,
     ) -> Result<Value, ApiError> {
-        let old = self.get(resource, namespace, name)?.clone();
+        let mut old = self.get(resource, namespace, name)?.clone();
         let marked = meta_str(&old, "deletionTimestamp").is_some();
+        if resource != Resource::Namespaces {
+            let finalizers = propagation.finalizers(&old);
+            if finalizers.as_slice() != finalizers_of(&old) {
+                let mut new = old.clone();
+                metadata_mut(&mut new).insert("finalizers".into(), Value::Array(finalizers));
+                // Written as part of the deletion: one change with the mark, or alone when
+                // the object was marked already.
+                old = if marked {
+                    self.write_marked(resource, &old, new)
+                } else {
+                    new
+                };
+            }
+        }
+        let has_finalizers = !finalizers_of(&old).is_empty();
         match resource {
             Resource::Pods => {
                 let bound = old
@@ -1308,6 +1445,9 @@ impl Inner {
                     })
                     .unwrap_or(30)
                     .max(0);
+                if (!bound || terminal || grace == 0) && has_finalizers {
+                    return Ok(self.mark_deleted_now(resource, &old));
+                }
                 if !bound || terminal || grace == 0 {
                     return Ok(self.remove(resource, namespace, name).unwrap_or(old));
                 }
@@ -1355,22 +1495,38 @@ impl Inner {
                 Ok(result)
             }
             _ => {
-                let has_finalizers = old
-                    .pointer("/metadata/finalizers")
-                    .and_then(Value::as_array)
-                    .is_some_and(|f| !f.is_empty());
                 if !has_finalizers {
                     return Ok(self.remove(resource, namespace, name).unwrap_or(old));
                 }
                 if marked {
                     return Ok(old);
                 }
-                let mut new = old.clone();
-                metadata_mut(&mut new).insert("deletionTimestamp".into(), json!(now_rfc3339()));
-                metadata_mut(&mut new).insert("deletionGracePeriodSeconds".into(), json!(0));
-                Ok(self.write_marked(resource, &old, new))
+                Ok(self.mark_deleted_now(resource, &old))
             }
         }
+    }
+
+    /// Marks an object deleted now with no grace period left (its finalizers keep it); an
+    /// object marked already keeps its deletionTimestamp.
+    fn mark_deleted_now(&mut self, resource: Resource, current: &Value) -> Value {
+        let stored = self
+            .get(
+                resource,
+                meta_str(current, "namespace"),
+                meta_str(current, "name").unwrap_or_default(),
+            )
+            .cloned()
+            .unwrap_or_else(|_| current.clone());
+        let mut new = current.clone();
+        let meta = metadata_mut(&mut new);
+        if !meta.contains_key("deletionTimestamp") {
+            meta.insert("deletionTimestamp".into(), json!(now_rfc3339()));
+        }
+        meta.insert("deletionGracePeriodSeconds".into(), json!(0));
+        if new == stored {
+            return new;
+        }
+        self.write_marked(resource, &stored, new)
     }
 
     fn delete_namespace_contents(&mut self, namespace: &str) {
@@ -1387,7 +1543,13 @@ impl Inner {
             .collect();
         for (resource, name) in keys {
             // Objects that are already gone or only marked are fine.
-            let _ = self.delete(resource, Some(namespace), &name, None);
+            let _ = self.delete(
+                resource,
+                Some(namespace),
+                &name,
+                None,
+                Propagation::Background,
+            );
         }
     }
 

@@ -2,7 +2,10 @@
 
 use serde_json::{Value, json};
 
-use crate::{Resource, Selection, Store, StoreOptions, WatchEvent};
+use crate::{
+    FOREGROUND_FINALIZER, ORPHAN_FINALIZER, Propagation, Resource, Selection, Store, StoreOptions,
+    WatchEvent,
+};
 
 fn mk_pod(name: &str, labels: Value) -> Value {
     json!({"metadata": {"name": name, "labels": labels}, "spec": {"containers": [{"name": "c", "image": "busybox", "ports": [{"containerPort": 80}]}]}})
@@ -698,4 +701,196 @@ fn a_service_that_becomes_a_node_port_gets_node_ports() {
     let n = updated["spec"]["ports"][0]["nodePort"].as_u64().unwrap();
     assert!((30000..=32767).contains(&n));
     assert_eq!(updated["spec"]["clusterIP"], created["spec"]["clusterIP"]);
+}
+
+fn mk_deployment(name: &str) -> Value {
+    json!({"metadata": {"name": name}, "spec": {
+        "selector": {"matchLabels": {"app": name}},
+        "template": {"metadata": {"labels": {"app": name}},
+                     "spec": {"containers": [{"name": "c", "image": "nginx:1.27"}]}}}})
+}
+
+fn finalizers(object: &Value) -> Value {
+    object["metadata"]["finalizers"].clone()
+}
+
+#[test]
+fn apps_objects_are_defaulted_counted_and_guarded() {
+    let store = Store::new();
+    let created = store
+        .create(Resource::Deployments, Some("default"), mk_deployment("web"))
+        .unwrap();
+    assert_eq!(created["apiVersion"], "apps/v1");
+    assert_eq!(created["metadata"]["generation"], 1);
+    assert_eq!(created["spec"]["replicas"], 1);
+    assert_eq!(created["status"], json!({}));
+    // A spec change counts, as does an annotation change of a Deployment through the API;
+    // a controller's write of an annotation does not.
+    let mut scaled = created.clone();
+    scaled["spec"]["replicas"] = json!(3);
+    let scaled = store
+        .update(Resource::Deployments, Some("default"), "web", scaled, false)
+        .unwrap();
+    assert_eq!(scaled["metadata"]["generation"], 2);
+    let mut annotated = scaled.clone();
+    annotated["metadata"]["annotations"] = json!({"kubernetes.io/change-cause": "x"});
+    let annotated = store
+        .update(
+            Resource::Deployments,
+            Some("default"),
+            "web",
+            annotated,
+            false,
+        )
+        .unwrap();
+    assert_eq!(annotated["metadata"]["generation"], 3);
+    let revised = store
+        .mutate(Resource::Deployments, Some("default"), "web", |d| {
+            d["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = json!("1");
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(revised["metadata"]["generation"], 3);
+    let mut moved = revised.clone();
+    moved["spec"]["selector"] = json!({"matchLabels": {"app": "web", "tier": "x"}});
+    moved["spec"]["template"]["metadata"]["labels"]["tier"] = json!("x");
+    let err = store
+        .update(Resource::Deployments, Some("default"), "web", moved, false)
+        .unwrap_err();
+    assert_eq!(err.code, 422);
+    assert!(
+        err.message.ends_with("field is immutable"),
+        "{}",
+        err.message
+    );
+    let mut bad = mk_deployment("bad");
+    bad["spec"]["template"]["metadata"]["labels"] = json!({"app": "other"});
+    let err = store
+        .create(Resource::Deployments, Some("default"), bad)
+        .unwrap_err();
+    assert_eq!(
+        err.message,
+        "Deployment \"bad\" is invalid: spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"other\"}: `selector` does not match template `labels`"
+    );
+}
+
+#[test]
+fn owner_references_name_their_owner_and_one_controller_at_most() {
+    let store = Store::new();
+    let mut pod = mk_pod("p", json!({}));
+    pod["metadata"]["ownerReferences"] = json!([
+        {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "a", "uid": "1", "controller": true},
+        {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "b", "uid": "2", "controller": true},
+        {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "c", "uid": ""},
+    ]);
+    let err = store
+        .create(Resource::Pods, Some("default"), pod)
+        .unwrap_err();
+    let fields: Vec<&str> = err.causes.iter().map(|(f, _)| f.as_str()).collect();
+    assert_eq!(
+        fields,
+        ["metadata.ownerReferences", "metadata.ownerReferences.uid"]
+    );
+    assert!(
+        err.causes[0]
+            .1
+            .ends_with("Found \"true\" in references for ReplicaSet/a and ReplicaSet/b"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn foreground_and_orphan_deletions_keep_the_object_with_the_collectors_finalizer() {
+    let store = Store::new();
+    for name in ["fg", "orphan", "bg"] {
+        store
+            .create(Resource::Deployments, Some("default"), mk_deployment(name))
+            .unwrap();
+    }
+    let fg = store
+        .delete_propagating(
+            Resource::Deployments,
+            Some("default"),
+            "fg",
+            None,
+            Propagation::Foreground,
+        )
+        .unwrap();
+    assert_eq!(finalizers(&fg), json!([FOREGROUND_FINALIZER]));
+    assert!(fg["metadata"]["deletionTimestamp"].is_string());
+    let orphan = store
+        .delete_propagating(
+            Resource::Deployments,
+            Some("default"),
+            "orphan",
+            None,
+            Propagation::Orphan,
+        )
+        .unwrap();
+    assert_eq!(finalizers(&orphan), json!([ORPHAN_FINALIZER]));
+    store
+        .delete(Resource::Deployments, Some("default"), "bg", None)
+        .unwrap();
+    assert!(
+        store
+            .get(Resource::Deployments, Some("default"), "bg")
+            .is_err()
+    );
+    // Removing the finalizer lets the object go.
+    store
+        .mutate(Resource::Deployments, Some("default"), "fg", |d| {
+            d["metadata"]["finalizers"] = json!([]);
+            Ok(())
+        })
+        .unwrap();
+    assert!(
+        store
+            .get(Resource::Deployments, Some("default"), "fg")
+            .is_err()
+    );
+    assert_eq!(
+        Propagation::parse("Sideways").unwrap_err().message,
+        "DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: Unsupported value: \"Sideways\": supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\""
+    );
+}
+
+#[test]
+fn a_pod_with_finalizers_outlives_its_termination_until_they_are_removed() {
+    let store = Store::new();
+    let mut pod = mk_pod("held", json!({}));
+    pod["metadata"]["finalizers"] = json!(["example.com/hold"]);
+    store.create(Resource::Pods, Some("default"), pod).unwrap();
+    bind(&store, "default", "held");
+    let marked = store
+        .delete(Resource::Pods, Some("default"), "held", None)
+        .unwrap();
+    assert_eq!(marked["metadata"]["deletionGracePeriodSeconds"], 30);
+    // The kubelet is done: the pod stays, its grace period spent, for the finalizer.
+    store
+        .finalize_delete(Resource::Pods, Some("default"), "held")
+        .unwrap();
+    let held = store.get(Resource::Pods, Some("default"), "held").unwrap();
+    assert_eq!(held["metadata"]["deletionGracePeriodSeconds"], 0);
+    store
+        .mutate(Resource::Pods, Some("default"), "held", |p| {
+            p["metadata"]["finalizers"] = json!([]);
+            Ok(())
+        })
+        .unwrap();
+    assert!(store.get(Resource::Pods, Some("default"), "held").is_err());
+    // An unbound pod with a finalizer is marked rather than removed at once.
+    let mut unbound = mk_pod("unbound", json!({}));
+    unbound["metadata"]["finalizers"] = json!(["example.com/hold"]);
+    store
+        .create(Resource::Pods, Some("default"), unbound)
+        .unwrap();
+    let marked = store
+        .delete(Resource::Pods, Some("default"), "unbound", None)
+        .unwrap();
+    assert_eq!(marked["metadata"]["deletionGracePeriodSeconds"], 0);
+    assert!(
+        store
+            .get(Resource::Pods, Some("default"), "unbound")
+            .is_ok()
+    );
 }

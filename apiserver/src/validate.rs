@@ -6,12 +6,14 @@ use serde_json::{Value, json};
 use crate::error::ApiError;
 use crate::resource::Resource;
 
+pub(crate) mod apps;
+
 /// Decodes the object into its k8s-openapi type and back, so the store only ever holds objects
 /// clients can decode; a body of the wrong shape is a `400 BadRequest`.
 pub(crate) fn normalize(resource: Resource, object: Value) -> Result<Value, ApiError> {
     use k8s_openapi::api::{
-        authorization::v1 as authorization, core::v1 as core, discovery::v1 as discovery,
-        networking::v1 as networking, rbac::v1 as rbac,
+        apps::v1 as appsv1, authorization::v1 as authorization, core::v1 as core,
+        discovery::v1 as discovery, networking::v1 as networking, rbac::v1 as rbac,
     };
     fn round_trip<T: serde::de::DeserializeOwned + serde::Serialize>(
         resource: Resource,
@@ -47,13 +49,31 @@ pub(crate) fn normalize(resource: Resource, object: Value) -> Result<Value, ApiE
         Resource::SelfSubjectRulesReviews => {
             round_trip::<authorization::SelfSubjectRulesReview>(resource, object)
         }
+        Resource::Deployments => {
+            apps::require_selector(resource, &object)?;
+            round_trip::<appsv1::Deployment>(resource, object)
+        }
+        Resource::ReplicaSets => {
+            apps::require_selector(resource, &object)?;
+            round_trip::<appsv1::ReplicaSet>(resource, object)
+        }
+        Resource::StatefulSets => {
+            apps::require_selector(resource, &object)?;
+            round_trip::<appsv1::StatefulSet>(resource, object)
+        }
+        Resource::DaemonSets => {
+            apps::require_selector(resource, &object)?;
+            round_trip::<appsv1::DaemonSet>(resource, object)
+        }
+        Resource::ControllerRevisions => round_trip::<appsv1::ControllerRevision>(resource, object),
     }
 }
 
 /// Fills the defaults the API server's defaulting functions set for the served kinds.
 pub(crate) fn apply_defaults(resource: Resource, object: &mut Value) {
     match resource {
-        Resource::Pods => default_pod(object),
+        Resource::Pods => default_pod_spec(&mut object["spec"], false),
+        r if r.is_apps() => apps::apply_defaults(r, object),
         Resource::Services => default_service(object),
         Resource::NetworkPolicies => default_network_policy(object),
         Resource::Namespaces => {
@@ -83,25 +103,31 @@ fn ensure_object<'a>(parent: &'a mut Value, key: &str) -> &'a mut serde_json::Ma
     entry.as_object_mut().expect("made an object above")
 }
 
-fn set_default(object: &mut Value, key: &str, value: Value) {
+pub(super) fn set_default(object: &mut Value, key: &str, value: Value) {
     if let Some(map) = object.as_object_mut() {
         map.entry(key.to_owned()).or_insert(value);
     }
 }
 
-fn default_pod(pod: &mut Value) {
-    let spec = &mut pod["spec"];
+/// The defaults of a pod spec; `template`: of a workload's pod template, which gets only those
+/// of the defaulting functions, not those the admission plugins set on pods.
+pub(super) fn default_pod_spec(spec: &mut Value, template: bool) {
+    if !spec.is_object() {
+        return;
+    }
     set_default(spec, "restartPolicy", json!("Always"));
     set_default(spec, "terminationGracePeriodSeconds", json!(30));
     set_default(spec, "dnsPolicy", json!("ClusterFirst"));
     set_default(spec, "securityContext", json!({}));
     set_default(spec, "schedulerName", json!("default-scheduler"));
-    set_default(spec, "enableServiceLinks", json!(true));
-    set_default(spec, "preemptionPolicy", json!("PreemptLowerPriority"));
-    set_default(spec, "priority", json!(0));
-    set_default(spec, "serviceAccountName", json!("default"));
-    if let Some(sa) = spec.get("serviceAccountName").cloned() {
-        set_default(spec, "serviceAccount", sa);
+    if !template {
+        set_default(spec, "enableServiceLinks", json!(true));
+        set_default(spec, "preemptionPolicy", json!("PreemptLowerPriority"));
+        set_default(spec, "priority", json!(0));
+        set_default(spec, "serviceAccountName", json!("default"));
+        if let Some(sa) = spec.get("serviceAccountName").cloned() {
+            set_default(spec, "serviceAccount", sa);
+        }
     }
     for list in ["initContainers", "containers"] {
         if let Some(containers) = spec.get_mut(list).and_then(Value::as_array_mut) {
@@ -186,7 +212,7 @@ fn default_network_policy(policy: &mut Value) {
 
 /// Field errors collected while validating one object.
 #[derive(Default)]
-struct Errors(Vec<(String, String)>);
+pub(super) struct Errors(pub(super) Vec<(String, String)>);
 
 impl Errors {
     fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
@@ -209,9 +235,10 @@ pub(crate) fn validate(resource: Resource, object: &Value) -> Result<(), ApiErro
         .unwrap_or_default();
     validate_metadata(resource, object, &mut errors);
     match resource {
-        Resource::Pods => validate_pod(object, &mut errors),
+        Resource::Pods => validate_pod_spec(&object["spec"], &mut errors),
         Resource::Services => validate_service(object, &mut errors),
         Resource::NetworkPolicies => validate_network_policy(object, &mut errors),
+        r if r.is_apps() => apps::validate(r, object, &mut errors),
         _ => {}
     }
     if errors.0.is_empty() {
@@ -222,6 +249,7 @@ pub(crate) fn validate(resource: Resource, object: &Value) -> Result<(), ApiErro
 }
 
 fn validate_metadata(resource: Resource, object: &Value, errors: &mut Errors) {
+    validate_owner_references(object, errors);
     let name = object
         .pointer("/metadata/name")
         .and_then(Value::as_str)
@@ -255,6 +283,55 @@ fn validate_metadata(resource: Resource, object: &Value, errors: &mut Errors) {
                 value,
                 netverdict_engine::validate_label_value(text),
             );
+        }
+    }
+}
+
+/// `ValidateOwnerReferences`: every reference names its owner completely, at most one is the
+/// controller.
+fn validate_owner_references(object: &Value, errors: &mut Errors) {
+    let field = "metadata.ownerReferences";
+    let mut first_controller: Option<String> = None;
+    for reference in object
+        .pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let text = |key: &str| {
+            reference
+                .get(key)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        };
+        let version = text("apiVersion").rsplit('/').next().unwrap_or_default();
+        for (key, empty, what) in [
+            ("apiVersion", version.is_empty(), "version"),
+            ("kind", text("kind").is_empty(), "kind"),
+            ("name", text("name").is_empty(), "name"),
+            ("uid", text("uid").is_empty(), "uid"),
+        ] {
+            if empty {
+                errors.push(
+                    format!("{field}.{key}"),
+                    format!("Invalid value: \"{}\": {what} must not be empty", text(key)),
+                );
+            }
+        }
+        if text("apiVersion") == "v1" && text("kind") == "Event" {
+            errors.push(field, "Invalid value: \"v1, Kind=Event\": /v1, Kind=Event is disallowed from being an owner");
+        }
+        if reference.get("controller").and_then(Value::as_bool) == Some(true) {
+            let current = format!("{}/{}", text("kind"), text("name"));
+            match &first_controller {
+                Some(first) => errors.push(
+                    field,
+                    format!(
+                        "Invalid value: []v1.OwnerReference{{...}}: Only one reference can have Controller set to true. Found \"true\" in references for {first} and {current}"
+                    ),
+                ),
+                None => first_controller = Some(current),
+            }
         }
     }
 }
@@ -302,8 +379,9 @@ fn validate_port_number(field: &str, value: Option<&Value>, errors: &mut Errors)
     }
 }
 
-fn validate_pod(pod: &Value, errors: &mut Errors) {
-    let containers = pod.pointer("/spec/containers").and_then(Value::as_array);
+/// A pod spec, its errors under `spec.`.
+pub(super) fn validate_pod_spec(spec: &Value, errors: &mut Errors) {
+    let containers = spec.get("containers").and_then(Value::as_array);
     let Some(containers) = containers.filter(|c| !c.is_empty()) else {
         errors.push("spec.containers", "Required value");
         return;
@@ -312,8 +390,7 @@ fn validate_pod(pod: &Value, errors: &mut Errors) {
     for (list, items) in [
         (
             "initContainers",
-            pod.pointer("/spec/initContainers")
-                .and_then(Value::as_array),
+            spec.get("initContainers").and_then(Value::as_array),
         ),
         ("containers", Some(containers)),
     ] {
@@ -379,7 +456,7 @@ fn validate_pod(pod: &Value, errors: &mut Errors) {
             }
         }
     }
-    if let Some(policy) = pod.pointer("/spec/restartPolicy").and_then(Value::as_str)
+    if let Some(policy) = spec.get("restartPolicy").and_then(Value::as_str)
         && !matches!(policy, "Always" | "OnFailure" | "Never")
     {
         errors.push(

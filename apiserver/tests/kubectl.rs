@@ -499,7 +499,17 @@ async fn discovery_lists_the_served_resources() {
     let h = Harness::start().await;
     let out = h.kubectl_ok(&["api-resources", "--no-headers"]).await;
     let rows: Vec<Vec<&str>> = out.lines().map(columns).collect();
-    assert_eq!(rows.len(), 16, "{out}");
+    assert_eq!(rows.len(), 21, "{out}");
+    assert!(
+        rows.contains(&vec![
+            "deployments",
+            "deploy",
+            "apps/v1",
+            "true",
+            "Deployment"
+        ]),
+        "{out}"
+    );
     assert!(
         rows.contains(&vec![
             "rolebindings",
@@ -535,7 +545,7 @@ async fn discovery_lists_the_served_resources() {
     let versions = h.kubectl_ok(&["api-versions"]).await;
     assert_eq!(
         versions,
-        "authorization.k8s.io/v1\ndiscovery.k8s.io/v1\nnetworking.k8s.io/v1\nrbac.authorization.k8s.io/v1\nv1\n"
+        "apps/v1\nauthorization.k8s.io/v1\ndiscovery.k8s.io/v1\nnetworking.k8s.io/v1\nrbac.authorization.k8s.io/v1\nv1\n"
     );
     let (code, legacy) = common::http(&h, "GET", "/api/v1", "application/json", b"").await;
     assert_eq!(
@@ -768,4 +778,135 @@ async fn kubectl_follows_continue_tokens() {
         .kubectl_ok(&["get", "cm", "-o", "name", "--chunk-size=300"])
         .await;
     assert_eq!(out.lines().count(), 1100);
+}
+
+const DEPLOYMENT: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.27
+        ports:
+        - containerPort: 80
+";
+
+/// The API side of the workloads, with no controller behind it: apply, the `scale`
+/// subresource, tables, validation and the deletion policies.
+#[tokio::test]
+async fn workloads_are_applied_scaled_printed_and_deleted_through_the_api() {
+    let h = Harness::start().await;
+    let file = h.manifest("deploy.yaml", DEPLOYMENT);
+    assert_eq!(
+        h.kubectl_ok(&["apply", "-f", &file]).await.trim(),
+        "deployment.apps/web created"
+    );
+    // A second apply of a changed manifest patches (strategic merge on the template).
+    let changed = h.manifest(
+        "deploy2.yaml",
+        &DEPLOYMENT.replace("nginx:1.27", "nginx:1.28"),
+    );
+    assert_eq!(
+        h.kubectl_ok(&["apply", "-f", &changed]).await.trim(),
+        "deployment.apps/web configured"
+    );
+    let stored = h
+        .store
+        .get(Resource::Deployments, Some("default"), "web")
+        .unwrap();
+    assert_eq!(stored["metadata"]["generation"], 2);
+    assert_eq!(
+        stored["spec"]["template"]["spec"]["containers"][0]["image"],
+        "nginx:1.28"
+    );
+    assert_eq!(
+        h.kubectl_ok(&["scale", "deploy/web", "--replicas=5"])
+            .await
+            .trim(),
+        "deployment.apps/web scaled"
+    );
+    h.kubectl_ok(&[
+        "scale",
+        "deploy/web",
+        "--current-replicas=5",
+        "--replicas=4",
+    ])
+    .await;
+    let (code, _, err) = h
+        .kubectl(&[
+            "scale",
+            "deploy/web",
+            "--current-replicas=9",
+            "--replicas=1",
+        ])
+        .await;
+    assert_eq!(code, 1, "{err}");
+    let scale = h
+        .kubectl_ok(&[
+            "get",
+            "--raw",
+            "/apis/apps/v1/namespaces/default/deployments/web/scale",
+        ])
+        .await;
+    let scale: Value = serde_json::from_str(&scale).unwrap();
+    assert_eq!(scale["apiVersion"], "autoscaling/v1");
+    assert_eq!(scale["spec"]["replicas"], 4);
+    assert_eq!(scale["status"]["selector"], "app=web");
+    let out = h.kubectl_ok(&["get", "deploy"]).await;
+    let rows: Vec<Vec<&str>> = out.lines().map(columns).collect();
+    assert_eq!(
+        rows[0],
+        ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
+        "{out}"
+    );
+    assert_eq!(rows[1][..4], ["web", "0/4", "0", "0"], "{out}");
+    let wide = h.kubectl_ok(&["get", "deploy", "-o", "wide"]).await;
+    assert!(
+        wide.lines()
+            .next()
+            .unwrap()
+            .ends_with("CONTAINERS   IMAGES       SELECTOR"),
+        "{wide}"
+    );
+
+    let bad = h.manifest(
+        "bad.yaml",
+        &DEPLOYMENT.replace("labels: {app: web}", "labels: {app: api}"),
+    );
+    let (code, _, err) = h.kubectl(&["apply", "-f", &bad]).await;
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"api\"}: `selector` does not match template `labels`"),
+        "{err}"
+    );
+
+    let out = h
+        .kubectl_ok(&[
+            "delete",
+            "deploy",
+            "web",
+            "--cascade=foreground",
+            "--wait=false",
+        ])
+        .await;
+    assert_eq!(
+        out.trim(),
+        "deployment.apps \"web\" deleted from default namespace"
+    );
+    let held = h
+        .store
+        .get(Resource::Deployments, Some("default"), "web")
+        .unwrap();
+    assert_eq!(
+        held["metadata"]["finalizers"],
+        serde_json::json!(["foregroundDeletion"])
+    );
 }

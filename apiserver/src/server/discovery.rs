@@ -11,7 +11,8 @@ use super::app::ServerOptions;
 use super::negotiate::json_response;
 use crate::resource::Resource;
 
-pub(super) const GROUPS: [&str; 4] = [
+pub(super) const GROUPS: [&str; 5] = [
+    "apps",
     "networking.k8s.io",
     "discovery.k8s.io",
     "rbac.authorization.k8s.io",
@@ -131,7 +132,13 @@ fn aggregated(groups: &[&str]) -> Response {
                     let kind = |kind: &str| json!({"group": group, "version": "v1", "kind": kind});
                     let subresources: Vec<Value> = subresources(resource)
                         .into_iter()
-                        .map(|(sub, sub_kind, verbs)| json!({"subresource": sub, "responseKind": kind(sub_kind), "verbs": verbs}))
+                        .map(|(sub, sub_kind, verbs)| {
+                            let response = match sub_group(sub) {
+                                Some((g, v)) => json!({"group": g, "version": v, "kind": sub_kind}),
+                                None => kind(sub_kind),
+                            };
+                            json!({"subresource": sub, "responseKind": response, "verbs": verbs})
+                        })
                         .collect();
                     let mut entry = json!({
                         "resource": resource.plural(),
@@ -152,7 +159,11 @@ fn aggregated(groups: &[&str]) -> Response {
                     entry
                 })
                 .collect();
-            let metadata = if group.is_empty() { json!({"creationTimestamp": null}) } else { json!({"name": group, "creationTimestamp": null}) };
+            let metadata = if group.is_empty() {
+                json!({"creationTimestamp": null})
+            } else {
+                json!({"name": group, "creationTimestamp": null})
+            };
             json!({
                 "metadata": metadata,
                 "versions": [{"version": "v1", "resources": resources, "freshness": "Current"}],
@@ -192,7 +203,16 @@ fn subresources(resource: Resource) -> Vec<(&'static str, &'static str, Vec<&'st
     if resource == Resource::ServiceAccounts {
         out.push(("token", "TokenRequest", vec!["create"]));
     }
+    if resource.has_scale() {
+        out.push(("scale", "Scale", vec!["get", "patch", "update"]));
+    }
     out
+}
+
+/// The group and version of a subresource's kind when it is not its resource's own: the
+/// `Scale` of `scale` is `autoscaling/v1` (what clients' scale kind resolvers read).
+fn sub_group(subresource: &str) -> Option<(&'static str, &'static str)> {
+    (subresource == "scale").then_some(("autoscaling", "v1"))
 }
 
 /// The `APIResourceList` of one group version (`""` for the core group).
@@ -214,13 +234,18 @@ pub(super) fn resource_list(group: &str) -> Value {
         }
         resources.push(entry);
         for (sub, kind, verbs) in subresources(resource) {
-            resources.push(json!({
+            let mut entry = json!({
                 "name": format!("{}/{sub}", resource.plural()),
                 "singularName": "",
                 "namespaced": resource.namespaced(),
                 "kind": kind,
                 "verbs": verbs,
-            }));
+            });
+            if let Some((group, version)) = sub_group(sub) {
+                entry["group"] = json!(group);
+                entry["version"] = json!(version);
+            }
+            resources.push(entry);
         }
     }
     let group_version = if group.is_empty() {

@@ -9,6 +9,7 @@ mod pages;
 mod protobuf;
 mod rbac;
 mod rest;
+mod scale;
 mod table;
 mod token;
 mod watch;

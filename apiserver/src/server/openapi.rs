@@ -71,6 +71,7 @@ fn schema_name(resource: Resource) -> String {
         "discovery.k8s.io" => "discovery",
         "rbac.authorization.k8s.io" => "rbac",
         "authorization.k8s.io" => "authorization",
+        "apps" => "apps",
         other => other,
     };
     format!("io.k8s.api.{package}.v1.{}", resource.kind())
@@ -115,6 +116,7 @@ fn document(path: &str) -> Option<Value> {
                     "networking.k8s.io" => "NetworkingV1",
                     "rbac.authorization.k8s.io" => "RbacAuthorizationV1",
                     "authorization.k8s.io" => "AuthorizationV1",
+                    "apps" => "AppsV1",
                     _ => "DiscoveryV1",
                 }
             },

@@ -14,6 +14,7 @@ use crate::error::ApiError;
 use crate::patch::{PatchKind, apply_patch};
 use crate::resource::Resource;
 use crate::selector::Selection;
+use crate::store::Propagation;
 
 pub(super) fn selection(query: &Query) -> Selection {
     Selection {
@@ -187,11 +188,18 @@ async fn create(
     ))
 }
 
+/// What a `DeleteOptions` (the body, or the query) asks for.
+struct DeleteRequest {
+    grace: Option<i64>,
+    preconditions: Value,
+    propagation: Propagation,
+}
+
 fn delete_options(
     query: &Query,
     headers: &http::HeaderMap,
     body: &[u8],
-) -> Result<(Option<i64>, Value), ApiError> {
+) -> Result<DeleteRequest, ApiError> {
     let options = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
@@ -201,10 +209,34 @@ fn delete_options(
         Some(g) => Some(g),
         None => options.get("gracePeriodSeconds").and_then(Value::as_i64),
     };
-    Ok((
+    let policy = query
+        .get("propagationPolicy")
+        .filter(|p| !p.is_empty())
+        .or_else(|| options.get("propagationPolicy").and_then(Value::as_str));
+    let orphan = match query.get("orphanDependents") {
+        Some(flag) => Some(query.flag("orphanDependents") || flag.is_empty()),
+        None => options.get("orphanDependents").and_then(Value::as_bool),
+    };
+    let propagation = match (policy, orphan) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid(
+                "DeleteOptions.meta.k8s.io",
+                "",
+                vec![(
+                    "propagationPolicy".into(),
+                    "Invalid value: \"\": orphanDependents and deletionPropagation cannot be both set".into(),
+                )],
+            ));
+        }
+        (Some(policy), None) => Propagation::parse(policy)?,
+        (None, Some(true)) => Propagation::Orphan,
+        (None, _) => Propagation::Background,
+    };
+    Ok(DeleteRequest {
         grace,
-        options.get("preconditions").cloned().unwrap_or(Value::Null),
-    ))
+        preconditions: options.get("preconditions").cloned().unwrap_or(Value::Null),
+        propagation,
+    })
 }
 
 async fn delete_collection(
@@ -216,10 +248,14 @@ async fn delete_collection(
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     let body = read_body(body).await?;
-    let (grace, _) = delete_options(query, &parts.headers, &body)?;
-    let deleted = state
-        .store
-        .delete_collection(resource, namespace, &selection(query), grace)?;
+    let options = delete_options(query, &parts.headers, &body)?;
+    let deleted = state.store.delete_collection(
+        resource,
+        namespace,
+        &selection(query),
+        options.grace,
+        options.propagation,
+    )?;
     let body = json!({
         "kind": resource.list_kind(),
         "apiVersion": resource.api_version(),
@@ -279,6 +315,12 @@ pub(super) async fn object(
             .await
         }
         (None, Method::DELETE) => delete(&state, resource, ns, &name, &query, request).await,
+        (Some("scale"), Method::GET | Method::HEAD | Method::PUT | Method::PATCH)
+            if resource.has_scale() =>
+        {
+            super::scale::handle(&state, resource, ns, &name, &query, request).await
+        }
+        (Some("scale"), other) if resource.has_scale() => Err(method_not_allowed(&other)),
         (Some("finalize"), Method::PUT) if resource == Resource::Namespaces => {
             finalize(&state, &name, request).await
         }
@@ -495,7 +537,11 @@ async fn delete(
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     let body = read_body(body).await?;
-    let (grace, preconditions) = delete_options(query, &parts.headers, &body)?;
+    let DeleteRequest {
+        grace,
+        preconditions,
+        propagation,
+    } = delete_options(query, &parts.headers, &body)?;
     let current = state.store.get(resource, namespace, name)?;
     for (field, pointer) in [
         ("uid", "/metadata/uid"),
@@ -526,7 +572,9 @@ async fn delete(
     if dry_run(query)? {
         return Ok(json_response(StatusCode::OK, &current));
     }
-    let deleted = state.store.delete(resource, namespace, name, grace)?;
+    let deleted = state
+        .store
+        .delete_propagating(resource, namespace, name, grace, propagation)?;
     let still_there = state.store.get(resource, namespace, name).is_ok();
     let returns_object = matches!(
         resource,

@@ -4,6 +4,8 @@
 use serde_json::{Value, json};
 
 use super::rest::partial_metadata;
+
+mod apps;
 use crate::resource::Resource;
 use crate::time::{now_seconds, parse_rfc3339};
 
@@ -25,6 +27,11 @@ const AGE: Column = (
 
 fn columns(resource: Resource) -> Vec<Column> {
     match resource {
+        r @ (Resource::Deployments
+        | Resource::ReplicaSets
+        | Resource::StatefulSets
+        | Resource::DaemonSets
+        | Resource::ControllerRevisions) => apps::columns(r),
         Resource::Namespaces => vec![
             NAME,
             ("Status", "string", 0, "The status of the namespace"),
@@ -468,6 +475,7 @@ fn cells(resource: Resource, object: &Value) -> Vec<Value> {
             vec![name, json!(count), json!(created)]
         }
         Resource::Events => event_cells(object, name),
+        r if r.is_apps() => apps::cells(r, object, name, created),
         Resource::NetworkPolicies => {
             let selector = format_label_selector(object.pointer("/spec/podSelector"));
             vec![name, json!(selector), json!(created)]
@@ -493,7 +501,7 @@ fn list_of_three(items: &[String]) -> String {
 }
 
 /// A label selector as `metav1.FormatLabelSelector` writes it; `<none>` for the empty one.
-fn format_label_selector(selector: Option<&Value>) -> String {
+pub(super) fn format_label_selector(selector: Option<&Value>) -> String {
     let Some(selector) = selector else {
         return "<none>".to_owned();
     };
