@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use util::local::{LocalDown, local_up};
-use util::{Dir, KillOnDrop};
+use util::{Dir, KillOnDrop, TestCommand};
 
 /// A local cluster with an application applied by kubectl.
 struct App {
@@ -280,6 +280,23 @@ fn by_name<'r>(results: &'r Value, name: &str) -> &'r Value {
         .into_iter()
         .find(|p| p["name"] == name)
         .unwrap_or_else(|| panic!("no probe {name}: {results}"))
+}
+
+/// The worked example checks offline as far as anything can be without its cluster, and is kept
+/// out of the scenario library that the main job runs on an empty cluster.
+#[test]
+fn the_worked_example_is_valid_offline_and_not_in_the_library() {
+    let example = "examples/post-deploy/post-deploy.yaml";
+    let out = TestCommand::in_repo().args(["validate", example]).run();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let plan = TestCommand::in_repo().args(["plan", example]).run();
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(
+        plan.stdout.contains("resolved at run time: deployment shop/frontend (pick one), like:deployment:shop/frontend"),
+        "{}",
+        plan.stdout
+    );
+    assert!(!util::repo().join("scenarios/examples").exists());
 }
 
 /// Acceptance check 2: the policies that select the workload select its mimic, on the allowed

@@ -276,6 +276,9 @@ pub(crate) fn reconcile(
         result.message = judged.message;
     }
     result.prediction = prediction;
+    if let Some(pod) = &result.answered_by {
+        result.message = format!("{} (answered by {pod})", result.message);
+    }
 }
 
 /// Replaces what the scenario assumed with what the cluster holds, where it can be read:

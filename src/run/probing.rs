@@ -421,13 +421,9 @@ fn finish(probe: &Probe, state: &Tracked, ended: Ended, liveness: &Liveness) -> 
         }
     };
     let mut result = described(probe, state.spec.as_ref().ok());
-    // A deployed target answered: say which pod it was.
+    // A deployed target answered: which pod it was (the message says so once settled).
     let answered = outcome.as_ref().is_some_and(answered);
     result.answered_by = result.target_pod.clone().filter(|_| answered);
-    let message = match &result.answered_by {
-        Some(pod) => format!("{message} (answered by {pod})"),
-        None => message,
-    };
     result.status = status;
     result.message = message;
     result.outcome = outcome;
