@@ -358,7 +358,151 @@ fn controller_uid(meta: &crate::k8s::ObjectMeta) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
+    use netverdict_apiserver::{Resource, Store};
+    use serde_json::json;
+
     use super::*;
+    use crate::cluster::testing::serve;
+
+    /// `shop` holds deployment `api` (template app=api, service account api) whose ReplicaSet
+    /// controls `api-1`, a pod `stray` with the same labels that no controller owns, and a
+    /// probe pod of a run.
+    fn shop(store: &Store) -> String {
+        store
+            .create(
+                Resource::Namespaces,
+                None,
+                json!({"metadata": {"name": "shop", "labels": {"team": "shop"}}}),
+            )
+            .unwrap();
+        let deployment = store
+            .create(Resource::Deployments, Some("shop"), json!({
+                "metadata": {"name": "api"},
+                "spec": {"selector": {"matchLabels": {"app": "api"}}, "template": {
+                    "metadata": {"labels": {"app": "api"}},
+                    "spec": {"serviceAccountName": "api", "containers": [{"name": "api", "image": "api"}]}}}
+            }))
+            .unwrap();
+        let owner = |kind: &str, name: &str, object: &serde_json::Value| {
+            json!([{"apiVersion": "apps/v1", "kind": kind, "name": name,
+                    "uid": object["metadata"]["uid"], "controller": true}])
+        };
+        let rs = store
+            .create(Resource::ReplicaSets, Some("shop"), json!({
+                "metadata": {"name": "api-7d9f", "ownerReferences": owner("Deployment", "api", &deployment)},
+                "spec": {"selector": {"matchLabels": {"app": "api", "pod-template-hash": "7d9f"}}, "template": {
+                    "metadata": {"labels": {"app": "api", "pod-template-hash": "7d9f"}},
+                    "spec": {"containers": [{"name": "api", "image": "api"}]}}}
+            }))
+            .unwrap();
+        let pod = |name: &str, owners: serde_json::Value, labels: serde_json::Value| {
+            json!({"metadata": {"name": name, "labels": labels, "ownerReferences": owners},
+                   "spec": {"containers": [{"name": "api", "image": "api",
+                            "ports": [{"containerPort": 8080, "name": "http"}]}]}})
+        };
+        let api = store
+            .create(
+                Resource::Pods,
+                Some("shop"),
+                pod(
+                    "api-1",
+                    owner("ReplicaSet", "api-7d9f", &rs),
+                    json!({"app": "api", "pod-template-hash": "7d9f"}),
+                ),
+            )
+            .unwrap();
+        store
+            .create(
+                Resource::Pods,
+                Some("shop"),
+                pod("stray", json!([]), json!({"app": "api"})),
+            )
+            .unwrap();
+        store
+            .create(
+                Resource::Pods,
+                Some("shop"),
+                pod(
+                    "nv-like-api-1a2b",
+                    json!([]),
+                    json!({"app": "api", RUN_KEY: "r1"}),
+                ),
+            )
+            .unwrap();
+        api["metadata"]["uid"].as_str().unwrap().to_owned()
+    }
+
+    #[tokio::test]
+    async fn a_deployment_brings_the_pods_its_replica_sets_control_and_its_template() {
+        let store = Store::new();
+        let (_server, client) = serve(&store).await;
+        shop(&store);
+        let query = LiveQuery {
+            namespaces: ["shop".to_owned()].into(),
+            workloads: [
+                (
+                    WorkloadKind::Deployment,
+                    "shop".to_owned(),
+                    "api".to_owned(),
+                ),
+                (
+                    WorkloadKind::Deployment,
+                    "shop".to_owned(),
+                    "gone".to_owned(),
+                ),
+            ]
+            .into(),
+            services: [("shop".to_owned(), "api".to_owned())].into(),
+        };
+        let state = read_live(&client, &query).await.unwrap();
+        assert_eq!(state.namespaces["shop"]["team"], "shop");
+        let names: Vec<&str> = state.pods.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["api-1", "stray"],
+            "a run's pods are not deployed pods"
+        );
+        assert_eq!(
+            state.workloads.len(),
+            1,
+            "a missing Deployment is not found"
+        );
+        let api = &state.workloads[0];
+        assert_eq!(
+            api.pods,
+            ["api-1"],
+            "a pod no controller owns is not the Deployment's"
+        );
+        assert_eq!(api.template_labels["app"], "api");
+        assert_eq!(api.service_account.as_deref(), Some("api"));
+        assert!(state.services.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_deployed_pod_replaced_during_the_run_is_named() {
+        let store = Store::new();
+        let (_server, client) = serve(&store).await;
+        shop(&store);
+        let query = LiveQuery {
+            namespaces: ["shop".to_owned()].into(),
+            ..LiveQuery::default()
+        };
+        let state = read_live(&client, &query).await.unwrap();
+        let fates = crate::cluster::live_fates(&client, &state.pods).await;
+        assert!(fates.deleted.is_empty(), "{:?}", fates.deleted);
+        store
+            .delete(Resource::Pods, Some("shop"), "api-1", Some(0))
+            .unwrap();
+        store
+            .create(
+                Resource::Pods,
+                Some("shop"),
+                json!({"metadata": {"name": "api-1"}, "spec": {"containers": [{"name": "api", "image": "api"}]}}),
+            )
+            .unwrap();
+        let fates = crate::cluster::live_fates(&client, &state.pods).await;
+        assert_eq!(fates.deleted, ["shop/api-1"]);
+    }
 
     fn pod(value: serde_json::Value) -> Pod {
         serde_json::from_value(value).unwrap()

@@ -23,12 +23,12 @@ pub(crate) use cleanup::{Cleaned, CleanupProblem, Limits, delete_leftovers, dele
 #[cfg(test)]
 pub(crate) use cleanup::{Kind, Object, RequestProblem};
 pub(crate) use client::{ClusterTarget, ConnectError, connect};
-pub(crate) use death::{Death, fates};
+pub(crate) use death::{Death, fates, live_fates};
 pub(crate) use endpoints::{endpoint_source, has_ready_endpoint};
 pub(crate) use exec::exec_lines;
 pub(crate) use failure::Failure;
 pub(crate) use labels::{RUN_KEY, RunId};
-pub(crate) use live::{LiveQuery, ReadError, read_live};
+pub(crate) use live::{LiveQuery, ReadError, live_pod, read_live};
 pub(crate) use namespace::{
     NamespaceError, NamespaceOrigin, Terminating, ensure_namespace, wait_all_gone,
 };

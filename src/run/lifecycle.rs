@@ -42,8 +42,8 @@ use crate::cluster::Failure;
 use crate::cluster::{
     Cleaned, CleanupProblem, CreateError, Death, Limits, NEVER_READY, NamespaceOrigin, PodKey,
     ProbePodOptions, RunId, Terminating, create_owner, create_pod, create_policy, create_service,
-    delete_run, endpoint_source, ensure_namespace, fates, has_ready_endpoint, owner_name,
-    refuse_shared, wait_started,
+    delete_run, endpoint_source, ensure_namespace, fates, has_ready_endpoint, live_fates,
+    owner_name, refuse_shared, wait_started,
 };
 use crate::k8s::Client;
 use crate::k8s::OwnerReference;
@@ -471,7 +471,11 @@ async fn run_scenario(
                 )
             })
             .collect();
-        let fates = fates(client, &pods).await;
+        let mut fates = fates(client, &pods).await;
+        // The deployed pods probed: deleted, replaced or restarted since the run found them.
+        let live = live_fates(client, &scenario.live_pods).await;
+        fates.deleted.extend(live.deleted);
+        fates.deaths.extend(live.deaths);
         mark_deleted_pods(scenario, &mut probes, &fates.deleted);
         mark_dead_pods(scenario, &mut probes, &fates.deaths);
         dead = fates.deaths;
