@@ -496,3 +496,35 @@ fn pick_chooses_among_ready_pods_in_name_and_node_order() {
     assert_eq!(names(Pick::One), ["api-a"]);
     assert_eq!(names(Pick::PerNode), ["api-a", "api-dd"]);
 }
+
+#[test]
+fn explain_leaves_what_only_a_run_knows_to_the_run() {
+    use crate::explain::{Destination, ExplainError, PortChoice, Query, explain};
+    let s = ok(&format!(
+        "    - {{from: {LIKE_WEB}, to: t/client, port: 80, expect: deny}}\n"
+    ));
+    let query = Query {
+        from: PodRef::new("shop", "nv-like-web"),
+        to: Destination::Pod(PodRef::new("t", "client")),
+        port: PortChoice::Number(80),
+        protocol: None,
+        scenario: None,
+    };
+    let error = explain(std::slice::from_ref(&s), &query, &Default::default()).unwrap_err();
+    assert!(
+        matches!(&error, ExplainError::ResolvedAtRunTime { of, .. } if of == "deployment shop/web"),
+        "{error}"
+    );
+    let to_deployed = Query {
+        from: PodRef::new("t", "client"),
+        to: Destination::Pod(PodRef::new("shop", "api-1")),
+        ..query
+    };
+    let error = explain(std::slice::from_ref(&s), &to_deployed, &Default::default()).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("deployed pods and Services are found at run time"),
+        "{error}"
+    );
+}
