@@ -1,7 +1,8 @@
 //! The shipped RBAC manifests against a local cluster that enforces RBAC: a ServiceAccount with
-//! exactly `deploy/rbac-namespaced.yaml` runs a library scenario; with one permission removed,
-//! `netverdict run` stops before creating anything and names it, and `netverdict preflight`
-//! says the same. Needs root: skipped, saying so, as another user.
+//! exactly `deploy/rbac-namespaced.yaml` runs a library scenario (with `deploy/rbac-live.yaml`
+//! in a namespace of deployed workloads, a scenario with mimics and live targets); with one
+//! permission removed, `netverdict run` stops before creating anything and names it, and
+//! `netverdict preflight` says the same. Needs root: skipped, saying so, as another user.
 
 mod util;
 
@@ -434,5 +435,117 @@ fn a_cleanup_denied_halfway_still_writes_the_reports_lists_what_is_left_and_ends
     let words: Vec<&str> = printed.split_whitespace().skip(1).collect();
     let cleaned = netverdict(&words);
     assert_eq!(cleaned.code, 0, "{}{}", cleaned.stdout, cleaned.stderr);
+    assert_eq!(left(&admin), "");
+}
+
+/// What a run reaches in a namespace it does not create: a Deployment, a Pod and a Service.
+const SHOP: &str = r#"apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  replicas: 0
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: example.com/web:1}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: api-1, namespace: shop, labels: {app: api}}
+spec:
+  containers:
+    - {name: api, image: example.com/api:1, command: [netverdict, serve, --tcp, "8080"], ports: [{containerPort: 8080, name: http}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: api, namespace: shop}
+spec: {selector: {app: api}, ports: [{port: 80, targetPort: http}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: api-from-web, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: api}}
+  ingress: [{from: [{podSelector: {matchLabels: {app: web}}}]}]
+"#;
+
+/// A scenario of namespace `ddi` probing what is deployed in `shop`, from a mimic of its
+/// Deployment and from a probe pod.
+const LIVE_SCENARIO: &str = "apiVersion: netverdict.io/v1alpha1
+kind: Scenario
+metadata: {name: reach-shop}
+spec:
+  namespaces: [{name: ddi}]
+  pods: [{name: outsider, namespace: ddi}]
+  probes:
+    - {from: {like: {workload: {namespace: shop, kind: Deployment, name: web}}}, to: {workload: {namespace: shop, kind: Pod, name: api-1}}, port: http, expect: allow}
+    - {from: ddi/outsider, to: {service: api, namespace: shop}, port: 80, expect: deny}
+";
+
+#[test]
+fn the_live_manifest_is_enough_for_mimics_and_live_targets_and_names_what_is_missing() {
+    if !util::running_as_root() {
+        return;
+    }
+    let name = format!("perl{}", std::process::id() % 100_000);
+    let up = netverdict(&["local", "up", "--name", &name]);
+    assert_eq!(up.code, 0, "{}", up.stderr);
+    let _down = LocalDown(name.clone());
+    let admin = format!("/run/netverdict/{name}/kubeconfig");
+    let dir = Dir::new("permissions-live");
+    kubectl(&admin, &["create", "namespace", NAMESPACE], None);
+    kubectl(&admin, &["apply", "-f", "-"], Some(&manifest(None)));
+    kubectl(&admin, &["apply", "-f", "-"], Some(SHOP));
+    let live = std::fs::read_to_string(util::repo().join("deploy/rbac-live.yaml")).unwrap();
+    kubectl(&admin, &["apply", "-f", "-"], Some(&live));
+    kubectl(
+        &admin,
+        &[
+            "wait",
+            "-n",
+            "shop",
+            "--for=condition=Ready",
+            "pod/api-1",
+            "--timeout=60s",
+        ],
+        None,
+    );
+    let kubeconfig = service_account_kubeconfig(&admin, &dir);
+    let scenario = dir.create("live.yaml", LIVE_SCENARIO).display().to_string();
+    let run = netverdict(&["run", &scenario, "--kubeconfig", &kubeconfig]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let left_in_shop = kubectl(
+        &admin,
+        &[
+            "-n",
+            "shop",
+            "get",
+            "pods,configmaps",
+            "-l",
+            "netverdict.io/run",
+            "-o",
+            "name",
+        ],
+        None,
+    );
+    assert_eq!(left_in_shop, "");
+
+    // Without creating the mimics' owner, nothing is created and the rule is named.
+    let without = live.replacen("verbs: [create, list, delete]", "verbs: [list, delete]", 1);
+    assert_ne!(without, live);
+    kubectl(&admin, &["apply", "-f", "-"], Some(&without));
+    let run = netverdict(&["run", &scenario, "--kubeconfig", &kubeconfig]);
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("missing: create configmaps in namespace shop (create the ConfigMap that owns the run's mimics)"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("nothing was created"), "{}", run.stdout);
     assert_eq!(left(&admin), "");
 }
