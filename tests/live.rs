@@ -588,3 +588,247 @@ fn a_run_and_an_interrupted_run_leave_the_workloads_exactly_as_they_were() {
         "the interrupted run changed the workloads"
     );
 }
+
+impl App {
+    /// Starts a local cluster and applies `manifest`, waiting for the rollout of `deployments`
+    /// of namespace `shop` (`kubectl rollout status`).
+    fn deployed(prefix: &str, manifest: &str, deployments: &[&str]) -> App {
+        let (down, kubeconfig) = local_up(prefix, &[]);
+        let app = App {
+            _down: down,
+            kubeconfig,
+        };
+        app.apply(manifest);
+        let mut args = vec!["rollout", "status", "-n", "shop", "--timeout=180s"];
+        let names: Vec<String> = deployments
+            .iter()
+            .map(|d| format!("deployment/{d}"))
+            .collect();
+        args.extend(names.iter().map(String::as_str));
+        app.kubectl(&args);
+        app.wait_ready();
+        app
+    }
+}
+
+/// Acceptance checks 1 and 3: the worked example applied by kubectl passes, every allowed probe
+/// to a Deployment naming the pod that answered; after one of its policies is changed to allow
+/// too much, the same scenario fails exactly on the probe that policy now contradicts, with the
+/// engine's explanation. The workloads are as they were after each run.
+#[test]
+fn the_worked_example_passes_and_fails_exactly_where_a_policy_allows_too_much() {
+    if !util::running_as_root() {
+        return;
+    }
+    let manifest =
+        std::fs::read_to_string(util::repo().join("examples/post-deploy/app.yaml")).unwrap();
+    let app = App::deployed("lve", &manifest, &["frontend", "api", "db"]);
+    let dir = Dir::new("live-example");
+    let example = util::repo().join("examples/post-deploy/post-deploy.yaml");
+    let example = example.to_str().unwrap();
+    let before = app.workloads();
+    let (code, results, out) = app.run(&dir, &[example], &[]);
+    assert_eq!(code, 0, "{}\n{}", out.stdout, out.stderr);
+    let all = probes(&results);
+    for probe in &all {
+        assert_eq!(probe["status"], "pass", "{probe}");
+    }
+    // One probe per api pod from the frontend's mimic, each answered by its pod.
+    let to_api: Vec<&&Value> = all
+        .iter()
+        .filter(|p| {
+            p["like"] == "like:deployment:shop/frontend" && p["to"] == "deployment:shop/api"
+        })
+        .collect();
+    assert_eq!(to_api.len(), 2, "{results}");
+    for probe in to_api {
+        assert_eq!(probe["answeredBy"], probe["targetPod"], "{probe}");
+        assert!(
+            probe["targetPod"]
+                .as_str()
+                .unwrap()
+                .starts_with("shop/api-"),
+            "{probe}"
+        );
+    }
+    let mimics = results["scenarios"][0]["mimics"].as_array().unwrap();
+    assert_eq!(mimics.len(), 2);
+    assert!(
+        mimics[0]["summary"]
+            .as_str()
+            .unwrap()
+            .ends_with("labels copied from deployment shop/frontend except pod-template-hash, service account frontend"),
+        "{mimics:?}"
+    );
+    assert_eq!(app.leftovers().trim(), "");
+    assert_eq!(app.workloads(), before);
+
+    // The database's policy now admits every pod of the namespace, not the api only.
+    app.kubectl(&[
+        "patch",
+        "networkpolicy",
+        "db-from-api",
+        "-n",
+        "shop",
+        "--type=json",
+        "-p",
+        r#"[{"op":"replace","path":"/spec/ingress/0/from","value":[{"podSelector":{}}]}]"#,
+    ]);
+    let (code, results, out) = app.run(&dir, &[example], &[]);
+    assert_eq!(code, 1, "{}\n{}", out.stdout, out.stderr);
+    let failed: Vec<&Value> = probes(&results)
+        .into_iter()
+        .filter(|p| p["status"] != "pass")
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    let failed = failed[0];
+    assert!(
+        failed["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("the frontend never reaches the database (shop/db-"),
+        "{failed}"
+    );
+    assert_eq!(failed["status"], "fail");
+    let message = failed["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(
+            "connected: the cluster's policies allow this, not the scenario's expectation: allowed;"
+        ),
+        "{message}"
+    );
+    assert!(
+        message.contains(
+            "ingress: allowed by policy shop/db-from-api, ingress rule 0 (from[0], ports[0])"
+        ),
+        "{message}"
+    );
+    assert_eq!(failed["prediction"]["agrees"], false);
+    assert_eq!(app.leftovers().trim(), "");
+    assert_eq!(app.workloads(), before);
+}
+
+/// `shop` with a Deployment `web` (two replicas, app=web) behind a Service `web`.
+const WEB_DEPLOYMENT: &str = r#"apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+        - {name: web, image: example.com/web:1, command: [netverdict, serve, --tcp, "8080"], ports: [{containerPort: 8080, name: http}], readinessProbe: {tcpSocket: {port: http}, periodSeconds: 1}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec: {selector: {app: web}, ports: [{port: 80, targetPort: 8080}]}
+"#;
+
+/// Acceptance check 2, the controllers' side: a ReplicaSet whose selector matches the labels a
+/// mimic copied neither adopts nor deletes it (while it adopts and deletes a bare pod with the
+/// same labels), and the mimic is never a ready endpoint of the workload's Service.
+#[test]
+fn no_replica_set_adopts_or_deletes_a_mimic() {
+    if !util::running_as_root() {
+        return;
+    }
+    let app = App::deployed("lva", WEB_DEPLOYMENT, &["web"]);
+    let dir = Dir::new("live-adoption");
+    dir.create(
+        "s.yaml",
+        &scenario(
+            "    - {from: {like: {workload: {namespace: shop, kind: Deployment, name: web}}}, to: {service: web, namespace: shop}, port: 80, expect: allow}\n",
+        ),
+    );
+    let (code, results, out) = app.run(&dir, &["s.yaml"], &["--keep", "--run-id", "adopt"]);
+    assert_eq!(code, 0, "{}\n{}", out.stdout, out.stderr);
+    let mimic = results["scenarios"][0]["mimics"][0]["pod"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("shop/")
+        .to_owned();
+    let owners_before =
+        app.json(&["get", "pod", "-n", "shop", &mimic])["metadata"]["ownerReferences"].clone();
+    // A bare pod with the same labels, and a ReplicaSet of no replica selecting them.
+    app.apply(
+        r#"apiVersion: v1
+kind: Pod
+metadata: {name: orphan, namespace: shop, labels: {app: web}}
+spec: {containers: [{name: web, image: example.com/web:1, command: [netverdict, serve, --idle]}]}
+---
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata: {name: adopter, namespace: shop}
+spec:
+  replicas: 0
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: example.com/web:1}]}
+"#,
+    );
+    // The ReplicaSet adopts the orphan and deletes it (it wants no replica).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while app
+        .kubectl(&["get", "pods", "-n", "shop", "-o", "name"])
+        .contains("pod/orphan")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the ReplicaSet never took the orphan"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let pod = app.json(&["get", "pod", "-n", "shop", &mimic]);
+    assert_eq!(pod["metadata"]["ownerReferences"], owners_before, "{pod}");
+    assert!(pod["metadata"]["deletionTimestamp"].is_null(), "{pod}");
+    let adopter = app.json(&["get", "replicaset", "-n", "shop", "adopter"]);
+    assert_eq!(adopter["status"]["replicas"], 0, "{adopter}");
+    // The Deployment still counts its own two.
+    let deployment = app.json(&["get", "deployment", "-n", "shop", "web"]);
+    assert_eq!(deployment["status"]["replicas"], 2, "{deployment}");
+    // Listed by the web Service's EndpointSlice only as not ready, never serving.
+    let ip = pod["status"]["podIP"].as_str().unwrap().to_owned();
+    let slices = app.json(&[
+        "get",
+        "endpointslices",
+        "-n",
+        "shop",
+        "-l",
+        "kubernetes.io/service-name=web",
+    ]);
+    let mut ready = 0;
+    for endpoint in slices["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["endpoints"].as_array().cloned().unwrap_or_default())
+    {
+        if endpoint["addresses"][0] == ip.as_str() {
+            assert_eq!(endpoint["conditions"]["ready"], false, "{endpoint}");
+            assert_eq!(endpoint["conditions"]["serving"], false, "{endpoint}");
+        } else if endpoint["conditions"]["ready"] == true {
+            ready += 1;
+        }
+    }
+    assert_eq!(ready, 2, "{slices}");
+    let cleanup = dir
+        .command()
+        .args([
+            "cleanup",
+            "--run-id",
+            "adopt",
+            "--kubeconfig",
+            &app.kubeconfig,
+        ])
+        .run();
+    assert_eq!(cleanup.code, 0, "{}", cleanup.stderr);
+    assert_eq!(app.leftovers().trim(), "");
+}
