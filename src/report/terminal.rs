@@ -234,15 +234,7 @@ pub(crate) fn summary(run: &RunResult, palette: Palette, verbosity: Verbosity) -
             );
             continue;
         }
-        for mimic in &scenario.mimics {
-            let _ = writeln!(out, "  mimic: {}", mimic.summary);
-        }
-        for death in &scenario.dead_pods {
-            let _ = writeln!(out, "  {} {death}", palette.yellow("died:"));
-            for line in death.log_tail.lines() {
-                let _ = writeln!(out, "    | {line}");
-            }
-        }
+        pods(&mut out, scenario, palette);
         if verbosity != Verbosity::Quiet {
             out.push_str(&matrices(&scenario.probes, palette));
         }
@@ -300,6 +292,19 @@ pub(crate) fn summary(run: &RunResult, palette: Palette, verbosity: Verbosity) -
     }
     out.push('\n');
     out
+}
+
+/// The scenario's mimics, and its pods that died with their last log lines.
+fn pods(out: &mut String, scenario: &ScenarioResult, palette: Palette) {
+    for mimic in &scenario.mimics {
+        let _ = writeln!(out, "  mimic: {}", mimic.summary);
+    }
+    for death in &scenario.dead_pods {
+        let _ = writeln!(out, "  {} {death}", palette.yellow("died:"));
+        for line in death.log_tail.lines() {
+            let _ = writeln!(out, "    | {line}");
+        }
+    }
 }
 
 /// `1 probe`, `2 probes`.

@@ -460,25 +460,7 @@ async fn run_scenario(
     }
     let mut dead = Vec::new();
     if shared.interrupt.signal().is_none() {
-        let pods: Vec<(String, String, bool)> = scenario
-            .pods
-            .iter()
-            .map(|pod| {
-                (
-                    pod.namespace.clone(),
-                    pod.name.clone(),
-                    !pod.ports.is_empty(),
-                )
-            })
-            .collect();
-        let mut fates = fates(client, &pods).await;
-        // The deployed pods probed: deleted, replaced or restarted since the run found them.
-        let live = live_fates(client, &scenario.live_pods).await;
-        fates.deleted.extend(live.deleted);
-        fates.deaths.extend(live.deaths);
-        mark_deleted_pods(scenario, &mut probes, &fates.deleted);
-        mark_dead_pods(scenario, &mut probes, &fates.deaths);
-        dead = fates.deaths;
+        dead = mark_fates(client, scenario, &mut probes).await;
     }
     Ok((
         probes,
@@ -489,6 +471,35 @@ async fn run_scenario(
             probing,
         },
     ))
+}
+
+/// Reads each pod of the scenario once after probing, and the deployed pods it probed, and
+/// turns the probes that touch one deleted or dead meanwhile into errors (or inconclusive
+/// denies); returns the deaths.
+async fn mark_fates(
+    client: &Client,
+    scenario: &Scenario,
+    probes: &mut [crate::results::ProbeResult],
+) -> Vec<Death> {
+    let pods: Vec<(String, String, bool)> = scenario
+        .pods
+        .iter()
+        .map(|pod| {
+            (
+                pod.namespace.clone(),
+                pod.name.clone(),
+                !pod.ports.is_empty(),
+            )
+        })
+        .collect();
+    let mut fates = fates(client, &pods).await;
+    // The deployed pods probed: deleted, replaced or restarted since the run found them.
+    let live = live_fates(client, &scenario.live_pods).await;
+    fates.deleted.extend(live.deleted);
+    fates.deaths.extend(live.deaths);
+    mark_deleted_pods(scenario, probes, &fates.deleted);
+    mark_dead_pods(scenario, probes, &fates.deaths);
+    fates.deaths
 }
 
 /// The Setup phase of one scenario: its namespaces, Services, policies and pods, recording the
@@ -581,6 +592,12 @@ impl Setup<'_> {
                 .insert(PodRef::new(key.namespace, key.name), placement.ip);
         }
         phases.pods_started_ms = clock.lap();
+        self.live_addresses(scenario, &mut addresses);
+        Ok((addresses, applied, phases))
+    }
+
+    /// The addresses of the deployed pods and Services the scenario probes.
+    fn live_addresses(&self, scenario: &Scenario, addresses: &mut LiveAddresses) {
         for pod in &scenario.live_pods {
             if let Some(ip) = pod.ip {
                 addresses.pods.insert(pod.pod_ref(), ip);
@@ -589,7 +606,6 @@ impl Setup<'_> {
         for (key, ip) in self.live_services {
             addresses.services.insert(key.clone(), *ip);
         }
-        Ok((addresses, applied, phases))
     }
 
     /// In each namespace the scenario does not create where it runs mimics, the ConfigMap that

@@ -48,7 +48,7 @@ impl LiveStageError {
                     line: at.line,
                     column: e.written.location.column,
                     path: e.written.path.clone(),
-                    message: e.message.clone(),
+                    message: e.reason.to_string(),
                 }
             })
             .collect()

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use netverdict_engine::Labels;
 
+use super::error::Unresolvable;
 use super::state::LiveState;
 use crate::model::{Copied, LivePod, LiveSelection, Mimic, Placement, WorkloadKind};
 
@@ -53,7 +54,7 @@ fn kind_adoption_labels(kind: WorkloadKind) -> &'static [&'static str] {
 }
 
 /// What `mimic` copies from the cluster; `Err` says why it cannot.
-pub(super) fn copy(mimic: &Mimic, state: &LiveState) -> Result<Copied, String> {
+pub(super) fn copy(mimic: &Mimic, state: &LiveState) -> Result<Copied, Unresolvable> {
     let pods = state.pods_of(&mimic.of)?;
     let (labels, left_out, service_account) = match &mimic.of {
         LiveSelection::Workload {
@@ -61,9 +62,15 @@ pub(super) fn copy(mimic: &Mimic, state: &LiveState) -> Result<Copied, String> {
             namespace,
             name,
         } => {
-            let workload = state
-                .workload(*kind, namespace, name)
-                .ok_or_else(|| format!("{} does not exist", mimic.of))?;
+            let workload =
+                state
+                    .workload(*kind, namespace, name)
+                    .ok_or_else(|| Unresolvable::NoWorkload {
+                        what: mimic.of.to_string(),
+                        kind: kind.as_str(),
+                        name: name.clone(),
+                        namespace: namespace.clone(),
+                    })?;
             let (labels, mut left_out) = strip_adoption_labels(&workload.template_labels);
             left_out.extend(shown_adoption_labels(*kind, &pods));
             (labels, dedup(left_out), workload.service_account.clone())
@@ -102,9 +109,9 @@ fn shown_adoption_labels(kind: WorkloadKind, pods: &[&LivePod]) -> Vec<String> {
 fn shared_identity(
     of: &LiveSelection,
     pods: &[&LivePod],
-) -> Result<(Labels, Vec<String>, Option<String>), String> {
+) -> Result<(Labels, Vec<String>, Option<String>), Unresolvable> {
     let Some(first) = pods.first() else {
-        return Err(format!("no pod matches {of}: there is nothing to copy"));
+        return Err(Unresolvable::NothingToCopy { of: of.to_string() });
     };
     let mut shared = first.labels.clone();
     let mut left_out: BTreeSet<String> = BTreeSet::new();
@@ -130,10 +137,10 @@ fn shared_identity(
             .iter()
             .map(|a| a.map_or("default", String::as_str))
             .collect();
-        return Err(format!(
-            "the pods of {of} run as different service accounts ({}): select the pods of one workload",
-            names.join(", ")
-        ));
+        return Err(Unresolvable::ServiceAccountsDiffer {
+            of: of.to_string(),
+            accounts: names.join(", "),
+        });
     }
     let mut out: Vec<String> = ADOPTION_LABELS
         .iter()
@@ -152,7 +159,7 @@ fn shared_identity(
 fn placement(
     placement: Option<&Placement>,
     state: &LiveState,
-) -> Result<(Option<String>, Vec<String>), String> {
+) -> Result<(Option<String>, Vec<String>), Unresolvable> {
     match placement {
         None => Ok((None, Vec::new())),
         Some(Placement::Node(node)) => Ok((Some(node.clone()), Vec::new())),
@@ -162,7 +169,7 @@ fn placement(
                 .iter()
                 .filter(|p| p.ready)
                 .find_map(|p| p.node.clone())
-                .ok_or_else(|| format!("placement: {of} has no Ready pod on a node"))?;
+                .ok_or_else(|| Unresolvable::NoNode { of: of.to_string() })?;
             Ok((Some(node), Vec::new()))
         }
         Some(Placement::OtherNodeThan(of)) => {

@@ -9,6 +9,7 @@
 //!   targets expanded into one probe per picked pod, or every problem, located where the
 //!   scenario wrote what could not be found.
 
+mod error;
 mod identity;
 mod resolve;
 mod state;
@@ -16,6 +17,7 @@ mod targets;
 #[cfg(test)]
 mod tests;
 
+pub use error::Unresolvable;
 pub use identity::{ADOPTION_LABELS, strip_adoption_labels};
 pub use resolve::resolve;
 pub use state::{LiveError, LiveService, LiveState, LiveWorkload};

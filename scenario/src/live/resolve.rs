@@ -32,8 +32,8 @@ pub fn resolve(
         match expand(probe, state, &mut live_pods) {
             Ok(probes) => out.probes.extend(probes),
             Err(error) => {
-                if !errors.contains(&error) {
-                    errors.push(error);
+                if !errors.contains(&*error) {
+                    errors.push(*error);
                 }
             }
         }
@@ -65,9 +65,9 @@ fn copy_mimics(
                 pod.node = copied.node.clone();
                 mimic.copied = Some(copied);
             }
-            Err(message) => errors.push(LiveError {
+            Err(reason) => errors.push(LiveError {
                 written: mimic.written.clone(),
-                message,
+                reason,
             }),
         }
         let before = pod.pod_ref();
@@ -87,7 +87,7 @@ fn expand(
     probe: Probe,
     state: &LiveState,
     found: &mut BTreeMap<PodRef, LivePod>,
-) -> Result<Vec<Probe>, LiveError> {
+) -> Result<Vec<Probe>, Box<LiveError>> {
     let asked = PortAsked {
         number: probe.port,
         name: probe.port_name.as_deref(),
@@ -95,9 +95,11 @@ fn expand(
     };
     match &probe.target {
         Target::Live(live) => {
-            let failed = |message| LiveError {
-                written: live.written.clone(),
-                message,
+            let failed = |reason| {
+                Box::new(LiveError {
+                    written: live.written.clone(),
+                    reason,
+                })
             };
             let ready = ready_pods(&live.selection, state).map_err(failed)?;
             let mut out = Vec::new();
@@ -138,11 +140,12 @@ fn expand(
             name,
             written,
         } => {
-            let service =
-                service_target(namespace, name, asked, state).map_err(|message| LiveError {
+            let service = service_target(namespace, name, asked, state).map_err(|reason| {
+                Box::new(LiveError {
                     written: written.clone(),
-                    message,
-                })?;
+                    reason,
+                })
+            })?;
             let mut one = probe.clone();
             one.port = service.port;
             one.port_name = probe.port_name.clone().or(service.name);

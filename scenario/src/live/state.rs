@@ -5,6 +5,7 @@ use std::fmt;
 
 use netverdict_engine::Labels;
 
+use super::error::Unresolvable;
 use crate::model::{LivePod, LiveSelection, ServicePort, WorkloadKind, Written};
 
 /// The deployed objects a scenario's live parts name, as read at run time.
@@ -72,7 +73,7 @@ impl LiveState {
 
     /// The pods of `selection` as found, sorted by name; `Err` says why there are none to
     /// look at (the workload does not exist).
-    pub(crate) fn pods_of(&self, selection: &LiveSelection) -> Result<Vec<&LivePod>, String> {
+    pub(crate) fn pods_of(&self, selection: &LiveSelection) -> Result<Vec<&LivePod>, Unresolvable> {
         let mut pods: Vec<&LivePod> = match selection {
             LiveSelection::Workload {
                 kind,
@@ -80,10 +81,12 @@ impl LiveState {
                 name,
             } => {
                 let workload = self.workload(*kind, namespace, name).ok_or_else(|| {
-                    format!(
-                        "{selection} does not exist (no {} {name} in namespace {namespace})",
-                        kind.as_str()
-                    )
+                    Unresolvable::NoWorkload {
+                        what: selection.to_string(),
+                        kind: kind.as_str(),
+                        name: name.clone(),
+                        namespace: namespace.clone(),
+                    }
                 })?;
                 workload
                     .pods
@@ -109,11 +112,11 @@ impl LiveState {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LiveError {
     pub written: Written,
-    pub message: String,
+    pub reason: Unresolvable,
 }
 
 impl fmt::Display for LiveError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.written, self.message)
+        write!(f, "{}: {}", self.written, self.reason)
     }
 }

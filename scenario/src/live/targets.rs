@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 
 use netverdict_engine::Protocol;
 
+use super::error::Unresolvable;
 use super::state::LiveState;
 use crate::model::{LivePod, LiveSelection, Pick, ServedPort, TargetPort, protocol_str};
 
@@ -30,7 +31,7 @@ pub(crate) fn pick<'p>(pick: Pick, ready: &[&'p LivePod]) -> Vec<&'p LivePod> {
 pub(super) fn ready_pods<'s>(
     selection: &LiveSelection,
     state: &'s LiveState,
-) -> Result<Vec<&'s LivePod>, String> {
+) -> Result<Vec<&'s LivePod>, Unresolvable> {
     let pods = state.pods_of(selection)?;
     let ready: Vec<&LivePod> = pods
         .iter()
@@ -44,9 +45,11 @@ pub(super) fn ready_pods<'s>(
 }
 
 /// Why `what` cannot be probed: it has no pod, or none is Ready.
-fn no_ready_pod(what: &str, pods: &[&LivePod]) -> String {
+fn no_ready_pod(what: &str, pods: &[&LivePod]) -> Unresolvable {
     if pods.is_empty() {
-        return format!("{what} has no pod");
+        return Unresolvable::NoPod {
+            what: what.to_owned(),
+        };
     }
     let states: Vec<String> = pods
         .iter()
@@ -56,7 +59,10 @@ fn no_ready_pod(what: &str, pods: &[&LivePod]) -> String {
             (true, _) => format!("{} is Ready", p.name),
         })
         .collect();
-    format!("{what} has no Ready pod ({})", states.join(", "))
+    Unresolvable::NoReadyPod {
+        what: what.to_owned(),
+        states: states.join(", "),
+    }
 }
 
 /// What a probe asks of a deployed pod's ports: a number, or a name (number 0), and the
@@ -74,23 +80,25 @@ pub(super) fn container_port(
     pod: &LivePod,
     asked: PortAsked<'_>,
     what: &LiveSelection,
-) -> Result<(u16, Option<String>), String> {
+) -> Result<(u16, Option<String>), Unresolvable> {
     let protocol = protocol_str(asked.protocol);
     if let (0, Some(name)) = (asked.number, asked.name) {
         let Some(port) = pod.ports.iter().find(|p| p.name.as_deref() == Some(name)) else {
-            return Err(format!(
-                "{what} has no container port named {name} (pod {} declares {})",
-                pod.name,
-                declared(&pod.ports)
-            ));
+            return Err(Unresolvable::NoPortNamed {
+                what: what.to_string(),
+                name: name.to_owned(),
+                pod: pod.name.clone(),
+                declared: declared(&pod.ports),
+            });
         };
         if port.protocol != asked.protocol {
-            return Err(format!(
-                "port {name} of {what} is {}/{} but the probe is {protocol}: add `protocol: {}`",
-                port.port,
-                protocol_str(port.protocol),
-                protocol_str(port.protocol)
-            ));
+            return Err(Unresolvable::ProtocolMismatch {
+                what: what.to_string(),
+                name: name.to_owned(),
+                served: format!("{}/{}", port.port, protocol_str(port.protocol)),
+                asked: protocol,
+                protocol: protocol_str(port.protocol),
+            });
         }
         return Ok((port.port, Some(name.to_owned())));
     }
@@ -100,12 +108,12 @@ pub(super) fn container_port(
         .find(|p| p.port == asked.number && p.protocol == asked.protocol)
     {
         Some(port) => Ok((port.port, port.name.clone())),
-        None => Err(format!(
-            "{what} does not expose port {}/{protocol} (pod {} declares {})",
-            asked.number,
-            pod.name,
-            declared(&pod.ports)
-        )),
+        None => Err(Unresolvable::NotExposed {
+            what: what.to_string(),
+            port: format!("{}/{protocol}", asked.number),
+            pod: pod.name.clone(),
+            declared: declared(&pod.ports),
+        }),
     }
 }
 
@@ -142,20 +150,16 @@ pub(super) fn service_target<'s>(
     name: &str,
     asked: PortAsked<'_>,
     state: &'s LiveState,
-) -> Result<ServiceTarget<'s>, String> {
+) -> Result<ServiceTarget<'s>, Unresolvable> {
     let what = format!("service {namespace}/{name}");
     let service = state
         .service(namespace, name)
-        .ok_or_else(|| format!("{what} does not exist"))?;
+        .ok_or_else(|| Unresolvable::NoService { what: what.clone() })?;
     if service.cluster_ip.is_none() {
-        return Err(format!(
-            "{what} is headless (no ClusterIP): target its pods instead"
-        ));
+        return Err(Unresolvable::Headless { what });
     }
     let Some(selector) = &service.selector else {
-        return Err(format!(
-            "{what} has no selector: its endpoints are not pods netverdict can find; target its pods instead"
-        ));
+        return Err(Unresolvable::NoSelector { what });
     };
     let port = service
         .ports
@@ -174,10 +178,11 @@ pub(super) fn service_target<'s>(
                 .name
                 .filter(|_| asked.number == 0)
                 .map_or_else(|| asked.number.to_string(), str::to_owned);
-            format!(
-                "{what} has no port {asked} (its ports: {})",
-                ports.join(", ")
-            )
+            Unresolvable::NoServicePort {
+                what: what.clone(),
+                asked,
+                ports: ports.join(", "),
+            }
         })?;
     let selected = LiveSelection::Pods {
         namespace: namespace.to_owned(),
@@ -186,8 +191,26 @@ pub(super) fn service_target<'s>(
             match_expressions: Vec::new(),
         },
     };
-    let ready = ready_pods(&selected, state)
-        .map_err(|_| format!("{what} has no Ready pod (its selector selects {selected})"))?;
+    let ready = ready_pods(&selected, state).map_err(|_| Unresolvable::NoReadyBackend {
+        what: what.clone(),
+        selected: selected.to_string(),
+    })?;
+    let (backends, target_port) = backends(&what, port, ready)?;
+    Ok(ServiceTarget {
+        backends,
+        port: port.port,
+        name: port.name.clone(),
+        target_port,
+    })
+}
+
+/// The Ready pods of a Service that serve its `port`'s target port, and the number they serve
+/// it on.
+fn backends<'s>(
+    what: &str,
+    port: &crate::model::ServicePort,
+    ready: Vec<&'s LivePod>,
+) -> Result<(Vec<&'s LivePod>, u16), Unresolvable> {
     let mut backends = Vec::new();
     let mut numbers = BTreeSet::new();
     for pod in ready {
@@ -208,23 +231,18 @@ pub(super) fn service_target<'s>(
     let target_port = match (numbers.len(), numbers.first()) {
         (1, Some(number)) => *number,
         (0, _) => {
-            return Err(format!(
-                "{what}: none of its Ready pods serves its target port for port {}",
-                port.port
-            ));
+            return Err(Unresolvable::NoBackendPort {
+                what: what.to_owned(),
+                port: port.port,
+            });
         }
         _ => {
             let list: Vec<String> = numbers.iter().map(u16::to_string).collect();
-            return Err(format!(
-                "{what}'s Ready pods serve its named target port on different numbers ({}): which one answers is chance",
-                list.join(", ")
-            ));
+            return Err(Unresolvable::TargetPortsDiffer {
+                what: what.to_owned(),
+                numbers: list.join(", "),
+            });
         }
     };
-    Ok(ServiceTarget {
-        backends,
-        port: port.port,
-        name: port.name.clone(),
-        target_port,
-    })
+    Ok((backends, target_port))
 }

@@ -455,9 +455,10 @@ fn a_mimic_with_nothing_to_copy_or_two_identities_is_an_error() {
     );
     let errors = resolve(&s, &two, "7f3a").unwrap_err();
     assert!(
-        errors[0]
-            .message
-            .contains("run as different service accounts (default, api)"),
+        matches!(
+            &errors[0].reason,
+            Unresolvable::ServiceAccountsDiffer { accounts, .. } if accounts == "default, api"
+        ),
         "{}",
         errors[0]
     );
