@@ -832,3 +832,55 @@ spec:
     assert_eq!(cleanup.code, 0, "{}", cleanup.stderr);
     assert_eq!(app.leftovers().trim(), "");
 }
+
+/// A mimic goes where its placement says: on the node of a workload's pod, or off every node
+/// its pods run on (a required node affinity the scheduler honours).
+#[test]
+fn a_mimic_runs_where_its_placement_says() {
+    if !util::running_as_root() {
+        return;
+    }
+    let app = App::up("lvp", &[], BARE_APP);
+    let dir = Dir::new("live-placement");
+    dir.create(
+        "s.yaml",
+        &scenario(&format!(
+            "    - {{from: {{like: {{workload: {{namespace: shop, kind: Pod, name: web-1}}}}, placement: {{sameNodeAs: {DB}}}}}, to: {API}, port: http, expect: allow}}
+    - {{from: {{like: {{workload: {{namespace: shop, kind: Pod, name: web-1}}}}, placement: {{otherNodeThan: {DB}}}}}, to: {API}, port: http, expect: allow}}
+"
+        )),
+    );
+    let (code, results, out) = app.run(&dir, &["s.yaml"], &["--keep", "--run-id", "place"]);
+    assert_eq!(code, 0, "{}\n{}", out.stdout, out.stderr);
+    let node_of = |pod: &str| {
+        app.json(&["get", "pod", "-n", "shop", pod])["spec"]["nodeName"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let db = node_of("db-1");
+    let mimics = results["scenarios"][0]["mimics"].as_array().unwrap();
+    assert_eq!(mimics.len(), 2, "one mimic per placement");
+    let pod = |m: &Value| {
+        m["pod"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("shop/")
+            .to_owned()
+    };
+    assert_eq!(mimics[0]["node"], db.as_str());
+    assert_eq!(node_of(&pod(&mimics[0])), db);
+    assert_eq!(mimics[1]["avoidNodes"], serde_json::json!([db]));
+    assert_ne!(node_of(&pod(&mimics[1])), db);
+    let cleanup = dir
+        .command()
+        .args([
+            "cleanup",
+            "--run-id",
+            "place",
+            "--kubeconfig",
+            &app.kubeconfig,
+        ])
+        .run();
+    assert_eq!(cleanup.code, 0, "{}", cleanup.stderr);
+}
