@@ -417,6 +417,20 @@ impl Store {
         Ok((items, inner.resource_version))
     }
 
+    /// The `metadata` of every object of the resource (all namespaces), in the order of
+    /// [`Store::list`]: what a client that needs no more (the garbage collector) reads, without
+    /// copying whole objects.
+    pub fn list_metadata(&self, resource: Resource) -> Vec<Value> {
+        let inner = self.lock();
+        inner
+            .objects
+            .get(&resource)
+            .into_iter()
+            .flat_map(|objects| objects.values())
+            .map(|object| object.get("metadata").cloned().unwrap_or_else(|| json!({})))
+            .collect()
+    }
+
     /// Read-modify-write of one object (spec or status), as a controller does; bumps the
     /// resourceVersion and notifies watchers only when the object changed. Name, namespace, uid
     /// and creationTimestamp cannot be changed this way.
@@ -1411,22 +1425,9 @@ impl Inner {
         grace: Option<i64>,
         propagation: Propagation,
     ) -> Result<Value, ApiError> {
-        let mut old = self.get(resource, namespace, name)?.clone();
+        let old = self.get(resource, namespace, name)?.clone();
         let marked = meta_str(&old, "deletionTimestamp").is_some();
-        if resource != Resource::Namespaces {
-            let finalizers = propagation.finalizers(&old);
-            if finalizers.as_slice() != finalizers_of(&old) {
-                let mut new = old.clone();
-                metadata_mut(&mut new).insert("finalizers".into(), Value::Array(finalizers));
-                // Written as part of the deletion: one change with the mark, or alone when
-                // the object was marked already.
-                old = if marked {
-                    self.write_marked(resource, &old, new)
-                } else {
-                    new
-                };
-            }
-        }
+        let old = self.with_gc_finalizers(resource, old, propagation);
         let has_finalizers = !finalizers_of(&old).is_empty();
         match resource {
             Resource::Pods => {
@@ -1503,6 +1504,27 @@ impl Inner {
                 }
                 Ok(self.mark_deleted_now(resource, &old))
             }
+        }
+    }
+
+    /// The object with the garbage collector's finalizers `propagation` asks for: written at
+    /// once when it is marked already, else as part of the deletion's own write.
+    fn with_gc_finalizers(
+        &mut self,
+        resource: Resource,
+        old: Value,
+        propagation: Propagation,
+    ) -> Value {
+        let finalizers = propagation.finalizers(&old);
+        if resource == Resource::Namespaces || finalizers.as_slice() == finalizers_of(&old) {
+            return old;
+        }
+        let mut new = old.clone();
+        metadata_mut(&mut new).insert("finalizers".into(), Value::Array(finalizers));
+        if meta_str(&old, "deletionTimestamp").is_some() {
+            self.write_marked(resource, &old, new)
+        } else {
+            new
         }
     }
 

@@ -23,7 +23,7 @@ use crate::emulation::EmulationOptions;
 use crate::events::Recorder;
 use crate::instance::{self, InstanceDir};
 use crate::kubeconfig_merge::{self, KubeconfigError};
-use crate::{endpoints, enforcement, external, kubelet, namespaces};
+use crate::{controllers, endpoints, enforcement, external, kubelet, namespaces};
 
 /// ClusterIP of the `kubernetes` Service.
 pub const KUBERNETES_SERVICE_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 1);
@@ -377,6 +377,9 @@ impl LocalCluster {
         cluster
             .tasks
             .push(tokio::spawn(endpoints::run(ctx.clone())));
+        cluster
+            .tasks
+            .push(tokio::spawn(controllers::run(ctx.clone())));
         cluster.tasks.push(tokio::spawn(enforcement::run(
             ctx.clone(),
             config.cni,

@@ -445,7 +445,8 @@ fn write_endpoints(
         name: slice_name,
         object: slice,
         fields: &["endpoints", "ports"],
-        nested: None,
+        // A Service made anew under the same name owns the slice from then on.
+        nested: Some(("metadata", "ownerReferences")),
     });
 }
 

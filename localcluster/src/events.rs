@@ -21,6 +21,18 @@ pub(crate) struct ObjectRef {
     pub uid: String,
 }
 
+impl ObjectRef {
+    /// The API version of the object's kind (`apps/v1` for the workloads).
+    fn api_version(&self) -> &'static str {
+        match self.kind {
+            "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" | "ControllerRevision" => {
+                "apps/v1"
+            }
+            _ => "v1",
+        }
+    }
+}
+
 /// How long an event is kept.
 const EVENT_TTL: Duration = Duration::from_secs(3600);
 
@@ -109,7 +121,7 @@ impl Recorder {
         let event = json!({
             "apiVersion": "v1", "kind": "Event",
             "metadata": {"name": name, "namespace": object.namespace},
-            "involvedObject": {"apiVersion": "v1", "kind": object.kind, "namespace": object.namespace,
+            "involvedObject": {"apiVersion": object.api_version(), "kind": object.kind, "namespace": object.namespace,
                                "name": object.name, "uid": object.uid},
             "reason": reason, "message": message,
             "type": if warning { "Warning" } else { "Normal" },

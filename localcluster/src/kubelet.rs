@@ -39,7 +39,7 @@ use tokio::time::Instant;
 use crate::cluster::{Ctx, DNS_SERVICE_IP, KUBERNETES_SERVICE_IP, NodeInfo, clone_network, now};
 use crate::dns::CLUSTER_DOMAIN;
 use crate::events::ObjectRef;
-use crate::{exec_access, probe};
+use crate::{exec_access, nodeaffinity, probe, readiness};
 
 /// Annotation marking a pod whose process is emulated by the local cluster itself.
 pub(crate) const BUILTIN_ANNOTATION: &str = "netverdict.io/builtin";
@@ -162,6 +162,9 @@ fn handle(ctx: &Arc<Ctx>, pod: Value) {
     if let Some(entry) = pods.get(&key) {
         if entry.uid == uid && deleting {
             entry.delete_tx.send_replace(Some(grace_seconds(&pod)));
+        } else if entry.uid == uid {
+            drop(pods);
+            refresh_readiness(ctx, &pod);
         }
         return;
     }
@@ -192,6 +195,25 @@ fn handle(ctx: &Arc<Ctx>, pod: Value) {
             delete_tx,
             run: None,
             task,
+        },
+    );
+}
+
+/// A gated pod's Ready decided again: one of its gates' conditions may have changed.
+fn refresh_readiness(ctx: &Ctx, pod: &Value) {
+    let Some(conditions) = crate::readiness::refreshed(pod) else {
+        return;
+    };
+    let uid = meta_str(pod, "uid").to_owned();
+    let _ = ctx.store.mutate(
+        Resource::Pods,
+        Some(meta_str(pod, "namespace")),
+        meta_str(pod, "name"),
+        |p| {
+            if p["metadata"]["uid"].as_str() == Some(uid.as_str()) {
+                p["status"]["conditions"] = Value::Array(conditions);
+            }
+            Ok(())
         },
     );
 }
@@ -229,24 +251,21 @@ fn unschedulable_message(nodes: usize, taints: &[String]) -> String {
 
 /// Binds an unscheduled pod to a node its nodeSelector matches and whose taints it tolerates.
 fn schedule(ctx: &Ctx, pod: &Value) {
-    let selector = pod["spec"]["nodeSelector"]
-        .as_object()
-        .cloned()
-        .unwrap_or_default();
+    let spec: Option<PodSpec> = serde_json::from_value(pod["spec"].clone()).ok();
     let selected: Vec<&NodeInfo> = ctx
         .nodes
         .iter()
         .filter(|n| {
-            selector.iter().all(|(k, v)| {
-                let label = match k.as_str() {
-                    "kubernetes.io/hostname" => Some(n.name.clone()),
-                    "kubernetes.io/os" | "beta.kubernetes.io/os" => Some("linux".to_owned()),
-                    "kubernetes.io/arch" | "beta.kubernetes.io/arch" => Some("amd64".to_owned()),
-                    "node-role.kubernetes.io/control-plane" if n.index == 0 => Some(String::new()),
-                    _ => None,
-                };
-                label.as_deref() == v.as_str()
-            })
+            let node = ctx
+                .store
+                .get(Resource::Nodes, None, &n.name)
+                .ok()
+                .and_then(|node| {
+                    serde_json::from_value::<k8s_openapi::api::core::v1::Node>(node).ok()
+                });
+            spec.as_ref()
+                .zip(node)
+                .is_some_and(|(spec, node)| nodeaffinity::fits(spec, &node))
         })
         .collect();
     let mut taints = Vec::new();
@@ -469,7 +488,10 @@ impl PodState {
                         causes: Vec::new(),
                     });
                 }
+                let rendered = status["conditions"].as_array().cloned().unwrap_or_default();
+                let conditions = readiness::merge(p, rendered);
                 p["status"] = status;
+                p["status"]["conditions"] = Value::Array(conditions);
                 Ok(())
             });
         if let Err(e) = result {

@@ -1,7 +1,8 @@
 //! An emulated Kubernetes cluster in one process: the API (served by `netverdict-apiserver`),
 //! a scheduler, a kubelet whose pods are Linux network namespaces with real processes
-//! (`netverdict-netns`), an endpoints controller that programs Services as kube-proxy does, and
-//! cluster DNS. netverdict's runner and `kubectl` use it as they would a real cluster.
+//! (`netverdict-netns`), an endpoints controller that programs Services as kube-proxy does, the
+//! workload controllers and the garbage collector, and cluster DNS. netverdict's runner and
+//! `kubectl` use it as they would a real cluster.
 //!
 //! Entry points: [`LocalCluster::start`] for tests and embedding; [`up`], [`down`], [`status`]
 //! and [`serve_foreground`] for the `netverdict local` commands (their option structs derive
@@ -38,6 +39,16 @@
 //! group, SIGKILL after the grace period, then the network goes and the object with it.
 //! Container output goes to `<log dir>/<namespace>_<pod>.log` ([`LocalCluster::log_dir`]).
 //!
+//! Readiness gates hold the Ready condition back until every gate's condition is True (see
+//! `readiness`); the scheduler honours node names, node selectors, required node affinity and
+//! taints (`nodeaffinity`, `taints`).
+//!
+//! # Workloads
+//! The controllers of kube-controller-manager that applications meet run in `controllers`:
+//! Deployments (through ReplicaSets, rolling or recreating), ReplicaSets, StatefulSets,
+//! DaemonSets, with adoption by selector as the controller-ref manager does it, and the garbage
+//! collector (ownerReferences; background, foreground and orphan deletion).
+//!
 //! # Namespaces
 //! A deleted namespace is Terminating (deletionTimestamp, `kubernetes` finalizer) while its
 //! contents go; the API refuses new content in it as kube-apiserver does. It goes once empty, or
@@ -67,6 +78,7 @@
 mod access;
 mod cli;
 mod cluster;
+mod controllers;
 mod dns;
 mod emulation;
 mod endpoints;
@@ -79,7 +91,9 @@ mod kubeconfig_merge;
 mod kubelet;
 mod namespaces;
 mod network;
+mod nodeaffinity;
 mod probe;
+mod readiness;
 mod security;
 mod taints;
 

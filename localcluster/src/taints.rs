@@ -7,11 +7,24 @@ use serde_json::Value;
 /// The first taint of `node` that keeps `pod` off it, as `{key: value}` the way the scheduler
 /// words it.
 pub(crate) fn untolerated_taint(node: &Value, pod: &Value) -> Option<String> {
+    untolerated_with_effect(node, pod, &["NoSchedule", "NoExecute"])
+}
+
+/// The first taint of `node` with one of `effects` that `pod` does not tolerate.
+pub(crate) fn untolerated_with_effect(
+    node: &Value,
+    pod: &Value,
+    effects: &[&str],
+) -> Option<String> {
     let tolerations = pod["spec"]["tolerations"].as_array();
     node["spec"]["taints"]
         .as_array()?
         .iter()
-        .filter(|taint| matches!(taint["effect"].as_str(), Some("NoSchedule" | "NoExecute")))
+        .filter(|taint| {
+            taint["effect"]
+                .as_str()
+                .is_some_and(|e| effects.contains(&e))
+        })
         .find(|taint| {
             !tolerations
                 .into_iter()

@@ -21,110 +21,10 @@ const READY: Column = ("Ready", "string", 0, "Number of the pod with ready state
 
 pub(super) fn columns(resource: Resource) -> Vec<Column> {
     match resource {
-        Resource::Deployments => vec![
-            NAME,
-            READY,
-            (
-                "Up-to-date",
-                "string",
-                0,
-                "Total number of non-terminated pods targeted by this deployment that have the desired template spec.",
-            ),
-            (
-                "Available",
-                "string",
-                0,
-                "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.",
-            ),
-            AGE,
-            CONTAINERS,
-            IMAGES,
-            (
-                "Selector",
-                "string",
-                1,
-                "Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment.",
-            ),
-        ],
-        Resource::ReplicaSets => vec![
-            NAME,
-            (
-                "Desired",
-                "integer",
-                0,
-                "Replicas is the number of desired replicas. This is a pointer to distinguish between explicit zero and unspecified. Defaults to 1.",
-            ),
-            (
-                "Current",
-                "integer",
-                0,
-                "Replicas is the most recently observed number of replicas.",
-            ),
-            (
-                "Ready",
-                "integer",
-                0,
-                "The number of ready replicas for this replica set.",
-            ),
-            AGE,
-            CONTAINERS,
-            IMAGES,
-            (
-                "Selector",
-                "string",
-                1,
-                "Selector is a label query over pods that should match the replica count.",
-            ),
-        ],
+        Resource::Deployments => deployment_columns(),
+        Resource::ReplicaSets => replica_set_columns(),
         Resource::StatefulSets => vec![NAME, READY, AGE, CONTAINERS, IMAGES],
-        Resource::DaemonSets => vec![
-            NAME,
-            (
-                "Desired",
-                "integer",
-                0,
-                "The total number of nodes that should be running the daemon pod (including nodes correctly running the daemon pod).",
-            ),
-            (
-                "Current",
-                "integer",
-                0,
-                "The number of nodes that are running at least 1 daemon pod and are supposed to run the daemon pod.",
-            ),
-            (
-                "Ready",
-                "integer",
-                0,
-                "The number of nodes that should be running the daemon pod and have one or more of the daemon pod running and ready.",
-            ),
-            (
-                "Up-to-date",
-                "integer",
-                0,
-                "The total number of nodes that are running updated daemon pod",
-            ),
-            (
-                "Available",
-                "integer",
-                0,
-                "The number of nodes that should be running the daemon pod and have one or more of the daemon pod running and available (ready for at least spec.minReadySeconds)",
-            ),
-            (
-                "Node Selector",
-                "string",
-                0,
-                "NodeSelector is a selector which must be true for the pod to fit on a node.",
-            ),
-            AGE,
-            CONTAINERS,
-            IMAGES,
-            (
-                "Selector",
-                "string",
-                1,
-                "A label query over pods that are managed by the daemon set.",
-            ),
-        ],
+        Resource::DaemonSets => daemon_set_columns(),
         Resource::ControllerRevisions => vec![
             NAME,
             ("Controller", "string", 0, "Controller of the object"),
@@ -138,6 +38,118 @@ pub(super) fn columns(resource: Resource) -> Vec<Column> {
         ],
         _ => vec![NAME, AGE],
     }
+}
+
+fn deployment_columns() -> Vec<Column> {
+    vec![
+        NAME,
+        READY,
+        (
+            "Up-to-date",
+            "string",
+            0,
+            "Total number of non-terminated pods targeted by this deployment that have the desired template spec.",
+        ),
+        (
+            "Available",
+            "string",
+            0,
+            "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.",
+        ),
+        AGE,
+        CONTAINERS,
+        IMAGES,
+        (
+            "Selector",
+            "string",
+            1,
+            "Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment.",
+        ),
+    ]
+}
+
+fn replica_set_columns() -> Vec<Column> {
+    vec![
+        NAME,
+        (
+            "Desired",
+            "integer",
+            0,
+            "Replicas is the number of desired replicas. This is a pointer to distinguish between explicit zero and unspecified. Defaults to 1.",
+        ),
+        (
+            "Current",
+            "integer",
+            0,
+            "Replicas is the most recently observed number of replicas.",
+        ),
+        (
+            "Ready",
+            "integer",
+            0,
+            "The number of ready replicas for this replica set.",
+        ),
+        AGE,
+        CONTAINERS,
+        IMAGES,
+        (
+            "Selector",
+            "string",
+            1,
+            "Selector is a label query over pods that should match the replica count.",
+        ),
+    ]
+}
+
+fn daemon_set_columns() -> Vec<Column> {
+    vec![
+        NAME,
+        (
+            "Desired",
+            "integer",
+            0,
+            "The total number of nodes that should be running the daemon pod (including nodes correctly running the daemon pod).",
+        ),
+        (
+            "Current",
+            "integer",
+            0,
+            "The number of nodes that are running at least 1 daemon pod and are supposed to run the daemon pod.",
+        ),
+        (
+            "Ready",
+            "integer",
+            0,
+            "The number of nodes that should be running the daemon pod and have one or more of the daemon pod running and ready.",
+        ),
+        (
+            "Up-to-date",
+            "integer",
+            0,
+            "The total number of nodes that are running updated daemon pod",
+        ),
+        (
+            "Available",
+            "integer",
+            0,
+            "The number of nodes that should be running the daemon pod and have one or more of the daemon pod running and available (ready for at least spec.minReadySeconds)",
+        ),
+        (
+            "Node Selector",
+            "string",
+            0,
+            "NodeSelector is a selector which must be true for the pod to fit on a node.",
+        ),
+        AGE,
+        CONTAINERS,
+        IMAGES,
+        (
+            "Selector",
+            "string",
+            1,
+            "A label query over pods that are managed by the daemon set.",
+        ),
+    ]
 }
 
 fn int(object: &Value, pointer: &str) -> i64 {
@@ -170,6 +182,25 @@ fn format_labels(labels: Option<&Value>) -> String {
     } else {
         pairs.join(",")
     }
+}
+
+/// The controller of an object as `kind.group/name` (`statefulset.apps/db`), `<none>`.
+fn controller(object: &Value) -> String {
+    object
+        .pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
+        .map_or_else(
+            || "<none>".to_owned(),
+            |r| {
+                let group = text(r, "/apiVersion").rsplit_once('/').map(|(g, _)| g);
+                let kind = text(r, "/kind").to_lowercase();
+                let kind = group.map_or(kind.clone(), |g| format!("{kind}.{g}"));
+                format!("{kind}/{}", text(r, "/name"))
+            },
+        )
 }
 
 pub(super) fn cells(
@@ -235,29 +266,12 @@ pub(super) fn cells(
             json!(images),
             json!(format_label_selector(selector)),
         ],
-        Resource::ControllerRevisions => {
-            let controller = object
-                .pointer("/metadata/ownerReferences")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
-                .map_or_else(
-                    || "<none>".to_owned(),
-                    |r| {
-                        let group = text(r, "/apiVersion").rsplit_once('/').map(|(g, _)| g);
-                        let kind = text(r, "/kind").to_lowercase();
-                        let kind = group.map_or(kind.clone(), |g| format!("{kind}.{g}"));
-                        format!("{kind}/{}", text(r, "/name"))
-                    },
-                );
-            vec![
-                name,
-                json!(controller),
-                json!(int(object, "/revision")),
-                json!(created),
-            ]
-        }
+        Resource::ControllerRevisions => vec![
+            name,
+            json!(controller(object)),
+            json!(int(object, "/revision")),
+            json!(created),
+        ],
         _ => vec![name, json!(created)],
     }
 }
