@@ -884,3 +884,114 @@ fn a_mimic_runs_where_its_placement_says() {
         .run();
     assert_eq!(cleanup.code, 0, "{}", cleanup.stderr);
 }
+
+/// `shop` with a StatefulSet `db` (two replicas, headless Service `db`) and a DaemonSet `agent`
+/// (one pod per node), both serving TCP.
+const SETS: &str = r#"apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: db, namespace: shop}
+spec: {clusterIP: None, selector: {app: db}, ports: [{port: 5432}]}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db, namespace: shop}
+spec:
+  serviceName: db
+  replicas: 2
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers:
+        - {name: db, image: example.com/db:1, command: [netverdict, serve, --tcp, "5432"], ports: [{containerPort: 5432, name: pg}], readinessProbe: {tcpSocket: {port: pg}, periodSeconds: 1}}
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent, namespace: shop}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec:
+      containers:
+        - {name: agent, image: example.com/agent:1, command: [netverdict, serve, --tcp, "9100"], ports: [{containerPort: 9100, name: metrics}]}
+"#;
+
+/// StatefulSet and DaemonSet targets: every pod of a StatefulSet by its stable name, one
+/// DaemonSet pod per node, and a mimic of a StatefulSet without the labels that name its pods.
+#[test]
+fn stateful_sets_and_daemon_sets_are_targets_and_can_be_copied() {
+    if !util::running_as_root() {
+        return;
+    }
+    let (down, kubeconfig) = local_up("lvs", &[]);
+    let app = App {
+        _down: down,
+        kubeconfig,
+    };
+    app.apply(SETS);
+    app.kubectl(&[
+        "rollout",
+        "status",
+        "-n",
+        "shop",
+        "statefulset/db",
+        "--timeout=180s",
+    ]);
+    app.kubectl(&[
+        "rollout",
+        "status",
+        "-n",
+        "shop",
+        "daemonset/agent",
+        "--timeout=180s",
+    ]);
+    app.wait_ready();
+    let dir = Dir::new("live-sets");
+    dir.create(
+        "s.yaml",
+        &scenario(
+            "    - {name: db, from: probes/outsider, to: {workload: {namespace: shop, kind: StatefulSet, name: db}}, port: pg, expect: allow}
+    - {name: agents, from: {like: {workload: {namespace: shop, kind: StatefulSet, name: db}}}, to: {workload: {namespace: shop, kind: DaemonSet, name: agent}, pick: perNode}, port: metrics, expect: allow}
+",
+        ),
+    );
+    let before = app.workloads();
+    let (code, results, out) = app.run(&dir, &["s.yaml"], &[]);
+    assert_eq!(code, 0, "{}\n{}", out.stdout, out.stderr);
+    let mut names: Vec<String> = probes(&results)
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    let nodes = app.json(&["get", "nodes"])["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(names.len(), 2 + nodes, "{names:?}");
+    assert_eq!(
+        names[nodes..],
+        ["db (shop/db-0)", "db (shop/db-1)"],
+        "{names:?}"
+    );
+    assert!(names[0].starts_with("agents (node "), "{names:?}");
+    let mimic = &results["scenarios"][0]["mimics"][0];
+    let left_out: Vec<&str> = mimic["leftOut"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert!(left_out.contains(&"controller-revision-hash"), "{mimic}");
+    assert!(
+        left_out.contains(&"statefulset.kubernetes.io/pod-name"),
+        "{mimic}"
+    );
+    assert_eq!(mimic["labels"], serde_json::json!({"app": "db"}), "{mimic}");
+    assert_eq!(app.leftovers().trim(), "");
+    assert_eq!(app.workloads(), before);
+}
