@@ -146,6 +146,15 @@ impl<'e> Controls<'e> {
         reached: &BTreeSet<(String, u16, Protocol)>,
     ) -> Liveness {
         let reached_by_another = reached.contains(&destination(probe));
+        if let Target::Service {
+            namespace, name, ..
+        } = &probe.target
+            && !ready_services.contains(&(namespace.clone(), name.clone()))
+        {
+            return Liveness::NotListening(format!(
+                "service {namespace}/{name} has no ready endpoint"
+            ));
+        }
         if probe.target.is_live() {
             let evidence = self.evidence.get(&destination_key(probe));
             let shown = match evidence {
@@ -159,15 +168,6 @@ impl<'e> Controls<'e> {
                 (_, Some(Evidence::Readiness)) => Liveness::ShownByReadiness,
                 _ => Liveness::Unverified,
             };
-        }
-        if let Target::Service {
-            namespace, name, ..
-        } = &probe.target
-            && !ready_services.contains(&(namespace.clone(), name.clone()))
-        {
-            return Liveness::NotListening(format!(
-                "service {namespace}/{name} has no ready endpoint"
-            ));
         }
         match control_of(probe, results, self.evidence) {
             Some(Ok(())) => Liveness::Listening,
