@@ -289,6 +289,14 @@ fn the_worked_example_is_valid_offline_and_not_in_the_library() {
     let example = "examples/post-deploy/post-deploy.yaml";
     let out = TestCommand::in_repo().args(["validate", example]).run();
     assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.starts_with(
+            "valid: 1 scenario, 12 probes
+  shop-post-deploy: resolved at run time: "
+        ),
+        "{}",
+        out.stdout
+    );
     let plan = TestCommand::in_repo().args(["plan", example]).run();
     assert_eq!(plan.code, 0, "{}", plan.stderr);
     assert!(
