@@ -68,10 +68,44 @@ pub(crate) struct SourceLine {
     pub(crate) line: u64,
 }
 
-/// One error found in the input, where it is written.
+/// What kind of problem stopped a run before it created anything.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum ProblemKind {
+    /// The scenario is wrong (exit 2).
+    #[default]
+    InvalidInput,
+    /// A deployed workload, pod or Service the scenario names cannot be probed: it does not
+    /// exist, has no Ready pod or does not expose the port (exit 3).
+    NotInCluster,
+}
+
+impl ProblemKind {
+    /// How reports call it.
+    pub(crate) fn words(self) -> &'static str {
+        match self {
+            ProblemKind::InvalidInput => "invalid input",
+            ProblemKind::NotInCluster => "not in the cluster",
+        }
+    }
+
+    /// The sentence that opens the list of problems.
+    pub(crate) fn sentence(self) -> &'static str {
+        match self {
+            ProblemKind::InvalidInput => "The input is invalid; nothing was created.",
+            ProblemKind::NotInCluster => {
+                "Deployed targets the scenarios name cannot be probed; nothing was created."
+            }
+        }
+    }
+}
+
+/// One error found in the input, or in what the input names in the cluster, where it is
+/// written.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct InputProblem {
+    pub(crate) kind: ProblemKind,
     pub(crate) file: String,
     pub(crate) line: u64,
     pub(crate) column: u64,
@@ -200,7 +234,40 @@ pub(crate) struct ScenarioResult {
     /// The scenario's pods that died during the run, with how and their last log lines.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) dead_pods: Vec<crate::cluster::Death>,
+    /// The probe pods that copied the identity of deployed workloads (`from: {like: ...}`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) mimics: Vec<MimicReport>,
     pub(crate) probes: Vec<ProbeResult>,
+}
+
+/// A mimic: a probe pod with the labels and service account of a deployed workload.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct MimicReport {
+    /// `namespace/pod`.
+    pub(crate) pod: String,
+    /// The source as the scenario names it: `like:deployment:shop/web`.
+    pub(crate) like: String,
+    /// What it copies: `deployment shop/web`.
+    pub(crate) of: String,
+    /// The labels it carries from the workload (the run adds `netverdict.io/run`).
+    pub(crate) labels: std::collections::BTreeMap<String, String>,
+    /// The workload's pod labels it does not carry: those controllers adopt pods by, and for a
+    /// selector those its pods do not all share.
+    pub(crate) left_out: Vec<String>,
+    pub(crate) service_account: Option<String>,
+    /// The node it was pinned to, or the nodes it had to avoid (`placement`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) node: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) avoid_nodes: Vec<String>,
+    /// Its controller: `ConfigMap shop/netverdict-<run>`.
+    pub(crate) owner: String,
+    /// The readiness gate that keeps it out of every Service's ready endpoints.
+    pub(crate) readiness_gate: String,
+    /// In one line: `probe pod shop/nv-like-web-7f3a, labels copied from deployment shop/web
+    /// except pod-template-hash, service account web`.
+    pub(crate) summary: String,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -217,6 +284,9 @@ pub(crate) struct ProbeResult {
     pub(crate) line: u64,
     /// `namespace/pod`.
     pub(crate) from: String,
+    /// A probe from a mimic: the source as the scenario names it (`like:deployment:shop/web`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) like: Option<String>,
     /// `namespace/pod`, `service ns/name`, `host NAME`, `ip ADDRESS` or `cluster DNS`: the
     /// target as the terminal, JUnit and the tables name it.
     #[serde(skip)]
@@ -225,6 +295,12 @@ pub(crate) struct ProbeResult {
     /// `ip:ADDRESS` or `cluster-dns`.
     #[serde(rename = "to")]
     pub(crate) target: String,
+    /// A probe to a deployed pod (a live target): `namespace/pod`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) target_pod: Option<String>,
+    /// The pod that answered: the deployed target pod, once a probe to it was answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) answered_by: Option<String>,
     pub(crate) port: u16,
     pub(crate) port_name: Option<String>,
     /// `TCP`, `UDP` or `SCTP`.
@@ -442,8 +518,11 @@ impl ProbeResult {
             file: "scenarios/shop.yaml".to_owned(),
             line: 14,
             from: "shop/web".to_owned(),
+            like: None,
             to: "shop/db".to_owned(),
             target: "shop/db".to_owned(),
+            target_pod: None,
+            answered_by: None,
             port: 5432,
             port_name: Some("pg".to_owned()),
             protocol: "TCP".to_owned(),

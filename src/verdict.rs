@@ -266,6 +266,12 @@ pub(crate) enum Liveness {
     NotListening(String),
     /// Nothing checked it: hosts, addresses and the cluster DNS have no control of their own.
     Unknown,
+    /// A deployed target whose container's readiness probe connects to the port, and that is
+    /// Ready: the kubelet's word that something listens, weaker than a probe that reached it.
+    ShownByReadiness,
+    /// A deployed target nothing can check: no tools inside it, no probe pod of the scenario
+    /// the policies allow to reach it, no readiness probe on the port.
+    Unverified,
 }
 
 /// The final judgement of a probe from the judgement of its last observation, given what is
@@ -288,6 +294,34 @@ pub(crate) fn qualify(
                 ProbeStatus::Inconclusive,
                 format!(
                     "{}; but {why}, so this proves nothing about policy",
+                    judgement.message
+                ),
+            )
+        }
+        // A refusal from a port nobody showed to listen is what a closed port answers: even
+        // `deny: reject` cannot tell it from a policy here.
+        Liveness::Unverified
+            if *outcome == Outcome::Refused && judgement.status == ProbeStatus::Pass =>
+        {
+            Judgement::new(
+                ProbeStatus::Inconclusive,
+                "refused, but nothing shows that the deployed target listens there (a closed port \
+                 refuses too, and its image may have no tools for a control from inside): probe it \
+                 from a mimic of a source the policies allow, or give its container a readiness \
+                 probe on the port",
+            )
+        }
+        Liveness::Unverified if judgement.status == ProbeStatus::Pass => Judgement::new(
+            ProbeStatus::Pass,
+            format!("{}; listener not verified", judgement.message),
+        ),
+        Liveness::ShownByReadiness
+            if judgement.status == ProbeStatus::Pass && looks_denied(outcome) =>
+        {
+            Judgement::new(
+                ProbeStatus::Pass,
+                format!(
+                    "{}; the listener is shown by the kubelet's readiness probe on the port, not by a probe",
                     judgement.message
                 ),
             )

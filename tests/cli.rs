@@ -400,20 +400,23 @@ fn schema_validates_the_library_and_rejects_unknown_fields() {
     let schema: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
     let mut checked = 0;
-    for folder in ["scenarios", "tests/data/upstream"] {
-        for file in yaml_files(folder) {
-            let text = std::fs::read_to_string(&file).unwrap();
-            let options = serde_saphyr::options! { strict_booleans: true };
-            let docs: Vec<serde_json::Value> =
-                serde_saphyr::from_multiple_with_options(&text, options).unwrap();
-            for doc in docs {
-                let errors: Vec<String> = validator
-                    .iter_errors(&doc)
-                    .map(|e| format!("{} at {}", e, e.instance_path()))
-                    .collect();
-                assert!(errors.is_empty(), "{}: {errors:?}", file.display());
-                checked += 1;
-            }
+    let example = util::repo().join("examples/post-deploy/post-deploy.yaml");
+    let files = ["scenarios", "tests/data/upstream"]
+        .into_iter()
+        .flat_map(yaml_files)
+        .chain([example.clone()]);
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let options = serde_saphyr::options! { strict_booleans: true };
+        let docs: Vec<serde_json::Value> =
+            serde_saphyr::from_multiple_with_options(&text, options).unwrap();
+        for doc in docs {
+            let errors: Vec<String> = validator
+                .iter_errors(&doc)
+                .map(|e| format!("{} at {}", e, e.instance_path()))
+                .collect();
+            assert!(errors.is_empty(), "{}: {errors:?}", file.display());
+            checked += 1;
         }
     }
     assert!(checked >= 40);
@@ -436,6 +439,21 @@ fn schema_validates_the_library_and_rejects_unknown_fields() {
     doc["spec"]["probes"][0]["matrix"]["to"][0] =
         serde_json::json!({"pods": {"namespace": "shop"}});
     assert!(!validator.is_valid(&doc), "a pods target needs a selector");
+
+    let text = std::fs::read_to_string(&example).unwrap();
+    let live: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    let mut doc = live.clone();
+    doc["spec"]["probes"][0]["matrix"]["to"][0]["pick"] = "sometimes".into();
+    assert!(!validator.is_valid(&doc), "pick is all, one or perNode");
+    let mut doc = live.clone();
+    doc["spec"]["probes"][0]["matrix"]["from"][0]["like"]["workload"]["kind"] = "Job".into();
+    assert!(!validator.is_valid(&doc), "a mimic copies a known kind");
+    let mut doc = live;
+    doc["spec"]["probes"][0]["matrix"]["from"][0]["placement"] = serde_json::json!({"zone": "a"});
+    assert!(
+        !validator.is_valid(&doc),
+        "an unknown placement is rejected"
+    );
 }
 
 #[test]

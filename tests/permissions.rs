@@ -5,7 +5,9 @@
 //! (exit 3) naming it, as `netverdict preflight` does; a run that can do without it passes with
 //! a note; nothing is left behind in any case, and with every permission the run passes. A
 //! permission no run needs, in either mode, is a finding (the manifest is too wide, or
-//! `src/cluster/permissions.rs` misses a need). Needs root: skipped, saying so, as another user.
+//! `src/cluster/permissions.rs` misses a need). With `deploy/rbac-live.yaml` in a namespace of
+//! deployed workloads, a scenario with mimics and live targets passes, and one missing rule is
+//! named before anything is created. Needs root: skipped, saying so, as another user.
 
 mod util;
 
@@ -737,7 +739,7 @@ fn a_namespaced_identity_cleans_up_a_kept_run_in_the_namespaces_it_names() {
     let lines: Vec<&str> = refused.stderr.lines().collect();
     assert_eq!(lines.len(), 1, "{}", refused.stderr);
     for part in [
-        "error: could not judge: cannot look for the objects across the cluster (missing permission: list networkpolicies.networking.k8s.io in all namespaces, list pods in all namespaces, list services in all namespaces, list namespaces (cluster-scoped))",
+        "error: could not judge: cannot look for the objects across the cluster (missing permission: list networkpolicies.networking.k8s.io in all namespaces, list pods in all namespaces, list services in all namespaces, list configmaps in all namespaces, list namespaces (cluster-scoped))",
         "--namespace NS",
     ] {
         assert!(lines[0].contains(part), "{}", refused.stderr);
@@ -783,5 +785,113 @@ fn a_namespaced_identity_cleans_up_a_kept_run_in_the_namespaces_it_names() {
         &["-n", NAMESPACE, "delete", "service", "other"],
         None,
     );
+    assert_eq!(left(&admin), "");
+}
+
+/// What a run reaches in a namespace it does not create: a Deployment, a Pod and a Service.
+const SHOP: &str = r#"apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  replicas: 0
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: example.com/web:1}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: api-1, namespace: shop, labels: {app: api}}
+spec:
+  containers:
+    - {name: api, image: example.com/api:1, command: [netverdict, serve, --tcp, "8080"], ports: [{containerPort: 8080, name: http}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: api, namespace: shop}
+spec: {selector: {app: api}, ports: [{port: 80, targetPort: http}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: api-from-web, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: api}}
+  ingress: [{from: [{podSelector: {matchLabels: {app: web}}}]}]
+"#;
+
+/// A scenario of namespace `ddi` probing what is deployed in `shop`, from a mimic of its
+/// Deployment and from a probe pod.
+const LIVE_SCENARIO: &str = "apiVersion: netverdict.io/v1alpha1
+kind: Scenario
+metadata: {name: reach-shop}
+spec:
+  namespaces: [{name: ddi}]
+  pods: [{name: outsider, namespace: ddi}]
+  probes:
+    - {from: {like: {workload: {namespace: shop, kind: Deployment, name: web}}}, to: {workload: {namespace: shop, kind: Pod, name: api-1}}, port: http, expect: allow}
+    - {from: ddi/outsider, to: {service: api, namespace: shop}, port: 80, expect: deny}
+";
+
+#[test]
+fn the_live_manifest_is_enough_for_mimics_and_live_targets_and_names_what_is_missing() {
+    if !util::running_as_root() {
+        return;
+    }
+    let (_down, admin) = local_up("perl", &[]);
+    let dir = Dir::new("permissions-live");
+    kubectl(&admin, &["create", "namespace", NAMESPACE], None);
+    Manifest::namespaced(&[NAMESPACE]).apply(&admin);
+    kubectl(&admin, &["apply", "-f", "-"], Some(SHOP));
+    let live = std::fs::read_to_string(util::repo().join("deploy/rbac-live.yaml")).unwrap();
+    kubectl(&admin, &["apply", "-f", "-"], Some(&live));
+    kubectl(
+        &admin,
+        &[
+            "wait",
+            "-n",
+            "shop",
+            "--for=condition=Ready",
+            "pod/api-1",
+            "--timeout=60s",
+        ],
+        None,
+    );
+    let kubeconfig = service_account_kubeconfig(&admin, &dir);
+    let scenario = dir.create("live.yaml", LIVE_SCENARIO).display().to_string();
+    let run = netverdict(&["run", &scenario, "--kubeconfig", &kubeconfig]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let left_in_shop = kubectl(
+        &admin,
+        &[
+            "-n",
+            "shop",
+            "get",
+            "pods,configmaps",
+            "-l",
+            "netverdict.io/run",
+            "-o",
+            "name",
+        ],
+        None,
+    );
+    assert_eq!(left_in_shop, "");
+
+    // Without creating the mimics' owner, nothing is created and the rule is named.
+    let without = live.replacen("verbs: [create, list, delete]", "verbs: [list, delete]", 1);
+    assert_ne!(without, live);
+    kubectl(&admin, &["apply", "-f", "-"], Some(&without));
+    let run = netverdict(&["run", &scenario, "--kubeconfig", &kubeconfig]);
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("missing: create configmaps in namespace shop (create the ConfigMap that owns the run's mimics)"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("nothing was created"), "{}", run.stdout);
     assert_eq!(left(&admin), "");
 }

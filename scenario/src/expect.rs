@@ -6,7 +6,7 @@
 //! `ipBlock` could turn into an allow is left unresolved; the runner calls [`resolve`] again with
 //! the pods' real IPs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use netverdict_engine::{
@@ -14,7 +14,7 @@ use netverdict_engine::{
     Peer, Pod, Policy, Protocol, ServedPort, SideDecision,
 };
 
-use crate::model::{ExpectSource, PodRef, PodSpec, Probe, Scenario, Target, Verdict};
+use crate::model::{ExpectSource, LivePod, PodRef, PodSpec, Probe, Scenario, Target, Verdict};
 
 /// The cluster DNS pod the engine assumes (what kube-dns/CoreDNS deployments label their pods).
 pub const DNS_NAMESPACE: &str = "kube-system";
@@ -70,10 +70,13 @@ impl Addresses {
     }
 }
 
-/// The engine's view of a scenario: its namespaces and pods, the cluster DNS pod, its policies.
+/// The engine's view of a scenario: its namespaces and pods, the cluster DNS pod, its policies;
+/// once a run found them, the deployed pods it probes and the namespaces they are in.
 pub struct ScenarioCluster {
     pub cluster: Cluster,
     pods_have_ips: bool,
+    /// Mimics whose identity the run has not copied yet: the engine cannot judge them.
+    uncopied: BTreeSet<PodRef>,
 }
 
 impl ScenarioCluster {
@@ -87,10 +90,25 @@ impl ScenarioCluster {
                 labels: n.labels.clone(),
             })
             .collect();
+        for live in &scenario.live_namespaces {
+            if !namespaces.iter().any(|n| n.name == live.name) {
+                namespaces.push(Namespace {
+                    name: live.name.clone(),
+                    labels: live.labels.clone(),
+                });
+            }
+        }
         let mut pods: Vec<Pod> = scenario
             .pods
             .iter()
             .map(|p| engine_pod(p, addresses))
+            .collect();
+        pods.extend(scenario.live_pods.iter().map(live_engine_pod));
+        let uncopied = scenario
+            .pods
+            .iter()
+            .filter(|p| p.mimic.as_ref().is_some_and(|m| m.copied.is_none()))
+            .map(PodSpec::pod_ref)
             .collect();
         if !namespaces.iter().any(|n| n.name == DNS_NAMESPACE) {
             namespaces.push(Namespace {
@@ -121,6 +139,7 @@ impl ScenarioCluster {
                 policies,
             },
             pods_have_ips: !addresses.pods.is_empty(),
+            uncopied,
         }
     }
 
@@ -192,6 +211,26 @@ fn engine_pod(pod: &PodSpec, addresses: &Addresses) -> Pod {
     }
 }
 
+/// The engine's pod of a deployed pod the run found.
+fn live_engine_pod(pod: &LivePod) -> Pod {
+    Pod {
+        namespace: pod.namespace.clone(),
+        name: pod.name.clone(),
+        labels: pod.labels.clone(),
+        ips: pod.ip.into_iter().collect(),
+        ports: pod
+            .ports
+            .iter()
+            .map(|sp| ServedPort {
+                name: sp.name.clone(),
+                port: sp.port,
+                protocol: sp.protocol,
+            })
+            .collect(),
+        host_network: false,
+    }
+}
+
 /// The cluster DNS pod the engine assumes when the scenario does not define it.
 fn dns_pod() -> Pod {
     Pod {
@@ -230,7 +269,23 @@ pub fn judge(
     probe: &Probe,
     addresses: &Addresses,
 ) -> Result<(Verdict, String), String> {
+    if cluster.uncopied.contains(&probe.from) {
+        return Err(format!(
+            "resolved at run time: the source copies the labels of {}, read from the cluster",
+            probe.like.as_deref().unwrap_or("a deployed workload")
+        ));
+    }
     match &probe.target {
+        Target::Live(live) => Err(format!(
+            "resolved at run time: the pods of {}, their labels and ports, and the policies deployed there are read from the cluster",
+            live.selection
+        )),
+        Target::LiveService {
+            namespace, name, ..
+        } => Err(format!(
+            "resolved at run time: the pods of service {namespace}/{name}, their labels and the policies deployed there are read from the cluster"
+        )),
+        Target::LivePod { pod, .. } => judge_one(cluster, probe, pod_endpoint(pod), probe.port),
         Target::Pod(pod) => judge_one(cluster, probe, pod_endpoint(pod), probe.port),
         Target::ClusterDns => judge_one(cluster, probe, dns_endpoint(), probe.port),
         Target::Ip(ip) => judge_one(cluster, probe, Endpoint::Ip(*ip), probe.port),

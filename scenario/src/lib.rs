@@ -12,6 +12,7 @@ mod expand;
 pub mod expect;
 pub mod explain;
 pub mod lint;
+pub mod live;
 pub mod load;
 pub mod model;
 mod names;
@@ -26,12 +27,14 @@ mod tests;
 mod validate;
 
 pub use checks::{MAX_TIMEOUT, MIN_TIMEOUT};
+pub use expand::MIMIC_PREFIX;
 pub use expect::{Addresses, HostTable};
 pub use load::{Loaded, load_paths, load_str};
 pub use model::{
-    Defaults, DenyMode, DnsAnswer, DnsCheck, ExpectSource, Expectation, HttpCheck, NamespaceSpec,
-    PodRef, PodSpec, PolicySpec, Probe, Scenario, Scheme, ServedPort, ServicePort, ServiceSpec,
-    Target, TargetPort, Verdict, Via,
+    Copied, Defaults, DenyMode, DnsAnswer, DnsCheck, ExpectSource, Expectation, HttpCheck, LivePod,
+    LiveSelection, LiveTarget, Mimic, NamespaceSpec, Pick, Placement, PodRef, PodSpec, PolicySpec,
+    Probe, Scenario, Scheme, ServedPort, ServicePort, ServiceSpec, Target, TargetPort, Verdict,
+    Via, WorkloadKind, Written,
 };
 pub use source::{Diagnostic, Severity, SourceFile, SourceLocation};
 

@@ -9,9 +9,9 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use netverdict_engine::{Labels, Protocol};
+use netverdict_engine::{LabelSelector, Labels, Protocol};
 
-pub use crate::raw::{DenyMode, Scheme, Via};
+pub use crate::raw::{DenyMode, Pick, Scheme, Via, WorkloadKind};
 use crate::source::SourceLocation;
 
 /// A loaded, validated and expanded scenario.
@@ -27,6 +27,12 @@ pub struct Scenario {
     pub services: Vec<ServiceSpec>,
     pub policies: Vec<PolicySpec>,
     pub probes: Vec<Probe>,
+    /// The deployed pods the probes go to, in namespaces the scenario does not create; found at
+    /// run time ([`crate::live`]), empty before.
+    pub live_pods: Vec<LivePod>,
+    /// The namespaces the scenario does not create that its mimics and live targets are in,
+    /// with the labels they have in the cluster; found at run time, empty before.
+    pub live_namespaces: Vec<NamespaceSpec>,
 }
 
 impl Scenario {
@@ -38,6 +44,20 @@ impl Scenario {
 
     pub fn namespace(&self, name: &str) -> Option<&NamespaceSpec> {
         self.namespaces.iter().find(|n| n.name == name)
+    }
+
+    /// Whether the scenario reaches beyond what it creates: a mimic, a live target or a
+    /// Service it does not create.
+    pub fn is_live(&self) -> bool {
+        self.pods.iter().any(|p| p.mimic.is_some())
+            || self.probes.iter().any(|p| p.target.is_live())
+    }
+
+    /// The live target pod `pod`, once found.
+    pub fn live_pod(&self, pod: &PodRef) -> Option<&LivePod> {
+        self.live_pods
+            .iter()
+            .find(|p| p.namespace == pod.namespace && p.name == pod.name)
     }
 }
 
@@ -100,11 +120,184 @@ pub struct ServedPort {
 pub struct PodSpec {
     pub namespace: String,
     pub name: String,
+    /// A mimic's are the ones it copies, known at run time (empty before).
     pub labels: Labels,
     pub ports: Vec<ServedPort>,
     /// Pins the pod to a node.
     pub node: Option<String>,
     pub location: SourceLocation,
+    /// The pod copies the identity of a deployed workload (`from: {like: ...}`).
+    pub mimic: Option<Mimic>,
+}
+
+/// Pods the scenario does not create, in a namespace it does not create: found at run time.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum LiveSelection {
+    Workload {
+        kind: WorkloadKind,
+        namespace: String,
+        name: String,
+    },
+    Pods {
+        namespace: String,
+        selector: LabelSelector,
+    },
+}
+
+impl LiveSelection {
+    pub fn namespace(&self) -> &str {
+        match self {
+            LiveSelection::Workload { namespace, .. } | LiveSelection::Pods { namespace, .. } => {
+                namespace
+            }
+        }
+    }
+
+    /// As `plan`, truth tables and reports name it: `deployment:shop/api`, `pods:shop/app=api`.
+    pub fn label(&self) -> String {
+        match self {
+            LiveSelection::Workload {
+                kind,
+                namespace,
+                name,
+            } => format!("{}:{namespace}/{name}", kind.resource()),
+            LiveSelection::Pods {
+                namespace,
+                selector,
+            } => format!("pods:{namespace}/{selector}"),
+        }
+    }
+}
+
+impl fmt::Display for LiveSelection {
+    /// `deployment shop/api`, `pods app=api in shop`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LiveSelection::Workload {
+                kind,
+                namespace,
+                name,
+            } => write!(f, "{} {namespace}/{name}", kind.resource()),
+            LiveSelection::Pods {
+                namespace,
+                selector,
+            } => write!(f, "pods {selector} in {namespace}"),
+        }
+    }
+}
+
+/// Where something of a scenario is written, to point at it from an error found at run time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Written {
+    pub location: SourceLocation,
+    /// The field path, e.g. `spec.probes[2].to.workload`.
+    pub path: String,
+}
+
+impl fmt::Display for Written {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.location, self.path)
+    }
+}
+
+/// A probe target deployed in a namespace the scenario does not create.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveTarget {
+    pub selection: LiveSelection,
+    pub pick: Pick,
+    pub written: Written,
+}
+
+/// A probe pod that NetworkPolicies select as they select a deployed workload: created in its
+/// namespace with its pods' labels and service account (less the labels controllers adopt pods
+/// by), found at run time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mimic {
+    pub of: LiveSelection,
+    pub placement: Option<Placement>,
+    pub written: Written,
+    /// What it copied, once known (at run time).
+    pub copied: Option<Copied>,
+}
+
+impl Mimic {
+    /// As `plan`, truth tables and probe names call the source: `like:deployment:shop/web`,
+    /// with its placement when it has one.
+    pub fn label(&self) -> String {
+        let placement = match &self.placement {
+            None => String::new(),
+            Some(Placement::Node(node)) => format!("@node={node}"),
+            Some(Placement::SameNodeAs(of)) => format!("@same-node-as={}", of.label()),
+            Some(Placement::OtherNodeThan(of)) => format!("@other-node-than={}", of.label()),
+        };
+        format!("like:{}{placement}", self.of.label())
+    }
+}
+
+/// Where a mimic runs.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Placement {
+    Node(String),
+    /// The node of the first Ready pod of these.
+    SameNodeAs(LiveSelection),
+    /// A node where none of these pods run.
+    OtherNodeThan(LiveSelection),
+}
+
+/// What a mimic copied from the cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Copied {
+    /// The workload's pod labels it carries.
+    pub labels: Labels,
+    /// The labels of the workload's pods it leaves out: those controllers adopt pods by, and,
+    /// for a selector, those its pods do not all share.
+    pub left_out: Vec<String>,
+    pub service_account: Option<String>,
+    /// The node it is pinned to (`placement`).
+    pub node: Option<String>,
+    /// The nodes it must not run on (`placement: {otherNodeThan}`).
+    pub avoid_nodes: Vec<String>,
+}
+
+impl Copied {
+    /// `labels copied from deployment shop/frontend except pod-template-hash`.
+    pub fn describe(&self, of: &LiveSelection) -> String {
+        let mut text = format!("labels copied from {of}");
+        if !self.left_out.is_empty() {
+            text.push_str(&format!(" except {}", self.left_out.join(", ")));
+        }
+        match &self.service_account {
+            Some(account) => text.push_str(&format!(", service account {account}")),
+            None => text.push_str(", no service account of its own"),
+        }
+        text
+    }
+}
+
+/// A deployed pod a probe goes to, as the run found it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LivePod {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+    pub labels: Labels,
+    pub ip: Option<IpAddr>,
+    pub node: Option<String>,
+    pub ready: bool,
+    pub service_account: Option<String>,
+    /// Its containers' ports.
+    pub ports: Vec<ServedPort>,
+    /// The ports its containers' readiness probes connect to (TCP, HTTP or gRPC probes), while
+    /// the pod is Ready: the kubelet's evidence that something listens there.
+    pub ready_ports: Vec<u16>,
+    /// The restart counts of its containers, by container.
+    pub restarts: Vec<(String, i32)>,
+}
+
+impl LivePod {
+    pub fn pod_ref(&self) -> PodRef {
+        PodRef::new(&self.namespace, &self.name)
+    }
 }
 
 impl PodSpec {
@@ -187,6 +380,9 @@ pub struct Probe {
     pub location: SourceLocation,
     /// The field path of that entry, e.g. `spec.probes[3]`.
     pub path: String,
+    /// For a probe from a mimic, the source as the scenario names it
+    /// (`like:deployment:shop/web`; [`Mimic::label`]).
+    pub like: Option<String>,
 }
 
 /// Where a probe goes.
@@ -195,18 +391,48 @@ pub enum Target {
     /// A scenario pod, named or selected by `{pods: {namespace, selector}}`.
     Pod(PodRef),
     /// A scenario service; `backends` are the scenario pods it selects, `target_port` the port
-    /// number the backends receive the connection on.
+    /// number the backends receive the connection on. A Service the scenario does not create
+    /// ([`Target::LiveService`]) becomes one at run time, with its Ready pods (`live`).
     Service {
         namespace: String,
         name: String,
         backends: Vec<PodRef>,
         target_port: u16,
+        /// The backends are deployed pods ([`Scenario::live_pods`]), not probe pods.
+        live: bool,
     },
     /// A DNS name, resolved inside the source pod.
     Host(String),
     Ip(IpAddr),
     /// The cluster DNS server the source pod's resolver uses (a `dns` probe without `to`).
     ClusterDns,
+    /// Deployed pods (a workload, or a `pods` selector in a namespace the scenario does not
+    /// create): at run time one [`Target::LivePod`] per pod picked. A named port has the number
+    /// 0 until then.
+    Live(LiveTarget),
+    /// A deployed pod, found at run time.
+    LivePod {
+        pod: PodRef,
+        /// What it was picked from.
+        of: LiveSelection,
+    },
+    /// A Service the scenario does not create: at run time a [`Target::Service`] whose backends
+    /// are its Ready pods. A named port has the number 0 until then.
+    LiveService {
+        namespace: String,
+        name: String,
+        written: Written,
+    },
+}
+
+impl Target {
+    /// Whether the target is deployed rather than created by the run (resolved or not).
+    pub fn is_live(&self) -> bool {
+        matches!(
+            self,
+            Target::Live(_) | Target::LivePod { .. } | Target::LiveService { .. }
+        )
+    }
 }
 
 impl Probe {
@@ -227,6 +453,12 @@ impl fmt::Display for Target {
             Target::Host(host) => write!(f, "host {host}"),
             Target::Ip(ip) => write!(f, "ip {ip}"),
             Target::ClusterDns => f.write_str("cluster DNS"),
+            Target::Live(live) if live.pick == Pick::All => write!(f, "{}", live.selection),
+            Target::Live(live) => write!(f, "{} (pick {})", live.selection, live.pick.as_str()),
+            Target::LivePod { pod, of } => write!(f, "{pod} ({of})"),
+            Target::LiveService {
+                namespace, name, ..
+            } => write!(f, "service {namespace}/{name}"),
         }
     }
 }

@@ -27,7 +27,8 @@ pub struct ProbeJson {
     pub key: String,
     pub from: String,
     pub to: String,
-    pub port: u16,
+    /// `None` for a named port of a deployed target: its number is read at run time.
+    pub port: Option<u16>,
     pub port_name: Option<String>,
     pub protocol: &'static str,
     pub via: &'static str,
@@ -59,7 +60,41 @@ pub fn target_label(target: &Target) -> String {
         Target::Host(h) => format!("host:{h}"),
         Target::Ip(ip) => format!("ip:{ip}"),
         Target::ClusterDns => "cluster-dns".into(),
+        Target::Live(live) => live.selection.label(),
+        Target::LivePod { of, .. } => of.label(),
+        Target::LiveService {
+            namespace, name, ..
+        } => format!("service:{namespace}/{name}"),
     }
+}
+
+/// The readable form of a source: `ns/pod` for scenario pods, `like:deployment:shop/web` for a
+/// mimic.
+pub fn source_label(probe: &Probe) -> String {
+    probe.like.clone().unwrap_or_else(|| probe.from.to_string())
+}
+
+/// What of a scenario only a run can find: its live targets and mimics, for the line under its
+/// plan; `None` when it has none.
+pub fn resolved_at_run_time(scenario: &Scenario) -> Option<String> {
+    let mut found: Vec<String> = Vec::new();
+    for probe in &scenario.probes {
+        let target = match &probe.target {
+            Target::Live(_) | Target::LiveService { .. } => Some(probe.target.to_string()),
+            _ => None,
+        };
+        for item in target.into_iter().chain(probe.like.clone()) {
+            if !found.contains(&item) {
+                found.push(item);
+            }
+        }
+    }
+    (!found.is_empty()).then(|| {
+        format!(
+            "resolved at run time: {} (their pods, labels and ports, and the policies deployed with them, are read from the cluster; `auto` shows `?` until then)",
+            found.join(", ")
+        )
+    })
 }
 
 impl From<&Probe> for ProbeJson {
@@ -68,9 +103,9 @@ impl From<&Probe> for ProbeJson {
             scenario: p.scenario.clone(),
             name: p.name.clone(),
             key: p.key(),
-            from: p.from.to_string(),
+            from: source_label(p),
             to: target_label(&p.target),
-            port: p.port,
+            port: (p.port != 0).then_some(p.port),
             port_name: p.port_name.clone(),
             protocol: protocol_str(p.protocol),
             via: via_str(p.via),
@@ -117,6 +152,9 @@ pub fn to_table(scenarios: &[Scenario]) -> String {
             scenario.location
         );
         write_rows(&mut out, &rows(scenario));
+        if let Some(note) = resolved_at_run_time(scenario) {
+            let _ = writeln!(out, "  {note}");
+        }
     }
     out
 }
@@ -146,7 +184,7 @@ fn rows(scenario: &Scenario) -> Vec<Vec<String>> {
         }),
         Some(Column {
             header: "FROM",
-            cell: |p| p.from.to_string(),
+            cell: source_label,
         }),
         Some(Column {
             header: "TO",
@@ -189,6 +227,9 @@ fn rows(scenario: &Scenario) -> Vec<Vec<String>> {
 
 fn port_cell(p: &Probe) -> String {
     match &p.port_name {
+        Some(n) if p.port == 0 => {
+            format!("{n}/{} (resolved at run time)", protocol_str(p.protocol))
+        }
         Some(n) => format!("{}/{} ({n})", p.port, protocol_str(p.protocol)),
         None => format!("{}/{}", p.port, protocol_str(p.protocol)),
     }
@@ -232,7 +273,7 @@ pub fn to_truth_tables(scenarios: &[Scenario]) -> String {
         let mut groups: Vec<((u16, &'static str), Vec<&Probe>)> = Vec::new();
         let mut order: Vec<String> = Vec::new();
         for probe in &scenario.probes {
-            for label in [probe.from.to_string(), target_label(&probe.target)] {
+            for label in [source_label(probe), target_label(&probe.target)] {
                 if !order.contains(&label) {
                     order.push(label);
                 }
@@ -244,7 +285,7 @@ pub fn to_truth_tables(scenarios: &[Scenario]) -> String {
             }
         }
         for ((port, protocol), probes) in groups {
-            let is_from = |l: &String| probes.iter().any(|p| p.from.to_string() == *l);
+            let is_from = |l: &String| probes.iter().any(|p| source_label(p) == *l);
             let is_to = |l: &String| probes.iter().any(|p| target_label(&p.target) == *l);
             let rows = order.iter().filter(|l| is_from(l)).cloned().collect();
             let columns = order.iter().filter(|l| is_to(l)).cloned().collect();
@@ -255,7 +296,7 @@ pub fn to_truth_tables(scenarios: &[Scenario]) -> String {
                     Some(Verdict::Deny) => netverdict_engine::Mark::Deny,
                     None => netverdict_engine::Mark::Unknown,
                 };
-                table.set(&p.from.to_string(), &target_label(&p.target), mark);
+                table.set(&source_label(p), &target_label(&p.target), mark);
             }
             if !out.is_empty() {
                 out.push('\n');

@@ -334,10 +334,11 @@ pub struct RawProbe {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub name: Option<Spanned<String>>,
-    /// A pod of this scenario, `<namespace>/<pod>`.
+    /// A pod of this scenario, `<namespace>/<pod>`, or `{like: ...}`: a probe pod that
+    /// NetworkPolicies select as they select a deployed workload.
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
-    pub from: Option<Spanned<String>>,
+    #[schemars(with = "Option<RawSource>")]
+    pub from: Option<Spanned<RawSource>>,
     #[serde(default)]
     #[schemars(with = "Option<RawTarget>")]
     pub to: Option<Spanned<RawTarget>>,
@@ -415,8 +416,8 @@ pub enum Scheme {
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Matrix")]
 pub struct RawMatrix {
-    #[schemars(with = "Vec<String>")]
-    pub from: Vec<Spanned<String>>,
+    #[schemars(with = "Vec<RawSource>")]
+    pub from: Vec<Spanned<RawSource>>,
     #[schemars(with = "Vec<RawTarget>")]
     pub to: Vec<Spanned<RawTarget>>,
     #[schemars(with = "Vec<RawMatrixPort>")]
@@ -513,6 +514,12 @@ pub enum RawTarget {
     Pods {
         namespace: Spanned<String>,
         selector: crate::policy::RawLabelSelector,
+        pick: Option<Spanned<Pick>>,
+    },
+    /// A workload deployed in a namespace the scenario does not create.
+    Workload {
+        workload: RawWorkload,
+        pick: Option<Spanned<Pick>>,
     },
     Host(Spanned<String>),
     Ip(Spanned<String>),
@@ -536,6 +543,11 @@ struct RawTargetMap {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     ip: Option<Spanned<String>>,
+    #[serde(default)]
+    workload: Option<RawWorkload>,
+    #[serde(default)]
+    #[schemars(with = "Option<Pick>")]
+    pick: Option<Spanned<Pick>>,
 }
 
 #[derive(serde::Deserialize, JsonSchema)]
@@ -553,28 +565,39 @@ impl<'de> Deserialize<'de> for RawTarget {
         impl<'de> Visitor<'de> for V {
             type Value = RawTarget;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str(r#""<namespace>/<pod>", {service, namespace}, {pods: {namespace, selector}}, {host} or {ip}"#)
+                f.write_str(r#""<namespace>/<pod>", {service, namespace}, {pods: {namespace, selector}}, {workload: {namespace, kind, name}}, {host} or {ip}"#)
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<RawTarget, E> {
                 Ok(RawTarget::Pod(v.to_string()))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawTarget, A::Error> {
                 let m = RawTargetMap::deserialize(MapAccessDeserializer::new(map))?;
-                match (m.service, m.namespace, m.pods, m.host, m.ip) {
-                    (Some(service), Some(namespace), None, None, None) => {
+                let pick = m.pick;
+                let picks = pick.is_some();
+                match (m.service, m.namespace, m.pods, m.host, m.ip, m.workload) {
+                    (Some(service), Some(namespace), None, None, None, None) if !picks => {
                         Ok(RawTarget::Service { service, namespace })
                     }
-                    (Some(_), None, None, None, None) => {
+                    (Some(_), None, None, None, None, None) => {
                         Err(de::Error::custom("a service target needs `namespace`"))
                     }
-                    (None, None, Some(p), None, None) => Ok(RawTarget::Pods {
+                    (None, None, Some(p), None, None, None) => Ok(RawTarget::Pods {
                         namespace: p.namespace,
                         selector: p.selector,
+                        pick,
                     }),
-                    (None, None, None, Some(host), None) => Ok(RawTarget::Host(host)),
-                    (None, None, None, None, Some(ip)) => Ok(RawTarget::Ip(ip)),
+                    (None, None, None, None, None, Some(workload)) => {
+                        Ok(RawTarget::Workload { workload, pick })
+                    }
+                    (None, None, None, Some(host), None, None) if !picks => {
+                        Ok(RawTarget::Host(host))
+                    }
+                    (None, None, None, None, Some(ip), None) if !picks => Ok(RawTarget::Ip(ip)),
+                    _ if picks => Err(de::Error::custom(
+                        "`pick` goes with a `workload` or `pods` target",
+                    )),
                     _ => Err(de::Error::custom(
-                        "a target map holds exactly one of {service, namespace}, {pods}, {host} or {ip}",
+                        "a target map holds exactly one of {service, namespace}, {pods}, {workload}, {host} or {ip}",
                     )),
                 }
             }
@@ -589,15 +612,19 @@ impl JsonSchema for RawTarget {
     }
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
         let selector = generator.subschema_for::<crate::policy::RawLabelSelector>();
+        let workload = generator.subschema_for::<RawWorkload>();
+        let pick = generator.subschema_for::<Pick>();
         json_schema!({
-            "description": "A scenario pod \"<namespace>/<pod>\", a service, the scenario pods matching a selector, a host name or an IP address.",
+            "description": "A scenario pod \"<namespace>/<pod>\", a service, the pods matching a selector, a deployed workload, a host name or an IP address. In a namespace the scenario does not create, `pods`, `workload` and `service` name what is deployed there, found at run time.",
             "oneOf": [
                 {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},
                 {"type": "object", "additionalProperties": false, "required": ["service", "namespace"],
                  "properties": {"service": {"type": "string"}, "namespace": {"type": "string"}}},
                 {"type": "object", "additionalProperties": false, "required": ["pods"],
                  "properties": {"pods": {"type": "object", "additionalProperties": false, "required": ["namespace", "selector"],
-                    "properties": {"namespace": {"type": "string"}, "selector": selector}}}},
+                    "properties": {"namespace": {"type": "string"}, "selector": selector}}, "pick": pick}},
+                {"type": "object", "additionalProperties": false, "required": ["workload"],
+                 "properties": {"workload": workload, "pick": pick}},
                 {"type": "object", "additionalProperties": false, "required": ["host"],
                  "properties": {"host": {"type": "string"}}},
                 {"type": "object", "additionalProperties": false, "required": ["ip"],
@@ -654,6 +681,232 @@ impl JsonSchema for RawExpect {
                 {"type": "string", "enum": ["allow", "deny", "auto"]},
                 {"type": "string", "pattern": "\n"},
                 {"type": "object", "additionalProperties": {"type": "string"}}
+            ]
+        })
+    }
+}
+
+/// Which pods of a deployed workload (or selector) a probe goes to.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Deserialize, Serialize, JsonSchema,
+)]
+#[serde(rename_all = "camelCase")]
+pub enum Pick {
+    /// Every Ready pod: one probe per pod (the default).
+    #[default]
+    All,
+    /// One Ready pod, the first by name.
+    One,
+    /// One Ready pod per node, the first by name on each.
+    PerNode,
+}
+
+impl Pick {
+    /// The word scenarios use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pick::All => "all",
+            Pick::One => "one",
+            Pick::PerNode => "perNode",
+        }
+    }
+}
+
+/// The kinds of deployed workload a probe may target or copy.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Deserialize,
+    Serialize,
+    JsonSchema,
+)]
+pub enum WorkloadKind {
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+    Pod,
+}
+
+impl WorkloadKind {
+    /// The kind as the API names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkloadKind::Deployment => "Deployment",
+            WorkloadKind::StatefulSet => "StatefulSet",
+            WorkloadKind::DaemonSet => "DaemonSet",
+            WorkloadKind::Pod => "Pod",
+        }
+    }
+
+    /// The kind as kubectl names its resource: `deployment`, `statefulset`.
+    pub fn resource(self) -> &'static str {
+        match self {
+            WorkloadKind::Deployment => "deployment",
+            WorkloadKind::StatefulSet => "statefulset",
+            WorkloadKind::DaemonSet => "daemonset",
+            WorkloadKind::Pod => "pod",
+        }
+    }
+}
+
+/// A deployed workload: `{namespace, kind, name}`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Workload")]
+pub struct RawWorkload {
+    /// A namespace the scenario does not create.
+    #[schemars(with = "String")]
+    pub namespace: Spanned<String>,
+    #[schemars(with = "WorkloadKind")]
+    pub kind: Spanned<WorkloadKind>,
+    #[schemars(with = "String")]
+    pub name: Spanned<String>,
+}
+
+/// What a mimic copies: a workload, or the pods a selector picks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RawLike {
+    Workload(RawWorkload),
+    Pods {
+        namespace: Spanned<String>,
+        selector: crate::policy::RawLabelSelector,
+    },
+}
+
+#[derive(serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Like")]
+struct RawLikeMap {
+    #[serde(default)]
+    workload: Option<RawWorkload>,
+    #[serde(default)]
+    pods: Option<RawPodsTarget>,
+}
+
+impl<'de> Deserialize<'de> for RawLike {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match RawLikeMap::deserialize(d)? {
+            RawLikeMap {
+                workload: Some(w),
+                pods: None,
+            } => Ok(RawLike::Workload(w)),
+            RawLikeMap {
+                workload: None,
+                pods: Some(p),
+            } => Ok(RawLike::Pods {
+                namespace: p.namespace,
+                selector: p.selector,
+            }),
+            _ => Err(de::Error::custom(
+                "`like` holds exactly one of {workload: {namespace, kind, name}} or {pods: {namespace, selector}}",
+            )),
+        }
+    }
+}
+
+impl JsonSchema for RawLike {
+    fn schema_name() -> Cow<'static, str> {
+        "Like".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let selector = generator.subschema_for::<crate::policy::RawLabelSelector>();
+        let workload = generator.subschema_for::<RawWorkload>();
+        json_schema!({
+            "description": "A deployed workload, or the pods a selector picks in a namespace the scenario does not create.",
+            "oneOf": [
+                {"type": "object", "additionalProperties": false, "required": ["workload"],
+                 "properties": {"workload": workload}},
+                {"type": "object", "additionalProperties": false, "required": ["pods"],
+                 "properties": {"pods": {"type": "object", "additionalProperties": false, "required": ["namespace", "selector"],
+                    "properties": {"namespace": {"type": "string"}, "selector": selector}}}}
+            ]
+        })
+    }
+}
+
+/// Where a mimic runs: a node by name, the node of a workload's pod, or a node none of its pods
+/// run on.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Placement")]
+pub struct RawPlacement {
+    /// A node by name.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub node: Option<Spanned<String>>,
+    /// The node of a Ready pod of this workload (or selector).
+    #[serde(default)]
+    pub same_node_as: Option<RawLike>,
+    /// A node where no pod of this workload (or selector) runs.
+    #[serde(default)]
+    pub other_node_than: Option<RawLike>,
+}
+
+/// A probe's source as written: a scenario pod, or a mimic of a deployed workload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RawSource {
+    /// `"<namespace>/<pod>"`.
+    Pod(String),
+    /// `{like: ..., placement: ...}`.
+    Like {
+        like: Box<RawLike>,
+        placement: Option<Box<RawPlacement>>,
+    },
+}
+
+#[derive(serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "SourceMap")]
+struct RawSourceMap {
+    like: RawLike,
+    #[serde(default)]
+    placement: Option<RawPlacement>,
+}
+
+impl<'de> Deserialize<'de> for RawSource {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawSource;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(
+                    r#""<namespace>/<pod>" or {like: {workload: ...} or {pods: ...}, placement}"#,
+                )
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawSource, E> {
+                Ok(RawSource::Pod(v.to_string()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawSource, A::Error> {
+                let m = RawSourceMap::deserialize(MapAccessDeserializer::new(map))?;
+                Ok(RawSource::Like {
+                    like: Box::new(m.like),
+                    placement: m.placement.map(Box::new),
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for RawSource {
+    fn schema_name() -> Cow<'static, str> {
+        "Source".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let like = generator.subschema_for::<RawLike>();
+        let placement = generator.subschema_for::<RawPlacement>();
+        json_schema!({
+            "description": "A scenario pod \"<namespace>/<pod>\", or a probe pod that copies the labels and service account of a deployed workload (`like`), created in its namespace.",
+            "oneOf": [
+                {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},
+                {"type": "object", "additionalProperties": false, "required": ["like"],
+                 "properties": {"like": like, "placement": placement}}
             ]
         })
     }

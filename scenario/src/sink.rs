@@ -27,6 +27,11 @@ impl DiagnosticSink {
         self.sources.insert(file.path.clone(), file);
     }
 
+    /// The diagnostic written last, to add to its message.
+    pub(crate) fn last_mut(&mut self) -> Option<&mut Diagnostic> {
+        self.diagnostics.last_mut()
+    }
+
     /// How many diagnostics there are: a mark to compare with, or to deduplicate from.
     pub(crate) fn len(&self) -> usize {
         self.diagnostics.len()

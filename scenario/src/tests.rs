@@ -372,7 +372,8 @@ fn pods_selectors_and_services_expand() {
             namespace: "a".into(),
             name: "api".into(),
             backends: vec![PodRef::new("a", "api")],
-            target_port: 8080
+            target_port: 8080,
+            live: false,
         }
     );
 }

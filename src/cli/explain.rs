@@ -82,7 +82,9 @@ fn expected_error(args: &ExplainArgs, e: &ExplainError) -> ExpectedError {
             ExpectedError::InvalidInput(format!("--to {}: {e}", args.to))
         }
         ExplainError::NoScenario { .. } => ExpectedError::InvalidInput(e.to_string()),
-        ExplainError::UnknownPod => ExpectedError::CouldNotJudge(e.to_string()),
+        ExplainError::UnknownPod | ExplainError::ResolvedAtRunTime { .. } => {
+            ExpectedError::CouldNotJudge(e.to_string())
+        }
     }
 }
 

@@ -22,7 +22,7 @@ use crate::k8s::Client;
 use crate::preflight::{
     CanaryOptions, Check, Status, canary_checks, judge_pod_security, pod_security_targets,
 };
-use crate::run::namespaces_of;
+use crate::run::{live_uses, namespaces_of};
 use crate::scenario::Scenario;
 
 #[derive(Debug, clap::Args)]
@@ -93,8 +93,15 @@ pub enum Format {
 }
 
 /// Every namespace the scenarios create objects in.
+/// The namespaces the scenarios create or use as their own (not those of deployed workloads
+/// they reach, whose needs are [`live_uses`]').
 fn namespaces(scenarios: &[Scenario]) -> BTreeSet<String> {
-    scenarios.iter().flat_map(namespaces_of).collect()
+    let live = live_uses(scenarios);
+    scenarios
+        .iter()
+        .flat_map(namespaces_of)
+        .filter(|namespace| !live.contains_key(namespace))
+        .collect()
 }
 
 /// The check `netverdict run` makes before creating anything: `Err` with the missing permissions
@@ -103,7 +110,7 @@ pub(crate) async fn check_run_permissions(
     client: &Client,
     scenarios: &[Scenario],
 ) -> Result<Vec<String>, PermissionError> {
-    let checked = match check_run(client, &namespaces(scenarios)).await {
+    let checked = match check_run(client, &namespaces(scenarios), &live_uses(scenarios)).await {
         Ok(checked) => checked,
         // The run's own requests then meet the server's 403 where they would.
         Err(error) if error.is_forbidden() => {
@@ -236,7 +243,8 @@ async fn checks(
         "version": version,
         "message": format!("the API server {} answers: Kubernetes {version}", connected.server),
     })];
-    let run_needs = match check_run(&connected.client, &namespaces(scenarios)).await {
+    let live = live_uses(scenarios);
+    let run_needs = match check_run(&connected.client, &namespaces(scenarios), &live).await {
         Ok(checked) => {
             checks.extend(checked.iter().map(permission));
             checked.into_iter().map(|c| c.need).collect()

@@ -407,6 +407,7 @@ fn problems(loaded: &crate::scenario::Loaded, deny_warnings: bool) -> Vec<InputP
         .map(|d| {
             let at = SourceLine::new(&d.location.file, d.location.line);
             InputProblem {
+                kind: crate::results::ProblemKind::InvalidInput,
                 file: at.file,
                 line: at.line,
                 column: d.location.column,

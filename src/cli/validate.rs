@@ -94,6 +94,11 @@ pub(crate) fn run(args: &ValidateArgs, out: &mut dyn Write) -> Result<u8, Expect
                     plural(loaded.scenarios.len(), "scenario"),
                     plural(probe_count(&loaded), "probe")
                 )?;
+                for scenario in &loaded.scenarios {
+                    if let Some(note) = crate::plan::resolved_at_run_time(scenario) {
+                        writeln!(out, "  {}: {note}", scenario.name)?;
+                    }
+                }
             }
         }
     }

@@ -14,7 +14,9 @@ use super::failure::{Cause, Failure};
 use super::labels::{RunId, all_runs_selector};
 use super::permissions::permission;
 use super::sharing::others_objects;
-use crate::k8s::{Api, Client, DeleteParams, ListParams, Namespace, NetworkPolicy, Pod, Service};
+use crate::k8s::{
+    Api, Client, ConfigMap, DeleteParams, ListParams, Namespace, NetworkPolicy, Pod, Service,
+};
 
 /// How long a cleanup may take in all, and each of its requests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +40,8 @@ pub(crate) enum Kind {
     NetworkPolicy,
     Pod,
     Service,
+    /// The owner of a run's mimics in a namespace it does not create.
+    ConfigMap,
     Namespace,
 }
 
@@ -48,6 +52,7 @@ impl Kind {
             Kind::NetworkPolicy => "NetworkPolicy",
             Kind::Pod => "pod",
             Kind::Service => "service",
+            Kind::ConfigMap => "ConfigMap",
             Kind::Namespace => "namespace",
         }
     }
@@ -58,6 +63,7 @@ impl Kind {
             Kind::NetworkPolicy => "networkpolicies",
             Kind::Pod => "pods",
             Kind::Service => "services",
+            Kind::ConfigMap => "configmaps",
             Kind::Namespace => "namespaces",
         }
     }
@@ -295,16 +301,17 @@ impl Clock {
     }
 }
 
-/// Deletes the run's policies, pods and Services in `namespaces`, then the namespaces in `created`
-/// that hold no pod, Service or NetworkPolicy of anyone else (another run, or not netverdict), and
-/// waits until the pods it deleted are gone; all within `limits`.
+/// Deletes the run's policies, pods and Services in `namespaces`, the ConfigMaps that own its
+/// mimics in `owners`, then the namespaces in `created` that hold no pod, Service or
+/// NetworkPolicy of anyone else (another run, or not netverdict), and waits until the pods it
+/// deleted are gone; all within `limits`.
 ///
 /// # Caveats
 /// An object someone creates between the look and the delete goes with the namespace.
 pub(crate) async fn delete_run(
     client: &Client,
     run: &RunId,
-    namespaces: &[String],
+    (namespaces, owners): (&[String], &[String]),
     created: &[String],
     limits: Limits,
 ) -> Cleaned {
@@ -318,6 +325,7 @@ pub(crate) async fn delete_run(
         cleaned: &mut cleaned,
     };
     each.delete_in(namespaces).await;
+    each.delete_owners(owners).await;
     delete_namespaces(client, run, created, &clock, &mut cleaned).await;
     wait_for_pods(client, &selector, &clock, &mut cleaned).await;
     cleaned
@@ -456,6 +464,33 @@ impl Each<'_> {
         }
     }
 
+    /// Deletes the ConfigMaps that own the run's mimics in `namespaces`.
+    async fn delete_owners(&mut self, namespaces: &[String]) {
+        for namespace in namespaces {
+            let configmaps = Api::<ConfigMap>::namespaced(self.client.clone(), namespace);
+            self.delete(&configmaps, Kind::ConfigMap, Some(namespace.as_str()))
+                .await;
+        }
+    }
+
+    /// [`Each::delete_owners`] where the identity may list ConfigMaps: one that may not could
+    /// never have made one (mimics need `list configmaps` in their namespace), so nothing of a
+    /// run's can be there.
+    async fn delete_owners_if_allowed(&mut self, namespaces: &[String]) {
+        let before = self.cleaned.failed.len();
+        self.delete_owners(namespaces).await;
+        let mut index = 0;
+        self.cleaned.failed.retain(|problem| {
+            index += 1;
+            index <= before
+                || !matches!(
+                    problem,
+                    CleanupProblem::NotListed { kind: Kind::ConfigMap, why, .. }
+                        if why.code() == Some(403)
+                )
+        });
+    }
+
     /// Deletes every object of kind `K` that `list` finds (in `namespace`, or in all).
     async fn delete<K>(&mut self, list: &Api<K>, kind: Kind, namespace: Option<&str>)
     where
@@ -529,9 +564,10 @@ fn kept_because(namespace: &str, others: &[(String, Option<String>)]) -> Kept {
 }
 
 /// Deletes what killed runs left behind anywhere in the cluster: every NetworkPolicy, pod,
-/// Service and namespace labelled by netverdict (only those of `run` when given). Given
-/// `namespaces`, only the policies, pods and Services in them, asking for nothing cluster-scoped
-/// (an identity with a Role in each, as `deploy/rbac-namespaced.yaml` grants, may do it).
+/// Service, ConfigMap and namespace labelled by netverdict (only those of `run` when given).
+/// Given `namespaces`, only the policies, pods, Services and ConfigMaps in them, asking for
+/// nothing cluster-scoped (an identity with a Role in each, as `deploy/rbac-namespaced.yaml`
+/// grants, may do it).
 pub(crate) async fn delete_leftovers(
     client: &Client,
     run: Option<&RunId>,
@@ -549,6 +585,7 @@ pub(crate) async fn delete_leftovers(
     };
     if !namespaces.is_empty() {
         each.delete_in(namespaces).await;
+        each.delete_owners_if_allowed(namespaces).await;
         return cleaned;
     }
     each.delete(
@@ -561,6 +598,12 @@ pub(crate) async fn delete_leftovers(
         .await;
     each.delete(&Api::<Service>::all(client.clone()), Kind::Service, None)
         .await;
+    each.delete(
+        &Api::<ConfigMap>::all(client.clone()),
+        Kind::ConfigMap,
+        None,
+    )
+    .await;
     let namespaces = Api::<Namespace>::all(client.clone());
     let listed = clock.ask("list", Kind::Namespace, None, namespaces.list(&params));
     let items = match listed.await {
@@ -615,7 +658,7 @@ mod tests {
         };
         let run = RunId::parse("r1").unwrap();
         let namespaces = ["a".to_owned(), "b".to_owned()];
-        let cleaned = delete_run(&client, &run, &namespaces, &namespaces[..1], limits).await;
+        let cleaned = delete_run(&client, &run, (&namespaces, &[]), &namespaces[..1], limits).await;
         server.abort();
         assert!(cleaned.deleted.is_empty());
         // Three kinds listed in two namespaces, and the namespace the run created.

@@ -137,6 +137,53 @@ pub(crate) async fn fates(client: &Client, pods: &[(String, String, bool)]) -> F
     fates
 }
 
+/// What became of the deployed pods a scenario probed, against what the run found before it
+/// created anything: a pod gone, being deleted or replaced (another uid) is `deleted`; one whose
+/// containers restarted since, or that is no longer Ready or running, died (its log is not read:
+/// a run may not read a workload's logs).
+pub(crate) async fn live_fates(client: &Client, pods: &[crate::scenario::LivePod]) -> Fates {
+    let mut fates = Fates::default();
+    for before in pods {
+        let api = Api::<Pod>::namespaced(client.clone(), &before.namespace);
+        let name = format!("{}/{}", before.namespace, before.name);
+        let pod = match api.get_opt(&before.name).await {
+            Ok(Some(pod))
+                if pod.metadata.deletion_timestamp.is_none()
+                    && pod.metadata.uid.as_deref() == Some(before.uid.as_str()) =>
+            {
+                pod
+            }
+            Ok(_) => {
+                fates.deleted.push(name);
+                continue;
+            }
+            Err(_) => continue,
+        };
+        let Some(now) = crate::cluster::live_pod(&pod) else {
+            continue;
+        };
+        let restarts =
+            |p: &crate::scenario::LivePod| p.restarts.iter().map(|(_, n)| *n).sum::<i32>();
+        let restarted = restarts(&now) > restarts(before);
+        let running = pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
+        if !(restarted || !now.ready || !running) {
+            continue;
+        }
+        let mut death = death_of(&pod, true).unwrap_or_else(|| Death {
+            pod: name.clone(),
+            phase: "Running, not Ready".to_owned(),
+            container: None,
+            reason: None,
+            exit_code: None,
+            restarts: 0,
+            log_tail: String::new(),
+        });
+        death.restarts = restarts(&now) - restarts(before);
+        fates.deaths.push(death);
+    }
+    fates
+}
+
 /// The last lines a pod's container wrote: of its current run, else (or first, with
 /// `previous`) of the run before its restart; empty when there are none or they cannot be read.
 pub(crate) async fn log_tail(

@@ -50,9 +50,19 @@ impl RunId {
         ])
     }
 
-    /// Selects the objects of this run.
+    /// Adds the run's labels to an object's: `netverdict.io/run` always, and
+    /// `app.kubernetes.io/managed-by` unless the object has its own (a mimic keeps the value of
+    /// the workload it copies, which policies may select on).
+    pub(crate) fn label(&self, labels: &mut BTreeMap<String, String>) {
+        labels.insert(RUN_KEY.to_owned(), self.0.clone());
+        labels
+            .entry(MANAGED_BY_KEY.to_owned())
+            .or_insert_with(|| MANAGED_BY_VALUE.to_owned());
+    }
+
+    /// Selects the objects of this run: `netverdict.io/run` is the label every one carries.
     pub(crate) fn selector(&self) -> String {
-        format!("{MANAGED_BY_KEY}={MANAGED_BY_VALUE},{RUN_KEY}={}", self.0)
+        format!("{RUN_KEY}={}", self.0)
     }
 }
 
@@ -64,7 +74,7 @@ impl fmt::Display for RunId {
 
 /// Selects the objects of every run.
 pub(crate) fn all_runs_selector() -> String {
-    format!("{MANAGED_BY_KEY}={MANAGED_BY_VALUE}")
+    RUN_KEY.to_owned()
 }
 
 #[cfg(test)]
@@ -83,12 +93,20 @@ mod tests {
     }
 
     #[test]
-    fn selector_names_both_labels() {
+    fn the_run_label_selects_and_an_object_keeps_its_own_manager() {
         let id = RunId::parse("r1").unwrap();
-        assert_eq!(
-            id.selector(),
-            "app.kubernetes.io/managed-by=netverdict,netverdict.io/run=r1"
-        );
+        assert_eq!(id.selector(), "netverdict.io/run=r1");
+        assert_eq!(all_runs_selector(), "netverdict.io/run");
         assert_eq!(id.labels().len(), 2);
+        let mut plain = BTreeMap::from([("app".to_owned(), "web".to_owned())]);
+        id.label(&mut plain);
+        assert_eq!(
+            plain.get(MANAGED_BY_KEY).map(String::as_str),
+            Some("netverdict")
+        );
+        let mut helm = BTreeMap::from([(MANAGED_BY_KEY.to_owned(), "Helm".to_owned())]);
+        id.label(&mut helm);
+        assert_eq!(helm.get(MANAGED_BY_KEY).map(String::as_str), Some("Helm"));
+        assert_eq!(helm.get(RUN_KEY).map(String::as_str), Some("r1"));
     }
 }

@@ -8,6 +8,7 @@ mod endpoints;
 mod exec;
 mod failure;
 mod labels;
+mod live;
 mod namespace;
 mod objects;
 mod permissions;
@@ -22,22 +23,29 @@ pub(crate) use cleanup::{Cleaned, CleanupProblem, Limits, delete_leftovers, dele
 #[cfg(test)]
 pub(crate) use cleanup::{Kind, Object, RequestProblem};
 pub(crate) use client::{ClusterTarget, ConnectError, connect};
-pub(crate) use death::{Death, fates};
-pub(crate) use endpoints::{EndpointsError, wait_ready_endpoints};
+pub(crate) use death::{Death, fates, live_fates};
+pub(crate) use endpoints::{
+    EndpointsError, endpoint_source, has_ready_endpoint, wait_ready_endpoints,
+};
 #[cfg(test)]
 pub(crate) use exec::ExitStatusError;
 pub(crate) use exec::{ExecError, exec_lines, stderr_suffix};
 pub(crate) use failure::Failure;
 pub(crate) use labels::{RUN_KEY, RunId};
+pub(crate) use live::{LiveQuery, ReadError, live_pod, read_live};
 pub(crate) use namespace::{
     NamespaceError, NamespaceOrigin, Terminating, ensure_namespace, wait_all_gone,
 };
-pub(crate) use objects::{CreateError, create_pod, create_policy, create_service, owner};
+pub(crate) use objects::{
+    CreateError, create_owner, create_pod, create_policy, create_service, owner, owner_name,
+};
 pub(crate) use permissions::{
-    Checked, Need, PermissionError, canary_needs, check_needs, check_run, degraded, missing,
+    Checked, LiveUse, Need, PermissionError, canary_needs, check_needs, check_run, degraded,
+    missing,
 };
 pub(crate) use probe_pod::{
-    ProbePodOptions, ProbePodSpec, needs_unprivileged_port_sysctl, protocol_name,
+    MimicIdentity, NEVER_READY, ProbePodOptions, ProbePodSpec, needs_unprivileged_port_sysctl,
+    protocol_name,
 };
-pub(crate) use sharing::{SharingError, refuse_shared};
+pub(crate) use sharing::{SharingError, refuse_shared, run_of};
 pub(crate) use wait::{PodKey, PodStartError, start_hint, wait_started};

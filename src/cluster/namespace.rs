@@ -336,6 +336,7 @@ mod tests {
                 ..Default::default()
             },
             lifetime: Duration::from_secs(60),
+            mimic: None,
         };
         let error = create_pod(&client, &run, &spec.to_pod(&run))
             .await

@@ -4,9 +4,11 @@
 use std::collections::BTreeMap;
 
 use super::failure::Failure;
-use super::labels::{MANAGED_BY_KEY, RUN_KEY, RunId};
+use super::labels::RunId;
 use super::stored::{Altered, altered_fields};
-use crate::k8s::{Api, Client, NetworkPolicy, Pod, PostParams, Service};
+use crate::k8s::{
+    Api, Client, ConfigMap, NetworkPolicy, ObjectMeta, OwnerReference, Pod, PostParams, Service,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum CreateError {
@@ -102,11 +104,7 @@ where
         .clone()
         .unwrap_or_else(|| "default".to_owned());
     let name = object.meta().name.clone().unwrap_or_default();
-    object
-        .meta_mut()
-        .labels
-        .get_or_insert_with(BTreeMap::new)
-        .extend(run.labels());
+    run.label(object.meta_mut().labels.get_or_insert_with(BTreeMap::new));
     let api = Api::<K>::namespaced(client.clone(), &namespace);
     match api.create(&PostParams::default(), &object).await {
         Ok(created) => {
@@ -170,15 +168,9 @@ async fn check_stored<K: serde::Serialize>(
 
 /// Says who made an object, from its labels.
 pub(crate) fn owner<K: kube::Resource>(object: &K) -> String {
-    let labels = object.meta().labels.as_ref();
-    match (
-        labels
-            .and_then(|l| l.get(MANAGED_BY_KEY))
-            .map(String::as_str),
-        labels.and_then(|l| l.get(RUN_KEY)),
-    ) {
-        (Some("netverdict"), Some(run)) => format!("netverdict run {run}"),
-        _ => "someone else (not netverdict)".to_owned(),
+    match super::sharing::run_of(object.meta().labels.as_ref()) {
+        Some(run) => format!("netverdict run {run}"),
+        None => "someone else (not netverdict)".to_owned(),
     }
 }
 
@@ -197,4 +189,44 @@ pub(crate) async fn create_pod(client: &Client, run: &RunId, pod: &Pod) -> Resul
     create_labelled(client, run, pod.clone(), "pod")
         .await
         .map(drop)
+}
+
+/// The name of the ConfigMap that owns a run's mimics in a namespace.
+pub(crate) fn owner_name(run: &RunId) -> String {
+    format!("netverdict-{run}")
+}
+
+/// Creates the ConfigMap that owns the run's mimics in `namespace`, and returns the controller
+/// reference they carry to it: a workload's controller then never adopts them (they have a
+/// controller), and deleting it deletes them (garbage collection), also if the run is killed.
+pub(crate) async fn create_owner(
+    client: &Client,
+    run: &RunId,
+    namespace: &str,
+) -> Result<OwnerReference, CreateError> {
+    let owner = ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(owner_name(run)),
+            namespace: Some(namespace.to_owned()),
+            ..ObjectMeta::default()
+        },
+        data: Some(BTreeMap::from([(
+            "about".to_owned(),
+            format!(
+                "Owns the probe pods of netverdict run {run} in this namespace (their controller, \
+                 so that no workload controller adopts them); the run deletes it, and with it \
+                 them. Remove what a killed run left with `netverdict cleanup --run-id {run}`."
+            ),
+        )])),
+        ..ConfigMap::default()
+    };
+    let created = create_labelled(client, run, owner, "ConfigMap").await?;
+    Ok(OwnerReference {
+        api_version: "v1".to_owned(),
+        kind: "ConfigMap".to_owned(),
+        name: owner_name(run),
+        uid: created.metadata.uid.unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    })
 }

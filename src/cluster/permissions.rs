@@ -2,8 +2,8 @@
 //! one [`Need`] here, checked with a SelfSubjectAccessReview (which every authenticated identity
 //! may create), so that a run refused by RBAC stops before setup with the exact rule to add.
 //!
-//! The needs are the one list the manifests `deploy/rbac-cluster.yaml` and
-//! `deploy/rbac-namespaced.yaml` grant; a test keeps them in step.
+//! The needs are the one list the manifests `deploy/rbac-cluster.yaml`,
+//! `deploy/rbac-namespaced.yaml` and `deploy/rbac-live.yaml` grant; a test keeps them in step.
 
 use std::collections::BTreeSet;
 
@@ -220,6 +220,161 @@ pub(crate) fn namespace_needs(namespace: &str, endpoints: EndpointsRead) -> Vec<
     needs
 }
 
+/// What a scenario does in a namespace it does not create, which decides what a run needs there.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct LiveUse {
+    /// It runs mimics there.
+    pub(crate) mimics: bool,
+    /// The kinds of workload its live targets and mimics name there.
+    pub(crate) kinds: BTreeSet<crate::scenario::WorkloadKind>,
+    /// It probes a Service deployed there.
+    pub(crate) services: bool,
+}
+
+/// What the run needs in a namespace it does not create (`deploy/rbac-live.yaml`): reading the
+/// deployed pods, workloads, Services and policies, and for mimics creating probe pods and the
+/// ConfigMap that owns them.
+pub(crate) fn live_needs(namespace: &str, uses: &LiveUse, endpoints: EndpointsRead) -> Vec<Need> {
+    use crate::scenario::WorkloadKind;
+    let need =
+        |verb, group, resource, why| Need::required(verb, group, resource, namespace, why);
+    let mut needs = vec![
+        need(
+            "list",
+            "",
+            "pods",
+            "find the deployed pods that live targets and mimics name",
+        ),
+        need(
+            "list",
+            "networking.k8s.io",
+            "networkpolicies",
+            "predict from the policies deployed there",
+        ),
+    ];
+    for kind in &uses.kinds {
+        needs.extend(match kind {
+            WorkloadKind::Deployment => vec![
+                need(
+                    "get",
+                    "apps",
+                    "deployments",
+                    "read a Deployment's pod template",
+                ),
+                need(
+                    "list",
+                    "apps",
+                    "replicasets",
+                    "find the pods of a Deployment, through its ReplicaSets",
+                ),
+            ],
+            WorkloadKind::StatefulSet => vec![need(
+                "get",
+                "apps",
+                "statefulsets",
+                "read a StatefulSet's pod template",
+            )],
+            WorkloadKind::DaemonSet => vec![need(
+                "get",
+                "apps",
+                "daemonsets",
+                "read a DaemonSet's pod template",
+            )],
+            WorkloadKind::Pod => Vec::new(),
+        });
+    }
+    if uses.services {
+        needs.push(need("get", "", "services", "read a deployed Service"));
+        needs.push(match endpoints {
+            EndpointsRead::Slices => need(
+                "list",
+                "discovery.k8s.io",
+                "endpointslices",
+                "wait until a deployed Service has ready endpoints",
+            ),
+            EndpointsRead::Endpoints => need(
+                "get",
+                "",
+                "endpoints",
+                "wait until a deployed Service has ready endpoints",
+            ),
+        });
+    }
+    if uses.mimics {
+        needs.extend(mimic_needs(namespace));
+    }
+    needs
+}
+
+/// What mimics need in their namespace: their pods, exec in them, the ConfigMap that owns them,
+/// and the lists that find other runs' objects and the run's own at cleanup.
+fn mimic_needs(namespace: &str) -> Vec<Need> {
+    let need =
+        |verb, group, resource, why| Need::required(verb, group, resource, namespace, why);
+    vec![
+        need("create", "", "pods", "create mimic pods"),
+        need("get", "", "pods", "see whether a mimic is still there"),
+        need("watch", "", "pods", "wait for mimics to start"),
+        need("delete", "", "pods", "remove mimics at cleanup"),
+        need("create", "", "pods/exec", "run probes in the mimics"),
+        need(
+            "get",
+            "",
+            "pods/exec",
+            "run probes over a WebSocket, which is a GET",
+        ),
+        need(
+            "list",
+            "",
+            "services",
+            "find others' Services in the namespace, and the run's own at cleanup",
+        ),
+        need(
+            "create",
+            "",
+            "configmaps",
+            "create the ConfigMap that owns the run's mimics",
+        ),
+        need(
+            "list",
+            "",
+            "configmaps",
+            "find the run's ConfigMap at cleanup",
+        ),
+        need(
+            "delete",
+            "",
+            "configmaps",
+            "remove the run's ConfigMap at cleanup",
+        ),
+        Need {
+            required: false,
+            without: "where the OwnerReferencesPermissionEnforcement admission plugin is on (OpenShift), creating a mimic is refused",
+            ..need(
+                "update",
+                "",
+                "configmaps/finalizers",
+                "set blockOwnerDeletion on the mimics' reference to their ConfigMap",
+            )
+        },
+        Need {
+            required: false,
+            without: "a mimic that cannot start is reported without its events",
+            ..need("list", "", "events", "explain why a mimic cannot start")
+        },
+        Need {
+            required: false,
+            without: "a mimic that cannot start or dies is reported without its last log lines",
+            ..need(
+                "get",
+                "",
+                "pods/log",
+                "show the last log lines of a mimic that cannot start or died",
+            )
+        },
+    ]
+}
+
 /// What the run needs cluster-wide: reading its namespaces, and creating and deleting those that
 /// do not exist (`missing`). Reading them is optional (without it they are assumed to exist and
 /// their labels are the scenario's) unless the identity may create namespaces (`creates`): it
@@ -426,15 +581,17 @@ impl ReviewError {
     }
 }
 
-/// Every need of a run in `namespaces`, checked. A namespace that cannot be looked at (no
-/// `get namespaces`) is taken to exist; but an identity that may create namespaces must be able
-/// to look.
+/// Every need of a run in `namespaces` (those its scenarios create, or use as their own) and in
+/// the namespaces of deployed workloads it reaches (`live`), checked. A namespace that cannot be
+/// looked at (no `get namespaces`) is taken to exist; but an identity that may create namespaces
+/// must be able to look.
 ///
 /// # Errors
 /// A SelfSubjectAccessReview the server refuses or fails.
 pub(crate) async fn check_run(
     client: &Client,
     namespaces: &BTreeSet<String>,
+    live: &std::collections::BTreeMap<String, LiveUse>,
 ) -> Result<Vec<Checked>, ReviewError> {
     let endpoints = match super::endpoints::endpoint_source(client).await {
         Ok(super::endpoints::EndpointSource::Endpoints) => EndpointsRead::Endpoints,
@@ -459,6 +616,9 @@ pub(crate) async fn check_run(
                     ..need
                 }),
         );
+    }
+    for (namespace, uses) in live {
+        needs.extend(live_needs(namespace, uses, endpoints));
     }
     if !namespaces.contains(DNS_NAMESPACE) {
         needs.extend(dns_needs());
@@ -762,7 +922,36 @@ mod tests {
             "namespaces".to_owned(),
             "list".to_owned(),
         ));
+        needs.extend(every_live_need(&Scope::Cluster));
         assert_eq!(cluster, needs);
+
+        let live = grants(&read("rbac-live.yaml"));
+        assert_eq!(
+            live,
+            every_live_need(&Scope::Namespace("shop".to_owned()))
+        );
+    }
+
+    /// What scenarios that reach deployed workloads of every kind in a namespace (`scope`) may
+    /// need there, on servers with and without EndpointSlices.
+    fn every_live_need(scope: &Scope) -> BTreeSet<Grant> {
+        use crate::scenario::WorkloadKind;
+        let every_use = LiveUse {
+            mimics: true,
+            kinds: [
+                WorkloadKind::Deployment,
+                WorkloadKind::StatefulSet,
+                WorkloadKind::DaemonSet,
+                WorkloadKind::Pod,
+            ]
+            .into(),
+            services: true,
+        };
+        [EndpointsRead::Slices, EndpointsRead::Endpoints]
+            .into_iter()
+            .flat_map(|endpoints| live_needs("shop", &every_use, endpoints))
+            .map(|need| grant(scope, &need))
+            .collect()
     }
 
     /// The canary asks for nothing a run does not: a namespaced identity can run it in one of

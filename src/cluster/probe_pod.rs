@@ -11,9 +11,11 @@ use netverdict_engine::{Protocol, ServedPort};
 
 use super::labels::RunId;
 use crate::k8s::{
-    Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, ExecAction, IntOrString,
-    LocalObjectReference, ObjectFieldSelector, ObjectMeta, Pod, PodSecurityContext, PodSpec, Probe,
-    Quantity, ResourceRequirements, SeccompProfile, SecurityContext, TCPSocketAction, Toleration,
+    Affinity, Capabilities, Container, ContainerPort, EnvVar, EnvVarSource, ExecAction,
+    IntOrString, LocalObjectReference, NodeAffinity, NodeSelector, NodeSelectorRequirement,
+    NodeSelectorTerm, ObjectFieldSelector, ObjectMeta, OwnerReference, Pod, PodReadinessGate,
+    PodSecurityContext, PodSpec, Probe, Quantity, ResourceRequirements, SeccompProfile,
+    SecurityContext, TCPSocketAction, Toleration,
 };
 
 /// The non-root identity of probe pods (the image's user).
@@ -27,6 +29,21 @@ const PRIVILEGED_PORTS_END: u16 = 1024;
 
 /// The container's name in every probe pod.
 pub(crate) const CONTAINER: &str = "probe";
+
+/// The readiness gate of every mimic: a condition netverdict never sets, so the pod is never
+/// Ready and never serves a Service (NetworkPolicy applies to it all the same).
+pub(crate) const NEVER_READY: &str = "netverdict.io/never-ready";
+
+/// What a mimic carries besides its labels, and what keeps it out of production.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct MimicIdentity {
+    /// The service account of the workload it copies.
+    pub(crate) service_account: Option<String>,
+    /// An object of the run, its controller: no workload controller then adopts or counts it.
+    pub(crate) owner: Option<OwnerReference>,
+    /// Nodes it must not run on (`placement: {otherNodeThan}`).
+    pub(crate) avoid_nodes: Vec<String>,
+}
 
 /// How a cluster gets the probe pods: their image and where they may run. The same for every
 /// probe pod of a run.
@@ -53,6 +70,8 @@ pub(crate) struct ProbePodSpec {
     pub(crate) options: ProbePodOptions,
     /// How long the pod may live at most.
     pub(crate) lifetime: Duration,
+    /// A mimic's identity.
+    pub(crate) mimic: Option<MimicIdentity>,
 }
 
 impl ProbePodSpec {
@@ -65,8 +84,8 @@ impl ProbePodSpec {
 
     pub(crate) fn to_pod(&self, run: &RunId) -> Pod {
         let mut labels = self.labels.clone();
-        labels.extend(run.labels());
-        Pod {
+        run.label(&mut labels);
+        let mut pod = Pod {
             metadata: ObjectMeta {
                 name: Some(self.name.clone()),
                 namespace: Some(self.namespace.clone()),
@@ -109,7 +128,11 @@ impl ProbePodSpec {
                 ..PodSpec::default()
             }),
             status: None,
+        };
+        if let Some(mimic) = &self.mimic {
+            mimic_parts(&mut pod, mimic);
         }
+        pod
     }
 
     /// Lets the non-root responder bind ports below 1024, only when it serves one: the sysctl is
@@ -218,6 +241,36 @@ impl ProbePodSpec {
     }
 }
 
+/// Gives a probe pod a mimic's service account, owner, readiness gate and node affinity.
+fn mimic_parts(pod: &mut Pod, mimic: &MimicIdentity) {
+    pod.metadata.owner_references = mimic.owner.clone().map(|owner| vec![owner]);
+    let Some(spec) = pod.spec.as_mut() else {
+        return;
+    };
+    spec.service_account_name = mimic.service_account.clone();
+    spec.readiness_gates = Some(vec![PodReadinessGate {
+        condition_type: NEVER_READY.to_owned(),
+    }]);
+    if !mimic.avoid_nodes.is_empty() {
+        spec.affinity = Some(Affinity {
+            node_affinity: Some(NodeAffinity {
+                required_during_scheduling_ignored_during_execution: Some(NodeSelector {
+                    node_selector_terms: vec![NodeSelectorTerm {
+                        match_expressions: Some(vec![NodeSelectorRequirement {
+                            key: "kubernetes.io/hostname".to_owned(),
+                            operator: "NotIn".to_owned(),
+                            values: Some(mimic.avoid_nodes.clone()),
+                        }]),
+                        ..NodeSelectorTerm::default()
+                    }],
+                }),
+                ..NodeAffinity::default()
+            }),
+            ..Affinity::default()
+        });
+    }
+}
+
 /// Whether a probe pod serving `ports` asks for [`UNPRIVILEGED_PORT_START`].
 pub(crate) fn needs_unprivileged_port_sysctl(ports: impl IntoIterator<Item = u16>) -> bool {
     ports.into_iter().any(|port| port < PRIVILEGED_PORTS_END)
@@ -273,6 +326,7 @@ mod tests {
                 ..ProbePodOptions::default()
             },
             lifetime: Duration::from_secs(600),
+            mimic: None,
         }
     }
 

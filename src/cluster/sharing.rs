@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use super::failure::Failure;
-use super::labels::{MANAGED_BY_KEY, MANAGED_BY_VALUE, RUN_KEY, RunId};
+use super::labels::{RUN_KEY, RunId};
 use crate::k8s::{Api, Client, ListParams, Namespace, NetworkPolicy, Pod, Service};
 
 /// Another run's objects in a namespace this run needs.
@@ -54,12 +54,10 @@ fn summary(objects: &[String]) -> String {
     text
 }
 
-/// Who owns an object, from its labels: `Some(run)` for a netverdict run, `None` for anyone else.
+/// Who owns an object, from its labels: `Some(run)` for a netverdict run (every object of one
+/// carries `netverdict.io/run`), `None` for anyone else.
 pub(crate) fn run_of(labels: Option<&BTreeMap<String, String>>) -> Option<String> {
-    let labels = labels?;
-    (labels.get(MANAGED_BY_KEY).map(String::as_str) == Some(MANAGED_BY_VALUE))
-        .then(|| labels.get(RUN_KEY).cloned())
-        .flatten()
+    labels?.get(RUN_KEY).cloned()
 }
 
 /// Every pod, Service and NetworkPolicy in `namespace` that is not `run`'s, as
@@ -258,7 +256,7 @@ mod tests {
             let cleaned = delete_run(
                 &client,
                 &a,
-                &namespaces,
+                (&namespaces, &[]),
                 &namespaces,
                 crate::cluster::Limits::default(),
             )
@@ -295,7 +293,7 @@ mod tests {
         let cleaned = delete_run(
             &client,
             &a,
-            &namespaces,
+            (&namespaces, &[]),
             &namespaces,
             crate::cluster::Limits::default(),
         )
@@ -312,7 +310,7 @@ mod tests {
     }
 
     #[test]
-    fn only_netverdict_labels_name_a_run() {
+    fn the_run_label_names_a_run() {
         let labels = |pairs: &[(&str, &str)]| {
             pairs
                 .iter()
@@ -321,7 +319,9 @@ mod tests {
         };
         let ours = RunId::parse("b").unwrap().labels();
         assert_eq!(run_of(Some(&ours)), Some("b".to_owned()));
-        assert_eq!(run_of(Some(&labels(&[(RUN_KEY, "b")]))), None);
+        // A mimic keeps the manager label of the workload it copies.
+        let mimic = labels(&[(RUN_KEY, "b"), ("app.kubernetes.io/managed-by", "Helm")]);
+        assert_eq!(run_of(Some(&mimic)), Some("b".to_owned()));
         assert_eq!(run_of(Some(&labels(&[("app", "web")]))), None);
         assert_eq!(run_of(None), None);
     }

@@ -121,6 +121,7 @@ impl Canary {
             options: options.pods.clone(),
             // The pods die on their own if preflight is killed before its cleanup.
             lifetime: options.pod_timeout + options.settle * 2 + Duration::from_secs(120),
+            mimic: None,
         }
     }
 
@@ -443,8 +444,14 @@ async fn clean_up(client: &Client, canary: &Canary) -> Check {
         &[]
     };
     let work = async {
-        let cleaned =
-            delete_run(client, &canary.run, &namespaces, created, Limits::default()).await;
+        let cleaned = delete_run(
+            client,
+            &canary.run,
+            (&namespaces, &[]),
+            created,
+            Limits::default(),
+        )
+        .await;
         let gone = if cleaned.failed.is_empty() && canary.owns_namespace {
             wait_all_gone(client, &namespaces, Duration::from_secs(60))
                 .await

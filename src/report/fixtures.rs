@@ -5,8 +5,8 @@
 use netverdict_probes::Outcome;
 
 use crate::results::{
-    Attempt, InputProblem, Prediction, ProbeResult, RunResult, ScenarioResult, SetupPhases,
-    SourceLine,
+    Attempt, InputProblem, Prediction, ProbeResult, ProblemKind, RunResult, ScenarioResult,
+    SetupPhases, SourceLine,
 };
 use crate::run::{RunError, RunErrors};
 use crate::verdict::ProbeStatus;
@@ -228,6 +228,7 @@ fn shop() -> ScenarioResult {
         probing_ms: 2700,
         exec_calls: 6,
         dead_pods: Vec::new(),
+        mimics: Vec::new(),
         probes,
     }
 }
@@ -283,6 +284,7 @@ fn dns_scenario() -> ScenarioResult {
         setup_phases: SetupPhases::default(),
         setup_error: None,
         dead_pods: Vec::new(),
+        mimics: Vec::new(),
         probes,
     }
 }
@@ -348,6 +350,7 @@ pub(crate) fn invalid_input_run() -> RunResult {
         .into(),
         problems: vec![
             InputProblem {
+                kind: ProblemKind::InvalidInput,
                 file: "scenarios/shop.yaml".to_owned(),
                 line: 11,
                 column: 7,
@@ -355,6 +358,7 @@ pub(crate) fn invalid_input_run() -> RunResult {
                 message: "probe name \"a\" is already used by spec.probes[0]; give one of them a distinct `name`".to_owned(),
             },
             InputProblem {
+                kind: ProblemKind::InvalidInput,
                 file: "scenarios/dns.yaml".to_owned(),
                 line: 1,
                 column: 1,

@@ -17,9 +17,10 @@ pub(crate) enum Mood {
 /// `3 probes passed, 1 failed, 0 could not be judged` (`, 2 not run (interrupted)`), or
 /// `invalid input, 2 errors`, with the run's mood.
 pub(crate) fn headline(run: &RunResult) -> (Mood, String) {
-    if !run.problems.is_empty() {
+    if let Some(first) = run.problems.first() {
         let words = format!(
-            "invalid input, {}",
+            "{}, {}",
+            first.kind.words(),
             count(run.problems.len(), "error", "errors")
         );
         return (Mood::Unjudged, words);

@@ -89,8 +89,10 @@ fn headline(out: &mut String, run: &RunResult) {
 }
 
 fn problems(out: &mut String, run: &RunResult) {
+    let kind = run.problems.first().map(|p| p.kind).unwrap_or_default();
+    let _ = writeln!(out, "<p>{}</p>", escape(kind.sentence()));
     out.push_str(
-        "<p>The input is invalid; nothing was created.</p>\n<table class=\"problems\">\n\
+        "<table class=\"problems\">\n\
          <thead><tr><th>location</th><th>field</th><th>error</th></tr></thead>\n<tbody>\n",
     );
     for p in &run.problems {
@@ -165,6 +167,13 @@ fn grids(out: &mut String, run: &RunResult) {
                 out,
                 "<p class=\"setup-error\">Setup failed: {}</p>",
                 escape(error)
+            );
+        }
+        for mimic in &scenario.mimics {
+            let _ = writeln!(
+                out,
+                "<p class=\"mimic\">Mimic: {}</p>",
+                escape(&mimic.summary)
             );
         }
         out.push_str("<div class=\"grids\">\n");

@@ -18,7 +18,9 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
-use crate::results::{InputProblem, ProbeResult, RunResult, ScenarioResult, SourceLine};
+use crate::results::{
+    InputProblem, ProbeResult, ProblemKind, RunResult, ScenarioResult, SourceLine,
+};
 use crate::run::RunError;
 use crate::verdict::ProbeStatus;
 
@@ -60,6 +62,9 @@ fn scenario_suite(run: &RunResult, scenario: &ScenarioResult) -> TestSuite {
     if let Some(error) = &scenario.setup_error {
         suite.add_property(Property::new("setup-error", text(&one_line(error))));
     }
+    for mimic in &scenario.mimics {
+        suite.add_property(Property::new("mimic", text(&mimic.summary)));
+    }
     if !scenario.dead_pods.is_empty() {
         let mut deaths = String::new();
         for death in &scenario.dead_pods {
@@ -84,7 +89,7 @@ fn input_suite(run: &RunResult) -> TestSuite {
     let mut names = Names::default();
     for problem in &run.problems {
         let name = names.unique(problem_name(problem));
-        let message = one_line(&format!("invalid input: {}", problem.message));
+        let message = one_line(&format!("{}: {}", problem.kind.words(), problem.message));
         let body = format!(
             "{message}\n{}:{}:{}: {}{}\nnothing was created\n",
             problem.file,
@@ -99,7 +104,10 @@ fn input_suite(run: &RunResult) -> TestSuite {
         );
         let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
         status
-            .set_type("invalid-input")
+            .set_type(match problem.kind {
+                ProblemKind::InvalidInput => "invalid-input",
+                ProblemKind::NotInCluster => "not-in-cluster",
+            })
             .set_message(text(&message))
             .set_description(text(&body));
         let mut case = TestCase::new(text(&name), status);
@@ -123,8 +131,11 @@ fn problem_name(problem: &InputProblem) -> String {
         problem.path.clone()
     };
     format!(
-        "invalid input: {} {at} ({}:{})",
-        problem.file, problem.line, problem.column
+        "{}: {} {at} ({}:{})",
+        problem.kind.words(),
+        problem.file,
+        problem.line,
+        problem.column
     )
 }
 
@@ -201,6 +212,15 @@ fn add_properties(case: &mut TestCase, probe: &ProbeResult) {
         .add_property(Property::new("duration-ms", probe.duration_ms.to_string()));
     if let Some(ms) = probe.time_to_match_ms {
         case.add_property(Property::new("time-to-match-ms", ms.to_string()));
+    }
+    for (name, value) in [
+        ("like", &probe.like),
+        ("target-pod", &probe.target_pod),
+        ("answered-by", &probe.answered_by),
+    ] {
+        if let Some(value) = value {
+            case.add_property(Property::new(name, text(value)));
+        }
     }
     if let Some(prediction) = &probe.prediction {
         case.add_property(Property::new(

@@ -56,9 +56,11 @@ fn headline(out: &mut String, run: &RunResult) {
 }
 
 fn problems(out: &mut String, run: &RunResult) {
+    let kind = run.problems.first().map(|p| p.kind).unwrap_or_default();
     let _ = writeln!(
         out,
-        "The input is invalid; nothing was created.\n\n| location | field | error |\n|---|---|---|"
+        "{}\n\n| location | field | error |\n|---|---|---|",
+        kind.sentence()
     );
     for p in &run.problems {
         let _ = writeln!(

@@ -263,6 +263,9 @@ fn scenario_summary(
         );
         return;
     }
+    for mimic in &scenario.mimics {
+        let _ = writeln!(out, "  mimic: {}", mimic.summary);
+    }
     for death in &scenario.dead_pods {
         let _ = writeln!(out, "  {} {death}", palette.yellow("died:"));
         for line in death.log_tail.lines() {
@@ -341,7 +344,7 @@ fn matrices(probes: &[ProbeResult], palette: Palette) -> String {
     let mut by_port: BTreeMap<(u16, &str, &str), Vec<&ProbeResult>> = BTreeMap::new();
     for probe in probes
         .iter()
-        .filter(|p| p.to.contains('/') && !p.to.contains(' '))
+        .filter(|p| p.target_pod.is_some() || (p.to.contains('/') && !p.to.contains(' ')))
     {
         by_port
             .entry((probe.port, probe.protocol.as_str(), probe.via.as_str()))
@@ -351,7 +354,7 @@ fn matrices(probes: &[ProbeResult], palette: Palette) -> String {
     let mut out = String::new();
     for ((port, protocol, via), cells) in by_port {
         let mut rows: Vec<&str> = cells.iter().map(|p| p.from.as_str()).collect();
-        let mut columns: Vec<&str> = cells.iter().map(|p| p.to.as_str()).collect();
+        let mut columns: Vec<&str> = cells.iter().map(|p| column_of(p)).collect();
         rows.sort_unstable();
         rows.dedup();
         columns.sort_unstable();
@@ -369,7 +372,9 @@ fn matrices(probes: &[ProbeResult], palette: Palette) -> String {
         for row in &rows {
             let _ = write!(out, "    {row:width$}");
             for column in &columns {
-                let cell = cells.iter().find(|p| p.from == *row && p.to == *column);
+                let cell = cells
+                    .iter()
+                    .find(|p| p.from == *row && column_of(p) == *column);
                 let mark = match cell {
                     None => "?".to_owned(),
                     Some(probe) => {
@@ -400,6 +405,11 @@ fn matrices(probes: &[ProbeResult], palette: Palette) -> String {
         }
     }
     out
+}
+
+/// The column of a probe in the terminal's tables: its target pod (a deployed one by name).
+fn column_of(probe: &ProbeResult) -> &str {
+    probe.target_pod.as_deref().unwrap_or(&probe.to)
 }
 
 fn visible_len(text: &str) -> usize {

@@ -75,7 +75,11 @@ pub(super) async fn finish(
     }
     observer.cleaning_up(&config.run_id);
     let used: Vec<String> = touched.used.iter().cloned().collect();
-    let namespaces = (used.as_slice(), touched.created.as_slice());
+    let owners: Vec<String> = touched.owners.iter().cloned().collect();
+    let namespaces = (
+        (used.as_slice(), owners.as_slice()),
+        touched.created.as_slice(),
+    );
     let (report, failed) = tokio::select! {
         (cleaned, failed) = clean_up(client, config, namespaces, earlier, observer) => {
             (left_behind(&cleaned, &config.run_id, &command), failed.map(RunError::WaitCleanup))
@@ -87,13 +91,14 @@ pub(super) async fn finish(
     result.cleanup = report;
 }
 
-/// The run's last cleanup: deletes what it created in `used` and the namespaces in `created`,
+/// The run's last cleanup: deletes what it created in `used` (with the ConfigMaps owning its
+/// mimics in the namespaces of its second part) and the namespaces in `created`,
 /// adds what the scenarios' cleanups could not remove (`earlier`) and, with `wait_cleanup`,
 /// waits until the deleted namespaces are gone. The second value says why that wait failed.
 async fn clean_up(
     client: &Client,
     config: &RunConfig,
-    (used, created): (&[String], &[String]),
+    (used, created): ((&[String], &[String]), &[String]),
     earlier: Vec<CleanupProblem>,
     observer: &dyn RunObserver,
 ) -> (Cleaned, Option<NamespaceError>) {

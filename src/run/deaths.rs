@@ -1,5 +1,5 @@
-//! Probes from or to a scenario pod that died during the run: what they saw says nothing about
-//! the network. A deny to a dead target is inconclusive, a failure to reach it or anything from
+//! Probes from or to a scenario pod, or to a deployed pod, that died during the run: what they
+//! saw says nothing about the network. A deny to a dead target is inconclusive, a failure to reach it or anything from
 //! it could not be judged; the reason names the pod and how it died.
 
 use crate::cluster::Death;
@@ -55,7 +55,7 @@ pub(crate) fn mark_dead_pods(scenario: &Scenario, probes: &mut [ProbeResult], de
 
 fn targets(probe: &Probe) -> &[PodRef] {
     match &probe.target {
-        Target::Pod(pod) => std::slice::from_ref(pod),
+        Target::Pod(pod) | Target::LivePod { pod, .. } => std::slice::from_ref(pod),
         Target::Service { backends, .. } => backends.as_slice(),
         _ => &[],
     }

@@ -6,6 +6,7 @@
 use std::fmt;
 
 use crate::cluster::{ConnectError, NamespaceError, PermissionError, SharingError};
+use super::live::LiveStageError;
 use crate::results::CleanupReport;
 
 /// One reason a run did not complete, or did not complete cleanly.
@@ -22,6 +23,9 @@ pub(crate) enum RunError {
     Unreachable(ConnectError),
     #[error(transparent)]
     Permissions(PermissionError),
+    /// The deployed workloads the scenarios name could not be found or probed.
+    #[error(transparent)]
+    Live(LiveStageError),
     /// Another run uses a namespace of this one.
     #[error(transparent)]
     Shared(SharingError),

@@ -11,14 +11,15 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use netverdict_engine::Policy;
 
+use super::controls::{Evidence, LiveEvidence, destination_key};
 use super::requests::LiveAddresses;
-use crate::cluster::owner;
+use crate::cluster::{owner, run_of};
 use crate::k8s::{Api, Client, ListParams, Namespace, NetworkPolicy, Pod};
 use crate::results::{Prediction, ProbeResult};
 use crate::scenario::expect::{
     Addresses, DNS_NAMESPACE, DNS_POD, DNS_POD_LABEL, ScenarioCluster, dns_allowed, judge,
 };
-use crate::scenario::{ExpectSource, Scenario};
+use crate::scenario::{ExpectSource, Scenario, Verdict};
 use crate::verdict::{Judgement, ProbeStatus, against_policies, outcome_name};
 
 /// The policies in the probes' namespaces that are not the scenario's, and who made each:
@@ -26,18 +27,89 @@ use crate::verdict::{Judgement, ProbeStatus, against_policies, outcome_name};
 type Foreign = BTreeMap<(String, String), String>;
 
 /// Fills `auto` expectations with the live cluster's verdict and returns, per probe, the
-/// engine's prediction to report (`agrees: false` where an explicit expectation contradicts it).
+/// engine's prediction to report (`agrees: false` where an explicit expectation contradicts it),
+/// and what can show that the deployed targets of denies listen.
 pub(crate) async fn resolve_live(
     client: &Client,
     scenario: &mut Scenario,
     live: &LiveAddresses,
-) -> Vec<Option<Prediction>> {
+) -> (Vec<Option<Prediction>>, LiveEvidence) {
     let (engine, addresses, foreign) = live_engine(client, scenario, live).await;
+    let predictions = fill_auto(&engine, scenario, &addresses, &foreign);
+    let evidence = live_evidence(&engine, scenario, &addresses);
+    (predictions, evidence)
+}
+
+/// For each deployed destination a deny goes to, what can show that it listens: a probe pod of
+/// the scenario the policies allow to reach it, else the kubelet's readiness probe on the port.
+fn live_evidence(
+    engine: &ScenarioCluster,
+    scenario: &Scenario,
+    addresses: &Addresses,
+) -> LiveEvidence {
+    let mut evidence = LiveEvidence::new();
+    let denies = scenario
+        .probes
+        .iter()
+        .filter(|p| p.target.is_live() && p.expect.verdict == Some(Verdict::Deny));
+    for probe in denies {
+        let key = destination_key(probe);
+        if evidence.contains_key(&key) {
+            continue;
+        }
+        let allowed = scenario
+            .pods
+            .iter()
+            .map(crate::scenario::PodSpec::pod_ref)
+            .filter(|pod| *pod != probe.from)
+            .find(|pod| {
+                let mut control = probe.clone();
+                control.from = pod.clone();
+                matches!(judge(engine, &control, addresses), Ok((Verdict::Allow, _)))
+            });
+        let found = match allowed {
+            Some(pod) => Evidence::AllowedSource(pod),
+            None if readiness_shows(scenario, probe) => Evidence::Readiness,
+            None => Evidence::Nothing,
+        };
+        evidence.insert(key, found);
+    }
+    evidence
+}
+
+/// Whether the readiness probes of a deployed target's containers connect to the port it is
+/// probed on (every backend's, for a Service), its pods being Ready.
+fn readiness_shows(scenario: &Scenario, probe: &crate::scenario::Probe) -> bool {
+    let serves = |pod: &crate::scenario::PodRef, port: u16| {
+        scenario
+            .live_pod(pod)
+            .is_some_and(|p| p.ready && p.ready_ports.contains(&port))
+    };
+    match &probe.target {
+        crate::scenario::Target::LivePod { pod, .. } => serves(pod, probe.port),
+        crate::scenario::Target::Service {
+            backends,
+            target_port,
+            live: true,
+            ..
+        } => !backends.is_empty() && backends.iter().all(|b| serves(b, *target_port)),
+        _ => false,
+    }
+}
+
+/// Fills the `auto` expectations of `scenario` from `engine`, and returns every probe's
+/// prediction.
+fn fill_auto(
+    engine: &ScenarioCluster,
+    scenario: &mut Scenario,
+    addresses: &Addresses,
+    foreign: &Foreign,
+) -> Vec<Option<Prediction>> {
     let mut predictions = Vec::with_capacity(scenario.probes.len());
     for probe in &mut scenario.probes {
-        let prediction = match judge(&engine, probe, &addresses) {
+        let prediction = match judge(engine, probe, addresses) {
             Ok((verdict, explanation)) => {
-                let explanation = name_owners(explanation, &foreign);
+                let explanation = name_owners(explanation, foreign);
                 if probe.expect.source == ExpectSource::Auto {
                     probe.expect.verdict = Some(verdict);
                     probe.expect.reason = Some(explanation.clone());
@@ -46,7 +118,7 @@ pub(crate) async fn resolve_live(
                     verdict: verdict.to_string(),
                     agrees: probe.expect.verdict == Some(verdict),
                     explanation,
-                    dns_allowed: by_name_dns(&engine, probe),
+                    dns_allowed: by_name_dns(engine, probe),
                 })
             }
             Err(why) => {
@@ -204,6 +276,9 @@ pub(crate) fn reconcile(
         result.message = judged.message;
     }
     result.prediction = prediction;
+    if let Some(pod) = &result.answered_by {
+        result.message = format!("{} (answered by {pod})", result.message);
+    }
 }
 
 /// Replaces what the scenario assumed with what the cluster holds, where it can be read:
@@ -269,7 +344,13 @@ async fn add_live_state(
                 continue;
             }
             if let Ok(policy) = Policy::from_k8s(&object) {
-                foreign.insert(key, owner(&object));
+                // In the namespaces of deployed workloads, their own policies are what the
+                // scenario is about: only another run's are named.
+                let deployed = scenario.namespace(&namespace).is_none()
+                    && run_of(object.metadata.labels.as_ref()).is_none();
+                if !deployed {
+                    foreign.insert(key, owner(&object));
+                }
                 cluster.policies.push(policy);
             }
         }

@@ -28,7 +28,8 @@
 //! one's objects are removed when it ends (namespaces stay until the end: a later scenario may use
 //! them). `--parallel` bounds the exec streams of the whole run.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -43,12 +44,14 @@ use super::error::RunError;
 use super::expectations::{predict_live, reconcile, resolve_live};
 use super::interrupt::{Interrupt, Interrupter, StopRequests};
 use super::probing::{INTERRUPTED, ProbeContext, ProbeProgress, not_run, probe_scenario};
-use super::setup::{Ready, Setup, SetupError, Touched};
+use super::live::live_stage;
+use super::setup::{Ready, Setup, SetupError, Touched, mimic_namespaces};
 use crate::cluster::{
-    Cleaned, CleanupProblem, Death, PodKey, RunId, Terminating, delete_run, fates, refuse_shared,
+    Cleaned, CleanupProblem, Death, NEVER_READY, PodKey, RunId, Terminating, delete_run, fates,
+    live_fates, owner_name, refuse_shared,
 };
 use crate::k8s::Client;
-use crate::results::{ProbeResult, RunResult, ScenarioResult, SetupPhases};
+use crate::results::{MimicReport, ProbeResult, RunResult, ScenarioResult, SetupPhases};
 use crate::scenario::{ExpectSource, Scenario};
 use crate::verdict::ProbeStatus;
 
@@ -83,6 +86,17 @@ pub(crate) async fn execute(
         cluster,
         ..RunResult::default()
     };
+    // Live targets and mimics are found before anything is created.
+    let live = match live_stage(client, scenarios, &config.run_id).await {
+        Ok(live) => live,
+        Err(error) => {
+            result.problems = error.problems();
+            result.error.push(RunError::Live(error));
+            result.duration_ms = millis(started.elapsed());
+            return result;
+        }
+    };
+    let scenarios = live.scenarios;
     if !config.share_namespaces {
         let namespaces: BTreeSet<String> = scenarios.iter().flat_map(namespaces_of).collect();
         let namespaces: Vec<String> = namespaces.into_iter().collect();
@@ -104,6 +118,7 @@ pub(crate) async fn execute(
         touched: &touched,
         earlier: &earlier,
         interrupt: &interrupt,
+        live_services: &live.services,
     };
     let stopped = run_all(
         &shared,
@@ -177,6 +192,8 @@ struct Shared<'a> {
     /// What the scenarios' cleanups could not remove.
     earlier: &'a Mutex<Vec<CleanupProblem>>,
     interrupt: &'a Interrupt,
+    /// The ClusterIPs of the deployed Services the probes go to.
+    live_services: &'a BTreeMap<(String, String), IpAddr>,
 }
 
 /// A scenario the run was interrupted before: every probe skipped.
@@ -231,6 +248,32 @@ pub(crate) fn namespaces_of(scenario: &Scenario) -> BTreeSet<String> {
         .collect()
 }
 
+/// What the scenario's mimics copied, for the reports.
+fn mimic_reports(scenario: &Scenario, run: &RunId) -> Vec<MimicReport> {
+    scenario
+        .pods
+        .iter()
+        .filter_map(|pod| {
+            let mimic = pod.mimic.as_ref()?;
+            let copied = mimic.copied.as_ref()?;
+            let name = pod.pod_ref().to_string();
+            Some(MimicReport {
+                summary: format!("probe pod {name}, {}", copied.describe(&mimic.of)),
+                pod: name,
+                like: mimic.label(),
+                of: mimic.of.to_string(),
+                labels: copied.labels.clone().into_iter().collect(),
+                left_out: copied.left_out.clone(),
+                service_account: copied.service_account.clone(),
+                node: copied.node.clone(),
+                avoid_nodes: copied.avoid_nodes.clone(),
+                owner: format!("ConfigMap {}/{}", pod.namespace, owner_name(run)),
+                readiness_gate: NEVER_READY.to_owned(),
+            })
+        })
+        .collect()
+}
+
 /// What probing a scenario gave: a result per probe, the pods that died, and how long it took.
 struct Probed {
     probes: Vec<ProbeResult>,
@@ -271,30 +314,38 @@ async fn run_one(shared: &Shared<'_>, mut scenario: Scenario) -> ScenarioResult 
             exec_calls: exec.calls.load(std::sync::atomic::Ordering::Relaxed),
             dead_pods: probed.dead,
             probes: probed.probes,
-            ..described(&scenario, started)
+            ..described(&scenario, &shared.config.run_id, started)
         },
         Err(Unfinished::Interrupted) => ScenarioResult {
             duration_ms: millis(started.elapsed()),
             ..skipped(&scenario)
         },
-        Err(Unfinished::Failed(error)) => failed(&scenario, &error, started),
+        Err(Unfinished::Failed(error)) => {
+            failed(&scenario, &shared.config.run_id, &error, started)
+        }
     };
     shared.observer.scenario_finished(&result);
     result
 }
 
-/// A scenario's result before its probes: its name, file and duration so far.
-fn described(scenario: &Scenario, started: Instant) -> ScenarioResult {
+/// A scenario's result before its probes: its name, file, duration so far and mimics.
+fn described(scenario: &Scenario, run: &RunId, started: Instant) -> ScenarioResult {
     ScenarioResult {
         name: scenario.name.clone(),
         file: scenario.location.file.display().to_string(),
         duration_ms: millis(started.elapsed()),
+        mimics: mimic_reports(scenario, run),
         ..ScenarioResult::default()
     }
 }
 
 /// A scenario whose setup failed: every probe is an error carrying the reason.
-fn failed(scenario: &Scenario, error: &SetupError, started: Instant) -> ScenarioResult {
+fn failed(
+    scenario: &Scenario,
+    run: &RunId,
+    error: &SetupError,
+    started: Instant,
+) -> ScenarioResult {
     let error = error.to_string();
     let message = format!("setup failed: {error}");
     ScenarioResult {
@@ -305,7 +356,7 @@ fn failed(scenario: &Scenario, error: &SetupError, started: Instant) -> Scenario
             .iter()
             .map(|probe| not_run(probe, ProbeStatus::Error, message.clone()))
             .collect(),
-        ..described(scenario, started)
+        ..described(scenario, run, started)
     }
 }
 
@@ -317,13 +368,15 @@ async fn set_up(shared: &Shared<'_>, scenario: &mut Scenario) -> Result<Ready, U
         config: shared.config,
         observer: shared.observer,
         touched: shared.touched,
+        live_services: shared.live_services,
     };
     let mut ready = tokio::select! {
         done = setup.run(scenario) => done.map_err(Unfinished::Failed)?,
         _ = shared.interrupt.wait() => return Err(Unfinished::Interrupted),
     };
     let mut clock = Clock::start();
-    ready.predictions = resolve_live(shared.client, scenario, &ready.addresses).await;
+    (ready.predictions, ready.evidence) =
+        resolve_live(shared.client, scenario, &ready.addresses).await;
     ready.phases.predictions_ms = clock.lap();
     Ok(ready)
 }
@@ -339,6 +392,7 @@ async fn probe(shared: &Shared<'_>, scenario: &Scenario, ready: Ready, exec: &Ku
         options: shared.config.probing,
         progress: shared.observer,
         interrupt: shared.interrupt,
+        evidence: &ready.evidence,
     };
     let mut probes = probe_scenario(scenario, &context, ready.applied).await;
     // The probing rounds end with the confirming round; what follows reads the cluster again.
@@ -372,8 +426,9 @@ async fn probe(shared: &Shared<'_>, scenario: &Scenario, ready: Ready, exec: &Ku
     }
 }
 
-/// Reads each of the scenario's pods once: the probes that touch one someone deleted, or one
-/// that died, are marked; returns the deaths.
+/// Reads each of the scenario's pods once after probing, and the deployed pods it probed: the
+/// probes that touch one deleted, replaced or dead meanwhile are marked (errors, or
+/// inconclusive denies); returns the deaths.
 async fn gone_or_dead(
     client: &Client,
     scenario: &Scenario,
@@ -390,7 +445,10 @@ async fn gone_or_dead(
             )
         })
         .collect();
-    let fates = fates(client, &pods).await;
+    let mut fates = fates(client, &pods).await;
+    let live = live_fates(client, &scenario.live_pods).await;
+    fates.deleted.extend(live.deleted);
+    fates.deaths.extend(live.deaths);
     mark_deleted_pods(scenario, probes, &fates.deleted);
     mark_dead_pods(scenario, probes, &fates.deaths);
     fates.deaths
@@ -405,10 +463,11 @@ async fn tear_down(shared: &Shared<'_>, scenario: &Scenario) {
         return;
     }
     let namespaces: Vec<String> = namespaces_of(scenario).into_iter().collect();
+    let owners = mimic_namespaces(scenario);
     let cleaned = delete_run(
         shared.client,
         &config.run_id,
-        &namespaces,
+        (&namespaces, &owners),
         &[],
         config.limits.cleanup,
     )

@@ -5,16 +5,26 @@ use std::time::Duration;
 
 use netverdict_engine::ServedPort;
 
-use crate::cluster::{ProbePodOptions, ProbePodSpec, protocol_name};
-use crate::k8s::{IntOrString, ObjectMeta, Service, ServicePort, ServiceSpec};
+use crate::cluster::{MimicIdentity, ProbePodOptions, ProbePodSpec, protocol_name};
+use crate::k8s::{IntOrString, ObjectMeta, OwnerReference, Service, ServicePort, ServiceSpec};
 use crate::scenario::{PodSpec, ServiceSpec as ScenarioService, TargetPort};
 
-/// The probe pod for a scenario pod.
+/// The probe pod for a scenario pod; a mimic's carries what it copied and its `owner`.
 pub(crate) fn probe_pod(
     pod: &PodSpec,
     options: &ProbePodOptions,
     lifetime: Duration,
+    owner: Option<&OwnerReference>,
 ) -> ProbePodSpec {
+    let mimic = pod
+        .mimic
+        .as_ref()
+        .and_then(|m| m.copied.as_ref())
+        .map(|copied| MimicIdentity {
+            service_account: copied.service_account.clone(),
+            owner: owner.cloned(),
+            avoid_nodes: copied.avoid_nodes.clone(),
+        });
     ProbePodSpec {
         namespace: pod.namespace.clone(),
         name: pod.name.clone(),
@@ -31,6 +41,7 @@ pub(crate) fn probe_pod(
         node: pod.node.clone(),
         options: options.clone(),
         lifetime,
+        mimic,
     }
 }
 

@@ -19,10 +19,13 @@ use netverdict_probes::{Outcome, ProbeSpec};
 
 use super::batch::{BatchExec, Job, Observation, run_round};
 use super::clock::millis;
+use super::controls::{
+    ControlResults, Controls, LiveEvidence, destination, outcomes, still_listening,
+};
 use super::interrupt::Interrupt;
 use super::requests::{LiveAddresses, SpecError, probe_spec, request, rerun_command};
 use crate::results::{Attempt, ProbeResult, SourceLine};
-use crate::scenario::{PodRef, Probe, Scenario, Target, Verdict, Via};
+use crate::scenario::{Probe, Scenario, Target, Verdict};
 use crate::verdict::{
     Checks, Judgement, Liveness, ProbeStatus, answered, judge, judge_answer, judge_unresolved,
     outcome_name, qualify, rate_limit_hint,
@@ -61,21 +64,6 @@ pub(crate) trait ProbeProgress: Sync {
     fn probe_observed(&self);
 }
 
-/// Where the target of a control listens: a scenario pod, a port and how it is reached.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct ControlKey {
-    pod: PodRef,
-    port: u16,
-    via: ViaKey,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum ViaKey {
-    Tcp,
-    Udp,
-    Http,
-}
-
 /// The state of one probe across rounds.
 struct Tracked {
     spec: Result<ProbeSpec, SpecError>,
@@ -93,25 +81,6 @@ struct NoExpectation {
     reason: String,
 }
 
-/// Why the target of a probe is not known to listen.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-enum NotListening {
-    #[error("the control from inside {pod} to 127.0.0.1:{port} saw {}", outcome_name(.outcome))]
-    ControlSaw {
-        pod: PodRef,
-        port: u16,
-        outcome: Outcome,
-    },
-    #[error("the control did not run")]
-    ControlNotRun,
-    #[error("in the confirming round, {0}")]
-    InConfirmingRound(Box<NotListening>),
-    #[error("service {namespace}/{name} has no ready endpoint")]
-    NoReadyEndpoint { namespace: String, name: String },
-    #[error("the target's control did not run")]
-    TargetControlNotRun,
-}
-
 /// The reason of a probe that did not run because the run was interrupted.
 pub(crate) const INTERRUPTED: &str = "interrupted";
 
@@ -123,6 +92,8 @@ pub(crate) struct ProbeContext<'a, E> {
     pub(crate) options: ProbingOptions,
     pub(crate) progress: &'a dyn ProbeProgress,
     pub(crate) interrupt: &'a Interrupt,
+    /// What shows that the deployed targets listen.
+    pub(crate) evidence: &'a LiveEvidence,
 }
 
 /// Probes `scenario` (whose pods and Services are up and whose policies were applied at
@@ -133,7 +104,12 @@ pub(crate) async fn probe_scenario<E: BatchExec>(
     applied: Instant,
 ) -> Vec<ProbeResult> {
     let mut tracked = initial_states(scenario, context.addresses);
-    let controls = control_jobs(scenario, context.options.control_timeout);
+    let controls = Controls::of(
+        scenario,
+        context.addresses,
+        context.evidence,
+        context.options.control_timeout,
+    );
     let runnable: Vec<usize> = (0..tracked.len())
         .filter(|&i| tracked[i].spec.is_ok())
         .collect();
@@ -161,7 +137,8 @@ pub(crate) async fn probe_scenario<E: BatchExec>(
         .zip(confirmed)
         .zip(&scenario.probes)
         .map(|((state, confirmed), probe)| {
-            let liveness = liveness(probe, &control_results, context.ready_services, &reached);
+            let liveness =
+                controls.liveness(probe, &control_results, context.ready_services, &reached);
             let ended = match (confirmed, interrupted) {
                 (Some(matched_before), _) => Ended::Confirmed { matched_before },
                 (None, true) => Ended::Interrupted { settled },
@@ -199,10 +176,8 @@ struct Rounds<'a, 'c, E> {
     scenario: &'a Scenario,
     context: &'a ProbeContext<'c, E>,
     applied: Instant,
-    controls: &'a BTreeMap<ControlKey, Job>,
+    controls: &'a Controls<'a>,
 }
-
-type ControlResults = BTreeMap<ControlKey, Result<(), NotListening>>;
 
 impl<E: BatchExec> Rounds<'_, '_, E> {
     /// The settling rounds, until every probe matches, the settle time is over or the run is
@@ -224,13 +199,13 @@ impl<E: BatchExec> Rounds<'_, '_, E> {
             round += 1;
             let mut jobs: Vec<Job> = pending.iter().map(|&i| job(scenario, tracked, i)).collect();
             if round == 1 {
-                jobs.extend(self.controls.values().cloned());
+                jobs.extend(self.controls.jobs.values().cloned());
             }
             context.progress.round_started(round, jobs.len(), false);
             let (observed, cut) = observe(context, &jobs).await;
             interrupted = cut || context.interrupt.signal().is_some();
             if round == 1 {
-                control_results = control_outcomes(self.controls, &observed);
+                control_results = outcomes(&self.controls.jobs, &observed);
             }
             for &i in &pending {
                 if let Some(observation) = observed.get(&i.to_string()) {
@@ -273,7 +248,7 @@ impl<E: BatchExec> Rounds<'_, '_, E> {
         round: u32,
         results: &mut ControlResults,
     ) -> (Vec<Option<bool>>, bool) {
-        let again = controls_of_denies(self.scenario, self.controls);
+        let again = self.controls.of_denies(self.scenario);
         let mut jobs: Vec<Job> = runnable
             .iter()
             .map(|&i| job(self.scenario, tracked, i))
@@ -337,71 +312,6 @@ fn record_confirming(
         .collect()
 }
 
-/// What the positive controls of the first round showed: `Err` says what a control saw when it
-/// did not reach its target.
-fn control_outcomes(
-    controls: &BTreeMap<ControlKey, Job>,
-    observed: &BTreeMap<String, Observation>,
-) -> ControlResults {
-    controls
-        .iter()
-        .map(|(key, job)| {
-            let result = match observed.get(&job.request.id) {
-                Some(o) if reached(&o.outcome) => Ok(()),
-                Some(o) => Err(NotListening::ControlSaw {
-                    pod: key.pod.clone(),
-                    port: key.port,
-                    outcome: o.outcome.clone(),
-                }),
-                None => Err(NotListening::ControlNotRun),
-            };
-            (key.clone(), result)
-        })
-        .collect()
-}
-
-/// The controls of the targets of every probe that expects a deny: in the confirming round,
-/// they must still listen, or the deny proves nothing.
-fn controls_of_denies(
-    scenario: &Scenario,
-    controls: &BTreeMap<ControlKey, Job>,
-) -> BTreeMap<ControlKey, Job> {
-    let denied: BTreeSet<ControlKey> = scenario
-        .probes
-        .iter()
-        .filter(|probe| probe.expect.verdict == Some(Verdict::Deny))
-        .flat_map(control_keys)
-        .collect();
-    controls
-        .iter()
-        .filter(|(key, _)| denied.contains(key))
-        .map(|(key, job)| {
-            let mut job = job.clone();
-            job.request.id = format!("{}-again", job.request.id);
-            (key.clone(), job)
-        })
-        .collect()
-}
-
-/// Marks the controls that no longer reached their target in the confirming round.
-fn still_listening(
-    results: &mut ControlResults,
-    checked: &BTreeMap<ControlKey, Job>,
-    observed: &BTreeMap<String, Observation>,
-) {
-    for (key, outcome) in control_outcomes(checked, observed) {
-        if let Err(why) = outcome {
-            results.insert(key, Err(NotListening::InConfirmingRound(Box::new(why))));
-        }
-    }
-}
-
-/// Where a probe goes, as far as whether something listens there: the target, port and
-/// protocol (a TCP connection and an HTTP request to the same port prove the same listener).
-fn destination(probe: &Probe) -> (String, u16, Protocol) {
-    (probe.target.to_string(), probe.port, probe.protocol)
-}
-
 /// The destinations some probe of the scenario reached in some round: they listen.
 fn reached_destinations(
     scenario: &Scenario,
@@ -414,22 +324,6 @@ fn reached_destinations(
         .filter(|(_, state)| state.history.iter().any(|a| answered(&a.outcome)))
         .map(|(probe, _)| destination(probe))
         .collect()
-}
-
-/// What the run knows of whether the target of `probe` listens: its positive control, else a
-/// probe that reached the same destination.
-fn liveness(
-    probe: &Probe,
-    controls: &ControlResults,
-    ready_services: &BTreeSet<(String, String)>,
-    reached: &BTreeSet<(String, u16, Protocol)>,
-) -> Liveness {
-    match control_for(probe, controls, ready_services) {
-        Some(Ok(())) => Liveness::Listening,
-        Some(Err(why)) => Liveness::NotListening(why.to_string()),
-        None if reached.contains(&destination(probe)) => Liveness::Listening,
-        None => Liveness::Unknown,
-    }
 }
 
 /// Runs a round; `true` when the run was interrupted during it, with what it observed until
@@ -559,6 +453,9 @@ fn finish(probe: &Probe, state: &Tracked, ended: Ended, liveness: &Liveness) -> 
         }
     };
     let mut result = described(probe, state.spec.as_ref().ok());
+    // A deployed target answered: which pod it was (the message says so once settled).
+    let answered = outcome.as_ref().is_some_and(answered);
+    result.answered_by = result.target_pod.clone().filter(|_| answered);
     result.status = status;
     result.message = message;
     result.outcome = outcome;
@@ -601,8 +498,14 @@ fn described(probe: &Probe, spec: Option<&ProbeSpec>) -> ProbeResult {
         file: location.file,
         line: location.line,
         from: probe.from.to_string(),
+        like: probe.like.clone(),
         to: probe.target.to_string(),
         target: crate::plan::target_label(&probe.target),
+        target_pod: match &probe.target {
+            Target::LivePod { pod, .. } => Some(pod.to_string()),
+            _ => None,
+        },
+        answered_by: None,
         port: probe.port,
         port_name: probe.port_name.clone(),
         protocol: crate::scenario::load::protocol_str(probe.protocol).to_owned(),
@@ -661,109 +564,6 @@ fn interrupted(judgement: Judgement, settled: bool) -> Judgement {
     }
 }
 
-/// Whether an outcome shows the target was reached.
-fn reached(outcome: &Outcome) -> bool {
-    matches!(outcome, Outcome::Connected | Outcome::HttpStatus { .. })
-}
-
-fn via_key(via: Via) -> Option<ViaKey> {
-    match via {
-        Via::Tcp => Some(ViaKey::Tcp),
-        Via::Udp => Some(ViaKey::Udp),
-        Via::Http => Some(ViaKey::Http),
-        Via::Dns | Via::Sctp => None,
-    }
-}
-
-/// The pods, ports and kinds a probe's target must serve, checked from inside the target.
-fn control_keys(probe: &Probe) -> Vec<ControlKey> {
-    let Some(via) = via_key(probe.via) else {
-        return Vec::new();
-    };
-    match &probe.target {
-        Target::Pod(pod) => vec![ControlKey {
-            pod: pod.clone(),
-            port: probe.port,
-            via,
-        }],
-        Target::Service {
-            backends,
-            target_port,
-            ..
-        } => backends
-            .iter()
-            .map(|pod| ControlKey {
-                pod: pod.clone(),
-                port: *target_port,
-                via,
-            })
-            .collect(),
-        Target::Host(_) | Target::Ip(_) | Target::ClusterDns => Vec::new(),
-    }
-}
-
-/// One control job per distinct target: the same kind of probe, from inside the target pod to
-/// its loopback address, where no policy applies.
-fn control_jobs(scenario: &Scenario, timeout: Duration) -> BTreeMap<ControlKey, Job> {
-    let keys: BTreeSet<ControlKey> = scenario.probes.iter().flat_map(control_keys).collect();
-    keys.into_iter()
-        .enumerate()
-        .map(|(n, key)| {
-            let host = "127.0.0.1".to_owned();
-            let spec = match key.via {
-                ViaKey::Tcp => ProbeSpec::Tcp {
-                    host,
-                    port: key.port,
-                },
-                ViaKey::Udp => ProbeSpec::Udp {
-                    host,
-                    port: key.port,
-                },
-                ViaKey::Http => ProbeSpec::Http {
-                    scheme: netverdict_probes::Scheme::Http,
-                    host,
-                    port: key.port,
-                    path: "/".to_owned(),
-                },
-            };
-            let job = Job {
-                from: key.pod.clone(),
-                request: request(format!("control-{n}"), timeout, spec),
-            };
-            (key, job)
-        })
-        .collect()
-}
-
-/// The positive control of a probe: `Err` when its target was not listening, or its Service had
-/// no ready endpoint.
-fn control_for(
-    probe: &Probe,
-    results: &ControlResults,
-    ready_services: &BTreeSet<(String, String)>,
-) -> Option<Result<(), NotListening>> {
-    if let Target::Service {
-        namespace, name, ..
-    } = &probe.target
-        && !ready_services.contains(&(namespace.clone(), name.clone()))
-    {
-        return Some(Err(NotListening::NoReadyEndpoint {
-            namespace: namespace.clone(),
-            name: name.clone(),
-        }));
-    }
-    let keys = control_keys(probe);
-    if keys.is_empty() {
-        return None;
-    }
-    for key in keys {
-        match results.get(&key) {
-            Some(Ok(())) => {}
-            Some(Err(why)) => return Some(Err(why.clone())),
-            None => return Some(Err(NotListening::TargetControlNotRun)),
-        }
-    }
-    Some(Ok(()))
 }
 
 #[cfg(test)]
@@ -777,7 +577,9 @@ mod tests {
     use super::*;
     use crate::cluster::{ExecError, ExitStatusError};
     use crate::run::batch::BatchError;
+    use crate::run::controls::Evidence;
     use crate::run::interrupt::Interrupter;
+    use crate::scenario::PodRef;
 
     /// Answers batches from a script: `(pod, host, port, round) -> outcome`, where round counts
     /// the batches the pod received.
@@ -911,6 +713,7 @@ spec:
             options: ProbingOptions::new(Duration::from_secs(2), 4),
             progress: &Silent,
             interrupt,
+            evidence: &LiveEvidence::new(),
         };
         probe_scenario(&scenario, &context, applied).await
     }
@@ -1235,5 +1038,178 @@ spec:
         assert!(result.message.contains("settle"), "{}", result.message);
         assert_eq!(result.outcome, Some(Outcome::Connected));
         assert_eq!(result.history.len(), 1);
+    }
+
+    /// `t/client` (denied) and `t/server` probe a deployed pod `shop/api` that has no tools.
+    const TO_A_DEPLOYED_POD: &str = "apiVersion: netverdict.io/v1alpha1
+kind: Scenario
+metadata: {name: t}
+spec:
+  namespaces: [{name: t}]
+  pods:
+    - {name: client, namespace: t, labels: {app: client}}
+    - {name: server, namespace: t, labels: {app: server}, ports: [{port: 80}]}
+  probes:
+    - {name: denied, from: t/client, to: {workload: {namespace: shop, kind: Pod, name: api}}, port: 8080, expect: deny}
+";
+
+    /// The scenario with `shop/api` found at 10.244.1.5, serving 8080.
+    fn deployed(yaml: &str) -> (Scenario, LiveAddresses) {
+        let (scenario, mut addresses) = scenario_of(yaml);
+        let pod = crate::scenario::LivePod {
+            namespace: "shop".to_owned(),
+            name: "api".to_owned(),
+            uid: "u".to_owned(),
+            labels: [("app".to_owned(), "api".to_owned())].into(),
+            ip: Some("10.244.1.5".parse().unwrap()),
+            node: Some("n1".to_owned()),
+            ready: true,
+            service_account: None,
+            ports: vec![crate::scenario::ServedPort {
+                port: 8080,
+                protocol: netverdict_engine::Protocol::Tcp,
+                name: None,
+            }],
+            ready_ports: Vec::new(),
+            restarts: Vec::new(),
+        };
+        let state = crate::scenario::live::LiveState {
+            workloads: vec![crate::scenario::live::LiveWorkload {
+                kind: crate::scenario::WorkloadKind::Pod,
+                namespace: "shop".to_owned(),
+                name: "api".to_owned(),
+                template_labels: pod.labels.clone(),
+                service_account: None,
+                pods: vec!["api".to_owned()],
+            }],
+            pods: vec![pod],
+            ..Default::default()
+        };
+        let resolved = crate::scenario::live::resolve(&scenario, &state, "abcd").unwrap();
+        addresses
+            .pods
+            .insert(PodRef::new("shop", "api"), "10.244.1.5".parse().unwrap());
+        (resolved, addresses)
+    }
+
+    async fn probe_deployed(exec: &ScriptedExec, evidence: Evidence) -> ProbeResult {
+        let (scenario, addresses) = deployed(TO_A_DEPLOYED_POD);
+        let evidence = LiveEvidence::from([(
+            crate::run::controls::destination_key(&scenario.probes[0]),
+            evidence,
+        )]);
+        let context = ProbeContext {
+            addresses: &addresses,
+            ready_services: &BTreeSet::new(),
+            exec,
+            options: ProbingOptions {
+                settle: Duration::from_secs(1),
+                parallel: 4,
+            },
+            progress: &Silent,
+            interrupt: &Interrupt::never(),
+            evidence: &evidence,
+        };
+        probe_scenario(&scenario, &context, Instant::now())
+            .await
+            .remove(0)
+    }
+
+    #[tokio::test]
+    async fn a_deny_to_a_deployed_pod_nothing_shows_listening_passes_only_as_a_drop() {
+        let refused = ScriptedExec::new(|_, _, _| Outcome::Refused);
+        let result = probe_deployed(&refused, Evidence::Nothing).await;
+        assert_eq!(
+            result.status,
+            ProbeStatus::Inconclusive,
+            "{}",
+            result.message
+        );
+        assert!(
+            result
+                .message
+                .contains("nothing shows that the deployed target listens"),
+            "{}",
+            result.message
+        );
+        assert_eq!(result.target_pod.as_deref(), Some("shop/api"));
+        assert_eq!(result.answered_by, None);
+        // Even when the scenario accepts any refusal: a closed port refuses too.
+        let strict = ScriptedExec::new(|_, _, _| Outcome::Refused);
+        let (scenario, addresses) =
+            deployed(&TO_A_DEPLOYED_POD.replace("expect: deny}", "expect: deny, deny: reject}"));
+        let context = ProbeContext {
+            addresses: &addresses,
+            ready_services: &BTreeSet::new(),
+            exec: &strict,
+            options: ProbingOptions {
+                settle: Duration::ZERO,
+                parallel: 4,
+            },
+            progress: &Silent,
+            interrupt: &Interrupt::never(),
+            evidence: &LiveEvidence::new(),
+        };
+        let rejecting = probe_scenario(&scenario, &context, Instant::now())
+            .await
+            .remove(0);
+        assert_eq!(
+            rejecting.status,
+            ProbeStatus::Inconclusive,
+            "{}",
+            rejecting.message
+        );
+
+        let dropped = ScriptedExec::new(|_, _, _| Outcome::Timeout);
+        let result = probe_deployed(&dropped, Evidence::Nothing).await;
+        assert_eq!(result.status, ProbeStatus::Pass, "{}", result.message);
+        assert_eq!(result.message, "timeout: blocked; listener not verified");
+    }
+
+    #[tokio::test]
+    async fn an_allowed_source_is_the_control_of_a_deployed_pod() {
+        let allowed = Evidence::AllowedSource(PodRef::new("t", "server"));
+        // The allowed source reaches it: a refusal from the denied one is a deny.
+        let exec = ScriptedExec::new(|pod, _, _| match pod {
+            "t/server" => Outcome::Connected,
+            _ => Outcome::Refused,
+        });
+        let result = probe_deployed(&exec, allowed.clone()).await;
+        assert_eq!(result.status, ProbeStatus::Pass, "{}", result.message);
+        let controlled = exec
+            .calls
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(pod, _)| pod == "t/server");
+        assert!(controlled, "the control runs from the allowed source");
+        // The allowed source is refused too: nothing listens, the deny proves nothing.
+        let exec = ScriptedExec::new(|_, _, _| Outcome::Refused);
+        let result = probe_deployed(&exec, allowed).await;
+        assert_eq!(
+            result.status,
+            ProbeStatus::Inconclusive,
+            "{}",
+            result.message
+        );
+        assert!(
+            result.message.contains(
+                "the control from t/server, which the policies allow, to shop/api:8080 saw refused"
+            ),
+            "{}",
+            result.message
+        );
+    }
+
+    #[tokio::test]
+    async fn the_kubelets_readiness_shows_a_deployed_listener_weakly() {
+        let exec = ScriptedExec::new(|_, _, _| Outcome::Refused);
+        let result = probe_deployed(&exec, Evidence::Readiness).await;
+        assert_eq!(result.status, ProbeStatus::Pass, "{}", result.message);
+        assert!(
+            result.message.contains("kubelet's readiness probe"),
+            "{}",
+            result.message
+        );
     }
 }

@@ -56,9 +56,19 @@ pub(crate) fn probe_spec(probe: &Probe, addresses: &LiveAddresses) -> Result<Pro
                 })?
                 .to_string(),
         ),
+        Target::LivePod { pod, .. } => Some(
+            addresses
+                .pods
+                .get(pod)
+                .ok_or_else(|| format!("pod {pod} has no IP"))?
+                .to_string(),
+        ),
         Target::Host(host) => Some(host.clone()),
         Target::Ip(ip) => Some(ip.to_string()),
         Target::ClusterDns => None,
+        Target::Live(_) | Target::LiveService { .. } => {
+            return Err(format!("{} was not resolved before probing", probe.target));
+        }
     };
     let port = probe.port;
     let needs_host = || host.clone().ok_or(SpecError::NoTarget(probe.via));

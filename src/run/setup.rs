@@ -9,14 +9,16 @@ use std::time::Instant;
 
 use super::clock::Clock;
 use super::config::RunConfig;
+use super::controls::LiveEvidence;
 use super::lifecycle::RunObserver;
 use super::objects;
 use super::requests::LiveAddresses;
 use crate::cluster::{
     CreateError, EndpointsError, NamespaceError, NamespaceOrigin, PodKey, PodStartError,
-    Terminating, create_pod, create_policy, create_service, ensure_namespace, wait_ready_endpoints,
-    wait_started,
+    Terminating, create_owner, create_pod, create_policy, create_service, ensure_namespace,
+    wait_ready_endpoints, wait_started,
 };
+use crate::k8s::OwnerReference;
 use crate::results::{Prediction, SetupPhases};
 use crate::scenario::{NamespaceSpec, PodRef, Scenario, Target};
 
@@ -47,6 +49,8 @@ pub(super) struct Ready {
     pub(super) phases: SetupPhases,
     /// Per probe, the engine's prediction when the policies were applied.
     pub(super) predictions: Vec<Option<Prediction>>,
+    /// What can show that the deployed destinations of its denies listen.
+    pub(super) evidence: LiveEvidence,
 }
 
 /// Namespaces a run touched.
@@ -56,6 +60,8 @@ pub(super) struct Touched {
     pub(super) created: Vec<String>,
     /// Every namespace the run created objects in.
     pub(super) used: BTreeSet<String>,
+    /// Namespaces the run does not create where a ConfigMap of the run owns its mimics.
+    pub(super) owners: BTreeSet<String>,
 }
 
 impl Touched {
@@ -76,6 +82,8 @@ pub(super) struct Setup<'a> {
     pub(super) config: &'a RunConfig,
     pub(super) observer: &'a dyn RunObserver,
     pub(super) touched: &'a Mutex<Touched>,
+    /// The ClusterIPs of the deployed Services the probes go to.
+    pub(super) live_services: &'a BTreeMap<(String, String), IpAddr>,
 }
 
 impl Setup<'_> {
@@ -109,6 +117,7 @@ impl Setup<'_> {
         phases.pods_ms = clock.lap();
         addresses.pods = self.started(&wanted).await?;
         phases.pods_started_ms = clock.lap();
+        self.live_addresses(scenario, &mut addresses);
         let limits = &self.config.limits;
         let ready_services = wait_ready_endpoints(
             self.client,
@@ -124,6 +133,7 @@ impl Setup<'_> {
             ready_services,
             phases,
             predictions: Vec::new(),
+            evidence: LiveEvidence::new(),
         })
     }
 
@@ -156,12 +166,20 @@ impl Setup<'_> {
         Ok(addresses)
     }
 
-    /// Creates the probe pods; returns them, each with whether it must become Ready.
+    /// Creates the probe pods (mimics owned by their namespace's ConfigMap of the run); returns
+    /// them, each with whether it must become Ready.
     async fn pods(&self, scenario: &Scenario) -> Result<BTreeMap<PodKey, bool>, SetupError> {
         let (config, run) = (self.config, &self.config.run_id);
+        let owners = self.owners(scenario).await?;
         let mut wanted = BTreeMap::new();
         for pod in &scenario.pods {
-            let spec = objects::probe_pod(pod, &config.probe_pods, config.limits.pod_lifetime);
+            let owner = owners.get(&pod.namespace).filter(|_| pod.mimic.is_some());
+            let spec = objects::probe_pod(
+                pod,
+                &config.probe_pods,
+                config.limits.pod_lifetime,
+                owner,
+            );
             let object = spec.to_pod(run);
             self.create(&scenario.namespaces, &pod.namespace, || {
                 create_pod(self.client, run, &object)
@@ -190,6 +208,40 @@ impl Setup<'_> {
             .into_iter()
             .map(|(key, placement)| (PodRef::new(key.namespace, key.name), placement.ip))
             .collect())
+    }
+
+    /// The addresses of the deployed pods and Services the scenario probes.
+    fn live_addresses(&self, scenario: &Scenario, addresses: &mut LiveAddresses) {
+        for pod in &scenario.live_pods {
+            if let Some(ip) = pod.ip {
+                addresses.pods.insert(pod.pod_ref(), ip);
+            }
+        }
+        for (key, ip) in self.live_services {
+            addresses.services.insert(key.clone(), *ip);
+        }
+    }
+
+    /// In each namespace the scenario does not create where it runs mimics, the ConfigMap that
+    /// owns them, by namespace.
+    async fn owners(
+        &self,
+        scenario: &Scenario,
+    ) -> Result<BTreeMap<String, OwnerReference>, SetupError> {
+        let mut owners = BTreeMap::new();
+        for namespace in mimic_namespaces(scenario) {
+            {
+                let mut touched = self.touched.lock().unwrap_or_else(|e| e.into_inner());
+                touched.owners.insert(namespace.clone());
+            }
+            let owner = self
+                .create(&scenario.namespaces, &namespace, || {
+                    create_owner(self.client, &self.config.run_id, &namespace)
+                })
+                .await?;
+            owners.insert(namespace, owner);
+        }
+        Ok(owners)
     }
 
     fn touch(&self, namespace: &str) {
@@ -250,6 +302,17 @@ impl Setup<'_> {
             result => Ok(result?),
         }
     }
+}
+
+/// The namespaces the scenario does not create where it runs mimics.
+pub(super) fn mimic_namespaces(scenario: &Scenario) -> Vec<String> {
+    let namespaces: BTreeSet<String> = scenario
+        .pods
+        .iter()
+        .filter(|p| p.mimic.is_some())
+        .map(|p| p.namespace.clone())
+        .collect();
+    namespaces.into_iter().collect()
 }
 
 /// The scenario's Services that probes target.

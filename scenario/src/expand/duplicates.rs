@@ -14,6 +14,8 @@ struct Identity {
     from: PodRef,
     target: String,
     port: u16,
+    /// A named port of a deployed target, whose number (0 until then) is known at run time.
+    port_name: Option<String>,
     protocol: &'static str,
     via: &'static str,
     query: Option<String>,
@@ -26,6 +28,7 @@ impl Identity {
             from: probe.from.clone(),
             target: probe.target.to_string(),
             port: probe.port,
+            port_name: probe.port_name.clone().filter(|_| probe.port == 0),
             protocol: protocol_str(probe.protocol),
             via: via_str(probe.via),
             query: probe.dns.as_ref().map(|d| d.query.clone()),

@@ -6,11 +6,12 @@ use netverdict_engine::Protocol;
 use serde_saphyr::Spanned;
 
 use super::duplicates::ProbeSet;
+use super::from::Source;
 use super::port::{Destination, PortRequest, default_via};
 use super::settings::Settings;
 use crate::model::{
-    Defaults, Expectation, PodRef, PodSpec, Probe, ServiceSpec, Target, Verdict, engine_protocol,
-    protocol_str, via_str,
+    Defaults, Expectation, NamespaceSpec, PodSpec, Probe, ServiceSpec, Target, Verdict,
+    engine_protocol, protocol_str, via_str,
 };
 use crate::names;
 use crate::raw::{RawExpect, RawProbe, Scheme, Via};
@@ -24,6 +25,10 @@ pub(crate) struct Expander<'a, 'd> {
     pub(crate) defaults: &'a Defaults,
     pub(crate) pods: &'a [PodSpec],
     pub(crate) services: &'a [ServiceSpec],
+    /// The namespaces the scenario creates: a target elsewhere is deployed, found at run time.
+    pub(crate) namespaces: &'a [NamespaceSpec],
+    /// The mimic pods the probes' sources ask for (`from: {like: ...}`), as they are found.
+    pub(crate) mimics: Vec<PodSpec>,
 }
 
 /// The `spec.probes` entry being expanded: what every probe it yields shares.
@@ -103,10 +108,7 @@ impl Expander<'_, '_> {
                 .error(path, "a probe needs `from` (or a `matrix`)");
             return Err(Reported);
         };
-        let from = self
-            .report
-            .pod_ref(self.pods, from, &format!("{path}.from"))
-            .ok_or(Reported)?;
+        let from = self.source(from, &format!("{path}.from")).ok_or(Reported)?;
         let targets = match entry.raw.to.as_ref() {
             Some(to) => self.targets(to, &format!("{path}.to"))?,
             None if entry.via == Some(Via::Dns) => vec![super::target::Resolved::ClusterDns],
@@ -201,7 +203,7 @@ impl Expander<'_, '_> {
         &self,
         entry: &Entry<'_>,
         name: String,
-        from: PodRef,
+        from: Source,
         destination: Destination,
         expect: Expectation,
     ) -> Probe {
@@ -211,7 +213,8 @@ impl Expander<'_, '_> {
             scenario: self.scenario.to_string(),
             name,
             named: entry.name.is_some(),
-            from,
+            from: from.pod,
+            like: from.like.map(|(label, _)| label),
             target,
             port: port.number,
             port_name: port.name,
@@ -232,7 +235,7 @@ impl Expander<'_, '_> {
 /// an HTTPS request), then what the probe asks for: the DNS query, an HTTP path other than `/`;
 /// so probes that differ only there have names of their own.
 pub(super) fn generated_name(
-    from: &PodRef,
+    from: &Source,
     destination: &Destination,
     settings: &Settings,
 ) -> String {
@@ -254,9 +257,14 @@ pub(super) fn generated_name(
         Via::Http if settings.http.path != "/" => format!(" {}", settings.http.path),
         _ => String::new(),
     };
+    // A named port of a deployed target has its number only at run time.
+    let number = match (&port.name, port.number) {
+        (Some(name), 0) => name.clone(),
+        (_, number) => number.to_string(),
+    };
     format!(
-        "{from} -> {to}:{}/{}{via}{asks}",
-        port.number,
+        "{} -> {to}:{number}/{}{via}{asks}",
+        from.display(),
         protocol_str(port.protocol)
     )
 }

@@ -7,14 +7,15 @@ use netverdict_engine::{Mark, TruthTable};
 use serde_saphyr::Spanned;
 
 use super::entry::{Entry, Expander, Reported, generated_name};
+use super::from::Source;
 use super::port::PortRequest;
 use super::target::Resolved;
-use crate::model::{Expectation, PodRef, Probe, Verdict, engine_protocol};
+use crate::model::{Expectation, Probe, Verdict, engine_protocol};
 use crate::raw::{RawExpect, RawMatrix, RawMatrixPort};
 
 /// The two ends of a matrix: its sources and its resolved targets.
 pub(super) struct MatrixEnds {
-    pub(super) froms: Vec<PodRef>,
+    pub(super) froms: Vec<Source>,
     pub(super) tos: Vec<Resolved>,
 }
 
@@ -44,10 +45,10 @@ enum CellExpect<'t> {
 
 impl CellExpect<'_> {
     /// The expectation of the cell `from` -> `to`; `None` for a cell the table leaves unprobed.
-    fn get(&self, from: &PodRef, to: &Resolved) -> Option<Expectation> {
+    fn get(&self, from: &Source, to: &Resolved) -> Option<Expectation> {
         match self {
             CellExpect::Same(e) => Some((*e).clone()),
-            CellExpect::Table(t) => match t.get(&from.to_string(), &to.label()) {
+            CellExpect::Table(t) => match t.get(&from.label(), &to.label()) {
                 Some(Mark::Allow) => Some(Expectation::table(Verdict::Allow)),
                 Some(Mark::Deny) => Some(Expectation::table(Verdict::Deny)),
                 _ => None,
@@ -120,8 +121,8 @@ impl Expander<'_, '_> {
         let mut froms = Vec::new();
         for (j, f) in matrix.from.iter().enumerate() {
             let at = format!("{path}.matrix.from[{j}]");
-            if let Some(p) = self.report.pod_ref(self.pods, f, &at) {
-                froms.push(p);
+            if let Some(source) = self.source(f, &at) {
+                froms.push(source);
             }
         }
         let mut tos = Vec::new();

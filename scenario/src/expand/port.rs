@@ -79,6 +79,17 @@ impl Expander<'_, '_> {
             Resolved::Host(h) => Target::Host(h.clone()),
             Resolved::Ip(ip) => Target::Ip(*ip),
             Resolved::ClusterDns => Target::ClusterDns,
+            // What a deployed target serves is known at run time.
+            Resolved::Live(live) => Target::Live(live.clone()),
+            Resolved::LiveService {
+                namespace,
+                name,
+                written,
+            } => Target::LiveService {
+                namespace: namespace.clone(),
+                name: name.clone(),
+                written: written.clone(),
+            },
         };
         Some(Destination { target, port })
     }
@@ -156,6 +167,14 @@ impl Expander<'_, '_> {
                     return Some(found(sp.port, sp.protocol));
                 }
                 format!("service {ns}/{svc} has no port named {wanted}")
+            }
+            // Looked up in the deployed pods' container ports (or the Service's) at run time.
+            Resolved::Live(_) | Resolved::LiveService { .. } => {
+                return Some(ChosenPort {
+                    number: 0,
+                    name: Some(wanted.to_string()),
+                    protocol: None,
+                });
             }
             _ => "port names only work for scenario pods and services; give a number".to_string(),
         };
@@ -290,6 +309,7 @@ impl Expander<'_, '_> {
                 name: svc.to_string(),
                 backends: backends.iter().map(|b| b.pod_ref()).collect(),
                 target_port,
+                live: false,
             },
             port: Port { name, ..port },
         })

@@ -93,7 +93,7 @@ impl Expander<'_, '_> {
 
 /// The first mismatch of `table`'s columns and rows with the matrix's targets and sources.
 fn shape_problem(table: &TruthTable, text: &str, ends: &MatrixEnds) -> Option<ShapeProblem> {
-    let rows: BTreeSet<String> = ends.froms.iter().map(ToString::to_string).collect();
+    let rows: BTreeSet<String> = ends.froms.iter().map(|from| from.label()).collect();
     let columns: BTreeSet<String> = ends.tos.iter().map(Resolved::label).collect();
     let table_rows: BTreeSet<String> = table.rows().iter().cloned().collect();
     let table_columns: BTreeSet<String> = table.columns().iter().cloned().collect();

@@ -48,6 +48,14 @@ pub enum Destination {
 }
 
 impl Destination {
+    /// The pod it is, if it is one.
+    fn pod(&self) -> Option<&PodRef> {
+        match self {
+            Destination::Pod(pod) => Some(pod),
+            _ => None,
+        }
+    }
+
     /// What a scenario must define for this destination: `pod a/b`, `service a/b`.
     fn needs(&self) -> Option<String> {
         match self {
@@ -91,12 +99,14 @@ pub enum PortChoice {
 /// Why a connection cannot be explained.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ExplainError {
-    #[error("no scenario{} defines pod {from}{}", named(.scenario), and(.to))]
+    #[error("no scenario{} defines pod {from}{}{}", named(.scenario), and(.to), live_note(*.live))]
     NoScenario {
         scenario: Option<String>,
         from: PodRef,
         /// What the destination needs defined, as `pod a/b` or `service a/b`.
         to: Option<String>,
+        /// Some scenario reaches deployed workloads, which only a run finds.
+        live: bool,
     },
     #[error("several scenarios define these pods ({})", .0.join(", "))]
     SeveralScenarios(Vec<String>),
@@ -133,6 +143,21 @@ pub enum ExplainError {
     },
     #[error("the engine does not know one of the pods")]
     UnknownPod,
+    /// A mimic's labels are copied at run time.
+    #[error(
+        "{pod} copies the labels of {of}, which only a run reads from the cluster: the engine's \
+         explanation of each of its probes is in the run's reports (`prediction.explanation` in \
+         the JSON, the message of a failure)"
+    )]
+    ResolvedAtRunTime { pod: PodRef, of: String },
+}
+
+fn live_note(live: bool) -> &'static str {
+    if live {
+        " (deployed pods and Services are found at run time: the run's reports explain the probes to them)"
+    } else {
+        ""
+    }
 }
 
 fn named(scenario: &Option<String>) -> String {
@@ -217,6 +242,16 @@ pub fn explain(
     hosts: &HostTable,
 ) -> Result<Explanation, ExplainError> {
     let scenario = choose(scenarios, query)?;
+    for pod in [Some(&query.from), query.to.pod()].into_iter().flatten() {
+        if let Some(mimic) = scenario.pod(pod).and_then(|p| p.mimic.as_ref())
+            && mimic.copied.is_none()
+        {
+            return Err(ExplainError::ResolvedAtRunTime {
+                pod: pod.clone(),
+                of: mimic.of.to_string(),
+            });
+        }
+    }
     let cluster = ScenarioCluster::new(scenario, &Addresses::default());
     let route = route::route(scenario, &cluster, query, hosts)?;
     let judge = |leg: &route::Leg| -> Result<Hop, ExplainError> {
@@ -273,6 +308,7 @@ fn choose<'s>(scenarios: &'s [Scenario], query: &Query) -> Result<&'s Scenario, 
             scenario: query.scenario.clone(),
             from: query.from.clone(),
             to: query.to.needs(),
+            live: scenarios.iter().any(Scenario::is_live),
         }),
         several => Err(ExplainError::SeveralScenarios(
             several.iter().map(|s| s.name.clone()).collect(),

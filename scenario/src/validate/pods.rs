@@ -42,6 +42,7 @@ impl Validator<'_, '_> {
                     ports,
                     node: pod.node.clone().filter(|n| !n.is_empty()),
                     location: self.report.doc.spanned(&pod.name, &path),
+                    mimic: None,
                 });
             }
         }

@@ -36,24 +36,31 @@ impl<'a, 'd> Validator<'a, 'd> {
         self.pods(&spec.pods, &namespaces);
         let services = self.services(&spec.services, &namespaces);
         let policies = self.policies(&spec.policies, &namespaces);
-        let probes = Expander {
+        let mut expander = Expander {
             report: self.report.reborrow(),
             scenario: &name,
             defaults: &defaults,
             pods: &self.pods,
             services: &services,
-        }
-        .probes(&spec.probes);
+            namespaces: &namespaces,
+            mimics: Vec::new(),
+        };
+        let probes = expander.probes(&spec.probes);
+        let mimics = expander.mimics;
+        let mut pods = std::mem::take(&mut self.pods);
+        pods.extend(mimics);
         Some(Scenario {
             name,
             description: raw.metadata.description,
             location,
             defaults,
             namespaces,
-            pods: std::mem::take(&mut self.pods),
+            pods,
             services,
             policies,
             probes,
+            live_pods: Vec::new(),
+            live_namespaces: Vec::new(),
         })
     }
 
