@@ -24,9 +24,7 @@ pub(crate) use cleanup::{Cleaned, CleanupProblem, Limits, delete_leftovers, dele
 pub(crate) use cleanup::{Kind, Object, RequestProblem};
 pub(crate) use client::{ClusterTarget, ConnectError, connect};
 pub(crate) use death::{Death, fates, live_fates};
-pub(crate) use endpoints::{
-    EndpointsError, endpoint_source, has_ready_endpoint, wait_ready_endpoints,
-};
+pub(crate) use endpoints::{EndpointsError, wait_ready_endpoints};
 #[cfg(test)]
 pub(crate) use exec::ExitStatusError;
 pub(crate) use exec::{ExecError, exec_lines, stderr_suffix};

@@ -236,8 +236,7 @@ pub(crate) struct LiveUse {
 /// ConfigMap that owns them.
 pub(crate) fn live_needs(namespace: &str, uses: &LiveUse, endpoints: EndpointsRead) -> Vec<Need> {
     use crate::scenario::WorkloadKind;
-    let need =
-        |verb, group, resource, why| Need::required(verb, group, resource, namespace, why);
+    let need = |verb, group, resource, why| Need::required(verb, group, resource, namespace, why);
     let mut needs = vec![
         need(
             "list",
@@ -309,8 +308,7 @@ pub(crate) fn live_needs(namespace: &str, uses: &LiveUse, endpoints: EndpointsRe
 /// What mimics need in their namespace: their pods, exec in them, the ConfigMap that owns them,
 /// and the lists that find other runs' objects and the run's own at cleanup.
 fn mimic_needs(namespace: &str) -> Vec<Need> {
-    let need =
-        |verb, group, resource, why| Need::required(verb, group, resource, namespace, why);
+    let need = |verb, group, resource, why| Need::required(verb, group, resource, namespace, why);
     vec![
         need("create", "", "pods", "create mimic pods"),
         need("get", "", "pods", "see whether a mimic is still there"),
@@ -926,10 +924,7 @@ mod tests {
         assert_eq!(cluster, needs);
 
         let live = grants(&read("rbac-live.yaml"));
-        assert_eq!(
-            live,
-            every_live_need(&Scope::Namespace("shop".to_owned()))
-        );
+        assert_eq!(live, every_live_need(&Scope::Namespace("shop".to_owned())));
     }
 
     /// What scenarios that reach deployed workloads of every kind in a namespace (`scope`) may

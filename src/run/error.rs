@@ -5,8 +5,8 @@
 
 use std::fmt;
 
-use crate::cluster::{ConnectError, NamespaceError, PermissionError, SharingError};
 use super::live::LiveStageError;
+use crate::cluster::{ConnectError, NamespaceError, PermissionError, SharingError};
 use crate::results::CleanupReport;
 
 /// One reason a run did not complete, or did not complete cleanly.

@@ -43,8 +43,8 @@ use super::deaths::{mark_dead_pods, mark_deleted_pods};
 use super::error::RunError;
 use super::expectations::{predict_live, reconcile, resolve_live};
 use super::interrupt::{Interrupt, Interrupter, StopRequests};
-use super::probing::{INTERRUPTED, ProbeContext, ProbeProgress, not_run, probe_scenario};
 use super::live::live_stage;
+use super::probing::{INTERRUPTED, ProbeContext, ProbeProgress, not_run, probe_scenario};
 use super::setup::{Ready, Setup, SetupError, Touched, mimic_namespaces};
 use crate::cluster::{
     Cleaned, CleanupProblem, Death, NEVER_READY, PodKey, RunId, Terminating, delete_run, fates,
@@ -320,9 +320,7 @@ async fn run_one(shared: &Shared<'_>, mut scenario: Scenario) -> ScenarioResult 
             duration_ms: millis(started.elapsed()),
             ..skipped(&scenario)
         },
-        Err(Unfinished::Failed(error)) => {
-            failed(&scenario, &shared.config.run_id, &error, started)
-        }
+        Err(Unfinished::Failed(error)) => failed(&scenario, &shared.config.run_id, &error, started),
     };
     shared.observer.scenario_finished(&result);
     result

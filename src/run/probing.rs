@@ -28,7 +28,7 @@ use crate::results::{Attempt, ProbeResult, SourceLine};
 use crate::scenario::{Probe, Scenario, Target, Verdict};
 use crate::verdict::{
     Checks, Judgement, Liveness, ProbeStatus, answered, judge, judge_answer, judge_unresolved,
-    outcome_name, qualify, rate_limit_hint,
+    qualify, rate_limit_hint,
 };
 
 /// How a scenario is probed.
@@ -562,8 +562,6 @@ fn interrupted(judgement: Judgement, settled: bool) -> Judgement {
             ),
         }
     }
-}
-
 }
 
 #[cfg(test)]
@@ -1102,10 +1100,7 @@ spec:
             addresses: &addresses,
             ready_services: &BTreeSet::new(),
             exec,
-            options: ProbingOptions {
-                settle: Duration::from_secs(1),
-                parallel: 4,
-            },
+            options: ProbingOptions::new(Duration::from_secs(1), 4),
             progress: &Silent,
             interrupt: &Interrupt::never(),
             evidence: &evidence,
@@ -1142,10 +1137,7 @@ spec:
             addresses: &addresses,
             ready_services: &BTreeSet::new(),
             exec: &strict,
-            options: ProbingOptions {
-                settle: Duration::ZERO,
-                parallel: 4,
-            },
+            options: ProbingOptions::new(Duration::ZERO, 4),
             progress: &Silent,
             interrupt: &Interrupt::never(),
             evidence: &LiveEvidence::new(),

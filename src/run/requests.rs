@@ -30,6 +30,9 @@ pub(crate) enum SpecError {
     NoTarget(Via),
     #[error("a dns probe needs a query")]
     NoQuery,
+    /// A live target the live stage did not resolve.
+    #[error("{0} was not resolved before probing")]
+    Unresolved(String),
     #[error("SCTP probes are not supported by the probe tools (nc has no SCTP mode)")]
     Sctp,
 }
@@ -60,14 +63,14 @@ pub(crate) fn probe_spec(probe: &Probe, addresses: &LiveAddresses) -> Result<Pro
             addresses
                 .pods
                 .get(pod)
-                .ok_or_else(|| format!("pod {pod} has no IP"))?
+                .ok_or_else(|| SpecError::NoPodIp(pod.clone()))?
                 .to_string(),
         ),
         Target::Host(host) => Some(host.clone()),
         Target::Ip(ip) => Some(ip.to_string()),
         Target::ClusterDns => None,
         Target::Live(_) | Target::LiveService { .. } => {
-            return Err(format!("{} was not resolved before probing", probe.target));
+            return Err(SpecError::Unresolved(probe.target.to_string()));
         }
     };
     let port = probe.port;

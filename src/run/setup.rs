@@ -174,12 +174,8 @@ impl Setup<'_> {
         let mut wanted = BTreeMap::new();
         for pod in &scenario.pods {
             let owner = owners.get(&pod.namespace).filter(|_| pod.mimic.is_some());
-            let spec = objects::probe_pod(
-                pod,
-                &config.probe_pods,
-                config.limits.pod_lifetime,
-                owner,
-            );
+            let spec =
+                objects::probe_pod(pod, &config.probe_pods, config.limits.pod_lifetime, owner);
             let object = spec.to_pod(run);
             self.create(&scenario.namespaces, &pod.namespace, || {
                 create_pod(self.client, run, &object)
