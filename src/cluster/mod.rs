@@ -31,7 +31,7 @@ pub(crate) use namespace::{
     NamespaceError, NamespaceOrigin, Terminating, ensure_namespace, wait_all_gone,
 };
 pub(crate) use objects::{CreateError, create_pod, create_policy, create_service, owner};
-pub(crate) use permissions::{Checked, check_run, degraded, missing, refusal};
+pub(crate) use permissions::{Checked, canary_allowed, check_run, degraded, missing, refusal};
 pub(crate) use probe_pod::{
     ProbePodOptions, ProbePodSpec, needs_unprivileged_port_sysctl, protocol_name,
 };

@@ -201,6 +201,53 @@ pub(crate) fn cluster_needs(missing: &[String]) -> Vec<Need> {
 
 /// `verb` on `resource` (in `namespace`, or cluster-wide) in the manifests' words, as
 /// [`Need::describe`] says it: `delete pods in namespace ddi`.
+/// What a run's check of NetworkPolicy enforcement (made only when a deny the policies deny was
+/// not blocked) needs to put its canary in `namespace`, a namespace of its own: creating and
+/// deleting it, and in it probe pods, exec and a policy. Optional: without them the canary goes
+/// into one of the run's namespaces, where the run has all of that already.
+pub(crate) fn canary_needs(namespace: &str) -> Vec<Need> {
+    let without = "the check of NetworkPolicy enforcement runs in one of the run's namespaces";
+    let own = |verb, why| Need {
+        verb,
+        group: "",
+        resource: "namespaces",
+        namespace: None,
+        why,
+        required: false,
+        without,
+    };
+    let mut needs = vec![
+        own(
+            "create",
+            "give the enforcement check a namespace of its own",
+        ),
+        own("delete", "remove the enforcement check's namespace"),
+    ];
+    needs.extend(
+        namespace_needs(namespace, EndpointsRead::Slices)
+            .into_iter()
+            .filter(|need| ["pods", "pods/exec", "networkpolicies"].contains(&need.resource))
+            .map(|need| Need {
+                required: false,
+                without,
+                ..need
+            }),
+    );
+    needs
+}
+
+/// Whether this identity may give the enforcement check `namespace` ([`canary_needs`]); `false`
+/// also when it cannot ask.
+pub(crate) async fn canary_allowed(client: &Client, namespace: &str) -> bool {
+    for need in canary_needs(namespace) {
+        match review(client, need).await {
+            Ok(checked) if checked.allowed => {}
+            _ => return false,
+        }
+    }
+    true
+}
+
 pub(crate) fn permission(verb: &str, resource: &str, namespace: Option<&str>) -> String {
     let needs = match namespace {
         Some(namespace) => namespace_needs(namespace, EndpointsRead::Slices),
@@ -411,6 +458,34 @@ mod tests {
                     need.describe()
                 );
             }
+        }
+    }
+
+    /// The cluster-wide manifest lets the enforcement check have a namespace of its own; the
+    /// namespaced one does not have to (the check then uses a namespace of the run).
+    #[test]
+    fn the_cluster_manifest_grants_the_enforcement_check_its_own_namespace() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+        let text = std::fs::read_to_string(root.join("rbac-cluster.yaml")).unwrap();
+        let granted = granted_rules(&text);
+        let needs = canary_needs("netverdict-canary-1234abcd");
+        assert!(needs.iter().all(|need| !need.required));
+        assert!(
+            needs
+                .iter()
+                .any(|n| n.resource == "namespaces" && n.verb == "create")
+        );
+        assert!(needs.iter().any(|n| n.resource == "pods/exec"));
+        for need in needs {
+            assert!(
+                granted.contains(&(
+                    need.group.to_owned(),
+                    need.resource.to_owned(),
+                    need.verb.to_owned()
+                )),
+                "rbac-cluster.yaml does not grant {}",
+                need.describe()
+            );
         }
     }
 

@@ -6,6 +6,7 @@
 //! cleanup), and the namespace is waited for until it is gone (`cleanup`).
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,7 +15,7 @@ use netverdict_probes::{ProbeRequest, ProbeSpec};
 use serde_json::json;
 use tokio::sync::Semaphore;
 
-use super::enforcement::{Enforcement, judge_enforcement};
+use super::enforcement::{Enforcement, EnforcementError, judge_enforcement};
 use super::pod_security::{Labelled, Target};
 use super::targets::read_labels;
 use super::{Check, Status};
@@ -30,7 +31,7 @@ use crate::scenario::PodRef;
 /// The port the server canary serves (above 1024: no sysctl needed).
 const PORT: u16 = 8080;
 /// The label that tells the two canaries apart.
-const ROLE: &str = "netverdict.io/preflight";
+const ROLE: &str = "netverdict.io/canary";
 /// How long deleting the canary and waiting for its namespace to go may take.
 const CLEANUP_LIMIT: Duration = Duration::from_secs(90);
 
@@ -52,7 +53,7 @@ pub(crate) struct CanaryChecks {
 }
 
 #[derive(Debug, thiserror::Error)]
-enum SetupError {
+pub(crate) enum SetupError {
     #[error(transparent)]
     Namespace(#[from] NamespaceError),
     #[error(transparent)]
@@ -60,7 +61,7 @@ enum SetupError {
 }
 
 /// The canary's objects: its run, namespace and pods.
-struct Canary {
+pub(crate) struct Canary {
     run: RunId,
     namespace: String,
     client: PodKey,
@@ -68,16 +69,17 @@ struct Canary {
 }
 
 impl Canary {
-    fn new() -> Canary {
-        let run = RunId::generate();
-        let namespace = format!("netverdict-preflight-{run}");
+    /// The canary of `run` in `namespace`: preflight's, with a fresh run id, in a namespace of
+    /// its own; a run's, with the run's id, in one of its own or one of the run's namespaces.
+    /// Its names are unlikely to be a scenario's.
+    pub(crate) fn new(run: RunId, namespace: String) -> Canary {
         let key = |name: &str| PodKey {
             namespace: namespace.clone(),
             name: name.to_owned(),
         };
         Canary {
-            client: key("client"),
-            server: key("server"),
+            client: key("netverdict-canary-client"),
+            server: key("netverdict-canary-server"),
             namespace,
             run,
         }
@@ -91,7 +93,7 @@ impl Canary {
             ports,
             node: None,
             options: options.pods.clone(),
-            // The pods die on their own if preflight is killed before its cleanup.
+            // The pods die on their own if netverdict is killed before its cleanup.
             lifetime: options.pod_timeout + options.settle * 2 + Duration::from_secs(120),
         }
     }
@@ -99,9 +101,9 @@ impl Canary {
     /// A default-deny of all ingress to the server canary.
     fn deny(&self) -> NetworkPolicy {
         serde_json::from_value(json!({
-            "metadata": {"name": "deny-ingress-to-server", "namespace": self.namespace},
+            "metadata": {"name": "netverdict-canary-deny", "namespace": self.namespace},
             "spec": {
-                "podSelector": {"matchLabels": {ROLE: "server", RUN_KEY: self.run.as_str()}},
+                "podSelector": {"matchLabels": {ROLE: self.server.name, RUN_KEY: self.run.as_str()}},
                 "policyTypes": ["Ingress"],
             },
         }))
@@ -112,7 +114,8 @@ impl Canary {
 /// Runs the canary and returns its checks: `probe-image`, `networkpolicy-enforcement` and
 /// `cleanup`.
 pub(crate) async fn canary_checks(client: &Client, options: &CanaryOptions) -> CanaryChecks {
-    let canary = Canary::new();
+    let run = RunId::generate();
+    let canary = Canary::new(run.clone(), format!("netverdict-preflight-{run}"));
     let work = run_canary(client, &canary, options);
     tokio::pin!(work);
     let (mut checks, namespace) = tokio::select! {
@@ -166,23 +169,18 @@ async fn run_canary(
         return (vec![image_check, cannot_judge(why)], namespace);
     }
     let started = Instant::now();
-    let wanted = BTreeMap::from([
-        (canary.server.clone(), true),
-        (canary.client.clone(), false),
-    ]);
-    let placements =
-        match wait_started(client, &canary.run, &wanted, options.pod_timeout, |_, _| {}).await {
-            Ok(placements) => placements,
-            Err(error) => {
-                return (
-                    vec![
-                        image_failed(&image, start_failure(&error)),
-                        cannot_judge("the canary pods did not start (see probe-image)".to_owned()),
-                    ],
-                    namespace,
-                );
-            }
-        };
+    let server = match wait_for_pods(client, canary, options).await {
+        Ok(server) => server,
+        Err(error) => {
+            return (
+                vec![
+                    image_failed(&image, start_failure(&error)),
+                    cannot_judge("the canary pods did not start (see probe-image)".to_owned()),
+                ],
+                namespace,
+            );
+        }
+    };
     let image_check = Check::new(
         "probe-image",
         Status::Ok,
@@ -192,11 +190,52 @@ async fn run_canary(
         ),
     )
     .with("image", image.into());
+    let enforcement = enforcement(client, canary, server, options).await;
+    (vec![image_check, enforcement], namespace)
+}
+
+/// Waits until the canary pods have started; the server's address.
+async fn wait_for_pods(
+    client: &Client,
+    canary: &Canary,
+    options: &CanaryOptions,
+) -> Result<IpAddr, PodStartError> {
+    let wanted = BTreeMap::from([
+        (canary.server.clone(), true),
+        (canary.client.clone(), false),
+    ]);
+    let placements =
+        wait_started(client, &canary.run, &wanted, options.pod_timeout, |_, _| {}).await?;
     let Some(server) = placements.get(&canary.server) else {
         unreachable!("wait_started returns every pod it waited for")
     };
-    let enforcement = enforcement(client, canary, server.ip, options).await;
-    (vec![image_check, enforcement], namespace)
+    Ok(server.ip)
+}
+
+/// Why a run's canary could not judge enforcement.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CanaryError {
+    #[error("the canary could not be set up: {0}")]
+    Setup(#[from] SetupError),
+    #[error("the canary pods did not start: {}", start_failure(.0))]
+    Start(#[from] PodStartError),
+    #[error(transparent)]
+    Judge(#[from] EnforcementError),
+}
+
+/// A run's canary: sets it up (its objects carry the run's labels, and the run's cleanup
+/// removes them), waits for its pods and judges whether the network enforces NetworkPolicy.
+///
+/// # Errors
+/// The canary could not be set up or started, or its probes could not judge.
+pub(crate) async fn enforcement_of(
+    client: &Client,
+    canary: &Canary,
+    options: &CanaryOptions,
+) -> Result<Enforcement, CanaryError> {
+    set_up(client, canary, options).await?;
+    let server = wait_for_pods(client, canary, options).await?;
+    Ok(judge(client, canary, server, options).await?)
 }
 
 async fn set_up(
@@ -271,12 +310,13 @@ fn cannot_judge(why: String) -> Check {
     .with("enforced", serde_json::Value::Null)
 }
 
-async fn enforcement(
+/// Probes from the client canary to the server canary, applies the default-deny and judges.
+async fn judge(
     client: &Client,
     canary: &Canary,
-    server: std::net::IpAddr,
+    server: IpAddr,
     options: &CanaryOptions,
-) -> Check {
+) -> Result<Enforcement, EnforcementError> {
     let exec = KubeExec::new(client.clone(), Arc::new(Semaphore::new(1)));
     let job = Job {
         from: PodRef::new(&canary.client.namespace, &canary.client.name),
@@ -292,16 +332,17 @@ async fn enforcement(
     let open_limit = options.settle.max(Duration::from_secs(10));
     let policy = canary.deny();
     let deny = create_policy(client, &canary.run, &policy);
+    judge_enforcement(&exec, &job, open_limit, options.settle, deny).await
+}
+
+async fn enforcement(
+    client: &Client,
+    canary: &Canary,
+    server: IpAddr,
+    options: &CanaryOptions,
+) -> Check {
     let settle = humantime::format_duration(options.settle);
-    let (status, enforced, message) = match judge_enforcement(
-        &exec,
-        &job,
-        open_limit,
-        options.settle,
-        deny,
-    )
-    .await
-    {
+    let (status, enforced, message) = match judge(client, canary, server, options).await {
         Ok(Enforcement::Enforced { after }) => (
             Status::Ok,
             Some(true),

@@ -5,8 +5,8 @@
 use netverdict_probes::Outcome;
 
 use crate::results::{
-    Attempt, InputProblem, Prediction, ProbeResult, RunResult, ScenarioResult, SetupPhases,
-    SourceLine,
+    Attempt, Enforcement, InputProblem, Prediction, ProbeResult, RunResult, ScenarioResult,
+    SetupPhases, SourceLine,
 };
 use crate::verdict::ProbeStatus;
 
@@ -118,7 +118,7 @@ fn shop() -> ScenarioResult {
         (
             ProbeStatus::Fail,
             Some(Outcome::Connected),
-            "connected: policy not enforced?",
+            "connected: not blocked",
         ),
     );
     named.named = true;
@@ -193,7 +193,7 @@ fn shop() -> ScenarioResult {
             (
                 ProbeStatus::Flapping,
                 Some(Outcome::Connected),
-                "matched at 1040 ms, then in the confirming round: connected: policy not enforced?",
+                "matched at 1040 ms, then in the confirming round: connected: not blocked",
             ),
         ),
     ];
@@ -285,6 +285,11 @@ pub(crate) fn mixed_run() -> RunResult {
         error: None,
         cleanup: None,
         deny_behaviour: None,
+        enforcement: Some(Enforcement::Enforced),
+        enforcement_evidence: Some(
+            "a default-deny ingress NetworkPolicy closed an open connection between two probe pods after 812 ms"
+                .to_owned(),
+        ),
         problems: Vec::new(),
         inputs: vec![
             SourceLine {

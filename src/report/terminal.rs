@@ -126,6 +126,14 @@ impl RunObserver for Progress {
         ));
     }
 
+    fn checking_enforcement(&self, namespace: &str, wait: Duration) {
+        self.line(format!(
+            "a deny the policies deny was not blocked: checking whether the network enforces \
+             NetworkPolicy (two probe pods in namespace {namespace}, up to {})",
+            humantime::format_duration(wait)
+        ));
+    }
+
     fn cleaning_up(&self, run: &RunId) {
         if self.verbosity == Verbosity::Verbose {
             self.line(format!("cleaning up run {run}"));
@@ -282,6 +290,9 @@ pub(crate) fn summary(run: &RunResult, palette: Palette, verbosity: Verbosity) -
     }
     if let Some(behaviour) = &run.deny_behaviour {
         let _ = writeln!(out, "deny behaviour: {behaviour}");
+    }
+    if let Some(line) = run.enforcement_line() {
+        let _ = writeln!(out, "enforcement: {line}");
     }
     let tally = run.tally();
     let _ = write!(

@@ -356,7 +356,7 @@ mod tests {
         let mut result = ProbeResult::example(
             ProbeStatus::Fail,
             Some(Outcome::Connected),
-            "connected: policy not enforced?",
+            "connected: not blocked",
         );
         let end = prediction("allow", false, "allowed by policy shop3/open");
         reconcile(&mut result, false, Some(end.clone()), Some(end));
@@ -369,11 +369,11 @@ mod tests {
         let mut enforced = ProbeResult::example(
             ProbeStatus::Fail,
             Some(Outcome::Connected),
-            "connected: policy not enforced?",
+            "connected: not blocked",
         );
         let agreeing = prediction("deny", true, "denied");
         reconcile(&mut enforced, false, Some(agreeing.clone()), Some(agreeing));
-        assert_eq!(enforced.message, "connected: policy not enforced?");
+        assert_eq!(enforced.message, "connected: not blocked");
     }
 
     #[test]

@@ -30,6 +30,7 @@ use tokio::sync::Semaphore;
 use super::batch::KubeExec;
 use super::cleanup::{CleanupCommand, clean_up, left_behind};
 use super::deaths::{mark_dead_pods, mark_deleted_pods};
+use super::enforcement::{self, CheckContext, Finding};
 use super::expectations::{predict_live, reconcile, resolve_live};
 use super::interrupt::Interrupt;
 use super::objects;
@@ -79,6 +80,9 @@ pub(crate) trait RunObserver: ProbeProgress {
     fn scenario_finished(&self, result: &ScenarioResult);
     /// A namespace the run needs is still terminating: the run waits for it to go.
     fn waiting_for_namespace(&self, terminating: &Terminating);
+    /// A deny was not blocked: a canary in `namespace` checks whether the network enforces
+    /// NetworkPolicy, for up to `wait`.
+    fn checking_enforcement(&self, namespace: &str, wait: Duration);
     fn cleaning_up(&self, run: &RunId);
     /// `--keep`: nothing is deleted; `command` removes it later.
     fn left_in_place(&self, run: &RunId, command: &str);
@@ -123,6 +127,7 @@ pub(crate) async fn execute(
     let earlier = Mutex::new(Vec::new());
     let streams = Arc::new(Semaphore::new(config.probing.parallel));
     let (interrupter, interrupt) = Interrupt::new();
+    let mut finding = None;
     result.error = {
         let shared = Shared {
             client,
@@ -133,7 +138,7 @@ pub(crate) async fn execute(
             earlier: &earlier,
             interrupt: &interrupt,
         };
-        let work = run_all(&shared, scenarios, &mut result.scenarios);
+        let work = run_and_check(&shared, scenarios, &mut result.scenarios, &mut finding);
         tokio::pin!(work);
         tokio::select! {
             () = &mut work => None,
@@ -152,6 +157,11 @@ pub(crate) async fn execute(
             }
         }
     };
+    if let Some(finding) = finding {
+        enforcement::apply(&mut result.scenarios, &finding);
+        result.enforcement = Some(finding.state);
+        result.enforcement_evidence = Some(finding.evidence);
+    }
     let command = config.cleanup_command.for_run(&config.run_id);
     if config.keep {
         observer.left_in_place(&config.run_id, &command);
@@ -181,6 +191,38 @@ pub(crate) async fn execute(
     }
     result.duration_ms = millis(started.elapsed());
     result
+}
+
+/// Runs the scenarios, then, when a deny the policies deny was not blocked and the run was not
+/// interrupted, checks once whether the network enforces NetworkPolicy (`finding`).
+async fn run_and_check(
+    shared: &Shared<'_>,
+    scenarios: Vec<Scenario>,
+    results: &mut Vec<ScenarioResult>,
+    finding: &mut Option<Finding>,
+) {
+    run_all(shared, scenarios, results).await;
+    if shared.interrupt.signal().is_some() {
+        return;
+    }
+    let Some(fallback) = enforcement::needs_check(results) else {
+        return;
+    };
+    let touch = |namespace: &str, created: bool| {
+        let mut touched = shared.touched.lock().unwrap_or_else(|e| e.into_inner());
+        if created && !touched.created.iter().any(|n| n == namespace) {
+            touched.created.push(namespace.to_owned());
+        }
+        touched.used.insert(namespace.to_owned());
+    };
+    let context = CheckContext {
+        client: shared.client,
+        config: shared.config,
+        interrupt: shared.interrupt,
+        observer: shared.observer,
+        touch: &touch,
+    };
+    *finding = Some(enforcement::check(&context, fallback).await);
 }
 
 /// Runs the scenarios in waves: a scenario joins the current wave when it shares no namespace

@@ -3,6 +3,7 @@
 mod batch;
 mod cleanup;
 mod deaths;
+mod enforcement;
 mod expectations;
 mod interrupt;
 mod lifecycle;
