@@ -326,6 +326,26 @@ pub(crate) fn against_policies(
     }
 }
 
+/// The judgement of an allow whose target nothing showed to listen (a host, an address, the
+/// cluster DNS: they have no control) that was refused where the policies allow it: no policy
+/// rejected it, so most likely nothing serves there (`why` says what), which proves nothing
+/// about the network.
+pub(crate) fn unserved_allow(
+    judgement: Judgement,
+    outcome: &Outcome,
+    policies_allow: bool,
+    why: &str,
+) -> Judgement {
+    if policies_allow && *outcome == Outcome::Refused && judgement.status == ProbeStatus::Fail {
+        Judgement::new(
+            ProbeStatus::Inconclusive,
+            format!("refused, but the policies allow this: {why}"),
+        )
+    } else {
+        judgement
+    }
+}
+
 /// Why a deny that alternated between a refusal and a timeout may be no flap at all: the
 /// kernel rate-limits the ICMP errors a rejecting network answers with.
 pub(crate) fn rate_limit_hint(deny: DenyMode, outcomes: &[&Outcome]) -> Option<&'static str> {

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use netverdict_apiserver::{ApiError, ApiServer, ExecHandler, Resource, Store, StoreOptions};
-use netverdict_netns::{Fabric, FabricConfig, INFRA_IP, NetError, PodNetwork};
+use netverdict_netns::{Fabric, INFRA_IP, NetError, PodNetwork};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
@@ -320,7 +320,8 @@ impl LocalCluster {
         }
         dir.create()
             .map_err(io_err(format!("create {}", dir.path.display())))?;
-        let fabric_config = FabricConfig::new(config.name.clone());
+        let services = config.emulation.store_options().service_cidr;
+        let fabric_config = config.emulation.fabric_config(&config.name, services);
         let fabric = tokio::task::spawn_blocking(move || Fabric::create(fabric_config))
             .await
             .map_err(|e| ClusterError::Other(e.to_string()))??;
@@ -338,7 +339,9 @@ impl LocalCluster {
             events: Arc::new(Recorder::new(store.clone())),
             store,
             fabric: RwLock::new(Some(fabric.clone())),
-            dns: DnsRecords::new(EXTERNAL_HOSTS.iter().map(|(n, ip)| ((*n).to_owned(), *ip))),
+            dns: DnsRecords::new(
+                (config.emulation.external_hosts().iter()).map(|(n, ip)| ((*n).to_owned(), *ip)),
+            ),
             nodes,
             netverdict_bin: dir.pod_binary(),
             log_dir,
@@ -371,7 +374,8 @@ impl LocalCluster {
                 config.netverdict_bin.display(),
                 cluster.dir.pod_binary().display()
             )))?;
-        cluster.tasks.extend(start_external_hosts(&fabric)?);
+        let hosts = config.emulation.external_hosts();
+        cluster.tasks.extend(start_external_hosts(&fabric, hosts)?);
         bootstrap(&ctx)?;
         cluster.tasks.push(tokio::spawn(kubelet::run(ctx.clone())));
         cluster
@@ -424,7 +428,7 @@ impl LocalCluster {
             }
         }
         let waited = std::time::Instant::now();
-        while !ctx.dns_ready.load(Ordering::Acquire) {
+        while ctx.emulation.cluster_dns() && !ctx.dns_ready.load(Ordering::Acquire) {
             if waited.elapsed() > DNS_READY_TIMEOUT {
                 return Err(ClusterError::Other(format!(
                     "cluster DNS not ready after {DNS_READY_TIMEOUT:?} (see {})",
@@ -622,11 +626,14 @@ fn node_infos(instance: &str, count: usize) -> Vec<NodeInfo> {
         .collect()
 }
 
-fn start_external_hosts(fabric: &Fabric) -> Result<Vec<JoinHandle<()>>, ClusterError> {
+fn start_external_hosts(
+    fabric: &Fabric,
+    hosts: &[(&'static str, Ipv4Addr)],
+) -> Result<Vec<JoinHandle<()>>, ClusterError> {
     let ext = fabric.external();
     let tls = external::tls_acceptor().map_err(io_err("load the external hosts' certificate"))?;
     let mut listeners = Vec::new();
-    for (name, ip) in EXTERNAL_HOSTS {
+    for &(name, ip) in hosts {
         listeners.push((name, SocketAddr::from((ip, 80)), None));
         listeners.push((name, SocketAddr::from((ip, 443)), Some(tls.clone())));
     }
@@ -696,6 +703,9 @@ fn bootstrap(ctx: &Ctx) -> Result<(), ClusterError> {
                      "sessionAffinity": "None"}
         }),
     )?;
+    if !ctx.emulation.cluster_dns() {
+        return Ok(());
+    }
     let first = ctx
         .nodes
         .first()
