@@ -136,7 +136,8 @@ pub(crate) fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> 
     move |source| ClusterError::Io { what, source }
 }
 
-/// One node: a Store object and a pod address range `10.244.<index>.0/24`.
+/// One node: a Store object and a pod address range `10.244.<index>.0/24` (see
+/// `EmulationOptions::pod_range`).
 #[derive(Clone, Debug)]
 pub(crate) struct NodeInfo {
     pub name: String,
@@ -227,7 +228,8 @@ impl Ctx {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(node.index, host);
-        Some(Ipv4Addr::new(10, 244, node.index, host))
+        let [a, b, ..] = self.emulation.pod_range().octets();
+        Some(Ipv4Addr::new(a, b, node.index, host))
     }
 
     pub fn release_ip(&self, ip: Ipv4Addr) {
@@ -671,7 +673,8 @@ fn bootstrap(ctx: &Ctx) -> Result<(), ClusterError> {
         )?;
     }
     for node in &ctx.nodes {
-        create_if_missing(store, Resource::Nodes, None, node_object(node))?;
+        let cidr = ctx.emulation.node_pod_range(node.index);
+        create_if_missing(store, Resource::Nodes, None, node_object(node, &cidr))?;
     }
     create_if_missing(
         store,
@@ -742,8 +745,7 @@ fn create_if_missing(
     }
 }
 
-fn node_object(node: &NodeInfo) -> Value {
-    let cidr = format!("10.244.{}.0/24", node.index);
+fn node_object(node: &NodeInfo, cidr: &str) -> Value {
     let mut labels = json!({
         "kubernetes.io/hostname": node.name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
         "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": "amd64",

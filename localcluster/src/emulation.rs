@@ -12,7 +12,9 @@ use netverdict_netns::FabricConfig;
 use crate::cluster::EXTERNAL_HOSTS;
 
 /// The range every node's pod range (`10.244.<node>.0/24`) is part of.
-const POD_RANGE: (Ipv4Addr, u8) = (Ipv4Addr::new(10, 244, 0, 0), 16);
+const POD_RANGE: Ipv4Addr = Ipv4Addr::new(10, 244, 0, 0);
+/// The same on the real lane, whose pods are in 198.18.0.0/24 (node `i`: `198.18.<i>.0/24`).
+const LANE_POD_RANGE: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 0);
 
 /// One behaviour of another Kubernetes release or server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -43,7 +45,9 @@ pub enum Behaviour {
     NoExternalHosts,
     /// The real Kubernetes lane of `ci/real-cluster.sh` (v1.20 from Debian's packages, no
     /// CoreDNS, pods routed to the pod and Service ranges only): exec-v4-only,
-    /// kubelet-before-1.22, api-1.20, no-cluster-dns and no-external-hosts at once.
+    /// kubelet-before-1.22, api-1.20, no-cluster-dns and no-external-hosts at once, and the
+    /// lane's pod addresses, in 198.18.0.0/16 (outside the private ranges) instead of
+    /// 10.244.0.0/16.
     Lane,
 }
 
@@ -115,6 +119,22 @@ impl EmulationOptions {
         }
     }
 
+    /// The /16 every node's pod range is part of: node `i` gives out addresses of
+    /// `A.B.<i>.0/24`.
+    pub(crate) fn pod_range(&self) -> Ipv4Addr {
+        if self.behaviours.contains(&Behaviour::Lane) {
+            LANE_POD_RANGE
+        } else {
+            POD_RANGE
+        }
+    }
+
+    /// Node `index`'s pod range, `A.B.<index>.0/24`.
+    pub(crate) fn node_pod_range(&self, index: u8) -> String {
+        let [a, b, ..] = self.pod_range().octets();
+        format!("{a}.{b}.{index}.0/24")
+    }
+
     /// The fabric of instance `name`: without external hosts, pods are routed to the pod range
     /// and `services` only.
     pub(crate) fn fabric_config(&self, name: &str, services: Ipv4Net) -> FabricConfig {
@@ -122,7 +142,7 @@ impl EmulationOptions {
         if self.has(Behaviour::NoExternalHosts) {
             config.external_hosts = Vec::new();
             config.pod_routes = Some(vec![
-                (POD_RANGE.0, POD_RANGE.1),
+                (self.pod_range(), 16),
                 (services.network(), services.prefix_len()),
             ]);
         }
@@ -219,10 +239,11 @@ mod tests {
         assert_eq!(
             fabric.pod_routes,
             Some(vec![
-                (Ipv4Addr::new(10, 244, 0, 0), 16),
+                (Ipv4Addr::new(198, 18, 0, 0), 16),
                 (Ipv4Addr::new(10, 96, 0, 0), 16)
             ])
         );
+        assert_eq!(lane.node_pod_range(1), "198.18.1.0/24");
         let today = EmulationOptions::default();
         assert!(today.cluster_dns());
         assert_eq!(today.external_hosts().len(), 2);
@@ -231,6 +252,7 @@ mod tests {
             .unwrap()
             .emulation;
         assert!(!dns_only.cluster_dns() && !dns_only.has(Behaviour::Api1_20));
+        assert_eq!(dns_only.node_pod_range(0), "10.244.0.0/24");
     }
 
     #[test]
