@@ -256,38 +256,49 @@ pub(crate) fn summary(run: &RunResult, palette: Palette, verbosity: Verbosity) -
             .iter()
             .filter(|p| p.status != ProbeStatus::Pass || verbosity == Verbosity::Verbose)
         {
-            let label = match probe.status {
-                ProbeStatus::Pass => palette.green("pass"),
-                ProbeStatus::Fail | ProbeStatus::Flapping => palette.red(&probe.status.to_string()),
-                ProbeStatus::Error | ProbeStatus::Inconclusive | ProbeStatus::Skipped => {
-                    palette.yellow(&probe.status.to_string())
-                }
-            };
-            let _ = writeln!(
-                out,
-                "  {label} {} ({}): {}",
-                probe.label(),
-                probe.location(),
-                probe.message
-            );
-            if probe.named && probe.status != ProbeStatus::Pass {
-                let _ = writeln!(out, "    {}", probe.title());
-            }
-            if probe.status != ProbeStatus::Pass {
-                let _ = writeln!(out, "    $ {}", probe.command);
-                for line in probe.output.lines().take(5) {
-                    let _ = writeln!(out, "    | {line}");
-                }
-                if let Some(prediction) = probe.prediction.as_ref().filter(|p| !p.agrees) {
-                    let _ = writeln!(
-                        out,
-                        "    note: expected {}, and the cluster's policies predict {}: check the expectation or the labels",
-                        probe.expect, prediction.verdict
-                    );
-                }
-            }
+            probe_lines(&mut out, probe, palette);
         }
     }
+    footer(&mut out, run);
+    out
+}
+
+/// A probe's line, and for one that did not pass, its command, output and the engine's word.
+fn probe_lines(out: &mut String, probe: &ProbeResult, palette: Palette) {
+    let label = match probe.status {
+        ProbeStatus::Pass => palette.green("pass"),
+        ProbeStatus::Fail | ProbeStatus::Flapping => palette.red(&probe.status.to_string()),
+        ProbeStatus::Error | ProbeStatus::Inconclusive | ProbeStatus::Skipped => {
+            palette.yellow(&probe.status.to_string())
+        }
+    };
+    let _ = writeln!(
+        out,
+        "  {label} {} ({}): {}",
+        probe.label(),
+        probe.location(),
+        probe.message
+    );
+    if probe.named && probe.status != ProbeStatus::Pass {
+        let _ = writeln!(out, "    {}", probe.title());
+    }
+    if probe.status != ProbeStatus::Pass {
+        let _ = writeln!(out, "    $ {}", probe.command);
+        for line in probe.output.lines().take(5) {
+            let _ = writeln!(out, "    | {line}");
+        }
+        if let Some(prediction) = probe.prediction.as_ref().filter(|p| !p.agrees) {
+            let _ = writeln!(
+                out,
+                "    note: expected {}, and the cluster's policies predict {}: check the expectation or the labels",
+                probe.expect, prediction.verdict
+            );
+        }
+    }
+}
+
+/// What the run found of the network, and its tally.
+fn footer(out: &mut String, run: &RunResult) {
     if let Some(behaviour) = &run.deny_behaviour {
         let _ = writeln!(out, "deny behaviour: {behaviour}");
     }
@@ -307,7 +318,6 @@ pub(crate) fn summary(run: &RunResult, palette: Palette, verbosity: Verbosity) -
         let _ = write!(out, ", {} not run (interrupted)", tally.skipped);
     }
     out.push('\n');
-    out
 }
 
 /// `1 probe`, `2 probes`.

@@ -162,35 +162,49 @@ pub(crate) async fn execute(
         result.enforcement = Some(finding.state);
         result.enforcement_evidence = Some(finding.evidence);
     }
-    let command = config.cleanup_command.for_run(&config.run_id);
     if config.keep {
+        let command = config.cleanup_command.for_run(&config.run_id);
         observer.left_in_place(&config.run_id, &command);
     } else {
-        observer.cleaning_up(&config.run_id);
         let touched = touched.into_inner().unwrap_or_else(|e| e.into_inner());
-        let used: Vec<String> = touched.used.iter().cloned().collect();
         let earlier = earlier.into_inner().unwrap_or_else(|e| e.into_inner());
-        let namespaces = (used.as_slice(), touched.created.as_slice());
-        let (report, failed) = tokio::select! {
-            (cleaned, failed) = clean_up(client, config, namespaces, earlier, observer) => {
-                (left_behind(&cleaned, &config.run_id, &command), failed)
-            }
-            signal = shutdown_signal() => (None, Some(format!(
-                "cleanup aborted by a second {signal}; remove what is left with `{command}`"
-            ))),
-        };
-        let messages = report.as_ref().map(CleanupReport::message).into_iter();
-        for message in messages.chain(failed) {
-            result.error = Some(
-                result
-                    .error
-                    .map_or(message.clone(), |e| format!("{e}\n{message}")),
-            );
-        }
-        result.cleanup = report;
+        clean_up_run(client, config, observer, (touched, earlier), &mut result).await;
     }
     result.duration_ms = millis(started.elapsed());
     result
+}
+
+/// The Cleanup phase: deletes what the run touched (and what the scenarios' cleanups could not
+/// remove); what is left goes into `result`'s error and cleanup report.
+async fn clean_up_run(
+    client: &Client,
+    config: &RunConfig,
+    observer: &dyn RunObserver,
+    (touched, earlier): (Touched, Vec<CleanupProblem>),
+    result: &mut RunResult,
+) {
+    let command = config.cleanup_command.for_run(&config.run_id);
+    observer.cleaning_up(&config.run_id);
+    let used: Vec<String> = touched.used.iter().cloned().collect();
+    let namespaces = (used.as_slice(), touched.created.as_slice());
+    let (report, failed) = tokio::select! {
+        (cleaned, failed) = clean_up(client, config, namespaces, earlier, observer) => {
+            (left_behind(&cleaned, &config.run_id, &command), failed)
+        }
+        signal = shutdown_signal() => (None, Some(format!(
+            "cleanup aborted by a second {signal}; remove what is left with `{command}`"
+        ))),
+    };
+    let messages = report.as_ref().map(CleanupReport::message).into_iter();
+    for message in messages.chain(failed) {
+        result.error = Some(
+            result
+                .error
+                .take()
+                .map_or(message.clone(), |e| format!("{e}\n{message}")),
+        );
+    }
+    result.cleanup = report;
 }
 
 /// Runs the scenarios, then, when a deny the policies deny was not blocked and the run was not
