@@ -11,7 +11,7 @@ mod targets;
 
 use serde_json::{Map, Value};
 
-pub(crate) use canary::{Canary, CanaryOptions, canary_checks, enforcement_of};
+pub(crate) use canary::{Canary, CanaryError, CanaryOptions, canary_checks, enforcement_of};
 pub(crate) use enforcement::Enforcement;
 pub(crate) use pod_security::judge as judge_pod_security;
 pub(crate) use targets::pod_security_targets;

@@ -20,7 +20,7 @@ use super::interrupt::Interrupt;
 use super::lifecycle::{RunConfig, RunObserver};
 use crate::cluster::canary_allowed;
 use crate::k8s::Client;
-use crate::preflight::{Canary, CanaryOptions, Enforcement as Judged, enforcement_of};
+use crate::preflight::{Canary, CanaryError, CanaryOptions, Enforcement as Judged, enforcement_of};
 use crate::results::{Enforcement, ProbeResult, ScenarioResult};
 use crate::verdict::{ProbeStatus, answered, outcome_name};
 
@@ -60,6 +60,15 @@ pub(crate) fn needs_check(scenarios: &[ScenarioResult]) -> Option<String> {
         .map(|p| p.from.split_once('/').map_or("", |(ns, _)| ns).to_owned())
 }
 
+/// Why the check could not judge.
+#[derive(Debug, thiserror::Error)]
+enum CheckError {
+    #[error(transparent)]
+    Canary(#[from] CanaryError),
+    #[error("interrupted by {0}")]
+    Interrupted(&'static str),
+}
+
 /// Where and how a run's canary goes.
 pub(crate) struct CheckContext<'a> {
     pub(crate) client: &'a Client,
@@ -94,14 +103,14 @@ pub(crate) async fn check(context: &CheckContext<'_>, fallback: String) -> Findi
         .checking_enforcement(&namespace, options.settle);
     let canary = Canary::new(config.run_id.clone(), namespace);
     let judged = tokio::select! {
-        judged = enforcement_of(client, &canary, &options) => judged.map_err(|e| e.to_string()),
-        signal = context.interrupt.wait() => Err(format!("interrupted by {signal}")),
+        judged = enforcement_of(client, &canary, &options) => judged.map_err(CheckError::from),
+        signal = context.interrupt.wait() => Err(CheckError::Interrupted(signal)),
     };
     finding(judged, options.settle)
 }
 
 /// The finding of the canary's judgement, its default-deny given `waited`.
-fn finding(judged: Result<Judged, String>, waited: Duration) -> Finding {
+fn finding(judged: Result<Judged, CheckError>, waited: Duration) -> Finding {
     match judged {
         Ok(Judged::NotEnforced) => Finding {
             state: Enforcement::NotEnforced,
@@ -121,7 +130,7 @@ fn finding(judged: Result<Judged, String>, waited: Duration) -> Finding {
         },
         Err(why) => Finding {
             state: Enforcement::Unknown,
-            evidence: why,
+            evidence: why.to_string(),
         },
     }
 }
@@ -279,7 +288,7 @@ mod tests {
         let mut scenarios = scenario(vec![unblocked_deny()]);
         apply(
             &mut scenarios,
-            &finding(Err("interrupted by Ctrl-C".to_owned()), Duration::ZERO),
+            &finding(Err(CheckError::Interrupted("Ctrl-C")), Duration::ZERO),
         );
         let message = &scenarios[0].probes[0].message;
         assert!(
