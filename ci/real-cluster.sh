@@ -202,7 +202,7 @@ all() {
   echo "lane total: $(($(date +%s) - start)) s; results in $LANE_RESULTS"
   echo "checks known to fail today (skipped as failures, listed in ci/lane/expectations.sh): $CHECKS_KNOWN_BROKEN"
   echo "real-lane: $CHECKS_PASSED passed, $CHECKS_FAILED failed, $CHECKS_KNOWN_BROKEN skipped"
-  [ -f "$LANE_RESULTS/comparison.txt" ] && echo "comparison with --local --cni none: $LANE_RESULTS/comparison.txt"
+  [ -f "$LANE_RESULTS/comparison.txt" ] && echo "comparison with --local --cni none --emulate lane: $LANE_RESULTS/comparison.txt"
   if [ $CHECK_FAILED = 0 ] && [ $HOST_DIFFERS = 0 ]; then
     echo "real lane: PASS"
   else

@@ -26,6 +26,11 @@ pub(crate) struct RunResult {
     pub(crate) cleanup: Option<CleanupReport>,
     /// How the network blocked the denied probes; `None` when none was blocked.
     pub(crate) deny_behaviour: Option<DenyBehaviour>,
+    /// Whether the network enforces NetworkPolicy, checked only when a deny that the cluster's
+    /// policies deny was not blocked; `None` when nothing needed the check.
+    pub(crate) enforcement: Option<Enforcement>,
+    /// What the check observed (or why it could not judge), in words.
+    pub(crate) enforcement_evidence: Option<String>,
     /// What is wrong with the input when the run stopped before it started (exit 2).
     pub(crate) problems: Vec<InputProblem>,
     /// Where each scenario the run read is named, so a setup error can point at the input.
@@ -112,6 +117,28 @@ pub(crate) struct InputProblem {
     /// The field path inside the document, e.g. `spec.probes[3].to`; empty for the document.
     pub(crate) path: String,
     pub(crate) message: String,
+}
+
+/// What the run's check of NetworkPolicy enforcement found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum Enforcement {
+    /// A default-deny closed an open connection.
+    Enforced,
+    /// A default-deny left an open connection open.
+    NotEnforced,
+    /// The check could not judge (its pods did not start, it was interrupted, ...).
+    Unknown,
+}
+
+impl fmt::Display for Enforcement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Enforcement::Enforced => "enforced",
+            Enforcement::NotEnforced => "not enforced",
+            Enforcement::Unknown => "could not be checked",
+        })
+    }
 }
 
 /// How the network answered the attempts of denied probes whose targets were not shown dead:
@@ -464,7 +491,7 @@ impl ProbeResult {
         }
     }
 
-    /// The message without the outcome it starts with: `policy not enforced?`.
+    /// The message without the outcome it starts with: `not blocked`.
     pub(crate) fn why(&self) -> &str {
         self.message
             .strip_prefix(self.observed().as_str())
@@ -500,6 +527,18 @@ impl ProbeResult {
 impl RunResult {
     pub(crate) fn tally(&self) -> Tally {
         Tally::of(self.scenarios.iter().flat_map(|s| &s.probes))
+    }
+
+    /// `NetworkPolicy is not enforced by this network: EVIDENCE`, when the run checked.
+    pub(crate) fn enforcement_line(&self) -> Option<String> {
+        let state = self.enforcement?;
+        let evidence = self.enforcement_evidence.as_deref().unwrap_or_default();
+        Some(match state {
+            Enforcement::Unknown => format!(
+                "whether this network enforces NetworkPolicy could not be checked: {evidence}"
+            ),
+            state => format!("NetworkPolicy is {state} by this network: {evidence}"),
+        })
     }
 }
 

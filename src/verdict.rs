@@ -55,7 +55,7 @@ impl fmt::Display for ProbeStatus {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Judgement {
     pub(crate) status: ProbeStatus,
-    /// What was seen and what it means, e.g. `connected: policy not enforced?`.
+    /// What was seen and what it means, e.g. `timeout: blocked`.
     pub(crate) message: String,
 }
 
@@ -130,10 +130,9 @@ pub(crate) fn judge(
                 "refused: rejected, but `deny: drop` expects a silent drop (use `deny: reject` or `any` for a rejecting network)",
             ),
         },
-        (Verdict::Deny, Outcome::Connected | Outcome::HttpStatus { .. }) => Judgement::new(
-            Fail,
-            format!("{}: policy not enforced?", outcome_name(outcome)),
-        ),
+        (Verdict::Deny, Outcome::Connected | Outcome::HttpStatus { .. }) => {
+            Judgement::new(Fail, format!("{}: not blocked", outcome_name(outcome)))
+        }
         (Verdict::Deny, Outcome::DnsNxdomain | Outcome::DnsServfail) => Judgement::new(
             Fail,
             format!("{}: the DNS server was reached", outcome_name(outcome)),
@@ -355,6 +354,26 @@ pub(crate) fn against_policies(
         Judgement::new(
             ProbeStatus::Inconclusive,
             format!("refused, but the policies allow this: nothing listens on {destination}?"),
+        )
+    } else {
+        judgement
+    }
+}
+
+/// The judgement of an allow whose target nothing showed to listen (a host, an address, the
+/// cluster DNS: they have no control) that was refused where the policies allow it: no policy
+/// rejected it, so most likely nothing serves there (`why` says what), which proves nothing
+/// about the network.
+pub(crate) fn unserved_allow(
+    judgement: Judgement,
+    outcome: &Outcome,
+    policies_allow: bool,
+    why: &str,
+) -> Judgement {
+    if policies_allow && *outcome == Outcome::Refused && judgement.status == ProbeStatus::Fail {
+        Judgement::new(
+            ProbeStatus::Inconclusive,
+            format!("refused, but the policies allow this: {why}"),
         )
     } else {
         judgement
@@ -634,7 +653,7 @@ mod tests {
             NO_CHECKS,
             &Outcome::Connected,
         );
-        assert_eq!(seen.message, "connected: policy not enforced?");
+        assert_eq!(seen.message, "connected: not blocked");
         let blocked = judge(Verdict::Deny, DenyMode::Drop, NO_CHECKS, &Outcome::Timeout);
         assert_eq!(blocked.message, "timeout: blocked");
         let error = judge(

@@ -141,3 +141,79 @@ spec:
         );
     }
 }
+
+#[test]
+fn without_cluster_dns_or_external_hosts_the_allows_that_need_them_cannot_be_judged() {
+    if !util::running_as_root() {
+        return;
+    }
+    let dir = Dir::new("no-dns");
+    dir.create(
+        "bare.yaml",
+        "apiVersion: netverdict.io/v1alpha1
+kind: Scenario
+metadata: {name: bare-cluster}
+spec:
+  defaults: {timeout: 2s}
+  namespaces: [{name: bare}]
+  pods:
+    - {name: client, namespace: bare, labels: {app: client}}
+    - {name: server, namespace: bare, labels: {app: server}, ports: [{port: 8080}]}
+  probes:
+    - {name: a pod, from: bare/client, to: bare/server, port: 8080, expect: allow}
+    - {name: a name, from: bare/client, via: dns, query: kubernetes.default.svc.cluster.local, expect: allow}
+    - {name: a host by name, from: bare/client, to: {host: external.test}, port: 80, via: http, expect: allow}
+    - {name: a host by address, from: bare/client, to: {ip: 203.0.113.10}, port: 80, expect: allow}
+",
+    );
+    let out = dir
+        .command()
+        .args(["run", "bare.yaml", "--local", "-q", "--settle", "0s"])
+        .args(["--emulate", "no-cluster-dns,no-external-hosts"])
+        .args(["--json", "results.json"])
+        .run();
+    let text = std::fs::read_to_string(dir.path().join("results.json"))
+        .unwrap_or_else(|_| panic!("no results: {}\n{}", out.stdout, out.stderr));
+    let results: Value = serde_json::from_str(&text).unwrap();
+    let probes = results["scenarios"][0]["probes"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        out.code, 3,
+        "could not be judged, nothing failed: {}",
+        out.stdout
+    );
+    assert_eq!(named(&probes, "a pod")["status"], "pass");
+    // Nothing serves DNS: the pods' nameserver refuses, which the policies do not explain.
+    let dns = named(&probes, "a name");
+    assert_eq!(dns["outcome"]["kind"], "refused", "{dns}");
+    assert_eq!(dns["status"], "inconclusive", "{dns}");
+    assert!(
+        dns["message"]
+            .as_str()
+            .unwrap()
+            .contains("a cluster without cluster DNS?"),
+        "{dns}"
+    );
+    let by_name = named(&probes, "a host by name");
+    assert_eq!(by_name["status"], "inconclusive", "{by_name}");
+    assert!(by_name["unresolved"].as_bool().unwrap(), "{by_name}");
+    assert!(
+        by_name["message"]
+            .as_str()
+            .unwrap()
+            .contains("so nothing was probed"),
+        "{by_name}"
+    );
+    // No route out of the pod and Service ranges: unreachable at once, an error of the probe.
+    let by_address = named(&probes, "a host by address");
+    assert_eq!(by_address["status"], "error", "{by_address}");
+    assert!(
+        by_address["message"]
+            .as_str()
+            .unwrap()
+            .contains("Network is unreachable"),
+        "{by_address}"
+    );
+}

@@ -76,9 +76,12 @@ fn without_enforcement_every_deny_fails_as_connected() {
             probe["message"]
                 .as_str()
                 .unwrap()
-                .contains("policy not enforced?")
+                .contains("policy not enforced: the network does not enforce NetworkPolicy"),
+            "{}",
+            probe["message"]
         );
     }
+    assert_eq!(results["enforcement"], "not-enforced");
     for probe in all.iter().filter(|p| p["expect"] == "allow") {
         assert_eq!(
             probe["status"], "pass",

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use netverdict_apiserver::{ApiError, ApiServer, ExecHandler, Resource, Store, StoreOptions};
-use netverdict_netns::{Fabric, FabricConfig, INFRA_IP, NetError, PodNetwork};
+use netverdict_netns::{Fabric, INFRA_IP, NetError, PodNetwork};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
@@ -136,7 +136,8 @@ pub(crate) fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> 
     move |source| ClusterError::Io { what, source }
 }
 
-/// One node: a Store object and a pod address range `10.244.<index>.0/24`.
+/// One node: a Store object and a pod address range `10.244.<index>.0/24` (see
+/// `EmulationOptions::pod_range`).
 #[derive(Clone, Debug)]
 pub(crate) struct NodeInfo {
     pub name: String,
@@ -227,7 +228,8 @@ impl Ctx {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(node.index, host);
-        Some(Ipv4Addr::new(10, 244, node.index, host))
+        let [a, b, ..] = self.emulation.pod_range().octets();
+        Some(Ipv4Addr::new(a, b, node.index, host))
     }
 
     pub fn release_ip(&self, ip: Ipv4Addr) {
@@ -320,7 +322,8 @@ impl LocalCluster {
         }
         dir.create()
             .map_err(io_err(format!("create {}", dir.path.display())))?;
-        let fabric_config = FabricConfig::new(config.name.clone());
+        let services = config.emulation.store_options().service_cidr;
+        let fabric_config = config.emulation.fabric_config(&config.name, services);
         let fabric = tokio::task::spawn_blocking(move || Fabric::create(fabric_config))
             .await
             .map_err(|e| ClusterError::Other(e.to_string()))??;
@@ -338,7 +341,9 @@ impl LocalCluster {
             events: Arc::new(Recorder::new(store.clone())),
             store,
             fabric: RwLock::new(Some(fabric.clone())),
-            dns: DnsRecords::new(EXTERNAL_HOSTS.iter().map(|(n, ip)| ((*n).to_owned(), *ip))),
+            dns: DnsRecords::new(
+                (config.emulation.external_hosts().iter()).map(|(n, ip)| ((*n).to_owned(), *ip)),
+            ),
             nodes,
             netverdict_bin: dir.pod_binary(),
             log_dir,
@@ -371,7 +376,8 @@ impl LocalCluster {
                 config.netverdict_bin.display(),
                 cluster.dir.pod_binary().display()
             )))?;
-        cluster.tasks.extend(start_external_hosts(&fabric)?);
+        let hosts = config.emulation.external_hosts();
+        cluster.tasks.extend(start_external_hosts(&fabric, hosts)?);
         bootstrap(&ctx)?;
         cluster.tasks.push(tokio::spawn(kubelet::run(ctx.clone())));
         cluster
@@ -427,7 +433,7 @@ impl LocalCluster {
             }
         }
         let waited = std::time::Instant::now();
-        while !ctx.dns_ready.load(Ordering::Acquire) {
+        while ctx.emulation.cluster_dns() && !ctx.dns_ready.load(Ordering::Acquire) {
             if waited.elapsed() > DNS_READY_TIMEOUT {
                 return Err(ClusterError::Other(format!(
                     "cluster DNS not ready after {DNS_READY_TIMEOUT:?} (see {})",
@@ -625,11 +631,14 @@ fn node_infos(instance: &str, count: usize) -> Vec<NodeInfo> {
         .collect()
 }
 
-fn start_external_hosts(fabric: &Fabric) -> Result<Vec<JoinHandle<()>>, ClusterError> {
+fn start_external_hosts(
+    fabric: &Fabric,
+    hosts: &[(&'static str, Ipv4Addr)],
+) -> Result<Vec<JoinHandle<()>>, ClusterError> {
     let ext = fabric.external();
     let tls = external::tls_acceptor().map_err(io_err("load the external hosts' certificate"))?;
     let mut listeners = Vec::new();
-    for (name, ip) in EXTERNAL_HOSTS {
+    for &(name, ip) in hosts {
         listeners.push((name, SocketAddr::from((ip, 80)), None));
         listeners.push((name, SocketAddr::from((ip, 443)), Some(tls.clone())));
     }
@@ -667,7 +676,8 @@ fn bootstrap(ctx: &Ctx) -> Result<(), ClusterError> {
         )?;
     }
     for node in &ctx.nodes {
-        create_if_missing(store, Resource::Nodes, None, node_object(node))?;
+        let cidr = ctx.emulation.node_pod_range(node.index);
+        create_if_missing(store, Resource::Nodes, None, node_object(node, &cidr))?;
     }
     create_if_missing(
         store,
@@ -699,6 +709,9 @@ fn bootstrap(ctx: &Ctx) -> Result<(), ClusterError> {
                      "sessionAffinity": "None"}
         }),
     )?;
+    if !ctx.emulation.cluster_dns() {
+        return Ok(());
+    }
     let first = ctx
         .nodes
         .first()
@@ -735,8 +748,7 @@ fn create_if_missing(
     }
 }
 
-fn node_object(node: &NodeInfo) -> Value {
-    let cidr = format!("10.244.{}.0/24", node.index);
+fn node_object(node: &NodeInfo, cidr: &str) -> Value {
     let mut labels = json!({
         "kubernetes.io/hostname": node.name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
         "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": "amd64",

@@ -3,8 +3,18 @@
 //! what it expects.
 
 use std::ffi::OsString;
+use std::net::Ipv4Addr;
 
+use ipnet::Ipv4Net;
 use netverdict_apiserver::{ServerOptions, StoreOptions};
+use netverdict_netns::FabricConfig;
+
+use crate::cluster::EXTERNAL_HOSTS;
+
+/// The range every node's pod range (`10.244.<node>.0/24`) is part of.
+const POD_RANGE: Ipv4Addr = Ipv4Addr::new(10, 244, 0, 0);
+/// The same on the real lane, whose pods are in 198.18.0.0/24 (node `i`: `198.18.<i>.0/24`).
+const LANE_POD_RANGE: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 0);
 
 /// One behaviour of another Kubernetes release or server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -24,7 +34,31 @@ pub enum Behaviour {
     /// `discovery.k8s.io/v1`, and `/version` says v1.20.2.
     #[value(name = "api-1.20")]
     Api1_20,
+    /// No cluster DNS, as a cluster without CoreDNS: no DNS pod runs behind the `kube-dns`
+    /// Service, so the pods' nameserver refuses every query (a Service without endpoints).
+    #[value(name = "no-cluster-dns")]
+    NoClusterDns,
+    /// No emulated external hosts, and pods routed to the pod and Service ranges only, as on a
+    /// node that routes them nowhere else: a probe to any other address (external.test's
+    /// 203.0.113.10, 198.51.100.10, ...) fails at once with "Network is unreachable".
+    #[value(name = "no-external-hosts")]
+    NoExternalHosts,
+    /// The real Kubernetes lane of `ci/real-cluster.sh` (v1.20 from Debian's packages, no
+    /// CoreDNS, pods routed to the pod and Service ranges only): exec-v4-only,
+    /// kubelet-before-1.22, api-1.20, no-cluster-dns and no-external-hosts at once, and the
+    /// lane's pod addresses, in 198.18.0.0/16 (outside the private ranges) instead of
+    /// 10.244.0.0/16.
+    Lane,
 }
+
+/// What [`Behaviour::Lane`] stands for.
+const LANE: [Behaviour; 5] = [
+    Behaviour::ExecV4Only,
+    Behaviour::KubeletBefore1_22,
+    Behaviour::Api1_20,
+    Behaviour::NoClusterDns,
+    Behaviour::NoExternalHosts,
+];
 
 impl Behaviour {
     fn name(self) -> &'static str {
@@ -32,6 +66,9 @@ impl Behaviour {
             Behaviour::ExecV4Only => "exec-v4-only",
             Behaviour::KubeletBefore1_22 => "kubelet-before-1.22",
             Behaviour::Api1_20 => "api-1.20",
+            Behaviour::NoClusterDns => "no-cluster-dns",
+            Behaviour::NoExternalHosts => "no-external-hosts",
+            Behaviour::Lane => "lane",
         }
     }
 }
@@ -50,7 +87,9 @@ const SAFE_SYSCTLS_BEFORE_1_22: [&str; 4] = [
 pub struct EmulationOptions {
     /// Behave like other Kubernetes servers, comma-separated: exec-v4-only (an API server before
     /// 1.30), kubelet-before-1.22 (refuses pods asking for sysctls it does not know as safe),
-    /// api-1.20 (no NetworkPolicy endPort, no EndpointSlice v1).
+    /// api-1.20 (no NetworkPolicy endPort, no EndpointSlice v1), no-cluster-dns (no CoreDNS),
+    /// no-external-hosts (pods routed to the pod and Service ranges only), lane (all of these:
+    /// the real lane's cluster).
     #[arg(
         long = "emulate",
         value_enum,
@@ -63,6 +102,51 @@ pub struct EmulationOptions {
 impl EmulationOptions {
     pub fn has(&self, behaviour: Behaviour) -> bool {
         self.behaviours.contains(&behaviour)
+            || (self.behaviours.contains(&Behaviour::Lane) && LANE.contains(&behaviour))
+    }
+
+    /// Whether the cluster runs its DNS pod.
+    pub(crate) fn cluster_dns(&self) -> bool {
+        !self.has(Behaviour::NoClusterDns)
+    }
+
+    /// The emulated external hosts the cluster has: name and address.
+    pub(crate) fn external_hosts(&self) -> &'static [(&'static str, Ipv4Addr)] {
+        if self.has(Behaviour::NoExternalHosts) {
+            &[]
+        } else {
+            &EXTERNAL_HOSTS
+        }
+    }
+
+    /// The /16 every node's pod range is part of: node `i` gives out addresses of
+    /// `A.B.<i>.0/24`.
+    pub(crate) fn pod_range(&self) -> Ipv4Addr {
+        if self.behaviours.contains(&Behaviour::Lane) {
+            LANE_POD_RANGE
+        } else {
+            POD_RANGE
+        }
+    }
+
+    /// Node `index`'s pod range, `A.B.<index>.0/24`.
+    pub(crate) fn node_pod_range(&self, index: u8) -> String {
+        let [a, b, ..] = self.pod_range().octets();
+        format!("{a}.{b}.{index}.0/24")
+    }
+
+    /// The fabric of instance `name`: without external hosts, pods are routed to the pod range
+    /// and `services` only.
+    pub(crate) fn fabric_config(&self, name: &str, services: Ipv4Net) -> FabricConfig {
+        let mut config = FabricConfig::new(name);
+        if self.has(Behaviour::NoExternalHosts) {
+            config.external_hosts = Vec::new();
+            config.pod_routes = Some(vec![
+                (self.pod_range(), 16),
+                (services.network(), services.prefix_len()),
+            ]);
+        }
+        config
     }
 
     pub fn is_empty(&self) -> bool {
@@ -137,6 +221,38 @@ mod tests {
                 .to_args()
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn the_lane_is_every_behaviour_of_the_real_lane_at_once() {
+        let lane = Cli::try_parse_from(["x", "--emulate", "lane"])
+            .unwrap()
+            .emulation;
+        for behaviour in LANE {
+            assert!(lane.has(behaviour), "{behaviour:?}");
+        }
+        assert!(!lane.cluster_dns());
+        assert!(lane.external_hosts().is_empty());
+        let services: Ipv4Net = "10.96.0.0/16".parse().unwrap();
+        let fabric = lane.fabric_config("l", services);
+        assert!(fabric.external_hosts.is_empty());
+        assert_eq!(
+            fabric.pod_routes,
+            Some(vec![
+                (Ipv4Addr::new(198, 18, 0, 0), 16),
+                (Ipv4Addr::new(10, 96, 0, 0), 16)
+            ])
+        );
+        assert_eq!(lane.node_pod_range(1), "198.18.1.0/24");
+        let today = EmulationOptions::default();
+        assert!(today.cluster_dns());
+        assert_eq!(today.external_hosts().len(), 2);
+        assert_eq!(today.fabric_config("l", services).pod_routes, None);
+        let dns_only = Cli::try_parse_from(["x", "--emulate", "no-cluster-dns"])
+            .unwrap()
+            .emulation;
+        assert!(!dns_only.cluster_dns() && !dns_only.has(Behaviour::Api1_20));
+        assert_eq!(dns_only.node_pod_range(0), "10.244.0.0/24");
     }
 
     #[test]

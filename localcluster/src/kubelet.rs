@@ -565,7 +565,10 @@ async fn run_pod(
         return;
     }
     let Some(ip) = ctx.allocate_ip(&node) else {
-        let message = format!("no free address in 10.244.{}.0/24", node.index);
+        let message = format!(
+            "no free address in {}",
+            ctx.emulation.node_pod_range(node.index)
+        );
         ctx.events.record(
             &object,
             "kubelet",

@@ -10,7 +10,7 @@
 //!
 //! # What a fresh cluster has
 //! - nodes `<name>-control-plane`, `<name>-worker`, `<name>-worker2`, … (Ready, pod range
-//!   `10.244.<i>.0/24`, InternalIP `172.18.0.<i+2>`, which is reported only: nothing listens there);
+//!   `10.244.<i>.0/24`, `198.18.<i>.0/24` with `--emulate lane`, InternalIP `172.18.0.<i+2>`, which is reported only: nothing listens there);
 //! - the `kubernetes` Service (10.96.0.1:443), translated to an emulated endpoint
 //!   ([`netverdict_netns::INFRA_IP`]:6443 in the external namespace, an HTTPS responder
 //!   answering 403): pods can connect, they do not reach the real API;

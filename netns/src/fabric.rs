@@ -27,6 +27,11 @@ pub struct FabricConfig {
     pub instance: String,
     /// Addresses of the emulated external hosts (default 203.0.113.10 and 198.51.100.10).
     pub external_hosts: Vec<Ipv4Addr>,
+    /// The ranges (address, prefix length) pods have routes to. `None` (the default): a default
+    /// route via the router. `Some`: these ranges only, as on nodes that route pods to the pod
+    /// and Service ranges and nowhere else: a probe to any other address fails at once in the
+    /// pod with "Network is unreachable".
+    pub pod_routes: Option<Vec<(Ipv4Addr, u8)>>,
 }
 
 impl FabricConfig {
@@ -41,6 +46,7 @@ impl FabricConfig {
         FabricConfig {
             instance: instance.into(),
             external_hosts: FabricConfig::DEFAULT_EXTERNAL_HOSTS.to_vec(),
+            pod_routes: None,
         }
     }
 }
@@ -242,7 +248,7 @@ impl Fabric {
                 .context(|| format!("route {host} to {EXTERNAL_LINK} in {router_name}"))?;
         }
         drop(router);
-        configure_inside(&mut external, hosts)
+        configure_inside(&mut external, hosts, None)
             .context(|| format!("configure {POD_LINK} in {}", self.external.name))?;
         self.apply_services(&[])
     }
@@ -363,7 +369,7 @@ impl Fabric {
                 }
             })?;
         }
-        configure_inside(&mut inside, &[ip])
+        configure_inside(&mut inside, &[ip], self.config.pod_routes.as_deref())
             .context(|| format!("configure {POD_LINK} in {}", pod.netns.name))
     }
 
@@ -496,8 +502,13 @@ fn cut_off(router: &mut Netlink, link: &str, ip: Ipv4Addr) -> io::Result<()> {
 
 /// Configures a namespace behind the router (a pod or the external one): `lo` up, the /32
 /// addresses on `eth0`, the gateway on-link with its MAC pinned (the router end has no address
-/// on the link, so no ARP is needed or possible), and the default route via it.
-fn configure_inside(netlink: &mut Netlink, addresses: &[Ipv4Addr]) -> io::Result<()> {
+/// on the link, so no ARP is needed or possible), and the default route via it, or with
+/// `routes` a route via it to each of those ranges only.
+fn configure_inside(
+    netlink: &mut Netlink,
+    addresses: &[Ipv4Addr],
+    routes: Option<&[(Ipv4Addr, u8)]>,
+) -> io::Result<()> {
     let lo = netlink.link_index("lo")?;
     netlink.set_up(lo, true)?;
     let eth = netlink.link_index(POD_LINK)?;
@@ -507,13 +518,11 @@ fn configure_inside(netlink: &mut Netlink, addresses: &[Ipv4Addr]) -> io::Result
     netlink.set_up(eth, true)?;
     netlink.add_route(GATEWAY_IP, 32, eth, None, Scope::Link)?;
     netlink.set_neighbour(eth, GATEWAY_IP, GATEWAY_MAC_BYTES)?;
-    netlink.add_route(
-        Ipv4Addr::UNSPECIFIED,
-        0,
-        eth,
-        Some(GATEWAY_IP),
-        Scope::Universe,
-    )
+    let default = [(Ipv4Addr::UNSPECIFIED, 0)];
+    for &(range, prefix) in routes.unwrap_or(&default) {
+        netlink.add_route(range, prefix, eth, Some(GATEWAY_IP), Scope::Universe)?;
+    }
+    Ok(())
 }
 
 fn check_unicast(what: &str, ip: Ipv4Addr) -> Result<(), NetError> {

@@ -298,6 +298,42 @@ async fn external_hosts_serve_and_other_addresses_time_out() {
 }
 
 #[tokio::test]
+async fn pods_routed_to_some_ranges_only_find_every_other_address_unreachable() {
+    if !root() {
+        return;
+    }
+    let instance = Instance::new("routes");
+    let fabric = Fabric::create(FabricConfig {
+        external_hosts: Vec::new(),
+        pod_routes: Some(vec![(ip4("10.244.0.0"), 16), (ip4("10.96.0.0"), 16)]),
+        ..FabricConfig::new(&instance.0)
+    })
+    .unwrap();
+    let a = fabric.add_pod("a", ip4("10.244.1.2"), RESOLV).unwrap();
+    let b = fabric.add_pod("b", ip4("10.244.2.2"), RESOLV).unwrap();
+    let _server = listen(&b, 8080).await;
+
+    assert_connects(&a, b.ip, 8080).await;
+    // No route: the pod's own kernel says so at once, as on a node routing pods nowhere else.
+    let out = nc(&a, ip4("203.0.113.10"), 80).await;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("Network is unreachable"),
+        "{}",
+        out.stderr
+    );
+    let out = run(&a, &["ip", "-4", "route"], RunAs::privileged_root()).await;
+    assert!(!out.stdout.contains("default"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("10.96.0.0/16 via 169.254.1.1"),
+        "{}",
+        out.stdout
+    );
+    fabric.destroy().unwrap();
+    assert_nothing_left(&instance.0);
+}
+
+#[tokio::test]
 async fn pod_processes_see_their_resolv_conf_and_identity() {
     if !root() {
         return;
@@ -737,8 +773,8 @@ fn external_hosts_must_be_routable_unicast() {
     let instance = Instance::new("badext");
     for host in ["169.254.1.1", "127.0.0.1", "224.0.0.1", "0.0.0.0"] {
         let config = FabricConfig {
-            instance: instance.0.clone(),
             external_hosts: vec![ip4(host)],
+            ..FabricConfig::new(&instance.0)
         };
         assert!(Fabric::create(config).is_err(), "{host}");
         assert_nothing_left(&instance.0);

@@ -25,7 +25,10 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 /// How long a TCP client may stay silent before it is treated as a raw client and gets the line.
-pub const RAW_CLIENT_WAIT: Duration = Duration::from_millis(150);
+/// An HTTP client on a busy node can take hundreds of milliseconds from its connection to its
+/// request (curl then reads the line as `Received HTTP/0.9 when not allowed`), and no probe waits
+/// for the line, so the wait is long.
+pub const RAW_CLIENT_WAIT: Duration = Duration::from_secs(1);
 
 /// A connection is closed after this long, whatever it does.
 const CONNECTION_DEADLINE: Duration = Duration::from_secs(10);

@@ -80,6 +80,21 @@ async fn a_raw_nc_client_gets_a_line_naming_the_pod() {
 }
 
 #[tokio::test]
+async fn an_http_client_slow_to_send_its_request_still_gets_http() {
+    let server = running(Ipv4Addr::LOCALHOST.into(), "busy-pod").await;
+    let mut stream = TcpStream::connect(server.tcp).await.unwrap();
+    // A client descheduled between its connection and its request, as on a busy node.
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: busy\r\n\r\n")
+        .await
+        .unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).await.unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply:?}");
+}
+
+#[tokio::test]
 async fn curl_gets_status_and_a_json_body_naming_the_pod() {
     let server = running(Ipv6Addr::LOCALHOST.into(), "http-pod").await;
     let base = format!("http://[::1]:{}", server.tcp.port());

@@ -38,8 +38,8 @@ pub(crate) use objects::{
     CreateError, create_owner, create_pod, create_policy, create_service, owner, owner_name,
 };
 pub(crate) use permissions::{
-    Checked, LiveUse, Need, PermissionError, canary_needs, check_needs, check_run, degraded,
-    missing,
+    Checked, LiveUse, Need, PermissionError, canary_allowed, canary_needs, check_needs, check_run,
+    degraded, missing,
 };
 pub(crate) use probe_pod::{
     MimicIdentity, NEVER_READY, ProbePodOptions, ProbePodSpec, needs_unprivileged_port_sysctl,

@@ -542,6 +542,23 @@ pub(crate) fn canary_needs(namespace: &str, creates: bool) -> Vec<Need> {
     needs
 }
 
+/// Whether this identity may give a run's check of NetworkPolicy enforcement (made only when a
+/// deny the policies deny was not blocked) `namespace`, a namespace of its own: everything the
+/// preflight canary needs when it creates its namespace ([`canary_needs`]); `false` also when
+/// it cannot ask. Without it the check goes into one of the run's namespaces.
+pub(crate) async fn canary_allowed(client: &Client, namespace: &str) -> bool {
+    for need in canary_needs(namespace, true) {
+        if !need.required {
+            continue;
+        }
+        match review(client, need).await {
+            Ok(checked) if checked.allowed => {}
+            _ => return false,
+        }
+    }
+    true
+}
+
 /// `verb` on `resource` (in `namespace`, or cluster-wide) in the manifests' words, as
 /// [`Need::describe`] says it: `delete pods in namespace ddi`.
 pub(crate) fn permission(verb: &str, resource: &str, namespace: Option<&str>) -> String {

@@ -8,6 +8,7 @@
 //! until it is gone (`cleanup`); an existing namespace is left alone.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,7 +17,7 @@ use netverdict_probes::{ProbeRequest, ProbeSpec};
 use serde_json::json;
 use tokio::sync::Semaphore;
 
-use super::enforcement::{Enforcement, judge_enforcement};
+use super::enforcement::{Enforcement, EnforcementError, judge_enforcement};
 use super::pod_security::{Labelled, Target};
 use super::targets::read_labels;
 use super::{Check, Status};
@@ -59,7 +60,7 @@ pub(crate) struct CanaryChecks {
 }
 
 #[derive(Debug, thiserror::Error)]
-enum SetupError {
+pub(crate) enum SetupError {
     #[error(transparent)]
     Namespace(#[from] NamespaceError),
     #[error("namespace {0} (--canary-namespace) does not exist")]
@@ -69,7 +70,7 @@ enum SetupError {
 }
 
 /// The canary's objects: its run, namespace and pods.
-struct Canary {
+pub(crate) struct Canary {
     run: RunId,
     namespace: String,
     /// The canary creates its namespace and deletes it; else the namespace is someone's.
@@ -81,16 +82,30 @@ struct Canary {
 }
 
 impl Canary {
-    fn new(namespace: Option<&str>) -> Canary {
+    /// Preflight's canary, with a fresh run id: in a namespace of its own, or (with
+    /// `--canary-namespace`) in `namespace`, its objects' names then naming it.
+    fn for_preflight(namespace: Option<&str>) -> Canary {
         let run = RunId::generate();
-        let (namespace, owns_namespace, prefix) = match namespace {
-            Some(namespace) => (
-                namespace.to_owned(),
-                false,
-                format!("netverdict-preflight-{run}-"),
-            ),
-            None => (format!("netverdict-preflight-{run}"), true, String::new()),
-        };
+        match namespace {
+            Some(namespace) => {
+                let prefix = format!("netverdict-preflight-{run}-");
+                Canary::new(run, namespace.to_owned(), false, prefix)
+            }
+            None => {
+                let namespace = format!("netverdict-preflight-{run}");
+                Canary::new(run, namespace, true, String::new())
+            }
+        }
+    }
+
+    /// A run's canary, with the run's id, in `namespace`: one of its own (`owns_namespace`) or
+    /// one of the run's. Its names start with `netverdict-canary-`, unlikely to be a scenario's.
+    pub(crate) fn for_run(run: RunId, namespace: String, owns_namespace: bool) -> Canary {
+        let prefix = "netverdict-canary-".to_owned();
+        Canary::new(run, namespace, owns_namespace, prefix)
+    }
+
+    fn new(run: RunId, namespace: String, owns_namespace: bool, prefix: String) -> Canary {
         let key = |name: &str| PodKey {
             namespace: namespace.clone(),
             name: format!("{prefix}{name}"),
@@ -119,7 +134,7 @@ impl Canary {
             ports,
             node: None,
             options: options.pods.clone(),
-            // The pods die on their own if preflight is killed before its cleanup.
+            // The pods die on their own if netverdict is killed before its cleanup.
             lifetime: options.pod_timeout + options.settle * 2 + Duration::from_secs(120),
             mimic: None,
         }
@@ -145,7 +160,7 @@ impl Canary {
 /// `networkpolicy-enforcement` and `cleanup`; or, when it may not run, the first two skipped
 /// saying why.
 pub(crate) async fn canary_checks(client: &Client, options: &CanaryOptions) -> CanaryChecks {
-    let canary = Canary::new(options.namespace.as_deref());
+    let canary = Canary::for_preflight(options.namespace.as_deref());
     // Without `get namespaces` it is taken to exist: a missing one fails the first create.
     if !canary.owns_namespace && matches!(read_labels(client, &canary.namespace).await, Ok(None)) {
         let error = SetupError::NoNamespace(canary.namespace.clone());
@@ -250,23 +265,18 @@ async fn run_canary(
         return (setup_failed(&image, &error), namespace);
     }
     let started = Instant::now();
-    let wanted = BTreeMap::from([
-        (canary.server.clone(), true),
-        (canary.client.clone(), false),
-    ]);
-    let placements =
-        match wait_started(client, &canary.run, &wanted, options.pod_timeout, |_, _| {}).await {
-            Ok(placements) => placements,
-            Err(error) => {
-                return (
-                    vec![
-                        image_failed(&image, start_failure(&error)),
-                        cannot_judge("the canary pods did not start (see probe-image)".to_owned()),
-                    ],
-                    namespace,
-                );
-            }
-        };
+    let server = match wait_for_pods(client, canary, options).await {
+        Ok(server) => server,
+        Err(error) => {
+            return (
+                vec![
+                    image_failed(&image, start_failure(&error)),
+                    cannot_judge("the canary pods did not start (see probe-image)".to_owned()),
+                ],
+                namespace,
+            );
+        }
+    };
     let image_check = Check::new(
         "probe-image",
         Status::Ok,
@@ -276,11 +286,52 @@ async fn run_canary(
         ),
     )
     .with("image", image.into());
+    let enforcement = enforcement(client, canary, server, options).await;
+    (vec![image_check, enforcement], namespace)
+}
+
+/// Waits until the canary pods have started; the server's address.
+async fn wait_for_pods(
+    client: &Client,
+    canary: &Canary,
+    options: &CanaryOptions,
+) -> Result<IpAddr, PodStartError> {
+    let wanted = BTreeMap::from([
+        (canary.server.clone(), true),
+        (canary.client.clone(), false),
+    ]);
+    let placements =
+        wait_started(client, &canary.run, &wanted, options.pod_timeout, |_, _| {}).await?;
     let Some(server) = placements.get(&canary.server) else {
         unreachable!("wait_started returns every pod it waited for")
     };
-    let enforcement = enforcement(client, canary, server.ip, options).await;
-    (vec![image_check, enforcement], namespace)
+    Ok(server.ip)
+}
+
+/// Why a run's canary could not judge enforcement.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CanaryError {
+    #[error("the canary could not be set up: {0}")]
+    Setup(#[from] SetupError),
+    #[error("the canary pods did not start: {}", start_failure(.0))]
+    Start(#[from] PodStartError),
+    #[error(transparent)]
+    Judge(#[from] EnforcementError),
+}
+
+/// A run's canary: sets it up (its objects carry the run's labels, and the run's cleanup
+/// removes them), waits for its pods and judges whether the network enforces NetworkPolicy.
+///
+/// # Errors
+/// The canary could not be set up or started, or its probes could not judge.
+pub(crate) async fn enforcement_of(
+    client: &Client,
+    canary: &Canary,
+    options: &CanaryOptions,
+) -> Result<Enforcement, CanaryError> {
+    set_up(client, canary, options).await?;
+    let server = wait_for_pods(client, canary, options).await?;
+    Ok(judge(client, canary, server, options).await?)
 }
 
 /// The canary's checks when it could not be set up.
@@ -375,12 +426,13 @@ fn cannot_judge(why: String) -> Check {
     .with("enforced", serde_json::Value::Null)
 }
 
-async fn enforcement(
+/// Probes from the client canary to the server canary, applies the default-deny and judges.
+async fn judge(
     client: &Client,
     canary: &Canary,
-    server: std::net::IpAddr,
+    server: IpAddr,
     options: &CanaryOptions,
-) -> Check {
+) -> Result<Enforcement, EnforcementError> {
     let exec = KubeExec::new(client.clone(), Arc::new(Semaphore::new(1)), EXEC_SLACK);
     let job = Job {
         from: PodRef::new(&canary.client.namespace, &canary.client.name),
@@ -396,16 +448,17 @@ async fn enforcement(
     let open_limit = options.settle.max(Duration::from_secs(10));
     let policy = canary.deny();
     let deny = create_policy(client, &canary.run, &policy);
+    judge_enforcement(&exec, &job, open_limit, options.settle, deny).await
+}
+
+async fn enforcement(
+    client: &Client,
+    canary: &Canary,
+    server: IpAddr,
+    options: &CanaryOptions,
+) -> Check {
     let settle = humantime::format_duration(options.settle);
-    let (status, enforced, message) = match judge_enforcement(
-        &exec,
-        &job,
-        open_limit,
-        options.settle,
-        deny,
-    )
-    .await
-    {
+    let (status, enforced, message) = match judge(client, canary, server, options).await {
         Ok(Enforcement::Enforced { after }) => (
             Status::Ok,
             Some(true),

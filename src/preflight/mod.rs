@@ -1,7 +1,8 @@
 //! The checks of `netverdict preflight` that look at the cluster itself rather than at this
 //! identity's permissions: the Pod Security level of the target namespaces, and a canary (two
 //! probe pods in a namespace of their own, or in an existing one) that shows the probe image
-//! starts and that the network enforces NetworkPolicy.
+//! starts and that the network enforces NetworkPolicy. A run reuses the canary when a deny was
+//! not blocked (`run/enforcement.rs`).
 
 mod canary;
 mod enforcement;
@@ -10,7 +11,8 @@ mod targets;
 
 use serde_json::{Map, Value};
 
-pub(crate) use canary::{CanaryOptions, canary_checks};
+pub(crate) use canary::{Canary, CanaryError, CanaryOptions, canary_checks, enforcement_of};
+pub(crate) use enforcement::Enforcement;
 pub(crate) use pod_security::judge as judge_pod_security;
 pub(crate) use targets::pod_security_targets;
 

@@ -5,7 +5,8 @@
 use netverdict_probes::Outcome;
 
 use crate::results::{
-    Attempt, InputProblem, Prediction, ProbeResult, ProblemKind, RunResult, ScenarioResult,
+    Attempt, Enforcement, InputProblem, Prediction, ProbeResult, ProblemKind, RunResult,
+    ScenarioResult,
     SetupPhases, SourceLine,
 };
 use crate::run::{RunError, RunErrors};
@@ -119,7 +120,7 @@ fn shop_failure(file: &str) -> ProbeResult {
         (
             ProbeStatus::Fail,
             Some(Outcome::Connected),
-            "connected: policy not enforced?",
+            "connected: not blocked",
         ),
     );
     named.named = true;
@@ -199,7 +200,7 @@ fn shop_probes(file: &str) -> Vec<ProbeResult> {
             (
                 ProbeStatus::Flapping,
                 Some(Outcome::Connected),
-                "matched at 1040 ms, then in the confirming round: connected: policy not enforced?",
+                "matched at 1040 ms, then in the confirming round: connected: not blocked",
             ),
         ),
     ]
@@ -298,6 +299,11 @@ pub(crate) fn mixed_run() -> RunResult {
         error: RunErrors::default(),
         cleanup: None,
         deny_behaviour: None,
+        enforcement: Some(Enforcement::Enforced),
+        enforcement_evidence: Some(
+            "a default-deny ingress NetworkPolicy closed an open connection between two probe pods after 812 ms"
+                .to_owned(),
+        ),
         problems: Vec::new(),
         inputs: vec![
             SourceLine {

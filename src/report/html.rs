@@ -53,6 +53,9 @@ pub(crate) fn render(run: &RunResult) -> String {
                 escape(&behaviour.to_string())
             );
         }
+        if let Some(line) = run.enforcement_line() {
+            let _ = writeln!(out, "<p class=\"enforcement\">{}</p>", escape(&line));
+        }
         if !run.scenarios.is_empty() {
             totals(&mut out, run);
             legend(&mut out);

@@ -59,6 +59,9 @@ fn scenario_suite(run: &RunResult, scenario: &ScenarioResult) -> TestSuite {
     suite.set_time(Duration::from_millis(scenario.duration_ms));
     suite.add_property(Property::new("file", text(&scenario.file)));
     suite.add_property(Property::new("run", text(&run.run_id)));
+    if let Some(line) = run.enforcement_line() {
+        suite.add_property(Property::new("networkpolicy-enforcement", text(&line)));
+    }
     if let Some(error) = &scenario.setup_error {
         suite.add_property(Property::new("setup-error", text(&one_line(error))));
     }

@@ -34,6 +34,9 @@ pub(crate) fn render(run: &RunResult) -> String {
         out.push_str(&fenced(error, ""));
         out.push('\n');
     }
+    if let Some(line) = run.enforcement_line() {
+        let _ = writeln!(out, "{}\n", cell(&line));
+    }
     if !run.scenarios.is_empty() {
         totals(&mut out, run);
         failures(&mut out, run);

@@ -126,6 +126,14 @@ impl RunObserver for Progress {
         ));
     }
 
+    fn checking_enforcement(&self, namespace: &str, wait: Duration) {
+        self.line(format!(
+            "a deny the policies deny was not blocked: checking whether the network enforces \
+             NetworkPolicy (two probe pods in namespace {namespace}, up to {})",
+            humantime::format_duration(wait)
+        ));
+    }
+
     fn cleaning_up(&self, run: &RunId) {
         if self.verbosity == Verbosity::Verbose {
             self.line(format!("cleaning up run {run}"));
@@ -210,8 +218,17 @@ pub(crate) fn summary(run: &RunResult, palette: Palette, verbosity: Verbosity) -
     for scenario in &run.scenarios {
         scenario_summary(&mut out, scenario, palette, verbosity);
     }
+    footer(&mut out, run);
+    out
+}
+
+/// What the run found of the network, and its tally.
+fn footer(out: &mut String, run: &RunResult) {
     if let Some(behaviour) = &run.deny_behaviour {
         let _ = writeln!(out, "deny behaviour: {behaviour}");
+    }
+    if let Some(line) = run.enforcement_line() {
+        let _ = writeln!(out, "enforcement: {line}");
     }
     let tally = run.tally();
     let _ = write!(
@@ -226,7 +243,6 @@ pub(crate) fn summary(run: &RunResult, palette: Palette, verbosity: Verbosity) -
         let _ = write!(out, ", {} not run (interrupted)", tally.skipped);
     }
     out.push('\n');
-    out
 }
 
 /// One scenario: its tally, its setup error or its dead pods, its truth tables, and the probes

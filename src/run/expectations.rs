@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use netverdict_engine::Policy;
+use netverdict_probes::Outcome;
 
 use super::controls::{Evidence, LiveEvidence, destination_key};
 use super::requests::LiveAddresses;
@@ -20,7 +21,7 @@ use crate::scenario::expect::{
     Addresses, DNS_NAMESPACE, DNS_POD, DNS_POD_LABEL, ScenarioCluster, dns_allowed, judge,
 };
 use crate::scenario::{ExpectSource, Scenario, Verdict};
-use crate::verdict::{Judgement, ProbeStatus, against_policies, outcome_name};
+use crate::verdict::{Judgement, ProbeStatus, against_policies, outcome_name, unserved_allow};
 
 /// The policies in the probes' namespaces that are not the scenario's, and who made each:
 /// `netverdict run X` or `someone else (not netverdict)`.
@@ -275,10 +276,60 @@ pub(crate) fn reconcile(
         result.status = judged.status;
         result.message = judged.message;
     }
+    if result.expect == "allow" {
+        unjudgeable_allow(result, prediction.as_ref());
+    }
     result.prediction = prediction;
     if let Some(pod) = &result.answered_by {
         result.message = format!("{} (answered by {pod})", result.message);
     }
+}
+
+/// An allow that failed for want of a server the policies let it reach says nothing about the
+/// network: a name whose DNS did not answer although the policies allow this pod DNS, or a
+/// refusal from a target without a control of its own (a host, an address, the cluster DNS)
+/// that the policies allow. On a cluster without cluster DNS or external hosts, such allows
+/// cannot pass: they are inconclusive with the cause, never a failure of the network.
+fn unjudgeable_allow(result: &mut ProbeResult, prediction: Option<&Prediction>) {
+    let (Some(predicted), Some(outcome)) = (prediction, result.outcome.clone()) else {
+        return;
+    };
+    let dns_silent = matches!(outcome, Outcome::DnsTimeout | Outcome::Refused);
+    if result.unresolved && result.status == ProbeStatus::Fail && dns_silent {
+        if predicted.dns_allowed == Some(true) {
+            result.status = ProbeStatus::Inconclusive;
+            result.message = format!(
+                "{}: the name could not be resolved: DNS did not answer, although the policies \
+                 allow this pod DNS (a cluster without cluster DNS?), so nothing was probed",
+                outcome_name(&outcome)
+            );
+        }
+        return;
+    }
+    let why = match result.target.as_str() {
+        "cluster-dns" => {
+            "no DNS server answers at the pods' nameserver (a cluster without cluster \
+                          DNS?)"
+                .to_owned()
+        }
+        target if target.starts_with("host:") || target.starts_with("ip:") => {
+            let target = result.to.strip_prefix("ip ").unwrap_or(&result.to);
+            let target = target.strip_prefix("host ").unwrap_or(target);
+            format!("nothing listens on {target}:{}?", result.port)
+        }
+        _ => return,
+    };
+    let judged = unserved_allow(
+        Judgement {
+            status: result.status,
+            message: std::mem::take(&mut result.message),
+        },
+        &outcome,
+        predicted.verdict == "allow",
+        &why,
+    );
+    result.status = judged.status;
+    result.message = judged.message;
 }
 
 /// Replaces what the scenario assumed with what the cluster holds, where it can be read:
@@ -437,7 +488,7 @@ mod tests {
         let mut result = ProbeResult::example(
             ProbeStatus::Fail,
             Some(Outcome::Connected),
-            "connected: policy not enforced?",
+            "connected: not blocked",
         );
         let end = prediction("allow", false, "allowed by policy shop3/open");
         reconcile(&mut result, false, Some(end.clone()), Some(end));
@@ -450,11 +501,11 @@ mod tests {
         let mut enforced = ProbeResult::example(
             ProbeStatus::Fail,
             Some(Outcome::Connected),
-            "connected: policy not enforced?",
+            "connected: not blocked",
         );
         let agreeing = prediction("deny", true, "denied");
         reconcile(&mut enforced, false, Some(agreeing.clone()), Some(agreeing));
-        assert_eq!(enforced.message, "connected: policy not enforced?");
+        assert_eq!(enforced.message, "connected: not blocked");
     }
 
     #[test]
@@ -480,6 +531,63 @@ mod tests {
                 .ends_with("so the deny of the connection itself is not shown"),
             "{}",
             shown_nothing.message
+        );
+    }
+
+    /// An allow of `target` (plan JSON's label) that failed with `outcome`, reconciled with a
+    /// prediction of `verdict` under which the pod's DNS is allowed or not.
+    fn failed_allow(target: &str, outcome: Outcome, verdict: &str, dns: bool) -> ProbeResult {
+        let mut result = ProbeResult::example(ProbeStatus::Fail, Some(outcome), "failed");
+        result.expect = "allow".to_owned();
+        result.target = target.to_owned();
+        result.to = target.replace(':', " ");
+        result.port = 80;
+        result.unresolved = target.starts_with("host:");
+        let mut end = prediction(verdict, verdict == "allow", "the policies say so");
+        end.dns_allowed = Some(dns);
+        reconcile(&mut result, false, Some(end.clone()), Some(end));
+        result
+    }
+
+    #[test]
+    fn an_allow_without_the_server_it_needs_cannot_be_judged() {
+        // No cluster DNS: a name does not resolve although the policies allow the pod's DNS.
+        let name = failed_allow("host:external.test", Outcome::Refused, "allow", true);
+        assert_eq!(name.status, ProbeStatus::Inconclusive, "{}", name.message);
+        assert!(
+            name.message.contains(
+                "although the policies allow this pod DNS (a cluster without cluster DNS?)"
+            ),
+            "{}",
+            name.message
+        );
+        let dns = failed_allow("cluster-dns", Outcome::Refused, "allow", true);
+        assert_eq!(dns.status, ProbeStatus::Inconclusive);
+        assert_eq!(
+            dns.message,
+            "refused, but the policies allow this: no DNS server answers at the pods' nameserver (a cluster without cluster DNS?)"
+        );
+        let host = failed_allow("ip:203.0.113.10", Outcome::Refused, "allow", true);
+        assert_eq!(
+            host.message,
+            "refused, but the policies allow this: nothing listens on 203.0.113.10:80?"
+        );
+
+        // Where the policies deny it, the failure stands: it is the network's.
+        let blocked = failed_allow("host:external.test", Outcome::DnsTimeout, "allow", false);
+        assert_eq!(blocked.status, ProbeStatus::Fail);
+        assert_eq!(
+            failed_allow("cluster-dns", Outcome::Refused, "deny", false).status,
+            ProbeStatus::Fail
+        );
+        // A pod's refusal is judged by its control, not here; a timeout is no refusal.
+        assert_eq!(
+            failed_allow("shop/db", Outcome::Refused, "allow", true).status,
+            ProbeStatus::Fail
+        );
+        assert_eq!(
+            failed_allow("ip:203.0.113.10", Outcome::Timeout, "allow", true).status,
+            ProbeStatus::Fail
         );
     }
 }

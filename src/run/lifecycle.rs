@@ -40,6 +40,7 @@ use super::cleanup::finish;
 use super::clock::{Clock, millis};
 use super::config::RunConfig;
 use super::deaths::{mark_dead_pods, mark_deleted_pods};
+use super::enforcement::{self, CheckContext, Finding};
 use super::error::RunError;
 use super::expectations::{predict_live, reconcile, resolve_live};
 use super::interrupt::{Interrupt, Interrupter, StopRequests};
@@ -62,6 +63,9 @@ pub(crate) trait RunObserver: ProbeProgress {
     fn scenario_finished(&self, result: &ScenarioResult);
     /// A namespace the run needs is still terminating: the run waits for it to go.
     fn waiting_for_namespace(&self, terminating: &Terminating);
+    /// A deny was not blocked: a canary in `namespace` checks whether the network enforces
+    /// NetworkPolicy, for up to `wait`.
+    fn checking_enforcement(&self, namespace: &str, wait: Duration);
     fn cleaning_up(&self, run: &RunId);
     /// `--keep`: nothing is deleted; `command` removes it later.
     fn left_in_place(&self, run: &RunId, command: &str);
@@ -120,15 +124,21 @@ pub(crate) async fn execute(
         interrupt: &interrupt,
         live_services: &live.services,
     };
+    let mut finding = None;
     let stopped = run_all(
         &shared,
         scenarios,
-        &mut result.scenarios,
+        (&mut result.scenarios, &mut finding),
         &interrupter,
         stop,
     )
     .await;
     result.error.extend(stopped);
+    if let Some(finding) = finding {
+        enforcement::apply(&mut result.scenarios, &finding);
+        result.enforcement = Some(finding.state);
+        result.enforcement_evidence = Some(finding.evidence);
+    }
     let touched = touched.into_inner().unwrap_or_else(|e| e.into_inner());
     let earlier = earlier.into_inner().unwrap_or_else(|e| e.into_inner());
     finish(
@@ -144,16 +154,38 @@ pub(crate) async fn execute(
     result
 }
 
+/// When a deny the policies deny was not blocked, checks once whether the network enforces
+/// NetworkPolicy; `None` when nothing needed the check.
+async fn check_enforcement(shared: &Shared<'_>, results: &[ScenarioResult]) -> Option<Finding> {
+    let fallback = enforcement::needs_check(results)?;
+    let touch = |namespace: &str, created: bool| {
+        let mut touched = shared.touched.lock().unwrap_or_else(|e| e.into_inner());
+        if created && !touched.created.iter().any(|n| n == namespace) {
+            touched.created.push(namespace.to_owned());
+        }
+        touched.used.insert(namespace.to_owned());
+    };
+    let context = CheckContext {
+        client: shared.client,
+        config: shared.config,
+        interrupt: shared.interrupt,
+        observer: shared.observer,
+        touch: &touch,
+    };
+    Some(enforcement::check(&context, fallback).await)
+}
+
 /// Runs the scenarios in waves: a scenario joins the current wave when it shares no namespace
 /// with the scenarios already in it (its pods, Services and policies cannot then touch theirs),
 /// and the scenarios of a wave run at the same time. Results keep the scenarios' order.
 ///
-/// The first stop request interrupts every scenario (they stop at once); a second one abandons
-/// those still running. Returns what the requests did.
+/// Then, unless interrupted, the check of NetworkPolicy enforcement when a deny needs it
+/// (`finding`). The first stop request interrupts every scenario (they stop at once) and the
+/// check; a second one abandons those still running. Returns what the requests did.
 async fn run_all(
     shared: &Shared<'_>,
     scenarios: Vec<Scenario>,
-    results: &mut Vec<ScenarioResult>,
+    (results, finding): (&mut Vec<ScenarioResult>, &mut Option<Finding>),
     interrupter: &Interrupter,
     stop: &dyn StopRequests,
 ) -> Option<RunError> {
@@ -165,6 +197,9 @@ async fn run_all(
             }
             let runs = wave.into_iter().map(|scenario| run_one(shared, scenario));
             results.extend(futures::future::join_all(runs).await);
+        }
+        if shared.interrupt.signal().is_none() {
+            *finding = check_enforcement(shared, results).await;
         }
     };
     tokio::pin!(work);

@@ -6,6 +6,7 @@ mod clock;
 mod config;
 mod controls;
 mod deaths;
+mod enforcement;
 mod error;
 mod expectations;
 mod interrupt;

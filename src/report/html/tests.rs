@@ -64,7 +64,7 @@ fn every_cell_links_to_the_evidence_of_its_probe() {
     assert!(
         html.contains(
             "<a class=\"fail\" href=\"#probe-1\" title=\"fail: expected deny (drop), observed \
-             connected: policy not enforced?\">✗ allow</a>"
+             connected: not blocked\">✗ allow</a>"
         ),
         "{html}"
     );
