@@ -28,6 +28,11 @@ const NAMESPACE: &str = "ddi";
 
 /// The scenario of the sweep, and its namespaces.
 const SWEEP: &str = "tests/data/permissions/sweep.yaml";
+/// The cluster mode's: the same, and mimics and live targets of the workloads of `SHOP`.
+const SWEEP_LIVE: &str = "tests/data/permissions/sweep-live.yaml";
+/// The deployed workloads the cluster mode's scenario reaches, in `SHOP_NAMESPACE`.
+const SHOP_WORKLOADS: &str = "tests/data/permissions/shop.yaml";
+const SHOP_NAMESPACE: &str = "pswp-shop";
 const SWEEP_NAMESPACES: [(&str, &str); 2] = [("pswp-front", "front"), ("pswp-back", "back")];
 
 /// The label of everything netverdict creates.
@@ -65,6 +70,8 @@ struct Mode {
     /// The ServiceAccount's.
     kubeconfig: String,
     manifest: Manifest,
+    /// The scenario file it runs.
+    scenario: &'static str,
     /// Cluster mode: netverdict creates the namespaces, and `netverdict cleanup` works with the
     /// ServiceAccount (it lists every namespace).
     cluster: bool,
@@ -88,8 +95,15 @@ impl Mode {
 
     /// Cluster mode, on a local cluster of the Kubernetes 1.20 API, which has no EndpointSlices:
     /// between the two modes, each of the manifests' two reads of endpoints is needed once.
+    /// Its scenario also copies and probes deployed workloads of every kind.
     fn cluster() -> Mode {
         let (down, admin) = local_up("pswc", &["--emulate", "api-1.20"]);
+        let workloads = std::fs::read_to_string(util::repo().join(SHOP_WORKLOADS)).unwrap();
+        kubectl(&admin, &["apply", "-f", "-"], Some(&workloads));
+        for workload in ["deployment/shop", "statefulset/db", "daemonset/agent"] {
+            let args = ["rollout", "status", "-n", SHOP_NAMESPACE, workload];
+            kubectl(&admin, &[&args[..], &["--timeout=180s"]].concat(), None);
+        }
         Mode::with(down, admin, Manifest::load("rbac-cluster.yaml"), true)
     }
 
@@ -102,6 +116,7 @@ impl Mode {
             admin,
             kubeconfig,
             manifest,
+            scenario: if cluster { SWEEP_LIVE } else { SWEEP },
             cluster,
             _dir: dir,
             _down: down,
@@ -122,7 +137,7 @@ impl Mode {
     }
 
     fn run_args(&self) -> Vec<&str> {
-        let mut args = vec!["run", SWEEP, "--kubeconfig", &self.kubeconfig];
+        let mut args = vec!["run", self.scenario, "--kubeconfig", &self.kubeconfig];
         // The namespaces it created are gone when it ends.
         if self.cluster {
             args.push("--wait-cleanup");
@@ -135,7 +150,7 @@ impl Mode {
     fn preflight(&self) -> (i32, Vec<Checked>) {
         let out = netverdict(&[
             "preflight",
-            SWEEP,
+            self.scenario,
             "--kubeconfig",
             &self.kubeconfig,
             "-o",
@@ -156,7 +171,7 @@ impl Mode {
 
     /// `netverdict preflight` of the sweep's scenario as the ServiceAccount: its text.
     fn preflight_text(&self) -> String {
-        let args = ["preflight", SWEEP, "--kubeconfig", &self.kubeconfig];
+        let args = ["preflight", self.scenario, "--kubeconfig", &self.kubeconfig];
         let out = netverdict(&[&args[..], &["--no-canary"]].concat());
         format!("{}{}", out.stdout, out.stderr)
     }
@@ -173,11 +188,13 @@ impl Mode {
     }
 
     /// Everything of a run left in the cluster, one object per line: nothing netverdict
-    /// labels, nothing at all in the scenario's namespaces, which exist only in namespaced mode.
+    /// labels (its mimics and the ConfigMaps that own them included), nothing at all in the
+    /// scenario's namespaces, which exist only in namespaced mode.
     fn left(&self) -> String {
         let get = |args: &[&str]| kubectl(&self.admin, args, None);
         let objects = "pods,services,networkpolicies";
-        let mut left = get(&["get", objects, "-A", "-l", MANAGED, "-o", "name"]);
+        let labelled = "pods,services,networkpolicies,configmaps";
+        let mut left = get(&["get", labelled, "-A", "-l", MANAGED, "-o", "name"]);
         left.push_str(&get(&["get", "namespaces", "-l", MANAGED, "-o", "name"]));
         let namespaces = get(&["get", "namespaces", "-o", "name"]);
         for (namespace, _) in SWEEP_NAMESPACES {
@@ -398,9 +415,12 @@ fn without(mode: &Mode, single: &Single, affected: &[&Checked]) -> Without {
         let required: Vec<&&Checked> = affected.iter().filter(|n| n.required).collect();
         assert_eq!(named.len(), required.len(), "{output}");
         for need in required {
-            // Where the rule goes: no Role can be bound in a namespace the run creates.
+            // Where the rule goes: no Role can be bound in a namespace the run creates; the
+            // deployed workloads' exists.
             let place = match &need.namespace {
-                Some(namespace) if !mode.cluster => format!("to a Role bound in {namespace}"),
+                Some(namespace) if !mode.cluster || namespace == SHOP_NAMESPACE => {
+                    format!("to a Role bound in {namespace}")
+                }
                 _ => "to a ClusterRole bound with a ClusterRoleBinding".to_owned(),
             };
             let line = format!("missing: {} (", need.describe());
