@@ -6,8 +6,7 @@ use netverdict_probes::Outcome;
 
 use crate::results::{
     Attempt, Enforcement, InputProblem, Prediction, ProbeResult, ProblemKind, RunResult,
-    ScenarioResult,
-    SetupPhases, SourceLine,
+    ScenarioResult, SetupPhases, SourceLine,
 };
 use crate::run::{RunError, RunErrors};
 use crate::verdict::ProbeStatus;

@@ -47,6 +47,9 @@ pub(crate) struct RunLimits {
     /// How long a probe batch may take beyond twice its longest probe timeout (curl may take
     /// two: connect, then transfer).
     pub(crate) exec_slack: Duration,
+    /// The least time the check of NetworkPolicy enforcement gives its default-deny to close
+    /// a connection (`run/enforcement.rs`; the run's settle time when longer).
+    pub(crate) enforcement_wait: Duration,
 }
 
 /// The default of [`RunLimits::exec_slack`].
@@ -64,6 +67,7 @@ impl RunLimits {
             endpoints_poll: Duration::from_millis(200),
             cleanup: Limits::default(),
             exec_slack: EXEC_SLACK,
+            enforcement_wait: Duration::from_secs(20),
         }
     }
 }

@@ -16,22 +16,20 @@
 
 use std::time::Duration;
 
+use super::config::RunConfig;
 use super::interrupt::Interrupt;
-use super::lifecycle::{RunConfig, RunObserver};
+use super::lifecycle::RunObserver;
 use crate::cluster::canary_allowed;
 use crate::k8s::Client;
 use crate::preflight::{Canary, CanaryError, CanaryOptions, Enforcement as Judged, enforcement_of};
 use crate::results::{Enforcement, ProbeResult, ScenarioResult};
 use crate::verdict::{ProbeStatus, answered, outcome_name};
 
-/// The shortest time the canary's default-deny is given to close its connection: a network that
-/// enforces slowly must not be taken for one that does not enforce at all.
-const MIN_WAIT: Duration = Duration::from_secs(20);
-
 /// How long the canary's default-deny may take to close its connection: the run's settle time,
-/// at least [`MIN_WAIT`].
-pub(crate) fn wait(settle: Duration) -> Duration {
-    settle.max(MIN_WAIT)
+/// at least `least` ([`crate::run::RunLimits::enforcement_wait`]): a network that enforces
+/// slowly must not be taken for one that does not enforce at all.
+pub(crate) fn wait(settle: Duration, least: Duration) -> Duration {
+    settle.max(least)
 }
 
 /// What the check found, for the run's result and the probes it relabels.
@@ -90,8 +88,10 @@ pub(crate) async fn check(context: &CheckContext<'_>, fallback: String) -> Findi
     (context.touch)(&namespace, owns);
     let options = CanaryOptions {
         pods: config.probe_pods.clone(),
-        settle: wait(config.probing.settle),
-        pod_timeout: config.pod_start_limit,
+        settle: wait(config.probing.settle, config.limits.enforcement_wait),
+        pod_timeout: config.limits.pod_start,
+        // The canary's namespace is chosen above, not by the user.
+        namespace: None,
     };
     context
         .observer
@@ -168,6 +168,7 @@ pub(crate) fn apply(scenarios: &mut [ScenarioResult], finding: &Finding) {
 
 #[cfg(test)]
 mod tests {
+    use crate::run::RunLimits;
     use netverdict_probes::Outcome;
 
     use super::*;
@@ -295,7 +296,12 @@ mod tests {
 
     #[test]
     fn the_canary_gets_at_least_twenty_seconds() {
-        assert_eq!(wait(Duration::from_secs(1)), MIN_WAIT);
-        assert_eq!(wait(Duration::from_secs(45)), Duration::from_secs(45));
+        let least = RunLimits::new(Duration::from_secs(60), Duration::ZERO).enforcement_wait;
+        assert_eq!(least, Duration::from_secs(20));
+        assert_eq!(wait(Duration::from_secs(1), least), least);
+        assert_eq!(
+            wait(Duration::from_secs(45), least),
+            Duration::from_secs(45)
+        );
     }
 }

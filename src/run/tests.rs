@@ -16,7 +16,7 @@ use super::{
 use crate::cli::exit;
 use crate::cluster::testing::{PodFate, Reply, TestCluster, kill, namespace};
 use crate::cluster::{Cleaned, PodKey, ProbePodOptions, RunId, Terminating};
-use crate::results::{ProbeResult, RunResult, ScenarioResult};
+use crate::results::{Enforcement, ProbeResult, RunResult, ScenarioResult};
 use crate::verdict::ProbeStatus;
 
 /// A scenario in `namespace`: `api` may reach `db`, `web` may not.
@@ -54,7 +54,11 @@ fn config(run: &str) -> RunConfig {
             ..ProbePodOptions::default()
         },
         probing: ProbingOptions::new(Duration::ZERO, 8),
-        limits: RunLimits::new(Duration::from_secs(60), Duration::from_secs(10)),
+        limits: RunLimits {
+            // The scripted network answers at once.
+            enforcement_wait: Duration::from_secs(1),
+            ..RunLimits::new(Duration::from_secs(60), Duration::from_secs(10))
+        },
         keep: false,
         wait_cleanup: true,
         share_namespaces: false,
@@ -136,6 +140,10 @@ impl RunObserver for Recorder {
 
     fn waiting_for_namespace(&self, terminating: &Terminating) {
         self.note(format!("waiting {}", terminating.name));
+    }
+
+    fn checking_enforcement(&self, namespace: &str, _wait: Duration) {
+        self.note(format!("checking enforcement in {namespace}"));
     }
 
     fn cleaning_up(&self, _run: &RunId) {
@@ -253,11 +261,35 @@ async fn a_run_passes_where_the_network_agrees_and_fails_where_it_does_not() {
             ("shop/web-to-db".to_owned(), ProbeStatus::Fail),
         ]
     );
+    // The run's canary finds that the network enforces NetworkPolicy: the deny is this
+    // network's failure to apply the policies as predicted.
     let failed = probes(&result)[1];
     assert!(
         failed
             .message
-            .starts_with("connected: policy not enforced?"),
+            .starts_with("connected: not blocked, although the network enforces NetworkPolicy"),
+        "{}",
+        failed.message
+    );
+    assert_eq!(result.enforcement, Some(Enforcement::Enforced));
+    assert_eq!(exit::of_run(&result), exit::EXPECTATION_FAILED);
+    assert_eq!(left(&cluster, &config), Vec::<String>::new());
+
+    // A network that enforces nothing: its canary's default-deny does not close its connection.
+    cluster
+        .script
+        .answer(|call| (!call.is_control()).then_some(Reply::Outcome(Outcome::Connected)));
+    let config = RunConfig {
+        run_id: RunId::parse("unenforced").unwrap(),
+        ..config
+    };
+    let result = run_shop(&cluster, &config).await;
+    assert_eq!(result.enforcement, Some(Enforcement::NotEnforced));
+    let failed = probes(&result)[1];
+    assert!(
+        failed.message.starts_with(
+            "connected: policy not enforced: the network does not enforce NetworkPolicy"
+        ),
         "{}",
         failed.message
     );
