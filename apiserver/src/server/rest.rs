@@ -171,8 +171,9 @@ async fn create(
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     let body = read_body(body).await?;
-    let object = decode_body(&parts.headers, &body)?;
+    let mut object = decode_body(&parts.headers, &body)?;
     let warnings = strict(resource, query, &object)?;
+    admit(state, resource, namespace, &mut object).await?;
     if dry_run(query)? {
         let checked = state.store.check_create(resource, namespace, object)?;
         return Ok(with_warnings(
@@ -185,6 +186,29 @@ async fn create(
         json_response(StatusCode::CREATED, &created),
         &warnings,
     ))
+}
+
+/// The admission plugins a create passes besides those the store applies.
+async fn admit(
+    state: &AppState,
+    resource: Resource,
+    namespace: Option<&str>,
+    object: &mut Value,
+) -> Result<(), ApiError> {
+    // NamespaceLifecycle comes first: the store refuses a create in a namespace that does not
+    // exist or is terminating, before any other plugin has a say.
+    let active = namespace.is_some_and(|ns| {
+        state
+            .store
+            .get(Resource::Namespaces, None, ns)
+            .is_ok_and(|n| n.pointer("/metadata/deletionTimestamp").is_none())
+    });
+    match (resource, namespace) {
+        (Resource::Pods, Some(namespace)) if active && state.options.service_account_admission => {
+            crate::admission::admit_pod(&state.store, namespace, object).await
+        }
+        _ => Ok(()),
+    }
 }
 
 fn delete_options(
@@ -406,6 +430,7 @@ async fn patch(
                 let manager = query.get("fieldManager").unwrap_or_default();
                 let owned = apply_ownership(resource, &json!({}), &mut object, &patch, manager);
                 object["metadata"]["managedFields"] = owned;
+                admit(state, resource, namespace, &mut object).await?;
                 let created = if dry {
                     state.store.check_create(resource, namespace, object)?
                 } else {
