@@ -18,6 +18,11 @@
 //!   `kubectl create namespace|configmap|service` send.
 //! - Watches: ADDED/MODIFIED/DELETED/BOOKMARK, replay from a resourceVersion, an ERROR event
 //!   with a `410 Expired` Status for a compacted one, streaming lists (`sendInitialEvents`).
+//! - batch/v1 Jobs, defaulted as the Job strategy does (selector and template labels naming the
+//!   Job, one completion, `backoffLimit: 6`) and validated (a template whose `restartPolicy` is
+//!   `Never` or `OnFailure`); a Job's delete adds the `foregroundDeletion` or `orphan`
+//!   finalizer its `propagationPolicy` asks for (orphan by default, as batch/v1's), for the local
+//!   cluster's Job controller to act on.
 //! - RBAC (`rbac.authorization.k8s.io/v1` Roles, ClusterRoles, RoleBindings,
 //!   ClusterRoleBindings), ServiceAccounts with `serviceaccounts/{name}/token` (TokenRequest),
 //!   and `authorization.k8s.io/v1` SelfSubjectAccessReview and SelfSubjectRulesReview.

@@ -17,6 +17,7 @@ pub enum Resource {
     ClusterRoles,
     RoleBindings,
     ClusterRoleBindings,
+    Jobs,
     /// Create-only: answered for the requesting user, never stored.
     SelfSubjectAccessReviews,
     /// Create-only: answered for the requesting user, never stored.
@@ -29,7 +30,7 @@ pub const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 pub const AUTHORIZATION_GROUP: &str = "authorization.k8s.io";
 
 impl Resource {
-    pub const ALL: [Resource; 16] = [
+    pub const ALL: [Resource; 17] = [
         Resource::Namespaces,
         Resource::Nodes,
         Resource::Pods,
@@ -44,6 +45,7 @@ impl Resource {
         Resource::ClusterRoles,
         Resource::RoleBindings,
         Resource::ClusterRoleBindings,
+        Resource::Jobs,
         Resource::SelfSubjectAccessReviews,
         Resource::SelfSubjectRulesReviews,
     ];
@@ -53,6 +55,7 @@ impl Resource {
         match self {
             Resource::EndpointSlices => "discovery.k8s.io",
             Resource::NetworkPolicies => "networking.k8s.io",
+            Resource::Jobs => "batch",
             Resource::Roles
             | Resource::ClusterRoles
             | Resource::RoleBindings
@@ -73,6 +76,7 @@ impl Resource {
         match self {
             Resource::EndpointSlices => "discovery.k8s.io/v1",
             Resource::NetworkPolicies => "networking.k8s.io/v1",
+            Resource::Jobs => "batch/v1",
             Resource::Roles
             | Resource::ClusterRoles
             | Resource::RoleBindings
@@ -100,6 +104,7 @@ impl Resource {
             Resource::ClusterRoles => "ClusterRole",
             Resource::RoleBindings => "RoleBinding",
             Resource::ClusterRoleBindings => "ClusterRoleBinding",
+            Resource::Jobs => "Job",
             Resource::SelfSubjectAccessReviews => "SelfSubjectAccessReview",
             Resource::SelfSubjectRulesReviews => "SelfSubjectRulesReview",
         }
@@ -121,6 +126,7 @@ impl Resource {
             Resource::ClusterRoles => "clusterroles",
             Resource::RoleBindings => "rolebindings",
             Resource::ClusterRoleBindings => "clusterrolebindings",
+            Resource::Jobs => "jobs",
             Resource::SelfSubjectAccessReviews => "selfsubjectaccessreviews",
             Resource::SelfSubjectRulesReviews => "selfsubjectrulesreviews",
         }
@@ -142,6 +148,7 @@ impl Resource {
             Resource::ClusterRoles => "clusterrole",
             Resource::RoleBindings => "rolebinding",
             Resource::ClusterRoleBindings => "clusterrolebinding",
+            Resource::Jobs => "job",
             Resource::SelfSubjectAccessReviews => "selfsubjectaccessreview",
             Resource::SelfSubjectRulesReviews => "selfsubjectrulesreview",
         }
@@ -164,7 +171,7 @@ impl Resource {
 
     pub fn categories(self) -> &'static [&'static str] {
         match self {
-            Resource::Pods | Resource::Services => &["all"],
+            Resource::Pods | Resource::Services | Resource::Jobs => &["all"],
             _ => &[],
         }
     }
@@ -185,7 +192,11 @@ impl Resource {
     pub fn has_status(self) -> bool {
         matches!(
             self,
-            Resource::Namespaces | Resource::Nodes | Resource::Pods | Resource::Services
+            Resource::Namespaces
+                | Resource::Nodes
+                | Resource::Pods
+                | Resource::Services
+                | Resource::Jobs
         )
     }
 
@@ -263,6 +274,7 @@ impl Resource {
                 "type",
             ],
             Resource::Services => &["spec.clusterIP", "spec.type"],
+            Resource::Jobs => &["status.successful"],
             _ => &[],
         }
     }

@@ -172,7 +172,10 @@ fn without_resource_version(object: &Value) -> Value {
 }
 
 fn has_generation(resource: Resource) -> bool {
-    matches!(resource, Resource::Pods | Resource::NetworkPolicies)
+    matches!(
+        resource,
+        Resource::Pods | Resource::NetworkPolicies | Resource::Jobs
+    )
 }
 
 /// Everything but metadata and status: what bumps `metadata.generation` when it changes.
@@ -824,6 +827,7 @@ impl Inner {
             }
             Resource::Namespaces => object["status"] = json!({"phase": "Active"}),
             Resource::Services => object["status"] = json!({"loadBalancer": {}}),
+            Resource::Jobs => object["status"] = json!({}),
             _ => {}
         }
         if resource.namespaced() {

@@ -499,7 +499,7 @@ async fn discovery_lists_the_served_resources() {
     let h = Harness::start().await;
     let out = h.kubectl_ok(&["api-resources", "--no-headers"]).await;
     let rows: Vec<Vec<&str>> = out.lines().map(columns).collect();
-    assert_eq!(rows.len(), 16, "{out}");
+    assert_eq!(rows.len(), 17, "{out}");
     assert!(
         rows.contains(&vec![
             "rolebindings",
@@ -532,10 +532,14 @@ async fn discovery_lists_the_served_resources() {
         ]),
         "{out}"
     );
+    assert!(
+        rows.contains(&vec!["jobs", "batch/v1", "true", "Job"]),
+        "{out}"
+    );
     let versions = h.kubectl_ok(&["api-versions"]).await;
     assert_eq!(
         versions,
-        "authorization.k8s.io/v1\ndiscovery.k8s.io/v1\nnetworking.k8s.io/v1\nrbac.authorization.k8s.io/v1\nv1\n"
+        "authorization.k8s.io/v1\nbatch/v1\ndiscovery.k8s.io/v1\nnetworking.k8s.io/v1\nrbac.authorization.k8s.io/v1\nv1\n"
     );
     let (code, legacy) = common::http(&h, "GET", "/api/v1", "application/json", b"").await;
     assert_eq!(

@@ -24,7 +24,7 @@ use crate::emulation::EmulationOptions;
 use crate::events::Recorder;
 use crate::instance::{self, InstanceDir};
 use crate::kubeconfig_merge::{self, KubeconfigError};
-use crate::{endpoints, enforcement, external, kubelet, namespaces, serviceaccounts};
+use crate::{endpoints, enforcement, external, jobs, kubelet, namespaces, serviceaccounts};
 
 /// ClusterIP of the `kubernetes` Service.
 pub const KUBERNETES_SERVICE_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 1);
@@ -386,6 +386,7 @@ impl LocalCluster {
         cluster
             .tasks
             .push(tokio::spawn(serviceaccounts::run(ctx.clone())));
+        cluster.tasks.push(tokio::spawn(jobs::run(ctx.clone())));
         cluster
             .tasks
             .push(tokio::spawn(endpoints::run(ctx.clone())));

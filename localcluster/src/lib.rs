@@ -40,7 +40,9 @@
 //! fieldRefs, ConfigMap refs, `$(VAR)`), and `runAsUser`/`runAsGroup` (65532:65532 when unset;
 //! root and host access are refused unless [`LocalClusterConfig::allow_privileged_pods`], see
 //! `security`), contained as `PodNetwork::command` describes (read-only machine, the pod's own
-//! `/tmp`, no capabilities, `no_new_privs`). Images are not pulled;
+//! `/tmp`, no capabilities, `no_new_privs`). Images are not pulled: without `command`, the
+//! image's entrypoint is taken to be netverdict's image's (`/usr/local/bin/netverdict`), so
+//! `image: localhost/netverdict` with `args: [run, ...]` runs netverdict, as that image would;
 //! the command `netverdict` runs the instance's copy of [`LocalClusterConfig::netverdict_bin`]
 //! (`/run/netverdict/<name>/bin/netverdict`, 0755, so any pod user can run it wherever it was
 //! built; a rebuild does not change a running cluster's). Status follows a
@@ -51,6 +53,12 @@
 //! message says why (the first directory on the way it cannot search, or the file's mode). Deletion is graceful: SIGTERM to the container's process
 //! group, SIGKILL after the grace period, then the network goes and the object with it.
 //! Container output goes to `<log dir>/<namespace>_<pod>.log` ([`LocalCluster::log_dir`]).
+//!
+//! # Jobs
+//! batch/v1 Jobs run as kube-controller-manager's Job controller runs them (see `jobs`):
+//! pods from the template through ServiceAccount admission, back-off limit, deadline, TTL,
+//! the 1.33 status and conditions, and the deletion of their pods with the Job's
+//! propagation policy.
 //!
 //! # Namespaces
 //! A deleted namespace is Terminating (deletionTimestamp, `kubernetes` finalizer) while its
@@ -89,6 +97,7 @@ mod events;
 mod exec_access;
 mod external;
 pub mod instance;
+mod jobs;
 mod kubeconfig_merge;
 mod kubelet;
 mod namespaces;

@@ -231,6 +231,40 @@ fn delete_options(
     ))
 }
 
+/// `propagationPolicy` of a delete (query, else body; `orphanDependents: true` is `Orphan`).
+fn propagation_policy(
+    query: &Query,
+    headers: &http::HeaderMap,
+    body: &[u8],
+) -> Result<Option<String>, ApiError> {
+    if let Some(policy) = query.get("propagationPolicy").filter(|p| !p.is_empty()) {
+        return Ok(Some(policy.to_owned()));
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let options = decode_body(headers, body)?;
+    if let Some(policy) = options.get("propagationPolicy").and_then(Value::as_str) {
+        return Ok(Some(policy.to_owned()));
+    }
+    let orphan = options.get("orphanDependents").and_then(Value::as_bool) == Some(true);
+    Ok(orphan.then(|| "Orphan".to_owned()))
+}
+
+/// The finalizer the garbage collector's work waits on, for a deleted object whose dependents
+/// a controller of the local cluster handles: only Jobs here (their controller deletes or
+/// orphans their pods); batch/v1 orphans by default, as kube-apiserver's Job strategy says.
+fn dependents_finalizer(resource: Resource, policy: Option<&str>) -> Option<&'static str> {
+    if resource != Resource::Jobs {
+        return None;
+    }
+    match policy {
+        Some("Foreground") => Some("foregroundDeletion"),
+        Some("Background") => None,
+        _ => Some("orphan"),
+    }
+}
+
 async fn delete_collection(
     state: &AppState,
     resource: Resource,
@@ -521,6 +555,7 @@ async fn delete(
     let (parts, body) = request.into_parts();
     let body = read_body(body).await?;
     let (grace, preconditions) = delete_options(query, &parts.headers, &body)?;
+    let policy = propagation_policy(query, &parts.headers, &body)?;
     let current = state.store.get(resource, namespace, name)?;
     for (field, pointer) in [
         ("uid", "/metadata/uid"),
@@ -550,6 +585,19 @@ async fn delete(
     }
     if dry_run(query)? {
         return Ok(json_response(StatusCode::OK, &current));
+    }
+    if let Some(finalizer) = dependents_finalizer(resource, policy.as_deref()) {
+        state.store.mutate(resource, namespace, name, |object| {
+            let finalizers = object["metadata"]
+                .as_object_mut()
+                .map(|m| m.entry("finalizers").or_insert_with(|| json!([])));
+            if let Some(Value::Array(list)) = finalizers
+                && !list.iter().any(|f| f == finalizer)
+            {
+                list.push(json!(finalizer));
+            }
+            Ok(())
+        })?;
     }
     let deleted = state.store.delete(resource, namespace, name, grace)?;
     let still_there = state.store.get(resource, namespace, name).is_ok();
