@@ -2,10 +2,10 @@
 //! and aliases live in one module.
 
 pub(crate) use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, Endpoints, EnvVar, EnvVarSource, Event, ExecAction,
-    LocalObjectReference, Namespace, ObjectFieldSelector, Pod, PodSecurityContext, PodSpec, Probe,
-    ResourceRequirements, SeccompProfile, SecurityContext, Service, ServicePort, ServiceSpec,
-    TCPSocketAction, Toleration,
+    Capabilities, ConfigMap, Container, ContainerPort, Endpoints, EnvVar, EnvVarSource, Event,
+    ExecAction, LocalObjectReference, Namespace, ObjectFieldSelector, Pod, PodSecurityContext,
+    PodSpec, Probe, ResourceRequirements, SeccompProfile, SecurityContext, Service, ServicePort,
+    ServiceSpec, TCPSocketAction, Toleration,
 };
 pub(crate) use k8s_openapi::api::discovery::v1::EndpointSlice;
 pub(crate) use k8s_openapi::api::networking::v1::NetworkPolicy;

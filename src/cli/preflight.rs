@@ -74,8 +74,9 @@ fn namespaces(scenarios: &[Scenario]) -> BTreeSet<String> {
 pub(crate) async fn check_run_permissions(
     client: &Client,
     scenarios: &[Scenario],
+    results: Option<&str>,
 ) -> Result<Vec<String>, String> {
-    let checked = match check_run(client, &namespaces(scenarios)).await {
+    let checked = match check_run(client, &namespaces(scenarios), results).await {
         Ok(checked) => checked,
         // The run's own requests then meet the server's 403 where they would.
         Err(error) if error.is_forbidden() => {
@@ -205,7 +206,7 @@ async fn checks(
         "version": version,
         "message": format!("the API server {} answers: Kubernetes {version}", connected.server),
     })];
-    match check_run(&connected.client, &namespaces(scenarios)).await {
+    match check_run(&connected.client, &namespaces(scenarios), None).await {
         Ok(checked) => checks.extend(checked.iter().map(permission)),
         Err(error) => checks.push(
             json!({"check": "permissions", "status": "failed", "message": error.to_string()}),

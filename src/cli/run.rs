@@ -18,6 +18,7 @@ use crate::run::{CleanupCommand, ProbingOptions, RunConfig, execute};
 use crate::scenario::{DenyMode, Scenario};
 
 use super::probe_pods::ProbePodArgs;
+use super::results_configmap::{self, ResultsArgs, ResultsPlan, ResultsSink};
 use super::run_local::{KeptCluster, LocalTarget, run_local};
 
 #[derive(Debug, clap::Args)]
@@ -92,6 +93,8 @@ pub struct RunArgs {
     pub parallel: u16,
     #[command(flatten)]
     pub probe_pods: ProbePodArgs,
+    #[command(flatten)]
+    pub results: ResultsArgs,
     /// Leave everything the run created in place (remove it later with `netverdict cleanup`);
     /// with --local, the local cluster too: the run prints its KUBECONFIG and the
     /// `netverdict local down --name NAME` that removes it.
@@ -150,7 +153,19 @@ struct RunPlan {
     target: Target,
     config: RunConfig,
     reports: Reports,
+    results: Option<ResultsPlan>,
     verbosity: Verbosity,
+}
+
+/// What running the plan gave.
+struct Executed {
+    result: RunResult,
+    /// The cluster configuration was invalid input (nothing was created).
+    invalid_target: bool,
+    /// The local cluster `--local --keep` left running.
+    kept: Option<KeptCluster>,
+    /// Where the reports go too (`--results-configmap`).
+    results: Option<ResultsSink>,
 }
 
 /// Where the reports go.
@@ -205,6 +220,12 @@ pub(crate) fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, ExpectedErr
             ..RunResult::default()
         };
         write_reports(&failed, &reports(args))?;
+        writeln!(
+            out,
+            "verdict: INVALID INPUT: {}, nothing was created (exit {})",
+            diagnostics::summary(counts),
+            exit::INVALID_INPUT
+        )?;
         return Ok(exit::INVALID_INPUT);
     }
     let mut scenarios = loaded.scenarios;
@@ -251,15 +272,22 @@ pub(crate) fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, ExpectedErr
             },
         },
         reports: reports(args),
+        results: args.results.plan(),
         verbosity,
     };
-    let (mut result, invalid_target, kept) = runtime()?.block_on(execute_plan(&plan));
+    let runtime = runtime()?;
+    let executed = runtime.block_on(execute_plan(&plan));
+    let mut result = executed.result;
     result.deny_behaviour = DenyBehaviour::observed(&result.scenarios);
     result.inputs = plan
         .scenarios
         .iter()
         .map(|s| SourceLine::new(&s.location.file, s.location.line))
         .collect();
+    if let Some(sink) = &executed.results {
+        let code = exit_code(&result);
+        runtime.block_on(results_configmap::keep(sink, &mut result, code));
+    }
     write_reports(&result, &plan.reports)?;
     let palette = Palette::detect(std::io::stdout().is_terminal());
     write!(
@@ -267,14 +295,16 @@ pub(crate) fn run(args: &RunArgs, out: &mut dyn Write) -> Result<u8, ExpectedErr
         "{}",
         terminal::summary(&result, palette, plan.verbosity)
     )?;
-    if let Some(kept) = kept {
+    if let Some(kept) = executed.kept {
         write!(out, "{}", kept.instructions())?;
     }
-    Ok(if invalid_target {
+    let code = if executed.invalid_target {
         exit::INVALID_INPUT
     } else {
         exit_code(&result)
-    })
+    };
+    writeln!(out, "{}", terminal::verdict(&result, code))?;
+    Ok(code)
 }
 
 /// The precedence, documented in README "Exit codes": 1 when an expectation failed (a
@@ -292,21 +322,34 @@ fn exit_code(result: &RunResult) -> u8 {
     }
 }
 
-/// Runs the plan; `true` with the result when the cluster configuration is invalid input (a
-/// kubeconfig that is missing or wrong), in which case nothing was created; the local cluster
-/// `--local --keep` left running.
-async fn execute_plan(plan: &RunPlan) -> (RunResult, bool, Option<KeptCluster>) {
+/// Runs the plan: against a cluster, also where the reports go when `--results-configmap`
+/// asks; a cluster configuration that is invalid input (a kubeconfig that is missing or wrong)
+/// creates nothing.
+async fn execute_plan(plan: &RunPlan) -> Executed {
     let progress = Progress::new(plan.verbosity);
     let scenarios = plan.scenarios.clone();
-    let mut kept = None;
-    let (result, invalid_target) = match &plan.target {
+    let mut executed = Executed {
+        result: RunResult::default(),
+        invalid_target: false,
+        kept: None,
+        results: None,
+    };
+    match &plan.target {
         Target::Cluster(target) => match connect(target).await {
             Ok(connected) => {
                 let cluster = describe_cluster(&connected.server, target);
-                if let Err(refused) = permitted(&connected.client, &scenarios).await {
+                let sink = plan.results.as_ref().map(|results| ResultsSink {
+                    client: connected.client.clone(),
+                    target: results.target(&connected.client),
+                    run_id: plan.config.run_id.clone(),
+                });
+                let results_namespace = sink.as_ref().map(|s| s.target.namespace.as_str());
+                let allowed = permitted(&connected.client, &scenarios, results_namespace).await;
+                if let Err(refused) = allowed {
                     let message = name_server(refused, &connected.server, &cluster);
+                    executed.result = setup_failed(plan, message);
                     progress.finish();
-                    return (setup_failed(plan, message), false, None);
+                    return executed;
                 }
                 let mut result = execute(
                     &connected.client,
@@ -319,23 +362,31 @@ async fn execute_plan(plan: &RunPlan) -> (RunResult, bool, Option<KeptCluster>) 
                 result.error = result
                     .error
                     .map(|e| name_server(e, &connected.server, &cluster));
-                (result, false)
+                executed.result = result;
+                executed.results = sink;
             }
-            Err(error) => connect_failed(plan, &error),
+            Err(error) => {
+                (executed.result, executed.invalid_target) = connect_failed(plan, &error);
+            }
         },
         Target::Local(local) => {
             let (result, left) = run_local(&plan.config, local, scenarios, &progress).await;
-            kept = left;
-            (result, false)
+            executed.result = result;
+            executed.kept = left;
         }
-    };
+    }
     progress.finish();
-    (result, invalid_target, kept)
+    executed
 }
 
-/// Checks the run's permissions before anything is created; notes what it goes without.
-async fn permitted(client: &crate::k8s::Client, scenarios: &[Scenario]) -> Result<(), String> {
-    for note in super::preflight::check_run_permissions(client, scenarios).await? {
+/// Checks the run's permissions (with those of the results ConfigMaps in `results`) before
+/// anything is created; notes what it goes without.
+async fn permitted(
+    client: &crate::k8s::Client,
+    scenarios: &[Scenario],
+    results: Option<&str>,
+) -> Result<(), String> {
+    for note in super::preflight::check_run_permissions(client, scenarios, results).await? {
         eprintln!("note: {note}");
     }
     Ok(())

@@ -12,6 +12,7 @@ mod namespace;
 mod objects;
 mod permissions;
 mod probe_pod;
+mod results;
 mod sharing;
 mod stored;
 #[cfg(test)]
@@ -35,5 +36,6 @@ pub(crate) use permissions::{Checked, check_run, degraded, missing, refusal};
 pub(crate) use probe_pod::{
     ProbePodOptions, ProbePodSpec, needs_unprivileged_port_sysctl, protocol_name,
 };
+pub(crate) use results::{ResultsTarget, store as store_results};
 pub(crate) use sharing::refuse_shared;
 pub(crate) use wait::{PodKey, PodStartError, start_hint, wait_started};

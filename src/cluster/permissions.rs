@@ -199,6 +199,36 @@ pub(crate) fn cluster_needs(missing: &[String]) -> Vec<Need> {
     needs
 }
 
+/// What `--results-configmap` needs in the results namespace: creating the run's ConfigMap,
+/// listing and deleting the series' older ones.
+pub(crate) fn results_needs(namespace: &str) -> Vec<Need> {
+    [
+        (
+            "create",
+            "store the run's reports in a ConfigMap (--results-configmap)",
+        ),
+        (
+            "list",
+            "find the older results ConfigMaps of the series (--results-keep)",
+        ),
+        (
+            "delete",
+            "delete the results ConfigMaps beyond --results-keep",
+        ),
+    ]
+    .into_iter()
+    .map(|(verb, why)| Need {
+        verb,
+        group: "",
+        resource: "configmaps",
+        namespace: Some(namespace.to_owned()),
+        why,
+        required: true,
+        without: "",
+    })
+    .collect()
+}
+
 /// `verb` on `resource` (in `namespace`, or cluster-wide) in the manifests' words, as
 /// [`Need::describe`] says it: `delete pods in namespace ddi`.
 pub(crate) fn permission(verb: &str, resource: &str, namespace: Option<&str>) -> String {
@@ -234,14 +264,16 @@ impl ReviewError {
     }
 }
 
-/// Every need of a run in `namespaces`, checked. A namespace that cannot be looked at (no
-/// `get namespaces`) is taken to exist.
+/// Every need of a run in `namespaces` (and of its results ConfigMaps in `results`, when it
+/// writes them), checked. A namespace that cannot be looked at (no `get namespaces`) is taken to
+/// exist.
 ///
 /// # Errors
 /// A SelfSubjectAccessReview the server refuses or fails.
 pub(crate) async fn check_run(
     client: &Client,
     namespaces: &BTreeSet<String>,
+    results: Option<&str>,
 ) -> Result<Vec<Checked>, ReviewError> {
     let endpoints = match super::endpoints::endpoint_source(client).await {
         Ok(super::endpoints::EndpointSource::Endpoints) => EndpointsRead::Endpoints,
@@ -258,6 +290,7 @@ pub(crate) async fn check_run(
     for namespace in namespaces {
         needs.extend(namespace_needs(namespace, endpoints));
     }
+    needs.extend(results.into_iter().flat_map(results_needs));
     let mut checked = Vec::with_capacity(needs.len());
     for need in needs {
         checked.push(review(client, need).await?);
@@ -400,6 +433,7 @@ mod tests {
             let mut needs = cluster_needs(&missing);
             needs.extend(namespace_needs("n", EndpointsRead::Slices));
             needs.extend(namespace_needs("n", EndpointsRead::Endpoints));
+            needs.extend(results_needs("netverdict"));
             for need in needs {
                 assert!(
                     granted.contains(&(
