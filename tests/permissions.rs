@@ -1,5 +1,5 @@
 //! The shipped RBAC manifests against a local cluster that enforces RBAC: a ServiceAccount with
-//! exactly `deploy/rbac-namespaced.yaml` runs a library scenario; with one permission removed,
+//! exactly `deploy/rbac/namespaced.yaml` runs a library scenario; with one permission removed,
 //! `netverdict run` stops before creating anything and names it, and `netverdict preflight`
 //! says the same. Needs root: skipped, saying so, as another user.
 
@@ -45,7 +45,7 @@ fn manifest(without: Option<(&str, &str)>) -> String {
 
 /// The namespaced manifest for [`NAMESPACE`], without each `(resource, verb)` of `without`.
 fn manifest_without(without: &[(&str, &str)]) -> String {
-    let text = std::fs::read_to_string(util::repo().join("deploy/rbac-namespaced.yaml")).unwrap();
+    let text = std::fs::read_to_string(util::repo().join("deploy/rbac/namespaced.yaml")).unwrap();
     let text = text.replace("netverdict-probes", NAMESPACE);
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
     for (resource, verb) in without {

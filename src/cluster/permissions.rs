@@ -2,8 +2,8 @@
 //! one [`Need`] here, checked with a SelfSubjectAccessReview (which every authenticated identity
 //! may create), so that a run refused by RBAC stops before setup with the exact rule to add.
 //!
-//! The needs are the one list the manifests `deploy/rbac-cluster.yaml` and
-//! `deploy/rbac-namespaced.yaml` grant; a test keeps them in step.
+//! The needs are the one list the manifests `deploy/rbac/cluster.yaml` and
+//! `deploy/rbac/namespaced.yaml` (and so `deploy/job.yaml`) grant; a test keeps them in step.
 
 use std::collections::BTreeSet;
 
@@ -423,10 +423,10 @@ mod tests {
     /// The manifests grant exactly what the run needs: every need is in them, and nothing else.
     #[test]
     fn the_manifests_grant_every_need() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/rbac");
         for (file, missing) in [
-            ("rbac-namespaced.yaml", vec![]),
-            ("rbac-cluster.yaml", vec!["x".to_owned()]),
+            ("namespaced.yaml", vec![]),
+            ("cluster.yaml", vec!["x".to_owned()]),
         ] {
             let text = std::fs::read_to_string(root.join(file)).unwrap();
             let granted = granted_rules(&text);
