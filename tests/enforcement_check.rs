@@ -127,11 +127,11 @@ fn left(admin: &str) -> String {
     )
 }
 
-/// A kubeconfig for the ServiceAccount `netverdict/netverdict` of `deploy/rbac-namespaced.yaml`,
+/// A kubeconfig for the ServiceAccount `netverdict/netverdict` of `deploy/rbac/namespaced.yaml`,
 /// bound in [`NAMESPACE`]: it may not create namespaces.
 fn namespaced_identity(admin: &str, dir: &Dir) -> String {
     kubectl(admin, &["create", "namespace", NAMESPACE], "");
-    let manifest = std::fs::read_to_string(repo().join("deploy/rbac-namespaced.yaml"))
+    let manifest = std::fs::read_to_string(repo().join("deploy/rbac/namespaced.yaml"))
         .unwrap()
         .replace("netverdict-probes", NAMESPACE);
     kubectl(admin, &["apply", "-f", "-"], &manifest);

@@ -5,7 +5,7 @@
 //! (exit 3) naming it, as `netverdict preflight` does; a run that can do without it passes with
 //! a note; nothing is left behind in any case, and with every permission the run passes. A
 //! permission no run needs, in either mode, is a finding (the manifest is too wide, or
-//! `src/cluster/permissions.rs` misses a need). With `deploy/rbac-live.yaml` in a namespace of
+//! `src/cluster/permissions.rs` misses a need). With `deploy/rbac/live.yaml` in a namespace of
 //! deployed workloads, a scenario with mimics and live targets passes, and one missing rule is
 //! named before anything is created. Needs root: skipped, saying so, as another user.
 
@@ -104,7 +104,7 @@ impl Mode {
             let args = ["rollout", "status", "-n", SHOP_NAMESPACE, workload];
             kubectl(&admin, &[&args[..], &["--timeout=180s"]].concat(), None);
         }
-        Mode::with(down, admin, Manifest::load("rbac-cluster.yaml"), true)
+        Mode::with(down, admin, Manifest::load("rbac/cluster.yaml"), true)
     }
 
     fn with(down: LocalDown, admin: String, manifest: Manifest, cluster: bool) -> Mode {
@@ -866,7 +866,7 @@ fn the_live_manifest_is_enough_for_mimics_and_live_targets_and_names_what_is_mis
     kubectl(&admin, &["create", "namespace", NAMESPACE], None);
     Manifest::namespaced(&[NAMESPACE]).apply(&admin);
     kubectl(&admin, &["apply", "-f", "-"], Some(SHOP));
-    let live = std::fs::read_to_string(util::repo().join("deploy/rbac-live.yaml")).unwrap();
+    let live = std::fs::read_to_string(util::repo().join("deploy/rbac/live.yaml")).unwrap();
     kubectl(&admin, &["apply", "-f", "-"], Some(&live));
     kubectl(
         &admin,

@@ -263,7 +263,7 @@ fn preflight_in(
     (status, document, seen)
 }
 
-/// A namespaced identity (`deploy/rbac-namespaced.yaml` bound in one namespace) may not create
+/// A namespaced identity (`deploy/rbac/namespaced.yaml` bound in one namespace) may not create
 /// the canary's own namespace: the canary is skipped, saying why and what to do, and nothing is
 /// created; with `--canary-namespace` it runs in that namespace, and leaves it as it was.
 #[test]

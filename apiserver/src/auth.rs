@@ -295,6 +295,9 @@ struct Claims {
 #[derive(serde::Serialize, serde::Deserialize)]
 struct KubernetesClaims {
     namespace: String,
+    /// The pod a bound token belongs to: the token goes with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pod: Option<NamedUid>,
     serviceaccount: NamedUid,
 }
 
@@ -339,6 +342,38 @@ impl ServiceAccountTokens {
         audiences: Vec<String>,
         seconds: i64,
     ) -> Result<(String, i64), crate::ApiError> {
+        self.mint_claims(namespace, name, audiences, seconds, None)
+    }
+
+    /// A token for the ServiceAccount `namespace/name` bound to the pod `(name, uid)` of that
+    /// namespace, as the kubelet asks for a projected token: it is accepted only while that pod
+    /// exists, as kube-apiserver checks a bound token's object.
+    ///
+    /// # Errors
+    /// `NotFound` when the ServiceAccount does not exist.
+    pub fn mint_for_pod(
+        &self,
+        namespace: &str,
+        name: &str,
+        audiences: Vec<String>,
+        seconds: i64,
+        pod: (&str, &str),
+    ) -> Result<(String, i64), crate::ApiError> {
+        let pod = NamedUid {
+            name: pod.0.to_owned(),
+            uid: pod.1.to_owned(),
+        };
+        self.mint_claims(namespace, name, audiences, seconds, Some(pod))
+    }
+
+    fn mint_claims(
+        &self,
+        namespace: &str,
+        name: &str,
+        audiences: Vec<String>,
+        seconds: i64,
+        pod: Option<NamedUid>,
+    ) -> Result<(String, i64), crate::ApiError> {
         let account = self
             .store
             .get(crate::Resource::ServiceAccounts, Some(namespace), name)?;
@@ -361,6 +396,7 @@ impl ServiceAccountTokens {
             iat,
             kubernetes: KubernetesClaims {
                 namespace: namespace.to_owned(),
+                pod,
                 serviceaccount: NamedUid {
                     name: name.to_owned(),
                     uid,
@@ -403,21 +439,26 @@ impl Authenticator for ServiceAccountTokens {
         };
         let KubernetesClaims {
             namespace,
+            pod,
             serviceaccount,
         } = &claims.kubernetes;
-        let live = self
-            .store
-            .get(
-                crate::Resource::ServiceAccounts,
-                Some(namespace),
-                &serviceaccount.name,
-            )
-            .ok()
-            .and_then(|sa| {
-                sa.pointer("/metadata/uid")
-                    .and_then(serde_json::Value::as_str)
-                    .map(str::to_owned)
-            });
+        let uid_of = |resource, name: &str| {
+            self.store
+                .get(resource, Some(namespace), name)
+                .ok()
+                .and_then(|object| {
+                    object
+                        .pointer("/metadata/uid")
+                        .and_then(serde_json::Value::as_str)
+                        .map(str::to_owned)
+                })
+        };
+        if let Some(pod) = pod
+            && uid_of(crate::Resource::Pods, &pod.name).as_deref() != Some(pod.uid.as_str())
+        {
+            return Authentication::Invalid;
+        }
+        let live = uid_of(crate::Resource::ServiceAccounts, &serviceaccount.name);
         if claims.exp <= crate::time::now_seconds()
             || live.as_deref() != Some(serviceaccount.uid.as_str())
         {

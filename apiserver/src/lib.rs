@@ -29,10 +29,19 @@
 //!   `kubectl create namespace|configmap|service` send.
 //! - Watches: ADDED/MODIFIED/DELETED/BOOKMARK, replay from a resourceVersion, an ERROR event
 //!   with a `410 Expired` Status for a compacted one, streaming lists (`sendInitialEvents`).
+//! - batch/v1 Jobs, defaulted as the Job strategy does (selector and template labels naming the
+//!   Job, one completion, `backoffLimit: 6`) and validated (a template whose `restartPolicy` is
+//!   `Never` or `OnFailure`); a Job's delete adds the `foregroundDeletion` or `orphan`
+//!   finalizer its `propagationPolicy` asks for (orphan by default, as batch/v1's), for the local
+//!   cluster's Job controller to act on.
 //! - RBAC (`rbac.authorization.k8s.io/v1` Roles, ClusterRoles, RoleBindings,
 //!   ClusterRoleBindings), ServiceAccounts with `serviceaccounts/{name}/token` (TokenRequest),
 //!   and `authorization.k8s.io/v1` SelfSubjectAccessReview and SelfSubjectRulesReview.
 //! - `pods/exec` over WebSocket (`v5.channel.k8s.io`, `v4.channel.k8s.io`), `pods/log`.
+//! - ServiceAccount tokens bound to a pod ([`auth::ServiceAccountTokens::mint_for_pod`], what a
+//!   kubelet puts in a projected volume), valid only while that pod exists.
+//! - [`ApiServer::serve_also`]: the same API on another listener (the local cluster's inside its
+//!   network fabric).
 //!
 //! # Security
 //!
@@ -57,11 +66,14 @@
 //!   Roles, ClusterRoles and their bindings grant (no aggregation), plus the bootstrap roles of
 //!   authenticated users (access reviews, discovery, `/version`, health), which are built in
 //!   rather than stored: `kubectl get clusterroles` does not list them, and there is no stored
-//!   `cluster-admin`, `admin`, `edit` or `view`. No controller creates a namespace's `default`
-//!   ServiceAccount. The users of [`ServerOptions::users_without_roles`] are denied every
+//!   `cluster-admin`, `admin`, `edit` or `view`. With
+//!   [`ServerOptions::service_account_admission`] pods are admitted as kube-apiserver's
+//!   ServiceAccount plugin admits them ([`admit_pod`]); a controller must then give every
+//!   namespace its `default` ServiceAccount (the local cluster has one). The users of [`ServerOptions::users_without_roles`] are denied every
 //!   resource request whatever their bindings. A route the server does not know is 404 before it
 //!   is authorized (kube-apiserver authorizes first).
 
+mod admission;
 pub mod auth;
 pub mod authz;
 mod error;
@@ -80,6 +92,9 @@ mod time;
 pub mod tls;
 mod validate;
 
+pub use admission::{
+    PROJECTED_TOKEN_SECONDS, ROOT_CA_CONFIG_MAP, SERVICE_ACCOUNT_MOUNT_PATH, admit_pod,
+};
 pub use error::ApiError;
 pub use resource::Resource;
 pub use selector::Selection;

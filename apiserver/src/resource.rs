@@ -17,6 +17,7 @@ pub enum Resource {
     ClusterRoles,
     RoleBindings,
     ClusterRoleBindings,
+    Jobs,
     /// Create-only: answered for the requesting user, never stored.
     SelfSubjectAccessReviews,
     /// Create-only: answered for the requesting user, never stored.
@@ -37,7 +38,7 @@ pub const AUTHORIZATION_GROUP: &str = "authorization.k8s.io";
 pub const APPS_GROUP: &str = "apps";
 
 impl Resource {
-    pub const ALL: [Resource; 21] = [
+    pub const ALL: [Resource; 22] = [
         Resource::Namespaces,
         Resource::Nodes,
         Resource::Pods,
@@ -52,6 +53,7 @@ impl Resource {
         Resource::ClusterRoles,
         Resource::RoleBindings,
         Resource::ClusterRoleBindings,
+        Resource::Jobs,
         Resource::SelfSubjectAccessReviews,
         Resource::SelfSubjectRulesReviews,
         Resource::Deployments,
@@ -66,6 +68,7 @@ impl Resource {
         match self {
             Resource::EndpointSlices => "discovery.k8s.io",
             Resource::NetworkPolicies => "networking.k8s.io",
+            Resource::Jobs => "batch",
             Resource::Roles
             | Resource::ClusterRoles
             | Resource::RoleBindings
@@ -87,6 +90,7 @@ impl Resource {
         match self {
             Resource::EndpointSlices => "discovery.k8s.io/v1",
             Resource::NetworkPolicies => "networking.k8s.io/v1",
+            Resource::Jobs => "batch/v1",
             Resource::Roles
             | Resource::ClusterRoles
             | Resource::RoleBindings
@@ -115,6 +119,7 @@ impl Resource {
             Resource::ClusterRoles => "ClusterRole",
             Resource::RoleBindings => "RoleBinding",
             Resource::ClusterRoleBindings => "ClusterRoleBinding",
+            Resource::Jobs => "Job",
             Resource::SelfSubjectAccessReviews => "SelfSubjectAccessReview",
             Resource::SelfSubjectRulesReviews => "SelfSubjectRulesReview",
             Resource::Deployments => "Deployment",
@@ -141,6 +146,7 @@ impl Resource {
             Resource::ClusterRoles => "clusterroles",
             Resource::RoleBindings => "rolebindings",
             Resource::ClusterRoleBindings => "clusterrolebindings",
+            Resource::Jobs => "jobs",
             Resource::SelfSubjectAccessReviews => "selfsubjectaccessreviews",
             Resource::SelfSubjectRulesReviews => "selfsubjectrulesreviews",
             Resource::Deployments => "deployments",
@@ -167,6 +173,7 @@ impl Resource {
             Resource::ClusterRoles => "clusterrole",
             Resource::RoleBindings => "rolebinding",
             Resource::ClusterRoleBindings => "clusterrolebinding",
+            Resource::Jobs => "job",
             Resource::SelfSubjectAccessReviews => "selfsubjectaccessreview",
             Resource::SelfSubjectRulesReviews => "selfsubjectrulesreview",
             Resource::Deployments => "deployment",
@@ -200,6 +207,7 @@ impl Resource {
         match self {
             Resource::Pods
             | Resource::Services
+            | Resource::Jobs
             | Resource::Deployments
             | Resource::ReplicaSets
             | Resource::StatefulSets
@@ -224,7 +232,11 @@ impl Resource {
     pub fn has_status(self) -> bool {
         matches!(
             self,
-            Resource::Namespaces | Resource::Nodes | Resource::Pods | Resource::Services
+            Resource::Namespaces
+                | Resource::Nodes
+                | Resource::Pods
+                | Resource::Services
+                | Resource::Jobs
         ) || (self.is_apps() && self != Resource::ControllerRevisions)
     }
 
@@ -329,6 +341,7 @@ impl Resource {
                 "type",
             ],
             Resource::Services => &["spec.clusterIP", "spec.type"],
+            Resource::Jobs => &["status.successful"],
             _ => &[],
         }
     }

@@ -92,6 +92,10 @@ impl Matcher {
 
 /// The string form of a selectable field; absent fields read as the empty string.
 fn field_value(object: &Value, field: &str) -> String {
+    if field == "status.successful" {
+        let succeeded = object.pointer("/status/succeeded").and_then(Value::as_i64);
+        return succeeded.unwrap_or(0).to_string();
+    }
     let pointer = format!("/{}", field.replace('.', "/"));
     match object.pointer(&pointer) {
         Some(Value::String(s)) => s.clone(),

@@ -172,7 +172,10 @@ fn without_resource_version(object: &Value) -> Value {
 }
 
 fn has_generation(resource: Resource) -> bool {
-    matches!(resource, Resource::Pods | Resource::NetworkPolicies)
+    matches!(
+        resource,
+        Resource::Pods | Resource::NetworkPolicies | Resource::Jobs
+    )
         || (resource.is_apps() && resource != Resource::ControllerRevisions)
 }
 
@@ -947,7 +950,7 @@ impl Inner {
             }
             Resource::Namespaces => object["status"] = json!({"phase": "Active"}),
             Resource::Services => object["status"] = json!({"loadBalancer": {}}),
-            r if r.is_apps() && r.has_status() => object["status"] = json!({}),
+            r if (r.is_apps() || r == Resource::Jobs) && r.has_status() => object["status"] = json!({}),
             _ => {}
         }
         if resource.namespaced() {

@@ -12,7 +12,7 @@ pub(crate) mod apps;
 /// clients can decode; a body of the wrong shape is a `400 BadRequest`.
 pub(crate) fn normalize(resource: Resource, object: Value) -> Result<Value, ApiError> {
     use k8s_openapi::api::{
-        apps::v1 as appsv1, authorization::v1 as authorization, core::v1 as core,
+        apps::v1 as appsv1, authorization::v1 as authorization, batch::v1 as batch, core::v1 as core,
         discovery::v1 as discovery, networking::v1 as networking, rbac::v1 as rbac,
     };
     fn round_trip<T: serde::de::DeserializeOwned + serde::Serialize>(
@@ -44,6 +44,7 @@ pub(crate) fn normalize(resource: Resource, object: Value) -> Result<Value, ApiE
         Resource::ClusterRoles => round_trip::<rbac::ClusterRole>(resource, object),
         Resource::RoleBindings => round_trip::<rbac::RoleBinding>(resource, object),
         Resource::ClusterRoleBindings => round_trip::<rbac::ClusterRoleBinding>(resource, object),
+        Resource::Jobs => round_trip::<batch::Job>(resource, object),
         Resource::SelfSubjectAccessReviews => {
             round_trip::<authorization::SelfSubjectAccessReview>(resource, object)
         }
@@ -65,6 +66,7 @@ pub(crate) fn apply_defaults(resource: Resource, object: &mut Value) {
         r if r.is_apps() => apps::apply_defaults(r, object),
         Resource::Services => default_service(object),
         Resource::NetworkPolicies => default_network_policy(object),
+        Resource::Jobs => default_job(object),
         Resource::Namespaces => {
             let name = object
                 .pointer("/metadata/name")
@@ -124,6 +126,111 @@ pub(super) fn default_pod_spec(spec: &mut Value, template: bool) {
                 default_container(container);
             }
         }
+    }
+}
+
+/// The labels that tie a Job's pods to it, as the Job strategy sets them on create.
+pub const JOB_UID_LABEL: &str = "batch.kubernetes.io/controller-uid";
+pub const JOB_NAME_LABEL: &str = "batch.kubernetes.io/job-name";
+
+/// A Job's defaults, as `SetDefaults_Job` and the Job strategy set them: one completion at a
+/// time, a backoff limit of 6, the selector and template labels naming the Job (unless
+/// `manualSelector`), and the pod template's defaults.
+fn default_job(job: &mut Value) {
+    let meta = |field: &str| {
+        job.pointer(&format!("/metadata/{field}"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (uid, name) = (meta("uid"), meta("name"));
+    let spec = &mut job["spec"];
+    if spec.get("completions").is_none() && spec.get("parallelism").is_none() {
+        set_default(spec, "completions", json!(1));
+    }
+    set_default(spec, "parallelism", json!(1));
+    set_default(spec, "backoffLimit", json!(6));
+    set_default(spec, "completionMode", json!("NonIndexed"));
+    set_default(spec, "suspend", json!(false));
+    set_default(spec, "podReplacementPolicy", json!("TerminatingOrFailed"));
+    let manual = spec.get("manualSelector").and_then(Value::as_bool) == Some(true);
+    if !manual && !uid.is_empty() && spec.get("selector").is_none() {
+        spec["selector"] = json!({"matchLabels": {JOB_UID_LABEL: uid}});
+        let labels = ensure_object(
+            ensure_object(spec, "template")
+                .entry("metadata")
+                .or_insert(json!({})),
+            "labels",
+        );
+        for (key, value) in [
+            ("controller-uid", &uid),
+            (JOB_UID_LABEL, &uid),
+            ("job-name", &name),
+            (JOB_NAME_LABEL, &name),
+        ] {
+            labels.insert(key.to_owned(), json!(value));
+        }
+    }
+    default_pod(&mut spec["template"]);
+}
+
+/// A Job's spec as the API server validates it: its pod template, a restart policy that ends,
+/// counts that are not negative, a selector that selects the template.
+fn validate_job(job: &Value, errors: &mut Errors) {
+    let template = job.pointer("/spec/template").cloned().unwrap_or(json!({}));
+    let mut inner = Errors::default();
+    validate_pod(&template, &mut inner);
+    errors.0.extend(
+        inner
+            .0
+            .into_iter()
+            .map(|(f, m)| (format!("spec.template.{f}"), m)),
+    );
+    let restart = template
+        .pointer("/spec/restartPolicy")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if !matches!(restart, "Never" | "OnFailure") {
+        errors.push(
+            "spec.template.spec.restartPolicy",
+            format!("Unsupported value: \"{restart}\": supported values: \"OnFailure\", \"Never\""),
+        );
+    }
+    for field in [
+        "backoffLimit",
+        "completions",
+        "parallelism",
+        "activeDeadlineSeconds",
+    ] {
+        if let Some(n) = job
+            .pointer(&format!("/spec/{field}"))
+            .and_then(Value::as_i64)
+            && (n < 0 || (n == 0 && field == "activeDeadlineSeconds"))
+        {
+            let bound = if field == "activeDeadlineSeconds" {
+                "greater than 0"
+            } else {
+                "greater than or equal to 0"
+            };
+            errors.push(
+                format!("spec.{field}"),
+                format!("Invalid value: {n}: must be {bound}"),
+            );
+        }
+    }
+    let selected = job
+        .pointer("/spec/selector/matchLabels")
+        .and_then(Value::as_object)
+        .is_none_or(|wanted| {
+            wanted.iter().all(|(k, v)| {
+                template.pointer("/metadata/labels").and_then(|l| l.get(k)) == Some(v)
+            })
+        });
+    if !selected {
+        errors.push(
+            "spec.template.metadata.labels",
+            "Invalid value: `selector` does not match template `labels`",
+        );
     }
 }
 
@@ -228,6 +335,7 @@ pub(crate) fn validate(resource: Resource, object: &Value) -> Result<(), ApiErro
         Resource::Services => validate_service(object, &mut errors),
         Resource::NetworkPolicies => validate_network_policy(object, &mut errors),
         r if r.is_apps() => apps::validate(r, object, &mut errors),
+        Resource::Jobs => validate_job(object, &mut errors),
         _ => {}
     }
     if errors.0.is_empty() {

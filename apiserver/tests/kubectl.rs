@@ -499,7 +499,7 @@ async fn discovery_lists_the_served_resources() {
     let h = Harness::start().await;
     let out = h.kubectl_ok(&["api-resources", "--no-headers"]).await;
     let rows: Vec<Vec<&str>> = out.lines().map(columns).collect();
-    assert_eq!(rows.len(), 21, "{out}");
+    assert_eq!(rows.len(), 22, "{out}");
     assert!(
         rows.contains(&vec![
             "deployments",
@@ -542,10 +542,14 @@ async fn discovery_lists_the_served_resources() {
         ]),
         "{out}"
     );
+    assert!(
+        rows.contains(&vec!["jobs", "batch/v1", "true", "Job"]),
+        "{out}"
+    );
     let versions = h.kubectl_ok(&["api-versions"]).await;
     assert_eq!(
         versions,
-        "apps/v1\nauthorization.k8s.io/v1\ndiscovery.k8s.io/v1\nnetworking.k8s.io/v1\nrbac.authorization.k8s.io/v1\nv1\n"
+        "apps/v1\nauthorization.k8s.io/v1\nbatch/v1\ndiscovery.k8s.io/v1\nnetworking.k8s.io/v1\nrbac.authorization.k8s.io/v1\nv1\n"
     );
     let (code, legacy) = common::http(&h, "GET", "/api/v1", "application/json", b"").await;
     assert_eq!(

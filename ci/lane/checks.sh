@@ -146,11 +146,11 @@ check_missing-permission-creates-nothing() {
     && ! grep -q 'Status {' "$LANE_RESULTS/limited.out"
 }
 
-# deploy/rbac-namespaced.yaml, bound in the scenario's existing namespace, is all a run needs.
+# deploy/rbac/namespaced.yaml, bound in the scenario's existing namespace, is all a run needs.
 check_namespaced-rbac-runs() {
   local rc=0 secret token
   lane_kubectl create namespace ddi >/dev/null
-  sed 's/netverdict-probes/ddi/' deploy/rbac-namespaced.yaml | lane_kubectl apply -f - >/dev/null
+  sed 's/netverdict-probes/ddi/' deploy/rbac/namespaced.yaml | lane_kubectl apply -f - >/dev/null
   lane_wait "the netverdict ServiceAccount's token" 30 sh -c "'$LANE_CACHE/bin/kubectl' --kubeconfig '$LANE_WORK/admin.kubeconfig' -n netverdict get serviceaccount netverdict -o jsonpath='{.secrets[0].name}' | grep -q ."
   secret=$(lane_kubectl -n netverdict get serviceaccount netverdict -o jsonpath='{.secrets[0].name}')
   token=$(lane_kubectl -n netverdict get secret "$secret" -o jsonpath='{.data.token}' | base64 -d)
@@ -159,7 +159,7 @@ check_namespaced-rbac-runs() {
   lane_netverdict run scenarios/default-deny-ingress.yaml --kubeconfig "$LANE_WORK/namespaced.kubeconfig" \
     --probe-image "$LANE_PROBE_IMAGE" --pod-timeout 60s -q >"$LANE_RESULTS/namespaced.out" 2>&1 || rc=$?
   echo "run with the namespaced RBAC exited $rc (0 or 1: the run completed, no permission missing): $(tail -1 "$LANE_RESULTS/namespaced.out")"
-  sed 's/netverdict-probes/ddi/' deploy/rbac-namespaced.yaml | lane_kubectl delete -f - --wait=false >/dev/null
+  sed 's/netverdict-probes/ddi/' deploy/rbac/namespaced.yaml | lane_kubectl delete -f - --wait=false >/dev/null
   lane_kubectl delete namespace ddi --wait=false >/dev/null
   { [ $rc = 0 ] || [ $rc = 1 ]; } && ! grep -q 'missing: ' "$LANE_RESULTS/namespaced.out"
 }

@@ -9,9 +9,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
+use netverdict_apiserver::auth::ServiceAccountTokens;
 use netverdict_apiserver::{ApiError, ApiServer, ExecHandler, Resource, Store, StoreOptions};
 use netverdict_netns::{Fabric, INFRA_IP, NetError, PodNetwork};
 use serde_json::{Value, json};
@@ -23,7 +24,9 @@ use crate::emulation::EmulationOptions;
 use crate::events::Recorder;
 use crate::instance::{self, InstanceDir};
 use crate::kubeconfig_merge::{self, KubeconfigError};
-use crate::{controllers, endpoints, enforcement, external, kubelet, namespaces};
+use crate::{
+    controllers, endpoints, enforcement, external, jobs, kubelet, namespaces, serviceaccounts,
+};
 
 /// ClusterIP of the `kubernetes` Service.
 pub const KUBERNETES_SERVICE_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 1);
@@ -171,6 +174,10 @@ pub(crate) struct Ctx {
     /// Set once the `kube-dns` Service translates to a ready endpoint.
     pub dns_ready: AtomicBool,
     pub events: Arc<Recorder>,
+    /// Mints the ServiceAccount tokens of pods' projected volumes, once the API server runs.
+    pub tokens: OnceLock<Arc<ServiceAccountTokens>>,
+    /// The API's CA, which every namespace's `kube-root-ca.crt` holds, once the API server runs.
+    pub ca_pem: OnceLock<String>,
 }
 
 impl Ctx {
@@ -357,6 +364,8 @@ impl LocalCluster {
             next_node: AtomicUsize::new(0),
             changed: tokio::sync::Notify::new(),
             dns_ready: AtomicBool::new(false),
+            tokens: OnceLock::new(),
+            ca_pem: OnceLock::new(),
         });
         let mut cluster = LocalCluster {
             ctx: ctx.clone(),
@@ -377,9 +386,16 @@ impl LocalCluster {
                 cluster.dir.pod_binary().display()
             )))?;
         let hosts = config.emulation.external_hosts();
-        cluster.tasks.extend(start_external_hosts(&fabric, hosts)?);
+        let api_stand_in = config.api_bind.is_none();
+        cluster
+            .tasks
+            .extend(start_external_hosts(&fabric, hosts, api_stand_in)?);
         bootstrap(&ctx)?;
         cluster.tasks.push(tokio::spawn(kubelet::run(ctx.clone())));
+        cluster
+            .tasks
+            .push(tokio::spawn(serviceaccounts::run(ctx.clone())));
+        cluster.tasks.push(tokio::spawn(jobs::run(ctx.clone())));
         cluster
             .tasks
             .push(tokio::spawn(endpoints::run(ctx.clone())));
@@ -401,36 +417,7 @@ impl LocalCluster {
         instance::write_atomic(&cluster.dir.pid_file(), &pid)
             .map_err(io_err("write the pid file"))?;
         if let Some(bind) = config.api_bind {
-            let access = ApiAccess::generate()?;
-            let exec = Arc::new(kubelet::Exec { ctx: ctx.clone() });
-            let api = ApiServer::start(
-                ctx.store.clone(),
-                exec,
-                bind,
-                config.emulation.server_options(),
-                access.security(),
-            )
-            .await
-            .map_err(|e| ClusterError::Other(format!("start the API server: {e}")))?;
-            cluster.api_addr = api.addr;
-            let kubeconfig =
-                instance::kubeconfig_yaml(&config.name, access.kubeconfig("", api.url()));
-            cluster.api = Some(api);
-            let d = &cluster.dir;
-            let secrets = d.secrets_dir();
-            instance::create_dir_with_mode(&secrets, 0o700)
-                .map_err(io_err(format!("create {}", secrets.display())))?;
-            instance::write_atomic(&secrets.join("ca.crt"), access.ca_pem())
-                .map_err(io_err("write the CA certificate"))?;
-            instance::write_atomic(&secrets.join("token"), &format!("{}\n", access.token()))
-                .map_err(io_err("write the token"))?;
-            instance::write_atomic(&d.api_file(), &cluster.api_addr.to_string())
-                .map_err(io_err("write the api file"))?;
-            instance::write_atomic(&d.kubeconfig(), &kubeconfig)
-                .map_err(io_err("write the kubeconfig"))?;
-            if let Some(path) = &config.kubeconfig {
-                kubeconfig_merge::merge_recording(d, path, &kubeconfig)?;
-            }
+            cluster.start_api(&config, bind, &fabric).await?;
         }
         let waited = std::time::Instant::now();
         while ctx.emulation.cluster_dns() && !ctx.dns_ready.load(Ordering::Acquire) {
@@ -445,6 +432,62 @@ impl LocalCluster {
         instance::write_atomic(&cluster.dir.ready_file(), "ready\n")
             .map_err(io_err("write the ready file"))?;
         Ok(cluster)
+    }
+
+    /// Starts the API server on `bind` and on the `kubernetes` Service's endpoint inside the
+    /// fabric ([`INFRA_IP`]:[`API_ENDPOINT_PORT`], where pods reach it), hands the kubelet its
+    /// token minter and the controllers the CA, and writes the instance's credentials and
+    /// kubeconfig.
+    async fn start_api(
+        &mut self,
+        config: &LocalClusterConfig,
+        bind: SocketAddr,
+        fabric: &Fabric,
+    ) -> Result<(), ClusterError> {
+        let access = ApiAccess::generate()?;
+        let exec = Arc::new(kubelet::Exec {
+            ctx: self.ctx.clone(),
+        });
+        let mut api = ApiServer::start(
+            self.ctx.store.clone(),
+            exec,
+            bind,
+            config.emulation.server_options(),
+            access.security(),
+        )
+        .await
+        .map_err(|e| ClusterError::Other(format!("start the API server: {e}")))?;
+        let endpoint = SocketAddr::from((INFRA_IP, API_ENDPOINT_PORT));
+        let inside = fabric
+            .external()
+            .bind_tcp(endpoint)
+            .and_then(|l| {
+                l.set_nonblocking(true)?;
+                tokio::net::TcpListener::from_std(l)
+            })
+            .map_err(io_err(format!("listen on {endpoint} in the fabric")))?;
+        api.serve_also(inside);
+        let _ = self.ctx.tokens.set(api.service_account_tokens());
+        let _ = self.ctx.ca_pem.set(access.ca_pem().to_owned());
+        self.api_addr = api.addr;
+        let kubeconfig = instance::kubeconfig_yaml(&config.name, access.kubeconfig("", api.url()));
+        self.api = Some(api);
+        let d = &self.dir;
+        let secrets = d.secrets_dir();
+        instance::create_dir_with_mode(&secrets, 0o700)
+            .map_err(io_err(format!("create {}", secrets.display())))?;
+        instance::write_atomic(&secrets.join("ca.crt"), access.ca_pem())
+            .map_err(io_err("write the CA certificate"))?;
+        instance::write_atomic(&secrets.join("token"), &format!("{}\n", access.token()))
+            .map_err(io_err("write the token"))?;
+        instance::write_atomic(&d.api_file(), &self.api_addr.to_string())
+            .map_err(io_err("write the api file"))?;
+        instance::write_atomic(&d.kubeconfig(), &kubeconfig)
+            .map_err(io_err("write the kubeconfig"))?;
+        if let Some(path) = &config.kubeconfig {
+            kubeconfig_merge::merge_recording(d, path, &kubeconfig)?;
+        }
+        Ok(())
     }
 
     pub fn name(&self) -> &str {
@@ -631,9 +674,13 @@ fn node_infos(instance: &str, count: usize) -> Vec<NodeInfo> {
         .collect()
 }
 
+/// The external hosts' responders; with `api_stand_in`, also one on the `kubernetes` Service's
+/// endpoint answering as an API server does an anonymous request (a cluster without an API
+/// server: otherwise the API server itself listens there).
 fn start_external_hosts(
     fabric: &Fabric,
     hosts: &[(&'static str, Ipv4Addr)],
+    api_stand_in: bool,
 ) -> Result<Vec<JoinHandle<()>>, ClusterError> {
     let ext = fabric.external();
     let tls = external::tls_acceptor().map_err(io_err("load the external hosts' certificate"))?;
@@ -642,8 +689,10 @@ fn start_external_hosts(
         listeners.push((name, SocketAddr::from((ip, 80)), None));
         listeners.push((name, SocketAddr::from((ip, 443)), Some(tls.clone())));
     }
-    let api = SocketAddr::from((INFRA_IP, API_ENDPOINT_PORT));
-    listeners.push((external::API_HOST, api, Some(tls)));
+    if api_stand_in {
+        let api = SocketAddr::from((INFRA_IP, API_ENDPOINT_PORT));
+        listeners.push((external::API_HOST, api, Some(tls)));
+    }
     let mut tasks = Vec::new();
     for (name, addr, tls) in listeners {
         let std_listener = ext

@@ -166,6 +166,7 @@ impl EmulationOptions {
     pub(crate) fn server_options(&self) -> ServerOptions {
         let mut options = ServerOptions {
             exec_v5: !self.has(Behaviour::ExecV4Only),
+            service_account_admission: true,
             ..ServerOptions::default()
         };
         if self.has(Behaviour::Api1_20) {

@@ -31,7 +31,7 @@ use k8s_openapi::api::core::v1::{Container, EnvVar, Pod, PodSpec};
 use netverdict_apiserver::{
     ApiError, ExecHandler, ExecProcess, LogOptions, Resource, Selection, WatchEvent,
 };
-use netverdict_netns::{PodNetwork, RunAs};
+use netverdict_netns::{PodNetwork, PodRoot, RootSpec, RunAs};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -66,10 +66,20 @@ pub(crate) struct PodEntry {
 /// What exec needs to run a process like the container's.
 pub(crate) struct RunInfo {
     pub network: PodNetwork,
+    /// The pod's file system, which all its processes share.
+    pub root: PodRoot,
     pub run_as: RunAs,
     pub env: Vec<(String, String)>,
     pub working_dir: PathBuf,
     pub containers: Vec<String>,
+}
+
+impl RunInfo {
+    /// A process of the pod: its namespaces, file system, identity and working directory.
+    pub fn command(&self, program: &Path) -> tokio::process::Command {
+        self.root
+            .command(program.as_os_str(), self.run_as.clone(), &self.working_dir)
+    }
 }
 
 /// Watches pods and dispatches them until the task is aborted.
@@ -630,8 +640,21 @@ async fn run_pod(
         }
     };
     let env = container_env(&ctx, &pod, &first, ip, &node);
+    let sandbox = Sandbox {
+        ctx: &ctx,
+        pod: &pod,
+        container: &first,
+        network: &network,
+        object: &object,
+        host,
+    };
+    let Some((root, refresher)) = sandbox.mount(&run_as, &mut delete_rx).await else {
+        finish(&ctx, &object, Some(network)).await;
+        return;
+    };
     let info = Arc::new(RunInfo {
         network: clone_network(&network),
+        root,
         run_as,
         env,
         working_dir: first
@@ -666,7 +689,103 @@ async fn run_pod(
         };
         runner.run(&mut state, &mut delete_rx).await;
     }
+    if let Some(refresher) = refresher {
+        refresher.abort();
+    }
     finish(&ctx, &object, Some(network)).await;
+}
+
+/// Sets up what a pod's processes see of the file system: its volumes, then its root.
+struct Sandbox<'a> {
+    ctx: &'a Arc<Ctx>,
+    pod: &'a Pod,
+    container: &'a Container,
+    network: &'a PodNetwork,
+    object: &'a ObjectRef,
+    host: &'a str,
+}
+
+/// First delay before a volume that could not be set up is tried again (doubling up to
+/// [`MAX_MOUNT_RETRY`]).
+const MOUNT_RETRY: Duration = Duration::from_millis(500);
+const MAX_MOUNT_RETRY: Duration = Duration::from_secs(16);
+
+impl Sandbox<'_> {
+    /// The pod's root with its volumes mounted, and the task that writes its tokens anew before
+    /// they expire. A volume that cannot be set up yet (a ConfigMap that does not exist) is a
+    /// `FailedMount` event and is tried again, the container waiting in `ContainerCreating`,
+    /// until the pod is deleted (`None`).
+    async fn mount(
+        &self,
+        run_as: &RunAs,
+        delete_rx: &mut watch::Receiver<Option<i64>>,
+    ) -> Option<(PodRoot, Option<tokio::task::JoinHandle<()>>)> {
+        let mut retry = MOUNT_RETRY;
+        let volumes = loop {
+            let files = self.network.files_dir().to_path_buf();
+            match crate::volumes::set_up(
+                self.ctx,
+                self.pod,
+                self.container,
+                &files,
+                &self.network.scratch,
+            ) {
+                Ok(volumes) => break volumes,
+                Err(e) => self.failed_mount(&e.to_string()),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(retry) => {}
+                _ = wait_deleted(delete_rx) => return None,
+            }
+            retry = (retry * 2).min(MAX_MOUNT_RETRY);
+        };
+        let spec = RootSpec {
+            volumes: volumes.mounts.clone(),
+            writable_machine: run_as.privileged,
+        };
+        let network = clone_network(self.network);
+        let prepared = tokio::task::spawn_blocking(move || network.prepare_root(&spec))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
+        let root = match prepared {
+            Ok(root) => root,
+            Err(message) => {
+                self.failed_mount(&format!("MountVolume.SetUp failed: {message}"));
+                wait_deleted(delete_rx).await;
+                return None;
+            }
+        };
+        let refresher = volumes.refresh.map(|every| {
+            let (ctx, pod, container) =
+                (self.ctx.clone(), self.pod.clone(), self.container.clone());
+            let (files, scratch) = (
+                self.network.files_dir().to_path_buf(),
+                self.network.scratch.clone(),
+            );
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    if let Err(e) = crate::volumes::set_up(&ctx, &pod, &container, &files, &scratch)
+                    {
+                        tracing::warn!(error = %e, "refresh a pod's volumes");
+                    }
+                }
+            })
+        });
+        Some((root, refresher))
+    }
+
+    fn failed_mount(&self, message: &str) {
+        self.ctx.events.record(
+            self.object,
+            "kubelet",
+            Some(self.host),
+            true,
+            "FailedMount",
+            message,
+        );
+    }
 }
 
 /// The first sysctl of the pod that the emulated kubelet refuses, with its status message.
@@ -1023,14 +1142,10 @@ impl ContainerRunner<'_> {
             Ok((a, b)) => (Stdio::from(a), Stdio::from(b)),
             Err(_) => (Stdio::null(), Stdio::null()),
         };
-        let mut cmd = self
-            .info
-            .network
-            .command(program.as_os_str(), self.info.run_as.clone());
+        let mut cmd = self.info.command(&program);
         cmd.args(&argv[1..])
             .env_clear()
             .envs(self.info.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .current_dir(&self.info.working_dir)
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -1513,13 +1628,10 @@ impl ExecHandler for Exec {
                 return Ok(failed(message, code));
             }
         };
-        let mut cmd = info
-            .network
-            .command(program.as_os_str(), info.run_as.clone());
+        let mut cmd = info.command(&program);
         cmd.args(&command[1..])
             .env_clear()
             .envs(info.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .current_dir(&info.working_dir)
             .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -105,10 +105,7 @@ async fn probe_once(probe: &Probe, target: &Target, timeout: Duration) -> Result
             path_env.unwrap_or("/usr/bin:/bin"),
             &target.netverdict_bin,
         )?;
-        let mut cmd = target
-            .info
-            .network
-            .command(program.as_os_str(), target.info.run_as.clone());
+        let mut cmd = target.info.command(&program);
         cmd.args(&argv[1..])
             .env_clear()
             .envs(
@@ -118,7 +115,6 @@ async fn probe_once(probe: &Probe, target: &Target, timeout: Duration) -> Result
                     .iter()
                     .map(|(k, v)| (k.as_str(), v.as_str())),
             )
-            .current_dir(&target.info.working_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -41,6 +41,7 @@ mod names;
 mod netlink;
 mod nft;
 mod pod;
+mod root;
 mod sys;
 
 use std::net::Ipv4Addr;
@@ -50,6 +51,7 @@ pub use error::NetError;
 pub use fabric::{Fabric, FabricConfig, NetnsHandle, PodNetwork, RunAs, ServiceRule};
 pub use names::{NAME_PREFIX, NETNS_DIR, RUNTIME_ROOT};
 pub use nft::{FILTER_TABLE, SERVICE_TABLE};
+pub use root::{PodRoot, RootSpec, VolumeMount};
 
 /// The router's address as every pod and the external namespace see it (their default
 /// gateway, on-link). ICMP errors of the router come from it, and hairpin Service traffic is

@@ -2,8 +2,10 @@
 
 use std::ffi::{CString, OsStr};
 use std::io;
+use std::path::Path;
 
 use crate::fabric::{NetnsHandle, PodNetwork, RunAs};
+use crate::root::{PodRoot, RootSpec};
 use crate::sys;
 
 impl NetnsHandle {
@@ -32,47 +34,38 @@ impl NetnsHandle {
 }
 
 impl PodNetwork {
-    /// A command that runs inside the pod, contained: its network namespace, a mount namespace
-    /// of its own, and the given identity.
+    /// A command that runs inside the pod, contained, in a mount namespace of its own built for
+    /// it alone ([`PodNetwork::prepare_root`] without volumes; the machine writable only when
+    /// `run_as.privileged`), in the pod's `/`. A pod's processes should rather share one
+    /// [`PodRoot`] and come from [`PodRoot::command`].
     ///
-    /// Between fork and exec the child
-    /// 1. enters `/run/netns/<name>` and unshares its mount namespace (every mount private);
-    /// 2. bind-mounts the pod's resolv.conf over `/etc/resolv.conf` and the pod's scratch
-    ///    tmpfs over `/tmp`, `/var/tmp` and `/dev/shm` (shared by the pod's processes, private
-    ///    to the pod), then detaches `/run/netns` (so that it cannot enter the router or other
-    ///    pods) and the fabric's directory of the pods' files (every pod's scratch);
-    /// 3. unless `run_as.privileged`: makes every mount of the machine read-only (recursively,
-    ///    with `mount_setattr`; the scratch mounts stay writable, without setuid or devices)
-    ///    and sets `no_new_privs` (setuid binaries of the machine grant nothing);
-    /// 4. sets the supplementary groups, empties the capability bounding set but for
-    ///    `run_as.capabilities`, switches to `run_as.gid` and `run_as.uid`, and leaves the
-    ///    process exactly `run_as.capabilities` (none at all for a user other than root).
-    ///
-    /// If any step fails, the child exits before exec and `spawn` returns the error: nothing
-    /// ever runs in the machine's own namespaces or with more than it was given.
-    ///
-    /// # Caveats
-    /// - The process shares the machine's file system (read-only), PIDs and users: it sees
-    ///   the machine's processes and can read what its user may read.
-    /// - `/etc/resolv.conf` must exist on the machine (it is the mount point); a missing
-    ///   `/var/tmp` or `/dev/shm` is skipped.
-    /// - `/sys` is the machine's; `ip`/`ss` inside still work (they use netlink), tools reading
-    ///   `/sys/class/net` do not see the pod's links.
-    /// - The child is not killed when the command is dropped unless `kill_on_drop` is set; the
-    ///   fabric ends it by PID in `remove_pod`/`destroy` in any case.
-    /// - A path that contains a NUL byte makes `spawn` fail with `InvalidInput`.
+    /// If preparing the file system fails, `spawn` fails with that error's kind.
     pub fn command(&self, program: &OsStr, run_as: RunAs) -> tokio::process::Command {
-        let mut cmd = tokio::process::Command::new(program);
-        let setup = ChildSetup::new(self, run_as);
-        // SAFETY: `enter` only makes async-signal-safe system calls on memory prepared before
-        // the fork and does not allocate; an error aborts the spawn.
-        unsafe {
-            cmd.pre_exec(move || match &setup {
-                Ok(setup) => setup.enter(),
-                Err(err) => Err(io::Error::from(err.kind())),
-            });
+        let spec = RootSpec {
+            volumes: Vec::new(),
+            writable_machine: run_as.privileged,
+        };
+        match self.prepare_root(&spec) {
+            Ok(root) => root.command(program, run_as, std::path::Path::new("/")),
+            Err(err) => {
+                tracing::warn!(pod = %self.netns.name, error = %err, "prepare a pod's file system");
+                // What spawn reports is an errno: keep the closest one.
+                let errno = match &err {
+                    crate::NetError::Io { source, .. } => match source.kind() {
+                        io::ErrorKind::NotFound => libc::ENOENT,
+                        io::ErrorKind::PermissionDenied => libc::EACCES,
+                        _ => source.raw_os_error().unwrap_or(libc::EINVAL),
+                    },
+                    _ => libc::EINVAL,
+                };
+                let mut cmd = tokio::process::Command::new(program);
+                // SAFETY: the closure makes no call at all.
+                unsafe {
+                    cmd.pre_exec(move || Err(io::Error::from_raw_os_error(errno)));
+                }
+                cmd
+            }
         }
-        cmd
     }
 }
 
@@ -108,13 +101,10 @@ struct CapData {
 }
 
 /// What a pod's child process does before exec, prepared before the fork.
-struct ChildSetup {
-    netns: CString,
-    resolv_conf: CString,
-    /// The fabric's directory of all pods' files, a mount point of its own.
-    pods_dir: CString,
-    /// (source in the scratch tmpfs, mount point).
-    scratch_mounts: Vec<(CString, CString)>,
+pub(crate) struct ChildSetup {
+    /// Holds the pod's namespaces open until the command is dropped.
+    root: PodRoot,
+    working_dir: CString,
     groups: Vec<libc::gid_t>,
     run_as: RunAs,
     /// The capabilities this kernel knows (bit n = capability n).
@@ -140,33 +130,52 @@ fn check(rc: libc::c_int) -> io::Result<()> {
     }
 }
 
-fn errno() -> libc::c_int {
-    io::Error::last_os_error().raw_os_error().unwrap_or(0)
+/// Makes every mount of the calling thread's mount namespace read-only and without setuid,
+/// and the pod's `scratch` mount points writable again (without setuid or devices).
+pub(crate) fn read_only_machine(scratch: &[&Path]) -> io::Result<()> {
+    let set = |path: &Path, flags: libc::c_uint, attr: &MountAttr| -> io::Result<()> {
+        let path = sys::cstring(path.as_os_str())?;
+        // SAFETY: a valid path and a live mount_attr of the size passed.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_mount_setattr,
+                libc::AT_FDCWD,
+                path.as_ptr(),
+                flags,
+                std::ptr::from_ref(attr),
+                std::mem::size_of::<MountAttr>(),
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    };
+    let read_only = MountAttr {
+        attr_set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    set(Path::new("/"), AT_RECURSIVE, &read_only)?;
+    let writable = MountAttr {
+        attr_set: MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+        attr_clr: MOUNT_ATTR_RDONLY,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    for target in scratch {
+        set(target, 0, &writable)?;
+    }
+    Ok(())
 }
 
 impl ChildSetup {
-    fn new(network: &PodNetwork, run_as: RunAs) -> io::Result<ChildSetup> {
-        let scratch_mounts = crate::sys::SCRATCH_MOUNTS
-            .iter()
-            .map(|(sub, target)| {
-                Ok((
-                    sys::cstring(network.scratch.join(sub).as_os_str())?,
-                    sys::cstring(OsStr::new(target))?,
-                ))
-            })
-            .collect::<io::Result<Vec<_>>>()?;
+    pub(crate) fn new(root: PodRoot, working_dir: &Path, run_as: RunAs) -> io::Result<ChildSetup> {
         Ok(ChildSetup {
-            netns: sys::cstring(network.netns.path.as_os_str())?,
-            resolv_conf: sys::cstring(network.resolv_conf.as_os_str())?,
-            pods_dir: sys::cstring(
-                network
-                    .scratch
-                    .parent()
-                    .and_then(std::path::Path::parent)
-                    .unwrap_or(std::path::Path::new("/nonexistent"))
-                    .as_os_str(),
-            )?,
-            scratch_mounts,
+            root,
+            working_dir: sys::cstring(working_dir.as_os_str())?,
             groups: run_as.groups.clone(),
             run_as,
             known_capabilities: known_capabilities(),
@@ -174,101 +183,17 @@ impl ChildSetup {
     }
 
     /// Runs in the child between fork and exec: async-signal-safe calls only, no allocation.
-    fn enter(&self) -> io::Result<()> {
-        sys::enter_netns(&self.netns)?;
-        let none = std::ptr::null();
-        // SAFETY: plain system calls with valid NUL-terminated strings, pointers to live
-        // values of the layout the kernel expects, or null pointers where the kernel accepts
-        // them.
+    pub(crate) fn enter(&self) -> io::Result<()> {
+        sys::enter_netns(self.root.netns_path())?;
+        // SAFETY: plain system calls on a live descriptor and a valid NUL-terminated path.
         unsafe {
-            check(libc::unshare(libc::CLONE_NEWNS))?;
-            check(libc::mount(
-                none,
-                c"/".as_ptr(),
-                none,
-                libc::MS_REC | libc::MS_PRIVATE,
-                none.cast(),
-            ))?;
-            check(libc::mount(
-                self.resolv_conf.as_ptr(),
-                c"/etc/resolv.conf".as_ptr(),
-                none,
-                libc::MS_BIND,
-                none.cast(),
-            ))?;
-            let mut bound = [false; crate::sys::SCRATCH_MOUNTS.len()];
-            for (i, (source, target)) in self.scratch_mounts.iter().enumerate() {
-                let rc = libc::mount(
-                    source.as_ptr(),
-                    target.as_ptr(),
-                    none,
-                    libc::MS_BIND,
-                    none.cast(),
-                );
-                match (rc, errno()) {
-                    (0, _) => bound[i] = true,
-                    // The machine has no such directory: nothing to cover.
-                    (_, libc::ENOENT) => {}
-                    _ => return Err(io::Error::last_os_error()),
-                }
-            }
-            // The copy of /run/netns would let the pod see, and as root enter, the router and
-            // the other pods. Failing here (/run/netns not a mount point of its own) only
-            // leaves them visible. (The copies never keep a removed pod's namespace alive:
-            // unlinking a mount point detaches it in every mount namespace.)
-            let _ = libc::umount2(c"/run/netns".as_ptr(), libc::MNT_DETACH);
-            // Every pod's scratch (its own too) under the fabric's root-only directory: the
-            // pod reaches its own through the mounts above only.
-            let _ = libc::umount2(self.pods_dir.as_ptr(), libc::MNT_DETACH);
+            // Also makes the pod's root this process's root and working directory.
+            check(libc::setns(self.root.mount_ns_fd(), libc::CLONE_NEWNS))?;
+            check(libc::chdir(self.working_dir.as_ptr()))?;
             if !self.run_as.privileged {
-                self.read_only_machine(&bound)?;
                 check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))?;
             }
             self.switch_identity()?;
-        }
-        Ok(())
-    }
-
-    /// Every mount read-only and without setuid, the scratch mounts writable again.
-    ///
-    /// # Safety
-    /// Between fork and exec only.
-    unsafe fn read_only_machine(&self, bound: &[bool]) -> io::Result<()> {
-        let set = |path: &std::ffi::CStr, flags: libc::c_uint, attr: &MountAttr| {
-            // SAFETY: a valid path and a live mount_attr of the size passed.
-            let rc = unsafe {
-                libc::syscall(
-                    libc::SYS_mount_setattr,
-                    libc::AT_FDCWD,
-                    path.as_ptr(),
-                    flags,
-                    std::ptr::from_ref(attr),
-                    std::mem::size_of::<MountAttr>(),
-                )
-            };
-            if rc == 0 {
-                Ok(())
-            } else {
-                Err(io::Error::last_os_error())
-            }
-        };
-        let read_only = MountAttr {
-            attr_set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID,
-            attr_clr: 0,
-            propagation: 0,
-            userns_fd: 0,
-        };
-        set(c"/", AT_RECURSIVE, &read_only)?;
-        let scratch = MountAttr {
-            attr_set: MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
-            attr_clr: MOUNT_ATTR_RDONLY,
-            propagation: 0,
-            userns_fd: 0,
-        };
-        for ((_, target), bound) in self.scratch_mounts.iter().zip(bound) {
-            if *bound {
-                set(target, 0, &scratch)?;
-            }
         }
         Ok(())
     }

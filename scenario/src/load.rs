@@ -147,6 +147,11 @@ fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>, diagnostics: &mut Vec<Diagno
         }
     };
     for entry in entries.flatten() {
+        // Hidden entries are skipped: a ConfigMap volume holds every file twice more, under
+        // `..data/` and `..<timestamp>/`, besides the links to them that are the files.
+        if entry.file_name().as_encoded_bytes().starts_with(b".") {
+            continue;
+        }
         let path = entry.path();
         if path.is_dir() {
             collect_yaml(&path, out, diagnostics);
@@ -196,4 +201,35 @@ fn load_file(file: &Path, text: &str, in_folder: bool, sink: &mut DiagnosticSink
         }
     }
     scenarios
+}
+
+#[cfg(test)]
+mod folder_tests {
+    use super::*;
+
+    /// A folder laid out as the kubelet writes a ConfigMap volume: the files under a hidden
+    /// directory per version, `..data` linking to the current one, and links to `..data/`.
+    #[test]
+    fn a_config_map_volume_is_read_once() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let version = root.join("..2025_01_02_03_04_05.000000001");
+        std::fs::create_dir_all(version.join("policies")).unwrap();
+        let scenario = "apiVersion: netverdict.io/v1alpha1\nkind: Scenario\nmetadata: {name: once}\nspec:\n  namespaces: [{name: a}]\n  pods: [{name: p, namespace: a}, {name: q, namespace: a, ports: [{port: 80}]}]\n  probes: [{from: a/p, to: a/q, port: 80, expect: allow}]\n";
+        std::fs::write(version.join("s.yaml"), scenario).unwrap();
+        symlink("..2025_01_02_03_04_05.000000001", root.join("..data")).unwrap();
+        symlink("..data/s.yaml", root.join("s.yaml")).unwrap();
+        let loaded = load_paths(&[root.to_path_buf()], &HostTable::default());
+        assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
+        assert_eq!(loaded.scenarios.len(), 1);
+        assert!(loaded.scenarios[0].location.file.ends_with("s.yaml"));
+        assert!(
+            !loaded.scenarios[0]
+                .location
+                .file
+                .to_string_lossy()
+                .contains("..")
+        );
+    }
 }

@@ -19,7 +19,7 @@ pub struct CleanupArgs {
     #[arg(long)]
     pub all: bool,
     /// Delete only in this namespace (repeatable), asking only for what a Role in it grants
-    /// (`deploy/rbac-namespaced.yaml`); namespaces themselves are left alone. Without it, the
+    /// (`deploy/rbac/namespaced.yaml`); namespaces themselves are left alone. Without it, the
     /// objects are looked for in every namespace, which needs cluster-wide `list`.
     #[arg(short = 'n', long = "namespace", value_name = "NS", value_parser = namespace_name)]
     pub namespaces: Vec<String>,

@@ -13,6 +13,7 @@ mod plan;
 mod preflight;
 mod probe_pods;
 mod report_file;
+mod results_configmap;
 mod run;
 mod run_local;
 mod schema;

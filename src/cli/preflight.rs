@@ -109,8 +109,10 @@ fn namespaces(scenarios: &[Scenario]) -> BTreeSet<String> {
 pub(crate) async fn check_run_permissions(
     client: &Client,
     scenarios: &[Scenario],
+    results: Option<&str>,
 ) -> Result<Vec<String>, PermissionError> {
-    let checked = match check_run(client, &namespaces(scenarios), &live_uses(scenarios)).await {
+    let live = live_uses(scenarios);
+    let checked = match check_run(client, &namespaces(scenarios), &live, results).await {
         Ok(checked) => checked,
         // The run's own requests then meet the server's 403 where they would.
         Err(error) if error.is_forbidden() => {
@@ -244,7 +246,7 @@ async fn checks(
         "message": format!("the API server {} answers: Kubernetes {version}", connected.server),
     })];
     let live = live_uses(scenarios);
-    let run_needs = match check_run(&connected.client, &namespaces(scenarios), &live).await {
+    let run_needs = match check_run(&connected.client, &namespaces(scenarios), &live, None).await {
         Ok(checked) => {
             checks.extend(checked.iter().map(permission));
             checked.into_iter().map(|c| c.need).collect()

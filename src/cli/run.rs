@@ -20,6 +20,7 @@ use crate::run::{
 use crate::scenario::{DenyMode, Scenario};
 
 use super::probe_pods::ProbePodArgs;
+use super::results_configmap::{self, ResultsArgs, ResultsPlan, ResultsSink};
 use super::run_local::{KeptCluster, LocalTarget, run_local};
 
 #[derive(Debug, clap::Args)]
@@ -94,6 +95,8 @@ pub struct RunArgs {
     pub parallel: u16,
     #[command(flatten)]
     pub probe_pods: ProbePodArgs,
+    #[command(flatten)]
+    pub results: ResultsArgs,
     /// Leave everything the run created in place (remove it later with `netverdict cleanup`);
     /// with --local, the local cluster too: the run prints its KUBECONFIG and the
     /// `netverdict local down --name NAME` that removes it.
@@ -152,7 +155,20 @@ struct RunPlan {
     target: Target,
     config: RunConfig,
     reports: Reports,
+    /// Where the reports go too (`--results-configmap`).
+    results: Option<ResultsPlan>,
     verbosity: Verbosity,
+}
+
+/// What running the plan gave.
+struct Executed {
+    result: RunResult,
+    /// The cluster configuration was invalid input (nothing was created).
+    invalid_target: bool,
+    /// The local cluster `--local --keep` left running.
+    kept: Option<KeptCluster>,
+    /// Where the reports go too (`--results-configmap`).
+    results: Option<ResultsSink>,
 }
 
 /// Where the reports go.
@@ -178,16 +194,30 @@ fn run_until(
     out: &mut dyn Write,
     stop: &dyn StopRequests,
 ) -> Result<u8, ExpectedError> {
-    let Some(plan) = plan(args)? else {
-        return Ok(exit::INVALID_INPUT);
+    let plan = match plan(args)? {
+        Ok(plan) => plan,
+        Err(summary) => {
+            writeln!(
+                out,
+                "verdict: INVALID INPUT: {summary}, nothing was created (exit {})",
+                exit::INVALID_INPUT
+            )?;
+            return Ok(exit::INVALID_INPUT);
+        }
     };
-    let (mut result, invalid_target, kept) = runtime()?.block_on(execute_plan(&plan, stop));
+    let runtime = runtime()?;
+    let executed = runtime.block_on(execute_plan(&plan, stop));
+    let mut result = executed.result;
     result.deny_behaviour = DenyBehaviour::observed(&result.scenarios);
     result.inputs = plan
         .scenarios
         .iter()
         .map(|s| SourceLine::new(&s.location.file, s.location.line))
         .collect();
+    if let Some(sink) = &executed.results {
+        let code = exit::of_run(&result);
+        runtime.block_on(results_configmap::keep(sink, &mut result, code));
+    }
     write_reports(&result, &plan.reports)?;
     let palette = Palette::detect(std::io::stdout().is_terminal());
     write!(
@@ -195,19 +225,21 @@ fn run_until(
         "{}",
         terminal::summary(&result, palette, plan.verbosity)
     )?;
-    if let Some(kept) = kept {
+    if let Some(kept) = executed.kept {
         write!(out, "{}", kept.instructions())?;
     }
-    Ok(if invalid_target {
+    let code = if executed.invalid_target {
         exit::INVALID_INPUT
     } else {
         exit::of_run(&result)
-    })
+    };
+    writeln!(out, "{}", terminal::verdict(&result, code))?;
+    Ok(code)
 }
 
-/// The second stage of the arguments: what will run, or `None` when the scenarios are invalid
-/// (their problems are printed and the reports written).
-fn plan(args: &RunArgs) -> Result<Option<RunPlan>, ExpectedError> {
+/// The second stage of the arguments: what will run, or, when the scenarios are invalid (their
+/// problems are printed and the reports written), the summary of their problems.
+fn plan(args: &RunArgs) -> Result<Result<RunPlan, String>, ExpectedError> {
     let run_id = match &args.run_id {
         Some(id) => {
             RunId::parse(id).map_err(|e| ExpectedError::InvalidInput(format!("--run-id: {e}")))?
@@ -241,13 +273,14 @@ fn plan(args: &RunArgs) -> Result<Option<RunPlan>, ExpectedError> {
             ..RunResult::default()
         };
         write_reports(&failed, &reports(args))?;
-        return Ok(None);
+        return Ok(Err(diagnostics::summary(counts)));
     }
-    Ok(Some(RunPlan {
+    Ok(Ok(RunPlan {
         scenarios: overridden(loaded.scenarios, args),
         target: target(args),
         config: config(args, run_id),
         reports: reports(args),
+        results: args.results.plan(),
         verbosity: match (args.quiet, args.verbose) {
             (true, _) => Verbosity::Quiet,
             (_, true) => Verbosity::Verbose,
@@ -302,25 +335,35 @@ fn config(args: &RunArgs, run_id: RunId) -> RunConfig {
     }
 }
 
-/// Runs the plan; `true` with the result when the cluster configuration is invalid input (a
-/// kubeconfig that is missing or wrong), in which case nothing was created; the local cluster
-/// `--local --keep` left running.
-async fn execute_plan(
-    plan: &RunPlan,
-    stop: &dyn StopRequests,
-) -> (RunResult, bool, Option<KeptCluster>) {
+/// Runs the plan: against a cluster, also where the reports go when `--results-configmap`
+/// asks; a cluster configuration that is invalid input (a kubeconfig that is missing or wrong)
+/// creates nothing.
+async fn execute_plan(plan: &RunPlan, stop: &dyn StopRequests) -> Executed {
     let progress = Progress::new(plan.verbosity);
     let scenarios = plan.scenarios.clone();
-    let mut kept = None;
-    let (result, invalid_target) = match &plan.target {
+    let mut executed = Executed {
+        result: RunResult::default(),
+        invalid_target: false,
+        kept: None,
+        results: None,
+    };
+    match &plan.target {
         Target::Cluster(target) => match connect(target).await {
             Ok(connected) => {
                 let cluster = describe_cluster(&connected.server, target);
-                if let Err(refused) = permitted(&connected.client, &scenarios).await {
+                let sink = plan.results.as_ref().map(|results| ResultsSink {
+                    client: connected.client.clone(),
+                    target: results.target(&connected.client),
+                    run_id: plan.config.run_id.clone(),
+                });
+                let results_namespace = sink.as_ref().map(|s| s.target.namespace.as_str());
+                let allowed = permitted(&connected.client, &scenarios, results_namespace).await;
+                if let Err(refused) = allowed {
                     let mut failed = setup_failed(plan, RunError::Permissions(refused));
                     failed.error.name_server(&connected.server, &cluster);
                     progress.finish();
-                    return (failed, false, None);
+                    executed.result = failed;
+                    return executed;
                 }
                 let mut result = execute(
                     &connected.client,
@@ -332,26 +375,31 @@ async fn execute_plan(
                 )
                 .await;
                 result.error.name_server(&connected.server, &cluster);
-                (result, false)
+                executed.result = result;
+                executed.results = sink;
             }
-            Err(error) => connect_failed(plan, error),
+            Err(error) => {
+                (executed.result, executed.invalid_target) = connect_failed(plan, error);
+            }
         },
         Target::Local(local) => {
             let (result, left) = run_local(&plan.config, local, scenarios, &progress, stop).await;
-            kept = left;
-            (result, false)
+            executed.result = result;
+            executed.kept = left;
         }
-    };
+    }
     progress.finish();
-    (result, invalid_target, kept)
+    executed
 }
 
-/// Checks the run's permissions before anything is created; notes what it goes without.
+/// Checks the run's permissions (with those of the results ConfigMaps in `results`) before
+/// anything is created; notes what it goes without.
 async fn permitted(
     client: &crate::k8s::Client,
     scenarios: &[Scenario],
+    results: Option<&str>,
 ) -> Result<(), PermissionError> {
-    for note in super::preflight::check_run_permissions(client, scenarios).await? {
+    for note in super::preflight::check_run_permissions(client, scenarios, results).await? {
         eprintln!("note: {note}");
     }
     Ok(())

@@ -566,7 +566,7 @@ fn kept_because(namespace: &str, others: &[(String, Option<String>)]) -> Kept {
 /// Deletes what killed runs left behind anywhere in the cluster: every NetworkPolicy, pod,
 /// Service, ConfigMap and namespace labelled by netverdict (only those of `run` when given).
 /// Given `namespaces`, only the policies, pods, Services and ConfigMaps in them, asking for
-/// nothing cluster-scoped (an identity with a Role in each, as `deploy/rbac-namespaced.yaml`
+/// nothing cluster-scoped (an identity with a Role in each, as `deploy/rbac/namespaced.yaml`
 /// grants, may do it).
 pub(crate) async fn delete_leftovers(
     client: &Client,

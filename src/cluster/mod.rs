@@ -13,6 +13,7 @@ mod namespace;
 mod objects;
 mod permissions;
 mod probe_pod;
+mod results;
 mod sharing;
 mod stored;
 #[cfg(test)]
@@ -45,5 +46,6 @@ pub(crate) use probe_pod::{
     MimicIdentity, NEVER_READY, ProbePodOptions, ProbePodSpec, needs_unprivileged_port_sysctl,
     protocol_name,
 };
+pub(crate) use results::{ResultsTarget, store as store_results};
 pub(crate) use sharing::{SharingError, refuse_shared, run_of};
 pub(crate) use wait::{PodKey, PodStartError, start_hint, wait_started};

@@ -2,8 +2,9 @@
 //! one [`Need`] here, checked with a SelfSubjectAccessReview (which every authenticated identity
 //! may create), so that a run refused by RBAC stops before setup with the exact rule to add.
 //!
-//! The needs are the one list the manifests `deploy/rbac-cluster.yaml`,
-//! `deploy/rbac-namespaced.yaml` and `deploy/rbac-live.yaml` grant; a test keeps them in step.
+//! The needs are the one list the manifests `deploy/rbac/cluster.yaml`,
+//! `deploy/rbac/namespaced.yaml` (and so `deploy/job.yaml`), `deploy/rbac/live.yaml` and
+//! `deploy/rbac/results.yaml` grant; a test keeps them in step.
 
 use std::collections::BTreeSet;
 
@@ -231,7 +232,7 @@ pub(crate) struct LiveUse {
     pub(crate) services: bool,
 }
 
-/// What the run needs in a namespace it does not create (`deploy/rbac-live.yaml`): reading the
+/// What the run needs in a namespace it does not create (`deploy/rbac/live.yaml`): reading the
 /// deployed pods, workloads, Services and policies, and for mimics creating probe pods and the
 /// ConfigMap that owns them.
 pub(crate) fn live_needs(namespace: &str, uses: &LiveUse, endpoints: EndpointsRead) -> Vec<Need> {
@@ -559,6 +560,28 @@ pub(crate) async fn canary_allowed(client: &Client, namespace: &str) -> bool {
     true
 }
 
+/// What `--results-configmap` needs in the results namespace: creating the run's ConfigMap,
+/// listing and deleting the series' older ones.
+pub(crate) fn results_needs(namespace: &str) -> Vec<Need> {
+    [
+        (
+            "create",
+            "store the run's reports in a ConfigMap (--results-configmap)",
+        ),
+        (
+            "list",
+            "find the older results ConfigMaps of the series (--results-keep)",
+        ),
+        (
+            "delete",
+            "delete the results ConfigMaps beyond --results-keep",
+        ),
+    ]
+    .into_iter()
+    .map(|(verb, why)| Need::required(verb, "", "configmaps", namespace, why))
+    .collect()
+}
+
 /// `verb` on `resource` (in `namespace`, or cluster-wide) in the manifests' words, as
 /// [`Need::describe`] says it: `delete pods in namespace ddi`.
 pub(crate) fn permission(verb: &str, resource: &str, namespace: Option<&str>) -> String {
@@ -596,10 +619,11 @@ impl ReviewError {
     }
 }
 
-/// Every need of a run in `namespaces` (those its scenarios create, or use as their own) and in
-/// the namespaces of deployed workloads it reaches (`live`), checked. A namespace that cannot be
-/// looked at (no `get namespaces`) is taken to exist; but an identity that may create namespaces
-/// must be able to look.
+/// Every need of a run in `namespaces` (those its scenarios create, or use as their own), in
+/// the namespaces of deployed workloads it reaches (`live`) and of its results ConfigMaps
+/// (`results`, when it writes them), checked. A namespace that cannot be looked at (no `get
+/// namespaces`) is taken to exist; but an identity that may create namespaces must be able to
+/// look.
 ///
 /// # Errors
 /// A SelfSubjectAccessReview the server refuses or fails.
@@ -607,6 +631,7 @@ pub(crate) async fn check_run(
     client: &Client,
     namespaces: &BTreeSet<String>,
     live: &std::collections::BTreeMap<String, LiveUse>,
+    results: Option<&str>,
 ) -> Result<Vec<Checked>, ReviewError> {
     let endpoints = match super::endpoints::endpoint_source(client).await {
         Ok(super::endpoints::EndpointSource::Endpoints) => EndpointsRead::Endpoints,
@@ -638,6 +663,7 @@ pub(crate) async fn check_run(
     if !namespaces.contains(DNS_NAMESPACE) {
         needs.extend(dns_needs());
     }
+    needs.extend(results.into_iter().flat_map(results_needs));
     check_needs(client, needs).await
 }
 
@@ -924,12 +950,12 @@ mod tests {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
         let read = |file: &str| std::fs::read_to_string(root.join(file)).unwrap();
 
-        let namespaced = grants(&read("rbac-namespaced.yaml"));
+        let namespaced = grants(&read("rbac/namespaced.yaml"));
         let probes = Scope::Namespace("netverdict-probes".to_owned());
         let dns = Scope::Namespace(DNS_NAMESPACE.to_owned());
         assert_eq!(namespaced, run_needs(&probes, &dns, false));
 
-        let cluster = grants(&read("rbac-cluster.yaml"));
+        let cluster = grants(&read("rbac/cluster.yaml"));
         let mut needs = run_needs(&Scope::Cluster, &Scope::Cluster, true);
         needs.insert((
             Scope::Cluster,
@@ -940,8 +966,15 @@ mod tests {
         needs.extend(every_live_need(&Scope::Cluster));
         assert_eq!(cluster, needs);
 
-        let live = grants(&read("rbac-live.yaml"));
+        let live = grants(&read("rbac/live.yaml"));
         assert_eq!(live, every_live_need(&Scope::Namespace("shop".to_owned())));
+        let results = grants(&read("rbac/results.yaml"));
+        let namespace = Scope::Namespace("netverdict".to_owned());
+        let needs: BTreeSet<Grant> = results_needs("netverdict")
+            .iter()
+            .map(|need| grant(&namespace, need))
+            .collect();
+        assert_eq!(results, needs);
     }
 
     /// What scenarios that reach deployed workloads of every kind in a namespace (`scope`) may
@@ -973,7 +1006,7 @@ mod tests {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
         let read = |file: &str| std::fs::read_to_string(root.join(file)).unwrap();
         let probes = Scope::Namespace("netverdict-probes".to_owned());
-        let namespaced = grants(&read("rbac-namespaced.yaml"));
+        let namespaced = grants(&read("rbac/namespaced.yaml"));
         for need in canary_needs("netverdict-probes", false) {
             let scope = if need.namespace.is_some() {
                 &probes
@@ -982,7 +1015,7 @@ mod tests {
             };
             assert!(namespaced.contains(&grant(scope, &need)), "{need:?}");
         }
-        let cluster = grants(&read("rbac-cluster.yaml"));
+        let cluster = grants(&read("rbac/cluster.yaml"));
         for need in canary_needs("netverdict-preflight-x", true) {
             assert!(cluster.contains(&grant(&Scope::Cluster, &need)), "{need:?}");
         }

@@ -1,5 +1,6 @@
 //! Reporters: they render a run's results and never drive the run.
 
+pub(crate) mod bounded;
 pub(crate) mod headline;
 pub(crate) mod html;
 pub(crate) mod json;

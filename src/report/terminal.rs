@@ -335,6 +335,49 @@ fn probe_summary(out: &mut String, probe: &ProbeResult, palette: Palette) {
     }
 }
 
+/// The last line of a run's output, for whoever reads only its end (a hook's log): the
+/// verdict, what it rests on, and the exit code.
+pub(crate) fn verdict(run: &RunResult, exit_code: u8) -> String {
+    let tally = run.tally();
+    let total = tally.passed + tally.failed + tally.errors + tally.skipped;
+    let why = match exit_code {
+        crate::cli::exit::OK => format!(
+            "PASSED: {} met {}",
+            if total == 1 {
+                "the probe".to_owned()
+            } else {
+                format!("all {total} probes")
+            },
+            if total == 1 {
+                "its expectation"
+            } else {
+                "their expectations"
+            }
+        ),
+        crate::cli::exit::EXPECTATION_FAILED => format!(
+            "FAILED: {} of {} did not meet {} expectation",
+            tally.failed,
+            count(total, "probe"),
+            if tally.failed == 1 { "its" } else { "their" }
+        ),
+        crate::cli::exit::INVALID_INPUT => "INVALID INPUT: nothing was created".to_owned(),
+        _ if run.error.is_some() => {
+            "NOT JUDGED: the run could not complete (see run error above)".to_owned()
+        }
+        _ => format!(
+            "NOT JUDGED: {} of {} could not be judged{}",
+            tally.errors,
+            count(total, "probe"),
+            if tally.skipped > 0 {
+                format!(", {} not run", tally.skipped)
+            } else {
+                String::new()
+            }
+        ),
+    };
+    format!("verdict: {why} (exit {exit_code})")
+}
+
 /// `1 probe`, `2 probes`.
 fn count(n: usize, what: &str) -> String {
     format!("{n} {what}{}", if n == 1 { "" } else { "s" })
@@ -475,6 +518,39 @@ mod tests {
             .map(summaries)
             .collect::<Vec<_>>()
             .join("\n===\n")
+        );
+    }
+
+    #[test]
+    fn the_verdict_line_says_how_the_run_went_and_its_exit_code() {
+        use crate::results::{ProbeResult, ScenarioResult};
+        let run = |statuses: &[ProbeStatus], error: Option<&str>| RunResult {
+            error: error.map(str::to_owned),
+            scenarios: vec![ScenarioResult {
+                probes: statuses
+                    .iter()
+                    .map(|s| ProbeResult::example(*s, None, ""))
+                    .collect(),
+                ..ScenarioResult::default()
+            }],
+            ..RunResult::default()
+        };
+        use ProbeStatus::*;
+        assert_eq!(
+            verdict(&run(&[Pass, Pass], None), 0),
+            "verdict: PASSED: all 2 probes met their expectations (exit 0)"
+        );
+        assert_eq!(
+            verdict(&run(&[Pass, Fail, Error], None), 1),
+            "verdict: FAILED: 1 of 3 probes did not meet its expectation (exit 1)"
+        );
+        assert_eq!(
+            verdict(&run(&[Pass, Error], None), 3),
+            "verdict: NOT JUDGED: 1 of 2 probes could not be judged (exit 3)"
+        );
+        assert_eq!(
+            verdict(&run(&[], Some("cleanup failed")), 3),
+            "verdict: NOT JUDGED: the run could not complete (see run error above) (exit 3)"
         );
     }
 

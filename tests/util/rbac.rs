@@ -132,7 +132,7 @@ impl Manifest {
     /// The namespaced manifest, its Role and RoleBinding copied into each of `namespaces`.
     pub fn namespaced(namespaces: &[&str]) -> Manifest {
         let mut documents = Vec::new();
-        for document in Manifest::load("rbac-namespaced.yaml").documents {
+        for document in Manifest::load("rbac/namespaced.yaml").documents {
             if document["metadata"]["namespace"] != TEMPLATE_NAMESPACE {
                 documents.push(document);
                 continue;

@@ -49,6 +49,11 @@ pub struct ServerOptions {
     /// kube-apiserver 1.35 and later check it (`AuthorizePodWebsocketUpgradeCreatePermission`);
     /// without it `get` is enough, as on older servers.
     pub websocket_exec_requires_create: bool,
+    /// Run the ServiceAccount admission plugin on pod creates (`crate::admission`): a pod's
+    /// ServiceAccount must exist and it gets its token volume. It needs a controller that makes
+    /// each namespace's `default` ServiceAccount and `kube-root-ca.crt` ConfigMap, as the local
+    /// cluster has; off by default, for a server that runs alone.
+    pub service_account_admission: bool,
 }
 
 impl ServerOptions {
@@ -68,6 +73,7 @@ impl Default for ServerOptions {
             endpoint_slices_v1: true,
             users_without_roles: Vec::new(),
             websocket_exec_requires_create: true,
+            service_account_admission: false,
         }
     }
 }
@@ -115,6 +121,10 @@ pub struct ApiServer {
     service_account_tokens: Arc<ServiceAccountTokens>,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<()>,
+    /// What [`ApiServer::serve_also`] needs to accept on another listener.
+    acceptor: TlsAcceptor,
+    app: axum::Router,
+    also: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl ApiServer {
@@ -151,14 +161,33 @@ impl ApiServer {
             service_account_tokens: service_account_tokens.clone(),
         };
         let app = axum::Router::new().fallback(handle).with_state(state);
-        let task = tokio::spawn(accept_loop(listener, acceptor, app, shutdown.clone()));
+        let task = tokio::spawn(accept_loop(
+            listener,
+            acceptor.clone(),
+            app.clone(),
+            shutdown.clone(),
+        ));
         Ok(ApiServer {
             store,
             addr,
             service_account_tokens,
             shutdown,
             task,
+            acceptor,
+            app,
+            also: Vec::new(),
         })
+    }
+
+    /// Serves the same API on another listener too, until shutdown: e.g. one bound inside a
+    /// network namespace, where pods reach the API as `kubernetes.default.svc`.
+    pub fn serve_also(&mut self, listener: tokio::net::TcpListener) {
+        self.also.push(tokio::spawn(accept_loop(
+            listener,
+            self.acceptor.clone(),
+            self.app.clone(),
+            self.shutdown.clone(),
+        )));
     }
 
     /// Mints the ServiceAccount tokens this server accepts (for pods' projected tokens).
@@ -175,7 +204,8 @@ impl ApiServer {
     pub async fn shutdown(self) {
         self.shutdown.cancel();
         // Connections idle in keep-alive do not hold the server up for long.
-        if tokio::time::timeout(Duration::from_secs(5), self.task)
+        let all = futures::future::join_all(std::iter::once(self.task).chain(self.also));
+        if tokio::time::timeout(Duration::from_secs(5), all)
             .await
             .is_err()
         {

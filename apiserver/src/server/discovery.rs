@@ -11,12 +11,13 @@ use super::app::ServerOptions;
 use super::negotiate::json_response;
 use crate::resource::Resource;
 
-pub(super) const GROUPS: [&str; 5] = [
+pub(super) const GROUPS: [&str; 6] = [
     "apps",
     "networking.k8s.io",
     "discovery.k8s.io",
     "rbac.authorization.k8s.io",
     "authorization.k8s.io",
+    "batch",
 ];
 
 /// The groups this server serves: `discovery.k8s.io/v1` (EndpointSlices) only when it has it.

@@ -172,8 +172,9 @@ async fn create(
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     let body = read_body(body).await?;
-    let object = decode_body(&parts.headers, &body)?;
+    let mut object = decode_body(&parts.headers, &body)?;
     let warnings = strict(resource, query, &object)?;
+    admit(state, resource, namespace, &mut object).await?;
     if dry_run(query)? {
         let checked = state.store.check_create(resource, namespace, object)?;
         return Ok(with_warnings(
@@ -188,6 +189,29 @@ async fn create(
     ))
 }
 
+/// The admission plugins a create passes besides those the store applies.
+async fn admit(
+    state: &AppState,
+    resource: Resource,
+    namespace: Option<&str>,
+    object: &mut Value,
+) -> Result<(), ApiError> {
+    // NamespaceLifecycle comes first: the store refuses a create in a namespace that does not
+    // exist or is terminating, before any other plugin has a say.
+    let active = namespace.is_some_and(|ns| {
+        state
+            .store
+            .get(Resource::Namespaces, None, ns)
+            .is_ok_and(|n| n.pointer("/metadata/deletionTimestamp").is_none())
+    });
+    match (resource, namespace) {
+        (Resource::Pods, Some(namespace)) if active && state.options.service_account_admission => {
+            crate::admission::admit_pod(&state.store, namespace, object).await
+        }
+        _ => Ok(()),
+    }
+}
+
 /// What a `DeleteOptions` (the body, or the query) asks for.
 struct DeleteRequest {
     grace: Option<i64>,
@@ -195,7 +219,11 @@ struct DeleteRequest {
     propagation: Propagation,
 }
 
+/// The `DeleteOptions` of a delete of `resource`, whose dependents go as its kind's default
+/// says when the request does not: batch/v1 Jobs orphan their pods, as kube-apiserver's Job
+/// strategy says; every other kind deletes them in the background.
 fn delete_options(
+    resource: Resource,
     query: &Query,
     headers: &http::HeaderMap,
     body: &[u8],
@@ -230,7 +258,9 @@ fn delete_options(
         }
         (Some(policy), None) => Propagation::parse(policy)?,
         (None, Some(true)) => Propagation::Orphan,
-        (None, _) => Propagation::Background,
+        (None, Some(false)) => Propagation::Background,
+        (None, None) if resource == Resource::Jobs => Propagation::Orphan,
+        (None, None) => Propagation::Background,
     };
     Ok(DeleteRequest {
         grace,
@@ -248,7 +278,7 @@ async fn delete_collection(
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     let body = read_body(body).await?;
-    let options = delete_options(query, &parts.headers, &body)?;
+    let options = delete_options(resource, query, &parts.headers, &body)?;
     let deleted = state.store.delete_collection(
         resource,
         namespace,
@@ -448,6 +478,7 @@ async fn patch(
                 let manager = query.get("fieldManager").unwrap_or_default();
                 let owned = apply_ownership(resource, &json!({}), &mut object, &patch, manager);
                 object["metadata"]["managedFields"] = owned;
+                admit(state, resource, namespace, &mut object).await?;
                 let created = if dry {
                     state.store.check_create(resource, namespace, object)?
                 } else {
@@ -541,7 +572,7 @@ async fn delete(
         grace,
         preconditions,
         propagation,
-    } = delete_options(query, &parts.headers, &body)?;
+    } = delete_options(resource, query, &parts.headers, &body)?;
     let current = state.store.get(resource, namespace, name)?;
     for (field, pointer) in [
         ("uid", "/metadata/uid"),

@@ -263,6 +263,41 @@ fn columns(resource: Resource) -> Vec<Column> {
             ),
             AGE,
         ],
+        Resource::Jobs => vec![
+            NAME,
+            ("Status", "string", 0, "Status of the job."),
+            (
+                "Completions",
+                "string",
+                0,
+                "The completed job pods and the desired completions.",
+            ),
+            (
+                "Duration",
+                "string",
+                0,
+                "Time required to complete the job.",
+            ),
+            AGE,
+            (
+                "Containers",
+                "string",
+                1,
+                "Names of each container in the template.",
+            ),
+            (
+                "Images",
+                "string",
+                1,
+                "Images referenced by each container in the template.",
+            ),
+            (
+                "Selector",
+                "string",
+                1,
+                "Selector of the pods the job runs.",
+            ),
+        ],
         Resource::NetworkPolicies => vec![
             NAME,
             (
@@ -476,6 +511,7 @@ fn cells(resource: Resource, object: &Value) -> Vec<Value> {
         }
         Resource::Events => event_cells(object, name),
         r if r.is_apps() => apps::cells(r, object, name, created),
+        Resource::Jobs => job_cells(object, name, created),
         Resource::NetworkPolicies => {
             let selector = format_label_selector(object.pointer("/spec/podSelector"));
             vec![name, json!(selector), json!(created)]
@@ -737,6 +773,69 @@ pub(super) fn pod_summary(pod: &Value) -> (String, String, String) {
         };
     }
     (format!("{ready}/{total}"), reason, restarts.to_string())
+}
+
+/// As kube-apiserver's `printJob`: the status from the conditions, `succeeded/completions`, how
+/// long it ran.
+fn job_cells(job: &Value, name: Value, created: String) -> Vec<Value> {
+    let count = |pointer: &str| job.pointer(pointer).and_then(Value::as_i64);
+    let succeeded = count("/status/succeeded").unwrap_or(0);
+    let completions = match count("/spec/completions") {
+        Some(wanted) => format!("{succeeded}/{wanted}"),
+        None => match count("/spec/parallelism").unwrap_or(0) {
+            p if p > 1 => format!("{succeeded}/1 of {p}"),
+            _ => format!("{succeeded}/1"),
+        },
+    };
+    let start = parse_rfc3339(text(job, "/status/startTime"));
+    let duration = match (start, parse_rfc3339(text(job, "/status/completionTime"))) {
+        (None, _) => String::new(),
+        (Some(start), None) => human_duration(now_seconds() - start),
+        (Some(start), Some(end)) => human_duration(end - start),
+    };
+    let has = |kind: &str| {
+        job.pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["type"] == kind && c["status"] == "True")
+            })
+    };
+    let status = if has("Complete") {
+        "Complete"
+    } else if has("Failed") {
+        "Failed"
+    } else if job.pointer("/metadata/deletionTimestamp").is_some() {
+        "Terminating"
+    } else if has("Suspended") {
+        "Suspended"
+    } else if has("FailureTarget") {
+        "FailureTarget"
+    } else {
+        "Running"
+    };
+    let containers = job
+        .pointer("/spec/template/spec/containers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let joined = |field: &str| {
+        containers
+            .iter()
+            .map(|c| text(c, field).to_owned())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    vec![
+        name,
+        json!(status),
+        json!(completions),
+        json!(duration),
+        json!(created),
+        json!(joined("/name")),
+        json!(joined("/image")),
+        json!(format_label_selector(job.pointer("/spec/selector"))),
+    ]
 }
 
 fn pod_cells(pod: &Value, name: Value, created: String) -> Vec<Value> {
