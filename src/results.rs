@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::run::RunErrors;
 use crate::verdict::ProbeStatus;
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct RunResult {
     pub(crate) run_id: String,

@@ -175,8 +175,7 @@ fn has_generation(resource: Resource) -> bool {
     matches!(
         resource,
         Resource::Pods | Resource::NetworkPolicies | Resource::Jobs
-    )
-        || (resource.is_apps() && resource != Resource::ControllerRevisions)
+    ) || (resource.is_apps() && resource != Resource::ControllerRevisions)
 }
 
 /// The finalizer of an object deleted in the foreground: it stays until the garbage collector
@@ -950,7 +949,9 @@ impl Inner {
             }
             Resource::Namespaces => object["status"] = json!({"phase": "Active"}),
             Resource::Services => object["status"] = json!({"loadBalancer": {}}),
-            r if (r.is_apps() || r == Resource::Jobs) && r.has_status() => object["status"] = json!({}),
+            r if (r.is_apps() || r == Resource::Jobs) && r.has_status() => {
+                object["status"] = json!({})
+            }
             _ => {}
         }
         if resource.namespaced() {

@@ -12,8 +12,9 @@ pub(crate) mod apps;
 /// clients can decode; a body of the wrong shape is a `400 BadRequest`.
 pub(crate) fn normalize(resource: Resource, object: Value) -> Result<Value, ApiError> {
     use k8s_openapi::api::{
-        apps::v1 as appsv1, authorization::v1 as authorization, batch::v1 as batch, core::v1 as core,
-        discovery::v1 as discovery, networking::v1 as networking, rbac::v1 as rbac,
+        apps::v1 as appsv1, authorization::v1 as authorization, batch::v1 as batch,
+        core::v1 as core, discovery::v1 as discovery, networking::v1 as networking,
+        rbac::v1 as rbac,
     };
     fn round_trip<T: serde::de::DeserializeOwned + serde::Serialize>(
         resource: Resource,
@@ -171,7 +172,7 @@ fn default_job(job: &mut Value) {
             labels.insert(key.to_owned(), json!(value));
         }
     }
-    default_pod(&mut spec["template"]);
+    default_pod_spec(&mut spec["template"]["spec"], true);
 }
 
 /// A Job's spec as the API server validates it: its pod template, a restart policy that ends,
@@ -179,7 +180,7 @@ fn default_job(job: &mut Value) {
 fn validate_job(job: &Value, errors: &mut Errors) {
     let template = job.pointer("/spec/template").cloned().unwrap_or(json!({}));
     let mut inner = Errors::default();
-    validate_pod(&template, &mut inner);
+    validate_pod_spec(&template["spec"], &mut inner);
     errors.0.extend(
         inner
             .0

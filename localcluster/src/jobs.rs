@@ -13,7 +13,7 @@
 //! or none (batch/v1's default, which the API server applies) they lose their ownerReference
 //! and stay.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -443,8 +443,13 @@ fn expire(ctx: &Ctx, job: &Value, memory: &mut Memory) -> Result<(), ApiError> {
         return Ok(());
     }
     let (ns, name) = (meta(job, "namespace"), meta(job, "name"));
-    ctx.store
-        .delete_propagating(Resource::Jobs, Some(ns), name, None, Propagation::Foreground)?;
+    ctx.store.delete_propagating(
+        Resource::Jobs,
+        Some(ns),
+        name,
+        None,
+        Propagation::Foreground,
+    )?;
     Ok(())
 }
 

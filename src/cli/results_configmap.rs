@@ -5,6 +5,7 @@ use crate::cluster::{ResultsTarget, RunId, store_results};
 use crate::k8s::Client;
 use crate::report::bounded::{self, CONFIG_MAP_LIMIT};
 use crate::results::RunResult;
+use crate::run::RunError;
 
 /// The flags of the results ConfigMap, what was typed.
 #[derive(Debug, clap::Args)]
@@ -117,12 +118,7 @@ pub(crate) async fn keep(sink: &ResultsSink, result: &mut RunResult, exit_code: 
                 eprintln!("results: {problem}");
             }
         }
-        Err(error) => {
-            result.error = Some(match result.error.take() {
-                Some(before) => format!("{before}\n{error}"),
-                None => error.to_string(),
-            });
-        }
+        Err(error) => result.error.push(RunError::Results(error)),
     }
 }
 

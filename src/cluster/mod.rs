@@ -46,6 +46,6 @@ pub(crate) use probe_pod::{
     MimicIdentity, NEVER_READY, ProbePodOptions, ProbePodSpec, needs_unprivileged_port_sysctl,
     protocol_name,
 };
-pub(crate) use results::{ResultsTarget, store as store_results};
+pub(crate) use results::{ResultsTarget, StoreError, store as store_results};
 pub(crate) use sharing::{SharingError, refuse_shared, run_of};
 pub(crate) use wait::{PodKey, PodStartError, start_hint, wait_started};

@@ -40,7 +40,7 @@ struct Summary<'a> {
     failed: usize,
     could_not_be_judged: usize,
     not_run: usize,
-    error: Option<&'a str>,
+    error: Option<String>,
     scenarios: Vec<ScenarioSummary<'a>>,
 }
 
@@ -92,7 +92,7 @@ fn summary(run: &RunResult, exit_code: u8) -> String {
         failed: tally.failed,
         could_not_be_judged: tally.errors,
         not_run: tally.skipped,
-        error: run.error.as_deref(),
+        error: run.error.message(),
         scenarios,
     };
     serde_json::to_string_pretty(&summary).unwrap_or_default()

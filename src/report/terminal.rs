@@ -361,7 +361,7 @@ pub(crate) fn verdict(run: &RunResult, exit_code: u8) -> String {
             if tally.failed == 1 { "its" } else { "their" }
         ),
         crate::cli::exit::INVALID_INPUT => "INVALID INPUT: nothing was created".to_owned(),
-        _ if run.error.is_some() => {
+        _ if !run.error.is_empty() => {
             "NOT JUDGED: the run could not complete (see run error above)".to_owned()
         }
         _ => format!(
@@ -525,7 +525,9 @@ mod tests {
     fn the_verdict_line_says_how_the_run_went_and_its_exit_code() {
         use crate::results::{ProbeResult, ScenarioResult};
         let run = |statuses: &[ProbeStatus], error: Option<&str>| RunResult {
-            error: error.map(str::to_owned),
+            error: error.map_or_else(crate::run::RunErrors::default, |e| {
+                crate::run::RunError::Text(e.to_owned()).into()
+            }),
             scenarios: vec![ScenarioResult {
                 probes: statuses
                     .iter()

@@ -53,6 +53,12 @@ pub(crate) enum RunError {
     /// The run's own local cluster could not be connected to.
     #[error(transparent)]
     LocalConnect(ConnectError),
+    /// The reports could not be kept in the cluster (`--results-configmap`).
+    #[error(transparent)]
+    Results(crate::cluster::StoreError),
+    /// An error as it was put into words: a copy of the run's, for a second rendering of it.
+    #[error("{0}")]
+    Said(String),
     /// Words given by a test's fixture.
     #[cfg(test)]
     #[error("{0}")]
@@ -105,6 +111,25 @@ impl RunErrors {
     /// The words of the errors; `None` when there are none.
     pub(crate) fn message(&self) -> Option<String> {
         (!self.is_empty()).then(|| self.to_string())
+    }
+}
+
+/// A copy says the same: each error as it was put into words (what is left after a cleanup
+/// keeps its account, which the reports read).
+impl Clone for RunErrors {
+    fn clone(&self) -> RunErrors {
+        let errors = self
+            .errors
+            .iter()
+            .map(|error| match error {
+                RunError::CleanupLeft(report) => RunError::CleanupLeft(report.clone()),
+                other => RunError::Said(other.to_string()),
+            })
+            .collect();
+        RunErrors {
+            errors,
+            server: self.server.clone(),
+        }
     }
 }
 

@@ -96,7 +96,10 @@ fn a_run_exits_0_where_the_network_agrees_and_1_where_it_does_not() {
     );
     assert_eq!(results["error"], Value::Null);
     assert!(
-        out.ends_with("run cli-agree: 2 probes passed, 0 failed, 0 could not be judged\n"),
+        out.ends_with(
+            "run cli-agree: 2 probes passed, 0 failed, 0 could not be judged\n\
+             verdict: PASSED: all 2 probes met their expectations (exit 0)\n"
+        ),
         "{out}"
     );
     let selector = RunId::parse("cli-agree").unwrap().selector();
