@@ -5,6 +5,7 @@
 use std::ffi::OsString;
 
 use netverdict_apiserver::{ServerOptions, StoreOptions};
+use netverdict_engine::Quoted;
 
 /// One behaviour of another Kubernetes release or server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -103,7 +104,7 @@ impl EmulationOptions {
     /// pod's status, as such a kubelet words it.
     pub(crate) fn forbidden_sysctl(&self, sysctl: &str) -> Option<String> {
         (self.has(Behaviour::KubeletBefore1_22) && !SAFE_SYSCTLS_BEFORE_1_22.contains(&sysctl))
-            .then(|| format!("Pod forbidden sysctl: {sysctl:?} not whitelisted"))
+            .then(|| format!("Pod forbidden sysctl: {} not whitelisted", Quoted(sysctl)))
     }
 }
 
