@@ -11,6 +11,7 @@
 use k8s_openapi::api::rbac::v1::{
     ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, Subject,
 };
+use netverdict_engine::Quoted;
 
 use crate::auth::{AUTHENTICATED_GROUP, UserInfo};
 
@@ -185,7 +186,7 @@ impl Policy {
     pub fn grants(&self, user: &UserInfo, namespace: &str) -> Vec<(Vec<PolicyRule>, String)> {
         let mut out = Vec::new();
         if user.groups.iter().any(|g| g == MASTERS_GROUP) {
-            out.push((everything(), format!("the group {MASTERS_GROUP:?}")));
+            out.push((everything(), format!("the group {}", Quoted(MASTERS_GROUP))));
         }
         if user.groups.iter().any(|g| g == AUTHENTICATED_GROUP) {
             out.push((
@@ -202,9 +203,9 @@ impl Policy {
                 out.push((
                     role.rules.clone().unwrap_or_default(),
                     format!(
-                        "ClusterRoleBinding {:?} of ClusterRole {:?}",
-                        binding.metadata.name.as_deref().unwrap_or_default(),
-                        binding.role_ref.name
+                        "ClusterRoleBinding {} of ClusterRole {}",
+                        Quoted(binding.metadata.name.as_deref().unwrap_or_default()),
+                        Quoted(&binding.role_ref.name)
                     ),
                 ));
             }
@@ -241,13 +242,13 @@ impl Policy {
                 out.push((
                     rules,
                     format!(
-                        "RoleBinding {:?} of {} {:?}",
-                        format!(
+                        "RoleBinding {} of {} {}",
+                        Quoted(&format!(
                             "{namespace}/{}",
                             binding.metadata.name.as_deref().unwrap_or_default()
-                        ),
+                        )),
                         binding.role_ref.kind,
-                        binding.role_ref.name
+                        Quoted(&binding.role_ref.name)
                     ),
                 ));
             }
@@ -264,7 +265,7 @@ impl Policy {
         self.grants(user, namespace)
             .into_iter()
             .find(|(rules, _)| rules.iter().any(|r| rule_allows(r, attributes)))
-            .map(|(_, source)| format!("RBAC: allowed by {source} to User {:?}", user.name))
+            .map(|(_, source)| format!("RBAC: allowed by {source} to User {}", Quoted(&user.name)))
     }
 }
 
@@ -273,7 +274,11 @@ impl Policy {
 pub fn forbidden_message(user: &str, attributes: &Attributes) -> String {
     let verb = &attributes.verb;
     match &attributes.target {
-        Target::Path(path) => format!("forbidden: User {user:?} cannot {verb} path {path:?}"),
+        Target::Path(path) => format!(
+            "forbidden: User {} cannot {verb} path {}",
+            Quoted(user),
+            Quoted(path)
+        ),
         Target::Resource {
             api_group,
             resource,
@@ -289,10 +294,13 @@ pub fn forbidden_message(user: &str, attributes: &Attributes) -> String {
             let scope = if namespace.is_empty() {
                 "at the cluster scope".to_owned()
             } else {
-                format!("in the namespace {namespace:?}")
+                format!("in the namespace {}", Quoted(namespace))
             };
             let reason = format!(
-                "User {user:?} cannot {verb} resource {requested:?} in API group {api_group:?} {scope}"
+                "User {} cannot {verb} resource {} in API group {} {scope}",
+                Quoted(user),
+                Quoted(&requested),
+                Quoted(api_group)
             );
             let qualified = if api_group.is_empty() {
                 resource.clone()
@@ -302,7 +310,7 @@ pub fn forbidden_message(user: &str, attributes: &Attributes) -> String {
             if name.is_empty() {
                 format!("{qualified} is forbidden: {reason}")
             } else {
-                format!("{qualified} {name:?} is forbidden: {reason}")
+                format!("{qualified} {} is forbidden: {reason}", Quoted(name))
             }
         }
     }

@@ -1,5 +1,6 @@
 //! [`ApiError`]: an API failure as the API server reports it, a `metav1.Status`.
 
+use netverdict_engine::Quoted;
 use serde_json::{Value, json};
 
 /// An API error rendered as a `metav1.Status` with the matching HTTP code and reason.
@@ -91,7 +92,8 @@ impl ApiError {
             415,
             "UnsupportedMediaType",
             format!(
-                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/apply-patch+yaml, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json; got {content_type:?}"
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/apply-patch+yaml, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json; got {}",
+                Quoted(content_type)
             ),
         )
     }

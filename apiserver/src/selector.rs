@@ -1,5 +1,6 @@
 //! Label and field selectors in their query-string syntax (`app=web,tier in (a,b),!legacy`).
 
+use netverdict_engine::Quoted;
 use serde_json::Value;
 
 use crate::error::ApiError;
@@ -164,7 +165,10 @@ fn parse_label_selector(text: &str) -> Result<Vec<LabelRequirement>, String> {
             ""
         };
         if part.is_empty() {
-            return Err(format!("found '', expected: identifier in {text:?}"));
+            return Err(format!(
+                "found '', expected: identifier in {}",
+                Quoted(text)
+            ));
         }
         out.push(parse_label_requirement(part)?);
     }

@@ -95,6 +95,7 @@
 
 mod decide;
 mod policy;
+mod quote;
 mod selector;
 mod truth_table;
 mod validate;
@@ -103,6 +104,7 @@ pub use decide::{
     Cluster, DecideError, Decision, NAMESPACE_NAME_LABEL, NearMiss, RuleMatch, SideDecision,
 };
 pub use policy::{Direction, IpBlock, NamespaceScope, Peer, Policy, PortMatch, PortSpec, Rule};
+pub use quote::{Quoted, QuotedList};
 pub use selector::{LabelSelector, Operator, Requirement};
 pub use truth_table::{CellDiff, Mark, TableDiff, TruthTable, TruthTableError};
 pub use validate::{
@@ -157,7 +159,7 @@ impl fmt::Display for Protocol {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unsupported protocol {0:?}: supported values: \"TCP\", \"UDP\", \"SCTP\"")]
+#[error("unsupported protocol {}: supported values: \"TCP\", \"UDP\", \"SCTP\"", Quoted(.0))]
 pub struct ParseProtocolError(pub String);
 
 impl FromStr for Protocol {

@@ -12,7 +12,7 @@ use crate::selector::push_all;
 use crate::validate::{
     validate_dns1123_label, validate_dns1123_subdomain, validate_port_name, validate_port_number,
 };
-use crate::{FieldError, LabelSelector, Pod, PolicyRef, Protocol};
+use crate::{FieldError, LabelSelector, Pod, PolicyRef, Protocol, Quoted, QuotedList};
 
 /// Which side of a connection a rule governs: ingress rules are checked on the destination pod,
 /// egress rules on the source pod.
@@ -201,7 +201,7 @@ impl fmt::Display for PortMatch {
                 port,
                 end_port: Some(end),
             } => write!(f, "{protocol} {port}-{end}"),
-            PortSpec::Named(name) => write!(f, "{protocol} {name:?}"),
+            PortSpec::Named(name) => write!(f, "{protocol} {}", Quoted(name)),
         }
     }
 }
@@ -349,7 +349,10 @@ fn policy_types(
     if types.len() > 2 {
         errors.push(FieldError::new(
             "spec.policyTypes",
-            format!("Invalid value: {types:?}: may not specify more than two policyTypes"),
+            format!(
+                "Invalid value: {}: may not specify more than two policyTypes",
+                QuotedList(types)
+            ),
         ));
     } else if types.is_empty() {
         ingress_on = true;
@@ -362,8 +365,8 @@ fn policy_types(
                 other => errors.push(FieldError::new(
                     format!("spec.policyTypes[{i}]"),
                     format!(
-                        "Unsupported value: {other:?}: supported values: \"Ingress\", \
-                         \"Egress\""
+                        "Unsupported value: {}: supported values: \"Ingress\", \"Egress\"",
+                        Quoted(other)
                     ),
                 )),
             }
@@ -422,7 +425,8 @@ fn convert_port(
             errors.push(FieldError::new(
                 format!("{path}.protocol"),
                 format!(
-                    "Unsupported value: {other:?}: supported values: \"TCP\", \"UDP\", \"SCTP\""
+                    "Unsupported value: {}: supported values: \"TCP\", \"UDP\", \"SCTP\"",
+                    Quoted(other)
                 ),
             ));
             Protocol::Tcp
@@ -559,7 +563,10 @@ fn convert_ip_block(
         if !cidr.contains(&net.network()) || cidr.prefix_len() >= net.prefix_len() {
             errors.push(FieldError::new(
                 at,
-                format!("Invalid value: {text:?}: must be a strict subset of `cidr`"),
+                format!(
+                    "Invalid value: {}: must be a strict subset of `cidr`",
+                    Quoted(text)
+                ),
             ));
         } else {
             except.push(net);
@@ -576,8 +583,9 @@ fn parse_cidr(errors: &mut Vec<FieldError>, path: &str, text: &str) -> Option<Ip
             errors.push(FieldError::new(
                 path,
                 format!(
-                    "Invalid value: {text:?}: must be a valid CIDR value, (e.g. 10.9.8.0/24 or \
-                     2001:db8::/64)"
+                    "Invalid value: {}: must be a valid CIDR value, (e.g. 10.9.8.0/24 or \
+                     2001:db8::/64)",
+                    Quoted(text)
                 ),
             ));
             None

@@ -5,7 +5,7 @@ use std::fmt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as metav1;
 
 use crate::validate::{validate_label_key, validate_label_value};
-use crate::{FieldError, Labels};
+use crate::{FieldError, Labels, Quoted};
 
 /// A label selector: every `match_labels` pair and every expression must hold (AND). An empty
 /// selector matches everything.
@@ -133,7 +133,10 @@ impl LabelSelector {
                 other => {
                     errors.push(FieldError::new(
                         format!("{at}.operator"),
-                        format!("Invalid value: {other:?}: not a valid selector operator"),
+                        format!(
+                            "Invalid value: {}: not a valid selector operator",
+                            Quoted(other)
+                        ),
                     ));
                     None
                 }
@@ -208,7 +211,7 @@ pub(crate) fn push_all(
     errors.extend(
         messages
             .into_iter()
-            .map(|m| FieldError::new(path, format!("Invalid value: {value:?}: {m}"))),
+            .map(|m| FieldError::new(path, format!("Invalid value: {}: {m}", Quoted(value)))),
     );
 }
 

@@ -10,6 +10,8 @@
 
 use std::fmt;
 
+use crate::Quoted;
+
 /// One cell of a [`TruthTable`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Mark {
@@ -62,7 +64,7 @@ pub struct TruthTable {
 pub enum TruthTableError {
     #[error("a truth table needs a header line of targets")]
     Empty,
-    #[error("line {line}: {found:?} is not a mark (use `.`, `X` or `?`)")]
+    #[error("line {line}: {} is not a mark (use `.`, `X` or `?`)", Quoted(found))]
     BadMark { line: usize, found: String },
     #[error("line {line}: {found} marks for {expected} targets")]
     RowLength {
@@ -70,7 +72,7 @@ pub enum TruthTableError {
         expected: usize,
         found: usize,
     },
-    #[error("line {line}: {label:?} appears twice")]
+    #[error("line {line}: {} appears twice", Quoted(label))]
     Duplicate { line: usize, label: String },
 }
 

@@ -5,6 +5,7 @@
 //! detached in its own session, its output going to `/run/netverdict/<name>/log`, and returns
 //! once that process has written its `ready` file (API answering, cluster DNS ready).
 
+use netverdict_engine::Quoted;
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
@@ -97,12 +98,17 @@ pub struct DownOptions {
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {}", Quoted(s)))?;
     match unit {
         "" | "s" => Ok(Duration::from_secs(n)),
         "m" => Ok(Duration::from_secs(n * 60)),
         "ms" => Ok(Duration::from_millis(n)),
-        _ => Err(format!("invalid duration {s:?}: use 30s, 2m or 500ms")),
+        _ => Err(format!(
+            "invalid duration {}: use 30s, 2m or 500ms",
+            Quoted(s)
+        )),
     }
 }
 
@@ -150,8 +156,8 @@ pub async fn serve_foreground(options: ServeOptions) -> Result<(), ClusterError>
     let mut int = signal(SignalKind::interrupt()).map_err(io_err("install a SIGINT handler"))?;
     let cluster = LocalCluster::start(config).await?;
     eprintln!(
-        "local cluster {:?} ready: API {}, kubeconfig {}",
-        cluster.name(),
+        "local cluster {} ready: API {}, kubeconfig {}",
+        Quoted(cluster.name()),
         cluster.api_url(),
         cluster.kubeconfig_path().display()
     );
@@ -267,8 +273,8 @@ pub fn up(mut options: UpOptions) -> Result<UpReport, ClusterError> {
             let _ = child.wait();
             let _ = netverdict_netns::destroy_leftovers(Some(&name));
             return Err(ClusterError::Other(format!(
-                "not ready within {:?}",
-                options.timeout
+                "not ready within {}",
+                humantime::format_duration(options.timeout)
             )));
         }
         std::thread::sleep(Duration::from_millis(50));

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use netverdict_apiserver::auth::ServiceAccountTokens;
 use netverdict_apiserver::{ApiError, ApiServer, ExecHandler, Resource, Store, StoreOptions};
+use netverdict_engine::Quoted;
 use netverdict_netns::{Fabric, INFRA_IP, NetError, PodNetwork};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
@@ -117,7 +118,7 @@ impl LocalClusterConfig {
 pub enum ClusterError {
     #[error("invalid configuration: {0}")]
     Config(String),
-    #[error("instance {0:?} is already running (pid {1})")]
+    #[error("instance {} is already running (pid {})", Quoted(.0), .1)]
     AlreadyRunning(String, i32),
     #[error("network fabric: {0}")]
     Net(#[from] NetError),
@@ -324,7 +325,7 @@ impl LocalCluster {
             .await
             .map_err(|e| ClusterError::Other(e.to_string()))??;
             if !removed.is_empty() {
-                tracing::info!(instance = %config.name, ?removed, "removed leftovers of a dead instance");
+                tracing::info!(instance = %config.name, removed = %removed.join(", "), "removed leftovers of a dead instance");
             }
         }
         dir.create()
@@ -423,7 +424,8 @@ impl LocalCluster {
         while ctx.emulation.cluster_dns() && !ctx.dns_ready.load(Ordering::Acquire) {
             if waited.elapsed() > DNS_READY_TIMEOUT {
                 return Err(ClusterError::Other(format!(
-                    "cluster DNS not ready after {DNS_READY_TIMEOUT:?} (see {})",
+                    "cluster DNS not ready after {} (see {})",
+                    humantime::format_duration(DNS_READY_TIMEOUT),
                     ctx.log_dir.display()
                 )));
             }

@@ -7,6 +7,7 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 use netverdict_apiserver::{ServerOptions, StoreOptions};
+use netverdict_engine::Quoted;
 use netverdict_netns::FabricConfig;
 
 use crate::cluster::EXTERNAL_HOSTS;
@@ -188,7 +189,7 @@ impl EmulationOptions {
     /// pod's status, as such a kubelet words it.
     pub(crate) fn forbidden_sysctl(&self, sysctl: &str) -> Option<String> {
         (self.has(Behaviour::KubeletBefore1_22) && !SAFE_SYSCTLS_BEFORE_1_22.contains(&sysctl))
-            .then(|| format!("Pod forbidden sysctl: {sysctl:?} not whitelisted"))
+            .then(|| format!("Pod forbidden sysctl: {} not whitelisted", Quoted(sysctl)))
     }
 }
 

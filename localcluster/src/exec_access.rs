@@ -6,6 +6,7 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
+use netverdict_engine::Quoted;
 use netverdict_netns::RunAs;
 
 /// The message of a container or exec command that could not start: `exec: "<command>": <error>`,
@@ -16,7 +17,7 @@ pub(crate) fn exec_failure(
     error: &std::io::Error,
     run_as: &RunAs,
 ) -> String {
-    let message = format!("exec: {command:?}: {error}");
+    let message = format!("exec: {}: {error}", Quoted(command));
     if error.kind() != std::io::ErrorKind::PermissionDenied {
         return message;
     }

@@ -19,6 +19,7 @@
 //!
 //! Every file is 0600 and root's: only root can use the API.
 
+use netverdict_engine::Quoted;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -39,7 +40,8 @@ pub fn validate_name(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "invalid instance name {name:?}: want [a-z0-9-]{{1,16}}"
+            "invalid instance name {}: want [a-z0-9-]{{1,16}}",
+            Quoted(name)
         ))
     }
 }
@@ -227,7 +229,8 @@ pub fn context_name(instance: &str) -> String {
 /// First line of the kubeconfig an instance writes into its directory.
 pub fn kubeconfig_header(instance: &str) -> String {
     format!(
-        "# kubeconfig of the netverdict local cluster {instance:?}; replaced and removed with it"
+        "# kubeconfig of the netverdict local cluster {}; replaced and removed with it",
+        Quoted(instance)
     )
 }
 

@@ -31,6 +31,7 @@ use k8s_openapi::api::core::v1::{Container, EnvVar, Pod, PodSpec};
 use netverdict_apiserver::{
     ApiError, ExecHandler, ExecProcess, LogOptions, Resource, Selection, WatchEvent,
 };
+use netverdict_engine::Quoted;
 use netverdict_netns::{PodNetwork, PodRoot, RootSpec, RunAs};
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -568,7 +569,7 @@ async fn run_pod(
             Some(host),
             true,
             "SysctlForbidden",
-            &format!("forbidden sysctl: {sysctl:?} not whitelisted"),
+            &format!("forbidden sysctl: {} not whitelisted", Quoted(&sysctl)),
         );
         wait_deleted(&mut delete_rx).await;
         finish(&ctx, &object, None).await;
@@ -852,7 +853,8 @@ fn apply_sysctl(network: &PodNetwork, name: &str, value: &str) -> Result<(), Str
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if !valid {
         return Err(format!(
-            "forbidden sysctl: {name:?} is not a network sysctl of the pod"
+            "forbidden sysctl: {} is not a network sysctl of the pod",
+            Quoted(name)
         ));
     }
     let path = format!("/proc/sys/{}", name.replace('.', "/"));
@@ -1055,12 +1057,12 @@ impl ContainerRunner<'_> {
             self.event(
                 false,
                 "Pulling",
-                &format!("Pulling image {:?}", state.image),
+                &format!("Pulling image {}", Quoted(&state.image)),
             );
             self.event(
                 true,
                 "Failed",
-                &format!("Failed to pull image {:?}: {message}", state.image),
+                &format!("Failed to pull image {}: {message}", Quoted(&state.image)),
             );
             self.event(true, "Failed", &format!("Error: {reason}"));
             state.state = CState::Waiting {
@@ -1080,15 +1082,15 @@ impl ContainerRunner<'_> {
             state.state = CState::Waiting {
                 reason: reason.into(),
                 message: Some(format!(
-                    "Back-off pulling image {:?}: {message}",
-                    state.image
+                    "Back-off pulling image {}: {message}",
+                    Quoted(&state.image)
                 )),
             };
             state.write(self.ctx);
             self.event(
                 false,
                 "BackOff",
-                &format!("Back-off pulling image {:?}", state.image),
+                &format!("Back-off pulling image {}", Quoted(&state.image)),
             );
             backoff = next_backoff(backoff, self.ctx.restart_backoff);
         }
@@ -1166,8 +1168,8 @@ impl ContainerRunner<'_> {
                 false,
                 "Pulled",
                 &format!(
-                    "Container image {:?} already present on machine",
-                    state.image
+                    "Container image {} already present on machine",
+                    Quoted(&state.image)
                 ),
             );
         }
@@ -1405,10 +1407,11 @@ pub(crate) fn resolve_program(
             return Ok(netverdict_bin.to_owned());
         }
         if p.exists() {
-            return Err(format!("exec: {program:?}: permission denied"));
+            return Err(format!("exec: {}: permission denied", Quoted(program)));
         }
         return Err(format!(
-            "exec: {program:?}: stat {program}: no such file or directory"
+            "exec: {}: stat {program}: no such file or directory",
+            Quoted(program)
         ));
     }
     path_env
@@ -1416,7 +1419,12 @@ pub(crate) fn resolve_program(
         .filter(|d| !d.is_empty())
         .map(|d| Path::new(d).join(program))
         .find(|p| is_exe(p))
-        .ok_or_else(|| format!("exec: {program:?}: executable file not found in $PATH"))
+        .ok_or_else(|| {
+            format!(
+                "exec: {}: executable file not found in $PATH",
+                Quoted(program)
+            )
+        })
 }
 
 /// The container's environment: defaults, the `kubernetes` Service variables, then `env`
@@ -1585,7 +1593,10 @@ impl ExecHandler for Exec {
             let name = container
                 .or(object["spec"]["containers"][0]["name"].as_str())
                 .unwrap_or_default();
-            return Err(bad_request(format!("container not found ({name:?})")));
+            return Err(bad_request(format!(
+                "container not found ({})",
+                Quoted(name)
+            )));
         }
         let info = {
             let pods = self.ctx.pods.lock().unwrap_or_else(|e| e.into_inner());

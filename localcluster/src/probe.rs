@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Container, Probe};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use netverdict_engine::{Quoted, QuotedList};
 use tokio::sync::watch;
 
 use crate::kubelet::{RunInfo, resolve_program};
@@ -71,7 +72,7 @@ fn port_of(port: &IntOrString, container: &Container) -> Result<u16, String> {
             .flatten()
             .find(|p| p.name.as_deref() == Some(name.as_str()))
             .and_then(|p| u16::try_from(p.container_port).ok())
-            .ok_or_else(|| format!("port {name:?} not found in the container")),
+            .ok_or_else(|| format!("port {} not found in the container", Quoted(name))),
     }
 }
 
@@ -81,7 +82,7 @@ fn host_of(host: Option<&String>, pod_ip: Ipv4Addr) -> Result<IpAddr, String> {
         Some(h) if h.is_empty() => Ok(IpAddr::V4(pod_ip)),
         Some(h) => h
             .parse()
-            .map_err(|_| format!("host {h:?} is not an address")),
+            .map_err(|_| format!("host {} is not an address", Quoted(h))),
     }
 }
 
@@ -121,7 +122,7 @@ async fn probe_once(probe: &Probe, target: &Target, timeout: Duration) -> Result
             .kill_on_drop(true);
         let child = cmd.spawn().map_err(|e| format!("exec: {e}"))?;
         return match tokio::time::timeout(timeout, child.wait_with_output()).await {
-            Err(_) => Err(format!("command {argv:?} timed out")),
+            Err(_) => Err(format!("command {} timed out", QuotedList(&argv))),
             Ok(Err(e)) => Err(e.to_string()),
             Ok(Ok(out)) if out.status.success() => Ok(()),
             Ok(Ok(out)) => {
@@ -175,11 +176,11 @@ async fn probe_once(probe: &Probe, target: &Target, timeout: Duration) -> Result
         })
         .await
         .map_err(|e| e.to_string())?
-        .map_err(|e| format!("Get {url:?}: {e}"))?;
+        .map_err(|e| format!("Get {}: {e}", Quoted(&url)))?;
         return match status {
             Some(code) if (200..400).contains(&code) => Ok(()),
             Some(code) => Err(format!("HTTP probe failed with statuscode: {code}")),
-            None => Err(format!("Get {url:?}: malformed HTTP response")),
+            None => Err(format!("Get {}: malformed HTTP response", Quoted(&url))),
         };
     }
     Err("probe type not supported".into())

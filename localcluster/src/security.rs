@@ -13,6 +13,7 @@
 //!   writable view of the machine: they are root on the machine.
 
 use k8s_openapi::api::core::v1::{Container, PodSpec};
+use netverdict_engine::{Quoted, QuotedList};
 use netverdict_netns::RunAs;
 
 /// The user of a container that sets none (`USER 65532:65532` of the project's image).
@@ -163,7 +164,7 @@ pub(crate) fn identity(
             if volume.host_path.is_some() {
                 refusals.push(refused(
                     &format!("spec.volumes[{i}].hostPath"),
-                    &format!("volume {:?} of the machine's files", volume.name),
+                    &format!("volume {} of the machine's files", Quoted(&volume.name)),
                 ));
             }
         }
@@ -182,7 +183,7 @@ pub(crate) fn identity(
         if !unsafe_added.is_empty() {
             refusals.push(refused(
                 &at("capabilities.add"),
-                &format!("{unsafe_added:?}"),
+                &QuotedList(&unsafe_added).to_string(),
             ));
         }
         if uid == 0 {

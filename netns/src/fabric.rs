@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use netverdict_engine::Protocol;
+use netverdict_engine::{Protocol, Quoted};
 
 use crate::error::{IoContext, NetError};
 use crate::names::{self, EXTERNAL_LINK, POD_LINK};
@@ -200,7 +200,7 @@ impl Fabric {
         let router_netlink =
             sys::create_netns(&router.path, &router_sysctls).map_err(|err| match err {
                 NetError::Io { source, .. } if source.kind() == io::ErrorKind::AlreadyExists => {
-                    NetError::invalid("instance", format!("{instance:?} already exists"))
+                    NetError::invalid("instance", format!("{} already exists", Quoted(instance)))
                 }
                 other => other,
             })?;
@@ -327,7 +327,7 @@ impl Fabric {
         let netlink =
             sys::create_netns(&pod.netns.path, &POD_SYSCTLS).map_err(|err| match err {
                 NetError::Io { source, .. } if source.kind() == io::ErrorKind::AlreadyExists => {
-                    NetError::invalid("pod key", format!("{key:?} is already in use"))
+                    NetError::invalid("pod key", format!("{} is already in use", Quoted(key)))
                 }
                 other => other,
             })?;

@@ -7,6 +7,8 @@
 
 use std::path::PathBuf;
 
+use netverdict_engine::Quoted;
+
 use crate::error::NetError;
 
 /// Prefix of every namespace the fabric creates.
@@ -35,7 +37,7 @@ pub(crate) fn validate_instance(instance: &str) -> Result<(), NetError> {
     } else {
         Err(NetError::invalid(
             "instance name",
-            format!("{instance:?} must match [a-z0-9-]{{1,16}}"),
+            format!("{} must match [a-z0-9-]{{1,16}}", Quoted(instance)),
         ))
     }
 }
@@ -53,7 +55,7 @@ pub(crate) fn validate_pod_key(key: &str) -> Result<(), NetError> {
     } else {
         Err(NetError::invalid(
             "pod key",
-            format!("{key:?} must match [A-Za-z0-9._-]{{1,64}}"),
+            format!("{} must match [A-Za-z0-9._-]{{1,64}}", Quoted(key)),
         ))
     }
 }

@@ -45,7 +45,10 @@ pub(crate) fn render_services(services: &[ServiceRule]) -> Result<String, NetErr
         if s.port == 0 || s.endpoints.iter().any(|&(_, port)| port == 0) {
             return Err(NetError::invalid(
                 "service rule",
-                format!("port 0 in {s:?}"),
+                format!(
+                    "port 0 in the Service {}:{}/{}",
+                    s.cluster_ip, s.port, s.protocol
+                ),
             ));
         }
         if !seen.insert((s.cluster_ip, s.port, s.protocol)) {

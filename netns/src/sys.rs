@@ -379,7 +379,13 @@ pub(crate) fn kill_all_in(targets: &[NsId]) -> Result<Vec<i32>, NetError> {
         }
         if Instant::now() > deadline {
             return Err(NetError::io(
-                format!("end processes {pids:?}"),
+                format!(
+                    "end processes {}",
+                    pids.iter()
+                        .map(i32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
                 io::Error::new(io::ErrorKind::TimedOut, "still running after SIGKILL"),
             ));
         }

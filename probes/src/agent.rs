@@ -35,6 +35,7 @@ use tokio::task::JoinSet;
 
 use crate::classify::classify_timed;
 use crate::command::ToolCommand;
+use crate::quote::Quoted;
 use crate::resolve::{Resolution, at_address, pin_curl, resolve_first};
 use crate::wire::{
     AgentLine, BatchRequest, BatchSummary, DEFAULT_CONCURRENCY, Exit, MAX_CONCURRENCY, Outcome,
@@ -71,7 +72,7 @@ pub enum AgentError {
     Version { got: u32 },
     #[error("concurrency must be 1 to {MAX_CONCURRENCY}, got {0}")]
     Concurrency(usize),
-    #[error("probe id {0:?} appears more than once")]
+    #[error("probe id {} appears more than once", Quoted(.0))]
     DuplicateId(String),
     #[error("cannot write records: {0}")]
     Write(#[source] io::Error),

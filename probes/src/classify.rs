@@ -8,6 +8,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::quote::Quoted;
 use crate::wire::{Exit, Outcome, ProbeKind};
 
 /// An outcome with the details some kinds carry.
@@ -155,7 +156,7 @@ fn classify_curl(code: i32, stdout: &str, stderr: &str) -> Classified {
                 .unwrap_or("");
             match status.trim().parse::<u16>() {
                 Ok(code @ 100..=599) => Classified::of(Outcome::HttpStatus { code }),
-                _ => Classified::error(format!("curl reported no HTTP status: {status:?}")),
+                _ => Classified::error(format!("curl reported no HTTP status: {}", Quoted(status))),
             }
         }
         7 => {

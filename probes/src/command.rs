@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use crate::quote::Quoted;
 use crate::wire::{ProbeRecord, ProbeRequest, ProbeSpec, Tool};
 
 /// Shortest timeout a probe may ask for, in milliseconds: below it a healthy connection across
@@ -21,18 +22,19 @@ pub const MAX_TIMEOUT_MS: u32 = 300_000;
 /// A probe request the agent refuses to run.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum InvalidProbe {
-    #[error("id must be 1 to 200 printable characters, got {0:?}")]
+    #[error("id must be 1 to 200 printable characters, got {}", Quoted(.0))]
     Id(String),
     #[error("timeout_ms must be {MIN_TIMEOUT_MS} to {MAX_TIMEOUT_MS}, got {0}")]
     Timeout(u32),
     #[error("port must be 1 to 65535, got 0")]
     Port,
-    #[error("host must be an IP address or a DNS name, got {0:?}")]
+    #[error("host must be an IP address or a DNS name, got {}", Quoted(.0))]
     Host(String),
-    #[error("DNS name must be a DNS name, got {0:?}")]
+    #[error("DNS name must be a DNS name, got {}", Quoted(.0))]
     Name(String),
     #[error(
-        "path must start with '/' and hold only URL characters (no spaces, quotes, brackets or braces), got {0:?}"
+        "path must start with '/' and hold only URL characters (no spaces, quotes, brackets or braces), got {}",
+        Quoted(.0)
     )]
     Path(String),
 }

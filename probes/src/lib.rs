@@ -10,6 +10,7 @@
 mod agent;
 mod classify;
 mod command;
+mod quote;
 mod resolve;
 mod serve;
 pub mod wire;

@@ -24,6 +24,8 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use crate::quote::Quoted;
+
 /// How long a TCP client may stay silent before it is treated as a raw client and gets the line.
 /// An HTTP client on a busy node can take hundreds of milliseconds from its connection to its
 /// request (curl then reads the line as `Received HTTP/0.9 when not allowed`), and no probe waits
@@ -134,7 +136,7 @@ impl std::str::FromStr for PortList {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let port = |p: &str| match p.trim().parse::<u16>() {
-            Ok(0) | Err(_) => Err(format!("{p:?} is not a port (1-65535)")),
+            Ok(0) | Err(_) => Err(format!("{} is not a port (1-65535)", Quoted(p))),
             Ok(port) => Ok(port),
         };
         let mut ports = Vec::new();
@@ -144,7 +146,7 @@ impl std::str::FromStr for PortList {
                 None => (port(item)?, port(item)?),
             };
             if first > last {
-                return Err(format!("{item:?} is an empty range"));
+                return Err(format!("{} is an empty range", Quoted(item)));
             }
             if ports.len() + usize::from(last - first) >= Self::MAX_PORTS {
                 return Err(format!("more than {} ports", Self::MAX_PORTS));

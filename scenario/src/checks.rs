@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use netverdict_engine::{Labels, Protocol};
+use netverdict_engine::{Labels, Protocol, Quoted};
 use serde_saphyr::Spanned;
 
 use crate::model::{PodRef, PodSpec, protocol_str};
@@ -87,8 +87,8 @@ impl Reporter<'_, '_> {
                     value,
                     path,
                     format!(
-                        "{:?} is not a duration ({e}); write e.g. 2s, 500ms or 1m",
-                        value.value
+                        "{} is not a duration ({e}); write e.g. 2s, 500ms or 1m",
+                        Quoted(&value.value)
                     ),
                 );
                 None
@@ -121,8 +121,8 @@ impl Reporter<'_, '_> {
                 value,
                 path,
                 format!(
-                    "{:?} is not a pod reference: write <namespace>/<pod>",
-                    value.value
+                    "{} is not a pod reference: write <namespace>/<pod>",
+                    Quoted(&value.value)
                 ),
             );
             return None;

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use ipnet::IpNet;
-use netverdict_engine::{Direction, Endpoint, Pod, PolicyRef, Protocol, SideDecision};
+use netverdict_engine::{Direction, Endpoint, Pod, PolicyRef, Protocol, Quoted, SideDecision};
 
 use crate::expect::{Addresses, DNS_NAMESPACE, DNS_POD, ScenarioCluster, judge, pod_endpoint};
 use crate::model::{ExpectSource, PodRef, PolicySpec, Probe, Scenario, Target, Via};
@@ -275,8 +275,8 @@ fn contradiction(
         "expect:"
     };
     let mut message = format!(
-        "probe {:?}: {what} {expected}, but the scenario's policies say {computed}: {reason}",
-        probe.name
+        "probe {}: {what} {expected}, but the scenario's policies say {computed}: {reason}",
+        Quoted(&probe.name)
     );
     // `deny` where nothing isolates either side: usually a probe pod whose labels miss the
     // selector meant for it.
@@ -288,8 +288,10 @@ fn contradiction(
         && matches!(decision.ingress, SideDecision::NotIsolated)
     {
         message = format!(
-            "probe {:?}: expects deny, but no policy isolates {} (egress) or {} (ingress), so everything is allowed",
-            probe.name, probe.from, to
+            "probe {}: expects deny, but no policy isolates {} (egress) or {} (ingress), so everything is allowed",
+            Quoted(&probe.name),
+            probe.from,
+            to
         );
         for pod in [to, &probe.from] {
             if let Some(near) = cluster

@@ -1,12 +1,18 @@
 //! Syntax checks for the names and values a scenario carries, as Kubernetes defines them, plus the
 //! strict character sets for values that end up as probe command arguments.
 
+use netverdict_engine::Quoted;
+
 /// Joins the engine's (API-server-worded) problems about `value`, if any.
 fn check(value: &str, problems: Vec<String>) -> Result<(), String> {
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(format!("invalid value {value:?}: {}", problems.join("; ")))
+        Err(format!(
+            "invalid value {}: {}",
+            Quoted(value),
+            problems.join("; ")
+        ))
     }
 }
 
@@ -53,7 +59,8 @@ pub(crate) fn dns_name(s: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "{s:?} is not a DNS name: use letters, digits, '-' and '_' in dot-separated labels of 1-63 characters (at most 253 in all), no label starting with '-'"
+            "{} is not a DNS name: use letters, digits, '-' and '_' in dot-separated labels of 1-63 characters (at most 253 in all), no label starting with '-'",
+            Quoted(s)
         ))
     }
 }
@@ -69,7 +76,8 @@ pub(crate) fn http_path(s: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "{s:?} is not an accepted HTTP path: it must start with '/' and use only letters, digits and - . _ ~ / % ? = + : @ , (percent-encode anything else)"
+            "{} is not an accepted HTTP path: it must start with '/' and use only letters, digits and - . _ ~ / % ? = + : @ , (percent-encode anything else)",
+            Quoted(s)
         ))
     }
 }
@@ -78,7 +86,8 @@ pub(crate) fn http_path(s: &str) -> Result<(), String> {
 pub(crate) fn probe_name(s: &str) -> Result<(), String> {
     if s.trim().is_empty() || s.chars().count() > 200 || s.chars().any(char::is_control) {
         return Err(format!(
-            "{s:?} is not a valid probe name: 1-200 printable characters"
+            "{} is not a valid probe name: 1-200 printable characters",
+            Quoted(s)
         ));
     }
     Ok(())

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use netverdict_engine::Quoted;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
@@ -158,7 +159,7 @@ pub(crate) fn render_path(segments: &[Segment]) -> String {
                     }
                     out.push_str(key);
                 } else {
-                    out.push_str(&format!("[{key:?}]"));
+                    out.push_str(&format!("[{}]", Quoted(key)));
                 }
             }
         }

@@ -3,6 +3,7 @@
 use axum::body::Body;
 use axum::response::Response;
 use http::{HeaderMap, StatusCode, header};
+use netverdict_engine::Quoted;
 use serde_json::Value;
 
 use crate::error::ApiError;
@@ -46,7 +47,10 @@ impl Query {
             .filter(|v| !v.is_empty())
             .map(|v| {
                 v.parse().map_err(|_| {
-                    ApiError::bad_request(format!("invalid value {v:?} for {key}: not an integer"))
+                    ApiError::bad_request(format!(
+                        "invalid value {} for {key}: not an integer",
+                        Quoted(v)
+                    ))
                 })
             })
             .transpose()
@@ -106,7 +110,8 @@ pub(super) fn representation(headers: &HeaderMap) -> Result<Representation, ApiE
         406,
         "NotAcceptable",
         format!(
-            "only the following media types are accepted: application/json, application/yaml; got {accept:?}"
+            "only the following media types are accepted: application/json, application/yaml; got {}",
+            Quoted(accept)
         ),
     ))
 }

@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use netverdict_engine::Quoted;
 use serde_json::Value;
 
 use crate::error::ApiError;
@@ -70,7 +71,7 @@ impl Pages {
             .rsplit_once(':')
             .and_then(|(id, offset)| Some((id, offset.parse::<usize>().ok()?)))
             .ok_or_else(|| {
-                ApiError::bad_request(format!("continue key is not valid: {token:?}"))
+                ApiError::bad_request(format!("continue key is not valid: {}", Quoted(token)))
             })?;
         let (items, resource_version) = {
             let mut snapshots = self

@@ -3,6 +3,7 @@
 use axum::extract::Request;
 use axum::response::Response;
 use http::{Method, StatusCode, header};
+use netverdict_engine::Quoted;
 use serde_json::{Value, json};
 
 use super::app::AppState;
@@ -87,12 +88,17 @@ fn list(
         .filter(|l| *l > 0)
         .and_then(|l| usize::try_from(l).ok());
     let selected = selection(query);
+    // The key of this list's pages: an absent selector differs from an empty one.
+    let key = |s: &Option<String>| {
+        s.as_deref()
+            .map_or("-".to_owned(), |s| Quoted(s).to_string())
+    };
     let list = format!(
-        "{}/{}?{:?}&{:?}",
+        "{}/{}?{}&{}",
         resource.qualified(),
         namespace.unwrap_or_default(),
-        selected.label_selector,
-        selected.field_selector
+        key(&selected.label_selector),
+        key(&selected.field_selector)
     );
     let page = match query.get("continue").filter(|c| !c.is_empty()) {
         Some(token) => state.pages.next(&list, token, limit)?,
@@ -137,7 +143,8 @@ fn strict(resource: Resource, query: &Query, object: &Value) -> Result<Vec<Strin
             .collect()),
         Some("Ignore") => Ok(Vec::new()),
         Some(other) => Err(ApiError::bad_request(format!(
-            "fieldValidation: Unsupported value: {other:?}: supported values: \"Ignore\", \"Strict\", \"Warn\""
+            "fieldValidation: Unsupported value: {}: supported values: \"Ignore\", \"Strict\", \"Warn\"",
+            Quoted(other)
         ))),
     }
 }
@@ -158,7 +165,8 @@ fn dry_run(query: &Query) -> Result<bool, ApiError> {
         None | Some("") => Ok(false),
         Some("All") => Ok(true),
         Some(other) => Err(ApiError::bad_request(format!(
-            "unsupported dry run value {other:?}: only \"All\" is supported"
+            "unsupported dry run value {}: only \"All\" is supported",
+            Quoted(other)
         ))),
     }
 }

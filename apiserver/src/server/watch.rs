@@ -8,6 +8,7 @@ use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode, header};
+use netverdict_engine::Quoted;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -97,7 +98,8 @@ pub(super) async fn serve(
             Ok(rv) => Some(rv),
             Err(_) => {
                 return fail(ApiError::bad_request(format!(
-                    "invalid resource version: {rv:?}"
+                    "invalid resource version: {}",
+                    Quoted(rv)
                 )));
             }
         },

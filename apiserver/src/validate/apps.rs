@@ -1,6 +1,7 @@
 //! `apps/v1` defaulting, validation and update rules, as the API server's apps registry applies
 //! them: Deployments, ReplicaSets, StatefulSets, DaemonSets (ControllerRevisions need none).
 
+use netverdict_engine::Quoted;
 use serde_json::{Value, json};
 
 use super::{Errors, default_pod_spec, set_default, validate_pod_spec};
@@ -127,7 +128,7 @@ fn go_map(map: Option<&Value>) -> String {
         Some(map) => {
             let pairs: Vec<String> = map
                 .iter()
-                .map(|(k, v)| format!("{k:?}:{:?}", v.as_str().unwrap_or_default()))
+                .map(|(k, v)| format!("{}:{}", Quoted(k), Quoted(v.as_str().unwrap_or_default())))
                 .collect();
             format!("map[string]string{{{}}}", pairs.join(", "))
         }

@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use netverdict_engine::Quoted;
+
 use crate::model::{ExpectSource, PodRef, Probe, Verdict, protocol_str, via_str};
 use crate::reporter::Reporter;
 
@@ -35,7 +37,7 @@ impl Identity {
             http: probe
                 .http
                 .as_ref()
-                .map(|h| format!("{:?} {}", h.scheme, h.path)),
+                .map(|h| format!("{} {}", h.scheme, h.path)),
         }
     }
 }
@@ -66,13 +68,14 @@ impl ProbeSet {
         if let Some(&at) = self.names.get(&probe.name) {
             let message = if self.entries[at] == entry {
                 format!(
-                    "this entry yields the probe {:?} twice (the same cell twice?)",
-                    probe.name
+                    "this entry yields the probe {} twice (the same cell twice?)",
+                    Quoted(&probe.name)
                 )
             } else {
                 format!(
-                    "probe name {:?} is already used by spec.probes[{}]; give one of them a distinct `name`",
-                    probe.name, self.entries[at]
+                    "probe name {} is already used by spec.probes[{}]; give one of them a distinct `name`",
+                    Quoted(&probe.name),
+                    self.entries[at]
                 )
             };
             report.error(&path, message);
@@ -97,8 +100,9 @@ impl ProbeSet {
                     && other != at
                 {
                     return Err(format!(
-                        "probe name {:?} is already used by spec.probes[{}]; give one of them a distinct `name`",
-                        probe.name, self.entries[other]
+                        "probe name {} is already used by spec.probes[{}]; give one of them a distinct `name`",
+                        Quoted(&probe.name),
+                        self.entries[other]
                     ));
                 }
                 self.names.remove(&kept.name);
@@ -126,9 +130,9 @@ fn agree(first: &Probe, second: &Probe) -> Result<(), String> {
     let (want, had) = (second.expect.verdict, first.expect.verdict);
     if want != had {
         return Err(format!(
-            "this entry expects {} for {:?}, which {} ({}) expects {}: an identical probe cannot expect both",
+            "this entry expects {} for {}, which {} ({}) expects {}: an identical probe cannot expect both",
             verdict(want),
-            first.name,
+            Quoted(&first.name),
             first.path,
             first.location,
             verdict(had)
@@ -139,14 +143,18 @@ fn agree(first: &Probe, second: &Probe) -> Result<(), String> {
         && had != want
     {
         return Err(format!(
-            "this entry's `answer` for {:?} is {want}, which {} ({}) gives as {had}: an identical probe has one answer",
-            first.name, first.path, first.location
+            "this entry's `answer` for {} is {want}, which {} ({}) gives as {had}: an identical probe has one answer",
+            Quoted(&first.name),
+            first.path,
+            first.location
         ));
     }
     if want == Some(Verdict::Deny) && first.deny != second.deny {
         return Err(format!(
-            "this entry's `deny` mode for {:?} is not the one {} ({}) gives it: an identical probe has one",
-            first.name, first.path, first.location
+            "this entry's `deny` mode for {} is not the one {} ({}) gives it: an identical probe has one",
+            Quoted(&first.name),
+            first.path,
+            first.location
         ));
     }
     Ok(())

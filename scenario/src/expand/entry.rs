@@ -2,7 +2,7 @@
 //! and `to`) or a [`matrix`](super::matrix); probe names unique within the scenario, identical
 //! probes merged ([`super::duplicates`]).
 
-use netverdict_engine::Protocol;
+use netverdict_engine::{Protocol, Quoted};
 use serde_saphyr::Spanned;
 
 use super::duplicates::ProbeSet;
@@ -191,7 +191,10 @@ impl Expander<'_, '_> {
                 self.report.error_at(
                     spanned,
                     path,
-                    format!("{other:?} is not an expectation: use allow, deny or auto{hint}"),
+                    format!(
+                        "{} is not an expectation: use allow, deny or auto{hint}",
+                        Quoted(other)
+                    ),
                 );
                 None
             }

@@ -6,6 +6,8 @@ use std::time::Duration;
 use super::entry::{Expander, Reported};
 use std::net::IpAddr;
 
+use netverdict_engine::Quoted;
+
 use crate::model::{DnsAnswer, DnsCheck, HttpCheck};
 use crate::names;
 use crate::raw::{DenyMode, RawAnswer, RawProbe, Scheme, Via};
@@ -161,7 +163,8 @@ impl Expander<'_, '_> {
                         answer,
                         &field,
                         format!(
-                            "{other:?} is no answer: use nxdomain, resolves or {{addresses: [...]}}{hint}"
+                            "{} is no answer: use nxdomain, resolves or {{addresses: [...]}}{hint}",
+                            Quoted(other)
                         ),
                     );
                     Err(Reported)
@@ -176,7 +179,7 @@ impl Expander<'_, '_> {
                             self.report.error_at(
                                 answer,
                                 &format!("{field}.addresses[{i}]"),
-                                format!("{text:?} is not an IP address"),
+                                format!("{} is not an IP address", Quoted(text)),
                             );
                             return Err(Reported);
                         }

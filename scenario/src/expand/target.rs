@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use netverdict_engine::LabelSelector;
+use netverdict_engine::{LabelSelector, Quoted};
 use serde_saphyr::Spanned;
 
 use super::entry::{Expander, Reported};
@@ -116,7 +116,7 @@ impl Expander<'_, '_> {
                     self.report.error_at(
                         ip,
                         &format!("{path}.ip"),
-                        format!("{:?} is not an IPv4 or IPv6 address", ip.value),
+                        format!("{} is not an IPv4 or IPv6 address", Quoted(&ip.value)),
                     );
                     Err(Reported)
                 }

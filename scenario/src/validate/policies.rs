@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use netverdict_engine::Policy;
+use netverdict_engine::{Policy, Quoted};
 use serde_saphyr::Spanned;
 
 use crate::document::{parse_tree, parse_typed, split_documents};
@@ -225,15 +225,18 @@ impl<'r, 'a, 'd> PolicyCheck<'r, 'a, 'd> {
             self.error(
                 "apiVersion",
                 format!(
-                    "unsupported apiVersion {:?}; a NetworkPolicy is networking.k8s.io/v1",
-                    policy.api_version
+                    "unsupported apiVersion {}; a NetworkPolicy is networking.k8s.io/v1",
+                    Quoted(&policy.api_version)
                 ),
             );
         }
         if policy.kind != "NetworkPolicy" {
             self.error(
                 "kind",
-                format!("unsupported kind {:?}; expected NetworkPolicy", policy.kind),
+                format!(
+                    "unsupported kind {}; expected NetworkPolicy",
+                    Quoted(&policy.kind)
+                ),
             );
         }
     }

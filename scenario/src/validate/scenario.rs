@@ -1,7 +1,7 @@
 //! A scenario document as a whole: header, defaults and namespaces, then pods, services,
 //! policies and probes in that order, each able to refer to what came before.
 
-use netverdict_engine::NAMESPACE_NAME_LABEL;
+use netverdict_engine::{NAMESPACE_NAME_LABEL, Quoted};
 use serde_saphyr::Spanned;
 
 use crate::document::Document;
@@ -68,8 +68,8 @@ impl<'a, 'd> Validator<'a, 'd> {
     fn header(&mut self, raw: &RawScenario) {
         if raw.api_version.value != raw::API_VERSION {
             let message = format!(
-                "unsupported apiVersion {:?}; expected {}",
-                raw.api_version.value,
+                "unsupported apiVersion {}; expected {}",
+                Quoted(&raw.api_version.value),
                 raw::API_VERSION
             );
             self.report
@@ -77,8 +77,8 @@ impl<'a, 'd> Validator<'a, 'd> {
         }
         if raw.kind.value != raw::KIND {
             let message = format!(
-                "unsupported kind {:?}; expected {}",
-                raw.kind.value,
+                "unsupported kind {}; expected {}",
+                Quoted(&raw.kind.value),
                 raw::KIND
             );
             self.report.error_at(&raw.kind, "kind", message);
