@@ -1256,12 +1256,12 @@ spec:
   namespaces: [{name: t}]
   pods:
     - {name: client, namespace: t, labels: {app: client}}
-    - {name: server, namespace: t, labels: {app: server}, ports: [{port: 80}]}
+    - {name: server, namespace: t, labels: {app: server}, ports: [{port: 80}, {port: 81}, {port: 82}, {port: 83}]}
   probes:
     - {name: a1, from: t/client, to: t/server, port: 80, expect: allow}
-    - {name: d1, from: t/client, to: t/server, port: 80, expect: deny}
-    - {name: a2, from: t/client, to: t/server, port: 80, expect: allow}
-    - {name: d2, from: t/client, to: t/server, port: 80, expect: deny, timeout: 3s}
+    - {name: d1, from: t/client, to: t/server, port: 81, expect: deny}
+    - {name: a2, from: t/client, to: t/server, port: 82, expect: allow}
+    - {name: d2, from: t/client, to: t/server, port: 83, expect: deny, timeout: 3s}
 ";
         let (scenario, addresses) = scenario_of(yaml);
         let tracked = initial_states(&scenario, &addresses);
