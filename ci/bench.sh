@@ -4,6 +4,8 @@
 #   ci/bench.sh matrix      30x30 single-port matrix (900 probes, half denied, 1 s timeout):
 #                           the runner's probing phase, and the upstream e2e method (one
 #                           `kubectl exec` per probe, 3 workers) on the same pods and policies
+#   ci/bench.sh matrix50    50x50 single-port matrix (2,500 probes, half denied, 1 s timeout):
+#                           the runner's probing phase against its rounds x timeout
 #   ci/bench.sh scale       100 pods, 10,000 probes: pod start-up and the runner's peak RSS
 #   ci/bench.sh enforce     100 pods, 50 policies: policy change to enforcement, ruleset size,
 #                           reconcile CPU; the local cluster's start, pod start-up and exec
@@ -62,17 +64,42 @@ up() {
 
 json_field() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
 
-matrix() {
-  scenario 30 "$work/matrix.yaml"
+# Runs the N x N matrix scenario on a fresh local cluster and prints its probing phase: the
+# rounds it took, the ratio to rounds x timeout, and when each round's probes started and
+# ended (since the policies were applied). Leaves the cluster up; the results are in
+# $work/matrix-N.json.
+run_matrix() {
+  local pods=$1
+  scenario "$pods" "$work/matrix-$pods.yaml"
   up
-  /usr/bin/time -f "%e %M" -o "$work/time" \
-    "$bin" run "$work/matrix.yaml" --kubeconfig "$KUBECONFIG" --json "$work/matrix.json" --run-id bench --keep -q >/dev/null || true
-  local probing setup calls status
-  probing=$(json_field "$work/matrix.json" 'd["scenarios"][0]["probingMs"]')
-  setup=$(json_field "$work/matrix.json" 'd["scenarios"][0]["setupMs"]')
-  calls=$(json_field "$work/matrix.json" 'd["scenarios"][0]["execCalls"]')
-  status=$(json_field "$work/matrix.json" '",".join(sorted({p["status"] for p in d["scenarios"][0]["probes"]}))')
-  echo "matrix 30x30: probing phase ${probing} ms (${calls} exec calls, statuses: ${status}); setup ${setup} ms"
+  "$bin" run "$work/matrix-$pods.yaml" --kubeconfig "$KUBECONFIG" --json "$work/matrix-$pods.json" \
+    --run-id bench --keep -q >/dev/null || true
+  python3 - "$work/matrix-$pods.json" "$pods" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))["scenarios"][0]
+n = sys.argv[2]
+rounds = {}
+for p in s["probes"]:
+    for a in p.get("history", []):
+        r = rounds.setdefault(a["round"], [10**12, 0, 0])
+        r[0] = min(r[0], a["atMs"])
+        r[1] = max(r[1], a["atMs"] + a["elapsedMs"])
+        r[2] += 1
+statuses = ",".join(sorted({p["status"] for p in s["probes"]}))
+count = len(rounds)
+ratio = s["probingMs"] / max(count * 1000, 1)
+print(f"matrix {n}x{n}: probing phase {s['probingMs']} ms, {count} rounds x 1 s timeout: "
+      f"ratio {ratio:.2f} ({s['execCalls']} exec calls, statuses: {statuses}); setup {s['setupMs']} ms")
+for number, (first, last, probes) in sorted(rounds.items()):
+    print(f"matrix {n}x{n}: round {number}: {probes} probes, started {first}..ended {last} ms "
+          f"after the policies")
+PY
+}
+
+matrix() {
+  run_matrix 30
+  local probing
+  probing=$(json_field "$work/matrix-30.json" 'd["scenarios"][0]["probingMs"]')
 
   # The upstream e2e method on the same pods and policies: one exec per probe, 3 workers.
   kubectl get pods -n bench -o jsonpath='{range .items[*]}{.metadata.name} {.status.podIP}{"\n"}{end}' >"$work/ips"
@@ -89,6 +116,12 @@ matrix() {
   baseline=$(python3 -c "print(round(($end - $start) * 1000))")
   echo "matrix 30x30: one exec per probe with 3 workers: ${baseline} ms ($(wc -l <"$work/pairs") execs)"
   python3 -c "print(f'matrix 30x30: speed-up {${baseline} / max(${probing}, 1):.1f}x')"
+  "$bin" cleanup --run-id bench --kubeconfig "$KUBECONFIG" >/dev/null
+  "$bin" local down --name "$name" >/dev/null
+}
+
+matrix50() {
+  run_matrix 50
   "$bin" cleanup --run-id bench --kubeconfig "$KUBECONFIG" >/dev/null
   "$bin" local down --name "$name" >/dev/null
 }
@@ -143,9 +176,10 @@ enforce() {
 
 case "${1:-all}" in
   matrix) matrix ;;
+  matrix50) matrix50 ;;
   scale) scale ;;
   enforce) enforce ;;
   main) main_job ;;
-  all) main_job; matrix; scale; enforce ;;
-  *) echo "usage: $0 [main|matrix|scale|enforce]" >&2; exit 2 ;;
+  all) main_job; matrix; matrix50; scale; enforce ;;
+  *) echo "usage: $0 [main|matrix|matrix50|scale|enforce]" >&2; exit 2 ;;
 esac
