@@ -26,6 +26,7 @@ use k8s_openapi::api::core::v1::{
     ConfigMap, Container, DownwardAPIVolumeFile, KeyToPath, Pod, Volume, VolumeProjection,
 };
 use netverdict_apiserver::Resource;
+use netverdict_engine::Quoted;
 use netverdict_netns::VolumeMount;
 
 use crate::cluster::Ctx;
@@ -38,20 +39,34 @@ const MIN_TOKEN_SECONDS: i64 = 600;
 /// Why a volume cannot be set up, as the kubelet's `FailedMount` event says it.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum VolumeError {
-    #[error("MountVolume.SetUp failed for volume {volume:?} : configmap {name:?} not found")]
+    #[error(
+        "MountVolume.SetUp failed for volume {} : configmap {} not found",
+        Quoted(.volume),
+        Quoted(.name)
+    )]
     ConfigMapMissing { volume: String, name: String },
     #[error(
-        "MountVolume.SetUp failed for volume {volume:?} : configmap references non-existent config key: {key}"
+        "MountVolume.SetUp failed for volume {} : configmap references non-existent config key: {key}",
+        Quoted(.volume)
     )]
     KeyMissing { volume: String, key: String },
-    #[error("MountVolume.SetUp failed for volume {volume:?} : secret {name:?} not found")]
+    #[error(
+        "MountVolume.SetUp failed for volume {} : secret {} not found",
+        Quoted(.volume),
+        Quoted(.name)
+    )]
     SecretMissing { volume: String, name: String },
-    #[error("MountVolume.SetUp failed for volume {volume:?} : failed to fetch token: {message}")]
+    #[error(
+        "MountVolume.SetUp failed for volume {} : failed to fetch token: {message}",
+        Quoted(.volume)
+    )]
     Token { volume: String, message: String },
-    #[error("MountVolume.SetUp failed for volume {volume:?} : {source}")]
+    #[error("MountVolume.SetUp failed for volume {} : {source}", Quoted(.volume))]
     Io { volume: String, source: io::Error },
     #[error(
-        "Error: container {container:?} mounts volume {volume:?}, which the pod does not define"
+        "Error: container {} mounts volume {}, which the pod does not define",
+        Quoted(.container),
+        Quoted(.volume)
     )]
     Undefined { container: String, volume: String },
 }
@@ -367,7 +382,7 @@ fn downward_files<'a>(
     let pairs = |map: &Option<BTreeMap<String, String>>| -> String {
         map.iter()
             .flatten()
-            .map(|(k, v)| format!("{k}={v:?}\n"))
+            .map(|(k, v)| format!("{k}={}\n", Quoted(v)))
             .collect()
     };
     items
