@@ -456,29 +456,7 @@ pub(crate) fn canary_needs(namespace: &str, creates: bool) -> Vec<Need> {
         new_namespace: creates,
         ..Need::required(verb, group, resource, namespace, why)
     };
-    let cluster = |verb, why| Need {
-        namespace: None,
-        new_namespace: false,
-        ..need(verb, "", "namespaces", why)
-    };
-    let mut needs = Vec::new();
-    if creates {
-        needs.push(cluster("create", "create the canary's namespace"));
-        needs.push(cluster(
-            "get",
-            "see the canary's namespace, wait until it is gone",
-        ));
-        needs.push(cluster("delete", "remove the canary's namespace"));
-    } else {
-        needs.push(Need {
-            required: false,
-            without: "a missing namespace fails the canary's first create, and its Pod Security level is not read",
-            ..cluster(
-                "get",
-                "see that the canary's namespace exists, read its labels",
-            )
-        });
-    }
+    let mut needs = canary_namespace_needs(creates);
     for (verb, why) in [
         ("create", "create the canary's two pods"),
         (
@@ -541,6 +519,36 @@ pub(crate) fn canary_needs(namespace: &str, creates: bool) -> Vec<Need> {
         )
     });
     needs
+}
+
+/// What the canary needs of namespaces: making, seeing and removing its own (`creates`), or
+/// seeing that the one it is given exists (optional).
+fn canary_namespace_needs(creates: bool) -> Vec<Need> {
+    let cluster = |verb, why| Need {
+        verb,
+        group: "",
+        resource: "namespaces",
+        namespace: None,
+        why,
+        required: true,
+        without: "",
+        new_namespace: false,
+    };
+    if creates {
+        return vec![
+            cluster("create", "create the canary's namespace"),
+            cluster("get", "see the canary's namespace, wait until it is gone"),
+            cluster("delete", "remove the canary's namespace"),
+        ];
+    }
+    vec![Need {
+        required: false,
+        without: "a missing namespace fails the canary's first create, and its Pod Security level is not read",
+        ..cluster(
+            "get",
+            "see that the canary's namespace exists, read its labels",
+        )
+    }]
 }
 
 /// Whether this identity may give a run's check of NetworkPolicy enforcement (made only when a

@@ -274,15 +274,17 @@ async fn a_run_passes_where_the_network_agrees_and_fails_where_it_does_not() {
     assert_eq!(result.enforcement, Some(Enforcement::Enforced));
     assert_eq!(exit::of_run(&result), exit::EXPECTATION_FAILED);
     assert_eq!(left(&cluster, &config), Vec::<String>::new());
+}
 
-    // A network that enforces nothing: its canary's default-deny does not close its connection.
+/// A network that enforces nothing: the run's canary finds that its default-deny does not
+/// close its connection, and says so on the deny that connected.
+#[tokio::test]
+async fn a_deny_that_connects_where_nothing_is_enforced_says_so() {
+    let cluster = TestCluster::start().await;
     cluster
         .script
         .answer(|call| (!call.is_control()).then_some(Reply::Outcome(Outcome::Connected)));
-    let config = RunConfig {
-        run_id: RunId::parse("unenforced").unwrap(),
-        ..config
-    };
+    let config = config("unenforced");
     let result = run_shop(&cluster, &config).await;
     assert_eq!(result.enforcement, Some(Enforcement::NotEnforced));
     let failed = probes(&result)[1];
