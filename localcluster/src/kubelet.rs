@@ -1647,12 +1647,7 @@ impl ExecHandler for Exec {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        // Forking the cluster's process and entering the pod take a while: off the runtime's
-        // workers, so that the output of the other execs keeps flowing meanwhile.
-        let spawned = tokio::task::spawn_blocking(move || cmd.spawn())
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
-        let mut child = match spawned {
+        let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {
                 let message = exec_access::exec_failure(first, &program, &e, &info.run_as);

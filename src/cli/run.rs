@@ -90,9 +90,8 @@ pub struct RunArgs {
     /// no retries, to 30m).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = durations::SETTLE.parser())]
     pub settle: Duration,
-    /// Concurrent exec streams against the API server, at most (one per source pod and round:
-    /// a round of more source pods runs in waves).
-    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    /// Concurrent exec streams against the API server, at most.
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub parallel: u16,
     #[command(flatten)]
     pub probe_pods: ProbePodArgs,

@@ -197,7 +197,7 @@ impl<E: BatchExec> Rounds<'_, '_, E> {
         let mut interrupted = context.interrupt.signal().is_some();
         while !interrupted {
             round += 1;
-            let mut jobs = jobs(scenario, tracked, &pending);
+            let mut jobs: Vec<Job> = pending.iter().map(|&i| job(scenario, tracked, i)).collect();
             if round == 1 {
                 jobs.extend(self.controls.jobs.values().cloned());
             }
@@ -249,7 +249,10 @@ impl<E: BatchExec> Rounds<'_, '_, E> {
         results: &mut ControlResults,
     ) -> (Vec<Option<bool>>, bool) {
         let again = self.controls.of_denies(self.scenario);
-        let mut jobs = jobs(self.scenario, tracked, runnable);
+        let mut jobs: Vec<Job> = runnable
+            .iter()
+            .map(|&i| job(self.scenario, tracked, i))
+            .collect();
         jobs.extend(again.values().cloned());
         self.context.progress.round_started(round, jobs.len(), true);
         let (observed, cut) = observe(self.context, &jobs).await;
@@ -343,19 +346,6 @@ async fn observe<E: BatchExec>(
         Some(all) => (all, false),
         None => (seen.into_inner().unwrap_or_else(|e| e.into_inner()), true),
     }
-}
-
-/// The jobs of the probes at `indices`, those expected to wait their whole timeout (denies, the
-/// longest timeout first) ahead of the others: the agent starts its tools in this order, so
-/// the waits begin as early as they can and the quick probes run while they last.
-fn jobs(scenario: &Scenario, tracked: &[Tracked], indices: &[usize]) -> Vec<Job> {
-    let mut ordered = indices.to_vec();
-    ordered.sort_by_key(|&i| {
-        let probe = &scenario.probes[i];
-        let waits = tracked[i].expected == Ok(Verdict::Deny);
-        std::cmp::Reverse(if waits { probe.timeout } else { Duration::ZERO })
-    });
-    ordered.iter().map(|&i| job(scenario, tracked, i)).collect()
 }
 
 fn job(scenario: &Scenario, tracked: &[Tracked], index: usize) -> Job {
@@ -1046,31 +1036,6 @@ spec:
         assert!(result.message.contains("settle"), "{}", result.message);
         assert_eq!(result.outcome, Some(Outcome::Connected));
         assert_eq!(result.history.len(), 1);
-    }
-
-    #[test]
-    fn the_probes_that_wait_their_timeout_start_first_the_longest_first() {
-        let yaml = "apiVersion: netverdict.io/v1alpha1
-kind: Scenario
-metadata: {name: t}
-spec:
-  namespaces: [{name: t}]
-  pods:
-    - {name: client, namespace: t, labels: {app: client}}
-    - {name: server, namespace: t, labels: {app: server}, ports: [{port: 80}, {port: 81}, {port: 82}, {port: 83}]}
-  probes:
-    - {name: a1, from: t/client, to: t/server, port: 80, expect: allow}
-    - {name: d1, from: t/client, to: t/server, port: 81, expect: deny}
-    - {name: a2, from: t/client, to: t/server, port: 82, expect: allow}
-    - {name: d2, from: t/client, to: t/server, port: 83, expect: deny, timeout: 3s}
-";
-        let (scenario, addresses) = scenario_of(yaml);
-        let tracked = initial_states(&scenario, &addresses);
-        let ids: Vec<String> = jobs(&scenario, &tracked, &[0, 1, 2, 3])
-            .into_iter()
-            .map(|job| job.request.id)
-            .collect();
-        assert_eq!(ids, ["3", "1", "0", "2"]);
     }
 
     /// `t/client` (denied) and `t/server` probe a deployed pod `shop/api` that has no tools.
