@@ -382,6 +382,9 @@ pub(crate) struct Prediction {
     /// A probe by host name: whether the policies let its source pod reach the cluster DNS.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) dns_allowed: Option<bool>,
+    /// The cluster has no cluster DNS pod: a DNS probe's silence says nothing of the network.
+    #[serde(skip)]
+    pub(crate) no_cluster_dns: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -588,6 +591,7 @@ impl ProbeResult {
                 agrees: false,
                 explanation: "no policy isolates shop/db for ingress".to_owned(),
                 dns_allowed: None,
+                no_cluster_dns: false,
             }),
             history: outcome
                 .map(|outcome| {

@@ -59,6 +59,7 @@ fn probe(
         agrees: true,
         explanation: format!("the policies {expect} this"),
         dns_allowed: None,
+        no_cluster_dns: false,
     });
     p
 }
@@ -129,6 +130,7 @@ fn shop_failure(file: &str) -> ProbeResult {
         agrees: false,
         explanation: "no policy isolates shop/db for ingress".to_owned(),
         dns_allowed: None,
+        no_cluster_dns: false,
     });
     named.attempts = 2;
     named.history.push(Attempt {

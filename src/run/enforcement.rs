@@ -198,6 +198,7 @@ mod tests {
             agrees: false,
             explanation: "no policy isolates shop/db for ingress".to_owned(),
             dns_allowed: None,
+            no_cluster_dns: false,
         });
         probe.message =
             "connected: the cluster's policies allow this, not the scenario's expectation"

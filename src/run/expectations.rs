@@ -35,9 +35,9 @@ pub(crate) async fn resolve_live(
     scenario: &mut Scenario,
     live: &LiveAddresses,
 ) -> (Vec<Option<Prediction>>, LiveEvidence) {
-    let (engine, addresses, foreign) = live_engine(client, scenario, live).await;
-    let predictions = fill_auto(&engine, scenario, &addresses, &foreign);
-    let evidence = live_evidence(&engine, scenario, &addresses);
+    let model = live_engine(client, scenario, live).await;
+    let predictions = fill_auto(&model, scenario);
+    let evidence = live_evidence(&model.engine, scenario, &model.addresses);
     (predictions, evidence)
 }
 
@@ -100,17 +100,12 @@ fn readiness_shows(scenario: &Scenario, probe: &crate::scenario::Probe) -> bool 
 
 /// Fills the `auto` expectations of `scenario` from `engine`, and returns every probe's
 /// prediction.
-fn fill_auto(
-    engine: &ScenarioCluster,
-    scenario: &mut Scenario,
-    addresses: &Addresses,
-    foreign: &Foreign,
-) -> Vec<Option<Prediction>> {
+fn fill_auto(model: &LiveModel, scenario: &mut Scenario) -> Vec<Option<Prediction>> {
     let mut predictions = Vec::with_capacity(scenario.probes.len());
     for probe in &mut scenario.probes {
-        let prediction = match judge(engine, probe, addresses) {
+        let prediction = match judge(&model.engine, probe, &model.addresses) {
             Ok((verdict, explanation)) => {
-                let explanation = name_owners(explanation, foreign);
+                let explanation = name_owners(explanation, &model.foreign);
                 if probe.expect.source == ExpectSource::Auto {
                     probe.expect.verdict = Some(verdict);
                     probe.expect.reason = Some(explanation.clone());
@@ -119,7 +114,8 @@ fn fill_auto(
                     verdict: verdict.to_string(),
                     agrees: probe.expect.verdict == Some(verdict),
                     explanation,
-                    dns_allowed: by_name_dns(engine, probe),
+                    dns_allowed: by_name_dns(&model.engine, probe),
+                    no_cluster_dns: model.no_cluster_dns,
                 })
             }
             Err(why) => {
@@ -150,28 +146,34 @@ pub(crate) async fn predict_live(
     scenario: &Scenario,
     live: &LiveAddresses,
 ) -> Vec<Option<Prediction>> {
-    let (engine, addresses, foreign) = live_engine(client, scenario, live).await;
+    let model = live_engine(client, scenario, live).await;
     scenario
         .probes
         .iter()
         .map(|probe| {
-            judge(&engine, probe, &addresses)
+            judge(&model.engine, probe, &model.addresses)
                 .ok()
                 .map(|(verdict, explanation)| Prediction {
                     verdict: verdict.to_string(),
                     agrees: probe.expect.verdict == Some(verdict),
-                    explanation: name_owners(explanation, &foreign),
-                    dns_allowed: by_name_dns(&engine, probe),
+                    explanation: name_owners(explanation, &model.foreign),
+                    dns_allowed: by_name_dns(&model.engine, probe),
+                    no_cluster_dns: model.no_cluster_dns,
                 })
         })
         .collect()
 }
 
-async fn live_engine(
-    client: &Client,
-    scenario: &Scenario,
-    live: &LiveAddresses,
-) -> (ScenarioCluster, Addresses, Foreign) {
+/// The engine's model of the live cluster, and what it knows of the cluster beyond the policies.
+struct LiveModel {
+    engine: ScenarioCluster,
+    addresses: Addresses,
+    foreign: Foreign,
+    /// The cluster has no cluster DNS pod (looked for and not found).
+    no_cluster_dns: bool,
+}
+
+async fn live_engine(client: &Client, scenario: &Scenario, live: &LiveAddresses) -> LiveModel {
     let mut addresses = Addresses::offline(&crate::hosts::local_cluster());
     addresses.pods = live
         .pods
@@ -179,8 +181,13 @@ async fn live_engine(
         .map(|(pod, ip)| (pod.clone(), vec![*ip]))
         .collect();
     let mut engine = ScenarioCluster::new(scenario, &addresses);
-    let foreign = add_live_state(client, scenario, &mut engine).await;
-    (engine, addresses, foreign)
+    let (foreign, no_cluster_dns) = add_live_state(client, scenario, &mut engine).await;
+    LiveModel {
+        engine,
+        addresses,
+        foreign,
+        no_cluster_dns,
+    }
 }
 
 /// Appends who made each foreign policy an explanation names.
@@ -306,6 +313,22 @@ fn unjudgeable_allow(result: &mut ProbeResult, prediction: Option<&Prediction>) 
         }
         return;
     }
+    if result.target == "cluster-dns"
+        && predicted.no_cluster_dns
+        && predicted.verdict == "allow"
+        && result.status == ProbeStatus::Fail
+        && matches!(outcome, Outcome::DnsTimeout | Outcome::Timeout)
+    {
+        result.status = ProbeStatus::Inconclusive;
+        result.message = format!(
+            "{}, but the policies allow this: the cluster has no DNS pod ({}={} in {DNS_NAMESPACE}), \
+             so nothing answers at the pods' nameserver",
+            outcome_name(&outcome),
+            DNS_POD_LABEL.0,
+            DNS_POD_LABEL.1
+        );
+        return;
+    }
     let why = match result.target.as_str() {
         "cluster-dns" => {
             "no DNS server answers at the pods' nameserver (a cluster without cluster \
@@ -332,14 +355,16 @@ fn unjudgeable_allow(result: &mut ProbeResult, prediction: Option<&Prediction>) 
     result.message = judged.message;
 }
 
-/// Replaces what the scenario assumed with what the cluster holds, where it can be read:
+/// Replaces what the scenario assumed with what the cluster holds, where it can be read (and
+/// says whether the cluster DNS pod was looked for and is not there):
 /// namespace labels, every other policy in the pods' namespaces (returned with their owners), the cluster DNS pod's labels and address.
 async fn add_live_state(
     client: &Client,
     scenario: &Scenario,
     engine: &mut ScenarioCluster,
-) -> Foreign {
+) -> (Foreign, bool) {
     let mut foreign = Foreign::new();
+    let mut no_cluster_dns = false;
     let cluster = &mut engine.cluster;
     let namespaces_api = Api::<Namespace>::all(client.clone());
     for namespace in &mut cluster.namespaces {
@@ -357,6 +382,7 @@ async fn add_live_state(
             .items
             .into_iter()
             .find(|pod| pod.status.as_ref().is_some_and(|s| s.pod_ip.is_some()));
+        no_cluster_dns = live_dns.is_none();
         if let (Some(live), Some(model)) = (
             live_dns,
             cluster
@@ -406,7 +432,7 @@ async fn add_live_state(
             }
         }
     }
-    foreign
+    (foreign, no_cluster_dns)
 }
 
 #[cfg(test)]
@@ -421,6 +447,7 @@ mod tests {
             agrees,
             explanation: explanation.to_owned(),
             dns_allowed: None,
+            no_cluster_dns: false,
         }
     }
 
@@ -547,6 +574,36 @@ mod tests {
         end.dns_allowed = Some(dns);
         reconcile(&mut result, false, Some(end.clone()), Some(end));
         result
+    }
+
+    /// A DNS query that timed out: where the cluster has no DNS pod, nothing could answer it;
+    /// where it has one, the network dropped it.
+    #[test]
+    fn a_silent_cluster_dns_is_judged_by_whether_there_is_one() {
+        let silent = |no_cluster_dns: bool| {
+            let mut result =
+                ProbeResult::example(ProbeStatus::Fail, Some(Outcome::DnsTimeout), "failed");
+            result.expect = "allow".to_owned();
+            result.target = "cluster-dns".to_owned();
+            let end = Prediction {
+                no_cluster_dns,
+                ..prediction("allow", true, "allowed")
+            };
+            reconcile(&mut result, false, Some(end.clone()), Some(end));
+            result
+        };
+        let absent = silent(true);
+        assert_eq!(
+            absent.status,
+            ProbeStatus::Inconclusive,
+            "{}",
+            absent.message
+        );
+        assert_eq!(
+            absent.message,
+            "dns-timeout, but the policies allow this: the cluster has no DNS pod (k8s-app=kube-dns in kube-system), so nothing answers at the pods' nameserver"
+        );
+        assert_eq!(silent(false).status, ProbeStatus::Fail);
     }
 
     #[test]
