@@ -915,3 +915,58 @@ fn the_live_manifest_is_enough_for_mimics_and_live_targets_and_names_what_is_mis
     assert!(run.stdout.contains("nothing was created"), "{}", run.stdout);
     assert_eq!(left(&admin), "");
 }
+
+/// `--results-configmap` as the namespaced ServiceAccount: with `deploy/rbac/results.yaml` the
+/// run keeps its reports in a ConfigMap of the series; without `create configmaps` there, it
+/// stops before creating anything and names the rule.
+#[test]
+fn the_results_manifest_is_what_results_configmaps_need_and_names_what_is_missing() {
+    if !util::running_as_root() {
+        return;
+    }
+    let (_down, admin) = local_up("pres", &[]);
+    let dir = Dir::new("permissions-results");
+    kubectl(&admin, &["create", "namespace", NAMESPACE], None);
+    Manifest::namespaced(&[NAMESPACE]).apply(&admin);
+    let results = std::fs::read_to_string(util::repo().join("deploy/rbac/results.yaml")).unwrap();
+    kubectl(&admin, &["apply", "-f", "-"], Some(&results));
+    let kubeconfig = service_account_kubeconfig(&admin, &dir);
+    let args = [
+        "run",
+        SCENARIO,
+        "--kubeconfig",
+        &kubeconfig,
+        "--results-configmap",
+        "perms",
+        "--results-namespace",
+        "netverdict",
+    ];
+    let run = netverdict(&args);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let series = [
+        "-n",
+        "netverdict",
+        "get",
+        "configmaps",
+        "-l",
+        "netverdict.io/results=perms",
+    ];
+    let stored = kubectl(&admin, &[&series[..], &["-o", "name"]].concat(), None);
+    assert_eq!(stored.lines().count(), 1, "{stored}");
+
+    let without = results.replacen("verbs: [create, list, delete]", "verbs: [list, delete]", 1);
+    assert_ne!(without, results);
+    kubectl(&admin, &["apply", "-f", "-"], Some(&without));
+    let refused = netverdict(&args);
+    assert_eq!(refused.code, 3, "{}{}", refused.stdout, refused.stderr);
+    let missing = "missing: create configmaps in namespace netverdict (store the run's reports in a ConfigMap (--results-configmap))";
+    assert!(refused.stdout.contains(missing), "{}", refused.stdout);
+    assert!(
+        refused.stdout.contains("nothing was created"),
+        "{}",
+        refused.stdout
+    );
+    assert_eq!(left(&admin), "");
+    let still = kubectl(&admin, &[&series[..], &["-o", "name"]].concat(), None);
+    assert_eq!(still, stored);
+}
