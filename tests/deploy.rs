@@ -1,5 +1,5 @@
 //! The manifests under deploy/: `deploy/job.yaml` and `deploy/library/namespaces.yaml` are
-//! generated from `deploy/job.yaml.in`, `deploy/rbac/namespaced.yaml` and the scenario library
+//! generated from `deploy/job.yaml.in`, `deploy/rbac/namespaced.yaml`, `deploy/rbac/results.yaml` and the scenario library
 //! (`deploy/generate.sh`, which runs this test with `NETVERDICT_UPDATE_DEPLOY=1`), and must be
 //! up to date; every YAML file shipped under deploy/ parses, and its ConfigMap holds the
 //! library byte for byte.
@@ -192,7 +192,7 @@ fn generated_manifests_are_up_to_date() {
         let shipped = std::fs::read_to_string(&full).unwrap_or_default();
         assert!(
             shipped == wanted,
-            "{path} is not what deploy/generate.sh makes of deploy/job.yaml.in, deploy/rbac/namespaced.yaml and scenarios/: run deploy/generate.sh"
+            "{path} is not what deploy/generate.sh makes of deploy/job.yaml.in, deploy/rbac/namespaced.yaml, deploy/rbac/results.yaml and scenarios/: run deploy/generate.sh"
         );
     }
 }
