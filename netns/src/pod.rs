@@ -187,8 +187,11 @@ impl ChildSetup {
         sys::enter_netns(self.root.netns_path())?;
         // SAFETY: plain system calls on a live descriptor and a valid NUL-terminated path.
         unsafe {
-            // Also makes the pod's root this process's root and working directory.
             check(libc::setns(self.root.mount_ns_fd(), libc::CLONE_NEWNS))?;
+            // The pod's root as this process's root: what the namespace gives as its root is
+            // the machine's where netverdict runs in a chroot.
+            check(libc::fchdir(self.root.root_dir_fd()))?;
+            check(libc::chroot(c".".as_ptr()))?;
             check(libc::chdir(self.working_dir.as_ptr()))?;
             if !self.run_as.privileged {
                 check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))?;

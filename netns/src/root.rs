@@ -13,7 +13,7 @@ use std::ffi::{CString, OsStr, OsString};
 use std::fs::{self, File};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
@@ -48,6 +48,11 @@ pub struct RootSpec {
 #[derive(Clone)]
 pub struct PodRoot {
     mount_ns: Arc<OwnedFd>,
+    /// The pod's root directory, which its processes make their root after entering the mount
+    /// namespace: entering one gives its first root, which is the pod's only where the machine's
+    /// netverdict itself runs outside a chroot (`pivot_root` moves a chroot's mount, not the
+    /// namespace's first one).
+    root_dir: Arc<OwnedFd>,
     netns: Arc<CString>,
 }
 
@@ -120,9 +125,10 @@ impl PodNetwork {
             .context(what)?
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("the pod-root thread panicked")));
-        let mount_ns = built.map_err(|e| NetError::io(what(), e))?;
+        let (mount_ns, root_dir) = built.map_err(|e| NetError::io(what(), e))?;
         Ok(PodRoot {
             mount_ns: Arc::new(mount_ns),
+            root_dir: Arc::new(root_dir),
             netns: Arc::new(sys::cstring(self.netns.path.as_os_str()).context(what)?),
         })
     }
@@ -169,6 +175,10 @@ impl PodRoot {
 
     pub(crate) fn mount_ns_fd(&self) -> i32 {
         self.mount_ns.as_raw_fd()
+    }
+
+    pub(crate) fn root_dir_fd(&self) -> i32 {
+        self.root_dir.as_raw_fd()
     }
 }
 
@@ -233,8 +243,8 @@ fn on_host(path: &Path) -> PathBuf {
 
 impl Plan {
     /// Runs on a thread of its own: unshares the mount namespace (the thread's only) and builds
-    /// the pod's root in it; returns the namespace.
-    fn build(self) -> io::Result<OwnedFd> {
+    /// the pod's root in it; returns the namespace and the pod's root directory.
+    fn build(self) -> io::Result<(OwnedFd, OwnedFd)> {
         nix::sched::unshare(CloneFlags::CLONE_NEWNS).map_err(io::Error::from)?;
         mount(
             None,
@@ -293,7 +303,14 @@ impl Plan {
         if !self.writable_machine {
             crate::pod::read_only_machine(&scratch)?;
         }
-        Ok(File::open("/proc/thread-self/ns/mnt")?.into())
+        let root_dir = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+            .open("/")?;
+        Ok((
+            File::open("/proc/thread-self/ns/mnt")?.into(),
+            root_dir.into(),
+        ))
     }
 }
 
